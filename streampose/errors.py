@@ -1,0 +1,60 @@
+"""The exception hierarchy: every error streampose raises on purpose is a StreamposeError.
+
+Each subclass also inherits the matching builtin so callers can catch either
+(``except FileNotFoundError`` works for a missing source, as PyAV does).
+"""
+
+from __future__ import annotations
+
+
+class StreamposeError(Exception):
+    """Base of every error raised on purpose by streampose."""
+
+    exit_code = 1
+
+
+class ConfigError(StreamposeError, ValueError):
+    """A configuration value, flag or file is invalid."""
+
+    exit_code = 2
+
+
+class SourceError(StreamposeError, OSError):
+    """A video source cannot be opened or decoded."""
+
+    exit_code = 3
+
+
+class SourceNotFoundError(SourceError, FileNotFoundError):
+    """A file source does not exist."""
+
+
+class SourceTimeoutError(SourceError, TimeoutError):
+    """A live source gave no data within its timeout."""
+
+
+class OutputError(StreamposeError, OSError):
+    """An output (video, JSON lines, summary) cannot be written."""
+
+    exit_code = 4
+
+
+class ModelError(StreamposeError, ValueError):
+    """A model file or its spec is missing or inconsistent."""
+
+    exit_code = 5
+
+
+class StageError(StreamposeError, RuntimeError):
+    """A pipeline stage failed; carries the stage name and the remote traceback."""
+
+    exit_code = 6
+
+    def __init__(self, stage: str, message: str, remote_traceback: str = "") -> None:
+        super().__init__(f"stage {stage!r} failed: {message}")
+        self.stage = stage
+        self.remote_traceback = remote_traceback
+
+
+class RingTimeout(StreamposeError, TimeoutError):
+    """A wait on a shared-memory ring timed out."""

@@ -1,0 +1,113 @@
+"""PafDecoder: heatmaps + part affinity fields -> Poses (bottom-up multi-person grouping)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from streampose.pose.grouping import assemble, people_to_arrays
+from streampose.pose.paf import score_limbs
+from streampose.pose.peaks import find_peaks
+from streampose.pose.poses import Poses
+from streampose.pose.skeleton import Skeleton
+
+
+@dataclass(frozen=True)
+class DecoderThresholds:
+    """Grouping parameters. Defaults follow OpenPose except ``peak_threshold``: peaks are lower at
+    the network's output resolution than on upsampled maps, so it is 0.05 rather than 0.1.
+
+    - ``peak_threshold``: minimum heatmap value of a keypoint candidate (0 < t < 1).
+    - ``nms_radius``: half-size of the non-maximum suppression window, in map pixels.
+    - ``paf_threshold``: minimum PAF alignment for a sample along a limb to count.
+    - ``paf_samples``: points sampled along each candidate limb.
+    - ``min_fraction``: fraction of samples that must exceed ``paf_threshold``.
+    - ``min_parts``: people with fewer keypoints are dropped.
+    - ``min_mean_score``: people whose total score per keypoint is lower are dropped.
+    """
+
+    peak_threshold: float = 0.05
+    nms_radius: int = 1
+    paf_threshold: float = 0.05
+    paf_samples: int = 10
+    min_fraction: float = 0.8
+    min_parts: int = 3
+    min_mean_score: float = 0.2
+    subpixel: bool = True
+
+    def __post_init__(self) -> None:
+        _check_range("peak_threshold", self.peak_threshold, 0.0, 1.0, low_open=True)
+        _check_range("paf_threshold", self.paf_threshold, -1.0, 1.0)
+        _check_range("min_fraction", self.min_fraction, 0.0, 1.0)
+        _check_range("min_mean_score", self.min_mean_score, 0.0, float("inf"))
+        _check_int("nms_radius", self.nms_radius, 1)
+        _check_int("paf_samples", self.paf_samples, 2)
+        _check_int("min_parts", self.min_parts, 1)
+
+
+class PafDecoder:
+    """Decodes one image's maps: ``poses = decoder(heatmaps, pafs)``.
+
+    ``heatmaps``: float32 (K or K+1, h, w), a trailing background channel is ignored;
+    ``pafs``: float32 (2L, h, w) in the skeleton's PAF channel order. Keypoints come back
+    in output-map pixel units (pixel centres at integer coordinates), sub-pixel.
+    """
+
+    def __init__(self, skeleton: Skeleton, **thresholds: float | int | bool) -> None:
+        self.skeleton = skeleton
+        try:
+            self.thresholds = DecoderThresholds(**thresholds)  # type: ignore[arg-type]
+        except TypeError as exc:
+            raise ValueError(f"PafDecoder: {exc}") from None
+
+    def __call__(self, heatmaps: np.ndarray, pafs: np.ndarray) -> Poses:
+        heatmaps, pafs = self._validate(heatmaps, pafs)
+        t = self.thresholds
+        peaks = find_peaks(heatmaps, threshold=t.peak_threshold, radius=t.nms_radius,
+                           subpixel=t.subpixel)
+        limbs = score_limbs(peaks, pafs, self.skeleton, samples=t.paf_samples,
+                            paf_threshold=t.paf_threshold, min_fraction=t.min_fraction)
+        people = assemble(peaks, limbs, self.skeleton)
+        kp, scores = people_to_arrays(people, peaks, self.skeleton.num_keypoints,
+                                      min_parts=t.min_parts, min_mean_score=t.min_mean_score)
+        return Poses(kp, scores, self.skeleton)
+
+    def _validate(self, heatmaps: np.ndarray, pafs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        k, limbs = self.skeleton.num_keypoints, self.skeleton.num_limbs
+        heatmaps = _as_maps("heatmaps", heatmaps, (k, k + 1))[:k]
+        pafs = _as_maps("pafs", pafs, (2 * limbs,))
+        if heatmaps.shape[1:] != pafs.shape[1:]:
+            raise ValueError(f"heatmaps and pafs: spatial sizes differ, "
+                             f"{heatmaps.shape[1:]} vs {pafs.shape[1:]}")
+        return _finite(heatmaps), _finite(pafs)
+
+
+def _as_maps(name: str, maps: np.ndarray, channels: tuple[int, ...]) -> np.ndarray:
+    if not isinstance(maps, np.ndarray):
+        raise ValueError(f"{name}: expected a numpy array, got {type(maps).__name__}")
+    if maps.dtype not in (np.float32, np.float16, np.float64):
+        raise ValueError(f"{name}: expected float32, got dtype {maps.dtype}")
+    if maps.ndim != 3 or maps.shape[0] not in channels:
+        allowed = " or ".join(str(c) for c in channels)
+        raise ValueError(f"{name}: expected shape ({allowed}, h, w), got {maps.shape}")
+    return np.ascontiguousarray(maps, dtype=np.float32)
+
+
+def _finite(maps: np.ndarray) -> np.ndarray:
+    if np.isfinite(maps).all():
+        return maps
+    return np.nan_to_num(maps, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def _check_range(name: str, value: float, low: float, high: float, *,
+                 low_open: bool = False) -> None:
+    ok = (low < value if low_open else low <= value) and value <= high
+    if not ok:
+        bracket = "(" if low_open else "["
+        raise ValueError(f"PafDecoder: {name}={value!r} is outside {bracket}{low}, {high}]")
+
+
+def _check_int(name: str, value: int, low: int) -> None:
+    if not isinstance(value, int) or value < low:
+        raise ValueError(f"PafDecoder: {name}={value!r} must be an integer >= {low}")

@@ -1,0 +1,84 @@
+"""Poses: the result type, a validated dataclass of numpy arrays."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from streampose.pose.skeleton import Skeleton, get_skeleton
+
+
+@dataclass(frozen=True)
+class Poses:
+    """People found in one image.
+
+    ``keypoints`` is float32 ``(P, K, 3)`` of (x, y, confidence); a missing keypoint is
+    (0, 0, 0). ``scores`` is float32 ``(P,)``; ``track_ids`` is int64 ``(P,)``, -1 for
+    people without a track. Shapes and dtypes are checked on construction.
+    """
+
+    keypoints: np.ndarray
+    scores: np.ndarray
+    skeleton: Skeleton
+    track_ids: np.ndarray = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        kp = np.asarray(self.keypoints, dtype=np.float32)
+        k = self.skeleton.num_keypoints
+        if kp.size == 0:
+            kp = kp.reshape(0, k, 3)
+        if kp.ndim != 3 or kp.shape[1:] != (k, 3):
+            raise ValueError(f"keypoints: expected shape (P, {k}, 3), got {kp.shape}")
+        p = kp.shape[0]
+        scores = _vector("scores", self.scores, p, np.float32)
+        ids = np.full(p, -1, np.int64) if self.track_ids is None else self.track_ids
+        object.__setattr__(self, "keypoints", kp)
+        object.__setattr__(self, "scores", scores)
+        object.__setattr__(self, "track_ids", _vector("track_ids", ids, p, np.int64))
+
+    def __len__(self) -> int:
+        return self.keypoints.shape[0]
+
+    @classmethod
+    def empty(cls, skeleton: Skeleton) -> Poses:
+        return cls(np.zeros((0, skeleton.num_keypoints, 3), np.float32),
+                   np.zeros(0, np.float32), skeleton)
+
+    def transformed(self, *, scale: tuple[float, float], offset: tuple[float, float]) -> Poses:
+        """Map coordinates by ``x * scale + offset`` per axis; missing keypoints stay (0, 0, 0)."""
+        kp = self.keypoints.copy()
+        present = kp[..., 2] > 0
+        kp[..., 0] = np.where(present, kp[..., 0] * scale[0] + offset[0], 0.0)
+        kp[..., 1] = np.where(present, kp[..., 1] * scale[1] + offset[1], 0.0)
+        return Poses(kp, self.scores, self.skeleton, self.track_ids)
+
+    def with_track_ids(self, track_ids: np.ndarray) -> Poses:
+        return Poses(self.keypoints, self.scores, self.skeleton, track_ids)
+
+    def to_json(self, *, decimals: int = 2) -> dict[str, Any]:
+        """A JSON-ready dict: ``{"skeleton": name, "persons": [{"keypoints", "score", "id"}]}``."""
+        kp = np.round(self.keypoints.astype(np.float64), decimals).tolist()
+        scores = np.round(self.scores.astype(np.float64), 4).tolist()
+        persons = [{"keypoints": k, "score": s, "id": int(i)}
+                   for k, s, i in zip(kp, scores, self.track_ids.tolist(), strict=True)]
+        return {"skeleton": self.skeleton.name, "persons": persons}
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> Poses:
+        skeleton = get_skeleton(obj["skeleton"])
+        persons = obj.get("persons", [])
+        if not persons:
+            return cls.empty(skeleton)
+        kp = np.array([p["keypoints"] for p in persons], np.float32)
+        scores = np.array([p["score"] for p in persons], np.float32)
+        ids = np.array([p.get("id", -1) for p in persons], np.int64)
+        return cls(kp, scores, skeleton, ids)
+
+
+def _vector(name: str, value: Any, length: int, dtype: type) -> np.ndarray:
+    arr = np.asarray(value, dtype=dtype)
+    if arr.shape != (length,):
+        raise ValueError(f"{name}: expected shape ({length},), got {arr.shape}")
+    return arr

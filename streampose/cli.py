@@ -1,0 +1,137 @@
+"""Command line: ``streampose run SOURCE... [options]``.
+
+Exit codes: 0 success; 1 unexpected internal error; 2 bad usage or configuration;
+3 source cannot be opened or decoded; 4 output cannot be written; 5 model or model spec
+problem; 6 a pipeline stage failed; 130 interrupted (SIGINT); 143 terminated (SIGTERM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from streampose import __version__
+from streampose.config import PipelineConfig
+from streampose.errors import StreamposeError
+from streampose.pipeline import Pipeline, Progress, Summary
+
+log = logging.getLogger("streampose")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="streampose", description=(
+        "Real-time multi-person pose estimation on video: decode, preprocess, inference, "
+        "PAF grouping and rendering run as separate processes over shared memory."))
+    parser.add_argument("--version", action="version", version=f"streampose {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the pipeline on video files or image folders")
+    _add_run_arguments(run)
+    return parser
+
+
+def _add_run_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("sources", nargs="+", metavar="SOURCE",
+                   help="video file, image file, folder of images or glob")
+    p.add_argument("-o", "--output", dest="video_out", metavar="OUT.mp4",
+                   help="annotated video (H.264 MP4); {stream} is replaced by the stream index")
+    p.add_argument("--json", dest="json_out", type=Path, metavar="OUT.jsonl",
+                   help="per-frame keypoints as JSON lines")
+    p.add_argument("--model", type=Path, required=True, help="model file (ONNX)")
+    p.add_argument("--model-spec", type=Path, help="model spec TOML (default: sidecar or built-in)")
+    p.add_argument("--backend", default="onnxruntime",
+                   help="inference backend (default %(default)s)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default %(default)s)")
+    p.add_argument("--threads", type=int, help="inference threads (default: the backend's)")
+    p.add_argument("--height", type=int, default=368, help="network input height (default 368)")
+    p.add_argument("--batch", type=int, default=1, help="max frames per inference batch")
+    p.add_argument("--max-wait-ms", type=float, default=10.0,
+                   help="longest wait to fill a batch after its first frame (default 10)")
+    p.add_argument("--max-frames", type=int, help="stop each source after N frames")
+    p.add_argument("--summary", dest="summary_out", type=Path, metavar="OUT.json",
+                   help="write the run summary as JSON")
+    p.add_argument("--postprocess-workers", type=int, default=1, help="PAF grouping processes")
+    p.add_argument("--decode-threads", type=int, default=1, help="decoder threads per source")
+    p.add_argument("--encoder-preset", default="veryfast", help="x264 preset (default veryfast)")
+    p.add_argument("--crf", dest="encoder_crf", type=int, default=23, help="x264 quality (23)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on a terminal")
+    p.add_argument("--log-level", default="WARNING",
+                   choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="(default WARNING)")
+
+
+def config_from_args(args: argparse.Namespace) -> PipelineConfig:
+    names = ("model", "model_spec", "backend", "device", "threads", "height", "batch",
+             "max_wait_ms", "max_frames", "video_out", "json_out", "summary_out",
+             "postprocess_workers", "decode_threads", "encoder_preset", "encoder_crf")
+    return PipelineConfig(sources=tuple(args.sources), log_level=getattr(logging, args.log_level),
+                          **{n: getattr(args, n) for n in names})
+
+
+class ProgressLine:
+    """A one-line progress bar on stderr: frames done/total, fps, ETA."""
+
+    def __init__(self) -> None:
+        self.shown = False
+
+    def __call__(self, progress: Progress) -> None:
+        done = sum(s["frames_out"] for s in progress.streams)
+        totals = progress.totals
+        total = sum(totals) if all(t is not None for t in totals) else None  # type: ignore[misc]
+        fps = done / progress.elapsed_s if progress.elapsed_s > 0 else 0.0
+        text = f"{done} frames  {fps:5.1f} fps"
+        if total:
+            eta = (total - done) / fps if fps > 0 else float("nan")
+            bar = "#" * int(30 * done / total)
+            text = f"[{bar:<30}] {done}/{total} frames  {fps:5.1f} fps  ETA {eta:4.0f} s"
+        sys.stderr.write("\r" + text)
+        sys.stderr.flush()
+        self.shown = True
+
+    def finish(self) -> None:
+        if self.shown:
+            sys.stderr.write("\n")
+
+
+def summary_line(summary: Summary) -> str:
+    streams = summary.streams
+    frames_in = sum(s["frames_in"] for s in streams)
+    dropped = sum(s["dropped"] for s in streams)
+    busy = ", ".join(f"{s['stage']} {100 * s['busy']:.0f}%" for s in summary.stages)
+    return (f"streampose: {frames_in} frames in, {summary.frames_out} out, {dropped} dropped "
+            f"in {summary.wall_s:.1f} s ({summary.fps:.1f} fps); busy: {busy}")
+
+
+def run_command(args: argparse.Namespace) -> int:
+    pipeline = Pipeline(config_from_args(args))
+    progress = None
+    if sys.stderr.isatty() and not args.no_progress:
+        progress = ProgressLine()
+    try:
+        summary = pipeline.run(on_progress=progress)
+    finally:
+        if progress is not None:
+            progress.finish()
+    print(summary_line(summary), file=sys.stderr)
+    if summary.signal is not None:
+        return 128 + summary.signal
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=getattr(logging, args.log_level),
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return run_command(args)
+    except StreamposeError as exc:
+        print(f"streampose: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("streampose: interrupted", file=sys.stderr)
+        return 128 + signal.SIGINT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

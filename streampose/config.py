@@ -1,0 +1,78 @@
+"""Pipeline configuration: a frozen dataclass, validated on construction.
+
+Every invalid value raises ConfigError naming the option, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from streampose.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """What to run: sources, model, batching and outputs (the CLI's options)."""
+
+    sources: tuple[str, ...]
+    model: Path
+    model_spec: Path | None = None
+    backend: str = "onnxruntime"
+    device: str = "cpu"
+    threads: int | None = None
+    height: int = 368
+    batch: int = 1
+    max_wait_ms: float = 10.0
+    max_frames: int | None = None
+    video_out: str | None = None
+    json_out: Path | None = None
+    summary_out: Path | None = None
+    postprocess_workers: int = 1
+    decode_threads: int = 1
+    encoder_preset: str = "veryfast"
+    encoder_crf: int = 23
+    encoder_threads: int = 1
+    frame_slots: int | None = None
+    drain_timeout_s: float = 10.0
+    log_level: int = logging.WARNING
+    decoder_options: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.sources:
+            raise ConfigError("sources: give at least one source")
+        _int_at_least("height", self.height, 32)
+        _int_at_least("batch", self.batch, 1, high=256)
+        _int_at_least("postprocess_workers", self.postprocess_workers, 1, high=32)
+        _int_at_least("decode_threads", self.decode_threads, 0, high=64)
+        _int_at_least("encoder_threads", self.encoder_threads, 0, high=64)
+        _int_at_least("encoder_crf", self.encoder_crf, 0, high=51)
+        if self.max_frames is not None:
+            _int_at_least("max_frames", self.max_frames, 1)
+        if self.threads is not None:
+            _int_at_least("threads", self.threads, 1, high=256)
+        if self.frame_slots is not None:
+            _int_at_least("frame_slots", self.frame_slots, 4, high=1024)
+        if not 0 <= self.max_wait_ms <= 10_000:
+            raise ConfigError(f"max_wait_ms: {self.max_wait_ms} is outside 0..10000")
+        if len(self.sources) > 1 and self.video_out and "{stream}" not in self.video_out:
+            raise ConfigError(f"video output {self.video_out!r}: with several sources it must "
+                              "contain {stream}, e.g. out_{stream}.mp4")
+
+    @property
+    def ring_slots(self) -> int:
+        """Frame slots in flight: enough for two batches plus every stage's item."""
+        return self.frame_slots or 2 * self.batch + 6
+
+    def video_path(self, stream: int) -> Path | None:
+        if not self.video_out:
+            return None
+        return Path(self.video_out.replace("{stream}", str(stream)))
+
+
+def _int_at_least(name: str, value: object, low: int, *, high: int | None = None) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < low or \
+            (high is not None and value > high):
+        allowed = f"{low}..{high}" if high is not None else f">= {low}"
+        raise ConfigError(f"{name}: {value!r} is not an integer in {allowed}")

@@ -1,0 +1,146 @@
+"""The stage runner: one stage, one process, a strict open/step/close life cycle.
+
+A stage is a picklable object built in the supervisor with plain arguments; everything
+heavy (the model, codecs, ring attachments) is made in ``open()``, inside its own process.
+``step()`` does one bounded unit of work (every wait inside it has a timeout) and returns
+False when the stage has finished. ``close()`` always runs if ``open()`` succeeded. An
+exception is sent to the supervisor with its traceback; the process exits non-zero.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+POLL_S = 0.1  # how long any wait lasts before re-checking the stop event and the parent
+
+
+@dataclass
+class StageControl:
+    """What the supervisor hands every stage process (multiprocessing primitives)."""
+
+    stop: Any            # Event: hard stop, leave the loop now
+    stop_sources: Any    # Event: sources end their streams, the rest drains
+    errors: Any          # Queue of ErrorReport
+    reports: Any         # Queue of StageReport
+    parent_pid: int
+    log_level: int = logging.WARNING
+
+
+@dataclass(frozen=True)
+class ErrorReport:
+    stage: str
+    kind: str
+    message: str
+    traceback: str
+    exit_code: int = 6
+
+
+@dataclass(frozen=True)
+class StageReport:
+    stage: str
+    pid: int
+    items: int
+    busy_s: float
+    wall_s: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def busy(self) -> float:
+        return self.busy_s / self.wall_s if self.wall_s > 0 else 0.0
+
+
+class Stage:
+    """Base class: subclasses implement ``step`` and may override ``open``/``close``."""
+
+    name = "stage"
+
+    def __init__(self) -> None:
+        self.items = 0
+        self.busy_s = 0.0
+        self.control: StageControl | None = None
+
+    def open(self) -> None:
+        """Acquire resources (runs in the stage's process)."""
+
+    def step(self) -> bool:
+        """One bounded unit of work; False when finished."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release resources; runs whenever ``open`` succeeded."""
+
+    def extra_report(self) -> dict[str, Any]:
+        return {}
+
+    @contextlib.contextmanager
+    def busy(self):
+        """Count the time spent inside the block as busy (work, not waiting)."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.busy_s += time.perf_counter() - start
+
+    def stopping(self) -> bool:
+        """True when the supervisor asked for a hard stop or has gone away."""
+        control = self.control
+        return control is not None and (control.stop.is_set()
+                                        or os.getppid() != control.parent_pid)
+
+
+def stage_main(stage: Stage, control: StageControl) -> None:
+    """Process entry point: run ``stage`` to completion, report, exit 0 or 1."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor owns Ctrl-C
+    logging.basicConfig(level=control.log_level,
+                        format=f"%(asctime)s {stage.name}[%(process)d] %(levelname)s %(message)s")
+    stage.control = control
+    start = time.perf_counter()
+    code = _run(stage, control)
+    report = StageReport(stage.name, os.getpid(), stage.items, stage.busy_s,
+                         time.perf_counter() - start, stage.extra_report())
+    control.reports.put(report)
+    sys.exit(code)
+
+
+def _run(stage: Stage, control: StageControl) -> int:
+    try:
+        stage.open()
+    except BaseException as exc:
+        _send_error(stage, control, exc)
+        return 1
+    code = 0
+    try:
+        while not stage.stopping() and stage.step():
+            pass
+    except BaseException as exc:
+        _send_error(stage, control, exc)
+        code = 1
+    finally:
+        code = _close(stage, control, code)
+    return code
+
+
+def _close(stage: Stage, control: StageControl, code: int) -> int:
+    try:
+        stage.close()
+    except BaseException as exc:
+        _send_error(stage, control, exc)
+        return 1
+    return code
+
+
+def _send_error(stage: Stage, control: StageControl, exc: BaseException) -> None:
+    report = ErrorReport(stage.name, type(exc).__name__, str(exc) or type(exc).__name__,
+                         traceback.format_exc(), getattr(exc, "exit_code", 6))
+    with contextlib.suppress(Exception):
+        control.errors.put(report, timeout=1.0)

@@ -1,0 +1,197 @@
+"""The supervisor: owns the rings, starts each stage in its own process, watches them,
+and carries out the shutdown protocol.
+
+Protocol (DESIGN.md §3):
+- normal end: sources publish end-of-stream, every stage flushes and exits 0;
+- first SIGINT/SIGTERM: ``stop_sources`` is set (sources end their streams), in-flight
+  frames drain for at most ``drain_timeout_s``, then a hard stop; the run reports the
+  signal so the caller exits 130/143;
+- second signal, a stage error or a stage that dies: hard stop (``stop`` event), every
+  stage leaves its loop and closes its outputs; stragglers are terminated, then killed;
+- always: every ring is unlinked, so /dev/shm holds nothing of this run afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from streampose.errors import StageError
+from streampose.ring import SharedRing, sweep_stale_segments
+from streampose.runtime.stage import ErrorReport, Stage, StageControl, StageReport, stage_main
+
+log = logging.getLogger(__name__)
+
+JOIN_TIMEOUT_S = 5.0
+
+
+@dataclass
+class RunResult:
+    reports: list[StageReport] = field(default_factory=list)
+    signal: int | None = None
+    wall_s: float = 0.0
+
+
+class Supervisor:
+    """Creates rings, runs stages, and guarantees cleanup. Use as a context manager."""
+
+    def __init__(self, *, log_level: int = logging.WARNING, drain_timeout_s: float = 10.0,
+                 tick_s: float = 0.5) -> None:
+        self.ctx = multiprocessing.get_context("spawn")
+        self.stop = self.ctx.Event()
+        self.stop_sources = self.ctx.Event()
+        self._errors = self.ctx.Queue()
+        self._reports = self.ctx.Queue()
+        self._rings: list[SharedRing] = []
+        self._procs: list[tuple[Stage, Any]] = []
+        self._signals: list[int] = []
+        self._log_level = log_level
+        self._drain_timeout_s = drain_timeout_s
+        self._tick_s = tick_s
+        removed = sweep_stale_segments()
+        if removed:
+            log.info("removed %d shared-memory segments left by dead runs", len(removed))
+
+    def __enter__(self) -> Supervisor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+    def ring(self, *, name: str, slots: int, slot_bytes: int, policy: str = "block") -> SharedRing:
+        ring = SharedRing.create(name=name, slots=slots, slot_bytes=slot_bytes, policy=policy,
+                                 ctx=self.ctx)
+        self._rings.append(ring)
+        return ring
+
+    def run(self, stages: list[Stage],
+            on_tick: Callable[[float], None] | None = None) -> RunResult:
+        """Start ``stages`` and wait until all end; raises StageError on a failure."""
+        control = StageControl(self.stop, self.stop_sources, self._errors, self._reports,
+                               os.getpid(), self._log_level)
+        start = time.perf_counter()
+        with self._signal_handlers():
+            for stage in stages:
+                proc = self.ctx.Process(target=stage_main, args=(stage, control),
+                                        name=f"streampose-{stage.name}", daemon=True)
+                proc.start()
+                self._procs.append((stage, proc))
+            self._watch(on_tick)
+        result = RunResult(self._collect_reports(), self._first_signal(),
+                           time.perf_counter() - start)
+        return result
+
+    # -- watching ----------------------------------------------------------------------
+
+    def _watch(self, on_tick: Callable[[float], None] | None) -> None:
+        drain_deadline: float | None = None
+        next_tick = 0.0
+        while True:
+            self._raise_stage_error()
+            if all(proc.exitcode is not None for _, proc in self._procs):
+                self._raise_stage_error(wait_s=0.5)
+                return
+            self._check_deaths()
+            drain_deadline = self._handle_signals(drain_deadline)
+            now = time.monotonic()
+            if on_tick is not None and now >= next_tick:
+                on_tick(now)
+                next_tick = now + self._tick_s
+            time.sleep(0.05)
+
+    def _raise_stage_error(self, wait_s: float = 0.0) -> None:
+        try:
+            report: ErrorReport = self._errors.get(timeout=wait_s) if wait_s else \
+                self._errors.get_nowait()
+        except queue.Empty:
+            return
+        log.debug("traceback from stage %s:\n%s", report.stage, report.traceback)
+        self.stop.set()
+        error = StageError(report.stage, f"{report.kind}: {report.message}", report.traceback)
+        error.exit_code = report.exit_code
+        raise error
+
+    def _check_deaths(self) -> None:
+        for stage, proc in self._procs:
+            if proc.exitcode not in (None, 0):
+                self._raise_stage_error(wait_s=0.5)  # an error report may be on its way
+                self.stop.set()
+                how = (f"killed by signal {-proc.exitcode}" if proc.exitcode < 0
+                       else f"exit code {proc.exitcode}")
+                raise StageError(stage.name, f"the process died ({how})")
+
+    def _handle_signals(self, drain_deadline: float | None) -> float | None:
+        if len(self._signals) >= 2 and not self.stop.is_set():
+            log.warning("second interrupt: stopping now")
+            self.stop.set()
+        elif self._signals and drain_deadline is None:
+            log.warning("interrupted: finishing the frames in flight (Ctrl-C again to stop now)")
+            self.stop_sources.set()
+            return time.monotonic() + self._drain_timeout_s
+        if drain_deadline is not None and time.monotonic() > drain_deadline:
+            if not self.stop.is_set():
+                log.warning("drain took longer than %.0f s: stopping now", self._drain_timeout_s)
+            self.stop.set()
+        return drain_deadline
+
+    def _first_signal(self) -> int | None:
+        return self._signals[0] if self._signals else None
+
+    def request_stop(self) -> None:
+        """Stop the sources and let the frames in flight drain (like a first Ctrl-C)."""
+        self.stop_sources.set()
+
+    @contextlib.contextmanager
+    def _signal_handlers(self):
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        for sig in previous:
+            signal.signal(sig, lambda signum, _frame: self._signals.append(signum))
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    # -- cleanup -----------------------------------------------------------------------
+
+    def _collect_reports(self) -> list[StageReport]:
+        reports = []
+        deadline = time.monotonic() + 2.0
+        while len(reports) < len(self._procs) and time.monotonic() < deadline:
+            with contextlib.suppress(queue.Empty):
+                reports.append(self._reports.get(timeout=0.1))
+        return reports
+
+    def shutdown(self) -> None:
+        """Stop every stage, reap the processes, unlink every ring (idempotent)."""
+        self.stop.set()
+        deadline = time.monotonic() + JOIN_TIMEOUT_S
+        for _, proc in self._procs:
+            proc.join(max(0.0, deadline - time.monotonic()))
+        for stage, proc in self._procs:
+            if proc.is_alive():
+                log.warning("stage %s did not stop in time: terminating it", stage.name)
+                proc.terminate()
+                proc.join(1.0)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(1.0)
+        for ring in self._rings:
+            ring.close()
+            ring.unlink()
+        self._rings.clear()
+        for q in (self._errors, self._reports):
+            q.cancel_join_thread()
+            q.close()

@@ -1,0 +1,133 @@
+"""Infer: batches network inputs across streams and writes heatmaps + PAFs per item.
+
+Batching follows the nvstreammux rule: take up to ``batch`` items, waiting at most
+``max_wait_ms`` after the first one; an end-of-stream item closes the batch early.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from streampose.backends import create_backend
+from streampose.models.spec import ModelSpec
+from streampose.ring import FLAG_EOS, ItemHeader, SharedRing
+from streampose.runtime.stage import POLL_S, Stage
+
+Item = tuple[int, ItemHeader]
+
+
+class InferStage(Stage):
+    """Input ring -> map ring; the model is built in ``open()``, inside this process."""
+
+    name = "infer"
+
+    def __init__(self, *, inputs: SharedRing, maps: SharedRing, spec: ModelSpec,
+                 model_path: Path | None, backend: str, device: str, threads: int | None,
+                 batch: int, max_wait_ms: float, streams: int, consumers: int) -> None:
+        super().__init__()
+        self.inputs, self.maps, self.spec, self.model_path = inputs, maps, spec, model_path
+        self.backend_name, self.device, self.threads = backend, device, threads
+        self.batch, self.max_wait_s = batch, max_wait_ms / 1000.0
+        self.streams, self.consumers = streams, consumers
+        self._ended = 0
+        self.batches = 0
+
+    def open(self) -> None:
+        self.backend = create_backend(self.backend_name, spec=self.spec,
+                                      model_path=self.model_path, device=self.device,
+                                      threads=self.threads)
+        self.backend.open()
+
+    def step(self) -> bool:
+        items = self._collect()
+        if not items:
+            return True
+        run: list[Item] = []
+        for slot, header in items:
+            if header.eos:
+                self._infer(run)
+                run = []
+                self._forward_eos(slot, header)
+            else:
+                run.append((slot, header))
+        self._infer(run)
+        if self._ended == self.streams:
+            self._terminate_consumers()
+            return False
+        return True
+
+    def _collect(self) -> list[Item]:
+        first = self.inputs.acquire_read(POLL_S)
+        if first is None:
+            return []
+        items = [first]
+        deadline = time.monotonic() + self.max_wait_s
+        while len(items) < self.batch and not items[-1][1].eos:
+            got = self.inputs.acquire_read(max(0.0, deadline - time.monotonic()))
+            if got is None:
+                break
+            items.append(got)
+        return items
+
+    def _infer(self, run: list[Item]) -> None:
+        """Run the model on ``run``, split into groups of equal input shape."""
+        while run:
+            shape = run[0][1].shape
+            group = [item for item in run if item[1].shape == shape]
+            run = [item for item in run if item[1].shape != shape]
+            with self.busy():
+                batch = np.stack([self.inputs.view(slot, h) for slot, h in group])
+                heatmaps, pafs = self.backend.infer(batch)
+            for slot, _ in group:
+                self.inputs.release(slot)
+            self._publish_maps(group, heatmaps, pafs)
+            self.batches += 1
+
+    def _publish_maps(self, group: list[Item], heatmaps: np.ndarray, pafs: np.ndarray) -> None:
+        k = heatmaps.shape[1]
+        shape = (k + pafs.shape[1], *heatmaps.shape[2:])
+        for i, (_, header) in enumerate(group):
+            out = self._acquire()
+            if out is None:
+                return
+            with self.busy():
+                view = self.maps.array(out, shape, "float32")
+                view[:k] = heatmaps[i]
+                view[k:] = pafs[i]
+            self.maps.publish(out, replace(header, shape=shape, dtype="float32"))
+            self.items += 1
+
+    def _forward_eos(self, slot: int, header: ItemHeader) -> None:
+        self.inputs.release(slot)
+        out = self._acquire()
+        if out is not None:
+            self.maps.publish(out, header)
+        self._ended += 1
+
+    def _terminate_consumers(self) -> None:
+        """One end-of-work item per postprocess worker (stream -1)."""
+        for _ in range(self.consumers):
+            out = self._acquire()
+            if out is not None:
+                self.maps.publish(out, ItemHeader(stream=-1, flags=FLAG_EOS))
+
+    def _acquire(self) -> int | None:
+        while not self.stopping():
+            got = self.maps.acquire_write(POLL_S)
+            if got is not None:
+                return got[0]
+        return None
+
+    def extra_report(self) -> dict[str, object]:
+        return {"batches": self.batches}
+
+    def close(self) -> None:
+        backend = getattr(self, "backend", None)
+        if backend is not None:
+            backend.close()
+        self.inputs.close()
+        self.maps.close()

@@ -1,0 +1,204 @@
+"""Letterboxing: fit a frame into the network input, and map coordinates back exactly.
+
+Coordinates are continuous pixel coordinates with pixel edges on integers (pixel ``i``
+covers ``[i, i + 1)``, its centre is ``i + 0.5``). In that convention ``cv2.resize`` maps
+``x_frame`` to ``x_frame * scale_x`` exactly, so :meth:`Letterbox.to_frame` is the exact
+inverse of the resize plus padding. A heatmap cell ``j`` (output stride ``s``) covers input
+pixels ``[j * s, (j + 1) * s)``: its centre is at ``(j + 0.5) * s``.
+
+The image sits at ``(pad_x, pad_y)`` inside the ``in_w`` x ``in_h`` input (top-left by
+default, padding right/bottom as the OpenPose models expect). Several streams with
+different aspect ratios can share one batch by widening ``in_w``/``in_h`` to a common
+canvas (``dataclasses.replace``): the mapping back is unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from streampose.errors import ConfigError
+from streampose.models.spec import ModelSpec
+
+__all__ = ["Letterbox", "letterbox_into", "plan_letterbox"]
+
+
+@dataclass(frozen=True, slots=True)
+class Letterbox:
+    """Where a frame sits inside the network input, and how it was scaled."""
+
+    in_w: int  # network input size (multiples of the stride)
+    in_h: int
+    new_w: int  # size of the resized frame inside the input
+    new_h: int
+    scale_x: float  # new_w / src_w
+    scale_y: float  # new_h / src_h
+    pad_x: float = 0.0  # offset of the frame inside the input (whole pixels)
+    pad_y: float = 0.0
+
+    def __post_init__(self) -> None:
+        whole = float(self.pad_x).is_integer() and float(self.pad_y).is_integer()
+        fits_x = whole and self.pad_x >= 0 and self.new_w + self.pad_x <= self.in_w
+        fits_y = self.pad_y >= 0 and self.new_h + self.pad_y <= self.in_h
+        if not (self.new_w > 0 and self.new_h > 0 and fits_x and fits_y):
+            raise ConfigError(
+                f"Letterbox: a {self.new_w}x{self.new_h} image at ({self.pad_x}, {self.pad_y}) "
+                f"does not fit a {self.in_w}x{self.in_h} input (pads must be whole pixels)"
+            )
+
+    @property
+    def src_w(self) -> int:
+        """Width of the original frame."""
+        return round(self.new_w / self.scale_x)
+
+    @property
+    def src_h(self) -> int:
+        """Height of the original frame."""
+        return round(self.new_h / self.scale_y)
+
+    def to_frame(self, xy: np.ndarray) -> np.ndarray:
+        """Input-pixel coordinates ``(..., 2+)`` -> original-frame pixels (a new array).
+
+        Only the first two columns (x, y) are mapped; extra columns (confidence) are kept.
+        """
+        out = _float_copy(xy)
+        out[..., 0] = (out[..., 0] - self.pad_x) / self.scale_x
+        out[..., 1] = (out[..., 1] - self.pad_y) / self.scale_y
+        return out
+
+    def to_input(self, xy: np.ndarray) -> np.ndarray:
+        """Original-frame coordinates ``(..., 2+)`` -> input pixels (inverse of to_frame)."""
+        out = _float_copy(xy)
+        out[..., 0] = out[..., 0] * self.scale_x + self.pad_x
+        out[..., 1] = out[..., 1] * self.scale_y + self.pad_y
+        return out
+
+
+def _float_copy(xy: np.ndarray) -> np.ndarray:
+    xy = np.asarray(xy)
+    if xy.ndim == 0 or xy.shape[-1] < 2:
+        raise ValueError(f"expected coordinates of shape (..., 2+), got {xy.shape}")
+    return xy.astype(np.result_type(xy.dtype, np.float32), copy=True)
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+
+
+def _scaled(length: int, num: int, den: int) -> int:
+    """round(length * num / den) in integers (half up), at least 1."""
+    return max(1, (2 * length * num + den) // (2 * den))
+
+
+def _check_positive(**values: int | None) -> None:
+    for name, value in values.items():
+        bad = isinstance(value, bool) or not isinstance(value, int) or value <= 0
+        if value is not None and bad:
+            raise ConfigError(f"plan_letterbox: {name} = {value!r} must be an integer > 0")
+
+
+def plan_letterbox(
+    *, src_w: int, src_h: int, height: int, stride: int, max_width: int | None = None
+) -> Letterbox:
+    """Scale a ``src_w`` x ``src_h`` frame to ``height`` keeping its aspect ratio.
+
+    The input height is ``height`` rounded up to a multiple of ``stride`` and the frame fills
+    it; the input width is the scaled width rounded up to a multiple of ``stride`` (1920x1080
+    at height 368 -> a 654x368 image in a 656x368 input). If that is wider than
+    ``max_width`` (rounded down to the stride), the frame is fitted to that width instead
+    and the height shrinks accordingly.
+    """
+    _check_positive(src_w=src_w, src_h=src_h, height=height, stride=stride, max_width=max_width)
+    in_h = _round_up(height, stride)
+    new_w = _scaled(src_w, in_h, src_h)
+    if max_width is None or _round_up(new_w, stride) <= max_width:
+        return _letterbox(src_w, src_h, new_w, in_h, stride)
+    cap = max_width // stride * stride
+    if cap == 0:
+        raise ConfigError(f"plan_letterbox: max_width = {max_width} is below stride {stride}")
+    return _letterbox(src_w, src_h, cap, min(in_h, _scaled(src_h, cap, src_w)), stride)
+
+
+def _letterbox(src_w: int, src_h: int, new_w: int, new_h: int, stride: int) -> Letterbox:
+    return Letterbox(
+        in_w=_round_up(new_w, stride),
+        in_h=_round_up(new_h, stride),
+        new_w=new_w,
+        new_h=new_h,
+        scale_x=new_w / src_w,
+        scale_y=new_h / src_h,
+    )
+
+
+def letterbox_into(
+    image_bgr: np.ndarray, lb: Letterbox, out: np.ndarray, *, spec: ModelSpec
+) -> None:
+    """Resize ``image_bgr`` (H, W, 3) uint8 and write the normalised network input into ``out``.
+
+    ``out`` is float32, ``(in_h, in_w, 3)`` for NHWC specs or ``(3, in_h, in_w)`` for NCHW
+    (typically one slot of a batch in a shared-memory ring). Channel order follows
+    ``spec.color``; values are ``(pixel - mean) * scale``; padding gets ``pad_value``
+    normalised the same way.
+    """
+    _check_buffers(image_bgr, lb, out, spec)
+    resized = _resize(image_bgr, lb)
+    nhwc = spec.input_layout == "NHWC"
+    view = out if nhwc else out.transpose(1, 2, 0)  # (in_h, in_w, 3) either way
+    x0, y0 = int(lb.pad_x), int(lb.pad_y)
+    region = view[y0 : y0 + lb.new_h, x0 : x0 + lb.new_w]
+    np.copyto(region, resized if spec.color == "BGR" else resized[..., ::-1], casting="unsafe")
+    if not spec.is_identity_normalisation:
+        _normalise(region, spec)
+    _pad(view, lb, np.asarray(spec.normalise(spec.pad_value), dtype=np.float32))
+
+
+def _check_buffers(image: np.ndarray, lb: Letterbox, out: np.ndarray, spec: ModelSpec) -> None:
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"letterbox_into: expected an (H, W, 3) BGR image, got {image.shape}")
+    want = (lb.in_h, lb.in_w, 3) if spec.input_layout == "NHWC" else (3, lb.in_h, lb.in_w)
+    if out.shape != want or out.dtype != np.float32:
+        raise ValueError(
+            f"letterbox_into: out must be float32 {want} for {spec.input_layout}, "
+            f"got {out.dtype} {out.shape}"
+        )
+
+
+def _resize(image: np.ndarray, lb: Letterbox) -> np.ndarray:
+    size = (lb.new_w, lb.new_h)
+    src_h, src_w = image.shape[:2]
+    if lb.new_w > src_w or lb.new_h > src_h:
+        return cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
+    image = _halve_while_large(image, lb)
+    if image.shape[1::-1] == size:
+        return image
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def _halve_while_large(image: np.ndarray, lb: Letterbox) -> np.ndarray:
+    """Exact 2x2 box downscales (OpenCV's fast integer INTER_AREA path) while >= 2x too big.
+
+    INTER_AREA at a non-integer ratio is several times slower; box-halving first and then
+    area-resizing the rest gives the same scale (so the same coordinate mapping) and
+    pixel values within about 0.3 grey levels on average.
+    """
+    h, w = image.shape[:2]
+    while w >= 2 * lb.new_w and h >= 2 * lb.new_h and w % 2 == 0 and h % 2 == 0:
+        image = cv2.resize(image, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+        h, w = image.shape[:2]
+    return image
+
+
+def _normalise(region: np.ndarray, spec: ModelSpec) -> None:
+    np.subtract(region, np.asarray(spec.mean, dtype=np.float32), out=region)
+    np.multiply(region, np.asarray(spec.scale, dtype=np.float32), out=region)
+
+
+def _pad(view: np.ndarray, lb: Letterbox, value: np.ndarray) -> None:
+    x0, y0 = int(lb.pad_x), int(lb.pad_y)
+    x1, y1 = x0 + lb.new_w, y0 + lb.new_h
+    view[:y0] = value
+    view[y1:] = value
+    view[y0:y1, :x0] = value
+    view[y0:y1, x1:] = value

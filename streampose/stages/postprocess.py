@@ -1,0 +1,71 @@
+"""Postprocess: PAF grouping of each item's maps, keypoints mapped to frame pixels."""
+
+from __future__ import annotations
+
+import queue
+from typing import Any
+
+from streampose.pose import PafDecoder, Poses, get_skeleton
+from streampose.ring import ItemHeader, SharedRing
+from streampose.runtime.stage import POLL_S, Stage
+from streampose.stages.messages import PoseResult
+
+
+def to_frame(poses: Poses, header: ItemHeader, stride: int) -> Poses:
+    """Map-pixel poses -> original-frame pixels through the item's letterbox transform.
+
+    Map pixel i covers input pixels [stride*i, stride*(i+1)): its centre is
+    stride*i + (stride-1)/2; the letterbox then maps input x to (x - pad_x) / scale_x.
+    """
+    scale_x, scale_y, pad_x, pad_y = header.transform
+    centre = (stride - 1) / 2
+    return poses.transformed(scale=(stride / scale_x, stride / scale_y),
+                             offset=((centre - pad_x) / scale_x, (centre - pad_y) / scale_y))
+
+
+class PostprocessStage(Stage):
+    """Map ring -> results queue. Several may run in parallel; render restores order."""
+
+    def __init__(self, *, maps: SharedRing, results: Any, skeleton: str, stride: int,
+                 heatmap_channels: int, worker: int = 0,
+                 thresholds: dict[str, float] | None = None) -> None:
+        super().__init__()
+        self.name = f"postprocess{worker}"
+        self.maps, self.results, self.stride = maps, results, stride
+        self.skeleton_name, self.heatmap_channels = skeleton, heatmap_channels
+        self.thresholds = thresholds or {}
+
+    def open(self) -> None:
+        self.decoder = PafDecoder(get_skeleton(self.skeleton_name), **self.thresholds)
+
+    def step(self) -> bool:
+        got = self.maps.acquire_read(POLL_S)
+        if got is None:
+            return True
+        slot, header = got
+        if header.eos:
+            self.maps.release(slot)
+            if header.stream < 0:
+                return False
+            return self._send(PoseResult(header, header.ticket))
+        with self.busy():
+            maps = self.maps.view(slot, header)
+            poses = self.decoder(maps[:self.heatmap_channels], maps[self.heatmap_channels:])
+            self.maps.release(slot)
+            poses = to_frame(poses, header, self.stride)
+        self.items += 1
+        return self._send(PoseResult(header, header.ticket, poses.keypoints, poses.scores))
+
+    def _send(self, result: PoseResult) -> bool:
+        while not self.stopping():
+            try:
+                self.results.put(result, timeout=POLL_S)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def close(self) -> None:
+        self.maps.close()
+        if self.stopping():  # nobody may read what is still buffered: don't wait to flush it
+            self.results.cancel_join_thread()

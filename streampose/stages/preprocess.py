@@ -1,0 +1,81 @@
+"""Preprocess: letterbox each leased frame into a network-input slot (frame stays leased)."""
+
+from __future__ import annotations
+
+from streampose.models.spec import ModelSpec
+from streampose.ring import FLAG_EOS, ItemHeader, SharedRing
+from streampose.runtime.stage import POLL_S, Stage
+from streampose.stages.letterbox import Letterbox, letterbox_into, plan_letterbox
+
+
+class PreprocessStage(Stage):
+    """Frame ring -> input ring. Assigns each stream's gapless ``ticket`` order."""
+
+    name = "preprocess"
+
+    def __init__(self, *, frames: SharedRing, inputs: SharedRing, spec: ModelSpec, height: int,
+                 streams: int) -> None:
+        super().__init__()
+        self.frames, self.inputs, self.spec, self.height = frames, inputs, spec, height
+        self.streams = streams
+        self._plans: dict[tuple[int, int], Letterbox] = {}
+        self._tickets = [0] * streams
+        self._ended = 0
+
+    def step(self) -> bool:
+        got = self.frames.acquire_read(POLL_S)
+        if got is None:
+            return True
+        slot, header = got
+        if header.eos:
+            self.frames.release(slot)
+            self._forward(header.stream, ItemHeader(stream=header.stream, seq=header.seq,
+                                                    flags=FLAG_EOS))
+            self._ended += 1
+            return self._ended < self.streams
+        out = self._acquire()
+        if out is not None:
+            with self.busy():
+                self._letterbox(slot, header, out)
+        return True
+
+    def plan(self, width: int, height: int) -> Letterbox:
+        key = (width, height)
+        if key not in self._plans:
+            self._plans[key] = plan_letterbox(src_w=width, src_h=height, height=self.height,
+                                              stride=self.spec.stride)
+        return self._plans[key]
+
+    def _letterbox(self, slot: int, header: ItemHeader, out: int) -> None:
+        lb = self.plan(header.width, header.height)
+        shape = self.spec.input_shape(1, lb.in_h, lb.in_w)[1:]
+        letterbox_into(self.frames.view(slot, header), lb, self.inputs.array(out, shape, "float32"),
+                       spec=self.spec)
+        ticket = self._next_ticket(header.stream)
+        self.inputs.publish(out, ItemHeader(
+            stream=header.stream, seq=header.seq, pts=header.pts, time_base=header.time_base,
+            wall=header.wall, width=header.width, height=header.height, flags=header.flags,
+            ref=slot, shape=shape, dtype="float32", ticket=ticket,
+            transform=(lb.scale_x, lb.scale_y, lb.pad_x, lb.pad_y)))
+        self.items += 1
+
+    def _forward(self, stream: int, header: ItemHeader) -> None:
+        out = self._acquire()
+        if out is not None:
+            self.inputs.publish(out, ItemHeader(stream=stream, seq=header.seq, flags=FLAG_EOS,
+                                                ticket=self._next_ticket(stream)))
+
+    def _next_ticket(self, stream: int) -> int:
+        self._tickets[stream] += 1
+        return self._tickets[stream] - 1
+
+    def _acquire(self) -> int | None:
+        while not self.stopping():
+            got = self.inputs.acquire_write(POLL_S)
+            if got is not None:
+                return got[0]
+        return None
+
+    def close(self) -> None:
+        self.frames.close()
+        self.inputs.close()

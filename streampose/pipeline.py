@@ -47,6 +47,7 @@ class Progress:
     streams: list[dict[str, int]]
     totals: list[int | None]
     elapsed_s: float
+    pids: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -90,7 +91,8 @@ class Pipeline:
             tick = None
             if on_progress is not None:
                 def tick(now: float) -> None:
-                    on_progress(Progress(counters.snapshot(), self._totals(), now - started))
+                    on_progress(Progress(counters.snapshot(), self._totals(), now - started,
+                                         sup.pids))
             result = sup.run(stages, tick)
             summary = self._summary(result, counters)
         if cfg.summary_out is not None:

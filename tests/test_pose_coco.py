@@ -55,9 +55,9 @@ def test_coco4_keypoint_ap_at_least_038() -> None:
         frame = cv2.imread(str(gt_path.parent / image["file_name"]))
         maps, sx, sy = _maps(session, frame)
         poses = decoder(maps[:19], maps[19:])
-        # map pixel i covers input pixels [8i, 8i + 8): its centre is 8i + 3.5
+        # map cell j covers input [8j, 8j + 8): centre 8(j + 0.5), minus half a pixel
         in_image = poses.transformed(scale=(STRIDE / sx, STRIDE / sy),
-                                     offset=(3.5 / sx, 3.5 / sy))
+                                     offset=(4 / sx - 0.5, 4 / sy - 0.5))
         results += to_coco_results(in_image, image["id"])
     ap = _evaluate(gt_path, results)
     print(f"COCO keypoint AP on coco4: {ap:.4f}")

@@ -54,6 +54,14 @@ class Poses:
         kp[..., 1] = np.where(present, kp[..., 1] * scale[1] + offset[1], 0.0)
         return Poses(kp, self.scores, self.skeleton, self.track_ids)
 
+    def clipped(self, *, width: int, height: int) -> Poses:
+        """Keypoints clamped inside a ``width`` x ``height`` image (pixel centres 0..size-1)."""
+        kp = self.keypoints.copy()
+        present = kp[..., 2] > 0
+        kp[..., 0] = np.where(present, np.clip(kp[..., 0], 0, width - 1), 0.0)
+        kp[..., 1] = np.where(present, np.clip(kp[..., 1], 0, height - 1), 0.0)
+        return Poses(kp, self.scores, self.skeleton, self.track_ids)
+
     def with_track_ids(self, track_ids: np.ndarray) -> Poses:
         return Poses(self.keypoints, self.scores, self.skeleton, track_ids)
 

@@ -19,6 +19,8 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
+from streampose.ring import SharedRing
+
 log = logging.getLogger(__name__)
 
 POLL_S = 0.1  # how long any wait lasts before re-checking the stop event and the parent
@@ -105,7 +107,10 @@ def stage_main(stage: Stage, control: StageControl) -> None:
                         format=f"%(asctime)s {stage.name}[%(process)d] %(levelname)s %(message)s")
     stage.control = control
     start = time.perf_counter()
-    code = _run(stage, control)
+    try:
+        code = _run(stage, control)
+    finally:
+        _detach_rings(stage)
     report = StageReport(stage.name, os.getpid(), stage.items, stage.busy_s,
                          time.perf_counter() - start, stage.extra_report())
     control.reports.put(report)
@@ -128,6 +133,13 @@ def _run(stage: Stage, control: StageControl) -> int:
     finally:
         code = _close(stage, control, code)
     return code
+
+
+def _detach_rings(stage: Stage) -> None:
+    """Close every ring the stage holds: they attach when unpickled, before ``open()``."""
+    for value in vars(stage).values():
+        if isinstance(value, SharedRing):
+            value.close()
 
 
 def _close(stage: Stage, control: StageControl, code: int) -> int:

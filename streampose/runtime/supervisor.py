@@ -84,6 +84,7 @@ class Supervisor:
                 proc = self.ctx.Process(target=stage_main, args=(stage, control),
                                         name=f"streampose-{stage.name}", daemon=True)
                 proc.start()
+                log.info("stage %s started, pid %d", stage.name, proc.pid)
                 self._procs.append((stage, proc))
             self._watch(on_tick)
         result = RunResult(self._collect_reports(), self._first_signal(),
@@ -142,6 +143,11 @@ class Supervisor:
                 log.warning("drain took longer than %.0f s: stopping now", self._drain_timeout_s)
             self.stop.set()
         return drain_deadline
+
+    @property
+    def pids(self) -> dict[str, int]:
+        """Stage name -> process id of the stages started so far."""
+        return {stage.name: proc.pid for stage, proc in self._procs}
 
     def _first_signal(self) -> int | None:
         return self._signals[0] if self._signals else None

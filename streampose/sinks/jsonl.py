@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 from typing import IO, Any
 
@@ -10,17 +11,17 @@ from streampose.errors import OutputError
 
 
 def check_writable(path: Path, what: str) -> None:
-    """Raise OutputError unless ``path`` can be created (its folder exists and is writable)."""
+    """Raise OutputError unless ``path`` can be written; creates nothing that stays."""
     folder = path.resolve().parent
     if path.is_dir():
         raise OutputError(f"{what} {path}: is a directory")
     if not folder.is_dir():
         raise OutputError(f"{what} {path}: folder {folder} does not exist")
     try:
-        with open(path, "ab"):
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".streampose-check-"):
             pass
     except OSError as exc:
-        raise OutputError(f"{what} {path}: cannot write ({exc.strerror})") from exc
+        raise OutputError(f"{what} {path}: cannot write in {folder} ({exc.strerror})") from exc
 
 
 class JsonLinesWriter:

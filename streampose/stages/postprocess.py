@@ -14,13 +14,17 @@ from streampose.stages.messages import PoseResult
 def to_frame(poses: Poses, header: ItemHeader, stride: int) -> Poses:
     """Map-pixel poses -> original-frame pixels through the item's letterbox transform.
 
-    Map pixel i covers input pixels [stride*i, stride*(i+1)): its centre is
-    stride*i + (stride-1)/2; the letterbox then maps input x to (x - pad_x) / scale_x.
+    Pixel i covers [i, i + 1) (cv2.resize's convention): map cell j is centred at
+    stride * (j + 0.5) in the input, which is (stride * (j + 0.5) - pad) / scale in the
+    frame, minus 0.5 to put frame pixel centres on integers (COCO and drawing). Peaks
+    found in the letterbox padding are clamped to the frame's edge.
     """
     scale_x, scale_y, pad_x, pad_y = header.transform
-    centre = (stride - 1) / 2
-    return poses.transformed(scale=(stride / scale_x, stride / scale_y),
-                             offset=((centre - pad_x) / scale_x, (centre - pad_y) / scale_y))
+    half = stride / 2
+    moved = poses.transformed(scale=(stride / scale_x, stride / scale_y),
+                              offset=((half - pad_x) / scale_x - 0.5,
+                                      (half - pad_y) / scale_y - 0.5))
+    return moved.clipped(width=header.width, height=header.height)
 
 
 class PostprocessStage(Stage):

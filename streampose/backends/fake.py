@@ -1,0 +1,87 @@
+"""A model-free backend for pipeline tests: cheap, deterministic maps of the right shapes.
+
+For each image, the brightest ``stride`` x ``stride`` cell of the input gets a small
+vertical chain of Gaussian keypoint peaks (keypoint ``k`` at ``k - K // 2`` cells below
+it); a uniform image (e.g. all black) gets none, like an empty scene. The background
+channel (the last heatmap) is ``1 - max(keypoints)``; PAFs are zero. ``delay_ms``
+simulates a slow model.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from streampose.backends.base import Backend
+from streampose.errors import ConfigError
+from streampose.models.spec import ModelSpec
+
+__all__ = ["FakeBackend"]
+
+_SIGMA_CELLS = 1.0
+
+
+class FakeBackend(Backend):
+    """Synthetic heatmaps/PAFs; no model file needed (``model_path`` is ignored)."""
+
+    name = "fake"
+
+    def __init__(
+        self,
+        *,
+        spec: ModelSpec,
+        model_path: Path | None = None,
+        device: str = "cpu",
+        threads: int | None = None,
+        delay_ms: float = 0.0,
+    ) -> None:
+        super().__init__(spec=spec, model_path=model_path, device=device, threads=threads)
+        if not delay_ms >= 0:
+            raise ConfigError(f"fake backend: delay_ms = {delay_ms!r} must be >= 0")
+        self.delay_ms = float(delay_ms)
+        self._open = False
+
+    def open(self) -> None:
+        self._open = True
+
+    def close(self) -> None:
+        self._open = False
+
+    def infer(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if not self._open:
+            raise RuntimeError("fake backend: infer() called before open()")
+        self._check_batch(batch)
+        if self.delay_ms:
+            time.sleep(self.delay_ms / 1000)
+        images = batch if self.spec.input_layout == "NHWC" else batch.transpose(0, 2, 3, 1)
+        h, w = (-(-d // self.spec.stride) for d in images.shape[1:3])
+        heatmaps = np.zeros((len(images), self.spec.num_heatmaps, h, w), np.float32)
+        for n, image in enumerate(images):
+            self._draw_person(heatmaps[n], _brightest_cell(image, self.spec.stride))
+        heatmaps[:, -1] = 1.0 - heatmaps[:, :-1].max(axis=1, initial=0.0)
+        pafs = np.zeros((len(images), self.spec.num_pafs, h, w), np.float32)
+        return heatmaps, pafs
+
+    def _draw_person(self, maps: np.ndarray, cell: tuple[int, int] | None) -> None:
+        if cell is None:
+            return
+        h, w = maps.shape[1:]
+        keypoints = maps.shape[0] - 1
+        ys, xs = np.arange(h, dtype=np.float32)[:, None], np.arange(w, dtype=np.float32)
+        for k in range(keypoints):
+            cy = min(max(cell[0] + k - keypoints // 2, 0), h - 1)
+            d2 = (ys - cy) ** 2 + (xs - cell[1]) ** 2
+            maps[k] = np.exp(-d2 / (2 * _SIGMA_CELLS**2))
+
+
+def _brightest_cell(image: np.ndarray, stride: int) -> tuple[int, int] | None:
+    """(row, col) of the brightest stride x stride cell of an (H, W, 3) image; None if flat."""
+    gray = image[: image.shape[0] // stride * stride, : image.shape[1] // stride * stride]
+    gray = gray.sum(axis=2)
+    if gray.size == 0 or gray.max() == gray.min():
+        return None
+    cells = gray.reshape(gray.shape[0] // stride, stride, -1, stride).sum(axis=(1, 3))
+    row, col = np.unravel_index(int(np.argmax(cells)), cells.shape)
+    return int(row), int(col)

@@ -1,0 +1,179 @@
+"""ONNX Runtime backend (CPU, CUDA)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from streampose.backends.base import Backend, split_outputs
+from streampose.errors import ConfigError, ModelError
+from streampose.models.spec import ModelSpec
+
+__all__ = ["OnnxRuntimeBackend"]
+
+log = logging.getLogger(__name__)
+
+_CPU = "CPUExecutionProvider"
+_CUDA = "CUDAExecutionProvider"
+
+
+class OnnxRuntimeBackend(Backend):
+    """Runs an ONNX model with ONNX Runtime.
+
+    ``device`` is ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; ``threads`` sets the intra-op
+    thread pool (None: ONNX Runtime's default, one per core). ``spin`` keeps ONNX Runtime's
+    idle threads busy-waiting between runs (its default); turning it off frees the cores
+    for other pipeline stages between batches at a small latency cost.
+    """
+
+    name = "onnxruntime"
+
+    def __init__(
+        self,
+        *,
+        spec: ModelSpec,
+        model_path: Path | None,
+        device: str = "cpu",
+        threads: int | None = None,
+        spin: bool = True,
+    ) -> None:
+        super().__init__(spec=spec, model_path=model_path, device=device, threads=threads)
+        if model_path is None:
+            raise ConfigError("onnxruntime backend: a model path (.onnx) is required")
+        self._providers = _providers(device)
+        self.spin = spin
+        self._session: ort.InferenceSession | None = None
+        self._output_names: list[str] = []
+
+    def open(self) -> None:
+        if self._session is not None:
+            return
+        session = self._create_session()
+        _check_io(session, self.spec, self.model_path)
+        _check_device(session, self._providers[0][0], self.device)
+        self._output_names = list(dict.fromkeys([self.spec.heatmaps.output, self.spec.pafs.output]))
+        self._session = session
+        log.info("onnxruntime: %s on %s", self.model_path, session.get_providers()[0])
+
+    def infer(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self._session is None:
+            raise RuntimeError("onnxruntime backend: infer() called before open()")
+        self._check_batch(batch)
+        chunk = self.spec.max_batch or len(batch)
+        if len(batch) <= chunk:
+            return split_outputs(self._run(batch), self.spec)
+        starts = range(0, len(batch), chunk)
+        parts = [split_outputs(self._run(batch[i : i + chunk]), self.spec) for i in starts]
+        return _concat([p[0] for p in parts]), _concat([p[1] for p in parts])
+
+    def _run(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        assert self._session is not None
+        arrays = self._session.run(self._output_names, {self.spec.input_name: batch})
+        return dict(zip(self._output_names, arrays, strict=True))
+
+    def close(self) -> None:
+        self._session = None
+
+    def _create_session(self) -> ort.InferenceSession:
+        path = self.model_path
+        assert path is not None
+        if not path.is_file():
+            raise ModelError(f"model file not found: {path}")
+        try:
+            return ort.InferenceSession(
+                str(path), sess_options=self._session_options(), providers=self._providers
+            )
+        except Exception as exc:  # ORT raises its own unexported exception types
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"cannot load ONNX model {path}: {first}") from exc
+
+    def _session_options(self) -> ort.SessionOptions:
+        options = ort.SessionOptions()
+        if self.threads is not None:
+            options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if not self.spin:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        return options
+
+
+def _concat(arrays: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(arrays, axis=0)
+
+
+def _providers(device: str) -> list[tuple[str, dict[str, str]]]:
+    if device == "cpu":
+        return [(_CPU, {})]
+    kind, _, index = device.partition(":")
+    if kind != "cuda" or not (index == "" or index.isdigit()):
+        raise ConfigError(
+            f"onnxruntime backend: device = {device!r} (allowed: 'cpu', 'cuda', 'cuda:N')"
+        )
+    if _CUDA not in ort.get_available_providers():
+        raise ConfigError(
+            f"onnxruntime backend: device {device!r} needs onnxruntime-gpu; this onnxruntime "
+            f"has only {', '.join(ort.get_available_providers())}"
+        )
+    return [(_CUDA, {"device_id": index or "0"}), (_CPU, {})]
+
+
+def _check_device(session: ort.InferenceSession, wanted: str, device: str) -> None:
+    """ORT silently falls back to CPU when CUDA cannot start: refuse that."""
+    if wanted not in session.get_providers():
+        raise ConfigError(
+            f"onnxruntime backend: device {device!r} was requested but {wanted} could not be "
+            f"initialised (CUDA/cuDNN libraries?); session runs on {session.get_providers()}"
+        )
+
+
+def _check_io(session: ort.InferenceSession, spec: ModelSpec, path: Path | None) -> None:
+    inputs = {i.name: i for i in session.get_inputs()}
+    outputs = {o.name: o for o in session.get_outputs()}
+    if spec.input_name not in inputs:
+        raise ModelError(
+            f"model {path} has no input {spec.input_name!r} (spec {spec.source}); "
+            f"its inputs are: {', '.join(map(repr, inputs))}"
+        )
+    for field, ref in (("heatmaps", spec.heatmaps), ("pafs", spec.pafs)):
+        if ref.output not in outputs:
+            raise ModelError(
+                f"model {path} has no output {ref.output!r} ({field}.output in spec "
+                f"{spec.source}); its outputs are: {', '.join(map(repr, outputs))}"
+            )
+        _check_channels(outputs[ref.output].shape, field, ref.stop, spec, path)
+    _check_input_layout(inputs[spec.input_name].shape, spec, path)
+
+
+def _static_dim(shape: list[object], axis: int) -> int | None:
+    if len(shape) != 4:
+        return None
+    dim = shape[axis]
+    return dim if isinstance(dim, int) else None
+
+
+def _check_channels(
+    shape: list[object], field: str, stop: int, spec: ModelSpec, path: Path | None
+) -> None:
+    channels = _static_dim(shape, 3 if spec.output_layout == "NHWC" else 1)
+    if channels is not None and channels < stop:
+        raise ModelError(
+            f"model {path}: output has shape {shape} ({spec.output_layout}), only {channels} "
+            f"channels, but {field}.channels in spec {spec.source} ends at {stop}"
+        )
+
+
+def _check_input_layout(shape: list[object], spec: ModelSpec, path: Path | None) -> None:
+    """A 4-D input whose channel axis (per the spec) is 3, or dynamic while the other is not 3."""
+    axis, other = (3, 1) if spec.input_layout == "NHWC" else (1, 3)
+    channels, other_channels = _static_dim(shape, axis), _static_dim(shape, other)
+    plausible = channels == 3 or (channels is None and other_channels != 3)
+    if len(shape) != 4 or not plausible:
+        raise ModelError(
+            f"model {path}: input {spec.input_name!r} has shape {shape}, which is not a "
+            f"3-channel {spec.input_layout} image batch (input_layout in spec {spec.source})"
+        )

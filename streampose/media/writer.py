@@ -1,0 +1,282 @@
+"""VideoWriter: BGR frames in, an H.264 MP4 (PyAV, libx264) out, source timestamps kept.
+
+- **Timestamps.** ``write(image, pts)`` takes the pts in ``time_base`` (pass the source's
+  ``SourceInfo.time_base`` and each frame's pts): the output has the source's timing and
+  frame count, so a 10 fps source gives a 10 fps output. ``pts=None`` means "the next
+  frame at ``fps``" (frame ``n`` at ``n / fps`` seconds). A pts that does not increase is
+  replaced by the previous one plus one frame (the muxer needs increasing timestamps).
+- **Odd sizes.** ``yuv420p`` needs even dimensions: an odd width or height is padded by
+  one column/row repeating the last one (no pixel is lost), so the output can be one
+  pixel wider/taller than the frames (:attr:`VideoWriter.output_size`).
+- **Always a valid file.** ``open()`` writes the header; ``close()`` flushes the encoder
+  (``encode(None)``) and writes the trailer. With no frame written the file is still a
+  valid MP4 with one (empty) video track (other containers, e.g. MKV, do not promise
+  that). ``fragmented=True`` writes a fragmented MP4
+  (``frag_keyframe+empty_moov+default_base_moof``, a fragment at least every second,
+  flushed to disk as written): a killed process leaves a playable file up to the last
+  complete fragment. Prefer it for live recordings.
+- **CPU.** ``threads`` bounds the encoder's threads (x264 ``threads``; 0 = auto),
+  ``convert_threads`` the swscale threads of the BGR -> YUV conversion.
+- Colours: converted with BT.601 (swscale's default, as OpenCV does) and tagged so, so
+  players decode them as they were encoded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+
+import av
+import av.error
+import numpy as np
+
+from streampose.errors import ConfigError, OutputError
+from streampose.media.source import MonotonicPts, check_int, frame_step
+
+__all__ = ["VideoWriter"]
+
+log = logging.getLogger(__name__)
+
+_FRAGMENT_OPTIONS = {
+    "movflags": "frag_keyframe+empty_moov+default_base_moof",
+    "frag_duration": "1000000",  # microseconds: a fragment at least every second
+    "flush_packets": "1",  # hand each fragment to the OS at once
+}
+_MOV_SUFFIXES = frozenset({".mp4", ".mov", ".m4v"})
+_X264_LIKE = frozenset({"libx264", "libx265", "h264", "hevc"})
+_X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
+                 "slower", "veryslow", "placebo")  # fmt: skip
+_BT601, _LIMITED_RANGE = 6, 1  # AVCOL_SPC_SMPTE170M, AVCOL_RANGE_MPEG
+
+
+def _positive_fraction(name: str, value: object) -> Fraction:
+    try:
+        frac = Fraction(value).limit_denominator(1_000_000)  # type: ignore[arg-type]
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"VideoWriter: {name} = {value!r} must be a number > 0") from exc
+    if frac <= 0:
+        raise ConfigError(f"VideoWriter: {name} = {value!r} must be > 0")
+    return frac
+
+
+def _check_codec(codec: str) -> str:
+    try:
+        av.Codec(codec, "w")
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"VideoWriter: codec = {codec!r} is not an available encoder") from exc
+    return codec
+
+
+def _check_preset(codec: str, preset: str) -> str:
+    if codec in _X264_LIKE and preset not in _X264_PRESETS:
+        allowed = ", ".join(_X264_PRESETS)
+        raise ConfigError(f"VideoWriter: preset = {preset!r} must be one of {allowed}")
+    return preset
+
+
+def _even(n: int) -> int:
+    return n + (n & 1)
+
+
+def _reason(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
+def _check_output_path(path: Path) -> None:
+    """Fail early, with the reason, when ``path`` cannot be created."""
+    parent = path.parent
+    if path.is_dir():
+        raise OutputError(f"{path}: is a directory")
+    if parent.exists() and not parent.is_dir():
+        raise OutputError(f"{path}: {parent} is not a directory")
+    if not parent.is_dir():
+        raise OutputError(f"{path}: output directory {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"{path}: output directory {parent} is not writable")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise OutputError(f"{path}: file exists and is not writable")
+
+
+class VideoWriter:
+    """Encodes BGR frames to a video file (MP4/H.264 by default); see the module notes."""
+
+    def __init__(
+        self,
+        *,
+        path: str | Path,
+        width: int,
+        height: int,
+        fps: Fraction,
+        time_base: Fraction | None = None,
+        codec: str = "libx264",
+        crf: int = 23,
+        preset: str = "veryfast",
+        threads: int = 1,
+        fragmented: bool = False,
+        convert_threads: int = 1,
+    ) -> None:
+        self.path = Path(path)
+        self.width = check_int("VideoWriter", "width", width, 1)
+        self.height = check_int("VideoWriter", "height", height, 1)
+        self.fps = _positive_fraction("fps", fps)
+        self.time_base = 1 / self.fps if time_base is None else _positive_fraction(
+            "time_base", time_base)  # fmt: skip
+        self.codec = _check_codec(codec)
+        self.crf = check_int("VideoWriter", "crf", crf, 0, 51)
+        self.preset = _check_preset(self.codec, preset)
+        self.threads = check_int("VideoWriter", "threads", threads, 0)
+        self.convert_threads = check_int("VideoWriter", "convert_threads", convert_threads, 0)
+        self.fragmented = bool(fragmented)
+        self.frames_written = 0
+        self._container: av.container.OutputContainer | None = None
+        self._stream: av.VideoStream | None = None
+        self._closed = False
+        self._clock = MonotonicPts(step=frame_step(self.fps, self.time_base), what=str(path))
+        self._pad = self._pad_buffer()
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        """``(width, height)`` of the encoded video: the frame size rounded up to even."""
+        return _even(self.width), _even(self.height)
+
+    def open(self) -> None:
+        """Check the destination and write the header; raises OutputError. Idempotent.
+
+        An existing file at ``path`` is replaced.
+        """
+        if self._container is not None:
+            return
+        if self._closed:
+            raise OutputError(f"{self.path}: the writer is closed")
+        _check_output_path(self.path)
+        self._container, self._stream = self._create(fragmented=self.fragmented)
+        log.debug("writing %s: %dx%d at %s fps, %s, preset %s, crf %d, %d threads",
+                  self.path, *self.output_size, self.fps, self.codec, self.preset, self.crf,
+                  self.threads)  # fmt: skip
+
+    def write(self, image: np.ndarray, pts: int | None = None) -> None:
+        """Encode one HxWx3 uint8 BGR frame; ``pts`` in ``time_base`` (None: next at fps)."""
+        self.open()
+        frame = self._to_frame(image)
+        frame.pts = self._clock.next(self._auto_pts() if pts is None else int(pts))
+        frame.time_base = self.time_base
+        self._encode(self._container, self._stream, frame)
+        self.frames_written += 1
+
+    def close(self) -> None:
+        """Flush the encoder and finalise the file; safe to call more than once."""
+        container, stream = self._container, self._stream
+        self._container, self._stream, self._closed = None, None, True
+        if container is None:
+            return
+        try:
+            self._encode(container, stream, None)
+        finally:
+            self._close_container(container)
+        if self.frames_written == 0 and self._is_mov() and not self.fragmented:
+            self._write_empty()
+        log.debug("closed %s: %d frames", self.path, self.frames_written)
+
+    def __enter__(self) -> VideoWriter:
+        self.open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _create(self, *, fragmented: bool) -> tuple[av.container.OutputContainer, av.VideoStream]:
+        options = _FRAGMENT_OPTIONS if fragmented and self._is_mov() else {}
+        try:
+            container = av.open(str(self.path), "w", container_options=dict(options))
+        except (av.error.FFmpegError, OSError, ValueError) as exc:
+            raise OutputError(f"{self.path}: cannot create the file ({_reason(exc)})") from exc
+        try:
+            stream = self._add_stream(container)
+            container.start_encoding()
+        except (av.error.FFmpegError, OSError, ValueError) as exc:
+            with contextlib.suppress(Exception):
+                container.close()
+            msg = f"{self.path}: cannot start the {self.codec} encoder"
+            raise OutputError(f"{msg} ({_reason(exc)})") from exc
+        return container, stream
+
+    def _add_stream(self, container: av.container.OutputContainer) -> av.VideoStream:
+        stream = container.add_stream(self.codec, rate=self.fps)
+        stream.width, stream.height = self.output_size
+        stream.pix_fmt = "yuv420p"
+        stream.time_base = self.time_base
+        ctx = stream.codec_context
+        ctx.time_base = self.time_base
+        ctx.thread_count = self.threads
+        ctx.colorspace, ctx.color_range = _BT601, _LIMITED_RANGE
+        if self.codec in _X264_LIKE:
+            stream.options = {"crf": str(self.crf), "preset": self.preset}
+        return stream
+
+    def _is_mov(self) -> bool:
+        return self.path.suffix.lower() in _MOV_SUFFIXES
+
+    def _auto_pts(self) -> int:
+        return round(Fraction(self.frames_written) / (self.fps * self.time_base))
+
+    def _pad_buffer(self) -> np.ndarray | None:
+        if (self.width, self.height) == self.output_size:
+            return None
+        return np.empty((self.output_size[1], self.output_size[0], 3), np.uint8)
+
+    def _to_frame(self, image: np.ndarray) -> av.VideoFrame:
+        expected = (self.height, self.width, 3)
+        if image.shape != expected or image.dtype != np.uint8:
+            raise ValueError(f"{self.path}: frame is {image.shape} {image.dtype}, "
+                             f"expected {expected} uint8 (BGR)")  # fmt: skip
+        if self._pad is not None:
+            image = self._padded(image)
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24")
+        return frame.reformat(format="yuv420p", threads=self.convert_threads)
+
+    def _padded(self, image: np.ndarray) -> np.ndarray:
+        """The frame with its last column/row repeated up to the even output size."""
+        pad, (h, w) = self._pad, image.shape[:2]
+        pad[:h, :w] = image
+        pad[h:, :w] = image[h - 1 :]
+        pad[:, w:] = pad[:, w - 1 : w]
+        return pad
+
+    def _encode(
+        self,
+        container: av.container.OutputContainer,
+        stream: av.VideoStream,
+        frame: av.VideoFrame | None,
+    ) -> None:
+        """Encode ``frame`` (None: flush the encoder) and mux what comes out."""
+        try:
+            container.mux(stream.encode(frame))
+        except (av.error.FFmpegError, OSError, ValueError) as exc:
+            what = "flushing the encoder" if frame is None else f"frame {self.frames_written}"
+            raise OutputError(f"{self.path}: encoding failed at {what} ({_reason(exc)})") from exc
+
+    def _close_container(self, container: av.container.OutputContainer) -> None:
+        try:
+            container.close()
+        except (av.error.FFmpegError, OSError) as exc:
+            raise OutputError(f"{self.path}: cannot finalise the file ({_reason(exc)})") from exc
+
+    def _write_empty(self) -> None:
+        """Rewrite a frameless file as an empty fragmented MP4, which keeps its video track
+        (a plain MP4 muxer drops tracks without samples)."""
+        container, stream = self._create(fragmented=True)
+        try:
+            self._encode(container, stream, None)
+        finally:
+            self._close_container(container)

@@ -1,0 +1,325 @@
+"""Declarative model specs: how to feed a network and where its heatmaps and PAFs are.
+
+A model is a file plus a small TOML spec, so any OpenPose-style network can be plugged in:
+
+    name = "openpose-mnv2s-coco18"
+    skeleton = "coco18"
+    input_name = "image:0"
+    input_layout = "NHWC"          # or "NCHW"
+    output_layout = "NHWC"         # layout of every output tensor
+    color = "BGR"                  # channel order the network expects
+    mean = [0.0, 0.0, 0.0]         # normalised = (pixel - mean) * scale, per network channel
+    scale = [1.0, 1.0, 1.0]
+    stride = 8                     # input pixels per output cell
+    pad_value = 0.0                # letterbox padding, in pixel units (before normalisation)
+    max_batch = 0                  # most images per run; 0 = any (see below)
+
+    [heatmaps]                     # K keypoint channels + 1 background channel
+    output = "Openpose/concat_stage7:0"
+    channels = [0, 19]             # [start, stop), like a Python slice
+
+    [pafs]                         # 2 channels (x, y) per limb
+    output = "Openpose/concat_stage7:0"
+    channels = [19, 57]
+
+``max_batch = 1`` is for networks whose outputs for one image depend on the other images
+of the same run (e.g. BatchNormalization exported with batch statistics): backends then
+run larger batches one chunk at a time, so a batch always gives the per-image results.
+
+``mean`` and ``scale`` are given in the network's channel order (the ``color`` order).
+Unknown keys are rejected. Every problem raises :class:`~streampose.errors.ModelError`
+naming the file, the field, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from streampose.errors import ModelError
+
+try:  # Python >= 3.11
+    import tomllib as _toml
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+    try:
+        import tomli as _toml  # type: ignore[no-redef]
+    except ModuleNotFoundError:
+        _toml = None  # type: ignore[assignment]
+
+__all__ = ["LAYOUTS", "ModelSpec", "OutputRef", "builtin_specs", "resolve_spec"]
+
+log = logging.getLogger(__name__)
+
+LAYOUTS = ("NCHW", "NHWC")
+COLORS = ("BGR", "RGB")
+_SPEC_PACKAGE = "streampose.models"
+_SPEC_DIR = "specs"
+_REQUIRED = (
+    "name",
+    "skeleton",
+    "input_name",
+    "input_layout",
+    "output_layout",
+    "color",
+    "stride",
+    "heatmaps",
+    "pafs",
+)
+_DEFAULTS: dict[str, Any] = {
+    "mean": (0.0, 0.0, 0.0),
+    "scale": (1.0, 1.0, 1.0),
+    "pad_value": 0.0,
+    "max_batch": 0,
+}
+_OUTPUT_KEYS = ("output", "channels")
+
+
+def _fail(source: str, field: str, value: object, allowed: str) -> ModelError:
+    return ModelError(f"{source}: invalid {field} = {value!r} (allowed: {allowed})")
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_keys(d: Mapping[str, Any], allowed: tuple[str, ...], source: str, prefix: str) -> None:
+    for key in d:
+        if key not in allowed:
+            known = ", ".join(allowed)
+            raise ModelError(f"{source}: unknown key '{prefix}{key}' (known keys: {known})")
+
+
+def _string(d: Mapping[str, Any], field: str, source: str) -> str:
+    value = d[field]
+    if not isinstance(value, str) or not value.strip():
+        raise _fail(source, field, value, "a non-empty string")
+    return value
+
+
+def _choice(d: Mapping[str, Any], field: str, choices: tuple[str, ...], source: str) -> str:
+    value = d[field]
+    if value not in choices:
+        raise _fail(source, field, value, " | ".join(choices))
+    return value
+
+
+def _vector3(d: Mapping[str, Any], field: str, source: str) -> tuple[float, float, float]:
+    value = d[field]
+    if not isinstance(value, list | tuple) or len(value) != 3 or not all(map(_is_number, value)):
+        raise _fail(source, field, value, "a list of 3 numbers")
+    return (float(value[0]), float(value[1]), float(value[2]))
+
+
+@dataclass(frozen=True, slots=True)
+class OutputRef:
+    """A channel range ``[start, stop)`` of one named model output."""
+
+    output: str
+    start: int
+    stop: int
+
+    @property
+    def count(self) -> int:
+        return self.stop - self.start
+
+    @classmethod
+    def from_dict(cls, d: object, *, field: str, source: str) -> OutputRef:
+        if not isinstance(d, Mapping):
+            raise _fail(source, field, d, 'a table {output = "name", channels = [start, stop]}')
+        _check_keys(d, _OUTPUT_KEYS, source, f"{field}.")
+        for key in _OUTPUT_KEYS:
+            if key not in d:
+                raise ModelError(f"{source}: missing key '{field}.{key}'")
+        output = d["output"]
+        if not isinstance(output, str) or not output:
+            raise _fail(source, f"{field}.output", output, "a non-empty output name")
+        start, stop = _channel_range(d["channels"], f"{field}.channels", source)
+        return cls(output=output, start=start, stop=stop)
+
+
+def _channel_range(value: object, field: str, source: str) -> tuple[int, int]:
+    ok = (
+        isinstance(value, list | tuple)
+        and len(value) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        and 0 <= value[0] < value[1]
+    )
+    if not ok:
+        raise _fail(source, field, value, "[start, stop] integers with 0 <= start < stop")
+    return int(value[0]), int(value[1])  # type: ignore[index]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """How to feed one network and where to read its heatmaps and PAFs (see module doc)."""
+
+    name: str
+    skeleton: str
+    input_name: str
+    input_layout: str
+    output_layout: str
+    color: str
+    stride: int
+    heatmaps: OutputRef
+    pafs: OutputRef
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    scale: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    pad_value: float = 0.0
+    max_batch: int = 0  # 0: any batch size
+    source: str = field(default="<dict>", compare=False)
+
+    @property
+    def num_heatmaps(self) -> int:
+        """Heatmap channels, background included (K + 1)."""
+        return self.heatmaps.count
+
+    @property
+    def num_pafs(self) -> int:
+        """PAF channels (2 per limb)."""
+        return self.pafs.count
+
+    @property
+    def is_identity_normalisation(self) -> bool:
+        return self.mean == (0.0, 0.0, 0.0) and self.scale == (1.0, 1.0, 1.0)
+
+    def input_shape(self, batch: int, height: int, width: int) -> tuple[int, int, int, int]:
+        """The input tensor shape for ``batch`` images of ``height`` x ``width`` pixels."""
+        if self.input_layout == "NHWC":
+            return (batch, height, width, 3)
+        return (batch, 3, height, width)
+
+    def normalise(self, pixel: float) -> tuple[float, float, float]:
+        """A pixel value (same on all channels) after normalisation, per network channel."""
+        (m0, m1, m2), (s0, s1, s2) = self.mean, self.scale
+        return ((pixel - m0) * s0, (pixel - m1) * s1, (pixel - m2) * s2)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], *, source: str = "<dict>") -> ModelSpec:
+        """Build and validate a spec from a parsed TOML table; ``source`` names it in errors."""
+        if not isinstance(d, Mapping):
+            raise ModelError(f"{source}: a model spec must be a table, got {type(d).__name__}")
+        _check_keys(d, _REQUIRED + tuple(_DEFAULTS), source, "")
+        missing = [key for key in _REQUIRED if key not in d]
+        if missing:
+            raise ModelError(f"{source}: missing key(s) {', '.join(map(repr, missing))}")
+        return cls._validated({**_DEFAULTS, **d}, source)
+
+    @classmethod
+    def _validated(cls, d: Mapping[str, Any], source: str) -> ModelSpec:
+        spec = cls(
+            name=_string(d, "name", source),
+            skeleton=_string(d, "skeleton", source),
+            input_name=_string(d, "input_name", source),
+            input_layout=_choice(d, "input_layout", LAYOUTS, source),
+            output_layout=_choice(d, "output_layout", LAYOUTS, source),
+            color=_choice(d, "color", COLORS, source),
+            stride=_stride(d["stride"], source),
+            heatmaps=OutputRef.from_dict(d["heatmaps"], field="heatmaps", source=source),
+            pafs=OutputRef.from_dict(d["pafs"], field="pafs", source=source),
+            mean=_vector3(d, "mean", source),
+            scale=_vector3(d, "scale", source),
+            pad_value=_number(d, "pad_value", source),
+            max_batch=_max_batch(d["max_batch"], source),
+            source=source,
+        )
+        _check_outputs(spec)
+        return spec
+
+    @classmethod
+    def from_toml(cls, path: Path | str) -> ModelSpec:
+        """Load and validate a spec file."""
+        path = Path(path)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ModelError(f"cannot read model spec {path}: {exc.strerror or exc}") from exc
+        return cls.from_dict(_parse_toml(data, str(path)), source=str(path))
+
+
+def _stride(value: object, source: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise _fail(source, "stride", value, "an integer > 0")
+    return value
+
+
+def _max_batch(value: object, source: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise _fail(source, "max_batch", value, "an integer >= 0 (0: any batch size)")
+    return value
+
+
+def _number(d: Mapping[str, Any], field: str, source: str) -> float:
+    if not _is_number(d[field]):
+        raise _fail(source, field, d[field], "a number")
+    return float(d[field])
+
+
+def _check_outputs(spec: ModelSpec) -> None:
+    if spec.pafs.count % 2:
+        raise _fail(
+            spec.source,
+            "pafs.channels",
+            [spec.pafs.start, spec.pafs.stop],
+            "an even number of channels (x, y per limb)",
+        )
+    hm, pf = spec.heatmaps, spec.pafs
+    if hm.output == pf.output and hm.start < pf.stop and pf.start < hm.stop:
+        raise ModelError(
+            f"{spec.source}: heatmaps.channels [{hm.start}, {hm.stop}] and pafs.channels "
+            f"[{pf.start}, {pf.stop}] overlap in output {hm.output!r}"
+        )
+
+
+def _parse_toml(data: bytes, source: str) -> dict[str, Any]:
+    if _toml is None:  # pragma: no cover - Python 3.10 without tomli
+        raise ModelError(
+            f"cannot read model spec {source}: Python < 3.11 needs the 'tomli' package "
+            "(pip install tomli)"
+        )
+    try:
+        return _toml.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, _toml.TOMLDecodeError) as exc:
+        raise ModelError(f"{source}: not valid TOML: {exc}") from exc
+
+
+def builtin_specs() -> dict[str, ModelSpec]:
+    """The specs shipped in ``streampose/models/specs``, by spec name."""
+    specs: dict[str, ModelSpec] = {}
+    folder = resources.files(_SPEC_PACKAGE).joinpath(_SPEC_DIR)
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".toml"):
+            source = f"built-in spec {entry.name}"
+            spec = ModelSpec.from_dict(_parse_toml(entry.read_bytes(), source), source=source)
+            specs[spec.name] = spec
+    return specs
+
+
+def resolve_spec(model_path: Path, spec_path: Path | None = None) -> ModelSpec:
+    """Find the spec of ``model_path``.
+
+    In order: the explicit ``spec_path``; a sidecar ``<model stem>.toml`` next to the model;
+    a built-in spec whose ``name`` equals the model file's stem. Otherwise ModelError.
+    """
+    model_path = Path(model_path)
+    if spec_path is not None:
+        return _chosen(ModelSpec.from_toml(spec_path), "explicit", model_path)
+    sidecar = model_path.with_suffix(".toml")
+    if sidecar.is_file():
+        return _chosen(ModelSpec.from_toml(sidecar), "sidecar", model_path)
+    builtin = builtin_specs().get(model_path.stem)
+    if builtin is not None:
+        return _chosen(builtin, "built-in", model_path)
+    raise ModelError(
+        f"no model spec for {model_path}: no sidecar {sidecar.name} and no built-in spec "
+        f"named {model_path.stem!r}; pass --model-spec PATH.toml "
+        f"(built-in specs: {', '.join(sorted(builtin_specs())) or 'none'})"
+    )
+
+
+def _chosen(spec: ModelSpec, how: str, model_path: Path) -> ModelSpec:
+    log.debug("model %s: using %s spec %r from %s", model_path, how, spec.name, spec.source)
+    return spec

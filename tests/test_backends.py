@@ -1,0 +1,284 @@
+"""Backends: registry, fake backend, ONNX Runtime on the shared model."""
+
+from __future__ import annotations
+
+import dataclasses
+import pickle
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from streampose.backends import (
+    Backend,
+    BackendEntry,
+    available_backends,
+    create_backend,
+    register_backend,
+    split_outputs,
+)
+from streampose.errors import ConfigError, ModelError
+from streampose.models.spec import ModelSpec, builtin_specs
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+MODEL = SHARED / "models" / "openpose-mnv2s-coco18.onnx"
+needs_model = pytest.mark.skipif(
+    not MODEL.is_file(), reason=f"needs the shared model {MODEL} (../shared is absent)"
+)
+SPEC = builtin_specs()["openpose-mnv2s-coco18"]
+
+
+# registry
+
+
+def test_available_backends() -> None:
+    assert {"onnxruntime", "fake"} <= set(available_backends())
+
+
+def test_unknown_backend_lists_the_available_ones() -> None:
+    with pytest.raises(ConfigError, match=r"unknown backend 'tensorflow' \(available: .*fake"):
+        create_backend("tensorflow", spec=SPEC, model_path=None)
+
+
+def test_unknown_option_lists_accepted_ones() -> None:
+    with pytest.raises(ConfigError, match=r"unknown option\(s\) 'fp16'.*accepted: delay_ms"):
+        create_backend("fake", spec=SPEC, model_path=None, fp16=True)
+
+
+def test_missing_optional_package_fails_only_when_chosen() -> None:
+    register_backend(
+        "needs-missing",
+        BackendEntry(
+            "streampose_no_such_module",
+            "Nope",
+            requires=("streampose_no_such_module",),
+            install="pip install it",
+        ),
+    )
+    try:
+        with pytest.raises(ConfigError, match=r"needs the 'streampose_no_such_module'.*pip"):
+            create_backend("needs-missing", spec=SPEC, model_path=None)
+        assert isinstance(create_backend("fake", spec=SPEC, model_path=None), Backend)
+    finally:
+        from streampose.backends import _REGISTRY
+
+        del _REGISTRY["needs-missing"]
+
+
+@pytest.mark.parametrize("threads", [0, -1, 1.5, True])
+def test_bad_threads(threads: object) -> None:
+    with pytest.raises(ConfigError, match="threads"):
+        create_backend("fake", spec=SPEC, model_path=None, threads=threads)  # type: ignore[arg-type]
+
+
+# split_outputs
+
+
+def test_split_outputs_nhwc_and_nchw_agree() -> None:
+    raw = np.random.default_rng(0).random((2, 46, 82, 57), dtype=np.float32)
+    heatmaps, pafs = split_outputs({"Openpose/concat_stage7:0": raw}, SPEC)
+    assert heatmaps.shape == (2, 19, 46, 82) and pafs.shape == (2, 38, 46, 82)
+    assert heatmaps.flags.c_contiguous and pafs.flags.c_contiguous
+    np.testing.assert_array_equal(pafs[1, 5], raw[1, :, :, 24])
+    nchw = dataclasses.replace(SPEC, output_layout="NCHW")
+    raw_nchw = np.ascontiguousarray(raw.transpose(0, 3, 1, 2))
+    h2, p2 = split_outputs({"Openpose/concat_stage7:0": raw_nchw}, nchw)
+    np.testing.assert_array_equal(h2, heatmaps)
+    np.testing.assert_array_equal(p2, pafs)
+
+
+def test_split_outputs_too_few_channels() -> None:
+    with pytest.raises(ModelError, match=r"channels \[19, 57\)"):
+        split_outputs({"Openpose/concat_stage7:0": np.zeros((1, 46, 82, 40), np.float32)}, SPEC)
+
+
+# fake backend
+
+
+@pytest.mark.parametrize("layout", ["NHWC", "NCHW"])
+@pytest.mark.parametrize(("n", "h", "w"), [(1, 368, 656), (2, 368, 496), (3, 64, 40)])
+def test_fake_shapes(layout: str, n: int, h: int, w: int) -> None:
+    spec = dataclasses.replace(SPEC, input_layout=layout)
+    with create_backend("fake", spec=spec, model_path=None) as backend:
+        heatmaps, pafs = backend.infer(np.zeros(spec.input_shape(n, h, w), np.float32))
+    assert heatmaps.shape == (n, 19, h // 8, w // 8) and pafs.shape == (n, 38, h // 8, w // 8)
+    assert heatmaps.dtype == pafs.dtype == np.float32
+    assert heatmaps.flags.c_contiguous and pafs.flags.c_contiguous
+
+
+def test_fake_is_deterministic_and_follows_the_input() -> None:
+    batch = np.zeros((2, 368, 656, 3), np.float32)
+    batch[1, 160:168, 320:328] = 255.0  # cell (20, 40)
+    with create_backend("fake", spec=SPEC, model_path=None) as backend:
+        heatmaps, pafs = backend.infer(batch)
+        again, _ = backend.infer(batch)
+    np.testing.assert_array_equal(heatmaps, again)
+    assert heatmaps[0, :18].max() == 0.0 and np.all(heatmaps[0, 18] == 1.0)  # empty image
+    for k in range(18):
+        peak = np.unravel_index(np.argmax(heatmaps[1, k]), heatmaps.shape[2:])
+        assert tuple(map(int, peak)) == (20 + k - 9, 40)
+    assert heatmaps[1, 18].min() == pytest.approx(0.0)
+    assert not pafs.any()
+
+
+def test_fake_needs_open_and_rejects_bad_batches() -> None:
+    backend = create_backend("fake", spec=SPEC, model_path=None)
+    with pytest.raises(RuntimeError, match="before open"):
+        backend.infer(np.zeros((1, 64, 64, 3), np.float32))
+    backend.open()
+    with pytest.raises(ValueError, match="float32 NHWC"):
+        backend.infer(np.zeros((1, 64, 64, 3), np.float64))
+    with pytest.raises(ValueError, match="3 channels"):
+        backend.infer(np.zeros((1, 3, 64, 64), np.float32))
+    with pytest.raises(ValueError, match="N >= 1"):
+        backend.infer(np.zeros((0, 64, 64, 3), np.float32))
+    backend.close()
+    backend.close()  # idempotent
+
+
+def test_fake_delay_option() -> None:
+    backend = create_backend("fake", spec=SPEC, model_path=None, delay_ms=1.5)
+    assert backend.delay_ms == 1.5
+    with pytest.raises(ConfigError, match="delay_ms"):
+        create_backend("fake", spec=SPEC, model_path=None, delay_ms=-1)
+
+
+# ONNX Runtime
+
+
+def test_ort_needs_a_model_path_and_valid_device() -> None:
+    with pytest.raises(ConfigError, match="model path"):
+        create_backend("onnxruntime", spec=SPEC, model_path=None)
+    with pytest.raises(ConfigError, match=r"device = 'gpu' \(allowed: 'cpu', 'cuda', 'cuda:N'\)"):
+        create_backend("onnxruntime", spec=SPEC, model_path=Path("m.onnx"), device="gpu")
+
+
+def test_ort_cuda_unavailable_is_a_clear_error() -> None:
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("this onnxruntime has CUDA")
+    with pytest.raises(ConfigError, match="needs onnxruntime-gpu"):
+        create_backend("onnxruntime", spec=SPEC, model_path=Path("m.onnx"), device="cuda:0")
+
+
+def test_ort_missing_model_file(tmp_path: Path) -> None:
+    backend = create_backend("onnxruntime", spec=SPEC, model_path=tmp_path / "absent.onnx")
+    with pytest.raises(ModelError, match="model file not found"):
+        backend.open()
+
+
+def test_ort_bogus_model_file(tmp_path: Path) -> None:
+    bogus = tmp_path / "bogus.onnx"
+    bogus.write_bytes(b"this is not an onnx model\n" * 10)
+    backend = create_backend("onnxruntime", spec=SPEC, model_path=bogus)
+    with pytest.raises(ModelError, match="cannot load ONNX model") as info:
+        backend.open()
+    assert str(bogus) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_ort_backend_pickles_before_open(tmp_path: Path) -> None:
+    backend = create_backend("onnxruntime", spec=SPEC, model_path=tmp_path / "m.onnx", threads=1)
+    clone = pickle.loads(pickle.dumps(backend))
+    assert (clone.spec, clone.threads, clone.model_path) == (SPEC, 1, tmp_path / "m.onnx")
+
+
+@pytest.fixture(scope="module")
+def ort_backend() -> Iterator[Backend]:
+    if not MODEL.is_file():
+        pytest.skip(f"needs the shared model {MODEL} (../shared is absent)")
+    backend = create_backend("onnxruntime", spec=SPEC, model_path=MODEL, threads=1)
+    backend.open()
+    yield backend
+    backend.close()
+
+
+@pytest.mark.shared
+@needs_model
+@pytest.mark.parametrize("n", [1, 2])
+@pytest.mark.parametrize(("h", "w"), [(368, 656), (368, 496)])
+def test_ort_output_shapes(ort_backend: Backend, n: int, h: int, w: int) -> None:
+    batch = np.random.default_rng(n).uniform(0, 255, (n, h, w, 3)).astype(np.float32)
+    heatmaps, pafs = ort_backend.infer(batch)
+    assert heatmaps.shape == (n, 19, h // 8, w // 8)
+    assert pafs.shape == (n, 38, h // 8, w // 8)
+    assert heatmaps.dtype == pafs.dtype == np.float32
+    assert heatmaps.flags.c_contiguous and pafs.flags.c_contiguous
+
+
+@pytest.mark.shared
+@needs_model
+def test_ort_black_image_is_background(ort_backend: Backend) -> None:
+    heatmaps, _ = ort_backend.infer(np.zeros((1, 368, 656, 3), np.float32))
+    background = heatmaps[0, 18]
+    assert np.mean(background > 0.9) > 0.9
+    assert background.mean() > heatmaps[0, :18].max(axis=0).mean()
+
+
+@pytest.mark.shared
+@needs_model
+def test_ort_batch_matches_single_images(ort_backend: Backend) -> None:
+    """The shipped spec has max_batch = 1: a batch runs image by image."""
+    batch = np.random.default_rng(3).uniform(0, 255, (3, 368, 496, 3)).astype(np.float32)
+    batch[0] = 0.0
+    heatmaps, pafs = ort_backend.infer(batch)
+    for n in range(3):
+        alone_h, alone_p = ort_backend.infer(batch[n : n + 1])
+        np.testing.assert_array_equal(heatmaps[n], alone_h[0])
+        np.testing.assert_array_equal(pafs[n], alone_p[0])
+
+
+@pytest.mark.shared
+@needs_model
+def test_the_shared_model_is_not_batch_independent() -> None:
+    """Why the shipped spec says max_batch = 1: batch-mates change each other's maps."""
+    spec = dataclasses.replace(SPEC, max_batch=0)
+    batch = np.random.default_rng(3).uniform(0, 255, (2, 368, 496, 3)).astype(np.float32)
+    batch[0] = 0.0
+    with create_backend("onnxruntime", spec=spec, model_path=MODEL, threads=1) as backend:
+        together, _ = backend.infer(batch)
+        alone, _ = backend.infer(batch[:1])
+    assert np.abs(together[0] - alone[0]).max() > 0.05
+
+
+@pytest.mark.shared
+@needs_model
+def test_ort_wrong_input_name_lists_real_names() -> None:
+    spec = dataclasses.replace(SPEC, input_name="input")
+    backend = create_backend("onnxruntime", spec=spec, model_path=MODEL)
+    with pytest.raises(ModelError, match=r"no input 'input'.*its inputs are: 'image:0'"):
+        backend.open()
+
+
+@pytest.mark.shared
+@needs_model
+def test_ort_wrong_output_name_lists_real_names() -> None:
+    pafs = dataclasses.replace(SPEC.pafs, output="pafs")
+    backend = create_backend(
+        "onnxruntime", spec=dataclasses.replace(SPEC, pafs=pafs), model_path=MODEL
+    )
+    with pytest.raises(ModelError, match=r"pafs\.output.*'Openpose/concat_stage7:0'"):
+        backend.open()
+
+
+@pytest.mark.shared
+@needs_model
+def test_ort_wrong_channel_ranges_and_layout() -> None:
+    too_far = dataclasses.replace(SPEC, pafs=dataclasses.replace(SPEC.pafs, start=20, stop=60))
+    with pytest.raises(ModelError, match=r"only 57 channels.*pafs\.channels"):
+        create_backend("onnxruntime", spec=too_far, model_path=MODEL).open()
+    nchw: ModelSpec = dataclasses.replace(SPEC, input_layout="NCHW")
+    with pytest.raises(ModelError, match="not a 3-channel NCHW"):
+        create_backend("onnxruntime", spec=nchw, model_path=MODEL).open()
+
+
+@pytest.mark.shared
+@needs_model
+def test_ort_spin_option_and_context_manager() -> None:
+    backend = create_backend("onnxruntime", spec=SPEC, model_path=MODEL, threads=1, spin=False)
+    with backend:
+        heatmaps, _ = backend.infer(np.zeros((1, 64, 64, 3), np.float32))
+    assert heatmaps.shape == (1, 19, 8, 8)
+    with pytest.raises(RuntimeError, match="before open"):
+        backend.infer(np.zeros((1, 64, 64, 3), np.float32))

@@ -1,0 +1,136 @@
+"""Pipeline vs a plain single-process loop vs the model alone, measured in one run.
+
+On ../shared/media/vtest_1080p_300f.mp4 with the shared model:
+  (a) model alone on pre-letterboxed frames, for each ONNX Runtime thread setting: the
+      best is the bound no pipeline can beat on this machine;
+  (b) a plain loop: OpenCV capture, letterbox, the same ONNX Runtime session settings,
+      the same PafDecoder, drawing, OpenCV writer - one process, one frame at a time;
+  (c) the streampose pipeline writing an annotated MP4 and JSON lines.
+Prints frames/s of each and the ratios. Everything runs on the same video and model.
+
+    python benchmarks/pipeline_vs_serial.py [--frames 300] [--threads 1 2] [--preset ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from streampose import Pipeline, PipelineConfig
+from streampose.backends import create_backend
+from streampose.models.spec import resolve_spec
+from streampose.pose import COCO18, PafDecoder
+from streampose.sinks.draw import SkeletonAnnotator
+from streampose.stages.letterbox import letterbox_into, plan_letterbox
+from streampose.stages.postprocess import to_frame
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+VIDEO = SHARED / "media/vtest_1080p_300f.mp4"
+MODEL = SHARED / "models/openpose-mnv2s-coco18.onnx"
+HEIGHT = 368
+
+
+def letterboxed_inputs(frames: int) -> tuple[list[np.ndarray], object]:
+    spec = resolve_spec(MODEL)
+    capture = cv2.VideoCapture(str(VIDEO))
+    inputs, lb = [], None
+    for _ in range(frames):
+        ok, frame = capture.read()
+        if not ok:
+            break
+        lb = lb or plan_letterbox(src_w=frame.shape[1], src_h=frame.shape[0], height=HEIGHT,
+                                  stride=spec.stride)
+        out = np.empty(spec.input_shape(1, lb.in_h, lb.in_w), np.float32)
+        letterbox_into(frame, lb, out[0], spec=spec)
+        inputs.append(out)
+    return inputs, lb
+
+
+def model_alone(inputs: list[np.ndarray], threads: int) -> float:
+    spec = resolve_spec(MODEL)
+    with create_backend("onnxruntime", spec=spec, model_path=MODEL, threads=threads) as backend:
+        for batch in inputs[:5]:
+            backend.infer(batch)
+        start = time.perf_counter()
+        for batch in inputs:
+            backend.infer(batch)
+        return len(inputs) / (time.perf_counter() - start)
+
+
+def plain_loop(frames: int, threads: int, out_path: Path) -> float:
+    spec = resolve_spec(MODEL)
+    decoder, annotator = PafDecoder(COCO18), SkeletonAnnotator()
+    backend = create_backend("onnxruntime", spec=spec, model_path=MODEL, threads=threads)
+    backend.open()
+    capture = cv2.VideoCapture(str(VIDEO))
+    writer, lb, done = None, None, 0
+    start = time.perf_counter()
+    while done < frames:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        h, w = frame.shape[:2]
+        lb = lb or plan_letterbox(src_w=w, src_h=h, height=HEIGHT, stride=spec.stride)
+        batch = np.empty(spec.input_shape(1, lb.in_h, lb.in_w), np.float32)
+        letterbox_into(frame, lb, batch[0], spec=spec)
+        heatmaps, pafs = backend.infer(batch)
+        poses = decoder(heatmaps[0], pafs[0])
+        annotator.annotate(frame, _frame_poses(poses, lb, w, h, spec.stride))
+        writer = writer or cv2.VideoWriter(str(out_path), cv2.VideoWriter_fourcc(*"mp4v"), 10,
+                                           (w, h))
+        writer.write(frame)
+        done += 1
+    elapsed = time.perf_counter() - start
+    writer.release()
+    backend.close()
+    return done / elapsed
+
+
+def _frame_poses(poses, lb, width: int, height: int, stride: int):
+    from streampose.ring import ItemHeader
+
+    header = ItemHeader(width=width, height=height,
+                        transform=(lb.scale_x, lb.scale_y, lb.pad_x, lb.pad_y))
+    return to_frame(poses, header, stride)
+
+
+def pipeline(frames: int, threads: int | None, preset: str, out: Path) -> tuple[float, str]:
+    config = PipelineConfig(sources=(str(VIDEO),), model=MODEL, threads=threads,
+                            max_frames=frames, video_out=str(out / "p.mp4"),
+                            json_out=out / "p.jsonl", encoder_preset=preset)
+    summary = Pipeline(config).run()
+    busy = ", ".join(f"{s['stage']} {100 * s['busy']:.0f}%" for s in summary.stages)
+    return summary.fps, busy
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=300)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--preset", default="ultrafast", help="x264 preset of the pipeline")
+    parser.add_argument("--pipeline-threads", type=int, default=None,
+                        help="ONNX Runtime threads in the pipeline (default: the spec's)")
+    args = parser.parse_args()
+    inputs, _ = letterboxed_inputs(args.frames)
+    alone = {t: model_alone(inputs, t) for t in args.threads}
+    for t, fps in alone.items():
+        print(f"(a) model alone, {t} ORT thread(s): {fps:6.2f} fps")
+    best_threads = max(alone, key=alone.get)
+    bound = alone[best_threads]
+    with tempfile.TemporaryDirectory() as tmp:
+        loop = plain_loop(args.frames, best_threads, Path(tmp) / "loop.mp4")
+        print(f"(b) plain loop, {best_threads} thread(s):   {loop:6.2f} fps")
+        fps, busy = pipeline(args.frames, args.pipeline_threads, args.preset, Path(tmp))
+    print(f"(c) pipeline ({args.preset}):      {fps:6.2f} fps   [{busy}]")
+    print(f"pipeline / model-alone bound = {fps / bound:.2f}   pipeline / plain loop = "
+          f"{fps / loop:.2f}")
+
+
+if __name__ == "__main__":
+    main()

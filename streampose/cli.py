@@ -54,7 +54,8 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
                    help="write the run summary as JSON")
     p.add_argument("--postprocess-workers", type=int, default=1, help="PAF grouping processes")
     p.add_argument("--decode-threads", type=int, default=1, help="decoder threads per source")
-    p.add_argument("--encoder-preset", default="veryfast", help="x264 preset (default veryfast)")
+    p.add_argument("--encoder-preset", default="ultrafast",
+                   help="x264 preset (default ultrafast: least CPU; veryfast: ~3x smaller files)")
     p.add_argument("--crf", dest="encoder_crf", type=int, default=23, help="x264 quality (23)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on a terminal")
     p.add_argument("--log-level", default="WARNING",
@@ -99,8 +100,10 @@ def summary_line(summary: Summary) -> str:
     frames_in = sum(s["frames_in"] for s in streams)
     dropped = sum(s["dropped"] for s in streams)
     busy = ", ".join(f"{s['stage']} {100 * s['busy']:.0f}%" for s in summary.stages)
+    steady = f"{summary.steady_fps:.1f}" if summary.steady_fps else "-"
     return (f"streampose: {frames_in} frames in, {summary.frames_out} out, {dropped} dropped "
-            f"in {summary.wall_s:.1f} s ({summary.fps:.1f} fps); busy: {busy}")
+            f"in {summary.wall_s:.1f} s ({summary.fps:.1f} fps, {steady} fps after start-up); "
+            f"busy: {busy}")
 
 
 def run_command(args: argparse.Namespace) -> int:

@@ -31,13 +31,14 @@ class PipelineConfig:
     summary_out: Path | None = None
     postprocess_workers: int = 1
     decode_threads: int = 1
-    encoder_preset: str = "veryfast"
+    encoder_preset: str = "ultrafast"
     encoder_crf: int = 23
     encoder_threads: int = 1
     frame_slots: int | None = None
     drain_timeout_s: float = 10.0
     log_level: int = logging.WARNING
     decoder_options: dict[str, float] = field(default_factory=dict)
+    backend_options: dict[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.sources:

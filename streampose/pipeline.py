@@ -66,11 +66,19 @@ class Summary:
 
     @property
     def fps(self) -> float:
+        """Frames out per second of wall time, start-up (spawning, model loading) included."""
         return self.frames_out / self.wall_s if self.wall_s > 0 else 0.0
+
+    @property
+    def steady_fps(self) -> float | None:
+        """Frames out per second between the first and the last frame out."""
+        render = next((s for s in self.stages if s["stage"] == "render"), {})
+        return render.get("steady_fps")
 
     def to_json(self) -> dict[str, Any]:
         return {"streams": self.streams, "stages": self.stages, "wall_s": round(self.wall_s, 3),
-                "fps": round(self.fps, 3), "signal": self.signal, **self.extra}
+                "fps": round(self.fps, 3), "steady_fps": self.steady_fps,
+                "signal": self.signal, **self.extra}
 
 
 class Pipeline:
@@ -151,7 +159,7 @@ class Pipeline:
             inputs=inputs, maps=maps, spec=spec, model_path=cfg.model, backend=cfg.backend,
             device=cfg.device, threads=cfg.threads, batch=cfg.batch,
             max_wait_ms=cfg.max_wait_ms, streams=len(self.sources),
-            consumers=cfg.postprocess_workers))
+            consumers=cfg.postprocess_workers, options=cfg.backend_options))
         stages += [PostprocessStage(maps=maps, results=results, skeleton=spec.skeleton,
                                     stride=spec.stride, heatmap_channels=spec.num_heatmaps,
                                     worker=w, thresholds=cfg.decoder_options)

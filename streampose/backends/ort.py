@@ -38,7 +38,7 @@ class OnnxRuntimeBackend(Backend):
         model_path: Path | None,
         device: str = "cpu",
         threads: int | None = None,
-        spin: bool = True,
+        spin: bool = False,
     ) -> None:
         super().__init__(spec=spec, model_path=model_path, device=device, threads=threads)
         if model_path is None:

@@ -27,19 +27,21 @@ class InferStage(Stage):
 
     def __init__(self, *, inputs: SharedRing, maps: SharedRing, spec: ModelSpec,
                  model_path: Path | None, backend: str, device: str, threads: int | None,
-                 batch: int, max_wait_ms: float, streams: int, consumers: int) -> None:
+                 batch: int, max_wait_ms: float, streams: int, consumers: int,
+                 options: dict[str, object] | None = None) -> None:
         super().__init__()
         self.inputs, self.maps, self.spec, self.model_path = inputs, maps, spec, model_path
         self.backend_name, self.device, self.threads = backend, device, threads
         self.batch, self.max_wait_s = batch, max_wait_ms / 1000.0
         self.streams, self.consumers = streams, consumers
+        self.options = options or {}
         self._ended = 0
         self.batches = 0
 
     def open(self) -> None:
         self.backend = create_backend(self.backend_name, spec=self.spec,
                                       model_path=self.model_path, device=self.device,
-                                      threads=self.threads)
+                                      threads=self.threads, **self.options)
         self.backend.open()
 
     def step(self) -> bool:

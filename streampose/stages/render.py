@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import time
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -40,7 +41,7 @@ class StreamOutput:
 
 @dataclass(frozen=True)
 class EncoderOptions:
-    preset: str = "veryfast"
+    preset: str = "ultrafast"
     crf: int = 23
     threads: int = 1
     fragmented: bool = False
@@ -63,6 +64,8 @@ class RenderStage(Stage):
         self._ended = [False] * len(outputs)
         self._writers: dict[int, VideoWriter] = {}
         self._json: JsonLinesWriter | None = None
+        self._first_out: float | None = None
+        self._last_out: float | None = None
 
     def open(self) -> None:
         self.skeleton = get_skeleton(self.skeleton_name)
@@ -118,6 +121,16 @@ class RenderStage(Stage):
             self._json.write(self._record(header, poses))
         self.items += 1
         self.counters.add(header.stream, "frames_out")
+        self._last_out = time.monotonic()
+        if self._first_out is None:
+            self._first_out = self._last_out
+
+    def extra_report(self) -> dict[str, Any]:
+        """Steady-state rate: frames between the first and the last one out (no start-up)."""
+        if self._first_out is None or self._last_out is None or self.items < 2:
+            return {}
+        span = self._last_out - self._first_out
+        return {"steady_fps": round((self.items - 1) / span, 3) if span > 0 else None}
 
     @staticmethod
     def _frame_header(header: ItemHeader) -> ItemHeader:

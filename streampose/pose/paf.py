@@ -98,23 +98,26 @@ def _all_pairs(peaks: Peaks, skeleton: Skeleton) -> tuple[np.ndarray, np.ndarray
 
 def _bilinear_pair(maps: np.ndarray, channels: np.ndarray,
                    points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Bilinear samples of channels (x, y) per pair at points (P, S, 2) of a (C, h, w) stack."""
+    """Bilinear samples of channels (x, y) per pair at points (P, S, 2) of a (C, h, w) stack.
+
+    Works in float32 throughout and gathers both channels with one indexing call per
+    corner: this runs on every candidate pair, so it is the decoder's hot loop.
+    """
     _, h, w = maps.shape
     x = np.clip(points[..., 0], 0, w - 1)
     y = np.clip(points[..., 1], 0, h - 1)
-    x0 = np.minimum(x.astype(np.intp), w - 2 if w > 1 else 0)
-    y0 = np.minimum(y.astype(np.intp), h - 2 if h > 1 else 0)
+    x0 = np.minimum(np.floor(x), max(w - 2, 0))
+    y0 = np.minimum(np.floor(y), max(h - 2, 0))
     fx, fy = x - x0, y - y0
+    base = y0.astype(np.intp) * w + x0.astype(np.intp)
+    plane = h * w
+    index = np.stack([base + (channels[:, :1] * plane), base + (channels[:, 1:] * plane)])
     flat = maps.reshape(-1)
-    base = y0 * w + x0
     dx, dy = (1 if w > 1 else 0), (w if h > 1 else 0)
-    weights = ((1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy)
-    offsets = (0, dx, dy, dx + dy)
-    out = []
-    for c in (channels[:, 0], channels[:, 1]):
-        idx = base + (c * (h * w))[:, None]
-        out.append(sum(wt * flat[idx + off] for wt, off in zip(weights, offsets, strict=True)))
-    return out[0], out[1]
+    top = flat[index] * (1 - fx) + flat[index + dx] * fx
+    bottom = flat[index + dy] * (1 - fx) + flat[index + dx + dy] * fx
+    values = top * (1 - fy) + bottom * fy
+    return values[0], values[1]
 
 
 def _empty() -> LimbCandidates:

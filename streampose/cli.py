@@ -17,6 +17,7 @@ from streampose import __version__
 from streampose.config import PipelineConfig
 from streampose.errors import StreamposeError
 from streampose.pipeline import Pipeline, Progress, Summary
+from streampose.sinks.status import StatusDisplay, format_status
 
 log = logging.getLogger("streampose")
 
@@ -36,9 +37,14 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("sources", nargs="+", metavar="SOURCE",
                    help="video file, image file, folder of images or glob")
     p.add_argument("-o", "--output", dest="video_out", metavar="OUT.mp4",
-                   help="annotated video (H.264 MP4); {stream} is replaced by the stream index")
+                   help="annotated video (H.264 MP4), or a folder ending in / for image "
+                        "sources; {stream} is replaced by the stream index")
     p.add_argument("--json", dest="json_out", type=Path, metavar="OUT.jsonl",
                    help="per-frame keypoints as JSON lines")
+    p.add_argument("--coco", dest="coco_out", type=Path, metavar="OUT.json",
+                   help="COCO keypoint results file (pycocotools loadRes)")
+    p.add_argument("--openpose-json", dest="openpose_dir", type=Path, metavar="DIR",
+                   help="one OpenPose-format JSON file per frame in DIR")
     p.add_argument("--model", type=Path, required=True, help="model file (ONNX)")
     p.add_argument("--model-spec", type=Path, help="model spec TOML (default: sidecar or built-in)")
     p.add_argument("--backend", default="onnxruntime",
@@ -57,7 +63,20 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--encoder-preset", default="ultrafast",
                    help="x264 preset (default ultrafast: least CPU; veryfast: ~3x smaller files)")
     p.add_argument("--crf", dest="encoder_crf", type=int, default=23, help="x264 quality (23)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar on a terminal")
+    p.add_argument("--no-tracking", dest="tracking", action="store_false",
+                   help="no person ids (id -1 everywhere)")
+    p.add_argument("--no-ids", dest="ids", action="store_false", help="don't draw person ids")
+    p.add_argument("--boxes", action="store_true", help="draw a box around each person")
+    p.add_argument("--blur-faces", action="store_true",
+                   help="blur a region around each head (privacy)")
+    p.add_argument("--min-confidence", type=float, default=0.0,
+                   help="don't draw keypoints at or below this confidence")
+    p.add_argument("--metrics-port", type=int, metavar="PORT",
+                   help="serve Prometheus metrics at http://HOST:PORT/metrics")
+    p.add_argument("--metrics-host", default="127.0.0.1",
+                   help="address for --metrics-port (default 127.0.0.1, loopback only)")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar or live status on a terminal")
     p.add_argument("--log-level", default="WARNING",
                    choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="(default WARNING)")
 
@@ -65,34 +84,44 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace) -> PipelineConfig:
     names = ("model", "model_spec", "backend", "device", "threads", "height", "batch",
              "max_wait_ms", "max_frames", "video_out", "json_out", "summary_out",
-             "postprocess_workers", "decode_threads", "encoder_preset", "encoder_crf")
+             "postprocess_workers", "decode_threads", "encoder_preset", "encoder_crf",
+             "coco_out", "openpose_dir", "tracking", "ids", "boxes", "blur_faces",
+             "min_confidence", "metrics_port", "metrics_host")
     return PipelineConfig(sources=tuple(args.sources), log_level=getattr(logging, args.log_level),
                           **{n: getattr(args, n) for n in names})
 
 
-class ProgressLine:
-    """A one-line progress bar on stderr: frames done/total, fps, ETA."""
+class LiveDisplay:
+    """On a terminal: a progress bar (files of known length) and a status line per stream
+    (fps in/out, dropped, latency p50/p95) plus per-stage busy %, redrawn once a second."""
 
     def __init__(self) -> None:
-        self.shown = False
+        self.display = StatusDisplay()
 
     def __call__(self, progress: Progress) -> None:
-        done = sum(s["frames_out"] for s in progress.streams)
-        totals = progress.totals
-        total = sum(totals) if all(t is not None for t in totals) else None  # type: ignore[misc]
-        fps = done / progress.elapsed_s if progress.elapsed_s > 0 else 0.0
-        text = f"{done} frames  {fps:5.1f} fps"
-        if total:
-            eta = (total - done) / fps if fps > 0 else float("nan")
-            bar = "#" * int(30 * done / total)
-            text = f"[{bar:<30}] {done}/{total} frames  {fps:5.1f} fps  ETA {eta:4.0f} s"
-        sys.stderr.write("\r" + text)
-        sys.stderr.flush()
-        self.shown = True
+        lines = []
+        bar = progress_bar(progress)
+        if bar:
+            lines.append(bar)
+        if progress.live is not None:
+            lines += format_status(streams=progress.live.streams, stages=progress.live.stages)
+        self.display.update(lines)
 
     def finish(self) -> None:
-        if self.shown:
-            sys.stderr.write("\n")
+        self.display.close()
+
+
+def progress_bar(progress: Progress) -> str | None:
+    """``[####    ] 120/300 frames  12.0 fps  ETA 15 s`` when every total is known."""
+    totals = progress.totals
+    if not totals or any(t is None for t in totals):
+        return None
+    total = sum(t for t in totals if t is not None)
+    done = sum(s["frames_out"] for s in progress.streams)
+    fps = done / progress.elapsed_s if progress.elapsed_s > 0 else 0.0
+    eta = f"{(total - done) / fps:4.0f} s" if fps > 0 else "   ?"
+    filled = int(30 * done / total) if total else 30
+    return f"[{'#' * filled:<30}] {done}/{total} frames  {fps:5.1f} fps  ETA {eta}"
 
 
 def summary_line(summary: Summary) -> str:
@@ -110,7 +139,7 @@ def run_command(args: argparse.Namespace) -> int:
     pipeline = Pipeline(config_from_args(args))
     progress = None
     if sys.stderr.isatty() and not args.no_progress:
-        progress = ProgressLine()
+        progress = LiveDisplay()
     try:
         summary = pipeline.run(on_progress=progress)
     finally:

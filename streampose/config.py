@@ -29,6 +29,15 @@ class PipelineConfig:
     video_out: str | None = None
     json_out: Path | None = None
     summary_out: Path | None = None
+    coco_out: Path | None = None
+    openpose_dir: Path | None = None
+    tracking: bool = True
+    ids: bool = True
+    boxes: bool = False
+    blur_faces: bool = False
+    min_confidence: float = 0.0
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
     postprocess_workers: int = 1
     decode_threads: int = 1
     encoder_preset: str = "ultrafast"
@@ -53,6 +62,8 @@ class PipelineConfig:
             _int_at_least("max_frames", self.max_frames, 1)
         if self.threads is not None:
             _int_at_least("threads", self.threads, 1, high=256)
+        if self.metrics_port is not None:
+            _int_at_least("metrics_port", self.metrics_port, 0, high=65535)
         if self.frame_slots is not None:
             _int_at_least("frame_slots", self.frame_slots, 4, high=1024)
         if not 0 <= self.max_wait_ms <= 10_000:
@@ -67,9 +78,14 @@ class PipelineConfig:
         return self.frame_slots or 2 * self.batch + 6
 
     def video_path(self, stream: int) -> Path | None:
+        """The annotated output of ``stream``: a video file, or a folder for image sources."""
         if not self.video_out:
             return None
         return Path(self.video_out.replace("{stream}", str(stream)))
+
+    def video_is_folder(self, stream: int) -> bool:
+        path = self.video_path(stream)
+        return path is not None and (self.video_out.endswith(("/", "\\")) or path.is_dir())
 
 
 def _int_at_least(name: str, value: object, low: int, *, high: int | None = None) -> None:

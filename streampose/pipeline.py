@@ -7,37 +7,71 @@
 Inputs and outputs are checked in this process before any stage starts, so bad input
 fails fast with one clear error. Then the supervisor runs decode (one per source),
 preprocess, infer, postprocess (one or more) and render, each in its own process.
+(Stages are spawned: guard a script's entry point with ``if __name__ == "__main__":``.)
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 from streampose.config import PipelineConfig
-from streampose.errors import ModelError
-from streampose.media import SourceInfo, open_source
+from streampose.errors import ConfigError, ModelError, OutputError
+from streampose.media import ImageSource, SourceInfo, open_source
+from streampose.media.uri import redact
 from streampose.models.spec import ModelSpec, resolve_spec
-from streampose.pose import get_skeleton
+from streampose.pose import Skeleton, get_skeleton
 from streampose.runtime.counters import StreamCounters
+from streampose.runtime.live import LiveView
 from streampose.runtime.stage import Stage
+from streampose.runtime.stats import LatencyWindow
 from streampose.runtime.supervisor import RunResult, Supervisor
+from streampose.sinks import draw
 from streampose.sinks.jsonl import check_writable
+from streampose.sinks.metrics import MetricsServer, MetricsSnapshot
+from streampose.sinks.outputs import (
+    CocoResultsSink,
+    ImageFolderSink,
+    JsonLinesSink,
+    OpenPoseJsonSink,
+    Sink,
+    VideoSink,
+)
 from streampose.stages.decode import DecodeStage
 from streampose.stages.infer import InferStage
 from streampose.stages.letterbox import plan_letterbox
 from streampose.stages.postprocess import PostprocessStage
 from streampose.stages.preprocess import PreprocessStage
-from streampose.stages.render import EncoderOptions, RenderStage, StreamOutput
+from streampose.stages.render import RenderStage
 
 log = logging.getLogger(__name__)
 
 DEFAULT_FPS = Fraction(25)
+
+
+@dataclass(frozen=True)
+class ProbedSource:
+    """What the parent learnt about a source before starting: sizes, names, timing."""
+
+    info: SourceInfo
+    sizes: tuple[tuple[int, int], ...]
+    names: tuple[str, ...] | None = None
+
+    @property
+    def is_images(self) -> bool:
+        return self.names is not None
+
+    @property
+    def stem(self) -> str:
+        return Path(self.info.uri.rstrip("/")).stem or "source"
 
 
 @dataclass
@@ -48,6 +82,7 @@ class Progress:
     totals: list[int | None]
     elapsed_s: float
     pids: dict[str, int] = field(default_factory=dict)
+    live: MetricsSnapshot | None = None
 
 
 @dataclass
@@ -87,22 +122,33 @@ class Pipeline:
     def __init__(self, config: PipelineConfig) -> None:
         self.config = config
         self.spec: ModelSpec = self._resolve_model()
-        self.sources: list[SourceInfo] = [self._probe(uri) for uri in config.sources]
+        self.skeleton: Skeleton = get_skeleton(self.spec.skeleton)
+        self.sources: list[ProbedSource] = [_probe(uri) for uri in config.sources]
         self._check_outputs()
 
     def run(self, on_progress: Callable[[Progress], None] | None = None) -> Summary:
         cfg = self.config
-        with Supervisor(log_level=cfg.log_level, drain_timeout_s=cfg.drain_timeout_s) as sup:
+        with Supervisor(log_level=cfg.log_level, drain_timeout_s=cfg.drain_timeout_s) as sup, \
+                contextlib.ExitStack() as stack:
             counters = StreamCounters(streams=len(self.sources), ctx=sup.ctx)
-            stages = self._build(sup, counters)
-            started = time.monotonic()
-            tick = None
-            if on_progress is not None:
-                def tick(now: float) -> None:
-                    on_progress(Progress(counters.snapshot(), self._totals(), now - started,
-                                         sup.pids))
+            latency = LatencyWindow(streams=len(self.sources), ctx=sup.ctx)
+            stages = self._build(sup, counters, latency)
+            view = LiveView(sources=list(cfg.sources), counters=counters, latency=latency,
+                            started=time.monotonic())
+            if cfg.metrics_port is not None:
+                server = MetricsServer(port=cfg.metrics_port, host=cfg.metrics_host,
+                                       snapshot=lambda: view.latest)
+                server.start()
+                stack.callback(server.close)
+
+            def tick(now: float) -> None:
+                live = view.update(now, sup.stage_stats)
+                if on_progress is not None:
+                    on_progress(Progress(counters.snapshot(), self._totals(),
+                                         now - view.started, sup.pids, live))
+
             result = sup.run(stages, tick)
-            summary = self._summary(result, counters)
+            summary = self._summary(result, counters, latency)
         if cfg.summary_out is not None:
             cfg.summary_out.write_text(json.dumps(summary.to_json(), indent=2) + "\n")
         return summary
@@ -115,33 +161,38 @@ class Pipeline:
             raise ModelError(f"model {model}: no such file")
         return resolve_spec(model, self.config.model_spec)
 
-    def _probe(self, uri: str) -> SourceInfo:
-        source = open_source(uri)
-        try:
-            return source.info
-        finally:
-            source.close()
-
     def _check_outputs(self) -> None:
         cfg = self.config
-        for stream in range(len(self.sources)):
+        for stream, source in enumerate(self.sources):
             path = cfg.video_path(stream)
-            if path is not None:
+            if path is None:
+                continue
+            if source.is_images and not cfg.video_is_folder(stream):
+                raise ConfigError(f"-o {cfg.video_out}: image sources are written to a "
+                                  "folder: end the path with '/' (e.g. -o annotated/)")
+            if not cfg.video_is_folder(stream):
                 check_writable(path, "video output")
-        for path, what in ((cfg.json_out, "JSON lines output"), (cfg.summary_out, "summary")):
+        for path, what in ((cfg.json_out, "JSON lines output"), (cfg.summary_out, "summary"),
+                           (cfg.coco_out, "COCO results")):
             if path is not None:
                 check_writable(path, what)
+        if cfg.coco_out is not None and not self.skeleton.coco17:
+            raise ConfigError(f"--coco: skeleton {self.skeleton.name} has no COCO mapping")
 
     def _totals(self) -> list[int | None]:
         limit = self.config.max_frames
-        return [min(x for x in (info.frames, limit) if x is not None)
-                if (info.frames or limit) else None for info in self.sources]
+        totals = []
+        for source in self.sources:
+            known = [x for x in (source.info.frames, limit) if x is not None]
+            totals.append(min(known) if known else None)
+        return totals
 
     # -- building the stages ------------------------------------------------------------
 
-    def _build(self, sup: Supervisor, counters: StreamCounters) -> list[Stage]:
+    def _build(self, sup: Supervisor, counters: StreamCounters,
+               latency: LatencyWindow) -> list[Stage]:
         cfg, spec = self.config, self.spec
-        frame_bytes = max(i.width * i.height * 3 for i in self.sources)
+        frame_bytes = max(w * h * 3 for s in self.sources for w, h in s.sizes)
         input_bytes, map_bytes = self._tensor_bytes()
         slots = cfg.ring_slots
         frames = sup.ring(name="frames", slots=slots, slot_bytes=frame_bytes)
@@ -149,62 +200,114 @@ class Pipeline:
         maps = sup.ring(name="maps", slots=cfg.batch + 2 + cfg.postprocess_workers,
                         slot_bytes=map_bytes)
         results = sup.ctx.Queue(maxsize=4 * slots)
+        streams = len(self.sources)
         stages: list[Stage] = [
             DecodeStage(stream=i, uri=uri, ring=frames, counters=counters,
                         max_frames=cfg.max_frames, threads=cfg.decode_threads)
             for i, uri in enumerate(cfg.sources)]
         stages.append(PreprocessStage(frames=frames, inputs=inputs, spec=spec, height=cfg.height,
-                                      streams=len(self.sources)))
+                                      streams=streams))
         stages.append(InferStage(
             inputs=inputs, maps=maps, spec=spec, model_path=cfg.model, backend=cfg.backend,
             device=cfg.device, threads=cfg.threads, batch=cfg.batch,
-            max_wait_ms=cfg.max_wait_ms, streams=len(self.sources),
+            max_wait_ms=cfg.max_wait_ms, streams=streams,
             consumers=cfg.postprocess_workers, options=cfg.backend_options))
         stages += [PostprocessStage(maps=maps, results=results, skeleton=spec.skeleton,
                                     stride=spec.stride, heatmap_channels=spec.num_heatmaps,
                                     worker=w, thresholds=cfg.decoder_options)
                    for w in range(cfg.postprocess_workers)]
-        stages.append(RenderStage(frames=frames, results=results, outputs=self._outputs(),
-                                  skeleton=spec.skeleton, counters=counters,
-                                  json_path=cfg.json_out, encoder=self._encoder()))
+        stages.append(RenderStage(
+            frames=frames, results=results, streams=streams, sinks=self._sinks(),
+            skeleton=spec.skeleton, counters=counters, latency=latency,
+            names=[list(s.names) if s.names else None for s in self.sources],
+            annotators=functools.partial(draw.build_annotators, **self._draw_options()),
+            tracker=self._tracker_factory()))
         return stages
 
     def _tensor_bytes(self) -> tuple[int, int]:
-        """Largest network input and map tensors over all sources, in bytes (float32)."""
-        spec, k = self.spec, get_skeleton(self.spec.skeleton)
-        sizes = [plan_letterbox(src_w=i.width, src_h=i.height, height=self.config.height,
-                                stride=spec.stride) for i in self.sources]
-        channels = spec.num_heatmaps + spec.num_pafs
+        """Largest network input and map tensors over all frame sizes, in bytes (float32)."""
+        spec, k = self.spec, self.skeleton
         if spec.num_heatmaps not in (k.num_keypoints, k.num_keypoints + 1):
             raise ModelError(f"model spec {spec.name}: {spec.num_heatmaps} heatmap channels do "
                              f"not fit skeleton {k.name} ({k.num_keypoints} keypoints)")
-        input_bytes = max(lb.in_w * lb.in_h * 3 for lb in sizes) * 4
+        sizes = {size for s in self.sources for size in s.sizes}
+        plans = [plan_letterbox(src_w=w, src_h=h, height=self.config.height,
+                                stride=spec.stride) for w, h in sizes]
+        channels = spec.num_heatmaps + spec.num_pafs
+        input_bytes = max(lb.in_w * lb.in_h * 3 for lb in plans) * 4
         map_bytes = max(-(-lb.in_w // spec.stride) * -(-lb.in_h // spec.stride)
-                        for lb in sizes) * channels * 4
+                        for lb in plans) * channels * 4
         return input_bytes, map_bytes
 
-    def _outputs(self) -> list[StreamOutput]:
-        return [StreamOutput(stream=i, width=info.width, height=info.height,
-                             fps=info.fps or DEFAULT_FPS, time_base=info.time_base,
-                             video=self.config.video_path(i))
-                for i, info in enumerate(self.sources)]
-
-    def _encoder(self) -> EncoderOptions:
+    def _sinks(self) -> list[Sink]:
         cfg = self.config
-        return EncoderOptions(preset=cfg.encoder_preset, crf=cfg.encoder_crf,
-                              threads=cfg.encoder_threads)
+        sinks: list[Sink] = [self._image_sink(i, s) for i, s in enumerate(self.sources)
+                             if cfg.video_path(i) is not None]
+        if cfg.json_out is not None:
+            sinks.append(JsonLinesSink(path=cfg.json_out))
+        if cfg.coco_out is not None:
+            sinks.append(CocoResultsSink(path=cfg.coco_out))
+        if cfg.openpose_dir is not None:
+            sinks.append(OpenPoseJsonSink(folder=cfg.openpose_dir,
+                                          stems=[s.stem for s in self.sources]))
+        return sinks
 
-    def _summary(self, result: RunResult, counters: StreamCounters) -> Summary:
-        streams = [{"stream": i, "source": info.uri, **counts}
-                   for i, (info, counts) in enumerate(zip(self.sources, counters.snapshot(),
-                                                          strict=True))]
+    def _image_sink(self, stream: int, source: ProbedSource) -> Sink:
+        cfg, path = self.config, self.config.video_path(stream)
+        assert path is not None
+        if cfg.video_is_folder(stream):
+            return ImageFolderSink(folder=path)
+        info = source.info
+        return VideoSink(stream=stream, path=path, width=info.width, height=info.height,
+                         fps=info.fps or DEFAULT_FPS, time_base=info.time_base,
+                         preset=cfg.encoder_preset, crf=cfg.encoder_crf,
+                         threads=cfg.encoder_threads)
+
+    def _draw_options(self) -> dict[str, Any]:
+        cfg = self.config
+        return {"ids": cfg.ids and cfg.tracking, "boxes": cfg.boxes,
+                "blur_faces": cfg.blur_faces, "min_confidence": cfg.min_confidence}
+
+    def _tracker_factory(self) -> Callable[[], Any] | None:
+        if not self.config.tracking:
+            return None
+        from streampose.pose.tracking import PoseTracker
+
+        return PoseTracker
+
+    def _summary(self, result: RunResult, counters: StreamCounters,
+                 latency: LatencyWindow) -> Summary:
+        streams = []
+        for i, (source, counts) in enumerate(zip(self.sources, counters.snapshot(),
+                                                 strict=True)):
+            p50, p95 = latency.percentiles(i) or (None, None)
+            streams.append({"stream": i, "source": redact(source.info.uri), **counts,
+                            "latency_p50_s": _round(p50), "latency_p95_s": _round(p95)})
         stages = [{"stage": r.stage, "pid": r.pid, "items": r.items,
                    "busy": round(r.busy, 4), "busy_s": round(r.busy_s, 3), **r.extra}
                   for r in sorted(result.reports, key=lambda r: r.stage)]
         return Summary(streams, stages, result.wall_s, result.signal)
 
 
+def _probe(uri: str) -> ProbedSource:
+    """Open a source in this process to check it and learn its sizes (images: every one)."""
+    source = open_source(uri)
+    try:
+        info = source.info
+        if isinstance(source, ImageSource):
+            return ProbedSource(info, tuple(source.sizes()), tuple(source.names))
+        return ProbedSource(info, ((info.width, info.height),))
+    finally:
+        source.close()
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
 def run(config: PipelineConfig, **kw: Any) -> Summary:
     """Run one pipeline configuration; the functional form of ``Pipeline(config).run()``."""
     return Pipeline(config).run(**kw)
 
+
+__all__ = ["OutputError", "Pipeline", "Progress", "Summary", "run"]

@@ -355,6 +355,20 @@ class ImageSource(_Source):
     def close(self) -> None:
         """Nothing is held open between images: nothing to do."""
 
+    def sizes(self) -> list[tuple[int, int]]:
+        """(width, height) of every image, from the file headers (nothing is decoded)."""
+        self.open()
+        return [_image_size(file) for file in self._files]
+
+
+def _image_size(file: Path) -> tuple[int, int]:
+    try:
+        with av.open(str(file)) as container:
+            codec = container.streams.video[0].codec_context
+            return codec.width, codec.height
+    except (av.error.FFmpegError, IndexError) as exc:
+        raise SourceError(f"{file}: cannot read the image size ({_reason(exc)})") from exc
+
 
 def _has_glob(uri: str) -> bool:
     return any(c in _GLOB_CHARS for c in uri)

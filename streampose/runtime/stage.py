@@ -36,6 +36,7 @@ class StageControl:
     reports: Any         # Queue of StageReport
     parent_pid: int
     log_level: int = logging.WARNING
+    stats: Any = None    # StageStats: live items/busy per stage, read by the parent
 
 
 @dataclass(frozen=True)
@@ -124,15 +125,35 @@ def _run(stage: Stage, control: StageControl) -> int:
         _send_error(stage, control, exc)
         return 1
     code = 0
+    live = _LiveStats(stage, control.stats)
     try:
         while not stage.stopping() and stage.step():
-            pass
+            live.publish()
     except BaseException as exc:
         _send_error(stage, control, exc)
         code = 1
     finally:
+        live.publish(force=True)
         code = _close(stage, control, code)
     return code
+
+
+class _LiveStats:
+    """Publishes a stage's items and busy time to shared memory, at most every 0.2 s."""
+
+    def __init__(self, stage: Stage, stats: Any) -> None:
+        self.stage, self.stats = stage, stats
+        self.items, self.busy_s, self.next = 0, 0.0, 0.0
+
+    def publish(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if self.stats is None or (now < self.next and not force):
+            return
+        self.next = now + 0.2
+        stage = self.stage
+        self.stats.add(stage.name, items=stage.items - self.items,
+                       busy_s=stage.busy_s - self.busy_s)
+        self.items, self.busy_s = stage.items, stage.busy_s
 
 
 def _detach_rings(stage: Stage) -> None:

@@ -28,6 +28,7 @@ from typing import Any
 from streampose.errors import StageError
 from streampose.ring import SharedRing, sweep_stale_segments
 from streampose.runtime.stage import ErrorReport, Stage, StageControl, StageReport, stage_main
+from streampose.runtime.stats import StageStats
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ class Supervisor:
         self._log_level = log_level
         self._drain_timeout_s = drain_timeout_s
         self._tick_s = tick_s
+        self.stage_stats: StageStats | None = None
         removed = sweep_stale_segments()
         if removed:
             log.info("removed %d shared-memory segments left by dead runs", len(removed))
@@ -76,8 +78,9 @@ class Supervisor:
     def run(self, stages: list[Stage],
             on_tick: Callable[[float], None] | None = None) -> RunResult:
         """Start ``stages`` and wait until all end; raises StageError on a failure."""
+        self.stage_stats = StageStats(stages=[s.name for s in stages], ctx=self.ctx)
         control = StageControl(self.stop, self.stop_sources, self._errors, self._reports,
-                               os.getpid(), self._log_level)
+                               os.getpid(), self._log_level, self.stage_stats)
         start = time.perf_counter()
         with self._signal_handlers():
             for stage in stages:

@@ -1,8 +1,9 @@
-"""Render: results back in order, skeletons drawn on the leased frame, encoded, released.
+"""Render: results back in order, tracked, drawn on the leased frame, written, released.
 
 Results of one stream come back in ``ticket`` order whichever postprocess worker made
-them. Each frame is drawn in place in its frame-ring slot, encoded, written to JSON lines,
-and only then is the slot released: the frame ring bounds the frames in flight.
+them. Track ids are assigned here, where each stream's frames are in order. The frame is
+drawn in place in its frame-ring slot (only when an output needs pixels), every sink
+writes it, and only then is the slot released: the frame ring bounds frames in flight.
 """
 
 from __future__ import annotations
@@ -10,80 +11,51 @@ from __future__ import annotations
 import logging
 import queue
 import time
-from dataclasses import dataclass, replace
-from fractions import Fraction
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
-from streampose.media import VideoWriter
 from streampose.pose import Poses, get_skeleton
 from streampose.ring import ItemHeader, SharedRing
 from streampose.runtime.counters import StreamCounters
 from streampose.runtime.stage import POLL_S, Stage
-from streampose.sinks.draw import SkeletonAnnotator
-from streampose.sinks.jsonl import JsonLinesWriter
+from streampose.sinks.outputs import FrameMeta, Sink, image_id
 from streampose.stages.messages import PoseResult
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class StreamOutput:
-    """Where one stream's annotated video goes, and the timing it keeps."""
-
-    stream: int
-    width: int
-    height: int
-    fps: Fraction
-    time_base: Fraction
-    video: Path | None = None
-
-
-@dataclass(frozen=True)
-class EncoderOptions:
-    preset: str = "ultrafast"
-    crf: int = 23
-    threads: int = 1
-    fragmented: bool = False
-
-
 class RenderStage(Stage):
-    """Results queue + frame ring -> annotated videos, JSON lines; releases frame slots."""
+    """Results queue + frame ring -> sinks (video, images, JSON...); releases frame slots."""
 
     name = "render"
 
-    def __init__(self, *, frames: SharedRing, results: Any, outputs: list[StreamOutput],
-                 skeleton: str, counters: StreamCounters, json_path: Path | None = None,
-                 encoder: EncoderOptions | None = None) -> None:
+    def __init__(self, *, frames: SharedRing, results: Any, streams: int, sinks: list[Sink],
+                 skeleton: str, counters: StreamCounters, latency: Any = None,
+                 names: list[list[str] | None] | None = None,
+                 annotators: Callable[[], list[Any]] | None = None,
+                 tracker: Callable[[], Any] | None = None) -> None:
         super().__init__()
-        self.frames, self.results, self.outputs = frames, results, outputs
-        self.skeleton_name, self.counters, self.json_path = skeleton, counters, json_path
-        self.encoder = encoder or EncoderOptions()
-        self._pending: list[dict[int, PoseResult]] = [{} for _ in outputs]
-        self._next = [0] * len(outputs)
-        self._ended = [False] * len(outputs)
-        self._writers: dict[int, VideoWriter] = {}
-        self._json: JsonLinesWriter | None = None
+        self.frames, self.results, self.sinks = frames, results, sinks
+        self.skeleton_name, self.counters, self.latency = skeleton, counters, latency
+        self.names = names or [None] * streams
+        self.make_annotators, self.make_tracker = annotators, tracker
+        self._pending: list[dict[int, PoseResult]] = [{} for _ in range(streams)]
+        self._next = [0] * streams
+        self._ended = [False] * streams
+        self._opened: list[Sink] = []
         self._first_out: float | None = None
         self._last_out: float | None = None
 
     def open(self) -> None:
         self.skeleton = get_skeleton(self.skeleton_name)
-        self.annotator = SkeletonAnnotator()
-        if self.json_path is not None:
-            self._json = JsonLinesWriter(path=self.json_path)
-            self._json.open()
-        for out in self.outputs:
-            if out.video is not None:
-                self._writers[out.stream] = self._open_writer(out)
-
-    def _open_writer(self, out: StreamOutput) -> VideoWriter:
-        writer = VideoWriter(path=out.video, width=out.width, height=out.height, fps=out.fps,
-                             time_base=out.time_base, preset=self.encoder.preset,
-                             crf=self.encoder.crf, threads=self.encoder.threads,
-                             fragmented=self.encoder.fragmented)
-        writer.open()
-        return writer
+        self.annotators = self.make_annotators() if self.make_annotators else []
+        self.trackers = [self.make_tracker() if self.make_tracker else None
+                         for _ in self._next]
+        self.needs_image = any(sink.wants_image for sink in self.sinks)
+        for sink in self.sinks:
+            sink.open()
+            self._opened.append(sink)
 
     def step(self) -> bool:
         try:
@@ -109,18 +81,36 @@ class RenderStage(Stage):
     def _emit(self, result: PoseResult) -> None:
         header = result.header
         poses = Poses(result.keypoints, result.scores, self.skeleton)
-        frame_header = self._frame_header(header)
-        writer = self._writers.get(header.stream)
-        if writer is not None:
-            frame = self.frames.view(header.ref, frame_header, writable=True)
-            self.annotator.annotate(frame, poses)
-            writer.write(frame, header.pts)
-            del frame
+        tracker = self.trackers[header.stream]
+        if tracker is not None:
+            poses = tracker.update(poses)
+        image = self._annotated(header, poses) if self.needs_image else None
+        meta = self._meta(header)
+        for sink in self.sinks:
+            sink.write(meta, poses, image)
+        del image
         self.frames.release(header.ref)
-        if self._json is not None:
-            self._json.write(self._record(header, poses))
+        if self.latency is not None:
+            self.latency.record(header.stream, time.time() - header.wall)
+        self._count(header.stream)
+
+    def _annotated(self, header: ItemHeader, poses: Poses):
+        frame_header = replace(header, shape=(header.height, header.width, 3), dtype="uint8")
+        frame = self.frames.view(header.ref, frame_header, writable=True)
+        for annotator in self.annotators:
+            annotator.annotate(frame, poses)
+        return frame
+
+    def _meta(self, header: ItemHeader) -> FrameMeta:
+        names = self.names[header.stream]
+        name = names[header.seq] if names is not None and header.seq < len(names) else None
+        return FrameMeta(stream=header.stream, frame=header.seq, pts=header.pts,
+                         pts_s=float(header.pts * header.time_base), wall=header.wall,
+                         image_id=image_id(name, header.seq), name=name)
+
+    def _count(self, stream: int) -> None:
         self.items += 1
-        self.counters.add(header.stream, "frames_out")
+        self.counters.add(stream, "frames_out")
         self._last_out = time.monotonic()
         if self._first_out is None:
             self._first_out = self._last_out
@@ -132,23 +122,9 @@ class RenderStage(Stage):
         span = self._last_out - self._first_out
         return {"steady_fps": round((self.items - 1) / span, 3) if span > 0 else None}
 
-    @staticmethod
-    def _frame_header(header: ItemHeader) -> ItemHeader:
-        return replace(header, shape=(header.height, header.width, 3), dtype="uint8")
-
-    def _record(self, header: ItemHeader, poses: Poses) -> dict[str, Any]:
-        record = {"stream": header.stream, "frame": header.seq,
-                  "pts": round(float(header.pts * header.time_base), 6),
-                  "wall": round(header.wall, 6)}
-        record.update(poses.to_json())
-        return record
-
     def close(self) -> None:
-        for stream, writer in self._writers.items():
+        for sink in self._opened:
             try:
-                writer.close()
+                sink.close()
             except Exception:  # one broken output must not stop the others closing
-                log.exception("closing the video of stream %d failed", stream)
-        if self._json is not None:
-            self._json.close()
-        self.frames.close()
+                log.exception("closing output %s failed", type(sink).__name__)

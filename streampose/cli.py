@@ -15,7 +15,8 @@ from pathlib import Path
 
 from streampose import __version__
 from streampose.config import PipelineConfig
-from streampose.errors import StreamposeError
+from streampose.configfile import load_pipeline_file
+from streampose.errors import ConfigError, StreamposeError
 from streampose.pipeline import Pipeline, Progress, Summary
 from streampose.sinks.status import StatusDisplay, format_status
 
@@ -34,8 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_run_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("sources", nargs="+", metavar="SOURCE",
+    p.add_argument("sources", nargs="*", metavar="SOURCE",
                    help="video file, image file, folder of images or glob")
+    p.add_argument("--config", type=Path, metavar="PIPELINE.toml",
+                   help="pipeline config file (pipelines/*.toml); command-line options win")
     p.add_argument("-o", "--output", dest="video_out", metavar="OUT.mp4",
                    help="annotated video (H.264 MP4), or a folder ending in / for image "
                         "sources; {stream} is replaced by the stream index")
@@ -45,7 +48,7 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
                    help="COCO keypoint results file (pycocotools loadRes)")
     p.add_argument("--openpose-json", dest="openpose_dir", type=Path, metavar="DIR",
                    help="one OpenPose-format JSON file per frame in DIR")
-    p.add_argument("--model", type=Path, required=True, help="model file (ONNX)")
+    p.add_argument("--model", type=Path, help="model file (ONNX); required here or in --config")
     p.add_argument("--model-spec", type=Path, help="model spec TOML (default: sidecar or built-in)")
     p.add_argument("--backend", default="onnxruntime",
                    help="inference backend (default %(default)s)")
@@ -79,6 +82,32 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
                    help="no progress bar or live status on a terminal")
     p.add_argument("--log-level", default="WARNING",
                    choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="(default WARNING)")
+
+
+LIVE_KEYS = ("rtsp_transport", "open_timeout_s", "read_timeout_s", "stall_timeout_s",
+             "reconnect", "duration_s")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Parse; with ``--config``, the file's values become defaults and flags override them."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "config", None) is not None:
+        values = load_pipeline_file(args.config)
+        unsupported = sorted(k for k in values if k in LIVE_KEYS)
+        if unsupported:
+            raise ConfigError(f"{args.config}: [live] options ({', '.join(unsupported)}) need "
+                              "live-camera support, which this version does not have yet")
+        run_parser = parser._subparsers._group_actions[0].choices["run"]
+        run_parser.set_defaults(**values)
+        args = parser.parse_args(argv)
+        if not args.sources:
+            args.sources = values.get("sources", [])
+    if not args.sources:
+        raise ConfigError("give at least one SOURCE (on the command line or in --config)")
+    if args.model is None:
+        raise ConfigError("--model is required (on the command line or in --config)")
+    return args
 
 
 def config_from_args(args: argparse.Namespace) -> PipelineConfig:
@@ -152,10 +181,10 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=getattr(logging, args.log_level),
-                        format="%(levelname)s %(name)s: %(message)s")
     try:
+        args = parse_args(argv)
+        logging.basicConfig(level=getattr(logging, args.log_level),
+                            format="%(levelname)s %(name)s: %(message)s")
         return run_command(args)
     except StreamposeError as exc:
         print(f"streampose: error: {exc}", file=sys.stderr)

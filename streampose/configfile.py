@@ -88,6 +88,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "coco": Key("coco_out", "path"),
         "openpose_json": Key("openpose_dir", "path"),
         "metrics_port": Key("metrics_port", "int"),
+        "metrics_host": Key("metrics_host", "str"),
+    },
+    "tracking": {
+        "enabled": Key("tracking", "bool"),
     },
     "draw": {
         "ids": Key("ids", "bool"),

@@ -140,6 +140,7 @@ class Pipeline:
                                        snapshot=lambda: view.latest)
                 server.start()
                 stack.callback(server.close)
+                log.info("Prometheus metrics at %s", server.url)
 
             def tick(now: float) -> None:
                 live = view.update(now, sup.stage_stats)

@@ -124,8 +124,8 @@ class PoseTracker:
         tracks = self._tracks_for(poses)
         _predict(tracks)
         xy, present = _detections(poses)
-        similarity = self._similarity(xy, present, tracks)
-        det, trk = _greedy_pairs(similarity, self.min_similarity)
+        fit, coverage = self._similarity(xy, present, tracks)
+        det, trk = _greedy_pairs(coverage, fit >= self.min_similarity)
         self._correct(tracks, det, trk, xy, present)
         rows = np.full(len(poses), -1, np.int64)
         rows[det] = trk
@@ -145,8 +145,11 @@ class PoseTracker:
                              f"{self._tracks.positions.shape[1]}; call reset() for a new layout")
         return self._tracks
 
-    def _similarity(self, xy: np.ndarray, present: np.ndarray, tracks: _Tracks) -> np.ndarray:
-        """(D, T) OKS-style similarity over the keypoints present in both."""
+    def _similarity(self, xy: np.ndarray, present: np.ndarray,
+                    tracks: _Tracks) -> tuple[np.ndarray, np.ndarray]:
+        """(D, T) similarities: mean over the shared keypoints (does the detection fit the
+        track where both have keypoints?) and the same sum over the union of keypoints
+        (how much of the person does the pair explain?)."""
         known = tracks.known
         area = np.maximum(_box_area(xy, present)[:, None], _box_area(tracks.positions, known))
         spread = 2.0 * self.sigma**2 * np.maximum(area, self.min_scale**2)
@@ -155,7 +158,9 @@ class PoseTracker:
         np.exp(closeness, out=closeness)
         closeness *= present[:, None, :]
         closeness *= known[None, :, :]
-        return closeness.sum(axis=-1) / np.maximum(_union_counts(present, known), 1.0)
+        total = closeness.sum(axis=-1)
+        shared, union = _overlap_counts(present, known)
+        return total / np.maximum(shared, 1.0), total / np.maximum(union, 1.0)
 
     def _correct(self, tracks: _Tracks, det: np.ndarray, trk: np.ndarray, xy: np.ndarray,
                  present: np.ndarray) -> None:
@@ -232,10 +237,11 @@ def _squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return dx
 
 
-def _union_counts(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(A, B) number of keypoints present in either of each pair of (A, K), (B, K) masks."""
+def _overlap_counts(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(A, B) numbers of keypoints present in both and in either, for (A, K), (B, K) masks."""
     a, b = a.astype(np.float64), b.astype(np.float64)
-    return a.sum(axis=1)[:, None] + b.sum(axis=1)[None, :] - a @ b.T
+    shared = a @ b.T
+    return shared, a.sum(axis=1)[:, None] + b.sum(axis=1)[None, :] - shared
 
 
 def _box_area(xy: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -249,10 +255,11 @@ def _box_area(xy: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return size[:, 0] * size[:, 1]
 
 
-def _greedy_pairs(similarity: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """One-to-one (detection, track) pairs, highest similarity first, ties to lower indices."""
-    det, trk = np.nonzero(similarity >= threshold)
-    order = np.lexsort((trk, det, -similarity[det, trk]))
+def _greedy_pairs(score: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One-to-one (detection, track) pairs among the allowed ones, highest score first,
+    ties to the lower detection index, then to the older track."""
+    det, trk = np.nonzero(allowed)
+    order = np.lexsort((trk, det, -score[det, trk]))
     used_det: set[int] = set()
     used_trk: set[int] = set()
     pairs = []

@@ -1,0 +1,95 @@
+"""The command line: pipeline config files, overrides, metrics endpoint during a run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from tests.test_pipeline import make_video
+
+
+def cli(*args: str, **kw) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "streampose", "run", *args],
+                          capture_output=True, text=True, timeout=120, **kw)
+
+
+def write_config(path: Path, clip: Path, extra: str = "") -> Path:
+    path.write_text(f'sources = ["{clip.name}"]\n[model]\npath = "openpose-mnv2s-coco18.onnx"\n'
+                    f'backend = "fake"\n[outputs]\njson = "o.jsonl"\n'
+                    f'summary = "s.json"\n[performance]\nmax_frames = 5\n{extra}')
+    return path
+
+
+def test_config_file_runs_with_paths_relative_to_it(tmp_path: Path) -> None:
+    clip = make_video(tmp_path / "clip.mp4", frames=12)
+    config = write_config(tmp_path / "p.toml", clip)
+    result = cli("--config", str(config), cwd="/")
+    assert result.returncode == 0, result.stderr
+    assert len((tmp_path / "o.jsonl").read_text().splitlines()) == 5
+
+
+def test_command_line_overrides_the_config(tmp_path: Path) -> None:
+    clip = make_video(tmp_path / "clip.mp4", frames=12)
+    config = write_config(tmp_path / "p.toml", clip)
+    result = cli("--config", str(config), "--max-frames", "8", "--no-tracking")
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(x) for x in (tmp_path / "o.jsonl").read_text().splitlines()]
+    assert len(lines) == 8
+    assert all(p["id"] == -1 for x in lines for p in x["persons"])
+
+
+def test_unknown_config_key_is_named(tmp_path: Path) -> None:
+    clip = make_video(tmp_path / "clip.mp4", frames=2)
+    config = write_config(tmp_path / "p.toml", clip, extra="[draw]\nboxes = true\nblur = 1\n")
+    result = cli("--config", str(config))
+    assert result.returncode == 2
+    assert "[draw].blur" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_missing_sources_and_model_are_reported(tmp_path: Path) -> None:
+    assert "SOURCE" in cli("--model", "m.onnx").stderr
+    result = cli(str(make_video(tmp_path / "c.mp4", frames=2)))
+    assert result.returncode == 2 and "--model is required" in result.stderr
+
+
+def test_metrics_endpoint_during_a_run(tmp_path: Path) -> None:
+    clip = make_video(tmp_path / "long.mp4", frames=600)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streampose", "run", str(clip), "--model",
+         "openpose-mnv2s-coco18.onnx", "--backend", "fake", "--metrics-port", "0",
+         "--log-level", "INFO", "--json", str(tmp_path / "o.jsonl")],
+        stderr=subprocess.PIPE, text=True)
+    try:
+        port = _metrics_port(proc)
+        body = _scrape(f"http://127.0.0.1:{port}/metrics")
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+    for name in ("streampose_frames_in_total", "streampose_frames_out_total",
+                 "streampose_dropped_frames_total", "streampose_latency_seconds",
+                 "streampose_stage_busy_ratio", "streampose_fps_out"):
+        assert f"\n{name}" in body, name
+    assert 'stage="infer"' in body and 'stream="0"' in body
+
+
+def _metrics_port(proc: subprocess.Popen) -> int:
+    deadline = time.monotonic() + 30
+    assert proc.stderr is not None
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if "metrics at http://" in line:
+            return int(line.rsplit(":", 1)[1].split("/")[0])
+    raise AssertionError("the metrics server never announced its address")
+
+
+def _scrape(url: str) -> str:
+    deadline = time.monotonic() + 30
+    while True:
+        body = urllib.request.urlopen(url, timeout=5).read().decode()
+        if "streampose_frames_out_total{" in body or time.monotonic() > deadline:
+            return "\n" + body
+        time.sleep(0.2)

@@ -267,6 +267,7 @@ def test_schema_dests_are_unique_and_tables_are_named() -> None:
     dests = [key.dest for keys in SCHEMA.values() for key in keys.values()]
     assert len(dests) == len(set(dests))
     assert set(SCHEMA) == {TOP_LEVEL, "model", "batching", "outputs", "draw", "live",
+                           "tracking",
                            "performance"}
 
 

@@ -17,6 +17,7 @@ from streampose import __version__
 from streampose.config import PipelineConfig
 from streampose.configfile import load_pipeline_file
 from streampose.errors import ConfigError, StreamposeError
+from streampose.media.live import LiveOptions
 from streampose.pipeline import Pipeline, Progress, Summary
 from streampose.sinks.status import StatusDisplay, format_status
 
@@ -74,6 +75,19 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
                    help="blur a region around each head (privacy)")
     p.add_argument("--min-confidence", type=float, default=0.0,
                    help="don't draw keypoints at or below this confidence")
+    live = p.add_argument_group("live sources (rtsp://, http://, /dev/videoN or N)")
+    live.add_argument("--rtsp-transport", choices=["tcp", "udp"], default="tcp",
+                      help="RTSP transport (default tcp)")
+    live.add_argument("--open-timeout", dest="open_timeout_s", type=float, default=10.0,
+                      metavar="S", help="give up one connection attempt after S s (10)")
+    live.add_argument("--read-timeout", dest="read_timeout_s", type=float, default=5.0,
+                      metavar="S", help="a read waiting S s for data is a disconnect (5)")
+    live.add_argument("--stall-timeout", dest="stall_timeout_s", type=float, default=5.0,
+                      metavar="S", help="no frame for S s: reconnect (5)")
+    live.add_argument("--no-reconnect", dest="reconnect", action="store_false",
+                      help="end a live stream when it drops instead of reconnecting")
+    p.add_argument("--duration", dest="duration_s", type=float, metavar="S",
+                   help="stop cleanly after S seconds (outputs finalised, exit 0)")
     p.add_argument("--metrics-port", type=int, metavar="PORT",
                    help="serve Prometheus metrics at http://HOST:PORT/metrics")
     p.add_argument("--metrics-host", default="127.0.0.1",
@@ -85,7 +99,7 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
 
 
 LIVE_KEYS = ("rtsp_transport", "open_timeout_s", "read_timeout_s", "stall_timeout_s",
-             "reconnect", "duration_s")
+             "reconnect")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -94,10 +108,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if getattr(args, "config", None) is not None:
         values = load_pipeline_file(args.config)
-        unsupported = sorted(k for k in values if k in LIVE_KEYS)
-        if unsupported:
-            raise ConfigError(f"{args.config}: [live] options ({', '.join(unsupported)}) need "
-                              "live-camera support, which this version does not have yet")
         run_parser = parser._subparsers._group_actions[0].choices["run"]
         run_parser.set_defaults(**values)
         args = parser.parse_args(argv)
@@ -115,9 +125,10 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
              "max_wait_ms", "max_frames", "video_out", "json_out", "summary_out",
              "postprocess_workers", "decode_threads", "encoder_preset", "encoder_crf",
              "coco_out", "openpose_dir", "tracking", "ids", "boxes", "blur_faces",
-             "min_confidence", "metrics_port", "metrics_host")
+             "min_confidence", "metrics_port", "metrics_host", "duration_s")
+    live = LiveOptions(**{n: getattr(args, n) for n in LIVE_KEYS})
     return PipelineConfig(sources=tuple(args.sources), log_level=getattr(logging, args.log_level),
-                          **{n: getattr(args, n) for n in names})
+                          live=live, **{n: getattr(args, n) for n in names})
 
 
 class LiveDisplay:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from streampose.errors import ConfigError
+from streampose.media.live import LiveOptions
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,9 @@ class PipelineConfig:
     boxes: bool = False
     blur_faces: bool = False
     min_confidence: float = 0.0
+    live: LiveOptions = field(default_factory=LiveOptions)
+    live_slots: int = 4
+    duration_s: float | None = None
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
     postprocess_workers: int = 1
@@ -62,15 +66,15 @@ class PipelineConfig:
             _int_at_least("max_frames", self.max_frames, 1)
         if self.threads is not None:
             _int_at_least("threads", self.threads, 1, high=256)
+        _int_at_least("live_slots", self.live_slots, 2, high=256)
+        if self.duration_s is not None and not 0 < self.duration_s <= 10 ** 7:
+            raise ConfigError(f"duration: {self.duration_s!r} must be a positive number of seconds")
         if self.metrics_port is not None:
             _int_at_least("metrics_port", self.metrics_port, 0, high=65535)
         if self.frame_slots is not None:
             _int_at_least("frame_slots", self.frame_slots, 4, high=1024)
         if not 0 <= self.max_wait_ms <= 10_000:
             raise ConfigError(f"max_wait_ms: {self.max_wait_ms} is outside 0..10000")
-        if len(self.sources) > 1 and self.video_out and "{stream}" not in self.video_out:
-            raise ConfigError(f"video output {self.video_out!r}: with several sources it must "
-                              "contain {stream}, e.g. out_{stream}.mp4")
 
     @property
     def ring_slots(self) -> int:
@@ -78,10 +82,19 @@ class PipelineConfig:
         return self.frame_slots or 2 * self.batch + 6
 
     def video_path(self, stream: int) -> Path | None:
-        """The annotated output of ``stream``: a video file, or a folder for image sources."""
+        """The annotated output of ``stream``: a video file, or a folder for image sources.
+
+        ``{stream}`` in the name is replaced by the stream index; without it, several
+        sources get ``_<index>`` before the extension (``out.mp4`` -> ``out_0.mp4``, ...).
+        """
         if not self.video_out:
             return None
-        return Path(self.video_out.replace("{stream}", str(stream)))
+        if "{stream}" in self.video_out:
+            return Path(self.video_out.replace("{stream}", str(stream)))
+        path = Path(self.video_out)
+        if len(self.sources) == 1 or self.video_out.endswith(("/", "\\")):
+            return path
+        return path.with_name(f"{path.stem}_{stream}{path.suffix}")
 
     def video_is_folder(self, stream: int) -> bool:
         path = self.video_path(stream)

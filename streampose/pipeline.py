@@ -24,11 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from streampose.config import PipelineConfig
-from streampose.errors import ConfigError, ModelError, OutputError
+from streampose.errors import ConfigError, ModelError, OutputError, SourceError
 from streampose.media import ImageSource, SourceInfo, open_source
+from streampose.media.live import LiveOptions, LiveSource, is_live_uri
 from streampose.media.uri import redact
 from streampose.models.spec import ModelSpec, resolve_spec
 from streampose.pose import Skeleton, get_skeleton
+from streampose.ring import SharedRing
 from streampose.runtime.counters import StreamCounters
 from streampose.runtime.live import LiveView
 from streampose.runtime.stage import Stage
@@ -48,6 +50,7 @@ from streampose.sinks.outputs import (
 from streampose.stages.decode import DecodeStage
 from streampose.stages.infer import InferStage
 from streampose.stages.letterbox import plan_letterbox
+from streampose.stages.live_decode import LIVE_TIME_BASE, LiveDecodeStage
 from streampose.stages.postprocess import PostprocessStage
 from streampose.stages.preprocess import PreprocessStage
 from streampose.stages.render import RenderStage
@@ -55,6 +58,7 @@ from streampose.stages.render import RenderStage
 log = logging.getLogger(__name__)
 
 DEFAULT_FPS = Fraction(25)
+LIVE_DEFAULT_SIZE = (1920, 1080)  # slot size for a camera that is down at start-up
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,7 @@ class ProbedSource:
     info: SourceInfo
     sizes: tuple[tuple[int, int], ...]
     names: tuple[str, ...] | None = None
+    live: bool = False
 
     @property
     def is_images(self) -> bool:
@@ -123,7 +128,9 @@ class Pipeline:
         self.config = config
         self.spec: ModelSpec = self._resolve_model()
         self.skeleton: Skeleton = get_skeleton(self.spec.skeleton)
-        self.sources: list[ProbedSource] = [_probe(uri) for uri in config.sources]
+        self.sources: list[ProbedSource] = [
+            _probe_live(uri, config.live) if is_live_uri(uri) else _probe(uri)
+            for uri in config.sources]
         self._check_outputs()
 
     def run(self, on_progress: Callable[[Progress], None] | None = None) -> Summary:
@@ -148,7 +155,7 @@ class Pipeline:
                     on_progress(Progress(counters.snapshot(), self._totals(),
                                          now - view.started, sup.pids, live))
 
-            result = sup.run(stages, tick)
+            result = sup.run(stages, tick, duration_s=cfg.duration_s)
             summary = self._summary(result, counters, latency)
         if cfg.summary_out is not None:
             cfg.summary_out.write_text(json.dumps(summary.to_json(), indent=2) + "\n")
@@ -193,21 +200,22 @@ class Pipeline:
     def _build(self, sup: Supervisor, counters: StreamCounters,
                latency: LatencyWindow) -> list[Stage]:
         cfg, spec = self.config, self.spec
-        frame_bytes = max(w * h * 3 for s in self.sources for w, h in s.sizes)
         input_bytes, map_bytes = self._tensor_bytes()
         slots = cfg.ring_slots
-        frames = sup.ring(name="frames", slots=slots, slot_bytes=frame_bytes)
+        frames = [sup.ring(name=f"frames{i}", slots=cfg.live_slots if s.live else slots,
+                           slot_bytes=max(w * h * 3 for w, h in s.sizes),
+                           policy="drop_oldest" if s.live else "block")
+                  for i, s in enumerate(self.sources)]
+        doorbell = sup.ctx.Semaphore(0)
         inputs = sup.ring(name="inputs", slots=cfg.batch + 2, slot_bytes=input_bytes)
         maps = sup.ring(name="maps", slots=cfg.batch + 2 + cfg.postprocess_workers,
                         slot_bytes=map_bytes)
-        results = sup.ctx.Queue(maxsize=4 * slots)
+        results = sup.ctx.Queue(maxsize=4 * slots * len(frames))
         streams = len(self.sources)
-        stages: list[Stage] = [
-            DecodeStage(stream=i, uri=uri, ring=frames, counters=counters,
-                        max_frames=cfg.max_frames, threads=cfg.decode_threads)
-            for i, uri in enumerate(cfg.sources)]
-        stages.append(PreprocessStage(frames=frames, inputs=inputs, spec=spec, height=cfg.height,
-                                      streams=streams))
+        stages: list[Stage] = [self._decoder(i, frames[i], doorbell, counters)
+                               for i in range(streams)]
+        stages.append(PreprocessStage(frames=frames, doorbell=doorbell, inputs=inputs,
+                                      spec=spec, height=cfg.height))
         stages.append(InferStage(
             inputs=inputs, maps=maps, spec=spec, model_path=cfg.model, backend=cfg.backend,
             device=cfg.device, threads=cfg.threads, batch=cfg.batch,
@@ -218,12 +226,25 @@ class Pipeline:
                                     worker=w, thresholds=cfg.decoder_options)
                    for w in range(cfg.postprocess_workers)]
         stages.append(RenderStage(
-            frames=frames, results=results, streams=streams, sinks=self._sinks(),
+            frames=frames, results=results, sinks=self._sinks(),
             skeleton=spec.skeleton, counters=counters, latency=latency,
             names=[list(s.names) if s.names else None for s in self.sources],
             annotators=functools.partial(draw.build_annotators, **self._draw_options()),
             tracker=self._tracker_factory()))
         return stages
+
+    def _decoder(self, stream: int, ring: SharedRing, doorbell: Any,
+                 counters: StreamCounters) -> Stage:
+        cfg, source = self.config, self.sources[stream]
+        uri = cfg.sources[stream]
+        if source.live:
+            return LiveDecodeStage(stream=stream, uri=uri, ring=ring, doorbell=doorbell,
+                                   counters=counters, options=cfg.live,
+                                   max_size=source.sizes[0], max_frames=cfg.max_frames,
+                                   threads=cfg.decode_threads)
+        return DecodeStage(stream=stream, uri=uri, ring=ring, doorbell=doorbell,
+                           counters=counters, max_frames=cfg.max_frames,
+                           threads=cfg.decode_threads)
 
     def _tensor_bytes(self) -> tuple[int, int]:
         """Largest network input and map tensors over all frame sizes, in bytes (float32)."""
@@ -262,7 +283,7 @@ class Pipeline:
         return VideoSink(stream=stream, path=path, width=info.width, height=info.height,
                          fps=info.fps or DEFAULT_FPS, time_base=info.time_base,
                          preset=cfg.encoder_preset, crf=cfg.encoder_crf,
-                         threads=cfg.encoder_threads)
+                         threads=cfg.encoder_threads, fragmented=source.live)
 
     def _draw_options(self) -> dict[str, Any]:
         cfg = self.config
@@ -288,6 +309,21 @@ class Pipeline:
                    "busy": round(r.busy, 4), "busy_s": round(r.busy_s, 3), **r.extra}
                   for r in sorted(result.reports, key=lambda r: r.stage)]
         return Summary(streams, stages, result.wall_s, result.signal)
+
+
+def _probe_live(uri: str, options: LiveOptions) -> ProbedSource:
+    """Try a live source once; if it is down, start anyway and keep retrying in the run."""
+    source = LiveSource(uri=uri, options=options)
+    try:
+        width, height, fps = source.open()
+    except SourceError as exc:
+        width, height, fps = *LIVE_DEFAULT_SIZE, None
+        log.warning("%s; will keep retrying (frames up to %dx%d)", exc, width, height)
+    finally:
+        source.close()
+    info = SourceInfo(uri=redact(uri), width=width, height=height,
+                      time_base=LIVE_TIME_BASE, fps=fps, frames=None, live=True)
+    return ProbedSource(info, ((width, height),), live=True)
 
 
 def _probe(uri: str) -> ProbedSource:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,8 @@ def run(tracker: PoseTracker, frames: list[list[Person | None]]) -> list[list[in
     return out
 
 
-def walker(*, x0: float, vx: float, top: float = 100.0, height: float = 200.0):
+def walker(*, x0: float, vx: float, top: float = 100.0,
+           height: float = 200.0) -> Callable[[float], Person]:
     """A person walking horizontally: ``walker(...)(t)`` is their keypoints at frame t."""
     return lambda t: standing_person(x=x0 + vx * t, top=top, height=height)
 

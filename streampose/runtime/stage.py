@@ -159,8 +159,10 @@ class _LiveStats:
 def _detach_rings(stage: Stage) -> None:
     """Close every ring the stage holds: they attach when unpickled, before ``open()``."""
     for value in vars(stage).values():
-        if isinstance(value, SharedRing):
-            value.close()
+        rings = value if isinstance(value, list) else [value]
+        for ring in rings:
+            if isinstance(ring, SharedRing):
+                ring.close()
 
 
 def _close(stage: Stage, control: StageControl, code: int) -> int:

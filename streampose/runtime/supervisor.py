@@ -59,6 +59,7 @@ class Supervisor:
         self._drain_timeout_s = drain_timeout_s
         self._tick_s = tick_s
         self.stage_stats: StageStats | None = None
+        self._deadline: float | None = None
         removed = sweep_stale_segments()
         if removed:
             log.info("removed %d shared-memory segments left by dead runs", len(removed))
@@ -75,9 +76,14 @@ class Supervisor:
         self._rings.append(ring)
         return ring
 
-    def run(self, stages: list[Stage],
-            on_tick: Callable[[float], None] | None = None) -> RunResult:
-        """Start ``stages`` and wait until all end; raises StageError on a failure."""
+    def run(self, stages: list[Stage], on_tick: Callable[[float], None] | None = None,
+            duration_s: float | None = None) -> RunResult:
+        """Start ``stages`` and wait until all end; raises StageError on a failure.
+
+        ``duration_s``: after that long the sources stop and the frames in flight drain,
+        like a first Ctrl-C but a normal end (no signal reported).
+        """
+        self._deadline = None if duration_s is None else time.monotonic() + duration_s
         self.stage_stats = StageStats(stages=[s.name for s in stages], ctx=self.ctx)
         control = StageControl(self.stop, self.stop_sources, self._errors, self._reports,
                                os.getpid(), self._log_level, self.stage_stats)
@@ -106,6 +112,11 @@ class Supervisor:
                 return
             self._check_deaths()
             drain_deadline = self._handle_signals(drain_deadline)
+            if self._deadline is not None and time.monotonic() >= self._deadline:
+                log.info("duration reached: stopping the sources")
+                self._deadline = None
+                self.stop_sources.set()
+                drain_deadline = time.monotonic() + self._drain_timeout_s
             now = time.monotonic()
             if on_tick is not None and now >= next_tick:
                 on_tick(now)

@@ -152,7 +152,7 @@ class VideoSink(Sink):
     def __init__(self, *, stream: int, path: Path, width: int, height: int, fps: Fraction,
                  time_base: Fraction, preset: str, crf: int, threads: int,
                  fragmented: bool = False) -> None:
-        self.stream = stream
+        self.stream, self.size = stream, (width, height)
         self._writer = VideoWriter(path=path, width=width, height=height, fps=fps,
                                    time_base=time_base, preset=preset, crf=crf,
                                    threads=threads, fragmented=fragmented)
@@ -161,8 +161,11 @@ class VideoSink(Sink):
         self._writer.open()
 
     def write(self, meta: FrameMeta, poses: Poses, image: np.ndarray | None) -> None:
-        if meta.stream == self.stream and image is not None:
-            self._writer.write(image, meta.pts)
+        if meta.stream != self.stream or image is None:
+            return
+        if (image.shape[1], image.shape[0]) != self.size:  # a camera changed resolution
+            image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
+        self._writer.write(image, meta.pts)
 
     def close(self) -> None:
         self._writer.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from typing import Any
 
 from streampose.media import DecodedFrame, open_source
 from streampose.ring import FLAG_EOS, ItemHeader, SharedRing
@@ -22,11 +23,12 @@ class DecodeStage(Stage):
     comes out; the stream ends with an end-of-stream item.
     """
 
-    def __init__(self, *, stream: int, uri: str, ring: SharedRing, counters: StreamCounters,
-                 max_frames: int | None = None, threads: int = 1) -> None:
+    def __init__(self, *, stream: int, uri: str, ring: SharedRing, doorbell: Any,
+                 counters: StreamCounters, max_frames: int | None = None,
+                 threads: int = 1) -> None:
         super().__init__()
         self.name = f"decode{stream}"
-        self.stream, self.uri, self.ring = stream, uri, ring
+        self.stream, self.uri, self.ring, self.doorbell = stream, uri, ring, doorbell
         self.counters, self.max_frames, self.threads = counters, max_frames, threads
         self._frames: Iterator[DecodedFrame] | None = None
         self._source = None
@@ -71,6 +73,7 @@ class DecodeStage(Stage):
         self.ring.publish(slot, ItemHeader(
             stream=self.stream, seq=self._seq, pts=frame.pts, time_base=self.time_base,
             wall=time.time(), width=w, height=h, shape=image.shape, dtype="uint8"))
+        self.doorbell.release()
         self._seq += 1
         self.items += 1
         self.counters.add(self.stream, "frames_in")
@@ -79,6 +82,7 @@ class DecodeStage(Stage):
         slot = self._acquire()
         if slot is not None:
             self.ring.publish(slot, ItemHeader(stream=self.stream, seq=self._seq, flags=FLAG_EOS))
+            self.doorbell.release()
 
     def close(self) -> None:
         if self._source is not None:

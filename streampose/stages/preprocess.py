@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from streampose.models.spec import ModelSpec
 from streampose.ring import FLAG_EOS, ItemHeader, SharedRing
 from streampose.runtime.stage import POLL_S, Stage
@@ -9,26 +11,34 @@ from streampose.stages.letterbox import Letterbox, letterbox_into, plan_letterbo
 
 
 class PreprocessStage(Stage):
-    """Frame ring -> input ring. Assigns each stream's gapless ``ticket`` order."""
+    """Frame rings (one per stream) -> input ring; assigns each stream's gapless ``ticket``.
+
+    Decoders ring a shared ``doorbell`` semaphore after each item; preprocess then takes
+    the next item round-robin over the streams, so a fast camera cannot starve a slow one.
+    """
 
     name = "preprocess"
 
-    def __init__(self, *, frames: SharedRing, inputs: SharedRing, spec: ModelSpec, height: int,
-                 streams: int) -> None:
+    def __init__(self, *, frames: list[SharedRing], doorbell: Any, inputs: SharedRing,
+                 spec: ModelSpec, height: int) -> None:
         super().__init__()
-        self.frames, self.inputs, self.spec, self.height = frames, inputs, spec, height
-        self.streams = streams
+        self.frames, self.doorbell, self.inputs = frames, doorbell, inputs
+        self.spec, self.height = spec, height
+        self.streams = len(frames)
+        self._turn = 0
         self._plans: dict[tuple[int, int], Letterbox] = {}
-        self._tickets = [0] * streams
+        self._tickets = [0] * self.streams
         self._ended = 0
 
     def step(self) -> bool:
-        got = self.frames.acquire_read(POLL_S)
-        if got is None:
+        if not self.doorbell.acquire(timeout=POLL_S):
             return True
+        got = self._next_item()
+        if got is None:
+            return True  # the item this doorbell announced was evicted (live drop)
         slot, header = got
         if header.eos:
-            self.frames.release(slot)
+            self.frames[header.stream].release(slot)
             self._forward(header.stream, ItemHeader(stream=header.stream, seq=header.seq,
                                                     flags=FLAG_EOS))
             self._ended += 1
@@ -38,6 +48,15 @@ class PreprocessStage(Stage):
             with self.busy():
                 self._letterbox(slot, header, out)
         return True
+
+    def _next_item(self) -> tuple[int, ItemHeader] | None:
+        for i in range(self.streams):
+            stream = (self._turn + i) % self.streams
+            got = self.frames[stream].acquire_read(0.0)
+            if got is not None:
+                self._turn = stream + 1
+                return got
+        return None
 
     def plan(self, width: int, height: int) -> Letterbox:
         key = (width, height)
@@ -49,8 +68,8 @@ class PreprocessStage(Stage):
     def _letterbox(self, slot: int, header: ItemHeader, out: int) -> None:
         lb = self.plan(header.width, header.height)
         shape = self.spec.input_shape(1, lb.in_h, lb.in_w)[1:]
-        letterbox_into(self.frames.view(slot, header), lb, self.inputs.array(out, shape, "float32"),
-                       spec=self.spec)
+        letterbox_into(self.frames[header.stream].view(slot, header), lb,
+                       self.inputs.array(out, shape, "float32"), spec=self.spec)
         ticket = self._next_ticket(header.stream)
         self.inputs.publish(out, ItemHeader(
             stream=header.stream, seq=header.seq, pts=header.pts, time_base=header.time_base,
@@ -77,5 +96,6 @@ class PreprocessStage(Stage):
         return None
 
     def close(self) -> None:
-        self.frames.close()
+        for ring in self.frames:
+            ring.close()
         self.inputs.close()

@@ -30,7 +30,7 @@ class RenderStage(Stage):
 
     name = "render"
 
-    def __init__(self, *, frames: SharedRing, results: Any, streams: int, sinks: list[Sink],
+    def __init__(self, *, frames: list[SharedRing], results: Any, sinks: list[Sink],
                  skeleton: str, counters: StreamCounters, latency: Any = None,
                  names: list[list[str] | None] | None = None,
                  annotators: Callable[[], list[Any]] | None = None,
@@ -38,6 +38,7 @@ class RenderStage(Stage):
         super().__init__()
         self.frames, self.results, self.sinks = frames, results, sinks
         self.skeleton_name, self.counters, self.latency = skeleton, counters, latency
+        streams = len(frames)
         self.names = names or [None] * streams
         self.make_annotators, self.make_tracker = annotators, tracker
         self._pending: list[dict[int, PoseResult]] = [{} for _ in range(streams)]
@@ -89,14 +90,14 @@ class RenderStage(Stage):
         for sink in self.sinks:
             sink.write(meta, poses, image)
         del image
-        self.frames.release(header.ref)
+        self.frames[header.stream].release(header.ref)
         if self.latency is not None:
             self.latency.record(header.stream, time.time() - header.wall)
         self._count(header.stream)
 
     def _annotated(self, header: ItemHeader, poses: Poses):
         frame_header = replace(header, shape=(header.height, header.width, 3), dtype="uint8")
-        frame = self.frames.view(header.ref, frame_header, writable=True)
+        frame = self.frames[header.stream].view(header.ref, frame_header, writable=True)
         for annotator in self.annotators:
             annotator.annotate(frame, poses)
         return frame

@@ -1,0 +1,31 @@
+#!/usr/bin/env python3
+"""Annotate a video file: skeletons, ids and boxes drawn, keypoints as JSON lines.
+
+    python samples/annotate_video.py IN.mp4 OUT.mp4 \
+        --model ../shared/models/openpose-mnv2s-coco18.onnx
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from streampose import Pipeline, PipelineConfig
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("video", help="input video file")
+    parser.add_argument("output", help="annotated MP4 to write")
+    parser.add_argument("--model", type=Path, required=True)
+    parser.add_argument("--json", type=Path, help="also write JSON lines here")
+    args = parser.parse_args()
+    config = PipelineConfig(sources=(args.video,), model=args.model, video_out=args.output,
+                            json_out=args.json, boxes=True)
+    summary = Pipeline(config).run()
+    print(f"{summary.frames_out} frames written to {args.output} "
+          f"({summary.steady_fps or summary.fps:.1f} fps)")
+
+
+if __name__ == "__main__":  # the pipeline's stages are spawned processes
+    main()

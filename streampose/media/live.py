@@ -17,7 +17,7 @@ import av
 import av.error
 import numpy as np
 
-from streampose.errors import ConfigError, SourceError
+from streampose.errors import ConfigError, SourceError, SourceTimeoutError
 from streampose.media.uri import redact
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ class LiveOptions:
     read_timeout_s: float = 5.0
     stall_timeout_s: float = 5.0
     reconnect: bool = True
-    max_backoff_s: float = 10.0
+    max_backoff_s: float = 4.0
 
     def __post_init__(self) -> None:
         if self.rtsp_transport not in ("tcp", "udp"):
@@ -93,6 +93,9 @@ class LiveSource:
         try:
             for frame in self._container.decode(video=0):
                 yield np.ascontiguousarray(frame.to_ndarray(format="bgr24"))
+        except av.error.ExitError as exc:  # FFmpeg's interrupt: our read timeout fired
+            waited = min(self.options.read_timeout_s, self.options.stall_timeout_s)
+            raise SourceTimeoutError(f"{self.name}: no data for {waited:g} s (stalled)") from exc
         except (av.error.FFmpegError, OSError) as exc:
             raise SourceError(f"{self.name}: {_reason(exc)}") from exc
 
@@ -110,7 +113,10 @@ class LiveSource:
         if _WEBCAM.match(self.uri):
             device = self.uri if self.uri.startswith("/dev/") else f"/dev/video{self.uri}"
             return device, {"format": "v4l2", "timeout": timeouts}
-        options = {}
+        # Probe 1 s of stream, not FFmpeg's 5 s default: connecting is faster and the burst
+        # of already-stale frames it delivers first is shorter (those get dropped).
+        # (fflags=nobuffer would also drop the first keyframe: frames start a GOP later.)
+        options = {"analyzeduration": "1000000"}
         if self.uri.lower().startswith(("rtsp://", "rtsps://")):
             options["rtsp_transport"] = opts.rtsp_transport
         return self.uri, {"options": options, "timeout": timeouts}

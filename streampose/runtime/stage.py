@@ -37,6 +37,11 @@ class StageControl:
     parent_pid: int
     log_level: int = logging.WARNING
     stats: Any = None    # StageStats: live items/busy per stage, read by the parent
+    opened: Any = None   # Value: stages whose open() succeeded (live sources wait for all)
+    stages: int = 0
+
+    def all_open(self) -> bool:
+        return self.opened is None or self.opened.value >= self.stages
 
 
 @dataclass(frozen=True)
@@ -124,6 +129,9 @@ def _run(stage: Stage, control: StageControl) -> int:
     except BaseException as exc:
         _send_error(stage, control, exc)
         return 1
+    if control.opened is not None:
+        with control.opened.get_lock():
+            control.opened.value += 1
     code = 0
     live = _LiveStats(stage, control.stats)
     try:

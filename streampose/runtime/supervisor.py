@@ -86,7 +86,8 @@ class Supervisor:
         self._deadline = None if duration_s is None else time.monotonic() + duration_s
         self.stage_stats = StageStats(stages=[s.name for s in stages], ctx=self.ctx)
         control = StageControl(self.stop, self.stop_sources, self._errors, self._reports,
-                               os.getpid(), self._log_level, self.stage_stats)
+                               os.getpid(), self._log_level, self.stage_stats,
+                               self.ctx.Value("i", 0), len(stages))
         start = time.perf_counter()
         with self._signal_handlers():
             for stage in stages:

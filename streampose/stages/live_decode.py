@@ -72,7 +72,16 @@ class LiveDecodeStage(Stage):
 
     # -- reader thread ----------------------------------------------------------------
 
+    def _wait_for_pipeline(self) -> None:
+        """Connect once every stage is open: frames that arrive while the model loads
+        would only be dropped (bounded: 60 s, then connect anyway)."""
+        deadline = time.monotonic() + 60.0
+        while not self.control.all_open() and time.monotonic() < deadline:  # type: ignore[union-attr]
+            if self._halt.wait(0.05):
+                return
+
     def _read_forever(self) -> None:
+        self._wait_for_pipeline()
         attempt = 0
         while not self._halt.is_set():
             source = LiveSource(uri=self.uri, options=self.options, threads=self.threads)

@@ -55,6 +55,9 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
                    help="inference backend (default %(default)s)")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default %(default)s)")
     p.add_argument("--threads", type=int, help="inference threads (default: the backend's)")
+    p.add_argument("--backend-option", dest="backend_options", action="append", default=[],
+                   type=backend_option, metavar="KEY=VALUE",
+                   help="backend-specific option, repeatable (e.g. spin=true for onnxruntime)")
     p.add_argument("--height", type=int, default=368, help="network input height (default 368)")
     p.add_argument("--batch", type=int, default=1, help="max frames per inference batch")
     p.add_argument("--max-wait-ms", type=float, default=10.0,
@@ -98,6 +101,24 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
                    choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="(default WARNING)")
 
 
+def backend_option(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` with VALUE read as a bool, int, float or else a string."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
+    value: object = raw
+    if raw.lower() in ("true", "false"):
+        value = raw.lower() == "true"
+    else:
+        for kind in (int, float):
+            try:
+                value = kind(raw)
+                break
+            except ValueError:
+                continue
+    return key, value
+
+
 LIVE_KEYS = ("rtsp_transport", "open_timeout_s", "read_timeout_s", "stall_timeout_s",
              "reconnect")
 
@@ -128,7 +149,8 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
              "min_confidence", "metrics_port", "metrics_host", "duration_s")
     live = LiveOptions(**{n: getattr(args, n) for n in LIVE_KEYS})
     return PipelineConfig(sources=tuple(args.sources), log_level=getattr(logging, args.log_level),
-                          live=live, **{n: getattr(args, n) for n in names})
+                          live=live, backend_options=dict(args.backend_options),
+                          **{n: getattr(args, n) for n in names})
 
 
 class LiveDisplay:

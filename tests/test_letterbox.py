@@ -12,23 +12,11 @@ import pytest
 from streampose.errors import ConfigError
 from streampose.models.spec import ModelSpec
 from streampose.stages.letterbox import Letterbox, letterbox_into, plan_letterbox
+from tests.test_spec import _valid_dict
 
 
 def _spec(**changes: object) -> ModelSpec:
-    base = ModelSpec.from_dict(
-        {
-            "name": "net",
-            "skeleton": "coco18",
-            "input_name": "image:0",
-            "input_layout": "NHWC",
-            "output_layout": "NHWC",
-            "color": "BGR",
-            "stride": 8,
-            "heatmaps": {"output": "out", "channels": [0, 19]},
-            "pafs": {"output": "out", "channels": [19, 57]},
-        }
-    )
-    return dataclasses.replace(base, **changes)
+    return dataclasses.replace(ModelSpec.from_dict(_valid_dict()), **changes)
 
 
 CENTRED = Letterbox(

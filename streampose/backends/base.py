@@ -10,17 +10,17 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 
 import numpy as np
 
 from streampose.errors import ConfigError, ModelError
+from streampose.lifecycle import Resource
 from streampose.models.spec import ModelSpec, OutputRef
 
 __all__ = ["Backend", "split_outputs"]
 
 
-class Backend(ABC):
+class Backend(Resource, ABC):
     """Runs a pose network: a batch of prepared inputs in, heatmaps and PAFs out."""
 
     name: str = ""
@@ -57,17 +57,6 @@ class Backend(ABC):
     def close(self) -> None:
         """Release the model; safe to call more than once, or without open()."""
 
-    def __enter__(self) -> Backend:
-        self.open()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return (

@@ -23,8 +23,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from types import TracebackType
-from typing import TypeVar
 
 import av
 import av.error
@@ -32,6 +30,7 @@ import cv2
 import numpy as np
 
 from streampose.errors import ConfigError, SourceError, SourceNotFoundError
+from streampose.lifecycle import Resource
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -53,7 +52,6 @@ IMAGE_EXTENSIONS = frozenset(
 _GLOB_CHARS = frozenset("*?[")
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _DIGITS = re.compile(r"(\d+)")
-_S = TypeVar("_S", bound="_Source")
 
 
 @dataclass(frozen=True)
@@ -127,7 +125,7 @@ def _reason(exc: BaseException) -> str:
     return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
 
 
-class _Source(ABC):
+class _Source(Resource, ABC):
     """The interface of a source, and its context-manager plumbing."""
 
     _info: SourceInfo | None = None
@@ -151,17 +149,6 @@ class _Source(ABC):
             raise RuntimeError(f"{type(self).__name__}: open() has not been called")
         return self._info
 
-    def __enter__(self: _S) -> _S:
-        self.open()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 class VideoFileSource(_Source):

@@ -28,13 +28,13 @@ import logging
 import os
 from fractions import Fraction
 from pathlib import Path
-from types import TracebackType
 
 import av
 import av.error
 import numpy as np
 
 from streampose.errors import ConfigError, OutputError
+from streampose.lifecycle import Resource
 from streampose.media.source import MonotonicPts, check_int, frame_step
 
 __all__ = ["VideoWriter"]
@@ -101,7 +101,7 @@ def _check_output_path(path: Path) -> None:
         raise OutputError(f"{path}: file exists and is not writable")
 
 
-class VideoWriter:
+class VideoWriter(Resource):
     """Encodes BGR frames to a video file (MP4/H.264 by default); see the module notes."""
 
     def __init__(
@@ -181,17 +181,6 @@ class VideoWriter:
             self._write_empty()
         log.debug("closed %s: %d frames", self.path, self.frames_written)
 
-    def __enter__(self) -> VideoWriter:
-        self.open()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- internals ---------------------------------------------------------------------
 

@@ -1,0 +1,309 @@
+"""The fake live RTSP camera (tests/live/rtsp_server.py), checked with PyAV as the client.
+
+Quirks of FFmpeg's RTSP client that these tests live with (and that ingest code must
+handle): ``av.open`` takes about 2.3 s at 10 fps because it probes ~20 frames, which then
+come out at once; the first decoded frame has ``pts`` None; a read timeout first flushes
+the parser's pending frame and only the next read raises (``av.ExitError``), so a frozen
+camera is noticed after about twice the read timeout.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from tests.live import camera as live
+from tests.live.camera import RtspCamera
+
+# The fixtures, by assignment (an import would read as unused to linters).
+camera = live.camera
+make_camera = live.make_camera
+
+pytestmark = [pytest.mark.live, pytest.mark.slow]
+
+MakeCamera = Callable[..., RtspCamera]
+
+
+def open_stream(url: str, read_timeout: float = 5.0, transport: str = "tcp"):
+    return av.open(url, options={"rtsp_transport": transport}, timeout=(5.0, read_timeout))
+
+
+def make_clip(path: Path, frames: int = 20, keyint: int = 20, bframes: int = 2) -> list[float]:
+    """A 10 fps H.264 MP4 whose frame i is flat gray ``20 + 10 i``; returns each frame's
+    decoded mean luma (display order), to recognise the frames in the stream later."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(
+            "libx264",
+            rate=10,
+            options={
+                "x264-params": f"keyint={keyint}:min-keyint={keyint}:scenecut=0:"
+                f"bframes={bframes}:b-adapt=0"
+            },
+        )
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+        for i in range(frames):
+            rgb = np.full((120, 160, 3), 20 + 10 * i, np.uint8)
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+        out.mux(stream.encode())
+    with av.open(str(path)) as src:
+        return [float(f.to_ndarray(format="gray").mean()) for f in src.decode(video=0)]
+
+
+def frame_index(frame: av.VideoFrame, means: list[float]) -> int:
+    mean = float(frame.to_ndarray(format="gray").mean())
+    return int(np.argmin([abs(mean - m) for m in means]))
+
+
+def server_sockets(pid: int) -> list[tuple[str, str]]:
+    """(protocol, local address as hex) of every TCP/UDP socket the process holds."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if m := re.fullmatch(r"socket:\[(\d+)\]", target):
+            inodes.add(m.group(1))
+    found = []
+    for proto in ("tcp", "udp", "tcp6", "udp6"):
+        with open(f"/proc/{pid}/net/{proto}") as table:
+            next(table)
+            for line in table:
+                fields = line.split()
+                if fields[9] in inodes:
+                    found.append((proto, fields[1]))
+    return found
+
+
+def test_vtest_decodes_at_480x360_in_real_time(camera: RtspCamera) -> None:
+    with open_stream(camera.url) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "h264"
+        frames = container.decode(stream)
+        first = next(frames)
+        assert (first.width, first.height) == (480, 360)
+        assert first.to_ndarray(format="rgb24").std() > 10  # a real picture, not gray
+        # Opening probed ~2 s of frames: they come out at once. Skip that backlog (until
+        # a frame has to be waited for), then count frames for 2 s of wall time.
+        last = time.monotonic()
+        for _ in range(60):
+            next(frames)
+            now = time.monotonic()
+            if now - last > 0.05:
+                break
+            last = now
+        start, count, pts = time.monotonic(), 0, []
+        for frame in frames:
+            if time.monotonic() - start >= 2.0:
+                break
+            count += 1
+            pts.append(frame.pts)
+    assert 15 <= count <= 25, f"{count} frames in 2 s (expected ~20 at 10 fps)"
+    steps = np.diff(pts)
+    assert np.all(steps > 0)
+    assert abs(float(np.median(steps)) * float(stream.time_base) - 0.1) < 0.005
+
+
+def test_binds_loopback_only(camera: RtspCamera) -> None:
+    socks = server_sockets(camera.pid)
+    assert socks, "the server holds no socket?"
+    assert all(addr.startswith("0100007F:") for _, addr in socks), socks
+
+
+def test_short_clip_loops_forever_in_order(make_camera: MakeCamera, tmp_path: Path) -> None:
+    clip = tmp_path / "clip20.mp4"
+    means = make_clip(clip, frames=20, keyint=20, bframes=2)  # B-frames, one IDR per loop
+    cam = make_camera(clip, fps=10)
+    indices, pts, arrivals = [], [], []
+    with open_stream(cam.url) as container:
+        for frame in container.decode(video=0):
+            indices.append(frame_index(frame, means))
+            pts.append(frame.pts)
+            arrivals.append(time.monotonic())
+            if len(indices) >= 50:
+                break
+    # 50 frames of a 20-frame file: it looped at least twice, in display order throughout.
+    steps = [(b - a) % 20 for a, b in itertools.pairwise(indices)]
+    assert steps == [1] * len(steps), indices
+    stamps = [p for p in pts if p is not None]
+    assert len(stamps) >= len(pts) - 1  # only the very first frame may lack a pts
+    assert all(b > a for a, b in itertools.pairwise(stamps)), stamps
+    # After the open's backlog, frames keep coming every ~0.1 s: no stall at a loop seam.
+    gaps = np.diff(arrivals)
+    assert gaps.max() < 0.5, gaps.round(2).tolist()
+
+
+def test_two_clients_share_the_stream(make_camera: MakeCamera, tmp_path: Path) -> None:
+    clip = tmp_path / "clip20.mp4"
+    means = make_clip(clip, frames=20, keyint=10, bframes=0)  # an IDR every second
+    cam = make_camera(clip, fps=10)
+    results: dict[str, list[int]] = {}
+    errors: list[BaseException] = []
+
+    def client(transport: str) -> None:
+        try:
+            with open_stream(cam.url, transport=transport) as container:
+                got = []
+                for frame in container.decode(video=0):
+                    got.append(frame_index(frame, means))
+                    if len(got) >= 15:
+                        break
+                results[transport] = got
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=client, args=(t,)) for t in ("tcp", "udp")]
+    for t in threads:
+        t.start()
+    socks = None
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline and any(t.is_alive() for t in threads):
+        socks = server_sockets(cam.pid)  # RTP/RTCP ports of the UDP client included
+        time.sleep(0.5)
+    for t in threads:
+        t.join(timeout=20)
+    assert not errors, errors
+    assert set(results) == {"tcp", "udp"}
+    for got in results.values():
+        assert [(b - a) % 20 for a, b in itertools.pairwise(got)] == [1] * 14, got
+    # One media served both: the server built it once.
+    assert cam.log().count("media created") == 1, cam.log()
+    assert socks and all(addr.startswith("0100007F:") for _, addr in socks), socks
+
+
+def test_client_reconnects_after_camera_restart(make_camera: MakeCamera, tmp_path: Path) -> None:
+    clip = tmp_path / "clip20.mp4"
+    make_clip(clip, frames=20, keyint=10, bframes=0)
+    cam = make_camera(clip, fps=10)
+    url = cam.url
+    with open_stream(url) as container:
+        frames = container.decode(video=0)
+        for _ in range(3):
+            next(frames)
+        cam.kill()  # the camera dies: the stream ends (EOF or an error), promptly
+        start = time.monotonic()
+        with pytest.raises((StopIteration, av.FFmpegError)):
+            for _ in range(1000):
+                next(frames)
+        assert time.monotonic() - start < 8
+    assert not cam.running()
+    with pytest.raises((av.FFmpegError, OSError)):  # nobody listens: refused at once
+        open_stream(url).close()
+
+    cam.restart()  # the camera comes back on the same address
+    assert cam.url == url
+    with open_stream(url) as container:
+        pts = []
+        for frame in container.decode(video=0):
+            pts.append(frame.pts)
+            if len(pts) >= 5:
+                break
+    stamps = [p for p in pts if p is not None]
+    assert len(stamps) >= 4 and all(b > a for a, b in itertools.pairwise(stamps))
+    cam.stop()
+    assert cam.proc is not None and cam.proc.returncode == 0, cam.log()  # clean SIGTERM exit
+
+
+def test_paused_camera_stalls_then_times_out_the_read(camera: RtspCamera) -> None:
+    with open_stream(camera.url, read_timeout=2.0) as container:
+        frames = container.decode(video=0)
+        # Drain the open's backlog so that what follows is live.
+        last = time.monotonic()
+        for _ in range(60):
+            next(frames)
+            now = time.monotonic()
+            if now - last > 0.05:
+                break
+            last = now
+        # A short freeze (under the read timeout): the same connection goes on after it.
+        camera.pause()
+        time.sleep(1.0)
+        camera.resume()
+        before = next(frames).pts
+        after = [next(frames).pts for _ in range(5)]
+        assert all(p is not None and p > before for p in after), (before, after)
+        # A long freeze: the read times out. FFmpeg first flushes the parser's pending
+        # frame on the first timeout, then raises on the second.
+        camera.pause()
+        paused_at = time.monotonic()
+        with pytest.raises(av.FFmpegError):
+            for _ in range(100):
+                next(frames)
+        waited = time.monotonic() - paused_at
+        assert 1.5 < waited < 7, waited
+    # Thawed, the camera serves again.
+    camera.resume()
+    with open_stream(camera.url) as container:
+        frame = next(container.decode(video=0))
+        assert (frame.width, frame.height) == (480, 360)
+
+
+def _rtsp_play(port: int, mount: str, teardown: bool, rtp_bytes: int = 4000) -> None:
+    """A bare RTSP/TCP client: DESCRIBE, SETUP (interleaved), PLAY, read some RTP, leave."""
+    base = f"rtsp://127.0.0.1:{port}{mount}"
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        reader = sock.makefile("rb")
+        cseq = 0
+
+        def request(method: str, uri: str, *headers: str) -> dict[str, str]:
+            nonlocal cseq
+            cseq += 1
+            lines = [f"{method} {uri} RTSP/1.0", f"CSeq: {cseq}", *headers, "", ""]
+            sock.sendall("\r\n".join(lines).encode())
+            status = reader.readline().decode()
+            assert " 200 " in status, (method, status)
+            fields = {}
+            while (line := reader.readline().decode().strip()) != "":
+                key, _, value = line.partition(":")
+                fields[key.strip().lower()] = value.strip()
+            body = reader.read(int(fields.get("content-length", 0)))
+            fields["body"] = body.decode(errors="replace")
+            return fields
+
+        sdp = request("DESCRIBE", base, "Accept: application/sdp")
+        assert "H264/90000" in sdp["body"]
+        setup = request(
+            "SETUP", f"{base}/stream=0", "Transport: RTP/AVP/TCP;unicast;interleaved=0-1"
+        )
+        session = setup["session"].split(";")[0]
+        request("PLAY", f"{base}/", f"Session: {session}")
+        received = 0
+        while received < rtp_bytes:  # interleaved frames: '$', channel, 16-bit length
+            head = reader.read(4)
+            assert len(head) == 4 and head[:1] == b"$", head
+            received += len(reader.read(int.from_bytes(head[2:4], "big")))
+        if teardown:
+            sock.sendall(
+                f"TEARDOWN {base}/ RTSP/1.0\r\nCSeq: {cseq + 1}\r\nSession: {session}\r\n\r\n"
+                .encode()
+            )
+        reader.close()
+
+
+def test_survives_many_connects_and_disconnects(camera: RtspCamera) -> None:
+    def fds() -> int:
+        return len(os.listdir(f"/proc/{camera.pid}/fd"))
+
+    baseline = fds()
+    for i in range(20):  # alternately polite (TEARDOWN) and abrupt (connection dropped)
+        _rtsp_play(camera.port, camera.mount, teardown=i % 2 == 0)
+    # Half-open attempts too: connect and vanish before or after DESCRIBE.
+    for _ in range(5):
+        socket.create_connection(("127.0.0.1", camera.port), timeout=5).close()
+    deadline = time.monotonic() + 5
+    while fds() > baseline + 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert fds() <= baseline + 2, "the server leaks descriptors"
+    with open_stream(camera.url) as container:  # and still serves a real client
+        frame = next(container.decode(video=0))
+        assert (frame.width, frame.height) == (480, 360)

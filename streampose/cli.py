@@ -30,9 +30,43 @@ def build_parser() -> argparse.ArgumentParser:
         "PAF grouping and rendering run as separate processes over shared memory."))
     parser.add_argument("--version", action="version", version=f"streampose {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run the pipeline on video files or image folders")
+    run = sub.add_parser("run", help="run the pipeline on videos, images or live cameras")
     _add_run_arguments(run)
+    export = sub.add_parser("export", help="export a built-in torch network to ONNX")
+    _add_export_arguments(export)
     return parser
+
+
+def _add_export_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="built-in network, e.g. lightweight-openpose")
+    p.add_argument("--weights", metavar="CKPT",
+                   help="checkpoint ('random' for untrained weights); default: the registry's")
+    p.add_argument("--onnx", type=Path, required=True, metavar="OUT.onnx")
+    p.add_argument("--height", type=int, default=368, help="export input height (368)")
+    p.add_argument("--width", type=int, default=656, help="export input width (656)")
+    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--log-level", default="WARNING",
+                   choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+
+
+def export_command(args: argparse.Namespace) -> int:
+    from streampose.pipeline import resolve_network_weights
+
+    try:
+        import onnx  # noqa: F401 - the exporter needs it
+        import torch  # noqa: F401
+
+        from streampose.models.export import export_onnx
+    except ModuleNotFoundError as exc:
+        raise ConfigError(f"export needs {exc.name!r}: pip install torch==2.13.0 -e '.[torch]'"
+                          ) from exc
+
+    weights = resolve_network_weights(args.model, args.weights)
+    diff = export_onnx(args.model, weights=weights, out=args.onnx, height=args.height,
+                       width=args.width, opset=args.opset)
+    print(f"streampose: wrote {args.onnx} and {args.onnx.with_suffix('.toml')}; "
+          f"ONNX Runtime matches torch within {diff:.1e}", file=sys.stderr)
+    return 0
 
 
 def _add_run_arguments(p: argparse.ArgumentParser) -> None:
@@ -49,11 +83,18 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
                    help="COCO keypoint results file (pycocotools loadRes)")
     p.add_argument("--openpose-json", dest="openpose_dir", type=Path, metavar="DIR",
                    help="one OpenPose-format JSON file per frame in DIR")
-    p.add_argument("--model", type=Path, help="model file (ONNX); required here or in --config")
+    p.add_argument("--model", type=Path,
+                   help="model file (ONNX) or a built-in network name (lightweight-openpose); "
+                        "required here or in --config")
     p.add_argument("--model-spec", type=Path, help="model spec TOML (default: sidecar or built-in)")
     p.add_argument("--backend", default="onnxruntime",
-                   help="inference backend (default %(default)s)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default %(default)s)")
+                   help="onnxruntime, torch, tensorrt, or auto: the fastest available "
+                        "(default %(default)s)")
+    p.add_argument("--device", default=None,
+                   help="cpu or cuda[:N] (default: cpu; with --backend auto, a GPU if any)")
+    p.add_argument("--weights", metavar="CKPT",
+                   help="checkpoint for a built-in network (--model lightweight-openpose); "
+                        "'random' for untrained weights (plumbing only)")
     p.add_argument("--threads", type=int, help="inference threads (default: the backend's)")
     p.add_argument("--backend-option", dest="backend_options", action="append", default=[],
                    type=backend_option, metavar="KEY=VALUE",
@@ -142,7 +183,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def config_from_args(args: argparse.Namespace) -> PipelineConfig:
-    names = ("model", "model_spec", "backend", "device", "threads", "height", "batch",
+    names = ("model", "model_spec", "weights", "backend", "device", "threads", "height", "batch",
              "max_wait_ms", "max_frames", "video_out", "json_out", "summary_out",
              "postprocess_workers", "decode_threads", "encoder_preset", "encoder_crf",
              "coco_out", "openpose_dir", "tracking", "ids", "boxes", "blur_faces",
@@ -215,6 +256,12 @@ def run_command(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     try:
+        if argv is None:
+            argv = sys.argv[1:]
+        if argv[:1] == ["export"]:
+            args = build_parser().parse_args(argv)
+            logging.basicConfig(level=getattr(logging, args.log_level))
+            return export_command(args)
         args = parse_args(argv)
         logging.basicConfig(level=getattr(logging, args.log_level),
                             format="%(levelname)s %(name)s: %(message)s")

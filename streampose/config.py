@@ -20,8 +20,9 @@ class PipelineConfig:
     sources: tuple[str, ...]
     model: Path
     model_spec: Path | None = None
+    weights: str | None = None
     backend: str = "onnxruntime"
-    device: str = "cpu"
+    device: str | None = None  # None: the CPU, or the best device with backend "auto"
     threads: int | None = None
     height: int = 368
     batch: int = 1

@@ -72,6 +72,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "model": {
         "path": Key("model", "path"),
         "spec": Key("model_spec", "path"),
+        "weights": Key("weights", "str"),
         "backend": Key("backend", "str"),
         "device": Key("device", "str"),
         "threads": Key("threads", "int"),

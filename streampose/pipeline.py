@@ -23,11 +23,13 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from streampose.backends.auto import choose_backend
 from streampose.config import PipelineConfig
 from streampose.errors import ConfigError, ModelError, OutputError, SourceError
 from streampose.media import ImageSource, SourceInfo, open_source
 from streampose.media.live import LiveOptions, LiveSource, is_live_uri
 from streampose.media.uri import redact
+from streampose.models import ARCHITECTURES, architecture_spec
 from streampose.models.spec import ModelSpec, resolve_spec
 from streampose.pose import Skeleton, get_skeleton
 from streampose.ring import SharedRing
@@ -126,6 +128,8 @@ class Pipeline:
 
     def __init__(self, config: PipelineConfig) -> None:
         self.config = config
+        self.backend, self.device = self._choose_backend()
+        self.model_path: Path | None = config.model
         self.spec: ModelSpec = self._resolve_model()
         self.skeleton: Skeleton = get_skeleton(self.spec.skeleton)
         self.sources: list[ProbedSource] = [
@@ -163,11 +167,24 @@ class Pipeline:
 
     # -- checks before anything starts ----------------------------------------------------
 
+    def _choose_backend(self) -> tuple[str, str]:
+        cfg = self.config
+        if cfg.backend != "auto":
+            return cfg.backend, cfg.device or "cpu"
+        built_in = str(cfg.model) in ARCHITECTURES
+        return choose_backend(onnx_file=not built_in, device=cfg.device)
+
     def _resolve_model(self) -> ModelSpec:
-        model = self.config.model
-        if self.config.backend != "fake" and not model.is_file():
+        """The spec, and the file the backend loads (an ONNX file or a checkpoint)."""
+        cfg, model = self.config, self.config.model
+        if str(model) in ARCHITECTURES:
+            self.model_path = resolve_network_weights(str(model), cfg.weights)
+            if cfg.model_spec is not None:
+                return ModelSpec.from_toml(cfg.model_spec)
+            return ModelSpec.from_dict(architecture_spec(str(model)), source=str(model))
+        if self.backend != "fake" and not model.is_file():
             raise ModelError(f"model {model}: no such file")
-        return resolve_spec(model, self.config.model_spec)
+        return resolve_spec(model, cfg.model_spec)
 
     def _check_outputs(self) -> None:
         cfg = self.config
@@ -217,8 +234,8 @@ class Pipeline:
         stages.append(PreprocessStage(frames=frames, doorbell=doorbell, inputs=inputs,
                                       spec=spec, height=cfg.height))
         stages.append(InferStage(
-            inputs=inputs, maps=maps, spec=spec, model_path=cfg.model, backend=cfg.backend,
-            device=cfg.device, threads=cfg.threads, batch=cfg.batch,
+            inputs=inputs, maps=maps, spec=spec, model_path=self.model_path,
+            backend=self.backend, device=self.device, threads=cfg.threads, batch=cfg.batch,
             max_wait_ms=cfg.max_wait_ms, streams=streams,
             consumers=cfg.postprocess_workers, options=cfg.backend_options))
         stages += [PostprocessStage(maps=maps, results=results, skeleton=spec.skeleton,
@@ -309,6 +326,16 @@ class Pipeline:
                    "busy": round(r.busy, 4), "busy_s": round(r.busy_s, 3), **r.extra}
                   for r in sorted(result.reports, key=lambda r: r.stage)]
         return Summary(streams, stages, result.wall_s, result.signal)
+
+
+def resolve_network_weights(name: str, weights: str | None) -> Path | None:
+    """Checkpoint of a built-in network: a file, ``random`` (untrained), or the registry's."""
+    if weights == "random":
+        log.warning("%s: untrained random weights (for plumbing and benchmarks only)", name)
+        return None
+    from streampose.models.registry import resolve_weights
+
+    return resolve_weights(name, weights=weights)
 
 
 def _probe_live(uri: str, options: LiveOptions) -> ProbedSource:

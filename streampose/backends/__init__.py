@@ -58,6 +58,18 @@ _REGISTRY: dict[str, BackendEntry] = {
         install="pip install onnxruntime, or onnxruntime-gpu for CUDA",
     ),
     "fake": BackendEntry("streampose.backends.fake", "FakeBackend"),
+    "torch": BackendEntry(
+        "streampose.backends.torch_backend",
+        "TorchBackend",
+        requires=("torch",),
+        install="pip install torch==2.13.0 (CPU build), or a CUDA build for GPUs",
+    ),
+    "tensorrt": BackendEntry(
+        "streampose.backends.tensorrt",
+        "TensorRTBackend",
+        requires=("tensorrt", "torch"),
+        install="pip install 'streampose[tensorrt]' plus a CUDA build of torch",
+    ),
 }
 
 

@@ -1,1 +1,32 @@
-"""streampose.models."""
+"""Models: declarative specs, networks built in code, known models and their weights.
+
+``build_model(name, weights=PATH)`` returns a PyTorch ``nn.Module`` for a network built in
+code (torch is imported only here, only when asked for).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from streampose.errors import ModelError
+
+ARCHITECTURES = ("lightweight-openpose",)
+
+
+def build_model(name: str, *, weights: str | Path | None = None) -> Any:
+    """``nn.Module`` of architecture ``name`` in eval mode; ``weights``: a checkpoint file."""
+    if name == "lightweight-openpose":
+        from streampose.models.lightweight_openpose import build_lightweight_openpose
+
+        return build_lightweight_openpose(weights=weights)
+    raise ModelError(f"unknown architecture {name!r}; built in: {', '.join(ARCHITECTURES)}")
+
+
+def architecture_spec(name: str) -> dict[str, Any]:
+    """The model spec (as a dict for ModelSpec.from_dict) of a built-in architecture."""
+    if name == "lightweight-openpose":
+        from streampose.models.lightweight_openpose import SPEC
+
+        return SPEC
+    raise ModelError(f"unknown architecture {name!r}; built in: {', '.join(ARCHITECTURES)}")

@@ -1,0 +1,49 @@
+"""``--backend auto``: the fastest backend this machine can run for a model.
+
+ONNX files: TensorRT when it is importable and a CUDA GPU is present, else ONNX Runtime
+(on CUDA when onnxruntime-gpu is installed, else the CPU). Networks built in code
+(e.g. lightweight-openpose): torch, on CUDA when available, else the CPU.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+
+log = logging.getLogger(__name__)
+
+
+def _importable(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def cuda_available() -> bool:
+    if not _importable("torch"):
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def _ort_has_cuda() -> bool:
+    if not _importable("onnxruntime"):
+        return False
+    import onnxruntime
+
+    return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+
+
+def choose_backend(*, onnx_file: bool, device: str | None) -> tuple[str, str]:
+    """(backend, device) for ``--backend auto``; ``device`` None means pick one."""
+    gpu = device.startswith("cuda") if device else cuda_available()
+    if onnx_file:
+        if gpu and _importable("tensorrt"):
+            choice = ("tensorrt", device or "cuda")
+        else:
+            ort_gpu = gpu and _ort_has_cuda()
+            choice = ("onnxruntime", device if ort_gpu and device else
+                      ("cuda" if ort_gpu else "cpu"))
+    else:
+        choice = ("torch", device or ("cuda" if gpu else "cpu"))
+    log.info("--backend auto: %s on %s", *choice)
+    return choice

@@ -24,9 +24,13 @@ def build_model(name: str, *, weights: str | Path | None = None) -> Any:
 
 
 def architecture_spec(name: str) -> dict[str, Any]:
-    """The model spec (as a dict for ModelSpec.from_dict) of a built-in architecture."""
-    if name == "lightweight-openpose":
-        from streampose.models.lightweight_openpose import SPEC
+    """The model spec (a dict for ModelSpec.from_dict) of a built-in architecture; needs
+    no torch, so a pipeline can be checked before any stage imports it."""
+    if name not in ARCHITECTURES:
+        raise ModelError(f"unknown architecture {name!r}; built in: {', '.join(ARCHITECTURES)}")
+    from streampose.models.registry import known_model
 
-        return SPEC
-    raise ModelError(f"unknown architecture {name!r}; built in: {', '.join(ARCHITECTURES)}")
+    spec = known_model(name).spec
+    if isinstance(spec, str):
+        raise ModelError(f"{name}: its spec is the built-in {spec!r}, not a table")
+    return dict(spec)

@@ -51,7 +51,7 @@ from streampose.sinks.outputs import (
 )
 from streampose.stages.decode import DecodeStage
 from streampose.stages.infer import InferStage
-from streampose.stages.letterbox import plan_letterbox
+from streampose.stages.letterbox import Letterbox, plan_letterbox
 from streampose.stages.live_decode import LIVE_TIME_BASE, LiveDecodeStage
 from streampose.stages.postprocess import PostprocessStage
 from streampose.stages.preprocess import PreprocessStage
@@ -237,7 +237,7 @@ class Pipeline:
             inputs=inputs, maps=maps, spec=spec, model_path=self.model_path,
             backend=self.backend, device=self.device, threads=cfg.threads, batch=cfg.batch,
             max_wait_ms=cfg.max_wait_ms, streams=streams,
-            consumers=cfg.postprocess_workers, options=cfg.backend_options))
+            consumers=cfg.postprocess_workers, options=self._backend_options()))
         stages += [PostprocessStage(maps=maps, results=results, skeleton=spec.skeleton,
                                     stride=spec.stride, heatmap_channels=spec.num_heatmaps,
                                     worker=w, thresholds=cfg.decoder_options)
@@ -263,15 +263,28 @@ class Pipeline:
                            counters=counters, max_frames=cfg.max_frames,
                            threads=cfg.decode_threads)
 
+    def _backend_options(self) -> dict[str, Any]:
+        """The user's backend options; TensorRT also gets the input size when there is only
+        one, so its engine is built (or loaded) when the stage opens, not at the first frame."""
+        options = dict(self.config.backend_options)
+        plans = self._plans()
+        if self.backend == "tensorrt" and len(plans) == 1 and "input_hw" not in options:
+            lb = next(iter(plans))
+            options["input_hw"] = (lb.in_h, lb.in_w)
+        return options
+
+    def _plans(self) -> set[Letterbox]:
+        sizes = {size for s in self.sources for size in s.sizes}
+        return {plan_letterbox(src_w=w, src_h=h, height=self.config.height,
+                               stride=self.spec.stride) for w, h in sizes}
+
     def _tensor_bytes(self) -> tuple[int, int]:
         """Largest network input and map tensors over all frame sizes, in bytes (float32)."""
         spec, k = self.spec, self.skeleton
         if spec.num_heatmaps not in (k.num_keypoints, k.num_keypoints + 1):
             raise ModelError(f"model spec {spec.name}: {spec.num_heatmaps} heatmap channels do "
                              f"not fit skeleton {k.name} ({k.num_keypoints} keypoints)")
-        sizes = {size for s in self.sources for size in s.sizes}
-        plans = [plan_letterbox(src_w=w, src_h=h, height=self.config.height,
-                                stride=spec.stride) for w, h in sizes]
+        plans = self._plans()
         channels = spec.num_heatmaps + spec.num_pafs
         input_bytes = max(lb.in_w * lb.in_h * 3 for lb in plans) * 4
         map_bytes = max(-(-lb.in_w // spec.stride) * -(-lb.in_h // spec.stride)

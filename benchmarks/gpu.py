@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import logging
 import math
 import os
@@ -62,6 +61,7 @@ import numpy as np
 
 from streampose import Pipeline, PipelineConfig
 from streampose.backends import create_backend
+from streampose.backends.auto import cuda_available, importable, ort_has_cuda
 from streampose.models import ARCHITECTURES, architecture_spec
 from streampose.models.spec import ModelSpec, resolve_spec
 from streampose.stages.letterbox import letterbox_into, plan_letterbox
@@ -89,24 +89,6 @@ class Choice:
         return self.model in ARCHITECTURES
 
 
-def _importable(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
-
-
-def torch_cuda() -> bool:
-    if not _importable("torch"):
-        return False
-    import torch
-
-    return bool(torch.cuda.is_available())
-
-
-def ort_cuda() -> bool:
-    import onnxruntime
-
-    return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
-
-
 def device_index(device: str) -> int:
     _, _, index = device.partition(":")
     return int(index or 0)
@@ -122,7 +104,7 @@ def smi_id(index: int) -> str:
 def gpu_name(device: str) -> str | None:
     """The CUDA device's name, or None when there is no CUDA device."""
     index = device_index(device)
-    if torch_cuda():
+    if cuda_available():
         import torch
 
         return torch.cuda.get_device_name(index)
@@ -140,11 +122,11 @@ def choose(args: argparse.Namespace) -> Choice:
         return Choice(args.backend, args.model or default, args.device)
     onnx = args.model or str(ONNX_MODEL)
     if onnx not in ARCHITECTURES:
-        if _importable("tensorrt") and torch_cuda():
+        if importable("tensorrt") and cuda_available():
             return Choice("tensorrt", onnx, args.device)
-        if ort_cuda():
+        if ort_has_cuda():
             return Choice("onnxruntime", onnx, args.device)
-    if torch_cuda():
+    if cuda_available():
         if onnx not in ARCHITECTURES:
             print(f"no GPU backend for ONNX here (tensorrt, onnxruntime-gpu); using torch with "
                   f"{BUILTIN} instead of {Path(onnx).name}")

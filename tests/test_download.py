@@ -124,17 +124,6 @@ def refusing_url() -> Iterator[str]:
         yield f"http://127.0.0.1:{sock.getsockname()[1]}/files/weights.bin"
 
 
-@pytest.fixture
-def server() -> Iterator[LocalServer]:
-    """A local server holding ``weights.bin`` (PAYLOAD)."""
-    with running_server({"weights.bin": PAYLOAD}) as local:
-        yield local
-
-
-@pytest.fixture
-def refused_url() -> Iterator[str]:
-    with refusing_url() as url:
-        yield url
 
 
 def leftovers(folder: Path) -> list[str]:

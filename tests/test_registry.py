@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,8 +30,6 @@ from tests.test_download import (
     WRONG_SHA256,
     LocalServer,
     leftovers,
-    refusing_url,
-    running_server,
 )
 
 NAME = "lightweight-openpose"
@@ -49,18 +46,6 @@ def cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return folder
 
 
-@pytest.fixture
-def server() -> Iterator[LocalServer]:
-    """A local HTTP server (127.0.0.1) holding ``weights.bin``."""
-    with running_server({"weights.bin": PAYLOAD}) as local:
-        yield local
-
-
-@pytest.fixture
-def refused_url() -> Iterator[str]:
-    """A loopback URL nothing listens on: the offline case."""
-    with refusing_url() as url:
-        yield url
 
 
 def point_at(monkeypatch: pytest.MonkeyPatch, url: str, sha256: str | None) -> KnownModel:

@@ -13,20 +13,20 @@ import logging
 log = logging.getLogger(__name__)
 
 
-def _importable(module: str) -> bool:
+def importable(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
 def cuda_available() -> bool:
-    if not _importable("torch"):
+    if not importable("torch"):
         return False
     import torch
 
     return bool(torch.cuda.is_available())
 
 
-def _ort_has_cuda() -> bool:
-    if not _importable("onnxruntime"):
+def ort_has_cuda() -> bool:
+    if not importable("onnxruntime"):
         return False
     import onnxruntime
 
@@ -37,10 +37,10 @@ def choose_backend(*, onnx_file: bool, device: str | None) -> tuple[str, str]:
     """(backend, device) for ``--backend auto``; ``device`` None means pick one."""
     gpu = device.startswith("cuda") if device else cuda_available()
     if onnx_file:
-        if gpu and _importable("tensorrt"):
+        if gpu and importable("tensorrt"):
             choice = ("tensorrt", device or "cuda")
         else:
-            ort_gpu = gpu and _ort_has_cuda()
+            ort_gpu = gpu and ort_has_cuda()
             choice = ("onnxruntime", device if ort_gpu and device else
                       ("cuda" if ort_gpu else "cpu"))
     else:

@@ -99,6 +99,14 @@ class Stage:
         finally:
             self.busy_s += time.perf_counter() - start
 
+    def write_slot(self, ring: SharedRing) -> int | None:
+        """A slot of ``ring`` to write, waiting in POLL_S steps; None once stopping."""
+        while not self.stopping():
+            got = ring.acquire_write(POLL_S)
+            if got is not None:
+                return got[0]
+        return None
+
     def stopping(self) -> bool:
         """True when the supervisor asked for a hard stop or has gone away."""
         control = self.control

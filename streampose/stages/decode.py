@@ -10,7 +10,7 @@ from typing import Any
 from streampose.media import DecodedFrame, open_source
 from streampose.ring import FLAG_EOS, ItemHeader, SharedRing
 from streampose.runtime.counters import StreamCounters
-from streampose.runtime.stage import POLL_S, Stage
+from streampose.runtime.stage import Stage
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class DecodeStage(Stage):
         if frame is None:
             self._publish_eos()
             return False
-        slot = self._acquire()
+        slot = self.write_slot(self.ring)
         if slot is None:
             return False
         with self.busy():
@@ -59,12 +59,6 @@ class DecodeStage(Stage):
         limit = self.max_frames is not None and self._seq >= self.max_frames
         return limit or self.control.stop_sources.is_set()  # type: ignore[union-attr]
 
-    def _acquire(self) -> int | None:
-        while not self.stopping():
-            got = self.ring.acquire_write(POLL_S)
-            if got is not None:
-                return got[0]
-        return None
 
     def _write(self, slot: int, frame: DecodedFrame) -> None:
         image = frame.image
@@ -79,7 +73,7 @@ class DecodeStage(Stage):
         self.counters.add(self.stream, "frames_in")
 
     def _publish_eos(self) -> None:
-        slot = self._acquire()
+        slot = self.write_slot(self.ring)
         if slot is not None:
             self.ring.publish(slot, ItemHeader(stream=self.stream, seq=self._seq, flags=FLAG_EOS))
             self.doorbell.release()

@@ -93,7 +93,7 @@ class InferStage(Stage):
         k = heatmaps.shape[1]
         shape = (k + pafs.shape[1], *heatmaps.shape[2:])
         for i, (_, header) in enumerate(group):
-            out = self._acquire()
+            out = self.write_slot(self.maps)
             if out is None:
                 return
             with self.busy():
@@ -105,7 +105,7 @@ class InferStage(Stage):
 
     def _forward_eos(self, slot: int, header: ItemHeader) -> None:
         self.inputs.release(slot)
-        out = self._acquire()
+        out = self.write_slot(self.maps)
         if out is not None:
             self.maps.publish(out, header)
         self._ended += 1
@@ -113,16 +113,10 @@ class InferStage(Stage):
     def _terminate_consumers(self) -> None:
         """One end-of-work item per postprocess worker (stream -1)."""
         for _ in range(self.consumers):
-            out = self._acquire()
+            out = self.write_slot(self.maps)
             if out is not None:
                 self.maps.publish(out, ItemHeader(stream=-1, flags=FLAG_EOS))
 
-    def _acquire(self) -> int | None:
-        while not self.stopping():
-            got = self.maps.acquire_write(POLL_S)
-            if got is not None:
-                return got[0]
-        return None
 
     def extra_report(self) -> dict[str, object]:
         return {"batches": self.batches}

@@ -43,7 +43,7 @@ class PreprocessStage(Stage):
                                                     flags=FLAG_EOS))
             self._ended += 1
             return self._ended < self.streams
-        out = self._acquire()
+        out = self.write_slot(self.inputs)
         if out is not None:
             with self.busy():
                 self._letterbox(slot, header, out)
@@ -79,7 +79,7 @@ class PreprocessStage(Stage):
         self.items += 1
 
     def _forward(self, stream: int, header: ItemHeader) -> None:
-        out = self._acquire()
+        out = self.write_slot(self.inputs)
         if out is not None:
             self.inputs.publish(out, ItemHeader(stream=stream, seq=header.seq, flags=FLAG_EOS,
                                                 ticket=self._next_ticket(stream)))
@@ -88,12 +88,6 @@ class PreprocessStage(Stage):
         self._tickets[stream] += 1
         return self._tickets[stream] - 1
 
-    def _acquire(self) -> int | None:
-        while not self.stopping():
-            got = self.inputs.acquire_write(POLL_S)
-            if got is not None:
-                return got[0]
-        return None
 
     def close(self) -> None:
         for ring in self.frames:

@@ -34,6 +34,17 @@ pytestmark = [pytest.mark.live, pytest.mark.slow]
 MakeCamera = Callable[..., RtspCamera]
 
 
+def skip_backlog(frames, limit: int = 60) -> None:
+    """Consume the frames the open probed (they arrive at once) until one has to wait."""
+    last = time.monotonic()
+    for _ in range(limit):
+        next(frames)
+        now = time.monotonic()
+        if now - last > 0.05:
+            return
+        last = now
+
+
 def open_stream(url: str, read_timeout: float = 5.0, transport: str = "tcp"):
     return av.open(url, options={"rtsp_transport": transport}, timeout=(5.0, read_timeout))
 
@@ -95,13 +106,7 @@ def test_vtest_decodes_at_480x360_in_real_time(camera: RtspCamera) -> None:
         assert first.to_ndarray(format="rgb24").std() > 10  # a real picture, not gray
         # Opening probed ~2 s of frames: they come out at once. Skip that backlog (until
         # a frame has to be waited for), then count frames for 2 s of wall time.
-        last = time.monotonic()
-        for _ in range(60):
-            next(frames)
-            now = time.monotonic()
-            if now - last > 0.05:
-                break
-            last = now
+        skip_backlog(frames)
         start, count, pts = time.monotonic(), 0, []
         for frame in frames:
             if time.monotonic() - start >= 2.0:
@@ -218,13 +223,7 @@ def test_paused_camera_stalls_then_times_out_the_read(camera: RtspCamera) -> Non
     with open_stream(camera.url, read_timeout=2.0) as container:
         frames = container.decode(video=0)
         # Drain the open's backlog so that what follows is live.
-        last = time.monotonic()
-        for _ in range(60):
-            next(frames)
-            now = time.monotonic()
-            if now - last > 0.05:
-                break
-            last = now
+        skip_backlog(frames)
         # A short freeze (under the read timeout): the same connection goes on after it.
         camera.pause()
         time.sleep(1.0)

@@ -99,6 +99,10 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend-option", dest="backend_options", action="append", default=[],
                    type=backend_option, metavar="KEY=VALUE",
                    help="backend-specific option, repeatable (e.g. spin=true for onnxruntime)")
+    p.add_argument("--device-ops", choices=["auto", "on", "off"], default="auto",
+                   help="letterbox and peak NMS on the inference device, so frames go up as "
+                        "uint8 and only fp16 PAFs and peaks come back (default auto: on for "
+                        "torch/tensorrt on CUDA; needs torch)")
     p.add_argument("--height", type=int, default=368, help="network input height (default 368)")
     p.add_argument("--batch", type=int, default=1, help="max frames per inference batch")
     p.add_argument("--max-wait-ms", type=float, default=10.0,
@@ -187,7 +191,7 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
              "max_wait_ms", "max_frames", "video_out", "json_out", "summary_out",
              "postprocess_workers", "decode_threads", "encoder_preset", "encoder_crf",
              "coco_out", "openpose_dir", "tracking", "ids", "boxes", "blur_faces",
-             "min_confidence", "metrics_port", "metrics_host", "duration_s")
+             "min_confidence", "metrics_port", "metrics_host", "duration_s", "device_ops")
     live = LiveOptions(**{n: getattr(args, n) for n in LIVE_KEYS})
     return PipelineConfig(sources=tuple(args.sources), log_level=getattr(logging, args.log_level),
                           live=live, backend_options=dict(args.backend_options),

@@ -12,6 +12,8 @@ from pathlib import Path
 from streampose.errors import ConfigError
 from streampose.media.live import LiveOptions
 
+DEVICE_OPS = ("auto", "on", "off")
+
 
 @dataclass(frozen=True)
 class PipelineConfig:
@@ -24,6 +26,7 @@ class PipelineConfig:
     backend: str = "onnxruntime"
     device: str | None = None  # None: the CPU, or the best device with backend "auto"
     threads: int | None = None
+    device_ops: str = "auto"  # letterbox + peak NMS on the inference device: auto, on, off
     height: int = 368
     batch: int = 1
     max_wait_ms: float = 10.0
@@ -57,6 +60,9 @@ class PipelineConfig:
     def __post_init__(self) -> None:
         if not self.sources:
             raise ConfigError("sources: give at least one source")
+        if self.device_ops not in DEVICE_OPS:
+            raise ConfigError(f"device_ops: {self.device_ops!r} is not one of "
+                              f"{', '.join(DEVICE_OPS)}")
         _int_at_least("height", self.height, 32)
         _int_at_least("batch", self.batch, 1, high=256)
         _int_at_least("postprocess_workers", self.postprocess_workers, 1, high=32)

@@ -75,6 +75,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "weights": Key("weights", "str"),
         "backend": Key("backend", "str"),
         "device": Key("device", "str"),
+        "device_ops": Key("device_ops", "str", choices=("auto", "on", "off")),
         "threads": Key("threads", "int"),
         "height": Key("height", "int"),
     },

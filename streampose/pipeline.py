@@ -23,7 +23,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from streampose.backends.auto import choose_backend
+from streampose.backends.auto import choose_backend, importable
 from streampose.config import PipelineConfig
 from streampose.errors import ConfigError, ModelError, OutputError, SourceError
 from streampose.media import ImageSource, SourceInfo, open_source
@@ -32,6 +32,7 @@ from streampose.media.uri import redact
 from streampose.models import ARCHITECTURES, architecture_spec
 from streampose.models.spec import ModelSpec, resolve_spec
 from streampose.pose import Skeleton, get_skeleton
+from streampose.pose.decoder import DecoderThresholds
 from streampose.ring import SharedRing
 from streampose.runtime.counters import StreamCounters
 from streampose.runtime.live import LiveView
@@ -53,6 +54,7 @@ from streampose.stages.decode import DecodeStage
 from streampose.stages.infer import InferStage
 from streampose.stages.letterbox import Letterbox, plan_letterbox
 from streampose.stages.live_decode import LIVE_TIME_BASE, LiveDecodeStage
+from streampose.stages.payload import peak_payload_bytes
 from streampose.stages.postprocess import PostprocessStage
 from streampose.stages.preprocess import PreprocessStage
 from streampose.stages.render import RenderStage
@@ -129,6 +131,7 @@ class Pipeline:
     def __init__(self, config: PipelineConfig) -> None:
         self.config = config
         self.backend, self.device = self._choose_backend()
+        self.device_ops = self._choose_device_ops()
         self.model_path: Path | None = config.model
         self.spec: ModelSpec = self._resolve_model()
         self.skeleton: Skeleton = get_skeleton(self.spec.skeleton)
@@ -173,6 +176,17 @@ class Pipeline:
             return cfg.backend, cfg.device or "cpu"
         built_in = str(cfg.model) in ARCHITECTURES
         return choose_backend(onnx_file=not built_in, device=cfg.device)
+
+    def _choose_device_ops(self) -> bool:
+        """Letterbox and peaks on the inference device: by default only where the batch
+        stays on a GPU (torch or TensorRT on CUDA); ``on`` forces it (any backend, via torch)."""
+        mode = self.config.device_ops
+        if mode == "auto":
+            return self.backend in ("torch", "tensorrt") and self.device.startswith("cuda")
+        if mode == "on" and not importable("torch"):
+            raise ConfigError("--device-ops on needs torch (pip install torch==2.13.0, or a "
+                              "CUDA build)")
+        return mode == "on"
 
     def _resolve_model(self) -> ModelSpec:
         """The spec, and the file the backend loads (an ONNX file or a checkpoint)."""
@@ -232,12 +246,14 @@ class Pipeline:
         stages: list[Stage] = [self._decoder(i, frames[i], doorbell, counters)
                                for i in range(streams)]
         stages.append(PreprocessStage(frames=frames, doorbell=doorbell, inputs=inputs,
-                                      spec=spec, height=cfg.height))
+                                      spec=spec, height=cfg.height, device_ops=self.device_ops))
         stages.append(InferStage(
             inputs=inputs, maps=maps, spec=spec, model_path=self.model_path,
             backend=self.backend, device=self.device, threads=cfg.threads, batch=cfg.batch,
             max_wait_ms=cfg.max_wait_ms, streams=streams,
-            consumers=cfg.postprocess_workers, options=self._backend_options()))
+            consumers=cfg.postprocess_workers, options=self._backend_options(),
+            frames=frames if self.device_ops else None,
+            keypoints=self.skeleton.num_keypoints, thresholds=cfg.decoder_options))
         stages += [PostprocessStage(maps=maps, results=results, skeleton=spec.skeleton,
                                     stride=spec.stride, heatmap_channels=spec.num_heatmaps,
                                     worker=w, thresholds=cfg.decoder_options)
@@ -279,17 +295,21 @@ class Pipeline:
                                stride=self.spec.stride) for w, h in sizes}
 
     def _tensor_bytes(self) -> tuple[int, int]:
-        """Largest network input and map tensors over all frame sizes, in bytes (float32)."""
+        """Slot bytes of the input and map rings: the largest float32 input and maps over all
+        frame sizes; with device ops, a plan-only input and fp16 PAFs plus the peak table."""
         spec, k = self.spec, self.skeleton
         if spec.num_heatmaps not in (k.num_keypoints, k.num_keypoints + 1):
             raise ModelError(f"model spec {spec.name}: {spec.num_heatmaps} heatmap channels do "
                              f"not fit skeleton {k.name} ({k.num_keypoints} keypoints)")
         plans = self._plans()
+        map_hw = [(-(-lb.in_h // spec.stride), -(-lb.in_w // spec.stride)) for lb in plans]
+        if self.device_ops:
+            radius = DecoderThresholds(**self.config.decoder_options).nms_radius  # type: ignore[arg-type]
+            return 64, max(peak_payload_bytes(spec.num_pafs, h, w, keypoints=k.num_keypoints,
+                                              radius=radius) for h, w in map_hw)
         channels = spec.num_heatmaps + spec.num_pafs
         input_bytes = max(lb.in_w * lb.in_h * 3 for lb in plans) * 4
-        map_bytes = max(-(-lb.in_w // spec.stride) * -(-lb.in_h // spec.stride)
-                        for lb in plans) * channels * 4
-        return input_bytes, map_bytes
+        return input_bytes, max(h * w for h, w in map_hw) * channels * 4
 
     def _sinks(self) -> list[Sink]:
         cfg = self.config

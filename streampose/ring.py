@@ -49,6 +49,7 @@ from streampose.errors import RingTimeout
 __all__ = [
     "FLAG_DROPPED_BEFORE",
     "FLAG_EOS",
+    "FLAG_PEAKS",
     "FLAG_RECONNECTED",
     "ItemHeader",
     "SharedRing",
@@ -61,6 +62,7 @@ log = logging.getLogger(__name__)
 FLAG_EOS = 1
 FLAG_DROPPED_BEFORE = 2
 FLAG_RECONNECTED = 4
+FLAG_PEAKS = 8  # map payload: fp16 PAFs + a peak table (streampose.stages.payload)
 
 POLICIES = ("block", "drop_oldest")
 DEFAULT_LOCK_TIMEOUT_S = 2.0

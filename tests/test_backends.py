@@ -20,6 +20,8 @@ from streampose.backends import (
 )
 from streampose.errors import ConfigError, ModelError
 from streampose.models.spec import ModelSpec, builtin_specs
+from streampose.pose import COCO18, PafDecoder
+from streampose.pose.synthetic import standing_person
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 MODEL = SHARED / "models" / "openpose-mnv2s-coco18.onnx"
@@ -115,10 +117,26 @@ def test_fake_is_deterministic_and_follows_the_input() -> None:
         again, _ = backend.infer(batch)
     np.testing.assert_array_equal(heatmaps, again)
     assert heatmaps[0, :18].max() == 0.0 and np.all(heatmaps[0, 18] == 1.0)  # empty image
-    for k in range(18):
-        peak = np.unravel_index(np.argmax(heatmaps[1, k]), heatmaps.shape[2:])
-        assert tuple(map(int, peak)) == (20 + k - 9, 40)
-    assert heatmaps[1, 18].min() == pytest.approx(0.0)
+    assert not pafs[0].any()
+    assert heatmaps[1, 18].min() < 0.05  # background: 1 - the strongest keypoint
+    poses = PafDecoder(COCO18)(heatmaps[1], pafs[1])  # one whole person, centred on the cell
+    height = 0.6 * 46
+    want = standing_person(x=40.0, top=20 - height / 2, height=height)
+    assert len(poses) == 1
+    np.testing.assert_allclose(poses.keypoints[0, :, :2], want[:, :2], atol=0.05)
+
+
+def test_fake_draws_a_chain_for_other_skeletons() -> None:
+    spec = dataclasses.replace(SPEC, skeleton="body25",
+                               heatmaps=dataclasses.replace(SPEC.heatmaps, start=0, stop=26),
+                               pafs=dataclasses.replace(SPEC.pafs, start=26, stop=78))
+    batch = np.zeros((1, 368, 656, 3), np.float32)
+    batch[0, 160:168, 320:328] = 255.0  # cell (20, 40)
+    with create_backend("fake", spec=spec, model_path=None) as backend:
+        heatmaps, pafs = backend.infer(batch)
+    for k in range(25):
+        peak = np.unravel_index(np.argmax(heatmaps[0, k]), heatmaps.shape[2:])
+        assert tuple(map(int, peak)) == (min(20 + k - 12, 45), 40)
     assert not pafs.any()
 
 

@@ -88,15 +88,20 @@ def test_openpose_json_for_video_names_frames(tmp_path: Path) -> None:
 
 
 @pytest.mark.shared
-def test_coco4_cli_reaches_ap_038(tmp_path: Path) -> None:
+@pytest.mark.parametrize("device_ops", ["off", "on"])
+def test_coco4_cli_reaches_ap_038(tmp_path: Path, device_ops: str) -> None:
+    """``on``: letterbox and peaks in torch (on the CPU here), fp16 PAFs through the ring."""
     pytest.importorskip("pycocotools", reason="pycocotools (the dev extra) computes COCO AP")
+    if device_ops == "on":
+        pytest.importorskip("torch", reason="--device-ops on runs on torch")
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
     gt_path = shared_file("eval/coco4/test_coco.json")
     model = shared_file(f"models/{MODEL_NAME}")
     out = tmp_path / "res.json"
-    result = cli(str(gt_path.parent), "--coco", str(out), "--model", str(model))
+    result = cli(str(gt_path.parent), "--coco", str(out), "--model", str(model),
+                 "--device-ops", device_ops)
     assert result.returncode == 0, result.stderr
     with contextlib.redirect_stdout(io.StringIO()):
         gt = COCO(str(gt_path))
@@ -105,5 +110,6 @@ def test_coco4_cli_reaches_ap_038(tmp_path: Path) -> None:
         evaluation.accumulate()
         evaluation.summarize()
     ap = float(evaluation.stats[0])
-    print(f"COCO keypoint AP of `streampose run coco4 --coco`: {ap:.4f}")
+    print(f"COCO keypoint AP of `streampose run coco4 --coco --device-ops {device_ops}`: "
+          f"{ap:.4f}")
     assert ap >= 0.38

@@ -574,6 +574,19 @@ def test_large_batches_run_in_chunks(fake_trt: FakeState, model: Path, tmp_path:
     assert pafs.shape == (5, 38, 4, 6)
 
 
+def test_infer_tensor_matches_infer_and_stays_on_the_device(fake_trt: FakeState, model: Path,
+                                                           tmp_path: Path) -> None:
+    """Device ops hand the engine a device tensor and take device tensors back (NCHW)."""
+    with backend(model, tmp_path, max_batch=2, input_hw=(32, 48)) as b:
+        assert b.tensor_device == torch.device("cpu")  # the stand-in GPU
+        want = b.infer(batch_of(5))
+        got = b.infer_tensor(torch.from_numpy(batch_of(5)))
+    assert all(isinstance(t, torch.Tensor) for t in got)
+    assert fake_trt.batches == [2, 2, 1, 2, 2, 1]
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g.numpy(), w)
+
+
 def test_spec_max_batch_caps_the_engine(fake_trt: FakeState, model: Path,
                                         tmp_path: Path) -> None:
     with trtb.TensorRTBackend(spec=SHARED_SPEC, model_path=model, cache_dir=tmp_path,

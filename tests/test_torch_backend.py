@@ -66,14 +66,20 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=300)
 
 
-def test_torch_backend_in_the_pipeline(tmp_path: Path, checkpoint: Path) -> None:
+@pytest.mark.parametrize("device_ops", ["off", "on"])
+def test_torch_backend_in_the_pipeline(tmp_path: Path, checkpoint: Path, device_ops: str) -> None:
+    """``on``: the GPU path's data flow (uint8 frames in, fp16 PAFs and peaks out) on the CPU."""
     clip = make_video(tmp_path / "clip.mp4", frames=6)
     result = cli("run", str(clip), "--backend", "torch", "--model", "lightweight-openpose",
                  "--weights", str(checkpoint), "--json", str(tmp_path / "o.jsonl"),
-                 "--threads", "1")
+                 "--threads", "1", "--device-ops", device_ops,
+                 "--summary", str(tmp_path / "s.json"))
     assert result.returncode == 0, result.stderr
     lines = [json.loads(x) for x in (tmp_path / "o.jsonl").read_text().splitlines()]
     assert [x["frame"] for x in lines] == list(range(6))
+    infer = next(s for s in json.loads((tmp_path / "s.json").read_text())["stages"]
+                 if s["stage"] == "infer")
+    assert infer["device_ops"] is (device_ops == "on")
 
 
 def test_missing_weights_name_the_remedy(tmp_path: Path) -> None:

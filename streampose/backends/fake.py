@@ -1,10 +1,12 @@
 """A model-free backend for pipeline tests: cheap, deterministic maps of the right shapes.
 
-For each image, the brightest ``stride`` x ``stride`` cell of the input gets a small
-vertical chain of Gaussian keypoint peaks (keypoint ``k`` at ``k - K // 2`` cells below
-it); a uniform image (e.g. all black) gets none, like an empty scene. The background
-channel (the last heatmap) is ``1 - max(keypoints)``; PAFs are zero. ``delay_ms``
-simulates a slow model.
+For each image, a person stands centred on the brightest ``stride`` x ``stride`` cell of
+the input. With a COCO-18 spec it is a whole person (keypoint Gaussians and limb PAFs,
+:func:`streampose.pose.synthetic.render_maps`), so the pipeline's grouping finds it;
+with other skeletons it is a vertical chain of keypoint peaks (keypoint ``k`` at
+``k - K // 2`` cells below it) with zero PAFs. A uniform image (e.g. all black) gets
+none, like an empty scene. The background channel (the last heatmap) is
+``1 - max(keypoints)``. ``delay_ms`` simulates a slow model.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import numpy as np
 from streampose.backends.base import Backend
 from streampose.errors import ConfigError
 from streampose.models.spec import ModelSpec
+from streampose.pose.skeleton import COCO18
+from streampose.pose.synthetic import render_maps, standing_person
 
 __all__ = ["FakeBackend"]
 
@@ -58,10 +62,15 @@ class FakeBackend(Backend):
         images = batch if self.spec.input_layout == "NHWC" else batch.transpose(0, 2, 3, 1)
         h, w = (-(-d // self.spec.stride) for d in images.shape[1:3])
         heatmaps = np.zeros((len(images), self.spec.num_heatmaps, h, w), np.float32)
-        for n, image in enumerate(images):
-            self._draw_person(heatmaps[n], _brightest_cell(image, self.spec.stride))
-        heatmaps[:, -1] = 1.0 - heatmaps[:, :-1].max(axis=1, initial=0.0)
         pafs = np.zeros((len(images), self.spec.num_pafs, h, w), np.float32)
+        whole = self.spec.skeleton == COCO18.name and self.spec.num_pafs == 2 * COCO18.num_limbs
+        for n, image in enumerate(images):
+            cell = _brightest_cell(image, self.spec.stride)
+            if whole and cell is not None:
+                heatmaps[n, :COCO18.num_keypoints + 1], pafs[n] = _person_maps(cell, (h, w))
+            else:
+                self._draw_person(heatmaps[n], cell)
+        heatmaps[:, -1] = 1.0 - heatmaps[:, :-1].max(axis=1, initial=0.0)
         return heatmaps, pafs
 
     def _draw_person(self, maps: np.ndarray, cell: tuple[int, int] | None) -> None:
@@ -74,6 +83,13 @@ class FakeBackend(Backend):
             cy = min(max(cell[0] + k - keypoints // 2, 0), h - 1)
             d2 = (ys - cy) ** 2 + (xs - cell[1]) ** 2
             maps[k] = np.exp(-d2 / (2 * _SIGMA_CELLS**2))
+
+
+def _person_maps(cell: tuple[int, int], shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Maps of a standing person centred on ``cell``, 60% of the map's height tall."""
+    height = max(6.0, 0.6 * shape[0])
+    person = standing_person(x=float(cell[1]), top=cell[0] - height / 2, height=height)
+    return render_maps([person], shape=shape)
 
 
 def _brightest_cell(image: np.ndarray, stride: int) -> tuple[int, int] | None:

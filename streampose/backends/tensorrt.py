@@ -305,6 +305,11 @@ class CudaDevice:
         if self.stream is not None:
             self.stream.synchronize()
 
+    def wait_for_current(self) -> None:
+        """Make this stream wait for work queued on the current one (e.g. a device letterbox)."""
+        if self.stream is not None:
+            self.stream.wait_stream(self.torch.cuda.current_stream(self.device))
+
 
 def open_cuda(device: str) -> CudaDevice:
     """Make ``device`` ("cuda" / "cuda:N") current for this process, with its own stream."""
@@ -611,22 +616,54 @@ class TensorRTBackend(Backend):
     def _run(self, bound: _Bound, batch: np.ndarray) -> dict[str, np.ndarray]:
         cuda = self._cuda
         assert cuda is not None
-        torch, context = cuda.torch, bound.context
         with cuda.stream_context():
-            x = torch.from_numpy(_writable(batch)).to(device=cuda.device, dtype=bound.input_dtype)
-            if not context.set_input_shape(bound.input_name, tuple(x.shape)):
-                raise ValueError(f"tensorrt backend: batch shape {tuple(x.shape)} is outside "
-                                 f"the engine's profile (max batch {bound.max_batch}, "
-                                 f"H x W {bound.hw[0]} x {bound.hw[1]})")
-            context.set_tensor_address(bound.input_name, x.data_ptr())
-            outputs = {name: self._output(bound, name, dtype)
-                       for name, dtype in bound.outputs.items()}
-            if not context.execute_async_v3(cuda.stream_handle):
-                raise RuntimeError("tensorrt backend: execute_async_v3 failed (see the "
-                                   "TensorRT errors logged above)")
+            x = cuda.torch.from_numpy(_writable(batch)).to(device=cuda.device)
+            outputs = self._execute(bound, x)
             host = {name: outputs[name].to("cpu") for name in self._wanted}
         cuda.synchronize()
         return {name: tensor.numpy() for name, tensor in host.items()}
+
+    def _execute(self, bound: _Bound, x: Any) -> dict[str, Any]:
+        """Enqueue the engine on device tensor ``x``; returns the device output tensors."""
+        context = bound.context
+        x = x.to(dtype=bound.input_dtype).contiguous()
+        if not context.set_input_shape(bound.input_name, tuple(x.shape)):
+            raise ValueError(f"tensorrt backend: batch shape {tuple(x.shape)} is outside "
+                             f"the engine's profile (max batch {bound.max_batch}, "
+                             f"H x W {bound.hw[0]} x {bound.hw[1]})")
+        context.set_tensor_address(bound.input_name, x.data_ptr())
+        outputs = {name: self._output(bound, name, dtype)
+                   for name, dtype in bound.outputs.items()}
+        assert self._cuda is not None
+        if not context.execute_async_v3(self._cuda.stream_handle):
+            raise RuntimeError("tensorrt backend: execute_async_v3 failed (see the "
+                               "TensorRT errors logged above)")
+        return outputs
+
+    @property
+    def tensor_device(self) -> Any:
+        """The CUDA device (a torch.device) :meth:`infer_tensor` runs on; None before open()."""
+        return None if self._cuda is None else self._cuda.device
+
+    def infer_tensor(self, x: Any) -> tuple[Any, Any]:
+        """Run a float32 batch (torch tensor, the spec's layout) on the device; the heatmaps
+        and PAFs come back as NCHW device tensors (device ops: nothing goes to the host)."""
+        if self._trt is None or self._cuda is None:
+            raise RuntimeError("tensorrt backend: infer_tensor() called before open()")
+        cuda = self._cuda
+        bound = self._engine_for(shape_hw(tuple(x.shape), self.spec.input_layout))
+        parts = []
+        cuda.wait_for_current()
+        with cuda.stream_context():
+            for start in range(0, len(x), bound.max_batch):
+                outputs = self._execute(bound, x[start : start + bound.max_batch])
+                parts.append((_nchw(outputs, self.spec.heatmaps, self.spec),
+                              _nchw(outputs, self.spec.pafs, self.spec)))
+        cuda.synchronize()
+        if len(parts) == 1:
+            return parts[0]
+        torch = cuda.torch
+        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
     def _output(self, bound: _Bound, name: str, dtype: Any) -> Any:
         """A device tensor for output ``name`` (every output needs an address)."""
@@ -716,6 +753,14 @@ def _read(path: Path) -> bytes | None:
 def _writable(batch: np.ndarray) -> np.ndarray:
     """torch.from_numpy warns on read-only arrays; copy those (rare: the pipeline's are not)."""
     return batch if batch.flags.writeable and batch.flags.c_contiguous else batch.copy()
+
+
+def _nchw(outputs: dict[str, Any], ref: Any, spec: ModelSpec) -> Any:
+    """Channels ``ref`` of a device output tensor, as float NCHW."""
+    tensor = outputs[ref.output]
+    if spec.output_layout == "NHWC":
+        return tensor[..., ref.start : ref.stop].permute(0, 3, 1, 2).float()
+    return tensor[:, ref.start : ref.stop].float()
 
 
 def _chunks(batch: np.ndarray, size: int) -> Iterator[np.ndarray]:

@@ -3,7 +3,9 @@
 On CUDA the model runs in fp16 (half weights) with ``channels_last`` memory, under
 ``torch.inference_mode``; inputs go up through a pinned host buffer with non-blocking
 copies, and optional CUDA graphs replay a captured forward for a fixed batch shape. On
-the CPU it runs float32 with ``threads`` intra-op threads.
+the CPU it runs float32 with ``threads`` intra-op threads. With device ops (the
+pipeline's default on CUDA) the batch arrives already on the device through
+:meth:`TorchBackend.infer_tensor` and the maps stay there for peak finding.
 
 Verified here: the CPU path (tests, end to end in the pipeline). Not verified: everything
 CUDA-specific; no GPU was available to this project's test runs.
@@ -70,12 +72,25 @@ class TorchBackend(Backend):
         if batch.dtype != np.float32 or batch.ndim != 4:
             raise ValueError(f"torch backend: expected float32 NCHW, got {batch.dtype} "
                              f"{batch.shape}")
-        x = self._upload(batch)
-        if self.cuda_graphs:
-            heatmaps, pafs = self._graphed(x)
-        else:
-            heatmaps, pafs = self._model(x)
+        heatmaps, pafs = self._forward(self._upload(batch))
         return _to_numpy(heatmaps), _to_numpy(pafs)
+
+    @property
+    def tensor_device(self) -> torch.device | None:
+        """Where :meth:`infer_tensor` wants its input (None before open())."""
+        return getattr(self, "_device", None) if self._model is not None else None
+
+    @torch.inference_mode()
+    def infer_tensor(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Run a float32 NCHW batch already on the device; heatmaps and PAFs stay there."""
+        if self._model is None:
+            raise RuntimeError("torch backend: infer_tensor() before open()")
+        return self._forward(self._for_model(x.to(self._device, non_blocking=True)))
+
+    def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.cuda_graphs:
+            return self._graphed(x)
+        return self._model(x)
 
     def _upload(self, batch: np.ndarray) -> torch.Tensor:
         host = torch.from_numpy(batch)
@@ -84,7 +99,10 @@ class TorchBackend(Backend):
                 self._pinned = torch.empty(host.shape, dtype=torch.float32, pin_memory=True)
             self._pinned.copy_(host)
             host = self._pinned
-        x = host.to(self._device, non_blocking=True)
+        return self._for_model(host.to(self._device, non_blocking=True))
+
+    def _for_model(self, x: torch.Tensor) -> torch.Tensor:
+        """fp16 and channels_last as the model was set up."""
         if self.fp16:
             x = x.half()
         if self.channels_last:

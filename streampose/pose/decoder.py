@@ -8,7 +8,7 @@ import numpy as np
 
 from streampose.pose.grouping import assemble, people_to_arrays
 from streampose.pose.paf import score_limbs
-from streampose.pose.peaks import find_peaks
+from streampose.pose.peaks import Peaks, find_peaks
 from streampose.pose.poses import Poses
 from streampose.pose.skeleton import Skeleton
 
@@ -66,6 +66,17 @@ class PafDecoder:
         t = self.thresholds
         peaks = find_peaks(heatmaps, threshold=t.peak_threshold, radius=t.nms_radius,
                            subpixel=t.subpixel)
+        return self._group(peaks, pafs)
+
+    def from_peaks(self, peaks: Peaks, pafs: np.ndarray) -> Poses:
+        """Group keypoint candidates found elsewhere (e.g. on the GPU) with ``pafs``."""
+        if len(peaks.start) != self.skeleton.num_keypoints + 1:
+            raise ValueError(f"peaks: {len(peaks.start) - 1} kinds, skeleton "
+                             f"{self.skeleton.name} has {self.skeleton.num_keypoints}")
+        return self._group(peaks, _finite(_as_maps("pafs", pafs, (2 * self.skeleton.num_limbs,))))
+
+    def _group(self, peaks: Peaks, pafs: np.ndarray) -> Poses:
+        t = self.thresholds
         limbs = score_limbs(peaks, pafs, self.skeleton, samples=t.paf_samples,
                             paf_threshold=t.paf_threshold, min_fraction=t.min_fraction)
         people = assemble(peaks, limbs, self.skeleton)

@@ -28,6 +28,17 @@ class Peaks:
     def count(self, k: int) -> int:
         return int(self.start[k + 1] - self.start[k])
 
+    @classmethod
+    def from_table(cls, table: np.ndarray, kinds: int) -> Peaks:
+        """Peaks from rows ``(kind, x, y, score)`` sorted by kind (the device peak table)."""
+        table = np.asarray(table, dtype=np.float32).reshape(-1, 4)
+        kind = table[:, 0].astype(np.int64)
+        if kind.size and (kind.min() < 0 or kind.max() >= kinds or np.any(np.diff(kind) < 0)):
+            raise ValueError(f"peak table: kinds must be sorted and in [0, {kinds})")
+        start = np.concatenate([[0], np.cumsum(np.bincount(kind, minlength=kinds))])
+        return cls(xy=np.ascontiguousarray(table[:, 1:3]), score=table[:, 3].copy(), kind=kind,
+                   start=start)
+
 
 def find_peaks(heatmaps: np.ndarray, *, threshold: float, radius: int = 1,
                subpixel: bool = True) -> Peaks:

@@ -22,7 +22,7 @@ import numpy as np
 from streampose.errors import ConfigError
 from streampose.models.spec import ModelSpec
 
-__all__ = ["Letterbox", "letterbox_into", "plan_letterbox"]
+__all__ = ["Letterbox", "letterbox_into", "plan_letterbox", "rebuild_letterbox"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +130,15 @@ def _letterbox(src_w: int, src_h: int, new_w: int, new_h: int, stride: int) -> L
         scale_x=new_w / src_w,
         scale_y=new_h / src_h,
     )
+
+
+def rebuild_letterbox(*, in_hw: tuple[int, int], src_wh: tuple[int, int],
+                      transform: tuple[float, float, float, float]) -> Letterbox:
+    """The plan behind an item header: input (H, W), frame (W, H), (sx, sy, pad_x, pad_y)."""
+    scale_x, scale_y, pad_x, pad_y = transform
+    return Letterbox(in_w=in_hw[1], in_h=in_hw[0], new_w=round(src_wh[0] * scale_x),
+                     new_h=round(src_wh[1] * scale_y), scale_x=scale_x, scale_y=scale_y,
+                     pad_x=pad_x, pad_y=pad_y)
 
 
 def letterbox_into(

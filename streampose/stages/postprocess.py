@@ -6,9 +6,11 @@ import queue
 from typing import Any
 
 from streampose.pose import PafDecoder, Poses, get_skeleton
-from streampose.ring import ItemHeader, SharedRing
+from streampose.pose.peaks import Peaks
+from streampose.ring import FLAG_PEAKS, ItemHeader, SharedRing
 from streampose.runtime.stage import POLL_S, Stage
 from streampose.stages.messages import PoseResult
+from streampose.stages.payload import read_peak_payload
 
 
 def to_frame(poses: Poses, header: ItemHeader, stride: int) -> Poses:
@@ -53,12 +55,21 @@ class PostprocessStage(Stage):
                 return False
             return self._send(PoseResult(header, header.ticket))
         with self.busy():
-            maps = self.maps.view(slot, header)
-            poses = self.decoder(maps[:self.heatmap_channels], maps[self.heatmap_channels:])
+            poses = self._decode(slot, header)
             self.maps.release(slot)
             poses = to_frame(poses, header, self.stride)
         self.items += 1
         return self._send(PoseResult(header, header.ticket, poses.keypoints, poses.scores))
+
+    def _decode(self, slot: int, header: ItemHeader) -> Poses:
+        """Group one item: float32 maps, or (device ops) fp16 PAFs and the peaks found."""
+        if header.flags & FLAG_PEAKS:
+            buf = self.maps.array(slot, (self.maps.slot_bytes,), "uint8")
+            pafs, table = read_peak_payload(buf, header)
+            peaks = Peaks.from_table(table, self.decoder.skeleton.num_keypoints)
+            return self.decoder.from_peaks(peaks, pafs)
+        maps = self.maps.view(slot, header)
+        return self.decoder(maps[:self.heatmap_channels], maps[self.heatmap_channels:])
 
     def _send(self, result: PoseResult) -> bool:
         while not self.stopping():

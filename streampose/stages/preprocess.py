@@ -15,15 +15,19 @@ class PreprocessStage(Stage):
 
     Decoders ring a shared ``doorbell`` semaphore after each item; preprocess then takes
     the next item round-robin over the streams, so a fast camera cannot starve a slow one.
+
+    With ``device_ops`` the letterbox is left to the infer stage's device: the input item
+    carries only the plan (shape and transform) and the frame slot (``ref``), and infer
+    reads the uint8 frame from the frame ring itself.
     """
 
     name = "preprocess"
 
     def __init__(self, *, frames: list[SharedRing], doorbell: Any, inputs: SharedRing,
-                 spec: ModelSpec, height: int) -> None:
+                 spec: ModelSpec, height: int, device_ops: bool = False) -> None:
         super().__init__()
         self.frames, self.doorbell, self.inputs = frames, doorbell, inputs
-        self.spec, self.height = spec, height
+        self.spec, self.height, self.device_ops = spec, height, device_ops
         self.streams = len(frames)
         self._turn = 0
         self._plans: dict[tuple[int, int], Letterbox] = {}
@@ -68,13 +72,15 @@ class PreprocessStage(Stage):
     def _letterbox(self, slot: int, header: ItemHeader, out: int) -> None:
         lb = self.plan(header.width, header.height)
         shape = self.spec.input_shape(1, lb.in_h, lb.in_w)[1:]
-        letterbox_into(self.frames[header.stream].view(slot, header), lb,
-                       self.inputs.array(out, shape, "float32"), spec=self.spec)
+        dtype = "uint8" if self.device_ops else "float32"
+        if not self.device_ops:
+            letterbox_into(self.frames[header.stream].view(slot, header), lb,
+                           self.inputs.array(out, shape, "float32"), spec=self.spec)
         ticket = self._next_ticket(header.stream)
         self.inputs.publish(out, ItemHeader(
             stream=header.stream, seq=header.seq, pts=header.pts, time_base=header.time_base,
             wall=header.wall, width=header.width, height=header.height, flags=header.flags,
-            ref=slot, shape=shape, dtype="float32", ticket=ticket,
+            ref=slot, shape=shape, dtype=dtype, ticket=ticket,
             transform=(lb.scale_x, lb.scale_y, lb.pad_x, lb.pad_y)))
         self.items += 1
 
@@ -87,7 +93,6 @@ class PreprocessStage(Stage):
     def _next_ticket(self, stream: int) -> int:
         self._tickets[stream] += 1
         return self._tickets[stream] - 1
-
 
     def close(self) -> None:
         for ring in self.frames:

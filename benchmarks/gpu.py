@@ -8,6 +8,9 @@ For each batch size (default 1, 8, 32), in fp16 where the backend has it:
               preprocess, infer, postprocess, render with JSON lines output (no video
               encoding); ``summary.steady_fps`` (first to last frame out) and every stage's
               busy fraction (``summary.stages``).
+              Run twice by default: with host ops (letterbox on the CPU, float32 maps
+              back) and with device ops (``--device-ops on``: uint8 frames up, letterbox
+              and peak NMS on the GPU, fp16 PAFs and peaks back); ``--device-ops`` picks one.
   GPU busy    mean of ``nvidia-smi --query-gpu=utilization.gpu -lms 200`` samples taken
               in a thread while the phase runs: the share of time a kernel was running.
               For the pipeline it includes start-up (process spawn, model load), so it
@@ -32,9 +35,11 @@ runs N copies of the video side by side.
 
     python benchmarks/gpu.py [--video PATH] [--model PATH.onnx | lightweight-openpose]
         [--backend auto|tensorrt|onnxruntime|torch] [--batches 1 8 32] [--frames 300]
-        [--height 368] [--streams 1] [--fp32] [--device cuda:0]
+        [--height 368] [--streams 1] [--fp32] [--device cuda:0] [--device-ops both|on|off]
 
-Exits with a message when no CUDA device is present. Not run by this project's CI (no GPU).
+Exits with a message when no CUDA device is present. Not run by this project's CI (no GPU),
+except as ``--cpu-smoke --device cpu``: the same code on the CPU with tiny inputs, so a
+GPU session is not lost to a broken script. Smoke figures are not GPU figures.
 """
 
 from __future__ import annotations
@@ -275,13 +280,14 @@ def _release_cached_gpu_memory() -> None:
 
 
 def pipeline(choice: Choice, args: argparse.Namespace, batch: int,
-             options: dict[str, object], out: Path) -> Measured:
+             options: dict[str, object], out: Path, device_ops: str) -> Measured:
     extra = {"weights": args.weights} if choice.builtin else {}
     config = PipelineConfig(
         sources=(str(args.video),) * args.streams, model=Path(choice.model),
         backend=choice.backend, device=choice.device, height=args.height, batch=batch,
         max_wait_ms=args.max_wait_ms, max_frames=args.frames,
-        json_out=out / f"poses_b{batch}.jsonl", backend_options=options,
+        json_out=out / f"poses_b{batch}_{device_ops}.jsonl", backend_options=options,
+        device_ops=device_ops,
         decode_threads=args.decode_threads, postprocess_workers=args.postprocess_workers,
         **extra)
     with GpuSampler(smi_id(device_index(choice.device))) as sampler:
@@ -290,7 +296,9 @@ def pipeline(choice: Choice, args: argparse.Namespace, batch: int,
     infer = next((s for s in summary.stages if s["stage"] == "infer"), {})
     mean_batch = infer["items"] / infer["batches"] if infer.get("batches") else None
     return Measured(fps=summary.steady_fps or summary.fps, busy=sampler.busy, stages=stages,
-                    mean_batch=mean_batch)
+                    mean_batch=mean_batch,
+                    extra={"device_ops": device_ops,
+                           "bytes": infer.get("map_bytes_per_item")})
 
 
 # -- report ---------------------------------------------------------------------------------
@@ -300,19 +308,29 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.0f}%"
 
 
-def print_table(rows: list[tuple[int, int, str, Measured, Measured]]) -> None:
+Row = tuple[int, int, str, Measured, list[Measured]]
+
+
+def print_table(rows: list[Row]) -> None:
     header = (f"{'batch':>5} {'runs of':>7} {'prec':>4} {'model fps':>10} {'GPU busy':>8} "
-              f"{'pipeline fps':>12} {'GPU busy':>8} {'mean batch':>10} {'pipe/model':>10}")
+              f"{'ops':>6} {'pipeline fps':>12} {'GPU busy':>8} {'mean batch':>10} "
+              f"{'KB back/frame':>13} {'pipe/model':>10}")
     print(header)
     print("-" * len(header))
-    for batch, runs, prec, alone, piped in rows:
-        mean = f"{piped.mean_batch:.1f}" if piped.mean_batch else "n/a"
-        ratio = piped.fps / alone.fps if alone.fps else math.nan
-        print(f"{batch:>5} {runs:>7} {prec:>4} {alone.fps:>10.1f} {_pct(alone.busy):>8} "
-              f"{piped.fps:>12.1f} {_pct(piped.busy):>8} {mean:>10} {ratio:>10.2f}")
+    for batch, runs, prec, alone, pipes in rows:
+        for piped in pipes:
+            mean = f"{piped.mean_batch:.1f}" if piped.mean_batch else "n/a"
+            ratio = piped.fps / alone.fps if alone.fps else math.nan
+            kb = piped.extra.get("bytes")
+            kb_text = "n/a" if kb is None else f"{kb / 1024:.0f}"
+            ops = "device" if piped.extra.get("device_ops") == "on" else "host"
+            print(f"{batch:>5} {runs:>7} {prec:>4} {alone.fps:>10.1f} {_pct(alone.busy):>8} "
+                  f"{ops:>6} {piped.fps:>12.1f} {_pct(piped.busy):>8} {mean:>10} "
+                  f"{kb_text:>13} {ratio:>10.2f}")
     print("\nstage busy (pipeline):")
-    for batch, _, _, _, piped in rows:
-        print(f"  batch {batch:>2}: {piped.stages}")
+    for batch, _, _, _, pipes in rows:
+        for piped in pipes:
+            print(f"  batch {batch:>2} {piped.extra.get('device_ops')}: {piped.stages}")
 
 
 def parse_args() -> argparse.Namespace:
@@ -334,6 +352,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--min-seconds", type=float, default=3.0,
                         help="shortest model-only measurement (enough GPU samples)")
     parser.add_argument("--fp32", action="store_true", help="no fp16")
+    parser.add_argument("--cpu-smoke", action="store_true",
+                        help="run on the CPU (with --device cpu) to check the script only")
+    parser.add_argument("--device-ops", default="both", choices=["both", "on", "off"],
+                        help="pipeline runs with device ops, without, or both (default)")
     parser.add_argument("--log-level", default="WARNING",
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return parser.parse_args()
@@ -343,6 +365,8 @@ def main() -> None:
     args = parse_args()
     logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
     name = gpu_name(args.device)
+    if name is None and args.cpu_smoke:
+        name = "CPU smoke run (NOT GPU figures)"
     if name is None:
         sys.exit("gpu.py: no CUDA device found (torch.cuda.is_available() is False or torch "
                  "is missing, and nvidia-smi lists no GPU); this benchmark needs an NVIDIA GPU")
@@ -364,11 +388,13 @@ def main() -> None:
                                       input_hw=input_hw)
             alone = model_only(choice, spec, model_path, pool, batch, options,
                                frames=args.frames, min_seconds=args.min_seconds)
-            piped = pipeline(choice, args, batch, options, Path(tmp))
+            modes = ["off", "on"] if args.device_ops == "both" else [args.device_ops]
+            pipes = [pipeline(choice, args, batch, options, Path(tmp), mode) for mode in modes]
             rows.append((batch, runs_of(spec, batch), precision(choice.backend, fp16),
-                         alone, piped))
-            print(f"batch {batch}: model-only {alone.fps:.1f} fps, pipeline {piped.fps:.1f} fps",
-                  flush=True)
+                         alone, pipes))
+            piped = ", ".join(f"{p.fps:.1f} fps (device ops {p.extra['device_ops']})"
+                              for p in pipes)
+            print(f"batch {batch}: model-only {alone.fps:.1f} fps, pipeline {piped}", flush=True)
     print()
     print_table(rows)
 

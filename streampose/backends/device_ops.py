@@ -68,7 +68,8 @@ class DeviceOps:
         self._mean, self._scale = mean.to(self.device), scale.to(self.device)
         self._pad = torch.tensor(spec.normalise(spec.pad_value), dtype=torch.float32)
         self._pad = self._pad.view(3, 1, 1).to(self.device)
-        self._pinned: dict[tuple[int, ...], torch.Tensor] = {}
+        self._pinned: dict[tuple[int, ...], torch.Tensor] = {}  # (H, W, 3) -> (n, H, W, 3)
+        self._uploaded: Any = None  # CUDA event: the last batch's uploads are done
 
     # -- before the network ----------------------------------------------------------------
 
@@ -85,14 +86,21 @@ class DeviceOps:
             raise ValueError("DeviceOps.prepare: all plans must share one input size")
         batch = torch.empty((len(frames), 3, in_h, in_w), dtype=torch.float32,
                             device=self.device)
+        if self._uploaded is not None:  # the pinned buffers are free again
+            self._uploaded.synchronize()
         for i, (frame, lb) in enumerate(zip(frames, plans, strict=True)):
-            letterbox_tensor(self._upload(frame), lb, batch[i], self.spec, mean=self._mean,
-                             scale=self._scale, pad=self._pad)
+            letterbox_tensor(self._upload(frame, i, len(frames)), lb, batch[i], self.spec,
+                             mean=self._mean, scale=self._scale, pad=self._pad)
+        if self.device.type == "cuda":
+            self._uploaded = torch.cuda.Event()
+            self._uploaded.record()
         if self.spec.input_layout == "NHWC":
             return batch.permute(0, 2, 3, 1).contiguous()
         return batch
 
-    def _upload(self, frame: np.ndarray) -> torch.Tensor:
+    def _upload(self, frame: np.ndarray, index: int, count: int) -> torch.Tensor:
+        """The frame on the device. On CUDA each frame of a batch gets its own pinned slot,
+        so a non-blocking copy is never overwritten before it has been read."""
         if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
             raise ValueError(f"DeviceOps: expected a uint8 (H, W, 3) frame, got {frame.dtype} "
                              f"{frame.shape}")
@@ -100,11 +108,11 @@ class DeviceOps:
         if self.device.type != "cuda":
             return host
         pinned = self._pinned.get(frame.shape)
-        if pinned is None:
-            pinned = self._pinned[frame.shape] = torch.empty(frame.shape, dtype=torch.uint8,
-                                                             pin_memory=True)
-        pinned.copy_(host)
-        return pinned.to(self.device, non_blocking=True)
+        if pinned is None or len(pinned) < count:
+            pinned = torch.empty((count, *frame.shape), dtype=torch.uint8, pin_memory=True)
+            self._pinned[frame.shape] = pinned
+        pinned[index].copy_(host)
+        return pinned[index].to(self.device, non_blocking=True)
 
     # -- the network -------------------------------------------------------------------------
 

@@ -86,14 +86,16 @@ def test_camera_killed_then_restarted_resumes(tmp_path: Path) -> None:
 
 
 def test_stalled_camera_is_detected_and_reconnected(tmp_path: Path) -> None:
+    """A 5 s freeze against a 2 s stall timeout: even a client running a second or two
+    behind (a loaded machine) sees a gap longer than the timeout."""
     with RtspCamera(file=VTEST) as cam:
-        run = Run(tmp_path, [cam.url], 16)
+        run = Run(tmp_path, [cam.url], 18)
         at(5, cam.pause)
-        at(9, cam.resume)
+        at(10, cam.resume)
         stderr = run.wait()
     walls = run.walls(0)
     assert "stalled" in stderr
-    assert frames_between(walls, 12, 15.5) >= 15, "output did not resume after SIGCONT"
+    assert frames_between(walls, 13.5, 17.5) >= 15, "output did not resume after SIGCONT"
     assert run.stream(0)["reconnects"] >= 1
 
 

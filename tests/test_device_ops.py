@@ -164,16 +164,17 @@ def test_device_letterbox_matches_the_host_one(spec: ModelSpec, size: tuple[int,
     assert np.median(diff) < 2.0
 
 
-def test_device_letterbox_keeps_the_geometry() -> None:
+@pytest.mark.parametrize("height", [368, 32])  # 32: 2x2 box steps before the resize
+def test_device_letterbox_keeps_the_geometry(height: int) -> None:
     """A bright square's centroid lands where Letterbox.to_input maps it (pixel edges)."""
     frame = np.zeros((1080, 1920, 3), np.uint8)
-    frame[500:510, 1000:1010] = 255
-    lb = plan_letterbox(src_w=1920, src_h=1080, height=368, stride=8)
+    frame[496:512, 1000:1016] = 255
+    lb = plan_letterbox(src_w=1920, src_h=1080, height=height, stride=8)
     image = device_letterbox(frame, lb, TORCH_SPEC)[0, : lb.new_h, : lb.new_w]
     image = image - image.min()  # black -> 0
     ys, xs = np.mgrid[: image.shape[0], : image.shape[1]]
     centroid = np.array([(xs * image).sum(), (ys * image).sum()]) / image.sum()
-    want = lb.to_input(np.array([[1005.0, 505.0]]))[0] - 0.5  # pixel centres on integers
+    want = lb.to_input(np.array([[1008.0, 504.0]]))[0] - 0.5  # pixel centres on integers
     np.testing.assert_allclose(centroid, want, atol=0.02)
 
 

@@ -36,6 +36,7 @@ __all__ = ["DeviceMaps", "DeviceOps", "find_peaks_tensor", "letterbox_tensor"]
 log = logging.getLogger(__name__)
 
 PEAK_COLUMNS = 4  # kind, x, y, score
+MAX_PINNED_SHAPES = 8  # pinned upload buffers kept, one per frame size
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ class DeviceOps:
                              mean=self._mean, scale=self._scale, pad=self._pad)
         if self.device.type == "cuda":
             self._uploaded = torch.cuda.Event()
-            self._uploaded.record()
+            self._uploaded.record(torch.cuda.current_stream(self.device))
         if self.spec.input_layout == "NHWC":
             return batch.permute(0, 2, 3, 1).contiguous()
         return batch
@@ -109,6 +110,8 @@ class DeviceOps:
             return host
         pinned = self._pinned.get(frame.shape)
         if pinned is None or len(pinned) < count:
+            if len(self._pinned) >= MAX_PINNED_SHAPES:  # e.g. a camera changing resolution
+                self._pinned.pop(next(iter(self._pinned)))
             pinned = torch.empty((count, *frame.shape), dtype=torch.uint8, pin_memory=True)
             self._pinned[frame.shape] = pinned
         pinned[index].copy_(host)
@@ -151,6 +154,7 @@ def letterbox_tensor(frame: torch.Tensor, lb: Letterbox, out: torch.Tensor, spec
     image = frame.to(out.device, non_blocking=True).permute(2, 0, 1).float()
     if spec.color == "RGB":
         image = image.flip(0)
+    image = _halve_while_large(image, lb)
     src_h, src_w = image.shape[1:]
     if (src_h, src_w) != (lb.new_h, lb.new_w):
         shrink = lb.new_w < src_w or lb.new_h < src_h
@@ -159,6 +163,16 @@ def letterbox_tensor(frame: torch.Tensor, lb: Letterbox, out: torch.Tensor, spec
     x0, y0 = int(lb.pad_x), int(lb.pad_y)
     out.copy_(pad.expand_as(out))
     out[:, y0 : y0 + lb.new_h, x0 : x0 + lb.new_w] = image.sub_(mean).mul_(scale)
+
+
+def _halve_while_large(image: torch.Tensor, lb: Letterbox) -> torch.Tensor:
+    """Exact 2x2 box averages while the frame is >= 4x too big (even sizes only, so the
+    geometry is unchanged): CUDA's antialiased resize has a limit on the shrink factor."""
+    h, w = image.shape[1:]
+    while w >= 4 * lb.new_w and h >= 4 * lb.new_h and w % 2 == 0 and h % 2 == 0:
+        image = F.avg_pool2d(image[None], 2)[0]
+        h, w = image.shape[1:]
+    return image
 
 
 def find_peaks_tensor(heatmaps: torch.Tensor, *, threshold: float, radius: int = 1,

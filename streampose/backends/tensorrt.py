@@ -659,11 +659,12 @@ class TensorRTBackend(Backend):
                 outputs = self._execute(bound, x[start : start + bound.max_batch])
                 parts.append((_nchw(outputs, self.spec.heatmaps, self.spec),
                               _nchw(outputs, self.spec.pafs, self.spec)))
-        cuda.synchronize()
-        if len(parts) == 1:
-            return parts[0]
-        torch = cuda.torch
-        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+                cuda.synchronize()  # the context is set up again for the next chunk
+            if len(parts) > 1:
+                torch = cuda.torch
+                parts = [(torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]))]
+        cuda.synchronize()  # the caller reads the results on its own stream
+        return parts[0]
 
     def _output(self, bound: _Bound, name: str, dtype: Any) -> Any:
         """A device tensor for output ``name`` (every output needs an address)."""

@@ -46,7 +46,7 @@ class TorchBackend(Backend):
         self.cuda_graphs = cuda_graphs and cuda
         self._model: torch.nn.Module | None = None
         self._pinned: torch.Tensor | None = None
-        self._graph: _CudaGraph | None = None
+        self._graphs: dict[tuple[int, ...], _CudaGraph] = {}
 
     def open(self) -> None:
         from streampose.models import build_model
@@ -54,6 +54,8 @@ class TorchBackend(Backend):
         device = torch.device(self.device)
         if device.type == "cuda" and not torch.cuda.is_available():
             raise ConfigError("torch backend: --device cuda, but torch sees no CUDA device")
+        if device.type == "cuda":
+            torch.cuda.set_device(device)  # streams, events and graphs default to this GPU
         if self.threads is not None and device.type == "cpu":
             torch.set_num_threads(self.threads)
         model = build_model(self.architecture, weights=self.model_path)
@@ -110,14 +112,18 @@ class TorchBackend(Backend):
         return x
 
     def _graphed(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self._graph is None or self._graph.shape != tuple(x.shape):
-            self._graph = _CudaGraph(self._model, x)
-        return self._graph.replay(x)
+        """Replay the graph captured for this input shape (one per shape: partial batches
+        do not force re-captures). The outputs are the graph's own tensors, valid until the
+        next replay; both callers copy them to the host first."""
+        graph = self._graphs.get(tuple(x.shape))
+        if graph is None:
+            graph = self._graphs[tuple(x.shape)] = _CudaGraph(self._model, x)
+        return graph.replay(x)
 
     def close(self) -> None:
         self._model = None
         self._pinned = None
-        self._graph = None
+        self._graphs.clear()
 
 
 class _CudaGraph:

@@ -1,0 +1,177 @@
+"""The pipeline's configuration: one frozen dataclass per TOML table.
+
+``PipelineConfig`` holds the sources and one section per table (``[model]``,
+``[batching]``, ``[outputs]``, ``[draw]``, ``[tracking]``, ``[live]``,
+``[performance]``, ``[decoder]``). Every option is a field made with
+:func:`~streampose.config.fields.option`; the command line and the TOML schema are
+generated from these fields, and each section validates its own values.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from streampose.config.fields import option
+
+__all__ = [
+    "BatchingConfig",
+    "DrawConfig",
+    "LiveConfig",
+    "ModelConfig",
+    "OutputsConfig",
+    "PerformanceConfig",
+    "PipelineConfig",
+    "TrackingConfig",
+]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """[model]: which network, where it runs, at what input size."""
+
+    path: Path | None = option(None, flag="--model", help=(
+        "model file (ONNX) or a built-in network name (lightweight-openpose); required "
+        "here or in --config"))
+    spec: Path | None = option(None, flag="--model-spec", metavar="SPEC.toml",
+                               help="model spec TOML (default: sidecar or built-in)")
+    weights: str | None = option(None, metavar="CKPT", help=(
+        "checkpoint for a built-in network (--model lightweight-openpose); 'random' for "
+        "untrained weights (plumbing only)"))
+    backend: str = option("onnxruntime", help=(
+        "onnxruntime, torch, tensorrt, or auto: the fastest available"))
+    device: str | None = option(None, help=(
+        "cpu or cuda[:N] (default: cpu; with --backend auto, a GPU if any)"))
+    threads: int | None = option(None, low=1, high=256,
+                                 help="inference threads (default: the backend's)")
+    device_ops: str = option("auto", choices=("auto", "on", "off"), help=(
+        "letterbox and peak NMS on the inference device (auto: on for torch/tensorrt on "
+        "CUDA; needs torch)"))
+    height: int = option(368, low=32, high=4096, help="network input height")
+    backend_options: dict[str, object] = option(
+        default_factory=dict, flag="--backend-option", metavar="KEY=VALUE",
+        help="backend-specific option, repeatable (e.g. spin=true for onnxruntime)")
+
+
+@dataclass(frozen=True)
+class BatchingConfig:
+    """[batching]: how the inference stage forms batches (DeepStream's nvstreammux rule)."""
+
+    batch: int = option(1, low=1, high=256, help="max frames per inference batch")
+    max_wait_ms: float = option(10.0, low=0, high=10_000, metavar="MS",
+                                help="longest wait to fill a batch after its first frame")
+
+
+@dataclass(frozen=True)
+class OutputsConfig:
+    """[outputs]: where results go. Every path is optional; any combination works."""
+
+    video: str | None = option(None, flag="--output", short="-o", metavar="OUT.mp4", help=(
+        "annotated video (H.264 MP4), or a folder ending in / for image sources; {stream} "
+        "is replaced by the stream index"))
+    json: Path | None = option(None, metavar="OUT.jsonl",
+                               help="per-frame keypoints as JSON lines")
+    summary: Path | None = option(None, metavar="OUT.json",
+                                  help="write the run summary as JSON")
+    coco: Path | None = option(None, metavar="OUT.json",
+                               help="COCO keypoint results file (pycocotools loadRes)")
+    openpose_json: Path | None = option(None, metavar="DIR",
+                                        help="one OpenPose-format JSON file per frame in DIR")
+    metrics_port: int | None = option(None, low=0, high=65535, metavar="PORT",
+                                      help="serve Prometheus metrics at http://HOST:PORT/metrics")
+    metrics_host: str = option("127.0.0.1",
+                               help="address for --metrics-port (loopback only by default)")
+
+
+@dataclass(frozen=True)
+class DrawConfig:
+    """[draw]: what the annotated video shows."""
+
+    ids: bool = option(True, negate="--no-ids", help="draw person ids")
+    boxes: bool = option(False, help="draw a box around each person")
+    blur_faces: bool = option(False, help="blur a region around each head (privacy)")
+    min_confidence: float = option(0.0, low=0.0, high=1.0,
+                                   help="don't draw keypoints at or below this confidence")
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    """[tracking]: person ids stable across frames (streampose.pose.tracking.PoseTracker)."""
+
+    enabled: bool = option(True, negate="--no-tracking",
+                           help="person ids (off: id -1 everywhere)")
+    max_age: int = option(15, low=0, high=10_000, flag="--track-max-age",
+                          help="frames a lost track is kept before its id retires")
+    min_similarity: float = option(0.2, low=0.0, high=1.0, flag="--track-min-similarity",
+                                   help="least keypoint similarity (OKS-like) to match a track")
+    min_hits: int = option(1, low=1, high=1000, flag="--track-min-hits",
+                           help="matches before a new track gets an id")
+    sigma: float = option(0.25, low=0.0, high=100.0, flag="--track-sigma",
+                          help="keypoint similarity falloff, as a fraction of person scale")
+    min_scale: float = option(32.0, low=0.0, high=100_000.0, flag="--track-min-scale",
+                              help="smallest person scale (pixels) in the similarity")
+    velocity_smoothing: float = option(0.5, low=0.0, high=1.0,
+                                       flag="--track-velocity-smoothing",
+                                       help="weight of the old velocity in the motion model")
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    """[live]: how live sources (rtsp://, http://, /dev/videoN or N) are opened and watched.
+
+    A read that gets no data for ``min(read_timeout_s, stall_timeout_s)`` is a stall: the
+    connection is dropped and reopened (``reconnect``) with exponential backoff capped at
+    ``max_backoff_s``.
+    """
+
+    rtsp_transport: str = option("tcp", choices=("tcp", "udp"), help="RTSP transport")
+    open_timeout_s: float = option(10.0, low=0.1, high=3600, flag="--open-timeout",
+                                   metavar="S", help="give up one connection attempt after S s")
+    read_timeout_s: float = option(5.0, low=0.1, high=3600, flag="--read-timeout",
+                                   metavar="S", help="a read waiting S s for data is a disconnect")
+    stall_timeout_s: float = option(5.0, low=0.1, high=3600, flag="--stall-timeout",
+                                    metavar="S", help="no frame for S s: reconnect")
+    reconnect: bool = option(True, negate="--no-reconnect",
+                             help="reconnect a live stream that drops (off: end it)")
+    max_backoff_s: float = option(4.0, low=0.1, high=3600, flag="",
+                                  help="longest wait between reconnection attempts")
+    slots: int = option(4, low=2, high=256, flag="",
+                        help="frame slots per live stream (the most frames in flight)")
+    duration_s: float | None = option(None, low=0.001, high=10 ** 7, flag="--duration",
+                                      metavar="S", help=(
+                                          "stop cleanly after S seconds (outputs finalised, "
+                                          "exit 0)"))
+
+
+@dataclass(frozen=True)
+class PerformanceConfig:
+    """[performance]: worker counts, codec settings and buffer sizes."""
+
+    postprocess_workers: int = option(1, low=1, high=32, help="pose decoding processes")
+    decode_threads: int = option(1, low=0, high=64, help="decoder threads per source")
+    encoder_preset: str = option("ultrafast", help=(
+        "x264 preset (ultrafast: least CPU; veryfast: ~3x smaller files)"))
+    crf: int = option(23, low=0, high=51, help="x264 quality")
+    encoder_threads: int = option(1, low=0, high=64, flag="", help="x264 threads per output")
+    max_frames: int | None = option(None, low=1, high=2 ** 62,
+                                    help="stop each source after N frames")
+    frame_slots: int | None = option(None, low=4, high=1024, flag="", help=(
+        "frame slots per file stream (default: two batches plus one per stage)"))
+    drain_timeout_s: float = option(10.0, low=0.1, high=3600, flag="",
+                                    help="longest wait for frames in flight at shutdown")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """What to run: the sources and one section per TOML table."""
+
+    sources: tuple[str, ...]
+    model: ModelConfig = field(default_factory=ModelConfig)
+    batching: BatchingConfig = field(default_factory=BatchingConfig)
+    outputs: OutputsConfig = field(default_factory=OutputsConfig)
+    draw: DrawConfig = field(default_factory=DrawConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    live: LiveConfig = field(default_factory=LiveConfig)
+    performance: PerformanceConfig = field(default_factory=PerformanceConfig)
+    log_level: int = logging.WARNING

@@ -69,7 +69,7 @@ from streampose.backends import create_backend
 from streampose.backends.auto import cuda_available, importable, ort_has_cuda
 from streampose.models import ARCHITECTURES, architecture_spec
 from streampose.models.spec import ModelSpec, resolve_spec
-from streampose.stages.letterbox import letterbox_into, plan_letterbox
+from streampose.pose.letterbox import letterbox_into, plan_letterbox
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

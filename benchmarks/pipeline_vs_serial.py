@@ -25,8 +25,8 @@ from streampose import Pipeline, PipelineConfig
 from streampose.backends import create_backend
 from streampose.models.spec import resolve_spec
 from streampose.pose import COCO18, PafDecoder
+from streampose.pose.letterbox import letterbox_into, plan_letterbox
 from streampose.sinks.draw import SkeletonAnnotator
-from streampose.stages.letterbox import letterbox_into, plan_letterbox
 from streampose.stages.postprocess import to_frame
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,7 +94,7 @@ def plain_loop(frames: int, height: int, threads: int, spin: bool, out_path: Pat
 
 
 def _frame_poses(poses, lb, width: int, height: int, stride: int):
-    from streampose.ring import ItemHeader
+    from streampose.transport.ring import ItemHeader
 
     header = ItemHeader(width=width, height=height,
                         transform=(lb.scale_x, lb.scale_y, lb.pad_x, lb.pad_y))

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from streampose.ring import FLAG_EOS, ItemHeader, SharedRing, sweep_stale_segments
+from streampose.transport.ring import FLAG_EOS, ItemHeader, SharedRing, sweep_stale_segments
 
 WAIT_S = 10.0
 

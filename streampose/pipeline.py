@@ -33,7 +33,7 @@ from streampose.models import ARCHITECTURES, architecture_spec
 from streampose.models.spec import ModelSpec, resolve_spec
 from streampose.pose import Skeleton, get_skeleton
 from streampose.pose.decoder import DecoderThresholds
-from streampose.ring import SharedRing
+from streampose.pose.letterbox import Letterbox, plan_letterbox
 from streampose.runtime.counters import StreamCounters
 from streampose.runtime.live import LiveView
 from streampose.runtime.stage import Stage
@@ -52,12 +52,12 @@ from streampose.sinks.outputs import (
 )
 from streampose.stages.decode import DecodeStage
 from streampose.stages.infer import InferStage
-from streampose.stages.letterbox import Letterbox, plan_letterbox
 from streampose.stages.live_decode import LIVE_TIME_BASE, LiveDecodeStage
 from streampose.stages.payload import peak_payload_bytes
 from streampose.stages.postprocess import PostprocessStage
 from streampose.stages.preprocess import PreprocessStage
 from streampose.stages.render import RenderStage
+from streampose.transport.ring import SharedRing
 
 log = logging.getLogger(__name__)
 

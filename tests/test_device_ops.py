@@ -25,16 +25,16 @@ from streampose.errors import ConfigError  # noqa: E402
 from streampose.models import architecture_spec  # noqa: E402
 from streampose.models.spec import ModelSpec, builtin_specs  # noqa: E402
 from streampose.pose import COCO18, PafDecoder  # noqa: E402
+from streampose.pose.letterbox import letterbox_into, plan_letterbox  # noqa: E402
 from streampose.pose.peaks import Peaks, find_peaks  # noqa: E402
 from streampose.pose.synthetic import crowd, render_maps  # noqa: E402
-from streampose.ring import ItemHeader  # noqa: E402
-from streampose.stages.letterbox import letterbox_into, plan_letterbox  # noqa: E402
 from streampose.stages.payload import (  # noqa: E402
     max_peaks,
     peak_payload_bytes,
     read_peak_payload,
     write_peak_payload,
 )
+from streampose.transport.ring import ItemHeader  # noqa: E402
 from tests.conftest import shared_file  # noqa: E402
 from tests.test_pipeline import MODEL_NAME, make_video, our_segments  # noqa: E402
 

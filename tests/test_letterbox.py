@@ -11,7 +11,7 @@ import pytest
 
 from streampose.errors import ConfigError
 from streampose.models.spec import ModelSpec
-from streampose.stages.letterbox import Letterbox, letterbox_into, plan_letterbox
+from streampose.pose.letterbox import Letterbox, letterbox_into, plan_letterbox
 from tests.test_spec import _valid_dict
 
 

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from streampose.errors import RingTimeout
-from streampose.ring import (
+from streampose.transport.ring import (
     FLAG_DROPPED_BEFORE,
     FLAG_EOS,
     FLAG_RECONNECTED,
@@ -489,7 +489,7 @@ SCRIPT = textwrap.dedent(
     import multiprocessing as mp, os
     from pathlib import Path
     import test_ring
-    from streampose.ring import SharedRing
+    from streampose.transport.ring import SharedRing
 
     if __name__ == "__main__":
         ctx = mp.get_context("spawn")

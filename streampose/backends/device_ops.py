@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from streampose.models.spec import ModelSpec
-from streampose.stages.letterbox import Letterbox
+from streampose.pose.letterbox import Letterbox
 
 __all__ = ["DeviceMaps", "DeviceOps", "find_peaks_tensor", "letterbox_tensor"]
 
@@ -147,7 +147,7 @@ def letterbox_tensor(frame: torch.Tensor, lb: Letterbox, out: torch.Tensor, spec
                      mean: torch.Tensor, scale: torch.Tensor, pad: torch.Tensor) -> None:
     """Resize a uint8 ``(H, W, 3)`` BGR frame into ``out`` (float32 ``(3, in_h, in_w)``).
 
-    Same geometry as :func:`streampose.stages.letterbox.letterbox_into` (``align_corners``
+    Same geometry as :func:`streampose.pose.letterbox.letterbox_into` (``align_corners``
     off is OpenCV's pixel-edge convention); downscales are antialiased. ``mean``/``scale``/
     ``pad`` are ``(3, 1, 1)`` tensors on ``out``'s device, in the network's channel order.
     """

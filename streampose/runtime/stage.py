@@ -19,7 +19,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
-from streampose.ring import SharedRing
+from streampose.transport.ring import SharedRing
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from streampose.media import DecodedFrame, open_source
-from streampose.ring import FLAG_EOS, ItemHeader, SharedRing
 from streampose.runtime.counters import StreamCounters
 from streampose.runtime.stage import Stage
+from streampose.transport.ring import FLAG_EOS, ItemHeader, SharedRing
 
 log = logging.getLogger(__name__)
 

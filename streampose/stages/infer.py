@@ -21,10 +21,10 @@ import numpy as np
 from streampose.backends import create_backend
 from streampose.models.spec import ModelSpec
 from streampose.pose.decoder import DecoderThresholds
-from streampose.ring import FLAG_EOS, FLAG_PEAKS, ItemHeader, SharedRing
+from streampose.pose.letterbox import rebuild_letterbox
 from streampose.runtime.stage import POLL_S, Stage
-from streampose.stages.letterbox import rebuild_letterbox
 from streampose.stages.payload import write_peak_payload
+from streampose.transport.ring import FLAG_EOS, FLAG_PEAKS, ItemHeader, SharedRing
 
 Item = tuple[int, ItemHeader]
 

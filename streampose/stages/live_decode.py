@@ -24,9 +24,15 @@ import numpy as np
 from streampose.errors import SourceError
 from streampose.media.live import LiveOptions, LiveSource
 from streampose.media.uri import redact
-from streampose.ring import FLAG_DROPPED_BEFORE, FLAG_EOS, FLAG_RECONNECTED, ItemHeader, SharedRing
 from streampose.runtime.counters import StreamCounters
 from streampose.runtime.stage import POLL_S, Stage
+from streampose.transport.ring import (
+    FLAG_DROPPED_BEFORE,
+    FLAG_EOS,
+    FLAG_RECONNECTED,
+    ItemHeader,
+    SharedRing,
+)
 
 log = logging.getLogger(__name__)
 

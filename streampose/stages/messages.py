@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from streampose.ring import ItemHeader
+from streampose.transport.ring import ItemHeader
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
 """Map-ring payload of the device-ops path: fp16 PAFs, then the image's peak table.
 
 Layout of one slot (the item header says ``dtype float16``, ``shape (2L, h, w)`` and
-carries :data:`~streampose.ring.FLAG_PEAKS`)::
+carries :data:`~streampose.transport.ring.FLAG_PEAKS`)::
 
     [PAFs, float16 (2L, h, w)] [pad to 64 B] [int64 count, pad to 64 B] [float32 (count, 4)]
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from streampose.ring import ItemHeader
+from streampose.transport.ring import ItemHeader
 
 __all__ = ["max_peaks", "peak_payload_bytes", "read_peak_payload", "write_peak_payload"]
 

@@ -7,10 +7,10 @@ from typing import Any
 
 from streampose.pose import PafDecoder, Poses, get_skeleton
 from streampose.pose.peaks import Peaks
-from streampose.ring import FLAG_PEAKS, ItemHeader, SharedRing
 from streampose.runtime.stage import POLL_S, Stage
 from streampose.stages.messages import PoseResult
 from streampose.stages.payload import read_peak_payload
+from streampose.transport.ring import FLAG_PEAKS, ItemHeader, SharedRing
 
 
 def to_frame(poses: Poses, header: ItemHeader, stride: int) -> Poses:

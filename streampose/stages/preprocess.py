@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from streampose.models.spec import ModelSpec
-from streampose.ring import FLAG_EOS, ItemHeader, SharedRing
+from streampose.pose.letterbox import Letterbox, letterbox_into, plan_letterbox
 from streampose.runtime.stage import POLL_S, Stage
-from streampose.stages.letterbox import Letterbox, letterbox_into, plan_letterbox
+from streampose.transport.ring import FLAG_EOS, ItemHeader, SharedRing
 
 
 class PreprocessStage(Stage):

@@ -16,11 +16,11 @@ from dataclasses import replace
 from typing import Any
 
 from streampose.pose import Poses, get_skeleton
-from streampose.ring import ItemHeader, SharedRing
 from streampose.runtime.counters import StreamCounters
 from streampose.runtime.stage import POLL_S, Stage
 from streampose.sinks.outputs import FrameMeta, Sink, image_id
 from streampose.stages.messages import PoseResult
+from streampose.transport.ring import ItemHeader, SharedRing
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""Shared-memory transport between stage processes: rings of fixed slots."""

@@ -47,3 +47,11 @@ def choose_backend(*, onnx_file: bool, device: str | None) -> tuple[str, str]:
         choice = ("torch", device or ("cuda" if gpu else "cpu"))
     log.info("--backend auto: %s on %s", *choice)
     return choice
+
+
+def resolve_backend(name: str, device: str | None, *, built_in: bool) -> tuple[str, str]:
+    """(backend, device) for ``--backend NAME --device DEVICE``; ``auto`` picks the fastest
+    available (a built-in network runs on torch)."""
+    if name != "auto":
+        return name, device or "cpu"
+    return choose_backend(onnx_file=not built_in, device=device)

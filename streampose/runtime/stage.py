@@ -16,9 +16,11 @@ import signal
 import sys
 import time
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from streampose.runtime.channels import Channels, ChannelSpec
 from streampose.transport.ring import SharedRing
 
 log = logging.getLogger(__name__)
@@ -68,9 +70,25 @@ class StageReport:
 
 
 class Stage:
-    """Base class: subclasses implement ``step`` and may override ``open``/``close``."""
+    """Base class: subclasses implement ``step`` and may override ``open``/``close``.
+
+    A stage that takes part in a :class:`~streampose.runtime.topology.Topology` also
+    implements the class methods :meth:`outputs` (the channels it writes, sized by it)
+    and :meth:`build` (the stage object, from the run plan).
+    """
 
     name = "stage"
+    kind = "stage"  # its step's name in a topology
+
+    @classmethod
+    def outputs(cls, plan: Any, index: int) -> Sequence[ChannelSpec]:
+        """The channels this stage writes (``index``: its stream or worker number)."""
+        return ()
+
+    @classmethod
+    def build(cls, plan: Any, channels: Channels, index: int) -> Stage:
+        """The stage object for ``plan``, connected to ``channels``."""
+        raise NotImplementedError(f"{cls.__name__} cannot be built from a topology")
 
     def __init__(self) -> None:
         self.items = 0

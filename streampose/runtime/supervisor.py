@@ -28,7 +28,9 @@ from typing import Any
 from streampose.errors import StageError
 from streampose.runtime.stage import ErrorReport, Stage, StageControl, StageReport, stage_main
 from streampose.runtime.stats import StageStats
-from streampose.transport.ring import SharedRing, sweep_stale_segments
+from streampose.transport.codec import HeaderCodec
+from streampose.transport.ring import SharedRing
+from streampose.transport.shm import sweep_stale_segments
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +72,11 @@ class Supervisor:
     def __exit__(self, *exc: object) -> None:
         self.shutdown()
 
-    def ring(self, *, name: str, slots: int, slot_bytes: int, policy: str = "block") -> SharedRing:
-        ring = SharedRing.create(name=name, slots=slots, slot_bytes=slot_bytes, policy=policy,
-                                 ctx=self.ctx)
+    def ring(self, *, name: str, slots: int, slot_bytes: int, codec: HeaderCodec,
+             policy: str = "block") -> SharedRing:
+        """Create a ring that this supervisor unlinks at shutdown."""
+        ring = SharedRing.create(name=name, slots=slots, slot_bytes=slot_bytes, codec=codec,
+                                 policy=policy, ctx=self.ctx)
         self._rings.append(ring)
         return ring
 

@@ -10,7 +10,8 @@ from typing import Any
 from streampose.media import DecodedFrame, open_source
 from streampose.runtime.counters import StreamCounters
 from streampose.runtime.stage import Stage
-from streampose.transport.ring import FLAG_EOS, ItemHeader, SharedRing
+from streampose.stages.messages import FLAG_EOS, FrameHeader
+from streampose.transport.ring import SharedRing
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ class DecodeStage(Stage):
         image = frame.image
         self.ring.array(slot, image.shape, image.dtype)[...] = image
         h, w = image.shape[:2]
-        self.ring.publish(slot, ItemHeader(
+        self.ring.publish(slot, FrameHeader(
             stream=self.stream, seq=self._seq, pts=frame.pts, time_base=self.time_base,
             wall=time.time(), width=w, height=h, shape=image.shape, dtype="uint8"))
         self.doorbell.release()
@@ -75,10 +76,10 @@ class DecodeStage(Stage):
     def _publish_eos(self) -> None:
         slot = self.write_slot(self.ring)
         if slot is not None:
-            self.ring.publish(slot, ItemHeader(stream=self.stream, seq=self._seq, flags=FLAG_EOS))
+            self.ring.publish(slot, FrameHeader(stream=self.stream, seq=self._seq,
+                                                flags=FLAG_EOS), pinned=True)
             self.doorbell.release()
 
     def close(self) -> None:
         if self._source is not None:
             self._source.close()
-        self.ring.close()

@@ -26,13 +26,13 @@ from streampose.media.live import LiveOptions, LiveSource
 from streampose.media.uri import redact
 from streampose.runtime.counters import StreamCounters
 from streampose.runtime.stage import POLL_S, Stage
-from streampose.transport.ring import (
+from streampose.stages.messages import (
     FLAG_DROPPED_BEFORE,
     FLAG_EOS,
     FLAG_RECONNECTED,
-    ItemHeader,
-    SharedRing,
+    FrameHeader,
 )
+from streampose.transport.ring import SharedRing
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +154,7 @@ class LiveDecodeStage(Stage):
         self.ring.array(slot, image.shape, image.dtype)[...] = image
         wall = time.time()
         h, w = image.shape[:2]
-        self.ring.publish(slot, ItemHeader(
+        self.ring.publish(slot, FrameHeader(
             stream=self.stream, seq=self._seq, pts=round((wall - self._t0) * 1000),
             time_base=LIVE_TIME_BASE, wall=wall, width=w, height=h, flags=self._flags,
             shape=image.shape, dtype="uint8"))
@@ -168,8 +168,8 @@ class LiveDecodeStage(Stage):
         while time.monotonic() < deadline and not self.stopping():
             got = self.ring.acquire_write(POLL_S)
             if got is not None:
-                self.ring.publish(got[0], ItemHeader(stream=self.stream, seq=self._seq,
-                                                     flags=FLAG_EOS))
+                self.ring.publish(got[0], FrameHeader(stream=self.stream, seq=self._seq,
+                                                      flags=FLAG_EOS), pinned=True)
                 self.doorbell.release()
                 return
             time.sleep(POLL_S)

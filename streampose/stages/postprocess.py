@@ -1,19 +1,20 @@
-"""Postprocess: PAF grouping of each item's maps, keypoints mapped to frame pixels."""
+"""Postprocess: each map-ring payload -> poses in original-frame pixels."""
 
 from __future__ import annotations
 
 import queue
 from typing import Any
 
-from streampose.pose import PafDecoder, Poses, get_skeleton
-from streampose.pose.peaks import Peaks
+from streampose.pose import Poses
+from streampose.processing import Processing
+from streampose.runtime.channels import Channels, ChannelSpec, QueueSpec
 from streampose.runtime.stage import POLL_S, Stage
-from streampose.stages.messages import PoseResult
-from streampose.stages.payload import read_peak_payload
-from streampose.transport.ring import FLAG_PEAKS, ItemHeader, SharedRing
+from streampose.stages.messages import FrameHeader, PoseResult
+from streampose.stages.plan import RunPlan
+from streampose.transport.ring import SharedRing
 
 
-def to_frame(poses: Poses, header: ItemHeader, stride: int) -> Poses:
+def to_frame(poses: Poses, header: FrameHeader, stride: int) -> Poses:
     """Map-pixel poses -> original-frame pixels through the item's letterbox transform.
 
     Pixel i covers [i, i + 1) (cv2.resize's convention): map cell j is centred at
@@ -32,17 +33,22 @@ def to_frame(poses: Poses, header: ItemHeader, stride: int) -> Poses:
 class PostprocessStage(Stage):
     """Map ring -> results queue. Several may run in parallel; render restores order."""
 
-    def __init__(self, *, maps: SharedRing, results: Any, skeleton: str, stride: int,
-                 heatmap_channels: int, worker: int = 0,
-                 thresholds: dict[str, float] | None = None) -> None:
+    kind = "postprocess"
+
+    @classmethod
+    def outputs(cls, plan: RunPlan, index: int) -> list[ChannelSpec]:
+        return [QueueSpec(name="results", maxsize=4 * plan.file_slots * plan.streams)]
+
+    @classmethod
+    def build(cls, plan: RunPlan, channels: Channels, index: int) -> PostprocessStage:
+        return cls(maps=channels["maps"], results=channels["results"],
+                   processing=plan.processing, worker=index)
+
+    def __init__(self, *, maps: SharedRing, results: Any, processing: Processing,
+                 worker: int = 0) -> None:
         super().__init__()
         self.name = f"postprocess{worker}"
-        self.maps, self.results, self.stride = maps, results, stride
-        self.skeleton_name, self.heatmap_channels = skeleton, heatmap_channels
-        self.thresholds = thresholds or {}
-
-    def open(self) -> None:
-        self.decoder = PafDecoder(get_skeleton(self.skeleton_name), **self.thresholds)
+        self.maps, self.results, self.processing = maps, results, processing
 
     def step(self) -> bool:
         got = self.maps.acquire_read(POLL_S)
@@ -53,23 +59,13 @@ class PostprocessStage(Stage):
             self.maps.release(slot)
             if header.stream < 0:
                 return False
-            return self._send(PoseResult(header, header.ticket))
+            return self._send(PoseResult(header))
         with self.busy():
-            poses = self._decode(slot, header)
+            poses = self.processing.decode(self.maps, slot, header)
             self.maps.release(slot)
-            poses = to_frame(poses, header, self.stride)
+            poses = to_frame(poses, header, self.processing.spec.stride)
         self.items += 1
-        return self._send(PoseResult(header, header.ticket, poses.keypoints, poses.scores))
-
-    def _decode(self, slot: int, header: ItemHeader) -> Poses:
-        """Group one item: float32 maps, or (device ops) fp16 PAFs and the peaks found."""
-        if header.flags & FLAG_PEAKS:
-            buf = self.maps.array(slot, (self.maps.slot_bytes,), "uint8")
-            pafs, table = read_peak_payload(buf, header)
-            peaks = Peaks.from_table(table, self.decoder.skeleton.num_keypoints)
-            return self.decoder.from_peaks(peaks, pafs)
-        maps = self.maps.view(slot, header)
-        return self.decoder(maps[:self.heatmap_channels], maps[self.heatmap_channels:])
+        return self._send(PoseResult(header, poses.keypoints, poses.scores))
 
     def _send(self, result: PoseResult) -> bool:
         while not self.stopping():
@@ -81,6 +77,5 @@ class PostprocessStage(Stage):
         return False
 
     def close(self) -> None:
-        self.maps.close()
         if self.stopping():  # nobody may read what is still buffered: don't wait to flush it
             self.results.cancel_join_thread()

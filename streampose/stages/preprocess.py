@@ -1,13 +1,17 @@
-"""Preprocess: letterbox each leased frame into a network-input slot (frame stays leased)."""
+"""Preprocess: each leased frame -> a network-input slot (the frame stays leased)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
-from streampose.models.spec import ModelSpec
-from streampose.pose.letterbox import Letterbox, letterbox_into, plan_letterbox
+from streampose.pose.letterbox import Letterbox, plan_letterbox
+from streampose.processing import Processing
+from streampose.runtime.channels import Channels, ChannelSpec, RingSpec
 from streampose.runtime.stage import POLL_S, Stage
-from streampose.transport.ring import FLAG_EOS, ItemHeader, SharedRing
+from streampose.stages.messages import FLAG_EOS, FRAME_CODEC, FrameHeader, FrameRef
+from streampose.stages.plan import RunPlan
+from streampose.transport.ring import SharedRing
 
 
 class PreprocessStage(Stage):
@@ -15,19 +19,29 @@ class PreprocessStage(Stage):
 
     Decoders ring a shared ``doorbell`` semaphore after each item; preprocess then takes
     the next item round-robin over the streams, so a fast camera cannot starve a slow one.
-
-    With ``device_ops`` the letterbox is left to the infer stage's device: the input item
-    carries only the plan (shape and transform) and the frame slot (``ref``), and infer
-    reads the uint8 frame from the frame ring itself.
+    What goes into the input slot is the processing strategy's business (a float32
+    letterboxed image on the host, or nothing when the device letterboxes).
     """
 
-    name = "preprocess"
+    name = kind = "preprocess"
+
+    @classmethod
+    def outputs(cls, plan: RunPlan, index: int) -> list[ChannelSpec]:
+        slots = plan.config.batching.batch + 2
+        return [RingSpec(name="inputs", slots=slots, codec=FRAME_CODEC,
+                         slot_bytes=plan.processing.input_bytes(plan.plans))]
+
+    @classmethod
+    def build(cls, plan: RunPlan, channels: Channels, index: int) -> PreprocessStage:
+        return cls(frames=channels.group("frames"), doorbell=channels["doorbell"],
+                   inputs=channels["inputs"], processing=plan.processing,
+                   height=plan.config.model.height)
 
     def __init__(self, *, frames: list[SharedRing], doorbell: Any, inputs: SharedRing,
-                 spec: ModelSpec, height: int, device_ops: bool = False) -> None:
+                 processing: Processing, height: int) -> None:
         super().__init__()
         self.frames, self.doorbell, self.inputs = frames, doorbell, inputs
-        self.spec, self.height, self.device_ops = spec, height, device_ops
+        self.processing, self.height = processing, height
         self.streams = len(frames)
         self._turn = 0
         self._plans: dict[tuple[int, int], Letterbox] = {}
@@ -43,17 +57,16 @@ class PreprocessStage(Stage):
         slot, header = got
         if header.eos:
             self.frames[header.stream].release(slot)
-            self._forward(header.stream, ItemHeader(stream=header.stream, seq=header.seq,
-                                                    flags=FLAG_EOS))
+            self._forward_eos(header)
             self._ended += 1
             return self._ended < self.streams
         out = self.write_slot(self.inputs)
         if out is not None:
             with self.busy():
-                self._letterbox(slot, header, out)
+                self._prepare(slot, header, out)
         return True
 
-    def _next_item(self) -> tuple[int, ItemHeader] | None:
+    def _next_item(self) -> tuple[int, FrameHeader] | None:
         for i in range(self.streams):
             stream = (self._turn + i) % self.streams
             got = self.frames[stream].acquire_read(0.0)
@@ -63,38 +76,31 @@ class PreprocessStage(Stage):
         return None
 
     def plan(self, width: int, height: int) -> Letterbox:
+        """The letterbox plan of a frame size (cached: sizes rarely change)."""
         key = (width, height)
         if key not in self._plans:
             self._plans[key] = plan_letterbox(src_w=width, src_h=height, height=self.height,
-                                              stride=self.spec.stride)
+                                              stride=self.processing.spec.stride)
         return self._plans[key]
 
-    def _letterbox(self, slot: int, header: ItemHeader, out: int) -> None:
+    def _prepare(self, slot: int, header: FrameHeader, out: int) -> None:
         lb = self.plan(header.width, header.height)
-        shape = self.spec.input_shape(1, lb.in_h, lb.in_w)[1:]
-        dtype = "uint8" if self.device_ops else "float32"
-        if not self.device_ops:
-            letterbox_into(self.frames[header.stream].view(slot, header), lb,
-                           self.inputs.array(out, shape, "float32"), spec=self.spec)
-        ticket = self._next_ticket(header.stream)
-        self.inputs.publish(out, ItemHeader(
-            stream=header.stream, seq=header.seq, pts=header.pts, time_base=header.time_base,
-            wall=header.wall, width=header.width, height=header.height, flags=header.flags,
-            ref=slot, shape=shape, dtype=dtype, ticket=ticket,
+        frame = self.frames[header.stream].view(slot, header.frame_shape, "uint8")
+        shape, dtype = self.processing.prepare(frame, lb, self.inputs, out)
+        self.inputs.publish(out, replace(
+            header, frame=FrameRef(header.stream, slot), shape=shape, dtype=dtype,
+            ticket=self._next_ticket(header.stream),
             transform=(lb.scale_x, lb.scale_y, lb.pad_x, lb.pad_y)))
         self.items += 1
 
-    def _forward(self, stream: int, header: ItemHeader) -> None:
+    def _forward_eos(self, header: FrameHeader) -> None:
         out = self.write_slot(self.inputs)
         if out is not None:
-            self.inputs.publish(out, ItemHeader(stream=stream, seq=header.seq, flags=FLAG_EOS,
-                                                ticket=self._next_ticket(stream)))
+            self.inputs.publish(out, FrameHeader(stream=header.stream, seq=header.seq,
+                                                 flags=FLAG_EOS,
+                                                 ticket=self._next_ticket(header.stream)),
+                                pinned=True)
 
     def _next_ticket(self, stream: int) -> int:
         self._tickets[stream] += 1
         return self._tickets[stream] - 1
-
-    def close(self) -> None:
-        for ring in self.frames:
-            ring.close()
-        self.inputs.close()

@@ -8,19 +8,26 @@ writes it, and only then is the slot released: the frame ring bounds frames in f
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 import queue
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
+import numpy as np
+
+from streampose.config.sections import DrawConfig, TrackingConfig
 from streampose.pose import Poses, get_skeleton
+from streampose.runtime.channels import Channels
 from streampose.runtime.counters import StreamCounters
 from streampose.runtime.stage import POLL_S, Stage
+from streampose.sinks.draw import build_annotators
 from streampose.sinks.outputs import FrameMeta, Sink, image_id
-from streampose.stages.messages import PoseResult
-from streampose.transport.ring import ItemHeader, SharedRing
+from streampose.stages.messages import FrameHeader, PoseResult
+from streampose.stages.plan import RunPlan
+from streampose.transport.ring import SharedRing
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +35,17 @@ log = logging.getLogger(__name__)
 class RenderStage(Stage):
     """Results queue + frame ring -> sinks (video, images, JSON...); releases frame slots."""
 
-    name = "render"
+    name = kind = "render"
+
+    @classmethod
+    def build(cls, plan: RunPlan, channels: Channels, index: int) -> RenderStage:
+        cfg = plan.config
+        return cls(frames=channels.group("frames"), results=channels["results"],
+                   sinks=_sinks(plan), skeleton=plan.spec.skeleton, counters=plan.counters,
+                   latency=plan.latency,
+                   names=[list(s.names) if s.names else None for s in plan.sources],
+                   annotators=_annotators(cfg.draw, tracking=cfg.tracking.enabled),
+                   tracker=_tracker(cfg.tracking))
 
     def __init__(self, *, frames: list[SharedRing], results: Any, sinks: list[Sink],
                  skeleton: str, counters: StreamCounters, latency: Any = None,
@@ -64,7 +81,7 @@ class RenderStage(Stage):
         except queue.Empty:
             return True
         stream = result.header.stream
-        self._pending[stream][result.ticket] = result
+        self._pending[stream][result.header.ticket] = result
         self._drain(stream)
         return not all(self._ended)
 
@@ -90,19 +107,19 @@ class RenderStage(Stage):
         for sink in self.sinks:
             sink.write(meta, poses, image)
         del image
-        self.frames[header.stream].release(header.ref)
+        self.frames[header.frame.ring].release(header.frame.slot)
         if self.latency is not None:
             self.latency.record(header.stream, time.time() - header.wall)
         self._count(header.stream)
 
-    def _annotated(self, header: ItemHeader, poses: Poses):
-        frame_header = replace(header, shape=(header.height, header.width, 3), dtype="uint8")
-        frame = self.frames[header.stream].view(header.ref, frame_header, writable=True)
+    def _annotated(self, header: FrameHeader, poses: Poses) -> np.ndarray:
+        ring, slot = header.frame
+        frame = self.frames[ring].view(slot, header.frame_shape, "uint8", writable=True)
         for annotator in self.annotators:
             annotator.annotate(frame, poses)
         return frame
 
-    def _meta(self, header: ItemHeader) -> FrameMeta:
+    def _meta(self, header: FrameHeader) -> FrameMeta:
         names = self.names[header.stream]
         name = names[header.seq] if names is not None and header.seq < len(names) else None
         return FrameMeta(stream=header.stream, frame=header.seq, pts=header.pts,
@@ -129,3 +146,23 @@ class RenderStage(Stage):
                 sink.close()
             except Exception:  # one broken output must not stop the others closing
                 log.exception("closing output %s failed", type(sink).__name__)
+
+
+def _annotators(draw: DrawConfig, *, tracking: bool) -> Callable[[], list[Any]]:
+    return functools.partial(build_annotators, ids=draw.ids and tracking, boxes=draw.boxes,
+                             blur_faces=draw.blur_faces, min_confidence=draw.min_confidence)
+
+
+def _tracker(section: TrackingConfig) -> Callable[[], Any] | None:
+    """A PoseTracker per stream, with the section's parameters; None when tracking is off."""
+    if not section.enabled:
+        return None
+    from streampose.pose.tracking import PoseTracker
+
+    params = {f.name: getattr(section, f.name) for f in dataclasses.fields(section)
+              if f.name != "enabled"}
+    return functools.partial(PoseTracker, **params)
+
+
+def _sinks(plan: RunPlan) -> list[Sink]:
+    raise NotImplementedError("MERGE: outputs.factory.build_sinks")

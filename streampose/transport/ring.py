@@ -3,8 +3,10 @@
 One ``multiprocessing.shared_memory`` segment holds everything the processes share:
 
 * a control area: geometry (checked on attach), the head/tail counters of two index FIFOs
-  (the free list and the FIFO of filled slots), a per-slot state word, the eviction counter;
-* one fixed-size binary header record per slot (:class:`ItemHeader`, packed with ``struct``);
+  (the free list and the FIFO of filled slots), a per-slot state word and pin word, the
+  eviction counter;
+* one fixed-size header record per slot, opaque to the ring: a
+  :class:`~streampose.transport.codec.HeaderCodec` given at creation packs and unpacks it;
 * the slot payloads, page aligned, each slot 64-byte aligned.
 
 Two counting semaphores (``free`` and ``filled``) count the entries of the two FIFOs and a
@@ -16,12 +18,12 @@ Slot life cycle::
 
     FREE --acquire_write--> WRITING --publish--> FILLED --acquire_read--> LEASED --release--> FREE
                                |  ^                 |
-                               |  +--- evicted -----+   (drop_oldest policy only)
+                               |  +--- evicted -----+   (drop_oldest policy, unpinned items)
                                +--------------------------------------------release--> FREE
 
 Only the supervisor creates and unlinks segments (:meth:`SharedRing.create`,
-:meth:`SharedRing.unlink`). Rings travel to spawned stage processes as ``Process`` arguments;
-the child attaches by name without registering the segment with Python's resource tracker.
+:meth:`SharedRing.unlink`; names from :mod:`streampose.transport.shm`). Rings travel to
+spawned stage processes as ``Process`` arguments; the child attaches by name.
 """
 
 from __future__ import annotations
@@ -30,55 +32,25 @@ import contextlib
 import logging
 import multiprocessing
 import os
-import re
-import secrets
-import struct
-import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from fractions import Fraction
-from multiprocessing import resource_tracker
 from multiprocessing.shared_memory import SharedMemory
 from typing import Any
 
 import numpy as np
 
 from streampose.errors import RingTimeout
+from streampose.transport.codec import HeaderCodec
+from streampose.transport.shm import attach_untracked, run_prefix
 
-__all__ = [
-    "FLAG_DROPPED_BEFORE",
-    "FLAG_EOS",
-    "FLAG_PEAKS",
-    "FLAG_RECONNECTED",
-    "ItemHeader",
-    "SharedRing",
-    "run_prefix",
-    "sweep_stale_segments",
-]
+__all__ = ["POLICIES", "SharedRing"]
 
 log = logging.getLogger(__name__)
 
-FLAG_EOS = 1
-FLAG_DROPPED_BEFORE = 2
-FLAG_RECONNECTED = 4
-FLAG_PEAKS = 8  # map payload: fp16 PAFs + a peak table (streampose.stages.payload)
-
 POLICIES = ("block", "drop_oldest")
 DEFAULT_LOCK_TIMEOUT_S = 2.0
-MAX_NDIM = 4
 
-_DTYPES = ("uint8", "float32", "float16")
-_DTYPE_CODES = {name: code for code, name in enumerate(_DTYPES)}
-_NP_DTYPES = tuple(np.dtype(name) for name in _DTYPES)
-
-# Header record: stream, seq, pts, tb_num, tb_den, wall, width, height, flags, ref,
-# ndim, dtype code, 6 pad bytes, shape[4], transform[4], ticket.
-_HEADER = struct.Struct("<qqqqqdiiiiBB6x4q4dq")
-_HEADER_STRIDE = 144  # _HEADER.size (144), a multiple of 16
-_FLAGS_OFFSET = 56  # byte offset of ``flags`` inside a record
-
-_MAGIC = 0x5350_5249_4E47_0001  # "SPRING" + layout version 1
+_MAGIC = 0x5350_5249_4E47_0002  # "SPRING" + layout version 2
 # Control words (int64): geometry first, then the counters.
 _W_MAGIC, _W_SLOTS, _W_SLOT_BYTES, _W_POLICY = 0, 1, 2, 3
 _W_FREE_HEAD, _W_FREE_TAIL, _W_FILLED_HEAD, _W_FILLED_TAIL, _W_EVICTED = 4, 5, 6, 7, 8
@@ -89,157 +61,6 @@ _STATE_NAMES = ("free", "writing", "filled", "leased")
 
 _SLOT_ALIGN = 64
 _PAGE = 4096
-_SHM_DIR = "/dev/shm"
-_SEGMENT_RE = re.compile(r"^sp-(\d+)-[0-9a-f]{8}(?:-|$)")  # what run_prefix() makes
-
-
-@dataclass(frozen=True, slots=True)
-class ItemHeader:
-    """Per-item metadata, stored as a fixed-size binary record in the item's slot."""
-
-    stream: int = 0
-    seq: int = 0
-    pts: int = 0
-    time_base: Fraction = Fraction(1, 1)
-    wall: float = 0.0
-    width: int = 0
-    height: int = 0
-    flags: int = 0
-    ref: int = -1
-    shape: tuple[int, ...] = ()
-    dtype: str = "uint8"
-    transform: tuple[float, float, float, float] = (1.0, 1.0, 0.0, 0.0)
-    ticket: int = 0  # per-stream gapless order after preprocess (for re-ordering results)
-
-    @property
-    def eos(self) -> bool:
-        """True for an end-of-stream item."""
-        return bool(self.flags & FLAG_EOS)
-
-
-# ---------------------------------------------------------------------------------------
-# Header records
-
-
-def _pack_header(buf: memoryview, offset: int, h: ItemHeader) -> None:
-    ndim = len(h.shape)
-    if ndim > MAX_NDIM:
-        raise ValueError(f"header shape {h.shape} has {ndim} dims; at most {MAX_NDIM} allowed")
-    code = _DTYPE_CODES.get(h.dtype)
-    if code is None:
-        raise ValueError(f"header dtype {h.dtype!r} not supported; use one of {_DTYPES}")
-    shape = (*h.shape, 0, 0, 0, 0)
-    tb = h.time_base
-    _HEADER.pack_into(
-        buf, offset, h.stream, h.seq, h.pts, tb.numerator, tb.denominator, h.wall,
-        h.width, h.height, h.flags, h.ref, ndim, code,
-        shape[0], shape[1], shape[2], shape[3], *h.transform, h.ticket,
-    )  # fmt: skip
-
-
-class _TimeBaseCache:
-    """Re-uses one Fraction per (num, den): a stream's time base rarely changes.
-
-    One tuple, swapped in a single store, so threads sharing a ring never see a mismatch.
-    """
-
-    __slots__ = ("_entry",)
-
-    def __init__(self) -> None:
-        self._entry = (1, 1, Fraction(1, 1))
-
-    def get(self, num: int, den: int) -> Fraction:
-        entry = self._entry
-        if entry[0] != num or entry[1] != den:
-            entry = self._entry = (num, den, Fraction(num, den))
-        return entry[2]
-
-
-def _unpack_header(buf: memoryview, offset: int, tb_cache: _TimeBaseCache) -> ItemHeader:
-    (stream, seq, pts, num, den, wall, width, height, flags, ref, ndim, code,
-     s0, s1, s2, s3, sx, sy, px, py, ticket) = _HEADER.unpack_from(buf, offset)  # fmt: skip
-    return ItemHeader(
-        stream=stream, seq=seq, pts=pts, time_base=tb_cache.get(num, den), wall=wall,
-        width=width, height=height, flags=flags, ref=ref, shape=(s0, s1, s2, s3)[:ndim],
-        dtype=_DTYPES[code], transform=(sx, sy, px, py), ticket=ticket,
-    )  # fmt: skip
-
-
-# ---------------------------------------------------------------------------------------
-# Segment names and attachment
-
-
-_prefix: tuple[int, str] | None = None
-
-
-def run_prefix() -> str:
-    """The per-run segment prefix ``sp-<pid>-<random hex>``, computed once per process."""
-    global _prefix
-    pid = os.getpid()
-    if _prefix is None or _prefix[0] != pid:
-        _prefix = (pid, f"sp-{pid}-{secrets.token_hex(4)}")
-    return _prefix[1]
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def sweep_stale_segments(shm_dir: str = _SHM_DIR) -> list[str]:
-    """Unlink segments named ``sp-<pid>-*`` whose pid is not alive; return their names."""
-    removed: list[str] = []
-    try:
-        names = sorted(os.listdir(shm_dir))
-    except FileNotFoundError:
-        return removed
-    for name in names:
-        match = _SEGMENT_RE.match(name)
-        if match is None or _pid_alive(int(match.group(1))):
-            continue
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(os.path.join(shm_dir, name))
-            removed.append(name)
-            log.info("removed stale shared-memory segment %s", name)
-    return removed
-
-
-_attach_lock = threading.Lock()
-
-
-@contextlib.contextmanager
-def _tracker_ignoring(shm_name: str) -> Iterator[None]:
-    """Make ``resource_tracker.register`` skip one shared-memory name (Python < 3.13).
-
-    Under spawn, children share the parent's resource tracker, which keeps a *set* of
-    names: a child that registered and then unregistered would erase the supervisor's
-    own registration (and concurrent attachers make the tracker print KeyErrors), so the
-    child must never register at all.
-    """
-    original = resource_tracker.register
-
-    def register(name: str, rtype: str) -> None:
-        if rtype != "shared_memory" or name.lstrip("/") != shm_name:
-            original(name, rtype)
-
-    with _attach_lock:
-        resource_tracker.register = register
-        try:
-            yield
-        finally:
-            resource_tracker.register = original
-
-
-def _attach_untracked(shm_name: str) -> SharedMemory:
-    if sys.version_info >= (3, 13):
-        return SharedMemory(name=shm_name, create=False, track=False)
-    with _tracker_ignoring(shm_name):
-        return SharedMemory(name=shm_name, create=False)
 
 
 def _round_up(value: int, align: int) -> int:
@@ -252,6 +73,7 @@ class _Layout:
 
     slots: int
     slot_bytes: int
+    header_bytes: int
 
     @property
     def free_fifo(self) -> int:
@@ -266,8 +88,16 @@ class _Layout:
         return self.filled_fifo + 4 * self.slots
 
     @property
+    def pins(self) -> int:
+        return self.states + 4 * self.slots
+
+    @property
     def headers(self) -> int:
-        return _round_up(self.states + 4 * self.slots, 64)
+        return _round_up(self.pins + 4 * self.slots, 64)
+
+    @property
+    def header_stride(self) -> int:
+        return _round_up(self.header_bytes, 16)
 
     @property
     def stride(self) -> int:
@@ -275,7 +105,7 @@ class _Layout:
 
     @property
     def payload(self) -> int:
-        return _round_up(self.headers + _HEADER_STRIDE * self.slots, _PAGE)
+        return _round_up(self.headers + self.header_stride * self.slots, _PAGE)
 
     @property
     def size(self) -> int:
@@ -301,6 +131,7 @@ class SharedRing:
         slots: int,
         slot_bytes: int,
         policy: str,
+        codec: HeaderCodec,
         sems: tuple[Any, Any, Any],
         lock_timeout: float,
         owner: bool,
@@ -310,13 +141,13 @@ class SharedRing:
         self.slots = slots
         self.slot_bytes = slot_bytes
         self.policy = policy
+        self.codec = codec
         self._free_sem, self._filled_sem, self._lock = sems
         self._lock_timeout = lock_timeout
         self._owner_pid = os.getpid() if owner else None
         self._closed = False
         self._unlinked = False
-        self._tb_cache = _TimeBaseCache()
-        self._map(_Layout(slots, slot_bytes))
+        self._map(_Layout(slots, slot_bytes, codec.size))
 
     # -- construction ------------------------------------------------------------------
 
@@ -327,6 +158,7 @@ class SharedRing:
         name: str,
         slots: int,
         slot_bytes: int,
+        codec: HeaderCodec,
         policy: str = "block",
         ctx: Any = None,
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S,
@@ -339,11 +171,11 @@ class SharedRing:
         _check_create_args(slots, slot_bytes, policy, lock_timeout)
         if ctx is None:
             ctx = multiprocessing.get_context("spawn")
-        layout = _Layout(slots, slot_bytes)
+        layout = _Layout(slots, slot_bytes, codec.size)
         sems = (ctx.Semaphore(slots), ctx.Semaphore(0), ctx.Lock())
         shm = SharedMemory(name=f"{run_prefix()}-{name}", create=True, size=layout.size)
-        ring = cls(shm=shm, slots=slots, slot_bytes=slot_bytes, policy=policy, sems=sems,
-                   lock_timeout=lock_timeout, owner=True)  # fmt: skip
+        ring = cls(shm=shm, slots=slots, slot_bytes=slot_bytes, policy=policy, codec=codec,
+                   sems=sems, lock_timeout=lock_timeout, owner=True)  # fmt: skip
         ring._init_control(policy)
         log.debug("created ring %s: %d slots x %d bytes (%s)", ring.name, slots, slot_bytes,
                   policy)  # fmt: skip
@@ -363,8 +195,10 @@ class SharedRing:
         self._words = buf[: _N_WORDS * 8].cast("q")
         self._free = buf[layout.free_fifo : layout.filled_fifo].cast("i")
         self._filled = buf[layout.filled_fifo : layout.states].cast("i")
-        self._states = buf[layout.states : layout.states + 4 * self.slots].cast("i")
+        self._states = buf[layout.states : layout.pins].cast("i")
+        self._pins = buf[layout.pins : layout.pins + 4 * self.slots].cast("i")
         self._headers_at = layout.headers
+        self._header_stride = layout.header_stride
         payload = np.frombuffer(buf, dtype=np.uint8, offset=layout.payload)
         self._payloads = [
             payload[i * layout.stride : i * layout.stride + self.slot_bytes]
@@ -380,12 +214,13 @@ class SharedRing:
     def __getstate__(self) -> dict[str, Any]:
         return {
             "name": self.name, "slots": self.slots, "slot_bytes": self.slot_bytes,
-            "policy": self.policy, "sems": (self._free_sem, self._filled_sem, self._lock),
+            "policy": self.policy, "codec": self.codec,
+            "sems": (self._free_sem, self._filled_sem, self._lock),
             "lock_timeout": self._lock_timeout,
         }  # fmt: skip
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        shm = _attach_untracked(state.pop("name"))
+        shm = attach_untracked(state.pop("name"))
         self.__init__(shm=shm, owner=False, **state)  # type: ignore[misc]
         self._check_attached()
 
@@ -432,19 +267,18 @@ class SharedRing:
         if not 0 <= slot < self.slots:
             raise ValueError(f"slot {slot} out of range 0..{self.slots - 1}")
 
-    def _header(self, slot: int) -> ItemHeader:
-        return _unpack_header(self._buf, self._headers_at + slot * _HEADER_STRIDE,
-                              self._tb_cache)  # fmt: skip
+    def _header(self, slot: int) -> Any:
+        return self.codec.unpack_from(self._buf, self._headers_at + slot * self._header_stride)
 
     # -- producer side -------------------------------------------------------------------
 
-    def acquire_write(self, timeout: float) -> tuple[int, ItemHeader | None] | None:
+    def acquire_write(self, timeout: float) -> tuple[int, Any] | None:
         """Reserve a slot to write: ``(slot, evicted)`` or ``None``.
 
         ``block`` policy: waits up to ``timeout`` seconds for a free slot; ``evicted`` is
         always ``None``. ``drop_oldest``: never waits; takes a free slot, else steals the
-        oldest published-but-unread item (never an end-of-stream item) and returns its
-        header as ``evicted``; returns ``None`` at once when every slot is being written or
+        oldest published-but-unread item (never a pinned one) and returns its header as
+        ``evicted``; returns ``None`` at once when every slot is being written or
         leased by consumers.
         """
         if self.policy == "block":
@@ -463,7 +297,7 @@ class SharedRing:
             raise
         return slot
 
-    def _acquire_dropping(self) -> tuple[int, ItemHeader | None] | None:
+    def _acquire_dropping(self) -> tuple[int, Any] | None:
         if self._free_sem.acquire(False):
             return self._take_free(), None
         if not self._filled_sem.acquire(False):
@@ -480,25 +314,21 @@ class SharedRing:
         return slot, self._header(slot)
 
     def _steal_oldest(self) -> int | None:
-        """Remove the oldest filled non-EOS slot from the FIFO, keeping the others' order."""
+        """Remove the oldest filled unpinned slot from the FIFO, keeping the others' order."""
         w, fifo, n = self._words, self._filled, self.slots
         head, tail = w[_W_FILLED_HEAD], w[_W_FILLED_TAIL]
         pos = head
-        while pos < tail and self._is_eos(fifo[pos % n]):
+        while pos < tail and self._pins[fifo[pos % n]]:
             pos += 1
         if pos == tail:
             return None
         slot = fifo[pos % n]
-        for i in range(pos, head, -1):  # shift the EOS items skipped over by one
+        for i in range(pos, head, -1):  # shift the pinned items skipped over by one
             fifo[i % n] = fifo[(i - 1) % n]
         w[_W_FILLED_HEAD] = head + 1
         w[_W_EVICTED] += 1
         self._states[slot] = _WRITING
         return slot
-
-    def _is_eos(self, slot: int) -> bool:
-        offset = self._headers_at + slot * _HEADER_STRIDE + _FLAGS_OFFSET
-        return bool(self._buf[offset] & FLAG_EOS)
 
     def array(self, slot: int, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
         """Writable zero-copy view of ``slot``'s payload; ValueError if it does not fit."""
@@ -512,10 +342,14 @@ class SharedRing:
             )
         return self._payloads[slot][:nbytes].view(dt).reshape(shape)
 
-    def publish(self, slot: int, header: ItemHeader) -> None:
-        """Store ``header`` in the slot's record and append the slot to the filled FIFO."""
+    def publish(self, slot: int, header: Any, *, pinned: bool = False) -> None:
+        """Store ``header`` in the slot's record and append the slot to the filled FIFO.
+
+        A ``pinned`` item is never evicted by ``drop_oldest`` (e.g. an end-of-stream mark).
+        """
         self._check_slot(slot)
-        _pack_header(self._buf, self._headers_at + slot * _HEADER_STRIDE, header)
+        self.codec.pack_into(self._buf, self._headers_at + slot * self._header_stride, header)
+        self._pins[slot] = int(pinned)
         with self._locked():
             self._set_state(slot, (_WRITING,), _FILLED)
             self._push(self._filled, _W_FILLED_TAIL, slot)
@@ -523,7 +357,7 @@ class SharedRing:
 
     # -- consumer side -------------------------------------------------------------------
 
-    def acquire_read(self, timeout: float) -> tuple[int, ItemHeader] | None:
+    def acquire_read(self, timeout: float) -> tuple[int, Any] | None:
         """Take the oldest published item: ``(slot, header)``, or ``None`` on timeout.
 
         The slot stays leased until someone calls :meth:`release` (any process).
@@ -539,17 +373,13 @@ class SharedRing:
             raise
         return slot, self._header(slot)
 
-    def view(self, slot: int, header: ItemHeader, *, writable: bool = False) -> np.ndarray:
-        """Zero-copy view of the payload as ``header.shape``/``header.dtype``.
+    def view(self, slot: int, shape: tuple[int, ...], dtype: Any, *,
+             writable: bool = False) -> np.ndarray:
+        """Zero-copy view of the payload as ``shape``/``dtype``.
 
         Read-only unless ``writable`` (e.g. render drawing on its leased frame in place).
         """
-        self._check_slot(slot)
-        dt = _NP_DTYPES[_DTYPE_CODES[header.dtype]]
-        nbytes = dt.itemsize * _prod(header.shape)
-        if nbytes > self.slot_bytes:
-            raise ValueError(f"header shape {header.shape} does not fit ring {self.name!r}")
-        out = self._payloads[slot][:nbytes].view(dt).reshape(header.shape)
+        out = self.array(slot, shape, dtype)
         out.flags.writeable = writable
         return out
 
@@ -579,7 +409,7 @@ class SharedRing:
             return
         self._closed = True
         self._payloads = []
-        for view in (self._words, self._free, self._filled, self._states):
+        for view in (self._words, self._free, self._filled, self._states, self._pins):
             view.release()
         self._buf = None  # type: ignore[assignment]
         try:

@@ -1,7 +1,6 @@
-"""Map-ring payload of the device-ops path: fp16 PAFs, then the image's peak table.
+"""Map-ring payload of device processing: fp16 PAFs, then the image's peak table.
 
-Layout of one slot (the item header says ``dtype float16``, ``shape (2L, h, w)`` and
-carries :data:`~streampose.transport.ring.FLAG_PEAKS`)::
+Layout of one slot (the item header says ``dtype float16``, ``shape (2L, h, w)``)::
 
     [PAFs, float16 (2L, h, w)] [pad to 64 B] [int64 count, pad to 64 B] [float32 (count, 4)]
 
@@ -13,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from streampose.transport.ring import ItemHeader
+from streampose.stages.messages import FrameHeader
 
 __all__ = ["max_peaks", "peak_payload_bytes", "read_peak_payload", "write_peak_payload"]
 
@@ -48,7 +47,7 @@ def write_peak_payload(buf: np.ndarray, pafs: np.ndarray, peaks: np.ndarray) -> 
     buf[table_at:need].view(np.float32).reshape(peaks.shape)[...] = peaks
 
 
-def read_peak_payload(buf: np.ndarray, header: ItemHeader) -> tuple[np.ndarray, np.ndarray]:
+def read_peak_payload(buf: np.ndarray, header: FrameHeader) -> tuple[np.ndarray, np.ndarray]:
     """Views of (fp16 PAFs, float32 peak table) in the uint8 slot ``buf``."""
     paf_bytes = 2 * int(np.prod(header.shape))
     table_at = _round_up(paf_bytes) + _ALIGN

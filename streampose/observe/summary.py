@@ -1,0 +1,70 @@
+"""The run summary (``--summary``) and the progress snapshots shown while running."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from streampose.runtime.supervisor import RunResult
+
+__all__ = ["Progress", "Summary", "summarise"]
+
+
+@dataclass
+class Progress:
+    """What a progress display needs, refreshed while the pipeline runs."""
+
+    streams: list[dict[str, int]]
+    totals: list[int | None]
+    elapsed_s: float
+    pids: dict[str, int] = field(default_factory=dict)
+    live: Any = None  # a MetricsSnapshot
+
+
+@dataclass
+class Summary:
+    """Per stream counts, per stage load, timing."""
+
+    streams: list[dict[str, Any]]
+    stages: list[dict[str, Any]]
+    wall_s: float
+    signal: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def frames_out(self) -> int:
+        return sum(s["frames_out"] for s in self.streams)
+
+    @property
+    def fps(self) -> float:
+        """Frames out per second of wall time, start-up (spawning, model loading) included."""
+        return self.frames_out / self.wall_s if self.wall_s > 0 else 0.0
+
+    @property
+    def steady_fps(self) -> float | None:
+        """Frames out per second between the first and the last frame out."""
+        render = next((s for s in self.stages if s["stage"] == "render"), {})
+        return render.get("steady_fps")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"streams": self.streams, "stages": self.stages, "wall_s": round(self.wall_s, 3),
+                "fps": round(self.fps, 3), "steady_fps": self.steady_fps,
+                "signal": self.signal, **self.extra}
+
+
+def summarise(uris: Sequence[str], result: RunResult, counters: Any, latency: Any) -> Summary:
+    """The summary of a finished run: ``uris`` as shown (credentials redacted)."""
+    streams = []
+    for i, (uri, counts) in enumerate(zip(uris, counters.snapshot(), strict=True)):
+        p50, p95 = latency.percentiles(i) or (None, None)
+        streams.append({"stream": i, "source": uri, **counts,
+                        "latency_p50_s": _round(p50), "latency_p95_s": _round(p95)})
+    stages = [{"stage": r.stage, "pid": r.pid, "items": r.items,
+               "busy": round(r.busy, 4), "busy_s": round(r.busy_s, 3), **r.extra}
+              for r in sorted(result.reports, key=lambda r: r.stage)]
+    return Summary(streams, stages, result.wall_s, result.signal)
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)

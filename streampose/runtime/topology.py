@@ -1,0 +1,101 @@
+"""A pipeline's shape as data: steps, and the channels between them.
+
+A :class:`Topology` is a short list of :class:`Step` s, read left to right like a
+GStreamer launch line (``describe()`` prints it that way)::
+
+    decode[stream] -> frames[stream] -> preprocess -> inputs -> infer -> maps
+        -> postprocess[worker] -> results -> render
+
+Each step names the stage class, the channels it reads and writes, and whether it runs
+once, once per stream or once per worker. The stage class owns its output channels: its
+``outputs(plan, index)`` says how big they are (the stage that owns a payload sizes its
+ring) and its ``build(plan, channels, index)`` makes the stage object from the run
+plan's config sections. :meth:`Topology.build` creates every channel through the
+supervisor (which owns and unlinks shared memory) and then every stage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from streampose.runtime.channels import Channels, ChannelSpec, QueueSpec, RingSpec
+from streampose.runtime.stage import Stage
+from streampose.transport.codec import HeaderCodec
+
+__all__ = ["Step", "Topology"]
+
+
+class Maker(Protocol):
+    """What creates channels: the supervisor."""
+
+    ctx: Any
+
+    def ring(self, *, name: str, slots: int, slot_bytes: int, codec: HeaderCodec,
+             policy: str = "block") -> Any: ...
+
+
+
+@dataclass(frozen=True)
+class Step:
+    """One stage of the pipeline: ``stage`` reads ``reads`` and writes ``writes``.
+
+    ``per``: ``None`` (one stage), ``"stream"`` (one per source) or ``"worker"`` (as many
+    as the plan's worker count); ``[stream]`` / ``[worker]`` in a channel name stands
+    for the index.
+    """
+
+    stage: type[Stage]
+    reads: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()
+    per: str | None = None
+
+    @property
+    def label(self) -> str:
+        name = getattr(self.stage, "kind", self.stage.__name__)
+        return f"{name}[{self.per}]" if self.per else name
+
+
+class Topology:
+    """Steps in data-flow order; see the module docstring."""
+
+    def __init__(self, steps: Sequence[Step], *, counts: Callable[[str], int]) -> None:
+        """``counts(per)``: how many stages a ``per`` step has (streams, workers)."""
+        self.steps = tuple(steps)
+        self._counts = counts
+
+    def describe(self) -> str:
+        """The pipeline as one launch line: ``decode[stream] -> frames[stream] -> ...``."""
+        parts: list[str] = []
+        for step in self.steps:
+            parts.append(step.label)
+            parts += [name for name in step.writes if name != "doorbell"]
+        return " -> ".join(parts)
+
+    def indices(self, step: Step) -> range:
+        return range(self._counts(step.per)) if step.per else range(1)
+
+    def build(self, maker: Maker, plan: Any) -> list[Stage]:
+        """Create every channel (through ``maker``), then every stage."""
+        channels = Channels()
+        for step, index in self._instances():
+            for spec in step.stage.outputs(plan, index):
+                if spec.name not in channels:
+                    channels.add(spec.name, _make(maker, spec))
+        return [step.stage.build(plan, channels, index)
+                for step, index in self._instances()]
+
+    def _instances(self) -> Iterator[tuple[Step, int]]:
+        for step in self.steps:
+            for index in self.indices(step):
+                yield step, index
+
+
+def _make(maker: Maker, spec: ChannelSpec) -> Any:
+    if isinstance(spec, RingSpec):
+        return maker.ring(name=spec.name, slots=spec.slots, slot_bytes=spec.slot_bytes,
+                          codec=spec.codec, policy=spec.policy)
+    if isinstance(spec, QueueSpec):
+        return maker.ctx.Queue(maxsize=spec.maxsize)
+    return maker.ctx.Semaphore(0)

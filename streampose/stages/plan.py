@@ -1,0 +1,59 @@
+"""The run plan: everything the stages are built from, checked before anything starts.
+
+:class:`streampose.pipeline.Pipeline` makes it (validating the config, probing the
+sources, resolving the model, choosing the backend and the processing strategy); each
+stage class's ``outputs``/``build`` (see :mod:`streampose.runtime.topology`) reads the
+parts and config sections it needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from streampose.backends.request import BackendRequest
+from streampose.config import PipelineConfig
+from streampose.models.spec import ModelSpec
+from streampose.pose.letterbox import Letterbox
+from streampose.processing import Processing
+
+if TYPE_CHECKING:
+    from streampose.sources.probe import ProbedSource
+
+__all__ = ["RunPlan"]
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """A validated run: config, probed sources, model, backend, processing strategy.
+
+    ``counters`` and ``latency`` (shared-memory statistics) are added when the run
+    starts, since they need the supervisor's multiprocessing context.
+    """
+
+    config: PipelineConfig
+    sources: tuple[ProbedSource, ...]
+    spec: ModelSpec
+    backend: BackendRequest
+    processing: Processing
+    plans: frozenset[Letterbox]
+    counters: Any = None
+    latency: Any = None
+
+    @property
+    def streams(self) -> int:
+        return len(self.sources)
+
+    @property
+    def workers(self) -> int:
+        return self.config.performance.postprocess_workers
+
+    def count(self, per: str) -> int:
+        """How many stages a topology step ``per`` stream or ``per`` worker has."""
+        return {"stream": self.streams, "worker": self.workers}[per]
+
+    @property
+    def file_slots(self) -> int:
+        """Frame slots per file stream: two batches plus one item per stage."""
+        perf = self.config.performance
+        return perf.frame_slots or 2 * self.config.batching.batch + 6

@@ -19,37 +19,30 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from streampose.backends.auto import choose_backend, importable
 from streampose.config import PipelineConfig
+from streampose.config.sections import OutputsConfig
 from streampose.errors import ConfigError, ModelError, OutputError, SourceError
 from streampose.media import ImageSource, SourceInfo, open_source
 from streampose.media.live import LiveOptions, LiveSource, is_live_uri
 from streampose.media.uri import redact
 from streampose.models import ARCHITECTURES, architecture_spec
 from streampose.models.spec import ModelSpec, resolve_spec
+from streampose.observe.counters import StreamCounters
+from streampose.observe.live import LiveView
+from streampose.observe.metrics import MetricsServer, MetricsSnapshot
+from streampose.observe.stats import LatencyWindow
+from streampose.outputs.base import Sink
+from streampose.outputs.factory import EncoderSettings, StreamFacts, build_sinks
 from streampose.pose import Skeleton, get_skeleton
 from streampose.pose.decoder import DecoderThresholds
 from streampose.pose.letterbox import Letterbox, plan_letterbox
-from streampose.runtime.counters import StreamCounters
-from streampose.runtime.live import LiveView
+from streampose.render import build_annotators
 from streampose.runtime.stage import Stage
-from streampose.runtime.stats import LatencyWindow
 from streampose.runtime.supervisor import RunResult, Supervisor
-from streampose.sinks import draw
-from streampose.sinks.jsonl import check_writable
-from streampose.sinks.metrics import MetricsServer, MetricsSnapshot
-from streampose.sinks.outputs import (
-    CocoResultsSink,
-    ImageFolderSink,
-    JsonLinesSink,
-    OpenPoseJsonSink,
-    Sink,
-    VideoSink,
-)
 from streampose.stages.decode import DecodeStage
 from streampose.stages.infer import InferStage
 from streampose.stages.live_decode import LIVE_TIME_BASE, LiveDecodeStage
@@ -61,7 +54,6 @@ from streampose.transport.ring import SharedRing
 
 log = logging.getLogger(__name__)
 
-DEFAULT_FPS = Fraction(25)
 LIVE_DEFAULT_SIZE = (1920, 1080)  # slot size for a camera that is down at start-up
 
 
@@ -81,6 +73,13 @@ class ProbedSource:
     @property
     def stem(self) -> str:
         return Path(self.info.uri.rstrip("/")).stem or "source"
+
+    def facts(self) -> StreamFacts:
+        """What the outputs need to know about this source."""
+        info = self.info
+        return StreamFacts(width=info.width, height=info.height, time_base=info.time_base,
+                           fps=info.fps, stem=self.stem, images=self.is_images,
+                           live=self.live)
 
 
 @dataclass
@@ -138,7 +137,11 @@ class Pipeline:
         self.sources: list[ProbedSource] = [
             _probe_live(uri, config.live) if is_live_uri(uri) else _probe(uri)
             for uri in config.sources]
-        self._check_outputs()
+        self.sinks: list[Sink] = build_sinks(
+            _outputs_section(config), [s.facts() for s in self.sources],
+            EncoderSettings(preset=config.encoder_preset, crf=config.encoder_crf,
+                            threads=config.encoder_threads))
+        self._check_coco()
 
     def run(self, on_progress: Callable[[Progress], None] | None = None) -> Summary:
         cfg = self.config
@@ -150,10 +153,8 @@ class Pipeline:
             view = LiveView(sources=list(cfg.sources), counters=counters, latency=latency,
                             started=time.monotonic())
             if cfg.metrics_port is not None:
-                server = MetricsServer(port=cfg.metrics_port, host=cfg.metrics_host,
-                                       snapshot=lambda: view.latest)
-                server.start()
-                stack.callback(server.close)
+                server = stack.enter_context(MetricsServer(
+                    port=cfg.metrics_port, host=cfg.metrics_host, snapshot=lambda: view.latest))
                 log.info("Prometheus metrics at %s", server.url)
 
             def tick(now: float) -> None:
@@ -200,21 +201,8 @@ class Pipeline:
             raise ModelError(f"model {model}: no such file")
         return resolve_spec(model, cfg.model_spec)
 
-    def _check_outputs(self) -> None:
+    def _check_coco(self) -> None:
         cfg = self.config
-        for stream, source in enumerate(self.sources):
-            path = cfg.video_path(stream)
-            if path is None:
-                continue
-            if source.is_images and not cfg.video_is_folder(stream):
-                raise ConfigError(f"-o {cfg.video_out}: image sources are written to a "
-                                  "folder: end the path with '/' (e.g. -o annotated/)")
-            if not cfg.video_is_folder(stream):
-                check_writable(path, "video output")
-        for path, what in ((cfg.json_out, "JSON lines output"), (cfg.summary_out, "summary"),
-                           (cfg.coco_out, "COCO results")):
-            if path is not None:
-                check_writable(path, what)
         if cfg.coco_out is not None and not self.skeleton.coco17:
             raise ConfigError(f"--coco: skeleton {self.skeleton.name} has no COCO mapping")
 
@@ -259,10 +247,10 @@ class Pipeline:
                                     worker=w, thresholds=cfg.decoder_options)
                    for w in range(cfg.postprocess_workers)]
         stages.append(RenderStage(
-            frames=frames, results=results, sinks=self._sinks(),
+            frames=frames, results=results, sinks=self.sinks,
             skeleton=spec.skeleton, counters=counters, latency=latency,
             names=[list(s.names) if s.names else None for s in self.sources],
-            annotators=functools.partial(draw.build_annotators, **self._draw_options()),
+            annotators=functools.partial(build_annotators, **self._draw_options()),
             tracker=self._tracker_factory()))
         return stages
 
@@ -310,30 +298,6 @@ class Pipeline:
         channels = spec.num_heatmaps + spec.num_pafs
         input_bytes = max(lb.in_w * lb.in_h * 3 for lb in plans) * 4
         return input_bytes, max(h * w for h, w in map_hw) * channels * 4
-
-    def _sinks(self) -> list[Sink]:
-        cfg = self.config
-        sinks: list[Sink] = [self._image_sink(i, s) for i, s in enumerate(self.sources)
-                             if cfg.video_path(i) is not None]
-        if cfg.json_out is not None:
-            sinks.append(JsonLinesSink(path=cfg.json_out))
-        if cfg.coco_out is not None:
-            sinks.append(CocoResultsSink(path=cfg.coco_out))
-        if cfg.openpose_dir is not None:
-            sinks.append(OpenPoseJsonSink(folder=cfg.openpose_dir,
-                                          stems=[s.stem for s in self.sources]))
-        return sinks
-
-    def _image_sink(self, stream: int, source: ProbedSource) -> Sink:
-        cfg, path = self.config, self.config.video_path(stream)
-        assert path is not None
-        if cfg.video_is_folder(stream):
-            return ImageFolderSink(folder=path)
-        info = source.info
-        return VideoSink(stream=stream, path=path, width=info.width, height=info.height,
-                         fps=info.fps or DEFAULT_FPS, time_base=info.time_base,
-                         preset=cfg.encoder_preset, crf=cfg.encoder_crf,
-                         threads=cfg.encoder_threads, fragmented=source.live)
 
     def _draw_options(self) -> dict[str, Any]:
         cfg = self.config
@@ -396,6 +360,13 @@ def _probe(uri: str) -> ProbedSource:
         return ProbedSource(info, ((info.width, info.height),))
     finally:
         source.close()
+
+
+def _outputs_section(cfg: PipelineConfig) -> OutputsConfig:
+    """The ``[outputs]`` section of the flat config (until the nested config is wired)."""
+    return OutputsConfig(video=cfg.video_out, json=cfg.json_out, summary=cfg.summary_out,
+                         coco=cfg.coco_out, openpose_json=cfg.openpose_dir,
+                         metrics_port=cfg.metrics_port, metrics_host=cfg.metrics_host)
 
 
 def _round(value: float | None) -> float | None:

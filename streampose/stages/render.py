@@ -15,10 +15,10 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from streampose.observe.counters import StreamCounters
+from streampose.outputs.base import FrameMeta, Sink, image_id
 from streampose.pose import Poses, get_skeleton
-from streampose.runtime.counters import StreamCounters
 from streampose.runtime.stage import POLL_S, Stage
-from streampose.sinks.outputs import FrameMeta, Sink, image_id
 from streampose.stages.messages import PoseResult
 from streampose.transport.ring import ItemHeader, SharedRing
 

@@ -1,4 +1,6 @@
-"""VideoWriter: BGR frames in, an H.264 MP4 (PyAV, libx264) out, source timestamps kept.
+"""The encoder: BGR frames in, an H.264 MP4 (PyAV, libx264) out, source timestamps kept.
+
+:class:`VideoWriter` is a :class:`~streampose.lifecycle.Resource` used by the video sink.
 
 - **Timestamps.** ``write(image, pts)`` takes the pts in ``time_base`` (pass the source's
   ``SourceInfo.time_base`` and each frame's pts): the output has the source's timing and
@@ -25,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from fractions import Fraction
 from pathlib import Path
 
@@ -36,6 +37,7 @@ import numpy as np
 from streampose.errors import ConfigError, OutputError
 from streampose.lifecycle import Resource
 from streampose.media.source import MonotonicPts, check_int, frame_step
+from streampose.outputs.writable import check_writable
 
 __all__ = ["VideoWriter"]
 
@@ -84,21 +86,6 @@ def _even(n: int) -> int:
 
 def _reason(exc: BaseException) -> str:
     return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-
-
-def _check_output_path(path: Path) -> None:
-    """Fail early, with the reason, when ``path`` cannot be created."""
-    parent = path.parent
-    if path.is_dir():
-        raise OutputError(f"{path}: is a directory")
-    if parent.exists() and not parent.is_dir():
-        raise OutputError(f"{path}: {parent} is not a directory")
-    if not parent.is_dir():
-        raise OutputError(f"{path}: output directory {parent} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise OutputError(f"{path}: output directory {parent} is not writable")
-    if path.exists() and not os.access(path, os.W_OK):
-        raise OutputError(f"{path}: file exists and is not writable")
 
 
 class VideoWriter(Resource):
@@ -152,7 +139,7 @@ class VideoWriter(Resource):
             return
         if self._closed:
             raise OutputError(f"{self.path}: the writer is closed")
-        _check_output_path(self.path)
+        check_writable(self.path, "video output")
         self._container, self._stream = self._create(fragmented=self.fragmented)
         log.debug("writing %s: %dx%d at %s fps, %s, preset %s, crf %d, %d threads",
                   self.path, *self.output_size, self.fps, self.codec, self.preset, self.crf,

@@ -74,13 +74,6 @@ class ProbedSource:
     def stem(self) -> str:
         return Path(self.info.uri.rstrip("/")).stem or "source"
 
-    def facts(self) -> StreamFacts:
-        """What the outputs need to know about this source."""
-        info = self.info
-        return StreamFacts(width=info.width, height=info.height, time_base=info.time_base,
-                           fps=info.fps, stem=self.stem, images=self.is_images,
-                           live=self.live)
-
 
 @dataclass
 class Progress:
@@ -138,7 +131,7 @@ class Pipeline:
             _probe_live(uri, config.live) if is_live_uri(uri) else _probe(uri)
             for uri in config.sources]
         self.sinks: list[Sink] = build_sinks(
-            _outputs_section(config), [s.facts() for s in self.sources],
+            _outputs_section(config), [_stream_facts(s) for s in self.sources],
             EncoderSettings(preset=config.encoder_preset, crf=config.encoder_crf,
                             threads=config.encoder_threads))
         self._check_coco()
@@ -360,6 +353,14 @@ def _probe(uri: str) -> ProbedSource:
         return ProbedSource(info, ((info.width, info.height),))
     finally:
         source.close()
+
+
+def _stream_facts(source: ProbedSource) -> StreamFacts:
+    """What the outputs need to know about a probed source."""
+    info = source.info
+    return StreamFacts(width=info.width, height=info.height, time_base=info.time_base,
+                       fps=info.fps, stem=source.stem, images=source.is_images,
+                       live=source.live)
 
 
 def _outputs_section(cfg: PipelineConfig) -> OutputsConfig:

@@ -29,6 +29,7 @@ import contextlib
 import logging
 from fractions import Fraction
 from pathlib import Path
+from typing import cast
 
 import av
 import av.error
@@ -55,9 +56,9 @@ _X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium
 _BT601, _LIMITED_RANGE = 6, 1  # AVCOL_SPC_SMPTE170M, AVCOL_RANGE_MPEG
 
 
-def _positive_fraction(name: str, value: object) -> Fraction:
+def _positive_fraction(name: str, value: Fraction | float | str) -> Fraction:
     try:
-        frac = Fraction(value).limit_denominator(1_000_000)  # type: ignore[arg-type]
+        frac = Fraction(value).limit_denominator(1_000_000)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"VideoWriter: {name} = {value!r} must be a number > 0") from exc
     if frac <= 0:
@@ -148,17 +149,19 @@ class VideoWriter(Resource):
     def write(self, image: np.ndarray, pts: int | None = None) -> None:
         """Encode one HxWx3 uint8 BGR frame; ``pts`` in ``time_base`` (None: next at fps)."""
         self.open()
+        container, stream = self._container, self._stream
+        assert container is not None and stream is not None  # open() succeeded
         frame = self._to_frame(image)
         frame.pts = self._clock.next(self._auto_pts() if pts is None else int(pts))
         frame.time_base = self.time_base
-        self._encode(self._container, self._stream, frame)
+        self._encode(container, stream, frame)
         self.frames_written += 1
 
     def close(self) -> None:
         """Flush the encoder and finalise the file; safe to call more than once."""
         container, stream = self._container, self._stream
         self._container, self._stream, self._closed = None, None, True
-        if container is None:
+        if container is None or stream is None:
             return
         try:
             self._encode(container, stream, None)
@@ -188,7 +191,7 @@ class VideoWriter(Resource):
         return container, stream
 
     def _add_stream(self, container: av.container.OutputContainer) -> av.VideoStream:
-        stream = container.add_stream(self.codec, rate=self.fps)
+        stream = cast(av.VideoStream, container.add_stream(self.codec, rate=self.fps))
         stream.width, stream.height = self.output_size
         stream.pix_fmt = "yuv420p"
         stream.time_base = self.time_base
@@ -217,17 +220,9 @@ class VideoWriter(Resource):
             raise ValueError(f"{self.path}: frame is {image.shape} {image.dtype}, "
                              f"expected {expected} uint8 (BGR)")  # fmt: skip
         if self._pad is not None:
-            image = self._padded(image)
+            image = _padded(self._pad, image)
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24")
         return frame.reformat(format="yuv420p", threads=self.convert_threads)
-
-    def _padded(self, image: np.ndarray) -> np.ndarray:
-        """The frame with its last column/row repeated up to the even output size."""
-        pad, (h, w) = self._pad, image.shape[:2]
-        pad[:h, :w] = image
-        pad[h:, :w] = image[h - 1 :]
-        pad[:, w:] = pad[:, w - 1 : w]
-        return pad
 
     def _encode(
         self,
@@ -256,3 +251,12 @@ class VideoWriter(Resource):
             self._encode(container, stream, None)
         finally:
             self._close_container(container)
+
+
+def _padded(pad: np.ndarray, image: np.ndarray) -> np.ndarray:
+    """``image`` copied into ``pad`` with its last column/row repeated up to pad's size."""
+    h, w = image.shape[:2]
+    pad[:h, :w] = image
+    pad[h:, :w] = image[h - 1 :]
+    pad[:, w:] = pad[:, w - 1 : w]
+    return pad

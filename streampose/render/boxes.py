@@ -27,7 +27,7 @@ def person_boxes(poses: Poses, *, min_confidence: float = 0.0, padding: float = 
     People with no visible keypoint have ``has_box`` False (and a zero box).
     """
     ok = visible_keypoints(poses, min_confidence)
-    has_box = ok.any(axis=1)
+    has_box: np.ndarray = np.asarray(ok.any(axis=1))
     xy = poses.keypoints[..., :2]
     lo = np.where(ok[..., None], xy, np.inf).min(axis=1)
     hi = np.where(ok[..., None], xy, -np.inf).max(axis=1)

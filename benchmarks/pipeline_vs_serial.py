@@ -26,7 +26,7 @@ from streampose.backends import create_backend
 from streampose.models.spec import resolve_spec
 from streampose.pose import COCO18, PafDecoder
 from streampose.pose.letterbox import letterbox_into, plan_letterbox
-from streampose.sinks.draw import SkeletonAnnotator
+from streampose.render import SkeletonAnnotator
 from streampose.stages.postprocess import to_frame
 
 ROOT = Path(__file__).resolve().parents[1]

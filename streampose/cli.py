@@ -18,8 +18,8 @@ from streampose.config import PipelineConfig
 from streampose.configfile import load_pipeline_file
 from streampose.errors import ConfigError, StreamposeError
 from streampose.media.live import LiveOptions
+from streampose.observe.status import StatusDisplay, format_status
 from streampose.pipeline import Pipeline, Progress, Summary
-from streampose.sinks.status import StatusDisplay, format_status
 
 log = logging.getLogger("streampose")
 

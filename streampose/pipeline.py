@@ -25,24 +25,25 @@ from typing import Any
 from streampose.backends.auto import resolve_backend
 from streampose.backends.request import BackendRequest
 from streampose.config import PipelineConfig
-from streampose.errors import ModelError, OutputError
+from streampose.errors import ConfigError, ModelError, OutputError
 from streampose.models import ARCHITECTURES
 from streampose.models.resolve import resolve_model
 from streampose.models.spec import ModelSpec
+from streampose.observe.counters import StreamCounters
+from streampose.observe.live import LiveView
+from streampose.observe.metrics import MetricsServer
+from streampose.observe.stats import LatencyWindow
 from streampose.observe.summary import Progress, Summary, summarise
+from streampose.outputs.factory import StreamFacts, check_outputs
 from streampose.pose import get_skeleton
 from streampose.pose.letterbox import Letterbox, plan_letterbox
 from streampose.processing import choose_processing
-from streampose.runtime.counters import StreamCounters
-from streampose.runtime.live import LiveView
-from streampose.runtime.stats import LatencyWindow
 from streampose.runtime.supervisor import Supervisor
 from streampose.runtime.topology import Step, Topology
-from streampose.sinks.metrics import MetricsServer
 from streampose.sources.probe import ProbedSource, probe_source
 from streampose.stages.decode import DecodeStage
 from streampose.stages.infer import InferStage
-from streampose.stages.plan import RunPlan
+from streampose.stages.plan import RunPlan, stream_facts
 from streampose.stages.postprocess import PostprocessStage
 from streampose.stages.preprocess import PreprocessStage
 from streampose.stages.render import RenderStage
@@ -122,7 +123,7 @@ def validate(config: PipelineConfig) -> RunPlan:
     _check_skeleton(model.spec)
     sources = tuple(probe_source(uri, live=config.live) for uri in config.sources)
     plans = _letterbox_plans(sources, model.spec, model_cfg.height)
-    check_outputs(config, sources, model.spec)
+    _check_outputs(config, [stream_facts(s) for s in sources], model.spec)
     processing = choose_processing(model_cfg.device_ops, backend=backend, device=device,
                                    spec=model.spec, thresholds=config.decoder)
     request = BackendRequest(name=backend, spec=model.spec, model_path=model.path,
@@ -156,9 +157,11 @@ def _backend_options(backend: str, options: dict[str, object],
     return dict(options)
 
 
-def check_outputs(config: PipelineConfig, sources: tuple[ProbedSource, ...],
-                  spec: ModelSpec) -> None:
-    raise NotImplementedError("MERGE: outputs.factory check")
+def _check_outputs(config: PipelineConfig, streams: list[StreamFacts], spec: ModelSpec) -> None:
+    check_outputs(config.outputs, streams)
+    skeleton = get_skeleton(spec.skeleton)
+    if config.outputs.coco is not None and not skeleton.coco17:
+        raise ConfigError(f"--coco: skeleton {skeleton.name} has no COCO mapping")
 
 
 def run(config: PipelineConfig, **kw: Any) -> Summary:

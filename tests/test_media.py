@@ -1,11 +1,8 @@
-"""streampose.media: sources, writer and their error messages, on tiny generated videos."""
+"""streampose.media: sources and their error messages, on tiny generated videos."""
 
 from __future__ import annotations
 
 import itertools
-import subprocess
-import sys
-import textwrap
 from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -16,13 +13,12 @@ import cv2
 import numpy as np
 import pytest
 
-from streampose.errors import ConfigError, OutputError, SourceError, SourceNotFoundError
+from streampose.errors import ConfigError, SourceError, SourceNotFoundError
 from streampose.media import (
     DecodedFrame,
     ImageSource,
     SourceInfo,
     VideoFileSource,
-    VideoWriter,
     open_source,
     probe_video,
 )
@@ -317,151 +313,6 @@ def test_open_source_dispatch(tmp_path: Path, name: str, kind: type) -> None:
 def test_monotonic_pts(given: list, expected: list) -> None:
     clock = MonotonicPts(step=10, what="test")
     assert [clock.next(p) for p in given] == expected
-
-
-# -- VideoWriter -----------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("fragmented", [False, True])
-def test_writer_round_trip(tmp_path: Path, fragmented: bool) -> None:
-    path = tmp_path / "out.mp4"
-    with VideoWriter(path=path, width=W, height=H, fps=Fraction(10), fragmented=fragmented) as w:
-        for i in range(15):
-            w.write(pattern(i))
-    assert w.frames_written == 15
-    assert probe_video(path) == (15, Fraction(10), W, H)
-    info, frames = read_all(path)
-    assert len(frames) == 15 and info.fps == 10 and info.frames == 15
-    assert all(b.pts > a.pts for a, b in itertools.pairwise(frames))
-    for f in frames:
-        assert_close(f.image, pattern(f.index))
-
-
-def test_writer_keeps_source_timestamps(tmp_path: Path) -> None:
-    source_path = make_video(tmp_path / "src.mkv", 8, codec="mpeg4")  # time base 1/1000
-    out = tmp_path / "out.mp4"
-    with VideoFileSource(path=source_path) as src:
-        info = src.info
-        with VideoWriter(path=out, width=W, height=H, fps=info.fps, time_base=info.time_base) as w:
-            for f in src.frames():
-                w.write(f.image, f.pts)
-        seconds = [f.pts * info.time_base for f in src.frames()]
-    with VideoFileSource(path=out) as back:
-        assert [f.pts * back.info.time_base for f in back.frames()] == seconds
-        assert back.info.fps == 10 and back.info.frames == 8
-
-
-def test_writer_variable_timestamps(tmp_path: Path) -> None:
-    pts = [0, 100, 300, 350, 1000]
-    path = tmp_path / "vfr.mp4"
-    with VideoWriter(path=path, width=W, height=H, fps=10, time_base=Fraction(1, 1000)) as w:
-        for i, p in enumerate(pts):
-            w.write(pattern(i), p)
-    with VideoFileSource(path=path) as back:
-        assert [f.pts * back.info.time_base for f in back.frames()] == [Fraction(p, 1000)
-                                                                       for p in pts]  # fmt: skip
-
-
-@pytest.mark.parametrize(("width", "height"), [(33, 24), (32, 25), (33, 25), (1, 1)])
-def test_writer_pads_odd_sizes(tmp_path: Path, width: int, height: int) -> None:
-    path = tmp_path / "odd.mp4"
-    images = [pattern(i, width, height) for i in range(4)]
-    with VideoWriter(path=path, width=width, height=height, fps=10) as w:
-        for image in images:
-            w.write(image)
-    even = (width + width % 2, height + height % 2)
-    assert w.output_size == even
-    assert probe_video(path) == (4, 10, *even)
-    for f in read_all(path)[1]:
-        assert_close(f.image[:height, :width], images[f.index])
-        assert_close(f.image[-1:, -1:], images[f.index][-1:, -1:])
-
-
-@pytest.mark.parametrize("fragmented", [False, True])
-def test_writer_with_no_frames_gives_a_valid_mp4(tmp_path: Path, fragmented: bool) -> None:
-    path = tmp_path / "none.mp4"
-    writer = VideoWriter(path=path, width=W, height=H, fps=10, fragmented=fragmented)
-    writer.open()
-    writer.close()
-    writer.close()
-    assert probe_video(path)[::2] == (0, W)
-    assert read_all(path)[1] == []
-
-
-def test_writer_without_open_writes_nothing(tmp_path: Path) -> None:
-    VideoWriter(path=tmp_path / "x.mp4", width=W, height=H, fps=10).close()
-    assert not (tmp_path / "x.mp4").exists()
-
-
-def test_fragmented_file_survives_a_killed_writer(tmp_path: Path) -> None:
-    path = tmp_path / "killed.mp4"
-    script = textwrap.dedent(f"""
-        import os, signal
-        import numpy as np
-        from streampose.media import VideoWriter
-        w = VideoWriter(path={str(path)!r}, width=32, height=24, fps=10, fragmented=True)
-        for i in range(40):
-            w.write(np.full((24, 32, 3), i * 5, np.uint8))
-        os.kill(os.getpid(), signal.SIGKILL)
-    """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60)
-    assert result.returncode == -9, result.stderr.decode()
-    frames = read_all(path)[1]
-    assert 10 <= len(frames) < 40
-
-
-def _file_in_the_way(tmp: Path) -> Path:
-    (tmp / "file").write_text("x")
-    return tmp / "file" / "out.mp4"
-
-
-OUTPUT_ERRORS: list[tuple[str, Callable[[Path], Path], str]] = [
-    ("missing dir", lambda t: t / "nope" / "out.mp4", r"output directory .*nope does not exist"),
-    ("under a file", _file_in_the_way, r"file is not a directory"),
-    ("path is a dir", lambda t: t, r"is a directory"),
-    ("unknown format", lambda t: t / "out.xyz", r"out\.xyz: cannot create the file"),
-]  # fmt: skip
-
-
-@pytest.mark.parametrize(
-    ("make", "message"), [c[1:] for c in OUTPUT_ERRORS], ids=[c[0] for c in OUTPUT_ERRORS]
-)
-def test_writer_output_errors(tmp_path: Path, make: Callable[[Path], Path], message: str) -> None:
-    path = make(tmp_path)
-    writer = VideoWriter(path=path, width=W, height=H, fps=10)
-    with pytest.raises(OutputError, match=message) as e:
-        writer.open()
-    assert isinstance(e.value, OSError) and "\n" not in str(e.value)
-    assert writer.frames_written == 0
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "name"),
-    [
-        ({"fps": 0}, "fps"),
-        ({"fps": "fast"}, "fps"),
-        ({"crf": 52}, "crf"),
-        ({"threads": -1}, "threads"),
-        ({"width": 0}, "width"),
-        ({"codec": "nope"}, "codec"),
-        ({"preset": "bogus"}, "preset"),
-        ({"time_base": -1}, "time_base"),
-    ],
-)
-def test_writer_checks_its_arguments(tmp_path: Path, kwargs: dict, name: str) -> None:
-    args = {"path": tmp_path / "x.mp4", "width": W, "height": H, "fps": 10} | kwargs
-    with pytest.raises(ConfigError, match=f"VideoWriter: {name} = "):
-        VideoWriter(**args)
-
-
-def test_writer_rejects_frames_of_the_wrong_shape(tmp_path: Path) -> None:
-    with VideoWriter(path=tmp_path / "x.mp4", width=W, height=H, fps=10) as writer:
-        with pytest.raises(ValueError, match="expected"):
-            writer.write(np.zeros((H, W + 2, 3), np.uint8))
-        with pytest.raises(ValueError, match="uint8"):
-            writer.write(np.zeros((H, W, 3), np.float32))
-    with pytest.raises(OutputError, match="closed"):
-        writer.write(pattern(0))
 
 
 # -- real media in ../shared -----------------------------------------------------------

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from streampose.errors import OutputError
-from streampose.sinks.metrics import (
+from streampose.lifecycle import Resource
+from streampose.observe.metrics import (
     MetricsServer,
     MetricsSnapshot,
     escape_label,
@@ -197,7 +198,7 @@ def _get(url: str) -> tuple[int, str, str]:
 @pytest.fixture
 def server() -> Any:
     srv = MetricsServer(port=0, snapshot=_snapshot)
-    srv.start()
+    srv.open()
     yield srv
     srv.close()
 
@@ -205,7 +206,7 @@ def server() -> Any:
 def test_server_serves_metrics(server: MetricsServer, caplog: pytest.LogCaptureFixture,
                                capsys: pytest.CaptureFixture[str]) -> None:
     assert server.port > 0
-    with caplog.at_level(logging.DEBUG, logger="streampose.sinks.metrics"):
+    with caplog.at_level(logging.DEBUG, logger="streampose.observe.metrics"):
         status, content_type, body = _get(f"http://127.0.0.1:{server.port}/metrics")
         server.close()  # joins the server thread: its log record has been emitted
     assert status == 200
@@ -245,14 +246,14 @@ def test_port_in_use_is_an_output_error() -> None:
         port = busy.getsockname()[1]
         srv = MetricsServer(port=port, snapshot=_snapshot)
         with pytest.raises(OutputError, match=f"127.0.0.1:{port}: address already in use"):
-            srv.start()
+            srv.open()
         srv.close()  # nothing started: a no-op
 
 
 def test_close_releases_the_port_and_is_idempotent() -> None:
     first = MetricsServer(port=0, snapshot=_snapshot)
-    first.close()  # before start: no-op
-    first.start()
+    first.close()  # before open: no-op
+    first.open()
     port = first.port
     assert _get(first.url)[0] == 200
     first.close()
@@ -264,6 +265,11 @@ def test_close_releases_the_port_and_is_idempotent() -> None:
         assert _get(second.url)[0] == 200
 
 
-def test_start_twice_is_refused(server: MetricsServer) -> None:
-    with pytest.raises(RuntimeError, match="already started"):
-        server.start()
+def test_open_twice_is_refused(server: MetricsServer) -> None:
+    with pytest.raises(RuntimeError, match="already open"):
+        server.open()
+
+
+def test_server_is_a_resource() -> None:
+    assert isinstance(MetricsServer(port=0, snapshot=_snapshot), Resource)
+    assert not hasattr(MetricsServer, "start")

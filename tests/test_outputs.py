@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from streampose.sinks.outputs import image_id
+from streampose.outputs.base import image_id
 from tests.conftest import shared_file
 
 MODEL_NAME = "openpose-mnv2s-coco18.onnx"

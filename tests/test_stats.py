@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from streampose.runtime.counters import StreamCounters
-from streampose.runtime.stats import LatencyWindow, RateMeter, StageStats, counter_keys
-from streampose.sinks.status import StatusDisplay, format_status, short_name
+from streampose.observe.counters import StreamCounters
+from streampose.observe.stats import LatencyWindow, RateMeter, StageStats, counter_keys
+from streampose.observe.status import StatusDisplay, format_status, short_name
 
 CTX = mp.get_context("spawn")
 WAIT_S = 20.0
@@ -231,3 +231,13 @@ def test_status_display_redraws_in_place_at_most_once_a_second() -> None:
     display.close()
     display.update(["after"])
     assert len(out.getvalue()) == size
+
+
+def test_status_display_as_a_context_manager_leaves_the_last_lines() -> None:
+    out, clock = io.StringIO(), _Clock()
+    with StatusDisplay(stream=out, clock=clock, force_tty=True) as display:
+        display.update(["one"])
+        clock.now += 0.1
+        display.update(["two"])  # too soon: drawn by close()
+        assert out.getvalue() == "\r\x1b[Jone\n"
+    assert out.getvalue().endswith("\x1b[1F\x1b[Jtwo\n")

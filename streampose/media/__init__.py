@@ -1,4 +1,4 @@
-"""streampose.media: video/image sources and the video writer (PyAV, OpenCV)."""
+"""streampose.media: video/image sources (PyAV, OpenCV)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from streampose.media.source import (
     open_source,
     probe_video,
 )
-from streampose.media.writer import VideoWriter
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -20,7 +19,6 @@ __all__ = [
     "ImageSource",
     "SourceInfo",
     "VideoFileSource",
-    "VideoWriter",
     "is_image_uri",
     "open_source",
     "probe_video",

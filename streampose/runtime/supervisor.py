@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streampose.errors import StageError
+from streampose.observe.stats import StageStats
 from streampose.runtime.stage import ErrorReport, Stage, StageControl, StageReport, stage_main
-from streampose.runtime.stats import StageStats
 from streampose.transport.codec import HeaderCodec
 from streampose.transport.ring import SharedRing
 from streampose.transport.shm import sweep_stale_segments

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from streampose.media import DecodedFrame, open_source
-from streampose.runtime.counters import StreamCounters
+from streampose.observe.counters import StreamCounters
 from streampose.runtime.stage import Stage
 from streampose.stages.messages import FLAG_EOS, FrameHeader
 from streampose.transport.ring import SharedRing

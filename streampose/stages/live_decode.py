@@ -24,7 +24,7 @@ import numpy as np
 from streampose.errors import SourceError
 from streampose.media.live import LiveOptions, LiveSource
 from streampose.media.uri import redact
-from streampose.runtime.counters import StreamCounters
+from streampose.observe.counters import StreamCounters
 from streampose.runtime.stage import POLL_S, Stage
 from streampose.stages.messages import (
     FLAG_DROPPED_BEFORE,

@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING, Any
 from streampose.backends.request import BackendRequest
 from streampose.config import PipelineConfig
 from streampose.models.spec import ModelSpec
+from streampose.outputs.factory import StreamFacts
 from streampose.pose.letterbox import Letterbox
 from streampose.processing import Processing
 
 if TYPE_CHECKING:
     from streampose.sources.probe import ProbedSource
 
-__all__ = ["RunPlan"]
+__all__ = ["RunPlan", "stream_facts"]
 
 
 @dataclass(frozen=True)
@@ -57,3 +58,11 @@ class RunPlan:
         """Frame slots per file stream: two batches plus one item per stage."""
         perf = self.config.performance
         return perf.frame_slots or 2 * self.config.batching.batch + 6
+
+
+def stream_facts(source: ProbedSource) -> StreamFacts:
+    """What the outputs need to know about a probed source."""
+    info = source.info
+    return StreamFacts(width=info.width, height=info.height, time_base=info.time_base,
+                       fps=info.fps, stem=source.stem, images=source.is_images,
+                       live=source.live)

@@ -19,14 +19,15 @@ from typing import Any
 import numpy as np
 
 from streampose.config.sections import DrawConfig, TrackingConfig
+from streampose.observe.counters import StreamCounters
+from streampose.outputs.base import FrameMeta, Sink, image_id
+from streampose.outputs.factory import EncoderSettings, build_sinks
 from streampose.pose import Poses, get_skeleton
+from streampose.render import build_annotators
 from streampose.runtime.channels import Channels
-from streampose.runtime.counters import StreamCounters
 from streampose.runtime.stage import POLL_S, Stage
-from streampose.sinks.draw import build_annotators
-from streampose.sinks.outputs import FrameMeta, Sink, image_id
 from streampose.stages.messages import FrameHeader, PoseResult
-from streampose.stages.plan import RunPlan
+from streampose.stages.plan import RunPlan, stream_facts
 from streampose.transport.ring import SharedRing
 
 log = logging.getLogger(__name__)
@@ -165,4 +166,5 @@ def _tracker(section: TrackingConfig) -> Callable[[], Any] | None:
 
 
 def _sinks(plan: RunPlan) -> list[Sink]:
-    raise NotImplementedError("MERGE: outputs.factory.build_sinks")
+    encoder = EncoderSettings.from_performance(plan.config.performance)
+    return build_sinks(plan.config.outputs, [stream_facts(s) for s in plan.sources], encoder)

@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
+from streampose.lifecycle import Resource
+
 log = logging.getLogger(__name__)
 
 MAX_LABEL = 24
@@ -96,13 +98,15 @@ def _columns(stream: TextIO) -> int | None:
         return None
 
 
-class StatusDisplay:
+class StatusDisplay(Resource):
     """Redraws a block of lines in place on a terminal, at most once per ``interval_s``.
 
     ``update(lines)`` may be called as often as wanted; lines arriving between redraws are
     kept and drawn by the next redraw or by ``close()``, which leaves the last lines on
     screen. Nothing is written when ``stream`` is not a TTY (``active`` is False).
-    Nothing else should write to the stream while the display is active.
+    Nothing else should write to the stream while the display is active. ``open()`` has
+    nothing to acquire (the display does not own its stream); ``with StatusDisplay()``
+    makes sure the last lines are drawn.
     """
 
     def __init__(self, *, stream: TextIO | None = None, interval_s: float = 1.0,
@@ -116,6 +120,9 @@ class StatusDisplay:
         self._last_draw: float | None = None
         self._pending: list[str] | None = None
         self._closed = False
+
+    def open(self) -> None:
+        """Nothing to acquire: the display draws on its first ``update``."""
 
     def update(self, lines: Sequence[str]) -> None:
         """Show ``lines``: now if the last redraw is ``interval_s`` old, else at the next."""

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from streampose.media.uri import redact
-from streampose.runtime.counters import StreamCounters
-from streampose.runtime.stats import LatencyWindow, RateMeter, StageStats, counter_keys
-from streampose.sinks.metrics import MetricsSnapshot
+from streampose.observe.counters import StreamCounters
+from streampose.observe.metrics import MetricsSnapshot
+from streampose.observe.stats import LatencyWindow, RateMeter, StageStats, counter_keys
 
 
 class LiveView:

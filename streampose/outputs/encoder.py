@@ -1,4 +1,6 @@
-"""VideoWriter: BGR frames in, an H.264 MP4 (PyAV, libx264) out, source timestamps kept.
+"""The encoder: BGR frames in, an H.264 MP4 (PyAV, libx264) out, source timestamps kept.
+
+:class:`VideoWriter` is a :class:`~streampose.lifecycle.Resource` used by the video sink.
 
 - **Timestamps.** ``write(image, pts)`` takes the pts in ``time_base`` (pass the source's
   ``SourceInfo.time_base`` and each frame's pts): the output has the source's timing and
@@ -25,9 +27,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from fractions import Fraction
 from pathlib import Path
+from typing import cast
 
 import av
 import av.error
@@ -36,6 +38,7 @@ import numpy as np
 from streampose.errors import ConfigError, OutputError
 from streampose.lifecycle import Resource
 from streampose.media.source import MonotonicPts, check_int, frame_step
+from streampose.outputs.writable import check_writable
 
 __all__ = ["VideoWriter"]
 
@@ -53,9 +56,9 @@ _X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium
 _BT601, _LIMITED_RANGE = 6, 1  # AVCOL_SPC_SMPTE170M, AVCOL_RANGE_MPEG
 
 
-def _positive_fraction(name: str, value: object) -> Fraction:
+def _positive_fraction(name: str, value: Fraction | float | str) -> Fraction:
     try:
-        frac = Fraction(value).limit_denominator(1_000_000)  # type: ignore[arg-type]
+        frac = Fraction(value).limit_denominator(1_000_000)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"VideoWriter: {name} = {value!r} must be a number > 0") from exc
     if frac <= 0:
@@ -84,21 +87,6 @@ def _even(n: int) -> int:
 
 def _reason(exc: BaseException) -> str:
     return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-
-
-def _check_output_path(path: Path) -> None:
-    """Fail early, with the reason, when ``path`` cannot be created."""
-    parent = path.parent
-    if path.is_dir():
-        raise OutputError(f"{path}: is a directory")
-    if parent.exists() and not parent.is_dir():
-        raise OutputError(f"{path}: {parent} is not a directory")
-    if not parent.is_dir():
-        raise OutputError(f"{path}: output directory {parent} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise OutputError(f"{path}: output directory {parent} is not writable")
-    if path.exists() and not os.access(path, os.W_OK):
-        raise OutputError(f"{path}: file exists and is not writable")
 
 
 class VideoWriter(Resource):
@@ -152,7 +140,7 @@ class VideoWriter(Resource):
             return
         if self._closed:
             raise OutputError(f"{self.path}: the writer is closed")
-        _check_output_path(self.path)
+        check_writable(self.path, "video output")
         self._container, self._stream = self._create(fragmented=self.fragmented)
         log.debug("writing %s: %dx%d at %s fps, %s, preset %s, crf %d, %d threads",
                   self.path, *self.output_size, self.fps, self.codec, self.preset, self.crf,
@@ -161,17 +149,19 @@ class VideoWriter(Resource):
     def write(self, image: np.ndarray, pts: int | None = None) -> None:
         """Encode one HxWx3 uint8 BGR frame; ``pts`` in ``time_base`` (None: next at fps)."""
         self.open()
+        container, stream = self._container, self._stream
+        assert container is not None and stream is not None  # open() succeeded
         frame = self._to_frame(image)
         frame.pts = self._clock.next(self._auto_pts() if pts is None else int(pts))
         frame.time_base = self.time_base
-        self._encode(self._container, self._stream, frame)
+        self._encode(container, stream, frame)
         self.frames_written += 1
 
     def close(self) -> None:
         """Flush the encoder and finalise the file; safe to call more than once."""
         container, stream = self._container, self._stream
         self._container, self._stream, self._closed = None, None, True
-        if container is None:
+        if container is None or stream is None:
             return
         try:
             self._encode(container, stream, None)
@@ -201,7 +191,7 @@ class VideoWriter(Resource):
         return container, stream
 
     def _add_stream(self, container: av.container.OutputContainer) -> av.VideoStream:
-        stream = container.add_stream(self.codec, rate=self.fps)
+        stream = cast(av.VideoStream, container.add_stream(self.codec, rate=self.fps))
         stream.width, stream.height = self.output_size
         stream.pix_fmt = "yuv420p"
         stream.time_base = self.time_base
@@ -230,17 +220,9 @@ class VideoWriter(Resource):
             raise ValueError(f"{self.path}: frame is {image.shape} {image.dtype}, "
                              f"expected {expected} uint8 (BGR)")  # fmt: skip
         if self._pad is not None:
-            image = self._padded(image)
+            image = _padded(self._pad, image)
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24")
         return frame.reformat(format="yuv420p", threads=self.convert_threads)
-
-    def _padded(self, image: np.ndarray) -> np.ndarray:
-        """The frame with its last column/row repeated up to the even output size."""
-        pad, (h, w) = self._pad, image.shape[:2]
-        pad[:h, :w] = image
-        pad[h:, :w] = image[h - 1 :]
-        pad[:, w:] = pad[:, w - 1 : w]
-        return pad
 
     def _encode(
         self,
@@ -269,3 +251,12 @@ class VideoWriter(Resource):
             self._encode(container, stream, None)
         finally:
             self._close_container(container)
+
+
+def _padded(pad: np.ndarray, image: np.ndarray) -> np.ndarray:
+    """``image`` copied into ``pad`` with its last column/row repeated up to pad's size."""
+    h, w = image.shape[:2]
+    pad[:h, :w] = image
+    pad[h:, :w] = image[h - 1 :]
+    pad[:, w:] = pad[:, w - 1 : w]
+    return pad

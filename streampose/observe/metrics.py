@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from streampose.errors import OutputError
+from streampose.lifecycle import Resource
 
 log = logging.getLogger(__name__)
 
@@ -183,10 +184,11 @@ class _Server6(_Server):
     address_family = socket.AF_INET6
 
 
-class MetricsServer:
+class MetricsServer(Resource):
     """Serves ``GET /metrics`` on ``host:port`` (127.0.0.1 by default) from a daemon thread.
 
-    ``port=0`` picks a free port; read it from ``.port`` after ``start()``.
+    ``open()`` binds and starts serving, ``close()`` stops (``with MetricsServer(...)``
+    does both). ``port=0`` picks a free port; read it from ``.port`` after ``open()``.
     """
 
     def __init__(self, *, port: int, snapshot: Callable[[], MetricsSnapshot],
@@ -198,7 +200,7 @@ class MetricsServer:
 
     @property
     def port(self) -> int:
-        """The port bound by the last ``start()`` (the ephemeral one for ``port=0``)."""
+        """The port bound by the last ``open()`` (the ephemeral one for ``port=0``)."""
         return self._port if self._bound is None else self._bound
 
     @property
@@ -206,10 +208,10 @@ class MetricsServer:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}/metrics"
 
-    def start(self) -> None:
+    def open(self) -> None:
         """Bind and start serving; OutputError when the address cannot be bound."""
         if self._server is not None:
-            raise RuntimeError("metrics server already started")
+            raise RuntimeError("metrics server already open")
         self._server = self._bind()
         self._bound = int(self._server.server_address[1])
         self._thread = threading.Thread(target=self._server.serve_forever,
@@ -228,13 +230,6 @@ class MetricsServer:
             server.shutdown()
             thread.join(timeout=5.0)
         server.server_close()
-
-    def __enter__(self) -> MetricsServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _bind(self) -> _Server:
         cls = _Server6 if ":" in self.host else _Server

@@ -1,0 +1,60 @@
+"""What every sink shares: the frame's identity (:class:`FrameMeta`) and the Sink base.
+
+The render stage hands every sink each frame, in order per stream, after drawing. Image
+sinks use the annotated frame; data sinks use the poses (in frame pixels) and the frame's
+identity. A sink is a :class:`~streampose.lifecycle.Resource`: ``open()`` in the render
+process creates the output, ``close()`` (idempotent) leaves a valid file whatever was
+written. See ARCHITECTURE.md for where sinks sit in a frame's path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from streampose.lifecycle import Resource
+from streampose.pose import Poses
+
+__all__ = ["FrameMeta", "Sink", "image_id"]
+
+
+@dataclass(frozen=True, slots=True)
+class FrameMeta:
+    """Who a frame is: stream, source frame index, times, and its name for image sources."""
+
+    stream: int
+    frame: int
+    pts: int
+    pts_s: float
+    wall: float
+    image_id: int
+    name: str | None = None
+
+
+def image_id(name: str | None, index: int) -> int:
+    """COCO style: the integer file stem when it is all digits, else the running index."""
+    if name is not None:
+        stem = Path(name).stem
+        if stem.isdigit():
+            return int(stem)
+    return index
+
+
+class Sink(Resource):
+    """Base of every output: sinks override ``write`` and what else they need.
+
+    ``wants_image``: whether the render stage must draw the frame for this sink.
+    """
+
+    wants_image = False
+
+    def open(self) -> None:
+        """Create the output (runs in the render process)."""
+
+    def write(self, meta: FrameMeta, poses: Poses, image: np.ndarray | None) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Finish the output; must leave a valid file whatever was written. Idempotent."""

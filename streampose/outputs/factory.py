@@ -1,0 +1,140 @@
+"""Which sinks a run writes to, from the ``[outputs]`` settings and what each source is.
+
+:func:`build_sinks` is the one place that turns the outputs configuration into sinks: an
+annotated video (or image folder) per stream, JSON lines, COCO results, OpenPose JSON.
+It checks every output first (:func:`check_outputs`), so it runs in the parent before any
+stage starts and a bad path fails fast. See ARCHITECTURE.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+from streampose.config.sections import OutputsConfig, PerformanceConfig
+from streampose.errors import ConfigError
+from streampose.outputs.base import Sink
+from streampose.outputs.coco import CocoResultsSink
+from streampose.outputs.images import ImageFolderSink
+from streampose.outputs.jsonl import JsonLinesSink
+from streampose.outputs.openpose import OpenPoseJsonSink
+from streampose.outputs.video import VideoSink
+from streampose.outputs.writable import check_writable
+
+__all__ = ["DEFAULT_FPS", "EncoderSettings", "StreamFacts", "annotated_path", "build_sinks",
+           "check_outputs", "writes_folder"]
+
+DEFAULT_FPS = Fraction(25)  # for a source that does not state its frame rate
+
+
+@dataclass(frozen=True, kw_only=True)
+class StreamFacts:
+    """What the outputs need to know about one source (learnt by probing it).
+
+    ``width``/``height``: the frame size (the first image's for image sources);
+    ``time_base`` and ``fps`` (None: unknown) time the video output; ``stem`` names
+    OpenPose files; ``images``: an image source (annotated output must be a folder);
+    ``live``: a live source (its video is written fragmented, playable if killed).
+    """
+
+    width: int
+    height: int
+    time_base: Fraction
+    fps: Fraction | None = None
+    stem: str = "source"
+    images: bool = False
+    live: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class EncoderSettings:
+    """How annotated videos are encoded: x264 ``preset``, ``crf`` and ``threads``."""
+
+    preset: str = "ultrafast"
+    crf: int = 23
+    threads: int = 1
+
+    @classmethod
+    def from_performance(cls, performance: PerformanceConfig) -> EncoderSettings:
+        return cls(preset=performance.encoder_preset, crf=performance.crf,
+                   threads=performance.encoder_threads)
+
+
+def annotated_path(template: str | None, stream: int, streams: int) -> Path | None:
+    """The annotated output of ``stream`` (of ``streams``): a video file or a folder.
+
+    ``{stream}`` in ``template`` is replaced by the stream index; without it, several
+    sources get ``_<index>`` before the extension (``out.mp4`` -> ``out_0.mp4``, ...),
+    unless ``template`` is a folder (ends with ``/``).
+    """
+    if not template:
+        return None
+    if "{stream}" in template:
+        return Path(template.replace("{stream}", str(stream)))
+    path = Path(template)
+    if streams == 1 or _ends_with_separator(template):
+        return path
+    return path.with_name(f"{path.stem}_{stream}{path.suffix}")
+
+
+def writes_folder(template: str, path: Path) -> bool:
+    """Whether the annotated output at ``path`` is a folder of images, not a video:
+    ``template`` ends with ``/`` or ``path`` is an existing folder."""
+    return _ends_with_separator(template) or path.is_dir()
+
+
+def check_outputs(outputs: OutputsConfig, streams: Sequence[StreamFacts]) -> None:
+    """Raise ConfigError or OutputError unless every output in ``outputs`` can be written.
+
+    Image sources need a folder for their annotated output (``-o annotated/``).
+    """
+    for stream, facts in enumerate(streams):
+        path = annotated_path(outputs.video, stream, len(streams))
+        if path is None or outputs.video is None:
+            continue
+        folder = writes_folder(outputs.video, path)
+        if facts.images and not folder:
+            raise ConfigError(f"-o {outputs.video}: image sources are written to a folder: "
+                              "end the path with '/' (e.g. -o annotated/)")
+        if not folder:
+            check_writable(path, "video output")
+    for file, what in ((outputs.json, "JSON lines output"), (outputs.summary, "summary"),
+                       (outputs.coco, "COCO results")):
+        if file is not None:
+            check_writable(file, what)
+
+
+def build_sinks(outputs: OutputsConfig, streams: Sequence[StreamFacts],
+                encoder: EncoderSettings) -> list[Sink]:
+    """The sinks for ``outputs``, after :func:`check_outputs`: the annotated output of
+    each stream (in stream order), then JSON lines, COCO results and OpenPose JSON."""
+    check_outputs(outputs, streams)
+    sinks = [_annotated_sink(outputs.video, i, streams, encoder)
+             for i in range(len(streams)) if outputs.video]
+    if outputs.json is not None:
+        sinks.append(JsonLinesSink(path=outputs.json))
+    if outputs.coco is not None:
+        sinks.append(CocoResultsSink(path=outputs.coco))
+    if outputs.openpose_json is not None:
+        sinks.append(OpenPoseJsonSink(folder=outputs.openpose_json,
+                                      stems=[s.stem for s in streams]))
+    return sinks
+
+
+def _annotated_sink(template: str, stream: int, streams: Sequence[StreamFacts],
+                    encoder: EncoderSettings) -> Sink:
+    path = annotated_path(template, stream, len(streams))
+    assert path is not None
+    if writes_folder(template, path):
+        return ImageFolderSink(folder=path)
+    facts = streams[stream]
+    return VideoSink(stream=stream, path=path, width=facts.width, height=facts.height,
+                     fps=facts.fps or DEFAULT_FPS, time_base=facts.time_base,
+                     preset=encoder.preset, crf=encoder.crf, threads=encoder.threads,
+                     fragmented=facts.live)
+
+
+def _ends_with_separator(template: str) -> bool:
+    return template.endswith(("/", "\\"))

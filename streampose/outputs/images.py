@@ -1,0 +1,37 @@
+"""Annotated images written to a folder (image sources, or ``-o folder/``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from streampose.errors import OutputError
+from streampose.outputs.base import FrameMeta, Sink
+from streampose.outputs.writable import make_folder
+from streampose.pose import Poses
+
+__all__ = ["ImageFolderSink"]
+
+
+class ImageFolderSink(Sink):
+    """Annotated images written to a folder under their source names (image sources).
+
+    Frames without a name (video frames) are written as ``frame_<stream>_<frame:06d>.jpg``.
+    """
+
+    wants_image = True
+
+    def __init__(self, *, folder: Path) -> None:
+        self.folder = folder
+
+    def open(self) -> None:
+        make_folder(self.folder, "image output folder")
+
+    def write(self, meta: FrameMeta, poses: Poses, image: np.ndarray | None) -> None:
+        if image is None:
+            return
+        name = meta.name or f"frame_{meta.stream}_{meta.frame:06d}.jpg"
+        if not cv2.imwrite(str(self.folder / name), image):
+            raise OutputError(f"{self.folder / name}: cannot write the image")

@@ -1,0 +1,55 @@
+"""The one check that an output file can be written, run before anything is created.
+
+Every output (video, JSON lines, COCO results, summary, image and OpenPose folders) is
+checked with :func:`check_writable` in the parent before any stage starts, and again by
+its sink or writer when it opens, so a bad path fails fast with one clear line.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from streampose.errors import OutputError
+
+__all__ = ["check_writable", "make_folder"]
+
+
+def check_writable(path: Path, what: str) -> None:
+    """Raise OutputError, naming ``what`` and ``path``, unless ``path`` can be written.
+
+    Refused: a directory at ``path``; a folder that is missing or is a file; a folder
+    where no file can be created (a real probe: a temporary file, removed at once); an
+    existing file that is not writable. Creates nothing that stays.
+    """
+    path = Path(path)
+    folder = path.resolve().parent
+    if path.is_dir():
+        raise OutputError(f"{what} {path}: is a directory")
+    _check_folder(path, folder, what)
+    if path.exists() and not os.access(path, os.W_OK):
+        raise OutputError(f"{what} {path}: file exists and is not writable")
+
+
+def _check_folder(path: Path, folder: Path, what: str) -> None:
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"{what} {path}: {folder} is not a directory")
+    if not folder.is_dir():
+        raise OutputError(f"{what} {path}: folder {folder} does not exist")
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".streampose-check-"):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise OutputError(f"{what} {path}: cannot write in {folder} ({reason})") from exc
+
+
+def make_folder(folder: Path, what: str) -> None:
+    """Create ``folder`` (and its parents) if needed and check files can be written in it."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise OutputError(f"{what} {folder}: cannot create ({reason})") from exc
+    _check_folder(folder, folder.resolve(), what)

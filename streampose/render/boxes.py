@@ -1,0 +1,69 @@
+"""Boxes around people: :func:`person_boxes` (geometry) and :class:`BoxAnnotator`."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from streampose.pose.poses import Poses
+from streampose.render.annotator import (
+    check_confidence,
+    check_positive,
+    check_thickness,
+    line_thickness,
+    visible_keypoints,
+)
+from streampose.render.colors import id_color
+
+__all__ = ["BoxAnnotator", "person_boxes"]
+
+
+def person_boxes(poses: Poses, *, min_confidence: float = 0.0, padding: float = 0.1,
+                 shape: tuple[int, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes around each person's visible keypoints: ``(boxes (P, 4) int32, has_box (P,))``.
+
+    Boxes are ``x1, y1, x2, y2``, padded by ``padding`` times the larger box side (at
+    least 4 px), and clipped to ``shape`` (a frame's ``(height, width, ...)``) if given.
+    People with no visible keypoint have ``has_box`` False (and a zero box).
+    """
+    ok = visible_keypoints(poses, min_confidence)
+    has_box: np.ndarray = np.asarray(ok.any(axis=1))
+    xy = poses.keypoints[..., :2]
+    lo = np.where(ok[..., None], xy, np.inf).min(axis=1)
+    hi = np.where(ok[..., None], xy, -np.inf).max(axis=1)
+    pad = np.maximum(4.0, padding * (hi - lo).max(axis=1, initial=0.0))[:, None]
+    boxes = np.concatenate([lo - pad, hi + pad], axis=1)
+    boxes[~has_box] = 0
+    if shape is not None:
+        h, w = shape[:2]
+        boxes = np.clip(boxes, 0, [w - 1, h - 1, w - 1, h - 1])
+    return np.round(boxes).astype(np.int32), has_box
+
+
+class BoxAnnotator:
+    """A rectangle around each person's drawn keypoints, in the colour of its track id.
+
+    People without a track id (-1) get :data:`NEUTRAL_COLOR`, or no box at all with
+    ``tracked_only=True``.
+    """
+
+    def __init__(self, *, min_confidence: float = 0.0, thickness: int | None = None,
+                 padding: float = 0.1, tracked_only: bool = False) -> None:
+        self.min_confidence = check_confidence("BoxAnnotator", min_confidence)
+        check_thickness("BoxAnnotator", thickness)
+        check_positive("BoxAnnotator", "padding", padding, 10)
+        self.thickness, self.padding, self.tracked_only = thickness, padding, tracked_only
+
+    def annotate(self, scene: np.ndarray, poses: Poses) -> np.ndarray:
+        if len(poses) == 0:
+            return scene
+        boxes, has_box = person_boxes(poses, min_confidence=self.min_confidence,
+                                      padding=self.padding, shape=scene.shape)
+        if self.tracked_only:
+            has_box &= poses.track_ids >= 0
+        thickness = line_thickness(scene, self.thickness)
+        for p in np.flatnonzero(has_box):
+            x1, y1, x2, y2 = boxes[p].tolist()
+            color = id_color(int(poses.track_ids[p]))
+            cv2.rectangle(scene, (x1, y1), (x2, y2), color, thickness, cv2.LINE_8)
+        return scene

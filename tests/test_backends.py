@@ -18,10 +18,10 @@ from streampose.backends import (
     register_backend,
     split_outputs,
 )
+from streampose.backends.fake_people import standing_person
 from streampose.errors import ConfigError, ModelError
 from streampose.models.spec import ModelSpec, builtin_specs
 from streampose.pose import COCO18, PafDecoder
-from streampose.pose.synthetic import standing_person
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 MODEL = SHARED / "models" / "openpose-mnv2s-coco18.onnx"

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
+from streampose.backends.fake_people import crowd, render_maps, standing_person
 from streampose.pose import BODY25, COCO18, PafDecoder, Poses, get_skeleton
-from streampose.pose.synthetic import crowd, render_maps, standing_person
 
 SHAPE = (46, 82)
 

@@ -71,7 +71,7 @@ def trt_logger(trt: Any) -> Any:
     """A TensorRT ILogger that forwards to this module's logging logger."""
     levels = _severity_levels(trt)
 
-    class _LogBridge(trt.ILogger):  # type: ignore[misc]  # a base class only known at run time
+    class _LogBridge(trt.ILogger):  # a base class known only at run time
         def __init__(self) -> None:
             trt.ILogger.__init__(self)
 

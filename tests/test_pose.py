@@ -146,6 +146,14 @@ def test_poses_validates_shapes() -> None:
         Poses(np.zeros((1, 18, 3), np.float32), np.zeros(1), COCO18, np.zeros(2))
 
 
+def test_poses_without_track_ids_are_untracked() -> None:
+    two = Poses(np.zeros((2, 18, 3), np.float32), np.zeros(2, np.float32), COCO18)
+    assert two.track_ids.dtype == np.int64 and two.track_ids.tolist() == [-1, -1]
+    one = Poses(np.zeros((1, 18, 3), np.float32), np.zeros(1, np.float32), COCO18)
+    assert one.track_ids.tolist() == [-1] and one.track_ids is not two.track_ids
+    assert Poses.empty(COCO18).track_ids.shape == (0,)
+
+
 def test_poses_json_round_trip_and_transform() -> None:
     kp = np.zeros((2, 18, 3), np.float32)
     kp[0, 1] = (10.0, 20.0, 0.9)

@@ -18,8 +18,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from streampose.backends.fake_people import crowd, render_maps
 from streampose.pose import COCO18, PafDecoder
-from streampose.pose.synthetic import crowd, render_maps
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

@@ -18,10 +18,10 @@ from streampose.backends import (
     register_backend,
     split_outputs,
 )
+from streampose.backends.fake_people import standing_person
 from streampose.errors import ConfigError, ModelError
 from streampose.models.spec import ModelSpec, builtin_specs
 from streampose.pose import COCO18, PafDecoder
-from streampose.pose.synthetic import standing_person
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 MODEL = SHARED / "models" / "openpose-mnv2s-coco18.onnx"
@@ -66,6 +66,24 @@ def test_missing_optional_package_fails_only_when_chosen() -> None:
         from streampose.backends import _REGISTRY
 
         del _REGISTRY["needs-missing"]
+
+
+def test_entry_that_is_not_a_backend_is_refused() -> None:
+    register_backend("not-a-backend", BackendEntry("streampose.errors", "ConfigError"))
+    try:
+        with pytest.raises(ConfigError, match=r"streampose.errors.ConfigError is not a Backend"):
+            create_backend("not-a-backend", spec=SPEC, model_path=None)
+    finally:
+        from streampose.backends import _REGISTRY
+
+        del _REGISTRY["not-a-backend"]
+
+
+def test_tensorrt_is_found_by_name_without_tensorrt_installed(tmp_path: Path) -> None:
+    backend = create_backend("tensorrt", spec=SPEC, model_path=tmp_path / "m.onnx",
+                             device="cuda", input_hw="368x656")
+    assert type(backend).__module__ == "streampose.backends.tensorrt.backend"
+    assert backend.name == "tensorrt"
 
 
 @pytest.mark.parametrize("threads", [0, -1, 1.5, True])

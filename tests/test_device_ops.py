@@ -21,13 +21,13 @@ from streampose.backends.device_ops import (  # noqa: E402
     find_peaks_tensor,
     letterbox_tensor,
 )
+from streampose.backends.fake_people import crowd, render_maps  # noqa: E402
 from streampose.errors import ConfigError  # noqa: E402
 from streampose.models import architecture_spec  # noqa: E402
 from streampose.models.spec import ModelSpec, builtin_specs  # noqa: E402
 from streampose.pose import COCO18, PafDecoder  # noqa: E402
 from streampose.pose.letterbox import letterbox_into, plan_letterbox  # noqa: E402
 from streampose.pose.peaks import Peaks, find_peaks  # noqa: E402
-from streampose.pose.synthetic import crowd, render_maps  # noqa: E402
 from streampose.stages.payload import (  # noqa: E402
     max_peaks,
     peak_payload_bytes,

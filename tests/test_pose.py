@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
+from streampose.backends.fake_people import crowd, render_maps, standing_person
 from streampose.pose import BODY25, COCO18, PafDecoder, Poses, get_skeleton
-from streampose.pose.synthetic import crowd, render_maps, standing_person
 
 SHAPE = (46, 82)
 
@@ -144,6 +144,14 @@ def test_poses_validates_shapes() -> None:
         Poses(np.zeros((2, 18, 3), np.float32), np.zeros(3, np.float32), COCO18)
     with pytest.raises(ValueError, match="track_ids"):
         Poses(np.zeros((1, 18, 3), np.float32), np.zeros(1), COCO18, np.zeros(2))
+
+
+def test_poses_without_track_ids_are_untracked() -> None:
+    two = Poses(np.zeros((2, 18, 3), np.float32), np.zeros(2, np.float32), COCO18)
+    assert two.track_ids.dtype == np.int64 and two.track_ids.tolist() == [-1, -1]
+    one = Poses(np.zeros((1, 18, 3), np.float32), np.zeros(1, np.float32), COCO18)
+    assert one.track_ids.tolist() == [-1] and one.track_ids is not two.track_ids
+    assert Poses.empty(COCO18).track_ids.shape == (0,)
 
 
 def test_poses_json_round_trip_and_transform() -> None:

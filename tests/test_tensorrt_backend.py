@@ -25,7 +25,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from streampose.backends import tensorrt as trtb
+from streampose.backends.tensorrt import backend as trt_backend
+from streampose.backends.tensorrt import builder, engine_cache
+from streampose.backends.tensorrt import cuda as trt_cuda
+from streampose.backends.tensorrt.backend import TensorRTBackend
+from streampose.backends.tensorrt.shapes import profile_shapes
 from streampose.errors import ConfigError, ModelError
 from streampose.models.spec import builtin_specs
 
@@ -274,8 +278,8 @@ def fake_tensorrt(version: str = "10.3.0") -> types.ModuleType:
 # -- fixtures ------------------------------------------------------------------------------
 
 
-def fake_cuda(name: str = "Fake GPU 80GB", capability: str = "9.0") -> trtb.CudaDevice:
-    return trtb.CudaDevice(torch=torch, device=torch.device("cpu"), name=name,
+def fake_cuda(name: str = "Fake GPU 80GB", capability: str = "9.0") -> trt_cuda.CudaDevice:
+    return trt_cuda.CudaDevice(torch=torch, device=torch.device("cpu"), name=name,
                            capability=capability, stream=None)
 
 
@@ -286,7 +290,7 @@ def fake_trt(monkeypatch: pytest.MonkeyPatch) -> FakeState:
     STATE = FakeState()
     Builder.fail = False
     monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt())
-    monkeypatch.setattr(trtb, "open_cuda", lambda device: fake_cuda())
+    monkeypatch.setattr(trt_backend, "open_cuda", lambda device: fake_cuda())
     return STATE
 
 
@@ -303,9 +307,9 @@ def model(tmp_path: Path) -> Path:
     return write_model(tmp_path / "openpose-mnv2s-coco18.onnx")
 
 
-def backend(model: Path, cache: Path, **options: Any) -> trtb.TensorRTBackend:
-    return trtb.TensorRTBackend(spec=SPEC, model_path=model, device="cuda",
-                                cache_dir=cache, **options)
+def backend(model: Path, cache: Path, **options: Any) -> TensorRTBackend:
+    return TensorRTBackend(spec=SPEC, model_path=model, device="cuda",
+                           cache_dir=cache, **options)
 
 
 def batch_of(n: int, h: int = 32, w: int = 48) -> np.ndarray:
@@ -317,7 +321,7 @@ def engines(cache: Path) -> list[str]:
     return sorted(p.name for p in cache.iterdir() if p.suffix == ".engine")
 
 
-KEY = trtb.EngineKey(model_sha256="a" * 64, gpu_name="NVIDIA H100 80GB HBM3",
+KEY = engine_cache.EngineKey(model_sha256="a" * 64, gpu_name="NVIDIA H100 80GB HBM3",
                      compute_capability="9.0", tensorrt_version="10.3.0", fp16=True,
                      max_batch=8, input_name="image:0", input_layout="NHWC",
                      input_hw=(368, 656))
@@ -345,38 +349,38 @@ def test_key_changes_with_every_field(field: str, value: object) -> None:
 
 
 def test_engine_and_sidecar_names(tmp_path: Path) -> None:
-    path = trtb.engine_path(tmp_path, "openpose-mnv2s-coco18", KEY)
+    path = engine_cache.engine_path(tmp_path, "openpose-mnv2s-coco18", KEY)
     assert path == tmp_path / f"openpose-mnv2s-coco18-{KEY.digest[:16]}.engine"
-    assert trtb.sidecar_path(path) == path.with_name(f"{path.stem}.json")
+    assert engine_cache.sidecar_path(path) == path.with_name(f"{path.stem}.json")
 
 
 def test_default_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("STREAMPOSE_CACHE", str(tmp_path))
     if importlib.util.find_spec("streampose.models.download") is not None:
-        assert trtb.default_cache_dir() == tmp_path / "engines"
+        assert engine_cache.default_cache_dir() == tmp_path / "engines"
     monkeypatch.setitem(sys.modules, "streampose.models.download", None)  # module absent
-    assert trtb.default_cache_dir() == Path.home() / ".cache" / "streampose" / "engines"
+    assert engine_cache.default_cache_dir() == Path.home() / ".cache" / "streampose" / "engines"
 
 
 def test_stale_reason(tmp_path: Path) -> None:
-    path = trtb.engine_path(tmp_path, "m", KEY)
-    assert "no cached engine" in trtb.stale_reason(path, KEY)
+    path = engine_cache.engine_path(tmp_path, "m", KEY)
+    assert "no cached engine" in engine_cache.stale_reason(path, KEY)
     path.write_bytes(b"plan")
-    assert "no sidecar" in trtb.stale_reason(path, KEY)
-    trtb.sidecar_path(path).write_text("{not json")
-    assert "unreadable sidecar" in trtb.stale_reason(path, KEY)
-    trtb.store_engine(path, b"plan", dataclasses.replace(KEY, fp16=False), Path("m.onnx"))
-    reason = trtb.stale_reason(path, KEY)
+    assert "no sidecar" in engine_cache.stale_reason(path, KEY)
+    engine_cache.sidecar_path(path).write_text("{not json")
+    assert "unreadable sidecar" in engine_cache.stale_reason(path, KEY)
+    engine_cache.store_engine(path, b"plan", dataclasses.replace(KEY, fp16=False), Path("m.onnx"))
+    reason = engine_cache.stale_reason(path, KEY)
     assert "another key" in reason and "fp16: False -> True" in reason
-    trtb.store_engine(path, b"plan", KEY, Path("m.onnx"))
-    assert trtb.stale_reason(path, KEY) is None
-    assert json.loads(trtb.sidecar_path(path).read_text())["digest"] == KEY.digest
+    engine_cache.store_engine(path, b"plan", KEY, Path("m.onnx"))
+    assert engine_cache.stale_reason(path, KEY) is None
+    assert json.loads(engine_cache.sidecar_path(path).read_text())["digest"] == KEY.digest
 
 
 def test_atomic_write_replaces_whole_files(tmp_path: Path) -> None:
     target = tmp_path / "sub" / "x.engine"
-    trtb.atomic_write(target, b"one")
-    trtb.atomic_write(target, memoryview(b"two"))
+    engine_cache.atomic_write(target, b"one")
+    engine_cache.atomic_write(target, memoryview(b"two"))
     assert target.read_bytes() == b"two"
     assert os.listdir(target.parent) == ["x.engine"]
 
@@ -392,7 +396,7 @@ def test_atomic_write_leaves_no_temp_file_on_failure(tmp_path: Path, failing: st
 
     monkeypatch.setattr(os, failing, boom)
     with pytest.raises(OSError, match="No space"):
-        trtb.atomic_write(target, b"new")
+        engine_cache.atomic_write(target, b"new")
     monkeypatch.undo()
     assert os.listdir(tmp_path) == ["x.engine"]
     assert target.read_bytes() == b"old"
@@ -402,22 +406,22 @@ def test_atomic_write_leaves_no_temp_file_on_failure(tmp_path: Path, failing: st
 
 
 def test_profile_shapes_dynamic_nhwc() -> None:
-    low, opt, high = trtb.profile_shapes((-1, -1, -1, 3), "NHWC", (368, 656), 8)
+    low, opt, high = profile_shapes((-1, -1, -1, 3), "NHWC", (368, 656), 8)
     assert (low, opt, high) == ((1, 368, 656, 3), (4, 368, 656, 3), (8, 368, 656, 3))
 
 
 def test_profile_shapes_nchw_static_batch_and_channels() -> None:
-    shapes = trtb.profile_shapes((2, -1, -1, -1), "NCHW", (256, 320), 8)
+    shapes = profile_shapes((2, -1, -1, -1), "NCHW", (256, 320), 8)
     assert shapes == ((2, 3, 256, 320),) * 3
-    assert trtb.profile_shapes((-1, 3, -1, -1), "NCHW", (64, 64), 1)[1] == (1, 3, 64, 64)
+    assert profile_shapes((-1, 3, -1, -1), "NCHW", (64, 64), 1)[1] == (1, 3, 64, 64)
 
 
 def test_profile_shapes_static_size_must_match() -> None:
-    assert trtb.profile_shapes((-1, 368, 656, 3), "NHWC", (368, 656), 4)[2] == (4, 368, 656, 3)
+    assert profile_shapes((-1, 368, 656, 3), "NHWC", (368, 656), 4)[2] == (4, 368, 656, 3)
     with pytest.raises(ModelError, match="static width 656"):
-        trtb.profile_shapes((-1, 368, 656, 3), "NHWC", (368, 496), 4)
+        profile_shapes((-1, 368, 656, 3), "NHWC", (368, 496), 4)
     with pytest.raises(ModelError, match="4-D"):
-        trtb.profile_shapes((-1, 368, 656), "NHWC", (368, 656), 4)
+        profile_shapes((-1, 368, 656), "NHWC", (368, 656), 4)
 
 
 @pytest.mark.parametrize(("options", "message"), [
@@ -432,17 +436,17 @@ def test_profile_shapes_static_size_must_match() -> None:
 def test_bad_options(model: Path, options: dict[str, Any], message: str) -> None:
     kwargs = {"spec": SPEC, "model_path": model, "device": "cuda", **options}
     with pytest.raises(ConfigError, match=message):
-        trtb.TensorRTBackend(**kwargs)
+        TensorRTBackend(**kwargs)
 
 
 def test_options_are_read(model: Path) -> None:
     with pytest.raises(ConfigError, match="model path"):
-        trtb.TensorRTBackend(spec=SPEC, model_path=None)
-    b = trtb.TensorRTBackend(spec=SPEC, model_path=model, device="cuda:1", input_hw="368x656",
-                             cache_dir="~/engines")
+        TensorRTBackend(spec=SPEC, model_path=None)
+    b = TensorRTBackend(spec=SPEC, model_path=model, device="cuda:1", input_hw="368x656",
+                        cache_dir="~/engines")
     assert b.input_hw == (368, 656) and b.cache_dir == Path.home() / "engines"
     assert b.engine_max_batch == 8
-    assert trtb.TensorRTBackend(spec=SHARED_SPEC, model_path=model).engine_max_batch == 1
+    assert TensorRTBackend(spec=SHARED_SPEC, model_path=model).engine_max_batch == 1
 
 
 # -- imports and CUDA ------------------------------------------------------------------------
@@ -465,7 +469,7 @@ def test_old_tensorrt_is_refused(model: Path, tmp_path: Path,
 def test_open_cuda_without_a_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ConfigError, match="torch sees no CUDA GPU"):
-        trtb.open_cuda("cuda")
+        trt_cuda.open_cuda("cuda")
 
 
 def test_open_cuda_with_a_faked_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -480,17 +484,17 @@ def test_open_cuda_with_a_faked_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda i: f"Fake GPU {i}")
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda i: (8, 6))
     monkeypatch.setattr(torch.cuda, "Stream", Stream)
-    cuda = trtb.open_cuda("cuda:1")
+    cuda = trt_cuda.open_cuda("cuda:1")
     assert (cuda.name, cuda.capability, cuda.stream_handle, chosen) == ("Fake GPU 1", "8.6",
                                                                         1234, [1])
     assert cuda.device == torch.device("cuda", 1)
     with pytest.raises(ConfigError, match="only 2 CUDA device"):
-        trtb.open_cuda("cuda:2")
+        trt_cuda.open_cuda("cuda:2")
 
 
 def test_tensorrt_messages_go_to_logging(caplog: pytest.LogCaptureFixture) -> None:
-    logger = trtb._trt_logger(fake_tensorrt())
-    with caplog.at_level(logging.DEBUG, logger=trtb.__name__):
+    logger = builder.trt_logger(fake_tensorrt())
+    with caplog.at_level(logging.DEBUG, logger=builder.__name__):
         logger.log(Severity.ERROR, "parse failed")
         logger.log(Severity.VERBOSE, "tactic 7")
     assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
@@ -589,8 +593,8 @@ def test_infer_tensor_matches_infer_and_stays_on_the_device(fake_trt: FakeState,
 
 def test_spec_max_batch_caps_the_engine(fake_trt: FakeState, model: Path,
                                         tmp_path: Path) -> None:
-    with trtb.TensorRTBackend(spec=SHARED_SPEC, model_path=model, cache_dir=tmp_path,
-                              input_hw=(32, 48)) as b:
+    with TensorRTBackend(spec=SHARED_SPEC, model_path=model, cache_dir=tmp_path,
+                         input_hw=(32, 48)) as b:
         heatmaps, _ = b.infer(batch_of(3))
     assert fake_trt.configs[0].profiles[0].shapes[SPEC.input_name][2] == (1, 32, 48, 3)
     assert fake_trt.batches == [1, 1, 1]
@@ -634,7 +638,7 @@ def test_changes_give_another_engine(fake_trt: FakeState, model: Path, tmp_path:
     if change == "model bytes":
         write_model(model, extra="retrained")
     elif change == "gpu":
-        monkeypatch.setattr(trtb, "open_cuda", lambda device: fake_cuda("Other GPU", "8.9"))
+        monkeypatch.setattr(trt_backend, "open_cuda", lambda device: fake_cuda("Other GPU", "8.9"))
     else:
         options[change] = {"fp16": False, "max_batch": 4}[change]
     with backend(model, tmp_path, **options):
@@ -656,8 +660,8 @@ def test_wrong_input_name_and_failed_build(fake_trt: FakeState, tmp_path: Path) 
     other = write_model(tmp_path / "other.onnx")
     renamed = dataclasses.replace(SPEC, input_name="input")
     with pytest.raises(ModelError, match=r"no input 'input'.*inputs are: 'image:0'"):
-        trtb.TensorRTBackend(spec=renamed, model_path=other, cache_dir=tmp_path,
-                             input_hw=(32, 48)).open()
+        TensorRTBackend(spec=renamed, model_path=other, cache_dir=tmp_path,
+                        input_hw=(32, 48)).open()
     Builder.fail = True
     with pytest.raises(ModelError, match="could not build an engine"):
         backend(other, tmp_path, input_hw=(32, 48)).open()
@@ -678,7 +682,7 @@ def test_unwritable_cache_still_runs(fake_trt: FakeState, model: Path, tmp_path:
     def refuse(*args: object) -> None:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(trtb, "store_engine", refuse)
+    monkeypatch.setattr(trt_backend, "store_engine", refuse)
     with backend(model, tmp_path, input_hw=(32, 48)) as b:
         assert b.infer(batch_of(1))[0].shape == (1, 19, 4, 6)
     assert "cannot cache the engine" in caplog.text
@@ -716,8 +720,8 @@ def test_real_engine_matches_onnxruntime(tmp_path: Path) -> None:
     batch = rng.uniform(0, 255, size=(4, 368, 656, 3)).astype(np.float32)
     with OnnxRuntimeBackend(spec=SHARED_SPEC, model_path=onnx) as ort:
         expected = ort.infer(batch)
-    with trtb.TensorRTBackend(spec=SHARED_SPEC, model_path=onnx, cache_dir=tmp_path, fp16=False,
-                              input_hw=(368, 656)) as trt:
+    with TensorRTBackend(spec=SHARED_SPEC, model_path=onnx, cache_dir=tmp_path, fp16=False,
+                         input_hw=(368, 656)) as trt:
         got = trt.infer(batch)
     for a, b in zip(got, expected, strict=True):
         np.testing.assert_allclose(a, b, atol=2e-3, rtol=1e-2)

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from streampose.backends.fake_people import standing_person
 from streampose.pose import BODY25, COCO18, Poses
-from streampose.pose.synthetic import standing_person
 from streampose.pose.tracking import PoseTracker
 from tests.conftest import shared_file
 

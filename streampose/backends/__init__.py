@@ -47,7 +47,11 @@ class BackendEntry:
                 f"backend {name!r} needs the {exc.name.split('.')[0]!r} package, which is not "
                 f"installed ({self.install or 'pip install ' + exc.name.split('.')[0]})"
             ) from exc
-        return getattr(module, self.cls)
+        cls = getattr(module, self.cls)
+        if not (isinstance(cls, type) and issubclass(cls, Backend)):
+            raise ConfigError(f"backend {name!r}: {self.module}.{self.cls} is not a Backend "
+                              "subclass")
+        return cls
 
 
 _REGISTRY: dict[str, BackendEntry] = {
@@ -103,9 +107,8 @@ def create_backend(
             f"unknown backend {name!r} (available: {', '.join(available_backends())})"
         )
     cls = entry.load(name)
-    kwargs = {"spec": spec, "model_path": model_path, "device": device, "threads": threads}
     _check_options(name, cls, options)
-    return cls(**kwargs, **options)
+    return cls(spec=spec, model_path=model_path, device=device, threads=threads, **options)
 
 
 def _check_options(name: str, cls: type[Backend], options: dict[str, Any]) -> None:

@@ -2,7 +2,7 @@
 
 For each image, a person stands centred on the brightest ``stride`` x ``stride`` cell of
 the input. With a COCO-18 spec it is a whole person (keypoint Gaussians and limb PAFs,
-:func:`streampose.pose.synthetic.render_maps`), so the pipeline's grouping finds it;
+:func:`streampose.backends.fake_people.render_maps`), so the pipeline's grouping finds it;
 with other skeletons it is a vertical chain of keypoint peaks (keypoint ``k`` at
 ``k - K // 2`` cells below it) with zero PAFs. A uniform image (e.g. all black) gets
 none, like an empty scene. The background channel (the last heatmap) is
@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from streampose.backends.base import Backend
+from streampose.backends.fake_people import render_maps, standing_person
 from streampose.errors import ConfigError
 from streampose.models.spec import ModelSpec
 from streampose.pose.skeleton import COCO18
-from streampose.pose.synthetic import render_maps, standing_person
 
 __all__ = ["FakeBackend"]
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -69,12 +68,13 @@ class TorchBackend(Backend):
 
     @torch.inference_mode()
     def infer(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if self._model is None:
+        model = self._model
+        if model is None:
             raise RuntimeError("torch backend: infer() before open()")
         if batch.dtype != np.float32 or batch.ndim != 4:
             raise ValueError(f"torch backend: expected float32 NCHW, got {batch.dtype} "
                              f"{batch.shape}")
-        heatmaps, pafs = self._forward(self._upload(batch))
+        heatmaps, pafs = self._forward(model, self._upload(batch))
         return _to_numpy(heatmaps), _to_numpy(pafs)
 
     @property
@@ -85,14 +85,17 @@ class TorchBackend(Backend):
     @torch.inference_mode()
     def infer_tensor(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Run a float32 NCHW batch already on the device; heatmaps and PAFs stay there."""
-        if self._model is None:
+        model = self._model
+        if model is None:
             raise RuntimeError("torch backend: infer_tensor() before open()")
-        return self._forward(self._for_model(x.to(self._device, non_blocking=True)))
+        return self._forward(model, self._for_model(x.to(self._device, non_blocking=True)))
 
-    def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _forward(self, model: torch.nn.Module,
+                 x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.cuda_graphs:
-            return self._graphed(x)
-        return self._model(x)
+            return self._graphed(model, x)
+        heatmaps, pafs = model(x)
+        return heatmaps, pafs
 
     def _upload(self, batch: np.ndarray) -> torch.Tensor:
         host = torch.from_numpy(batch)
@@ -111,13 +114,14 @@ class TorchBackend(Backend):
             x = x.contiguous(memory_format=torch.channels_last)
         return x
 
-    def _graphed(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _graphed(self, model: torch.nn.Module,
+                 x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Replay the graph captured for this input shape (one per shape: partial batches
         do not force re-captures). The outputs are the graph's own tensors, valid until the
         next replay; both callers copy them to the host first."""
         graph = self._graphs.get(tuple(x.shape))
         if graph is None:
-            graph = self._graphs[tuple(x.shape)] = _CudaGraph(self._model, x)
+            graph = self._graphs[tuple(x.shape)] = _CudaGraph(model, x)
         return graph.replay(x)
 
     def close(self) -> None:
@@ -129,7 +133,7 @@ class TorchBackend(Backend):
 class _CudaGraph:
     """One captured forward pass for a fixed input shape (CUDA only)."""
 
-    def __init__(self, model: Any, example: torch.Tensor) -> None:
+    def __init__(self, model: torch.nn.Module, example: torch.Tensor) -> None:
         self.shape = tuple(example.shape)
         self.input = example.clone()
         stream = torch.cuda.Stream()
@@ -140,7 +144,7 @@ class _CudaGraph:
         torch.cuda.current_stream().wait_stream(stream)
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
-            self.output = model(self.input)
+            self.output: tuple[torch.Tensor, torch.Tensor] = model(self.input)
 
     def replay(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         self.input.copy_(x)

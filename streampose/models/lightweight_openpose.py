@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from streampose.models.registry import KNOWN_MODELS
+from streampose.models.registry import LIGHTWEIGHT_OPENPOSE_SPEC
 
 __all__ = ["SPEC", "LightweightOpenPose", "build_lightweight_openpose", "load_checkpoint"]
 
@@ -52,7 +52,7 @@ _BACKBONE_BLOCKS: tuple[tuple[int, int, int, int], ...] = (
 # How to feed the network. ``pad_value`` is in pixel units: the authors' demo/validation code
 # pads with 0 *after* normalising, i.e. with pixel value 128.
 # The spec lives in the registry (importable without torch); the same mapping, as a dict.
-SPEC: dict[str, Any] = dict(KNOWN_MODELS["lightweight-openpose"].spec)
+SPEC: dict[str, Any] = dict(LIGHTWEIGHT_OPENPOSE_SPEC)
 
 
 # --- building blocks (Sequential layouts fix the checkpoint's key names) ---------------------
@@ -140,7 +140,8 @@ class Cpm(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         aligned = self.align(x)
-        return self.conv(aligned + self.trunk(aligned))
+        out: Tensor = self.conv(aligned + self.trunk(aligned))
+        return out
 
 
 class InitialStage(nn.Module):
@@ -169,8 +170,9 @@ class RefinementStageBlock(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        projected = self.initial(x)
-        return projected + self.trunk(projected)
+        projected: Tensor = self.initial(x)
+        refined: Tensor = self.trunk(projected)
+        return projected + refined
 
 
 class RefinementStage(nn.Module):
@@ -214,7 +216,7 @@ class LightweightOpenPose(nn.Module):
     def forward_all(self, x: Tensor) -> list[Tensor]:
         """Every stage's outputs in order: ``[heatmaps0, pafs0, heatmaps1, pafs1, ...]``."""
         features = self.cpm(self.model(x))
-        outputs = self.initial_stage(features)
+        outputs: list[Tensor] = self.initial_stage(features)
         for stage in self.refinement_stages:
             outputs.extend(stage(torch.cat([features, outputs[-2], outputs[-1]], dim=1)))
         return outputs

@@ -33,6 +33,7 @@ from streampose.models.spec import ModelSpec, builtin_specs
 
 __all__ = [
     "KNOWN_MODELS",
+    "LIGHTWEIGHT_OPENPOSE_SPEC",
     "LIGHTWEIGHT_OPENPOSE_URL",
     "KnownModel",
     "cached_path",
@@ -60,7 +61,7 @@ LIGHTWEIGHT_OPENPOSE_URL = (
 # the letterbox with 0 *after* normalising, i.e. pixel value 128 here. Input and outputs
 # are named as in the ONNX export ("input"; "heatmaps", "pafs"): the last stage's 19
 # heatmaps (18 COCO keypoints + background) and 38 PAF channels (19 limbs x (x, y)).
-_LIGHTWEIGHT_OPENPOSE_SPEC: Mapping[str, Any] = MappingProxyType(
+LIGHTWEIGHT_OPENPOSE_SPEC: Mapping[str, Any] = MappingProxyType(
     {
         "name": "lightweight-openpose",
         "skeleton": "coco18",
@@ -116,7 +117,7 @@ KNOWN_MODELS: dict[str, KnownModel] = {
         url=LIGHTWEIGHT_OPENPOSE_URL,
         sha256=None,
         filename="checkpoint_iter_370000.pth",
-        spec=_LIGHTWEIGHT_OPENPOSE_SPEC,
+        spec=LIGHTWEIGHT_OPENPOSE_SPEC,
         architecture="lightweight-openpose",
         description=(
             "Lightweight OpenPose (Osokin 2018): MobileNet v1 + 1 refinement stage, COCO-18, "

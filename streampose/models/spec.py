@@ -34,6 +34,7 @@ naming the file, the field, the value and what is allowed.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -42,13 +43,13 @@ from typing import Any
 
 from streampose.errors import ModelError
 
-try:  # Python >= 3.11
+if sys.version_info >= (3, 11):
     import tomllib as _toml
-except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+else:  # pragma: no cover - Python 3.10
     try:
-        import tomli as _toml  # type: ignore[no-redef]
+        import tomli as _toml
     except ModuleNotFoundError:
-        _toml = None  # type: ignore[assignment]
+        _toml = None
 
 __all__ = ["LAYOUTS", "ModelSpec", "OutputRef", "builtin_specs", "resolve_spec"]
 
@@ -104,7 +105,7 @@ def _choice(d: Mapping[str, Any], field: str, choices: tuple[str, ...], source: 
     value = d[field]
     if value not in choices:
         raise _fail(source, field, value, " | ".join(choices))
-    return value
+    return str(value)
 
 
 def _vector3(d: Mapping[str, Any], field: str, source: str) -> tuple[float, float, float]:
@@ -142,15 +143,15 @@ class OutputRef:
 
 
 def _channel_range(value: object, field: str, source: str) -> tuple[int, int]:
-    ok = (
-        isinstance(value, list | tuple)
-        and len(value) == 2
-        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-        and 0 <= value[0] < value[1]
-    )
-    if not ok:
-        raise _fail(source, field, value, "[start, stop] integers with 0 <= start < stop")
-    return int(value[0]), int(value[1])  # type: ignore[index]
+    if isinstance(value, list | tuple) and len(value) == 2:
+        start, stop = value
+        if _is_int(start) and _is_int(stop) and 0 <= start < stop:
+            return int(start), int(stop)
+    raise _fail(source, field, value, "[start, stop] integers with 0 <= start < stop")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,9 +282,10 @@ def _parse_toml(data: bytes, source: str) -> dict[str, Any]:
             "(pip install tomli)"
         )
     try:
-        return _toml.loads(data.decode("utf-8"))
+        document: dict[str, Any] = _toml.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, _toml.TOMLDecodeError) as exc:
         raise ModelError(f"{source}: not valid TOML: {exc}") from exc
+    return document
 
 
 def builtin_specs() -> dict[str, ModelSpec]:

@@ -75,7 +75,8 @@ def _alignment(peaks: Peaks, pafs: np.ndarray, channels: np.ndarray, limb: np.nd
     unit = delta / np.maximum(np.linalg.norm(delta, axis=1), 1e-6)[:, None]
     points = pa[:, None, :] + t[None, :, None] * delta[:, None, :]
     vx, vy = _bilinear_pair(pafs, channels[limb], points)
-    return vx * unit[:, None, 0] + vy * unit[:, None, 1]
+    dots: np.ndarray = vx * unit[:, None, 0] + vy * unit[:, None, 1]
+    return dots
 
 
 def _all_pairs(peaks: Peaks, skeleton: Skeleton) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

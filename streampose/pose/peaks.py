@@ -70,7 +70,7 @@ def _max_filter(padded: np.ndarray, radius: int) -> np.ndarray:
     rows = padded[:, :, 0:w].copy()
     for d in range(1, width):
         np.maximum(rows, padded[:, :, d:d + w], out=rows)
-    out = rows[:, 0:h].copy()
+    out: np.ndarray = rows[:, 0:h].copy()
     for d in range(1, width):
         np.maximum(out, rows[:, d:d + h], out=out)
     return out

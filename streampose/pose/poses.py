@@ -9,6 +9,9 @@ import numpy as np
 
 from streampose.pose.skeleton import Skeleton, get_skeleton
 
+# The default track_ids: a marker replaced by -1 (no track) for every person on construction.
+_UNTRACKED = np.empty(0, np.int64)
+
 
 @dataclass(frozen=True)
 class Poses:
@@ -22,7 +25,7 @@ class Poses:
     keypoints: np.ndarray
     scores: np.ndarray
     skeleton: Skeleton
-    track_ids: np.ndarray = field(default=None)  # type: ignore[assignment]
+    track_ids: np.ndarray = field(default_factory=lambda: _UNTRACKED)
 
     def __post_init__(self) -> None:
         kp = np.asarray(self.keypoints, dtype=np.float32)
@@ -33,13 +36,15 @@ class Poses:
             raise ValueError(f"keypoints: expected shape (P, {k}, 3), got {kp.shape}")
         p = kp.shape[0]
         scores = _vector("scores", self.scores, p, np.float32)
-        ids = np.full(p, -1, np.int64) if self.track_ids is None else self.track_ids
+        ids = self.track_ids
+        if ids is None or ids is _UNTRACKED:
+            ids = np.full(p, -1, np.int64)
         object.__setattr__(self, "keypoints", kp)
         object.__setattr__(self, "scores", scores)
         object.__setattr__(self, "track_ids", _vector("track_ids", ids, p, np.int64))
 
     def __len__(self) -> int:
-        return self.keypoints.shape[0]
+        return int(self.keypoints.shape[0])
 
     @classmethod
     def empty(cls, skeleton: Skeleton) -> Poses:
@@ -86,7 +91,7 @@ class Poses:
 
 
 def _vector(name: str, value: Any, length: int, dtype: type) -> np.ndarray:
-    arr = np.asarray(value, dtype=dtype)
+    arr: np.ndarray = np.asarray(value, dtype=dtype)
     if arr.shape != (length,):
         raise ValueError(f"{name}: expected shape ({length},), got {arr.shape}")
     return arr

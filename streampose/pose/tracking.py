@@ -53,7 +53,7 @@ class _Tracks:
                    np.zeros((0, 2)), *(np.zeros(0, np.int64) for _ in range(3)))
 
     def __len__(self) -> int:
-        return self.ids.shape[0]
+        return int(self.ids.shape[0])
 
     @property
     def known(self) -> np.ndarray:
@@ -229,7 +229,7 @@ def _detections(poses: Poses) -> tuple[np.ndarray, np.ndarray]:
 
 def _squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(A, B, K) squared distances between the keypoints of (A, K, 2) and (B, K, 2)."""
-    dx = a[:, None, :, 0] - b[None, :, :, 0]
+    dx: np.ndarray = a[:, None, :, 0] - b[None, :, :, 0]
     dy = a[:, None, :, 1] - b[None, :, :, 1]
     dx *= dx
     dy *= dy
@@ -251,8 +251,9 @@ def _box_area(xy: np.ndarray, mask: np.ndarray) -> np.ndarray:
     m = mask[..., None]
     low = np.where(m, xy, np.inf).min(axis=1)
     high = np.where(m, xy, -np.inf).max(axis=1)
-    size = np.where(mask.any(axis=1)[:, None], high - low, 0.0)
-    return size[:, 0] * size[:, 1]
+    size = np.where(mask.any(axis=1, keepdims=True), high - low, 0.0)
+    area: np.ndarray = size[:, 0] * size[:, 1]
+    return area
 
 
 def _greedy_pairs(score: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,7 +1,8 @@
-"""Synthetic ground truth: render heatmaps and PAFs from known people.
+"""Synthetic ground truth for the fake backend: heatmaps and PAFs rendered from known people.
 
-Used by the tests (the decoder must recover what was drawn) and by the decode benchmark
-(a crowd of any size). Rendering follows OpenPose's training targets: a Gaussian per
+The fake backend (:mod:`streampose.backends.fake`) draws its person with these; the tests
+(the decoder must recover what was drawn) and the decode benchmark (a crowd of any size)
+use them too. Rendering follows OpenPose's training targets: a Gaussian per
 keypoint (maximum over people), and a unit vector along each limb within ``paf_width``
 of its segment (averaged where limbs of different people overlap).
 """
@@ -11,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from streampose.pose.skeleton import COCO18, Skeleton
+
+__all__ = ["crowd", "render_maps", "standing_person"]
 
 # A standing person facing the camera, COCO-18 order, in units of body height
 # (x relative to the body axis, y from the top of the head).

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from streampose.arith import ceil_div
 from streampose.backends.base import Backend
 from streampose.backends.fake_people import render_maps, standing_person
 from streampose.errors import ConfigError
@@ -60,7 +61,7 @@ class FakeBackend(Backend):
         if self.delay_ms:
             time.sleep(self.delay_ms / 1000)
         images = batch if self.spec.input_layout == "NHWC" else batch.transpose(0, 2, 3, 1)
-        h, w = (-(-d // self.spec.stride) for d in images.shape[1:3])
+        h, w = (ceil_div(d, self.spec.stride) for d in images.shape[1:3])
         heatmaps = np.zeros((len(images), self.spec.num_heatmaps, h, w), np.float32)
         pafs = np.zeros((len(images), self.spec.num_pafs, h, w), np.float32)
         whole = self.spec.skeleton == COCO18.name and self.spec.num_pafs == 2 * COCO18.num_limbs

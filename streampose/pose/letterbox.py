@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from streampose.arith import round_up
 from streampose.errors import ConfigError
 from streampose.models.spec import ModelSpec
 
@@ -83,9 +84,6 @@ def _float_copy(xy: np.ndarray) -> np.ndarray:
     return xy.astype(np.result_type(xy.dtype, np.float32), copy=True)
 
 
-def _round_up(value: int, multiple: int) -> int:
-    return -(-value // multiple) * multiple
-
 
 def _scaled(length: int, num: int, den: int) -> int:
     """round(length * num / den) in integers (half up), at least 1."""
@@ -111,9 +109,9 @@ def plan_letterbox(
     and the height shrinks accordingly.
     """
     _check_positive(src_w=src_w, src_h=src_h, height=height, stride=stride, max_width=max_width)
-    in_h = _round_up(height, stride)
+    in_h = round_up(height, stride)
     new_w = _scaled(src_w, in_h, src_h)
-    if max_width is None or _round_up(new_w, stride) <= max_width:
+    if max_width is None or round_up(new_w, stride) <= max_width:
         return _letterbox(src_w, src_h, new_w, in_h, stride)
     cap = max_width // stride * stride
     if cap == 0:
@@ -123,8 +121,8 @@ def plan_letterbox(
 
 def _letterbox(src_w: int, src_h: int, new_w: int, new_h: int, stride: int) -> Letterbox:
     return Letterbox(
-        in_w=_round_up(new_w, stride),
-        in_h=_round_up(new_h, stride),
+        in_w=round_up(new_w, stride),
+        in_h=round_up(new_h, stride),
         new_w=new_w,
         new_h=new_h,
         scale_x=new_w / src_w,

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from streampose.arith import ceil_div
 from streampose.models.spec import ModelSpec
 from streampose.pose.decoder import DecoderThresholds, PafDecoder
 from streampose.pose.letterbox import Letterbox
@@ -32,7 +33,7 @@ FrameReader = Callable[[FrameHeader], np.ndarray]  # the decoded frame an item r
 
 def map_size(plan: Letterbox, stride: int) -> tuple[int, int]:
     """(h, w) of the network's output maps for an input planned by ``plan``."""
-    return -(-plan.in_h // stride), -(-plan.in_w // stride)
+    return ceil_div(plan.in_h, stride), ceil_div(plan.in_w, stride)
 
 
 class Payload(ABC):

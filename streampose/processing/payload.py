@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from streampose.arith import ceil_div, round_up
 from streampose.stages.messages import FrameHeader
 
 __all__ = ["max_peaks", "peak_payload_bytes", "read_peak_payload", "write_peak_payload"]
@@ -20,25 +21,22 @@ _ALIGN = 64
 _COLUMNS = 4  # kind, x, y, score
 
 
-def _round_up(value: int, multiple: int = _ALIGN) -> int:
-    return -(-value // multiple) * multiple
-
 
 def max_peaks(keypoints: int, h: int, w: int, radius: int) -> int:
     """Most peaks one image's ``keypoints`` x ``h`` x ``w`` heatmaps can give."""
     step = radius + 1
-    return keypoints * -(-h // step) * -(-w // step)
+    return keypoints * ceil_div(h, step) * ceil_div(w, step)
 
 
 def peak_payload_bytes(pafs: int, h: int, w: int, *, keypoints: int, radius: int) -> int:
     """Slot bytes for ``pafs`` fp16 channels of ``h`` x ``w`` plus the largest peak table."""
     rows = max_peaks(keypoints, h, w, radius)
-    return _round_up(pafs * h * w * 2) + _ALIGN + rows * _COLUMNS * 4
+    return round_up(pafs * h * w * 2, _ALIGN) + _ALIGN + rows * _COLUMNS * 4
 
 
 def write_peak_payload(buf: np.ndarray, pafs: np.ndarray, peaks: np.ndarray) -> None:
     """Write fp16 ``pafs`` (2L, h, w) and float32 ``peaks`` (n, 4) into the uint8 ``buf``."""
-    table_at = _round_up(pafs.nbytes) + _ALIGN
+    table_at = round_up(pafs.nbytes, _ALIGN) + _ALIGN
     need = table_at + peaks.nbytes
     if need > buf.nbytes:
         raise ValueError(f"peak payload needs {need} bytes, the slot holds {buf.nbytes}")
@@ -50,7 +48,7 @@ def write_peak_payload(buf: np.ndarray, pafs: np.ndarray, peaks: np.ndarray) -> 
 def read_peak_payload(buf: np.ndarray, header: FrameHeader) -> tuple[np.ndarray, np.ndarray]:
     """Views of (fp16 PAFs, float32 peak table) in the uint8 slot ``buf``."""
     paf_bytes = 2 * int(np.prod(header.shape))
-    table_at = _round_up(paf_bytes) + _ALIGN
+    table_at = round_up(paf_bytes, _ALIGN) + _ALIGN
     count = int(buf[table_at - _ALIGN : table_at - _ALIGN + 8].view(np.int64)[0])
     end = table_at + count * _COLUMNS * 4
     if count < 0 or end > buf.nbytes:

@@ -1,7 +1,7 @@
 """The supervisor: owns the rings, starts each stage in its own process, watches them,
 and carries out the shutdown protocol.
 
-Protocol (DESIGN.md §3):
+Protocol (ARCHITECTURE.md, "Shutdown protocol"):
 - normal end: sources publish end-of-stream, every stage flushes and exits 0;
 - first SIGINT/SIGTERM: ``stop_sources`` is set (sources end their streams), in-flight
   frames drain for at most ``drain_timeout_s``, then a hard stop; the run reports the
@@ -170,10 +170,6 @@ class Supervisor:
 
     def _first_signal(self) -> int | None:
         return self._signals[0] if self._signals else None
-
-    def request_stop(self) -> None:
-        """Stop the sources and let the frames in flight drain (like a first Ctrl-C)."""
-        self.stop_sources.set()
 
     @contextlib.contextmanager
     def _signal_handlers(self):

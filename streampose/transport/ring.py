@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from streampose.arith import round_up
 from streampose.errors import RingTimeout
 from streampose.transport.codec import HeaderCodec
 from streampose.transport.shm import attach_untracked, run_prefix
@@ -62,9 +63,6 @@ _STATE_NAMES = ("free", "writing", "filled", "leased")
 _SLOT_ALIGN = 64
 _PAGE = 4096
 
-
-def _round_up(value: int, align: int) -> int:
-    return -(-value // align) * align
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,19 +91,19 @@ class _Layout:
 
     @property
     def headers(self) -> int:
-        return _round_up(self.pins + 4 * self.slots, 64)
+        return round_up(self.pins + 4 * self.slots, 64)
 
     @property
     def header_stride(self) -> int:
-        return _round_up(self.header_bytes, 16)
+        return round_up(self.header_bytes, 16)
 
     @property
     def stride(self) -> int:
-        return _round_up(self.slot_bytes, _SLOT_ALIGN)
+        return round_up(self.slot_bytes, _SLOT_ALIGN)
 
     @property
     def payload(self) -> int:
-        return _round_up(self.headers + self.header_stride * self.slots, _PAGE)
+        return round_up(self.headers + self.header_stride * self.slots, _PAGE)
 
     @property
     def size(self) -> int:

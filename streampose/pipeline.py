@@ -1,8 +1,11 @@
 """Pipeline: the public Python API behind ``streampose run``.
 
     from streampose import Pipeline, PipelineConfig
-    summary = Pipeline(PipelineConfig(sources=("in.mp4",), model=Path("m.onnx"),
-                                      video_out="out.mp4")).run()
+    from streampose.config import ModelConfig, OutputsConfig
+
+    summary = Pipeline(PipelineConfig(sources=("in.mp4",),
+                                      model=ModelConfig(path=Path("m.onnx")),
+                                      outputs=OutputsConfig(video="out.mp4"))).run()
 
 Inputs and outputs are checked in this process before any stage starts, so bad input
 fails fast with one clear error. Then the supervisor runs decode (one per source),
@@ -24,15 +27,14 @@ from pathlib import Path
 from typing import Any
 
 from streampose.backends.auto import choose_backend, importable
-from streampose.config import PipelineConfig
+from streampose.config.sections import LiveConfig, PipelineConfig
 from streampose.errors import ConfigError, ModelError, OutputError, SourceError
 from streampose.media import ImageSource, SourceInfo, open_source
-from streampose.media.live import LiveOptions, LiveSource, is_live_uri
+from streampose.media.live import LiveSource, is_live_uri
 from streampose.media.uri import redact
 from streampose.models import ARCHITECTURES, architecture_spec
 from streampose.models.spec import ModelSpec, resolve_spec
 from streampose.pose import Skeleton, get_skeleton
-from streampose.pose.decoder import DecoderThresholds
 from streampose.pose.letterbox import Letterbox, plan_letterbox
 from streampose.runtime.counters import StreamCounters
 from streampose.runtime.live import LiveView
@@ -132,7 +134,7 @@ class Pipeline:
         self.config = config
         self.backend, self.device = self._choose_backend()
         self.device_ops = self._choose_device_ops()
-        self.model_path: Path | None = config.model
+        self.model_path: Path | None = config.model.path
         self.spec: ModelSpec = self._resolve_model()
         self.skeleton: Skeleton = get_skeleton(self.spec.skeleton)
         self.sources: list[ProbedSource] = [
@@ -142,15 +144,17 @@ class Pipeline:
 
     def run(self, on_progress: Callable[[Progress], None] | None = None) -> Summary:
         cfg = self.config
-        with Supervisor(log_level=cfg.log_level, drain_timeout_s=cfg.drain_timeout_s) as sup, \
+        with Supervisor(log_level=cfg.log_level,
+                        drain_timeout_s=cfg.performance.drain_timeout_s) as sup, \
                 contextlib.ExitStack() as stack:
             counters = StreamCounters(streams=len(self.sources), ctx=sup.ctx)
             latency = LatencyWindow(streams=len(self.sources), ctx=sup.ctx)
             stages = self._build(sup, counters, latency)
             view = LiveView(sources=list(cfg.sources), counters=counters, latency=latency,
                             started=time.monotonic())
-            if cfg.metrics_port is not None:
-                server = MetricsServer(port=cfg.metrics_port, host=cfg.metrics_host,
+            if cfg.outputs.metrics_port is not None:
+                server = MetricsServer(port=cfg.outputs.metrics_port,
+                                       host=cfg.outputs.metrics_host,
                                        snapshot=lambda: view.latest)
                 server.start()
                 stack.callback(server.close)
@@ -162,25 +166,25 @@ class Pipeline:
                     on_progress(Progress(counters.snapshot(), self._totals(),
                                          now - view.started, sup.pids, live))
 
-            result = sup.run(stages, tick, duration_s=cfg.duration_s)
+            result = sup.run(stages, tick, duration_s=cfg.live.duration_s)
             summary = self._summary(result, counters, latency)
-        if cfg.summary_out is not None:
-            cfg.summary_out.write_text(json.dumps(summary.to_json(), indent=2) + "\n")
+        if cfg.outputs.summary is not None:
+            cfg.outputs.summary.write_text(json.dumps(summary.to_json(), indent=2) + "\n")
         return summary
 
     # -- checks before anything starts ----------------------------------------------------
 
     def _choose_backend(self) -> tuple[str, str]:
-        cfg = self.config
-        if cfg.backend != "auto":
-            return cfg.backend, cfg.device or "cpu"
-        built_in = str(cfg.model) in ARCHITECTURES
-        return choose_backend(onnx_file=not built_in, device=cfg.device)
+        model = self.config.model
+        if model.backend != "auto":
+            return model.backend, model.device or "cpu"
+        built_in = str(model.path) in ARCHITECTURES
+        return choose_backend(onnx_file=not built_in, device=model.device)
 
     def _choose_device_ops(self) -> bool:
         """Letterbox and peaks on the inference device: by default only where the batch
         stays on a GPU (torch or TensorRT on CUDA); ``on`` forces it (any backend, via torch)."""
-        mode = self.config.device_ops
+        mode = self.config.model.device_ops
         if mode == "auto":
             return self.backend in ("torch", "tensorrt") and self.device.startswith("cuda")
         if mode == "on" and not importable("torch"):
@@ -190,36 +194,39 @@ class Pipeline:
 
     def _resolve_model(self) -> ModelSpec:
         """The spec, and the file the backend loads (an ONNX file or a checkpoint)."""
-        cfg, model = self.config, self.config.model
+        cfg = self.config.model
+        model = cfg.path
+        assert model is not None  # PipelineConfig requires it
         if str(model) in ARCHITECTURES:
             self.model_path = resolve_network_weights(str(model), cfg.weights)
-            if cfg.model_spec is not None:
-                return ModelSpec.from_toml(cfg.model_spec)
+            if cfg.spec is not None:
+                return ModelSpec.from_toml(cfg.spec)
             return ModelSpec.from_dict(architecture_spec(str(model)), source=str(model))
         if self.backend != "fake" and not model.is_file():
             raise ModelError(f"model {model}: no such file")
-        return resolve_spec(model, cfg.model_spec)
+        return resolve_spec(model, cfg.spec)
 
     def _check_outputs(self) -> None:
-        cfg = self.config
+        cfg, streams = self.config.outputs, len(self.sources)
         for stream, source in enumerate(self.sources):
-            path = cfg.video_path(stream)
+            path = cfg.video_path(stream, streams=streams)
             if path is None:
                 continue
-            if source.is_images and not cfg.video_is_folder(stream):
-                raise ConfigError(f"-o {cfg.video_out}: image sources are written to a "
+            folder = cfg.video_is_folder(stream, streams=streams)
+            if source.is_images and not folder:
+                raise ConfigError(f"-o {cfg.video}: image sources are written to a "
                                   "folder: end the path with '/' (e.g. -o annotated/)")
-            if not cfg.video_is_folder(stream):
+            if not folder:
                 check_writable(path, "video output")
-        for path, what in ((cfg.json_out, "JSON lines output"), (cfg.summary_out, "summary"),
-                           (cfg.coco_out, "COCO results")):
+        for path, what in ((cfg.json, "JSON lines output"), (cfg.summary, "summary"),
+                           (cfg.coco, "COCO results")):
             if path is not None:
                 check_writable(path, what)
-        if cfg.coco_out is not None and not self.skeleton.coco17:
+        if cfg.coco is not None and not self.skeleton.coco17:
             raise ConfigError(f"--coco: skeleton {self.skeleton.name} has no COCO mapping")
 
     def _totals(self) -> list[int | None]:
-        limit = self.config.max_frames
+        limit = self.config.performance.max_frames
         totals = []
         for source in self.sources:
             known = [x for x in (source.info.frames, limit) if x is not None]
@@ -231,33 +238,35 @@ class Pipeline:
     def _build(self, sup: Supervisor, counters: StreamCounters,
                latency: LatencyWindow) -> list[Stage]:
         cfg, spec = self.config, self.spec
+        batch, workers = cfg.batching.batch, cfg.performance.postprocess_workers
         input_bytes, map_bytes = self._tensor_bytes()
-        slots = cfg.ring_slots
-        frames = [sup.ring(name=f"frames{i}", slots=cfg.live_slots if s.live else slots,
+        slots = cfg.performance.ring_slots(batch)
+        frames = [sup.ring(name=f"frames{i}", slots=cfg.live.slots if s.live else slots,
                            slot_bytes=max(w * h * 3 for w, h in s.sizes),
                            policy="drop_oldest" if s.live else "block")
                   for i, s in enumerate(self.sources)]
         doorbell = sup.ctx.Semaphore(0)
-        inputs = sup.ring(name="inputs", slots=cfg.batch + 2, slot_bytes=input_bytes)
-        maps = sup.ring(name="maps", slots=cfg.batch + 2 + cfg.postprocess_workers,
+        inputs = sup.ring(name="inputs", slots=batch + 2, slot_bytes=input_bytes)
+        maps = sup.ring(name="maps", slots=batch + 2 + workers,
                         slot_bytes=map_bytes)
         results = sup.ctx.Queue(maxsize=4 * slots * len(frames))
         streams = len(self.sources)
         stages: list[Stage] = [self._decoder(i, frames[i], doorbell, counters)
                                for i in range(streams)]
         stages.append(PreprocessStage(frames=frames, doorbell=doorbell, inputs=inputs,
-                                      spec=spec, height=cfg.height, device_ops=self.device_ops))
+                                      spec=spec, height=cfg.model.height,
+                                      device_ops=self.device_ops))
         stages.append(InferStage(
             inputs=inputs, maps=maps, spec=spec, model_path=self.model_path,
-            backend=self.backend, device=self.device, threads=cfg.threads, batch=cfg.batch,
-            max_wait_ms=cfg.max_wait_ms, streams=streams,
-            consumers=cfg.postprocess_workers, options=self._backend_options(),
+            backend=self.backend, device=self.device, threads=cfg.model.threads, batch=batch,
+            max_wait_ms=cfg.batching.max_wait_ms, streams=streams,
+            consumers=workers, options=self._backend_options(),
             frames=frames if self.device_ops else None,
-            keypoints=self.skeleton.num_keypoints, thresholds=cfg.decoder_options))
+            keypoints=self.skeleton.num_keypoints, thresholds=cfg.decoder))
         stages += [PostprocessStage(maps=maps, results=results, skeleton=spec.skeleton,
                                     stride=spec.stride, heatmap_channels=spec.num_heatmaps,
-                                    worker=w, thresholds=cfg.decoder_options)
-                   for w in range(cfg.postprocess_workers)]
+                                    worker=w, thresholds=cfg.decoder)
+                   for w in range(workers)]
         stages.append(RenderStage(
             frames=frames, results=results, sinks=self._sinks(),
             skeleton=spec.skeleton, counters=counters, latency=latency,
@@ -269,20 +278,20 @@ class Pipeline:
     def _decoder(self, stream: int, ring: SharedRing, doorbell: Any,
                  counters: StreamCounters) -> Stage:
         cfg, source = self.config, self.sources[stream]
-        uri = cfg.sources[stream]
+        uri, perf = cfg.sources[stream], cfg.performance
         if source.live:
             return LiveDecodeStage(stream=stream, uri=uri, ring=ring, doorbell=doorbell,
                                    counters=counters, options=cfg.live,
-                                   max_size=source.sizes[0], max_frames=cfg.max_frames,
-                                   threads=cfg.decode_threads)
+                                   max_size=source.sizes[0], max_frames=perf.max_frames,
+                                   threads=perf.decode_threads)
         return DecodeStage(stream=stream, uri=uri, ring=ring, doorbell=doorbell,
-                           counters=counters, max_frames=cfg.max_frames,
-                           threads=cfg.decode_threads)
+                           counters=counters, max_frames=perf.max_frames,
+                           threads=perf.decode_threads)
 
     def _backend_options(self) -> dict[str, Any]:
         """The user's backend options; TensorRT also gets the input size when there is only
         one, so its engine is built (or loaded) when the stage opens, not at the first frame."""
-        options = dict(self.config.backend_options)
+        options = dict(self.config.model.backend_options)
         plans = self._plans()
         if self.backend == "tensorrt" and len(plans) == 1 and "input_hw" not in options:
             lb = next(iter(plans))
@@ -291,7 +300,7 @@ class Pipeline:
 
     def _plans(self) -> set[Letterbox]:
         sizes = {size for s in self.sources for size in s.sizes}
-        return {plan_letterbox(src_w=w, src_h=h, height=self.config.height,
+        return {plan_letterbox(src_w=w, src_h=h, height=self.config.model.height,
                                stride=self.spec.stride) for w, h in sizes}
 
     def _tensor_bytes(self) -> tuple[int, int]:
@@ -304,7 +313,7 @@ class Pipeline:
         plans = self._plans()
         map_hw = [(-(-lb.in_h // spec.stride), -(-lb.in_w // spec.stride)) for lb in plans]
         if self.device_ops:
-            radius = DecoderThresholds(**self.config.decoder_options).nms_radius  # type: ignore[arg-type]
+            radius = self.config.decoder.nms_radius
             return 64, max(peak_payload_bytes(spec.num_pafs, h, w, keypoints=k.num_keypoints,
                                               radius=radius) for h, w in map_hw)
         channels = spec.num_heatmaps + spec.num_pafs
@@ -312,40 +321,44 @@ class Pipeline:
         return input_bytes, max(h * w for h, w in map_hw) * channels * 4
 
     def _sinks(self) -> list[Sink]:
-        cfg = self.config
+        cfg, streams = self.config.outputs, len(self.sources)
         sinks: list[Sink] = [self._image_sink(i, s) for i, s in enumerate(self.sources)
-                             if cfg.video_path(i) is not None]
-        if cfg.json_out is not None:
-            sinks.append(JsonLinesSink(path=cfg.json_out))
-        if cfg.coco_out is not None:
-            sinks.append(CocoResultsSink(path=cfg.coco_out))
-        if cfg.openpose_dir is not None:
-            sinks.append(OpenPoseJsonSink(folder=cfg.openpose_dir,
+                             if cfg.video_path(i, streams=streams) is not None]
+        if cfg.json is not None:
+            sinks.append(JsonLinesSink(path=cfg.json))
+        if cfg.coco is not None:
+            sinks.append(CocoResultsSink(path=cfg.coco))
+        if cfg.openpose_json is not None:
+            sinks.append(OpenPoseJsonSink(folder=cfg.openpose_json,
                                           stems=[s.stem for s in self.sources]))
         return sinks
 
     def _image_sink(self, stream: int, source: ProbedSource) -> Sink:
-        cfg, path = self.config, self.config.video_path(stream)
+        outputs, streams = self.config.outputs, len(self.sources)
+        path = outputs.video_path(stream, streams=streams)
         assert path is not None
-        if cfg.video_is_folder(stream):
+        if outputs.video_is_folder(stream, streams=streams):
             return ImageFolderSink(folder=path)
+        perf = self.config.performance
         info = source.info
         return VideoSink(stream=stream, path=path, width=info.width, height=info.height,
                          fps=info.fps or DEFAULT_FPS, time_base=info.time_base,
-                         preset=cfg.encoder_preset, crf=cfg.encoder_crf,
-                         threads=cfg.encoder_threads, fragmented=source.live)
+                         preset=perf.encoder_preset, crf=perf.crf,
+                         threads=perf.encoder_threads, fragmented=source.live)
 
     def _draw_options(self) -> dict[str, Any]:
-        cfg = self.config
-        return {"ids": cfg.ids and cfg.tracking, "boxes": cfg.boxes,
-                "blur_faces": cfg.blur_faces, "min_confidence": cfg.min_confidence}
+        draw_cfg, tracking = self.config.draw, self.config.tracking.enabled
+        return {"ids": draw_cfg.ids and tracking, "boxes": draw_cfg.boxes,
+                "blur_faces": draw_cfg.blur_faces, "min_confidence": draw_cfg.min_confidence}
 
     def _tracker_factory(self) -> Callable[[], Any] | None:
-        if not self.config.tracking:
+        """A PoseTracker per stream, built from the ``[tracking]`` section."""
+        tracking = self.config.tracking
+        if not tracking.enabled:
             return None
         from streampose.pose.tracking import PoseTracker
 
-        return PoseTracker
+        return functools.partial(PoseTracker, **tracking.tracker_options())
 
     def _summary(self, result: RunResult, counters: StreamCounters,
                  latency: LatencyWindow) -> Summary:
@@ -371,7 +384,7 @@ def resolve_network_weights(name: str, weights: str | None) -> Path | None:
     return resolve_weights(name, weights=weights)
 
 
-def _probe_live(uri: str, options: LiveOptions) -> ProbedSource:
+def _probe_live(uri: str, options: LiveConfig) -> ProbedSource:
     """Try a live source once; if it is down, start anyway and keep retrying in the run."""
     source = LiveSource(uri=uri, options=options)
     try:

@@ -39,14 +39,15 @@ class InferStage(Stage):
                  batch: int, max_wait_ms: float, streams: int, consumers: int,
                  options: dict[str, object] | None = None,
                  frames: list[SharedRing] | None = None, keypoints: int = 0,
-                 thresholds: dict[str, float] | None = None) -> None:
+                 thresholds: DecoderThresholds | None = None) -> None:
         super().__init__()
         self.inputs, self.maps, self.spec, self.model_path = inputs, maps, spec, model_path
         self.backend_name, self.device, self.threads = backend, device, threads
         self.batch, self.max_wait_s = batch, max_wait_ms / 1000.0
         self.streams, self.consumers = streams, consumers
         self.options = options or {}
-        self.frames, self.keypoints, self.thresholds = frames, keypoints, thresholds or {}
+        self.frames, self.keypoints = frames, keypoints
+        self.thresholds = thresholds or DecoderThresholds()
         self._ended = 0
         self.batches = 0
         self.bytes_back = 0
@@ -63,7 +64,7 @@ class InferStage(Stage):
     def _device_ops(self) -> Any:
         from streampose.backends.device_ops import DeviceOps
 
-        t = DecoderThresholds(**self.thresholds)  # type: ignore[arg-type]
+        t = self.thresholds
         device = getattr(self.backend, "tensor_device", None) or "cpu"
         return DeviceOps(self.spec, device=device, keypoints=self.keypoints,
                          peak_threshold=t.peak_threshold, nms_radius=t.nms_radius,

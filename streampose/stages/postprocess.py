@@ -5,7 +5,7 @@ from __future__ import annotations
 import queue
 from typing import Any
 
-from streampose.pose import PafDecoder, Poses, get_skeleton
+from streampose.pose import DecoderThresholds, PafDecoder, Poses, get_skeleton
 from streampose.pose.peaks import Peaks
 from streampose.runtime.stage import POLL_S, Stage
 from streampose.stages.messages import PoseResult
@@ -34,15 +34,15 @@ class PostprocessStage(Stage):
 
     def __init__(self, *, maps: SharedRing, results: Any, skeleton: str, stride: int,
                  heatmap_channels: int, worker: int = 0,
-                 thresholds: dict[str, float] | None = None) -> None:
+                 thresholds: DecoderThresholds | None = None) -> None:
         super().__init__()
         self.name = f"postprocess{worker}"
         self.maps, self.results, self.stride = maps, results, stride
         self.skeleton_name, self.heatmap_channels = skeleton, heatmap_channels
-        self.thresholds = thresholds or {}
+        self.thresholds = thresholds or DecoderThresholds()
 
     def open(self) -> None:
-        self.decoder = PafDecoder(get_skeleton(self.skeleton_name), **self.thresholds)
+        self.decoder = PafDecoder(get_skeleton(self.skeleton_name), self.thresholds)
 
     def step(self) -> bool:
         got = self.maps.acquire_read(POLL_S)

@@ -12,7 +12,6 @@ See ARCHITECTURE.md (configuration).
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 import typing
 from collections.abc import Callable
@@ -161,6 +160,7 @@ class Section:
     """
 
     table: ClassVar[str]
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]  # set by @dataclass
 
     def __post_init__(self) -> None:
         for opt in options(type(self)):
@@ -170,9 +170,17 @@ class Section:
                 object.__setattr__(self, opt.name, checked)
 
 
-@functools.cache
-def options(section: type) -> tuple[Option, ...]:
+def options(section: type[Section]) -> tuple[Option, ...]:
     """The options of a section class, in field order."""
+    if section not in _OPTIONS:
+        _OPTIONS[section] = _read_options(section)
+    return _OPTIONS[section]
+
+
+_OPTIONS: dict[type, tuple[Option, ...]] = {}
+
+
+def _read_options(section: type[Section]) -> tuple[Option, ...]:
     hints = typing.get_type_hints(section)
     found = []
     for f in dataclasses.fields(section):

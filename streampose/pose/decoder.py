@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -51,7 +51,7 @@ class PafDecoder:
     """
 
     def __init__(self, skeleton: Skeleton, thresholds: DecoderThresholds | None = None,
-                 **overrides: float | int | bool) -> None:
+                 **overrides: Any) -> None:
         """``thresholds`` (default: :class:`DecoderThresholds`), with ``overrides`` of
         single values (``PafDecoder(COCO18, peak_threshold=0.1)``)."""
         self.skeleton = skeleton

@@ -33,8 +33,8 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         flagged = [opt for opt in options(section) if opt.flag]
         if not flagged:
             continue
-        title = (section.__doc__ or "").strip().splitlines()[0]
-        group = parser.add_argument_group(title or f"[{table}]")
+        summary = (section.__doc__ or "").strip().splitlines()[0]
+        group = parser.add_argument_group(f"[{table}]", summary.removeprefix(f"[{table}]: "))
         for opt in flagged:
             _add(group, opt)
 
@@ -80,10 +80,9 @@ def _kind_arguments(opt: Option) -> dict[str, Any]:
         return {"action": "store_false" if opt.meta.negate else "store_true"}
     if opt.kind == "dict":
         return {"action": "append", "type": key_value, "metavar": opt.meta.metavar}
-    extra: dict[str, Any] = {"type": _TYPES[opt.kind], "metavar": opt.meta.metavar}
     if opt.meta.choices:
-        extra["choices"] = opt.meta.choices
-    return extra
+        return {"type": _TYPES[opt.kind], "choices": opt.meta.choices}
+    return {"type": _TYPES[opt.kind], "metavar": opt.meta.metavar or opt.name.upper()}
 
 
 def _help(opt: Option) -> str:

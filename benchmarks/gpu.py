@@ -4,7 +4,7 @@ For each batch size (default 1, 8, 32), in fp16 where the backend has it:
   model-only  ``backend.infer()`` on letterboxed frames of the video, prepared beforehand:
               host->device and device->host copies included; decoding, letterboxing and
               PAF grouping excluded. The bound no pipeline can beat with this backend.
-  pipeline    ``Pipeline(PipelineConfig(..., batch=B, json_out=...)).run()``: decode,
+  pipeline    ``Pipeline(PipelineConfig(..., batching=BatchingConfig(batch=B))).run()``: decode,
               preprocess, infer, postprocess, render with JSON lines output (no video
               encoding); ``summary.steady_fps`` (first to last frame out) and every stage's
               busy fraction (``summary.stages``).
@@ -67,6 +67,7 @@ import numpy as np
 from streampose import Pipeline, PipelineConfig
 from streampose.backends import create_backend
 from streampose.backends.auto import cuda_available, importable, ort_has_cuda
+from streampose.config import BatchingConfig, ModelConfig, OutputsConfig, PerformanceConfig
 from streampose.models import ARCHITECTURES, architecture_spec
 from streampose.models.spec import ModelSpec, resolve_spec
 from streampose.pose.letterbox import letterbox_into, plan_letterbox
@@ -281,15 +282,15 @@ def _release_cached_gpu_memory() -> None:
 
 def pipeline(choice: Choice, args: argparse.Namespace, batch: int,
              options: dict[str, object], out: Path, device_ops: str) -> Measured:
-    extra = {"weights": args.weights} if choice.builtin else {}
     config = PipelineConfig(
-        sources=(str(args.video),) * args.streams, model=Path(choice.model),
-        backend=choice.backend, device=choice.device, height=args.height, batch=batch,
-        max_wait_ms=args.max_wait_ms, max_frames=args.frames,
-        json_out=out / f"poses_b{batch}_{device_ops}.jsonl", backend_options=options,
-        device_ops=device_ops,
-        decode_threads=args.decode_threads, postprocess_workers=args.postprocess_workers,
-        **extra)
+        sources=(str(args.video),) * args.streams,
+        model=ModelConfig(path=Path(choice.model), backend=choice.backend, device=choice.device,
+                          height=args.height, backend_options=options, device_ops=device_ops,
+                          weights=args.weights if choice.builtin else None),
+        batching=BatchingConfig(batch=batch, max_wait_ms=args.max_wait_ms),
+        outputs=OutputsConfig(json=out / f"poses_b{batch}_{device_ops}.jsonl"),
+        performance=PerformanceConfig(max_frames=args.frames, decode_threads=args.decode_threads,
+                                      postprocess_workers=args.postprocess_workers))
     with GpuSampler(smi_id(device_index(choice.device))) as sampler:
         summary = Pipeline(config).run()
     stages = ", ".join(f"{s['stage']} {100 * s['busy']:.0f}%" for s in summary.stages)

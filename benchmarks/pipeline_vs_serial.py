@@ -23,6 +23,7 @@ import numpy as np
 
 from streampose import Pipeline, PipelineConfig
 from streampose.backends import create_backend
+from streampose.config import ModelConfig, OutputsConfig, PerformanceConfig
 from streampose.models.spec import resolve_spec
 from streampose.pose import COCO18, PafDecoder
 from streampose.pose.letterbox import letterbox_into, plan_letterbox
@@ -103,9 +104,10 @@ def _frame_poses(poses, lb, width: int, height: int, stride: int):
 
 def pipeline(frames: int, height: int, threads: int | None, preset: str,
              out: Path) -> tuple[float, float, str]:
-    config = PipelineConfig(sources=(str(VIDEO),), model=MODEL, threads=threads, height=height,
-                            max_frames=frames, video_out=str(out / "p.mp4"),
-                            json_out=out / "p.jsonl", encoder_preset=preset)
+    config = PipelineConfig(
+        sources=(str(VIDEO),), model=ModelConfig(path=MODEL, threads=threads, height=height),
+        outputs=OutputsConfig(video=str(out / "p.mp4"), json=out / "p.jsonl"),
+        performance=PerformanceConfig(max_frames=frames, encoder_preset=preset))
     summary = Pipeline(config).run()
     busy = ", ".join(f"{s['stage']} {100 * s['busy']:.0f}%" for s in summary.stages)
     return summary.steady_fps or 0.0, summary.fps, busy

@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 
 from streampose import Pipeline, PipelineConfig
+from streampose.config import DrawConfig, ModelConfig, OutputsConfig
 
 
 def main() -> None:
@@ -20,8 +21,9 @@ def main() -> None:
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--json", type=Path, help="also write JSON lines here")
     args = parser.parse_args()
-    config = PipelineConfig(sources=(args.video,), model=args.model, video_out=args.output,
-                            json_out=args.json, boxes=True)
+    config = PipelineConfig(sources=(args.video,), model=ModelConfig(path=args.model),
+                            outputs=OutputsConfig(video=args.output, json=args.json),
+                            draw=DrawConfig(boxes=True))
     summary = Pipeline(config).run()
     print(f"{summary.frames_out} frames written to {args.output} "
           f"({summary.steady_fps or summary.fps:.1f} fps)")

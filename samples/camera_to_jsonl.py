@@ -14,6 +14,7 @@ import argparse
 from pathlib import Path
 
 from streampose import Pipeline, PipelineConfig
+from streampose.config import LiveConfig, ModelConfig, OutputsConfig
 
 
 def main() -> None:
@@ -23,8 +24,9 @@ def main() -> None:
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--duration", type=float, default=60.0, help="seconds (default 60)")
     args = parser.parse_args()
-    config = PipelineConfig(sources=(args.camera,), model=args.model, json_out=args.jsonl,
-                            duration_s=args.duration)
+    config = PipelineConfig(sources=(args.camera,), model=ModelConfig(path=args.model),
+                            outputs=OutputsConfig(json=args.jsonl),
+                            live=LiveConfig(duration_s=args.duration))
     summary = Pipeline(config).run()
     for stream in summary.streams:
         print(f"{stream['source']}: {stream['frames_out']} frames, {stream['dropped']} dropped, "

@@ -14,10 +14,11 @@ import sys
 from pathlib import Path
 
 from streampose import __version__
-from streampose.config import PipelineConfig
-from streampose.configfile import load_pipeline_file
+from streampose.config.arguments import add_config_arguments, given_values
+from streampose.config.build import build_config
+from streampose.config.sections import PipelineConfig
+from streampose.config.toml import load_pipeline_file
 from streampose.errors import ConfigError, StreamposeError
-from streampose.media.live import LiveOptions
 from streampose.observe.status import StatusDisplay, format_status
 from streampose.pipeline import Pipeline, Progress, Summary
 
@@ -70,132 +71,24 @@ def export_command(args: argparse.Namespace) -> int:
 
 
 def _add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """The config options come from the sections (:mod:`streampose.config.arguments`);
+    the ones here are about this command, not the pipeline."""
     p.add_argument("sources", nargs="*", metavar="SOURCE",
                    help="video file, image file, folder of images or glob")
     p.add_argument("--config", type=Path, metavar="PIPELINE.toml",
                    help="pipeline config file (pipelines/*.toml); command-line options win")
-    p.add_argument("-o", "--output", dest="video_out", metavar="OUT.mp4",
-                   help="annotated video (H.264 MP4), or a folder ending in / for image "
-                        "sources; {stream} is replaced by the stream index")
-    p.add_argument("--json", dest="json_out", type=Path, metavar="OUT.jsonl",
-                   help="per-frame keypoints as JSON lines")
-    p.add_argument("--coco", dest="coco_out", type=Path, metavar="OUT.json",
-                   help="COCO keypoint results file (pycocotools loadRes)")
-    p.add_argument("--openpose-json", dest="openpose_dir", type=Path, metavar="DIR",
-                   help="one OpenPose-format JSON file per frame in DIR")
-    p.add_argument("--model", type=Path,
-                   help="model file (ONNX) or a built-in network name (lightweight-openpose); "
-                        "required here or in --config")
-    p.add_argument("--model-spec", type=Path, help="model spec TOML (default: sidecar or built-in)")
-    p.add_argument("--backend", default="onnxruntime",
-                   help="onnxruntime, torch, tensorrt, or auto: the fastest available "
-                        "(default %(default)s)")
-    p.add_argument("--device", default=None,
-                   help="cpu or cuda[:N] (default: cpu; with --backend auto, a GPU if any)")
-    p.add_argument("--weights", metavar="CKPT",
-                   help="checkpoint for a built-in network (--model lightweight-openpose); "
-                        "'random' for untrained weights (plumbing only)")
-    p.add_argument("--threads", type=int, help="inference threads (default: the backend's)")
-    p.add_argument("--backend-option", dest="backend_options", action="append", default=[],
-                   type=backend_option, metavar="KEY=VALUE",
-                   help="backend-specific option, repeatable (e.g. spin=true for onnxruntime)")
-    p.add_argument("--device-ops", choices=["auto", "on", "off"], default="auto",
-                   help="letterbox and peak NMS on the inference device, so frames go up as "
-                        "uint8 and only fp16 PAFs and peaks come back (default auto: on for "
-                        "torch/tensorrt on CUDA; needs torch)")
-    p.add_argument("--height", type=int, default=368, help="network input height (default 368)")
-    p.add_argument("--batch", type=int, default=1, help="max frames per inference batch")
-    p.add_argument("--max-wait-ms", type=float, default=10.0,
-                   help="longest wait to fill a batch after its first frame (default 10)")
-    p.add_argument("--max-frames", type=int, help="stop each source after N frames")
-    p.add_argument("--summary", dest="summary_out", type=Path, metavar="OUT.json",
-                   help="write the run summary as JSON")
-    p.add_argument("--postprocess-workers", type=int, default=1, help="PAF grouping processes")
-    p.add_argument("--decode-threads", type=int, default=1, help="decoder threads per source")
-    p.add_argument("--encoder-preset", default="ultrafast",
-                   help="x264 preset (default ultrafast: least CPU; veryfast: ~3x smaller files)")
-    p.add_argument("--crf", dest="encoder_crf", type=int, default=23, help="x264 quality (23)")
-    p.add_argument("--no-tracking", dest="tracking", action="store_false",
-                   help="no person ids (id -1 everywhere)")
-    p.add_argument("--no-ids", dest="ids", action="store_false", help="don't draw person ids")
-    p.add_argument("--boxes", action="store_true", help="draw a box around each person")
-    p.add_argument("--blur-faces", action="store_true",
-                   help="blur a region around each head (privacy)")
-    p.add_argument("--min-confidence", type=float, default=0.0,
-                   help="don't draw keypoints at or below this confidence")
-    live = p.add_argument_group("live sources (rtsp://, http://, /dev/videoN or N)")
-    live.add_argument("--rtsp-transport", choices=["tcp", "udp"], default="tcp",
-                      help="RTSP transport (default tcp)")
-    live.add_argument("--open-timeout", dest="open_timeout_s", type=float, default=10.0,
-                      metavar="S", help="give up one connection attempt after S s (10)")
-    live.add_argument("--read-timeout", dest="read_timeout_s", type=float, default=5.0,
-                      metavar="S", help="a read waiting S s for data is a disconnect (5)")
-    live.add_argument("--stall-timeout", dest="stall_timeout_s", type=float, default=5.0,
-                      metavar="S", help="no frame for S s: reconnect (5)")
-    live.add_argument("--no-reconnect", dest="reconnect", action="store_false",
-                      help="end a live stream when it drops instead of reconnecting")
-    p.add_argument("--duration", dest="duration_s", type=float, metavar="S",
-                   help="stop cleanly after S seconds (outputs finalised, exit 0)")
-    p.add_argument("--metrics-port", type=int, metavar="PORT",
-                   help="serve Prometheus metrics at http://HOST:PORT/metrics")
-    p.add_argument("--metrics-host", default="127.0.0.1",
-                   help="address for --metrics-port (default 127.0.0.1, loopback only)")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bar or live status on a terminal")
     p.add_argument("--log-level", default="WARNING",
                    choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="(default WARNING)")
+    add_config_arguments(p)
 
 
-def backend_option(text: str) -> tuple[str, object]:
-    """``KEY=VALUE`` with VALUE read as a bool, int, float or else a string."""
-    key, sep, raw = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
-    value: object = raw
-    if raw.lower() in ("true", "false"):
-        value = raw.lower() == "true"
-    else:
-        for kind in (int, float):
-            try:
-                value = kind(raw)
-                break
-            except ValueError:
-                continue
-    return key, value
-
-
-LIVE_KEYS = ("rtsp_transport", "open_timeout_s", "read_timeout_s", "stall_timeout_s",
-             "reconnect")
-
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    """Parse; with ``--config``, the file's values become defaults and flags override them."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if getattr(args, "config", None) is not None:
-        values = load_pipeline_file(args.config)
-        run_parser = parser._subparsers._group_actions[0].choices["run"]
-        run_parser.set_defaults(**values)
-        args = parser.parse_args(argv)
-        if not args.sources:
-            args.sources = values.get("sources", [])
-    if not args.sources:
-        raise ConfigError("give at least one SOURCE (on the command line or in --config)")
-    if args.model is None:
-        raise ConfigError("--model is required (on the command line or in --config)")
-    return args
-
-
-def config_from_args(args: argparse.Namespace) -> PipelineConfig:
-    names = ("model", "model_spec", "weights", "backend", "device", "threads", "height", "batch",
-             "max_wait_ms", "max_frames", "video_out", "json_out", "summary_out",
-             "postprocess_workers", "decode_threads", "encoder_preset", "encoder_crf",
-             "coco_out", "openpose_dir", "tracking", "ids", "boxes", "blur_faces",
-             "min_confidence", "metrics_port", "metrics_host", "duration_s", "device_ops")
-    live = LiveOptions(**{n: getattr(args, n) for n in LIVE_KEYS})
-    return PipelineConfig(sources=tuple(args.sources), log_level=getattr(logging, args.log_level),
-                          live=live, backend_options=dict(args.backend_options),
-                          **{n: getattr(args, n) for n in names})
+def config_of(args: argparse.Namespace) -> PipelineConfig:
+    """The pipeline file's values (``--config``) with the command line's laid over them."""
+    file_values = load_pipeline_file(args.config) if args.config is not None else {}
+    return build_config(file_values, given_values(args),
+                        log_level=getattr(logging, args.log_level))
 
 
 class LiveDisplay:
@@ -242,8 +135,8 @@ def summary_line(summary: Summary) -> str:
             f"busy: {busy}")
 
 
-def run_command(args: argparse.Namespace) -> int:
-    pipeline = Pipeline(config_from_args(args))
+def run_command(args: argparse.Namespace, config: PipelineConfig) -> int:
+    pipeline = Pipeline(config)
     progress = None
     if sys.stderr.isatty() and not args.no_progress:
         progress = LiveDisplay()
@@ -266,10 +159,11 @@ def main(argv: list[str] | None = None) -> int:
             args = build_parser().parse_args(argv)
             logging.basicConfig(level=getattr(logging, args.log_level))
             return export_command(args)
-        args = parse_args(argv)
+        args = build_parser().parse_args(argv)
+        config = config_of(args)
         logging.basicConfig(level=getattr(logging, args.log_level),
                             format="%(levelname)s %(name)s: %(message)s")
-        return run_command(args)
+        return run_command(args, config)
     except StreamposeError as exc:
         print(f"streampose: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -93,3 +93,14 @@ def _scrape(url: str) -> str:
         if "streampose_frames_out_total{" in body or time.monotonic() > deadline:
             return "\n" + body
         time.sleep(0.2)
+
+
+def test_tracker_parameters_reach_the_tracker(tmp_path: Path) -> None:
+    clip = make_video(tmp_path / "clip.mp4", frames=12)
+    config = write_config(tmp_path / "p.toml", clip, extra="[tracking]\nmin_hits = 4\n")
+    result = cli("--config", str(config), "--max-frames", "8")
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(x) for x in (tmp_path / "o.jsonl").read_text().splitlines()]
+    ids = [[p["id"] for p in x["persons"]] for x in lines]
+    assert all(ids[:3]) and all(i == -1 for frame in ids[:3] for i in frame)  # not yet 4 hits
+    assert all(ids[3:]) and all(i >= 0 for frame in ids[3:] for i in frame)

@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import json
 import os
 from pathlib import Path
 
 import pytest
 
-from streampose import configfile
 from streampose.cli import build_parser
-from streampose.config import PipelineConfig
-from streampose.configfile import SCHEMA, TOP_LEVEL, load_pipeline_file, merge_cli
+from streampose.config import toml as configfile
+from streampose.config.arguments import given_values
+from streampose.config.build import build_config, merge_values
+from streampose.config.fields import meta_of, options
+from streampose.config.sections import (
+    SECTIONS,
+    BatchingConfig,
+    DecoderThresholds,
+    DrawConfig,
+    LiveConfig,
+    ModelConfig,
+    OutputsConfig,
+    PerformanceConfig,
+    PipelineConfig,
+    TrackingConfig,
+)
+from streampose.config.toml import SCHEMA, TOP_LEVEL, load_pipeline_file
 from streampose.errors import ConfigError
 from tests.conftest import shared_file
 
@@ -37,14 +53,13 @@ def test_the_three_pipelines_are_shipped() -> None:
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
 def test_shipped_pipeline_loads_into_a_valid_config(path: Path) -> None:
     values = load_pipeline_file(path)
-    assert values["sources"] and values["model"].is_absolute()
-    for dest in ("video_out", "json_out", "summary_out"):
-        if dest in values:
-            assert Path(values[dest]).is_absolute()
-    known = {f.name for f in dataclasses.fields(PipelineConfig)}
-    config = PipelineConfig(**{k: tuple(v) if k == "sources" else v
-                               for k, v in values.items() if k in known})
-    assert config.model == values["model"]
+    assert values["sources"] and values["model"]["path"].is_absolute()
+    for key in ("video", "json", "summary"):
+        if key in values.get("outputs", {}):
+            assert Path(values["outputs"][key]).is_absolute()
+    config = build_config(values, {})
+    assert config.model.path == values["model"]["path"]
+    assert config.sources == tuple(values["sources"])
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
@@ -62,25 +77,25 @@ def test_file_to_video_reads_the_shared_video_and_model() -> None:
     model = shared_file("models/openpose-mnv2s-coco18.onnx")
     values = load_pipeline_file(PIPELINES / "file_to_video.toml")
     assert values["sources"] == [str(video)]
-    assert values["model"] == model
-    assert {"video_out", "json_out", "summary_out"} <= set(values)
+    assert values["model"]["path"] == model
+    assert {"video", "json", "summary"} <= set(values["outputs"])
 
 
 def test_rtsp_surveillance_keeps_its_url_and_privacy_options() -> None:
     values = load_pipeline_file(PIPELINES / "rtsp_surveillance.toml")
     assert values["sources"] == ["rtsp://127.0.0.1:8554/cam0"]
-    assert values["blur_faces"] is True and values["ids"] is True
-    assert values["metrics_port"] == 9108 and values["reconnect"] is True
-    assert values["rtsp_transport"] == "tcp" and "json_out" in values
+    assert values["draw"]["blur_faces"] is True and values["draw"]["ids"] is True
+    assert values["outputs"]["metrics_port"] == 9108 and values["live"]["reconnect"] is True
+    assert values["live"]["rtsp_transport"] == "tcp" and "json" in values["outputs"]
 
 
 def test_multi_camera_batches_across_cameras() -> None:
     values = load_pipeline_file(PIPELINES / "multi_camera.toml")
     assert 2 <= len(values["sources"]) <= 3
     assert all(s.startswith("rtsp://") for s in values["sources"])
-    assert values["video_out"].endswith("cam_{stream}.mp4")
-    assert values["batch"] == 4 and values["max_wait_ms"] == 20.0
-    assert "json_out" in values
+    assert values["outputs"]["video"].endswith("cam_{stream}.mp4")
+    assert values["batching"]["batch"] == 4 and values["batching"]["max_wait_ms"] == 20.0
+    assert "json" in values["outputs"]
 
 
 # --- paths ----------------------------------------------------------------------------
@@ -105,23 +120,25 @@ openpose_json = "out/openpose/"
     assert values["sources"] == [str(folder / "clip.mp4"),
                                  str(tmp_path / "media" / "frames" / "*.jpg"),
                                  os.path.normpath("/abs/video.mp4")]
-    assert values["model"] == folder / "models" / "net.onnx"
-    assert values["model_spec"] == tmp_path / "specs" / "net.toml"
-    assert values["video_out"] == str(folder / "out" / "cam_{stream}.mp4")
-    assert values["json_out"] == folder / "out" / "poses.jsonl"
-    assert values["summary_out"] == Path("/abs/summary.json")
-    assert values["openpose_dir"] == folder / "out" / "openpose"
+    assert values["model"]["path"] == folder / "models" / "net.onnx"
+    assert values["model"]["spec"] == tmp_path / "specs" / "net.toml"
+    outputs = values["outputs"]
+    assert outputs["video"] == str(folder / "out" / "cam_{stream}.mp4")
+    assert outputs["json"] == folder / "out" / "poses.jsonl"
+    assert outputs["summary"] == Path("/abs/summary.json")
+    assert outputs["openpose_json"] == folder / "out" / "openpose"
 
 
 def test_a_folder_output_keeps_its_trailing_separator(tmp_path: Path) -> None:
     path = write(tmp_path, '[outputs]\nvideo = "annotated/"\n')
-    assert load_pipeline_file(path)["video_out"] == str(tmp_path / "annotated") + os.sep
+    assert load_pipeline_file(path)["outputs"]["video"] == str(tmp_path / "annotated") + os.sep
 
 
 def test_home_is_expanded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     path = write(tmp_path, '[model]\npath = "~/models/net.onnx"\n')
-    assert load_pipeline_file(path)["model"] == tmp_path / "home" / "models" / "net.onnx"
+    assert load_pipeline_file(path)["model"]["path"] == \
+        tmp_path / "home" / "models" / "net.onnx"
 
 
 @pytest.mark.parametrize("source", [
@@ -136,7 +153,7 @@ def test_urls_and_devices_are_left_as_they_are(tmp_path: Path, source: str) -> N
 # --- types and values -----------------------------------------------------------------
 
 
-def test_values_come_back_under_their_cli_dest(tmp_path: Path) -> None:
+def test_values_come_back_under_their_table_and_field(tmp_path: Path) -> None:
     path = write(tmp_path, """
 [batching]
 max_wait_ms = 20
@@ -149,9 +166,10 @@ crf = 28
 reconnect = false
 """)
     values = load_pipeline_file(path)
-    assert values == {"max_wait_ms": 20.0, "openpose_dir": tmp_path / "op",
-                      "metrics_port": 9108, "encoder_crf": 28, "reconnect": False}
-    assert isinstance(values["max_wait_ms"], float)  # an integer is a fine float
+    assert values == {"batching": {"max_wait_ms": 20.0},
+                      "outputs": {"openpose_json": tmp_path / "op", "metrics_port": 9108},
+                      "performance": {"crf": 28}, "live": {"reconnect": False}}
+    assert isinstance(values["batching"]["max_wait_ms"], float)  # an integer is a fine float
 
 
 @pytest.mark.parametrize(("text", "where", "expected"), [
@@ -234,45 +252,170 @@ def test_an_empty_file_sets_nothing(tmp_path: Path) -> None:
     assert load_pipeline_file(write(tmp_path, "# nothing yet\n")) == {}
 
 
+def test_the_decoder_and_backend_options_have_tables(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+[model]
+backend_options = {spin = true, delay_ms = 2}
+[decoder]
+peak_threshold = 0.1
+subpixel = false
+""")
+    values = load_pipeline_file(path)
+    assert values == {"model": {"backend_options": {"spin": True, "delay_ms": 2}},
+                      "decoder": {"peak_threshold": 0.1, "subpixel": False}}
+    config = build_config({**values, "sources": ["a.mp4"], "model": {
+        **values["model"], "path": Path("m.onnx")}}, {})
+    assert config.decoder.peak_threshold == 0.1 and config.decoder.subpixel is False
+    assert config.model.backend_options == {"spin": True, "delay_ms": 2}
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[batching]\nbatch = 0", "--batch / [batching].batch: 0 is outside the allowed range "
+                              "[1, 256]"),
+    ("[live]\nslots = 1", "[live].slots: 1 is outside the allowed range [2, 256]"),
+    ("[tracking]\nmin_similarity = 0.0", "--track-min-similarity / [tracking].min_similarity: "
+                                         "0.0 is outside the allowed range (0, 1]"),
+    ("[decoder]\nnms_radius = 0", "[decoder].nms_radius: 0 is outside the allowed range "
+                                  "[1, inf)"),
+    ("[performance]\ncrf = 52", "--crf / [performance].crf: 52 is outside the allowed range "
+                                "[0, 51]"),
+])
+def test_values_out_of_range_name_the_file_the_option_and_the_range(
+        tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text + "\n")
+    with pytest.raises(ConfigError) as info:
+        load_pipeline_file(path)
+    assert str(info.value) == f"{path}: {message}"
+
+
 # --- merging with the command line ----------------------------------------------------
 
 
 def test_the_command_line_wins() -> None:
-    file_values = {"sources": ["/cfg/a.mp4"], "batch": 4, "ids": True, "max_wait_ms": 20.0}
-    cli_values = {"batch": 1, "ids": False, "video_out": "out.mp4"}
-    merged = merge_cli(file_values, cli_values)
-    assert merged == {"sources": ["/cfg/a.mp4"], "batch": 1, "ids": False,
-                      "max_wait_ms": 20.0, "video_out": "out.mp4"}
-    assert file_values["batch"] == 4  # inputs are not modified
+    file_values = {"sources": ["/cfg/a.mp4"], "model": {"path": Path("/cfg/m.onnx")},
+                   "batching": {"batch": 4, "max_wait_ms": 20.0}, "draw": {"ids": True}}
+    cli_values = {"batching": {"batch": 1}, "draw": {"ids": False},
+                  "outputs": {"video": "out.mp4"}}
+    merged = merge_values(file_values, cli_values)
+    assert merged == {"sources": ["/cfg/a.mp4"], "model": {"path": Path("/cfg/m.onnx")},
+                      "batching": {"batch": 1, "max_wait_ms": 20.0}, "draw": {"ids": False},
+                      "outputs": {"video": "out.mp4"}}
+    assert file_values["batching"]["batch"] == 4  # inputs are not modified
+    config = build_config(file_values, cli_values)
+    assert (config.batching.batch, config.batching.max_wait_ms) == (1, 20.0)
+    assert config.draw.ids is False and config.outputs.video == "out.mp4"
+    assert config.sources == ("/cfg/a.mp4",)
 
 
 @pytest.mark.parametrize(("cli_sources", "expected"), [
     (None, ["/cfg/a.mp4"]), ([], ["/cfg/a.mp4"]), (["b.mp4"], ["b.mp4"]),
     (["b.mp4", "c.mp4"], ["b.mp4", "c.mp4"])])
 def test_sources_on_the_command_line_replace_the_file_list(cli_sources, expected) -> None:
-    merged = merge_cli({"sources": ["/cfg/a.mp4"]}, {"sources": cli_sources})
+    merged = merge_values({"sources": ["/cfg/a.mp4"]}, {"sources": cli_sources})
     assert merged["sources"] == expected
+    argv = ["run", *(cli_sources or []), "--model", "m.onnx"]
+    config = build_config({"sources": ["/cfg/a.mp4"]}, given_values(parse(argv)))
+    assert config.sources == tuple(expected)
 
 
 def test_options_not_given_do_not_override() -> None:
-    merged = merge_cli({"threads": 2, "json_out": Path("/cfg/p.jsonl")},
-                       {"threads": None, "json_out": None, "reconnect": False})
-    assert merged == {"threads": 2, "json_out": Path("/cfg/p.jsonl"), "reconnect": False}
+    given = given_values(parse(["run", "--no-reconnect"]))
+    assert given == {"live": {"reconnect": False}}
+    config = build_config({"sources": ["/cfg/a.mp4"],
+                           "model": {"path": Path("/cfg/m.onnx"), "threads": 2},
+                           "outputs": {"json": Path("/cfg/p.jsonl")}}, given)
+    assert config.model.threads == 2 and config.outputs.json == Path("/cfg/p.jsonl")
+    assert config.live.reconnect is False
+
+
+def test_an_unknown_table_from_a_caller_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="bogus: not a pipeline option"):
+        build_config({"bogus": {}}, {})
+    with pytest.raises(ConfigError, match=r"\[batching\]: .*'size'"):
+        build_config({"sources": ["a.mp4"], "batching": {"size": 2}}, {})
 
 
 # --- the schema ----------------------------------------------------------------------
 
 
-def test_schema_dests_are_unique_and_tables_are_named() -> None:
-    dests = [key.dest for keys in SCHEMA.values() for key in keys.values()]
-    assert len(dests) == len(set(dests))
+def test_schema_tables_are_the_sections() -> None:
     assert set(SCHEMA) == {TOP_LEVEL, "model", "batching", "outputs", "draw", "live",
-                           "tracking",
-                           "performance"}
+                           "tracking", "performance", "decoder"}
+    assert set(SCHEMA) - {TOP_LEVEL} == set(SECTIONS)
+    assert all(section.table == table for table, section in SECTIONS.items())
 
 
-def test_every_schema_dest_is_a_cli_option() -> None:
-    args = build_parser().parse_args(["run", "video.mp4", "--model", "net.onnx"])
-    missing = sorted({key.dest for keys in SCHEMA.values() for key in keys.values()}
-                     - set(vars(args)))
-    assert not missing, f"`streampose run` has no option for: {', '.join(missing)}"
+def test_every_field_is_a_key_of_its_table() -> None:
+    """One option = one edit: a field is a pipeline-file key without anything else."""
+    for table, section in SECTIONS.items():
+        fields = [f.name for f in dataclasses.fields(section)]
+        assert all(meta_of(f) is not None for f in dataclasses.fields(section)), table
+        assert list(SCHEMA[table]) == fields, table
+
+
+def test_today_s_keys_are_all_known() -> None:
+    keys = {
+        "model": "path spec weights backend device device_ops threads height",
+        "batching": "batch max_wait_ms",
+        "outputs": "video json summary coco openpose_json metrics_port metrics_host",
+        "tracking": "enabled", "draw": "ids boxes blur_faces min_confidence",
+        "live": "rtsp_transport open_timeout_s read_timeout_s stall_timeout_s reconnect "
+                "duration_s",
+        "performance": "postprocess_workers decode_threads encoder_preset crf max_frames"}
+    for table, names in keys.items():
+        assert set(names.split()) <= set(SCHEMA[table]), table
+
+
+# --- round trips ---------------------------------------------------------------------
+
+
+def test_a_config_written_as_toml_reads_back_the_same(tmp_path: Path) -> None:
+    config = PipelineConfig(
+        sources=(str(tmp_path / "a.mp4"), "rtsp://cam/1"),
+        model=ModelConfig(path=tmp_path / "m.onnx", backend="torch", threads=3,
+                          backend_options={"spin": True}),
+        batching=BatchingConfig(batch=8, max_wait_ms=2.5),
+        outputs=OutputsConfig(video=str(tmp_path / "cam_{stream}.mp4"), metrics_port=9000),
+        draw=DrawConfig(ids=False, min_confidence=0.3),
+        tracking=TrackingConfig(max_age=30, velocity_smoothing=0.0),
+        live=LiveConfig(rtsp_transport="udp", slots=8, duration_s=12.0),
+        performance=PerformanceConfig(crf=30, frame_slots=16),
+        decoder=DecoderThresholds(paf_samples=5, subpixel=False))
+    path = write(tmp_path, to_toml(config))
+    assert build_config(load_pipeline_file(path), {}) == config
+
+
+def test_every_default_written_as_toml_reads_back_the_same(tmp_path: Path) -> None:
+    lines = [f'sources = ["{tmp_path / "a.mp4"}"]']
+    for table, section in SECTIONS.items():
+        lines.append(f"[{table}]")
+        lines += [f"{opt.name} = {toml_value(opt.default)}" for opt in options(section)
+                  if opt.default is not None]
+    lines.insert(2, f'path = "{tmp_path / "m.onnx"}"')
+    config = build_config(load_pipeline_file(write(tmp_path, "\n".join(lines) + "\n")), {})
+    assert config == PipelineConfig(sources=(str(tmp_path / "a.mp4"),),
+                                    model=ModelConfig(path=tmp_path / "m.onnx"))
+
+
+def to_toml(config: PipelineConfig) -> str:
+    lines = [f"sources = [{', '.join(toml_value(s) for s in config.sources)}]"]
+    for table in SECTIONS:
+        section = getattr(config, table)
+        lines.append(f"[{table}]")
+        lines += [f"{opt.name} = {toml_value(getattr(section, opt.name))}"
+                  for opt in options(type(section)) if getattr(section, opt.name) is not None]
+    return "\n".join(lines) + "\n"
+
+
+def toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, str | Path):
+        return json.dumps(str(value))
+    return repr(value)
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    return build_parser().parse_args(argv)

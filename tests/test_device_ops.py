@@ -14,26 +14,28 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="device ops run on torch")
 
-from streampose import Pipeline, PipelineConfig  # noqa: E402
-from streampose.backends import create_backend  # noqa: E402
 from streampose.backends.device_ops import (  # noqa: E402
     DeviceOps,
     find_peaks_tensor,
     letterbox_tensor,
 )
-from streampose.backends.fake_people import crowd, render_maps  # noqa: E402
-from streampose.errors import ConfigError  # noqa: E402
-from streampose.models import architecture_spec  # noqa: E402
-from streampose.models.spec import ModelSpec, builtin_specs  # noqa: E402
-from streampose.pose import COCO18, PafDecoder  # noqa: E402
-from streampose.pose.letterbox import letterbox_into, plan_letterbox  # noqa: E402
-from streampose.pose.peaks import Peaks, find_peaks  # noqa: E402
 from streampose.stages.payload import (  # noqa: E402
     max_peaks,
     peak_payload_bytes,
     read_peak_payload,
     write_peak_payload,
 )
+
+from streampose import Pipeline, PipelineConfig  # noqa: E402
+from streampose.backends import create_backend  # noqa: E402
+from streampose.backends.fake_people import crowd, render_maps  # noqa: E402
+from streampose.config import BatchingConfig, ModelConfig, OutputsConfig  # noqa: E402
+from streampose.errors import ConfigError  # noqa: E402
+from streampose.models import architecture_spec  # noqa: E402
+from streampose.models.spec import ModelSpec, builtin_specs  # noqa: E402
+from streampose.pose import COCO18, PafDecoder  # noqa: E402
+from streampose.pose.letterbox import letterbox_into, plan_letterbox  # noqa: E402
+from streampose.pose.peaks import Peaks, find_peaks  # noqa: E402
 from streampose.transport.ring import ItemHeader  # noqa: E402
 from tests.conftest import shared_file  # noqa: E402
 from tests.test_pipeline import MODEL_NAME, make_video, our_segments  # noqa: E402
@@ -244,11 +246,14 @@ def test_finish_returns_fp16_pafs_and_the_peaks() -> None:
 # -- the pipeline ---------------------------------------------------------------------------
 
 
-def run_fake(tmp_path: Path, clip: Path, device_ops: str, **kw) -> tuple[list, dict]:
-    name = f"{device_ops}-{len(kw)}"
-    config = PipelineConfig(sources=(str(clip),), model=MODEL_NAME, backend="fake",
-                            json_out=tmp_path / f"{name}.jsonl",
-                            summary_out=tmp_path / f"{name}.json", device_ops=device_ops, **kw)
+def run_fake(tmp_path: Path, clip: Path, device_ops: str,
+             batch: int | None = None) -> tuple[list, dict]:
+    name = f"{device_ops}-{int(batch is not None)}"
+    config = PipelineConfig(
+        sources=(str(clip),),
+        model=ModelConfig(path=MODEL_NAME, backend="fake", device_ops=device_ops),
+        outputs=OutputsConfig(json=tmp_path / f"{name}.jsonl", summary=tmp_path / f"{name}.json"),
+        batching=BatchingConfig() if batch is None else BatchingConfig(batch=batch))
     Pipeline(config).run()
     lines = [json.loads(x) for x in (tmp_path / f"{name}.jsonl").read_text().splitlines()]
     return lines, json.loads((tmp_path / f"{name}.json").read_text())
@@ -285,15 +290,16 @@ def test_device_ops_on_needs_torch(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
 
     clip = make_video(tmp_path / "clip.mp4", frames=2)
     monkeypatch.setattr(pipeline, "importable", lambda name: name != "torch")
-    config = PipelineConfig(sources=(str(clip),), model=MODEL_NAME, backend="fake",
-                            device_ops="on")
+    config = PipelineConfig(sources=(str(clip),),
+                            model=ModelConfig(path=MODEL_NAME, backend="fake", device_ops="on"))
     with pytest.raises(ConfigError, match="needs torch"):
         Pipeline(config)
 
 
 def test_device_ops_auto_is_off_on_the_cpu(tmp_path: Path) -> None:
     clip = make_video(tmp_path / "clip.mp4", frames=2)
-    auto = Pipeline(PipelineConfig(sources=(str(clip),), model=MODEL_NAME, backend="fake"))
+    auto = Pipeline(PipelineConfig(sources=(str(clip),),
+                                   model=ModelConfig(path=MODEL_NAME, backend="fake")))
     assert auto.device_ops is False
     with pytest.raises(ConfigError, match="device_ops"):
-        PipelineConfig(sources=(str(clip),), model=MODEL_NAME, device_ops="gpu")
+        ModelConfig(path=MODEL_NAME, device_ops="gpu")

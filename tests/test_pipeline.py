@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from streampose import Pipeline, PipelineConfig
+from streampose.config import BatchingConfig, ModelConfig, OutputsConfig, PerformanceConfig
 from streampose.errors import StageError
 from streampose.media import probe_video
 from tests.conftest import shared_file
@@ -55,9 +56,11 @@ def clip(tmp_path: Path) -> Path:
 
 
 def test_fake_backend_end_to_end_keeps_frames_and_timing(tmp_path: Path, clip: Path) -> None:
-    config = PipelineConfig(sources=(str(clip),), model=MODEL_NAME, backend="fake",
-                            video_out=str(tmp_path / "out.mp4"), json_out=tmp_path / "o.jsonl",
-                            summary_out=tmp_path / "s.json", batch=4, postprocess_workers=2)
+    config = PipelineConfig(
+        sources=(str(clip),), model=ModelConfig(path=MODEL_NAME, backend="fake"),
+        outputs=OutputsConfig(video=str(tmp_path / "out.mp4"), json=tmp_path / "o.jsonl",
+                              summary=tmp_path / "s.json"),
+        batching=BatchingConfig(batch=4), performance=PerformanceConfig(postprocess_workers=2))
     summary = Pipeline(config).run()
     frames, fps, width, height = probe_video(tmp_path / "out.mp4")
     assert (frames, fps, width, height) == (12, Fraction(10), 96, 64)
@@ -161,8 +164,9 @@ def test_failing_stage_is_reported_with_its_name(tmp_path: Path, clip: Path) -> 
 @pytest.mark.parametrize("victim", ["infer", "postprocess0", "decode0"])
 def test_killed_stage_stops_the_run_quickly(tmp_path: Path, victim: str) -> None:
     clip = make_video(tmp_path / "long.mp4", frames=300)
-    config = PipelineConfig(sources=(str(clip),), model=MODEL_NAME, backend="fake",
-                            video_out=str(tmp_path / "o.mp4"))
+    config = PipelineConfig(sources=(str(clip),),
+                            model=ModelConfig(path=MODEL_NAME, backend="fake"),
+                            outputs=OutputsConfig(video=str(tmp_path / "o.mp4")))
     killed: list[float] = []
 
     def kill_once(progress) -> None:

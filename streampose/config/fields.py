@@ -3,18 +3,34 @@
 :func:`option` wraps :func:`dataclasses.field` and stores what the command line, the
 TOML schema and validation need in the field's metadata (:class:`OptionMeta`), so adding
 an option is one edit: a field in its section (:mod:`streampose.config.sections`).
+:func:`options` reads a section's fields back as :class:`Option` objects, which know
+their kind, their name as the user knows it (``--batch / [batching].batch``) and how
+to check a value; :class:`Section` makes every section validate itself with them.
+See ARCHITECTURE.md (configuration).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar, Literal
 
-__all__ = ["OptionMeta", "meta_of", "option"]
+from streampose.errors import ConfigError
+
+__all__ = ["Option", "OptionMeta", "Section", "meta_of", "option", "options"]
 
 META_KEY = "streampose"
+
+Kind = Literal["bool", "int", "float", "str", "path", "template", "dict"]
+_KINDS: dict[Any, Kind] = {bool: "bool", int: "int", float: "float", str: "str",
+                           Path: "path", dict: "dict"}
+_EXPECTED: dict[Kind, str] = {
+    "bool": "true or false", "int": "an integer", "float": "a number", "str": "a string",
+    "path": "a path", "template": "a path string", "dict": "a table of KEY = value"}
 
 
 @dataclass(frozen=True)
@@ -24,8 +40,10 @@ class OptionMeta:
     ``flag``: the long CLI flag (``--max-wait-ms``); ``None`` derives it from the field
     name, ``""`` means no CLI flag (TOML and Python API only). ``negate``: for a bool
     that defaults to True, the CLI flag that sets it False (``--no-tracking``).
-    ``low``/``high``: inclusive range of a number; ``choices``: allowed strings;
-    ``short``: a one-letter alias (``-o``).
+    ``low``/``high``: range of a number, inclusive unless ``low_open``/``high_open``;
+    ``choices``: allowed strings; ``short``: a one-letter alias (``-o``); ``path``: a
+    ``str`` option that is a path (resolved against a pipeline file's folder, kept a
+    string because it may hold ``{stream}``); ``toml``: False keeps it out of files.
     """
 
     help: str
@@ -35,7 +53,10 @@ class OptionMeta:
     metavar: str | None = None
     low: float | None = None
     high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
     choices: tuple[str, ...] = ()
+    path: bool = False
     toml: bool = True
 
 
@@ -51,3 +72,164 @@ def option(default: Any = dataclasses.MISSING, *, help: str,
 def meta_of(f: dataclasses.Field[Any]) -> OptionMeta | None:
     """The field's OptionMeta, or None for a field that is not an option."""
     return f.metadata.get(META_KEY)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of a section, as the CLI, the TOML schema and validation see it."""
+
+    table: str
+    name: str
+    kind: Kind
+    optional: bool
+    default: Any
+    meta: OptionMeta
+
+    @property
+    def flag(self) -> str | None:
+        """The CLI flag that sets it (``--batch``, ``--no-ids``), or None (TOML only)."""
+        if self.meta.flag == "":
+            return None
+        if self.kind == "bool" and self.meta.negate:
+            return self.meta.negate
+        return self.meta.flag or "--" + self.name.replace("_", "-")
+
+    @property
+    def key(self) -> str:
+        """Its place in a pipeline file: ``[batching].batch``."""
+        return f"[{self.table}].{self.name}"
+
+    @property
+    def dest(self) -> str:
+        """Its argparse destination: ``batching.batch``."""
+        return f"{self.table}.{self.name}"
+
+    @property
+    def label(self) -> str:
+        """How the user knows it: ``--batch / [batching].batch``."""
+        names = [self.flag, self.key if self.meta.toml else None]
+        return " / ".join(n for n in names if n)
+
+    @property
+    def expected(self) -> str:
+        return _EXPECTED[self.kind]
+
+    def accepts(self, value: Any) -> bool:
+        """Whether ``value`` has the option's type (None aside; an int is a fine float)."""
+        return _is_kind(value, self.kind)
+
+    def check(self, value: Any) -> Any:
+        """``value`` if allowed (an int made a float, a str a Path); else ConfigError."""
+        if value is None:
+            if self.optional:
+                return None
+            raise ConfigError(f"{self.label}: None is not allowed; expected {self.expected}")
+        if not self.accepts(value):
+            raise ConfigError(f"{self.label}: {value!r} is not {self.expected}")
+        if self.meta.choices and value not in self.meta.choices:
+            raise ConfigError(f"{self.label}: {value!r} is not one of "
+                              f"{', '.join(map(repr, self.meta.choices))}")
+        if self.kind in ("int", "float") and not self.in_range(value):
+            raise ConfigError(f"{self.label}: {value!r} is outside the allowed range "
+                              f"{self.interval}")
+        return _coerce(value, self.kind)
+
+    def in_range(self, value: float) -> bool:
+        low, high, meta = self.meta.low, self.meta.high, self.meta
+        if math.isnan(value):
+            return low is None and high is None
+        above = low is None or (value > low if meta.low_open else value >= low)
+        below = high is None or (value < high if meta.high_open else value <= high)
+        return above and below
+
+    @property
+    def interval(self) -> str:
+        """``[1, 256]``, ``(0, 1]``, ``[2, inf)``."""
+        low, high = self.meta.low, self.meta.high
+        left = "(-inf" if low is None else ("(" if self.meta.low_open else "[") + _num(low)
+        right = "inf)" if high is None else _num(high) + (")" if self.meta.high_open else "]")
+        return f"{left}, {right}"
+
+
+class Section:
+    """Base of the config sections: validates every option field after ``__init__``.
+
+    Subclasses are frozen dataclasses with a ``table`` class variable (their TOML
+    table, e.g. ``"batching"``); add a ``__post_init__`` calling ``super()`` for checks
+    that involve several fields.
+    """
+
+    table: ClassVar[str]
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]  # set by @dataclass
+
+    def __post_init__(self) -> None:
+        for opt in options(type(self)):
+            value = getattr(self, opt.name)
+            checked = opt.check(value)
+            if checked is not value:
+                object.__setattr__(self, opt.name, checked)
+
+
+def options(section: type[Section]) -> tuple[Option, ...]:
+    """The options of a section class, in field order."""
+    if section not in _OPTIONS:
+        _OPTIONS[section] = _read_options(section)
+    return _OPTIONS[section]
+
+
+_OPTIONS: dict[type, tuple[Option, ...]] = {}
+
+
+def _read_options(section: type[Section]) -> tuple[Option, ...]:
+    hints = typing.get_type_hints(section)
+    found = []
+    for f in dataclasses.fields(section):
+        meta = meta_of(f)
+        if meta is None:
+            continue
+        kind, optional = _kind_of(hints[f.name], meta)
+        default = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+        found.append(Option(table=section.table, name=f.name, kind=kind, optional=optional,
+                            default=default, meta=meta))
+    return tuple(found)
+
+
+def _kind_of(hint: Any, meta: OptionMeta) -> tuple[Kind, bool]:
+    args = typing.get_args(hint)
+    optional = type(None) in args
+    if optional:
+        hint = next(a for a in args if a is not type(None))
+    base = typing.get_origin(hint) or hint
+    if base not in _KINDS:
+        raise TypeError(f"option type {hint!r} is not one of bool, int, float, str, Path, "
+                        "dict (or those | None)")
+    kind = _KINDS[base]
+    return ("template" if kind == "str" and meta.path else kind), optional
+
+
+def _is_kind(value: Any, kind: Kind) -> bool:
+    if kind == "bool":
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    if kind == "int":
+        return isinstance(value, int)
+    if kind == "float":
+        return isinstance(value, int | float)
+    if kind == "path":
+        return isinstance(value, str | Path)
+    if kind == "dict":
+        return isinstance(value, dict) and all(isinstance(k, str) for k in value)
+    return isinstance(value, str)
+
+
+def _coerce(value: Any, kind: Kind) -> Any:
+    if kind == "float" and not isinstance(value, float):
+        return float(value)
+    if kind == "path" and not isinstance(value, Path):
+        return Path(value)
+    return value
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(x)

@@ -9,14 +9,21 @@ generated from these fields, and each section validates its own values.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, ClassVar
 
-from streampose.config.fields import option
+from streampose.config.fields import Section, option
+from streampose.errors import ConfigError
+from streampose.pose.decoder import DecoderThresholds
 
 __all__ = [
+    "SECTIONS",
     "BatchingConfig",
+    "DecoderThresholds",
     "DrawConfig",
     "LiveConfig",
     "ModelConfig",
@@ -28,8 +35,10 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(Section):
     """[model]: which network, where it runs, at what input size."""
+
+    table: ClassVar[str] = "model"
 
     path: Path | None = option(None, flag="--model", help=(
         "model file (ONNX) or a built-in network name (lightweight-openpose); required "
@@ -55,8 +64,10 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
-class BatchingConfig:
+class BatchingConfig(Section):
     """[batching]: how the inference stage forms batches (DeepStream's nvstreammux rule)."""
+
+    table: ClassVar[str] = "batching"
 
     batch: int = option(1, low=1, high=256, help="max frames per inference batch")
     max_wait_ms: float = option(10.0, low=0, high=10_000, metavar="MS",
@@ -64,10 +75,13 @@ class BatchingConfig:
 
 
 @dataclass(frozen=True)
-class OutputsConfig:
+class OutputsConfig(Section):
     """[outputs]: where results go. Every path is optional; any combination works."""
 
-    video: str | None = option(None, flag="--output", short="-o", metavar="OUT.mp4", help=(
+    table: ClassVar[str] = "outputs"
+
+    video: str | None = option(None, flag="--output", short="-o", metavar="OUT.mp4", path=True,
+                               help=(
         "annotated video (H.264 MP4), or a folder ending in / for image sources; {stream} "
         "is replaced by the stream index"))
     json: Path | None = option(None, metavar="OUT.jsonl",
@@ -85,8 +99,10 @@ class OutputsConfig:
 
 
 @dataclass(frozen=True)
-class DrawConfig:
+class DrawConfig(Section):
     """[draw]: what the annotated video shows."""
+
+    table: ClassVar[str] = "draw"
 
     ids: bool = option(True, negate="--no-ids", help="draw person ids")
     boxes: bool = option(False, help="draw a box around each person")
@@ -96,34 +112,45 @@ class DrawConfig:
 
 
 @dataclass(frozen=True)
-class TrackingConfig:
+class TrackingConfig(Section):
     """[tracking]: person ids stable across frames (streampose.pose.tracking.PoseTracker)."""
+
+    table: ClassVar[str] = "tracking"
 
     enabled: bool = option(True, negate="--no-tracking",
                            help="person ids (off: id -1 everywhere)")
     max_age: int = option(15, low=0, high=10_000, flag="--track-max-age",
                           help="frames a lost track is kept before its id retires")
-    min_similarity: float = option(0.2, low=0.0, high=1.0, flag="--track-min-similarity",
+    min_similarity: float = option(0.2, low=0.0, high=1.0, low_open=True,
+                                   flag="--track-min-similarity",
                                    help="least keypoint similarity (OKS-like) to match a track")
     min_hits: int = option(1, low=1, high=1000, flag="--track-min-hits",
                            help="matches before a new track gets an id")
-    sigma: float = option(0.25, low=0.0, high=100.0, flag="--track-sigma",
+    sigma: float = option(0.25, low=0.0, high=100.0, low_open=True, flag="--track-sigma",
                           help="keypoint similarity falloff, as a fraction of person scale")
-    min_scale: float = option(32.0, low=0.0, high=100_000.0, flag="--track-min-scale",
+    min_scale: float = option(32.0, low=0.0, high=100_000.0, low_open=True,
+                              flag="--track-min-scale",
                               help="smallest person scale (pixels) in the similarity")
-    velocity_smoothing: float = option(0.5, low=0.0, high=1.0,
+    velocity_smoothing: float = option(0.5, low=0.0, high=1.0, high_open=True,
                                        flag="--track-velocity-smoothing",
                                        help="weight of the old velocity in the motion model")
 
+    def tracker_options(self) -> dict[str, Any]:
+        """The keyword arguments of ``PoseTracker`` (every field but ``enabled``)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if f.name != "enabled"}
+
 
 @dataclass(frozen=True)
-class LiveConfig:
+class LiveConfig(Section):
     """[live]: how live sources (rtsp://, http://, /dev/videoN or N) are opened and watched.
 
     A read that gets no data for ``min(read_timeout_s, stall_timeout_s)`` is a stall: the
     connection is dropped and reopened (``reconnect``) with exponential backoff capped at
     ``max_backoff_s``.
     """
+
+    table: ClassVar[str] = "live"
 
     rtsp_transport: str = option("tcp", choices=("tcp", "udp"), help="RTSP transport")
     open_timeout_s: float = option(10.0, low=0.1, high=3600, flag="--open-timeout",
@@ -145,8 +172,10 @@ class LiveConfig:
 
 
 @dataclass(frozen=True)
-class PerformanceConfig:
+class PerformanceConfig(Section):
     """[performance]: worker counts, codec settings and buffer sizes."""
+
+    table: ClassVar[str] = "performance"
 
     postprocess_workers: int = option(1, low=1, high=32, help="pose decoding processes")
     decode_threads: int = option(1, low=0, high=64, help="decoder threads per source")
@@ -161,6 +190,11 @@ class PerformanceConfig:
     drain_timeout_s: float = option(10.0, low=0.1, high=3600, flag="",
                                     help="longest wait for frames in flight at shutdown")
 
+    def ring_slots(self, batch: int) -> int:
+        """Frame slots per file stream: ``frame_slots``, or enough for two batches of
+        ``batch`` plus every stage's item."""
+        return self.frame_slots or 2 * batch + 6
+
 
 @dataclass(frozen=True)
 class PipelineConfig:
@@ -174,4 +208,31 @@ class PipelineConfig:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     live: LiveConfig = field(default_factory=LiveConfig)
     performance: PerformanceConfig = field(default_factory=PerformanceConfig)
+    decoder: DecoderThresholds = field(default_factory=DecoderThresholds)
     log_level: int = logging.WARNING
+
+    def __post_init__(self) -> None:
+        if isinstance(self.sources, str) or not all(isinstance(s, str) for s in self.sources):
+            raise ConfigError(f"SOURCE / sources: {self.sources!r} is not a list of strings")
+        object.__setattr__(self, "sources", tuple(self.sources))
+        if not self.sources:
+            raise ConfigError("give at least one SOURCE (on the command line or in --config: "
+                              "sources = [...])")
+        for name, section in SECTIONS.items():
+            if not isinstance(getattr(self, name), section):
+                raise ConfigError(f"PipelineConfig.{name}: {getattr(self, name)!r} is not "
+                                  f"a {section.__name__}")
+        if self.model.path is None:
+            raise ConfigError("--model is required (on the command line or in --config: "
+                              "[model].path)")
+
+
+def _sections() -> dict[str, type[Section]]:
+    """The PipelineConfig fields whose value is a section, in order: {table: section}."""
+    hints = typing.get_type_hints(PipelineConfig)
+    return {f.name: hints[f.name] for f in dataclasses.fields(PipelineConfig)
+            if isinstance(hints[f.name], type) and issubclass(hints[f.name], Section)}
+
+
+# The TOML tables (= PipelineConfig attributes) and their sections, in file order.
+SECTIONS: dict[str, type[Section]] = _sections()

@@ -17,6 +17,7 @@ import av
 import av.error
 import numpy as np
 
+from streampose.config.sections import LiveConfig
 from streampose.errors import ConfigError, SourceError, SourceTimeoutError
 from streampose.media.uri import redact
 
@@ -63,8 +64,8 @@ class LiveOptions:
 class LiveSource:
     """One connection to a live source; ``frames()`` ends or raises when it drops."""
 
-    def __init__(self, *, uri: str, options: LiveOptions | None = None, threads: int = 1) -> None:
-        self.uri, self.options, self.threads = uri, options or LiveOptions(), threads
+    def __init__(self, *, uri: str, options: LiveConfig | None = None, threads: int = 1) -> None:
+        self.uri, self.options, self.threads = uri, options or LiveConfig(), threads
         self.name = redact(uri)
         self._container: av.container.InputContainer | None = None
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 
+from streampose.config.fields import Section, option
 from streampose.pose.grouping import assemble, people_to_arrays
 from streampose.pose.paf import score_limbs
 from streampose.pose.peaks import Peaks, find_peaks
@@ -14,36 +17,29 @@ from streampose.pose.skeleton import Skeleton
 
 
 @dataclass(frozen=True)
-class DecoderThresholds:
-    """Grouping parameters. Defaults follow OpenPose except ``peak_threshold``: peaks are lower at
-    the network's output resolution than on upsampled maps, so it is 0.05 rather than 0.1.
+class DecoderThresholds(Section):
+    """[decoder]: grouping parameters (pipeline files and the Python API; no CLI flags).
 
-    - ``peak_threshold``: minimum heatmap value of a keypoint candidate (0 < t < 1).
-    - ``nms_radius``: half-size of the non-maximum suppression window, in map pixels.
-    - ``paf_threshold``: minimum PAF alignment for a sample along a limb to count.
-    - ``paf_samples``: points sampled along each candidate limb.
-    - ``min_fraction``: fraction of samples that must exceed ``paf_threshold``.
-    - ``min_parts``: people with fewer keypoints are dropped.
-    - ``min_mean_score``: people whose total score per keypoint is lower are dropped.
+    Defaults follow OpenPose except ``peak_threshold``: peaks are lower at the network's
+    output resolution than on upsampled maps, so it is 0.05 rather than 0.1. Every value
+    is checked on construction (ConfigError naming the key, the value and the range).
     """
 
-    peak_threshold: float = 0.05
-    nms_radius: int = 1
-    paf_threshold: float = 0.05
-    paf_samples: int = 10
-    min_fraction: float = 0.8
-    min_parts: int = 3
-    min_mean_score: float = 0.2
-    subpixel: bool = True
+    table: ClassVar[str] = "decoder"
 
-    def __post_init__(self) -> None:
-        _check_range("peak_threshold", self.peak_threshold, 0.0, 1.0, low_open=True)
-        _check_range("paf_threshold", self.paf_threshold, -1.0, 1.0)
-        _check_range("min_fraction", self.min_fraction, 0.0, 1.0)
-        _check_range("min_mean_score", self.min_mean_score, 0.0, float("inf"))
-        _check_int("nms_radius", self.nms_radius, 1)
-        _check_int("paf_samples", self.paf_samples, 2)
-        _check_int("min_parts", self.min_parts, 1)
+    peak_threshold: float = option(0.05, low=0.0, high=1.0, low_open=True, flag="",
+                                   help="minimum heatmap value of a keypoint candidate")
+    nms_radius: int = option(1, low=1, flag="", help=(
+        "half-size of the non-maximum suppression window, in map pixels"))
+    paf_threshold: float = option(0.05, low=-1.0, high=1.0, flag="", help=(
+        "minimum PAF alignment for a sample along a limb to count"))
+    paf_samples: int = option(10, low=2, flag="", help="points sampled along each candidate limb")
+    min_fraction: float = option(0.8, low=0.0, high=1.0, flag="", help=(
+        "fraction of samples that must exceed paf_threshold"))
+    min_parts: int = option(3, low=1, flag="", help="people with fewer keypoints are dropped")
+    min_mean_score: float = option(0.2, low=0.0, flag="", help=(
+        "people whose total score per keypoint is lower are dropped"))
+    subpixel: bool = option(True, flag="", help="refine peaks to sub-pixel positions")
 
 
 class PafDecoder:
@@ -54,10 +50,14 @@ class PafDecoder:
     in output-map pixel units (pixel centres at integer coordinates), sub-pixel.
     """
 
-    def __init__(self, skeleton: Skeleton, **thresholds: float | int | bool) -> None:
+    def __init__(self, skeleton: Skeleton, thresholds: DecoderThresholds | None = None,
+                 **overrides: Any) -> None:
+        """``thresholds`` (default: :class:`DecoderThresholds`), with ``overrides`` of
+        single values (``PafDecoder(COCO18, peak_threshold=0.1)``)."""
         self.skeleton = skeleton
         try:
-            self.thresholds = DecoderThresholds(**thresholds)  # type: ignore[arg-type]
+            self.thresholds = dataclasses.replace(thresholds or DecoderThresholds(),
+                                                  **overrides)
         except TypeError as exc:
             raise ValueError(f"PafDecoder: {exc}") from None
 
@@ -110,15 +110,3 @@ def _finite(maps: np.ndarray) -> np.ndarray:
         return maps
     return np.nan_to_num(maps, nan=0.0, posinf=0.0, neginf=0.0)
 
-
-def _check_range(name: str, value: float, low: float, high: float, *,
-                 low_open: bool = False) -> None:
-    ok = (low < value if low_open else low <= value) and value <= high
-    if not ok:
-        bracket = "(" if low_open else "["
-        raise ValueError(f"PafDecoder: {name}={value!r} is outside {bracket}{low}, {high}]")
-
-
-def _check_int(name: str, value: int, low: int) -> None:
-    if not isinstance(value, int) or value < low:
-        raise ValueError(f"PafDecoder: {name}={value!r} must be an integer >= {low}")

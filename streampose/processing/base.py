@@ -10,7 +10,6 @@ rings and sizes their slots, so nothing else branches on where the work happens.
 
 from __future__ import annotations
 
-import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -93,8 +92,7 @@ class Processing(ABC):
     def decode(self, ring: SharedRing, slot: int, header: FrameHeader) -> Poses:
         """The poses in one map-ring payload, in map pixels."""
         if self._decoder is None:
-            skeleton = get_skeleton(self.spec.skeleton)
-            self._decoder = PafDecoder(skeleton, **dataclasses.asdict(self.thresholds))
+            self._decoder = PafDecoder(get_skeleton(self.spec.skeleton), self.thresholds)
         return self._decode(self._decoder, ring, slot, header)
 
     @abstractmethod

@@ -21,8 +21,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+from streampose.config.sections import LiveConfig
 from streampose.errors import SourceError
-from streampose.media.live import LiveOptions, LiveSource
+from streampose.media.live import LiveSource
 from streampose.media.uri import redact
 from streampose.observe.counters import StreamCounters
 from streampose.runtime.stage import POLL_S, Stage
@@ -43,7 +44,7 @@ class LiveDecodeStage(Stage):
     """One live source -> its frame ring (drop_oldest), with reconnects and drop counts."""
 
     def __init__(self, *, stream: int, uri: str, ring: SharedRing, doorbell: Any,
-                 counters: StreamCounters, options: LiveOptions, max_size: tuple[int, int],
+                 counters: StreamCounters, options: LiveConfig, max_size: tuple[int, int],
                  max_frames: int | None = None, threads: int = 1) -> None:
         super().__init__()
         self.name = f"decode{stream}"

@@ -55,9 +55,8 @@ class RunPlan:
 
     @property
     def file_slots(self) -> int:
-        """Frame slots per file stream: two batches plus one item per stage."""
-        perf = self.config.performance
-        return perf.frame_slots or 2 * self.config.batching.batch + 6
+        """Frame slots per file stream."""
+        return self.config.performance.ring_slots(self.config.batching.batch)
 
 
 def stream_facts(source: ProbedSource) -> StreamFacts:

@@ -8,7 +8,6 @@ writes it, and only then is the slot released: the frame ring bounds frames in f
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import logging
 import queue
@@ -160,9 +159,7 @@ def _tracker(section: TrackingConfig) -> Callable[[], Any] | None:
         return None
     from streampose.pose.tracking import PoseTracker
 
-    params = {f.name: getattr(section, f.name) for f in dataclasses.fields(section)
-              if f.name != "enabled"}
-    return functools.partial(PoseTracker, **params)
+    return functools.partial(PoseTracker, **section.tracker_options())
 
 
 def _sinks(plan: RunPlan) -> list[Sink]:

@@ -1,0 +1,94 @@
+"""The command-line options of ``streampose run``, generated from the config sections.
+
+Every option field with a CLI flag (:attr:`Option.flag`) becomes one argparse option:
+``--batch`` sets ``batching.batch``. Defaults are ``argparse.SUPPRESS``, so the parsed
+namespace holds only what was given, and :func:`given_values` returns it in the shape
+:func:`streampose.config.build.build_config` layers over a pipeline file's values.
+See ARCHITECTURE.md (configuration).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from streampose.config.fields import Option, options
+from streampose.config.sections import SECTIONS
+
+__all__ = ["add_config_arguments", "cli_options", "given_values", "key_value"]
+
+_TYPES: dict[str, Any] = {"int": int, "float": float, "str": str, "template": str,
+                          "path": Path}
+
+
+def cli_options() -> list[Option]:
+    """Every option that has a CLI flag, section by section."""
+    return [opt for section in SECTIONS.values() for opt in options(section) if opt.flag]
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add one argument group per section, one option per field with a flag."""
+    for table, section in SECTIONS.items():
+        flagged = [opt for opt in options(section) if opt.flag]
+        if not flagged:
+            continue
+        summary = (section.__doc__ or "").strip().splitlines()[0]
+        group = parser.add_argument_group(f"[{table}]", summary.removeprefix(f"[{table}]: "))
+        for opt in flagged:
+            _add(group, opt)
+
+
+def given_values(args: argparse.Namespace) -> dict[str, Any]:
+    """``{"sources": [...], TABLE: {KEY: value}}`` for what the command line gave."""
+    values: dict[str, Any] = {}
+    by_dest = {opt.dest: opt for opt in cli_options()}
+    for dest, value in vars(args).items():
+        opt = by_dest.get(dest)
+        if opt is not None:
+            values.setdefault(opt.table, {})[opt.name] = \
+                dict(value) if opt.kind == "dict" else value
+    if getattr(args, "sources", None):
+        values["sources"] = list(args.sources)
+    return values
+
+
+def key_value(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` with VALUE read as a bool, int, float or else a string."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
+    if raw.lower() in ("true", "false"):
+        return key, raw.lower() == "true"
+    for kind in (int, float):
+        try:
+            return key, kind(raw)
+        except ValueError:
+            continue
+    return key, raw
+
+
+def _add(group: Any, opt: Option) -> None:  # an argparse argument group
+    assert opt.flag is not None
+    names = [opt.meta.short, opt.flag] if opt.meta.short else [opt.flag]
+    group.add_argument(*names, dest=opt.dest, default=argparse.SUPPRESS, help=_help(opt),
+                       **_kind_arguments(opt))
+
+
+def _kind_arguments(opt: Option) -> dict[str, Any]:
+    if opt.kind == "bool":
+        return {"action": "store_false" if opt.meta.negate else "store_true"}
+    if opt.kind == "dict":
+        return {"action": "append", "type": key_value, "metavar": opt.meta.metavar}
+    if opt.meta.choices:
+        return {"type": _TYPES[opt.kind], "choices": opt.meta.choices}
+    return {"type": _TYPES[opt.kind], "metavar": opt.meta.metavar or opt.name.upper()}
+
+
+def _help(opt: Option) -> str:
+    text = opt.meta.help.replace("%", "%%")
+    if opt.kind == "bool" and opt.meta.negate:
+        text += " (on by default; this flag turns it off)"
+    elif opt.kind in ("int", "float", "str") and opt.default is not None:
+        text += f" (default {opt.default})"
+    return text

@@ -1,0 +1,274 @@
+"""Config sections: validation from the option metadata, and the generated command line."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streampose.cli import build_parser
+from streampose.config.arguments import cli_options, given_values
+from streampose.config.build import build_config
+from streampose.config.fields import Option, options
+from streampose.config.sections import (
+    SECTIONS,
+    BatchingConfig,
+    DecoderThresholds,
+    DrawConfig,
+    LiveConfig,
+    ModelConfig,
+    OutputsConfig,
+    PerformanceConfig,
+    PipelineConfig,
+    TrackingConfig,
+)
+from streampose.errors import ConfigError
+from streampose.pose.tracking import PoseTracker
+
+# `streampose run`'s options before the config was generated from the sections.
+TODAY = ("--output", "-o", "--json", "--coco", "--openpose-json", "--model", "--model-spec",
+         "--backend", "--device", "--weights", "--threads", "--backend-option", "--device-ops",
+         "--height", "--batch", "--max-wait-ms", "--max-frames", "--summary",
+         "--postprocess-workers", "--decode-threads", "--encoder-preset", "--crf",
+         "--no-tracking", "--no-ids", "--boxes", "--blur-faces", "--min-confidence",
+         "--rtsp-transport", "--open-timeout", "--read-timeout", "--stall-timeout",
+         "--no-reconnect", "--duration", "--metrics-port", "--metrics-host", "--config",
+         "--no-progress", "--log-level")
+TRACKER = ("--track-max-age", "--track-min-similarity", "--track-min-hits", "--track-sigma",
+           "--track-min-scale", "--track-velocity-smoothing")
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    return build_parser().parse_args(["run", *argv])
+
+
+def config(*argv: str) -> PipelineConfig:
+    return build_config({}, given_values(parse("a.mp4", "--model", "m.onnx", *argv)))
+
+
+# --- validation ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("section", "kwargs", "message"), [
+    (BatchingConfig, {"batch": 0},
+     "--batch / [batching].batch: 0 is outside the allowed range [1, 256]"),
+    (BatchingConfig, {"batch": 257}, "257 is outside the allowed range [1, 256]"),
+    (BatchingConfig, {"batch": 2.0}, "--batch / [batching].batch: 2.0 is not an integer"),
+    (BatchingConfig, {"batch": True}, "True is not an integer"),
+    (BatchingConfig, {"max_wait_ms": -1}, "[batching].max_wait_ms: -1 is outside the allowed "
+                                          "range [0, 10000]"),
+    (ModelConfig, {"device_ops": "gpu"},
+     "--device-ops / [model].device_ops: 'gpu' is not one of 'auto', 'on', 'off'"),
+    (ModelConfig, {"height": None}, "--height / [model].height: None is not allowed"),
+    (ModelConfig, {"threads": 0}, "--threads / [model].threads: 0 is outside"),
+    (DrawConfig, {"ids": "yes"}, "--no-ids / [draw].ids: 'yes' is not true or false"),
+    (DrawConfig, {"min_confidence": 1.5}, "1.5 is outside the allowed range [0, 1]"),
+    (TrackingConfig, {"min_similarity": 0.0}, "(0, 1]"),
+    (TrackingConfig, {"velocity_smoothing": 1.0}, "[tracking].velocity_smoothing: 1.0 is "
+                                                  "outside the allowed range [0, 1)"),
+    (LiveConfig, {"rtsp_transport": "http"}, "'http' is not one of 'tcp', 'udp'"),
+    (LiveConfig, {"slots": 1}, "[live].slots: 1 is outside the allowed range [2, 256]"),
+    (LiveConfig, {"duration_s": 0}, "--duration / [live].duration_s: 0 is outside"),
+    (OutputsConfig, {"metrics_port": 70000}, "[0, 65535]"),
+    (PerformanceConfig, {"crf": 52}, "--crf / [performance].crf: 52"),
+    (PerformanceConfig, {"frame_slots": 2}, "[performance].frame_slots: 2 is outside the "
+                                            "allowed range [4, 1024]"),
+    (DecoderThresholds, {"peak_threshold": 0.0}, "[decoder].peak_threshold: 0.0 is outside the "
+                                                 "allowed range (0, 1]"),
+    (DecoderThresholds, {"paf_samples": 1}, "[decoder].paf_samples: 1 is outside the allowed "
+                                            "range [2, inf)"),
+])
+def test_a_bad_value_names_the_option_the_value_and_the_range(
+        section: type, kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        section(**kwargs)
+    assert message in str(info.value)
+    assert info.value.exit_code == 2
+
+
+def test_values_are_normalised() -> None:
+    assert BatchingConfig(max_wait_ms=20).max_wait_ms == 20.0
+    assert isinstance(BatchingConfig(max_wait_ms=20).max_wait_ms, float)
+    assert ModelConfig(path="m.onnx").path == Path("m.onnx")  # type: ignore[arg-type]
+    assert PipelineConfig(sources=["a.mp4"],  # type: ignore[arg-type]
+                          model=ModelConfig(path=Path("m"))).sources == ("a.mp4",)
+
+
+def test_sources_and_model_are_required() -> None:
+    with pytest.raises(ConfigError, match="at least one SOURCE"):
+        PipelineConfig(sources=(), model=ModelConfig(path=Path("m.onnx")))
+    with pytest.raises(ConfigError, match="--model is required"):
+        PipelineConfig(sources=("a.mp4",))
+    with pytest.raises(ConfigError, match="not a list of strings"):
+        PipelineConfig(sources="a.mp4", model=ModelConfig(path=Path("m")))
+    with pytest.raises(ConfigError, match=r"PipelineConfig\.batching: .* is not a BatchingConfig"):
+        PipelineConfig(sources=("a.mp4",), model=ModelConfig(path=Path("m")),
+                       batching={"batch": 2})  # type: ignore[arg-type]
+
+
+def test_ring_slots_follow_the_batch_unless_set() -> None:
+    assert PerformanceConfig().ring_slots(4) == 14
+    assert PerformanceConfig(frame_slots=32).ring_slots(4) == 32
+
+
+def test_tracker_options_are_the_tracker_s_arguments() -> None:
+    section = TrackingConfig(max_age=3, min_similarity=0.5, min_hits=2, sigma=0.5,
+                             min_scale=10.0, velocity_smoothing=0.0)
+    tracker = functools.partial(PoseTracker, **section.tracker_options())()
+    assert (tracker.max_age, tracker.min_similarity, tracker.min_hits, tracker.sigma,
+            tracker.min_scale, tracker.velocity_smoothing) == (3, 0.5, 2, 0.5, 10.0, 0.0)
+    defaults = TrackingConfig().tracker_options()
+    assert all(getattr(PoseTracker(), name) == value for name, value in defaults.items())
+
+
+def test_decoder_section_is_the_decoder_s_thresholds() -> None:
+    assert SECTIONS["decoder"] is DecoderThresholds
+    assert PipelineConfig(sources=("a",), model=ModelConfig(path=Path("m"))).decoder == \
+        DecoderThresholds()
+    assert all(opt.flag is None for opt in options(DecoderThresholds))  # TOML only
+
+
+# --- the generated command line ------------------------------------------------------
+
+
+def test_today_s_flags_are_all_there_plus_the_tracker_s() -> None:
+    words = (word.strip("[],") for word in _run_help().split())
+    flags = {w for w in words if w.startswith("-") and w[1:2].isalpha() | (w[1:2] == "-")}
+    assert set(TODAY) | set(TRACKER) | {"-h", "--help"} == flags
+
+
+def test_defaults_are_today_s() -> None:
+    cfg = config()
+    assert (cfg.model.backend, cfg.model.device, cfg.model.threads, cfg.model.device_ops,
+            cfg.model.height, cfg.model.backend_options) == ("onnxruntime", None, None, "auto",
+                                                             368, {})
+    assert (cfg.batching.batch, cfg.batching.max_wait_ms) == (1, 10.0)
+    assert (cfg.performance.max_frames, cfg.performance.postprocess_workers,
+            cfg.performance.decode_threads, cfg.performance.encoder_preset,
+            cfg.performance.crf) == (None, 1, 1, "ultrafast", 23)
+    assert (cfg.tracking.enabled, cfg.draw.ids, cfg.draw.boxes, cfg.draw.blur_faces,
+            cfg.draw.min_confidence) == (True, True, False, False, 0.0)
+    assert (cfg.live.rtsp_transport, cfg.live.open_timeout_s, cfg.live.read_timeout_s,
+            cfg.live.stall_timeout_s, cfg.live.reconnect, cfg.live.duration_s) == \
+        ("tcp", 10.0, 5.0, 5.0, True, None)
+    assert (cfg.outputs.video, cfg.outputs.json, cfg.outputs.metrics_port,
+            cfg.outputs.metrics_host) == (None, None, None, "127.0.0.1")
+    assert cfg == PipelineConfig(sources=("a.mp4",), model=ModelConfig(path=Path("m.onnx")))
+
+
+@pytest.mark.parametrize(("argv", "table", "name", "value"), [
+    (["-o", "o.mp4"], "outputs", "video", "o.mp4"),
+    (["--output", "cam_{stream}.mp4"], "outputs", "video", "cam_{stream}.mp4"),
+    (["--json", "o.jsonl"], "outputs", "json", Path("o.jsonl")),
+    (["--coco", "c.json"], "outputs", "coco", Path("c.json")),
+    (["--openpose-json", "op"], "outputs", "openpose_json", Path("op")),
+    (["--summary", "s.json"], "outputs", "summary", Path("s.json")),
+    (["--metrics-port", "9108"], "outputs", "metrics_port", 9108),
+    (["--metrics-host", "0.0.0.0"], "outputs", "metrics_host", "0.0.0.0"),
+    (["--model-spec", "s.toml"], "model", "spec", Path("s.toml")),
+    (["--backend", "fake"], "model", "backend", "fake"),
+    (["--device", "cuda:1"], "model", "device", "cuda:1"),
+    (["--weights", "random"], "model", "weights", "random"),
+    (["--threads", "2"], "model", "threads", 2),
+    (["--backend-option", "spin=true", "--backend-option", "delay_ms=2.5",
+      "--backend-option", "mode=x"], "model", "backend_options",
+     {"spin": True, "delay_ms": 2.5, "mode": "x"}),
+    (["--device-ops", "off"], "model", "device_ops", "off"),
+    (["--height", "256"], "model", "height", 256),
+    (["--batch", "4"], "batching", "batch", 4),
+    (["--max-wait-ms", "20"], "batching", "max_wait_ms", 20.0),
+    (["--max-frames", "8"], "performance", "max_frames", 8),
+    (["--postprocess-workers", "2"], "performance", "postprocess_workers", 2),
+    (["--decode-threads", "0"], "performance", "decode_threads", 0),
+    (["--encoder-preset", "veryfast"], "performance", "encoder_preset", "veryfast"),
+    (["--crf", "28"], "performance", "crf", 28),
+    (["--no-tracking"], "tracking", "enabled", False),
+    (["--track-max-age", "30"], "tracking", "max_age", 30),
+    (["--track-velocity-smoothing", "0"], "tracking", "velocity_smoothing", 0.0),
+    (["--no-ids"], "draw", "ids", False),
+    (["--boxes"], "draw", "boxes", True),
+    (["--blur-faces"], "draw", "blur_faces", True),
+    (["--min-confidence", "0.3"], "draw", "min_confidence", 0.3),
+    (["--rtsp-transport", "udp"], "live", "rtsp_transport", "udp"),
+    (["--open-timeout", "3"], "live", "open_timeout_s", 3.0),
+    (["--read-timeout", "2"], "live", "read_timeout_s", 2.0),
+    (["--stall-timeout", "1.5"], "live", "stall_timeout_s", 1.5),
+    (["--no-reconnect"], "live", "reconnect", False),
+    (["--duration", "12"], "live", "duration_s", 12.0),
+])
+def test_each_flag_sets_its_field(argv: list[str], table: str, name: str, value: Any) -> None:
+    assert getattr(getattr(config(*argv), table), name) == value
+    assert given_values(parse(*argv)) == {table: {name: value}}
+
+
+def test_every_field_with_a_flag_is_on_the_command_line() -> None:
+    """One option = one edit: a field with a flag is a CLI option without anything else."""
+    for opt in cli_options():
+        argv = _argv_setting(opt)
+        assert given_values(parse(*argv)) == {opt.table: {opt.name: _value_set(opt)}}, argv
+    flagged = {(o.table, o.name) for o in cli_options()}
+    toml_only = {(s.table, f.name) for s in SECTIONS.values() for f in dataclasses.fields(s)
+                 if (s.table, f.name) not in flagged}
+    assert toml_only == {("live", "max_backoff_s"), ("live", "slots"),
+                         ("performance", "encoder_threads"), ("performance", "frame_slots"),
+                         ("performance", "drain_timeout_s"),
+                         *(("decoder", f.name) for f in dataclasses.fields(DecoderThresholds))}
+
+
+def test_the_command_line_names_a_bad_value() -> None:
+    with pytest.raises(ConfigError, match=r"--batch / \[batching\]\.batch: 0 is outside the "
+                                          r"allowed range \[1, 256\]"):
+        config("--batch", "0")
+
+
+def test_a_bad_backend_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        parse("a.mp4", "--backend-option", "spin")
+    assert info.value.code == 2 and "'spin' is not KEY=VALUE" in capsys.readouterr().err
+
+
+def test_help_shows_the_defaults() -> None:
+    text = " ".join(_run_help().split())
+    assert "max frames per inference batch (default 1)" in text
+    assert "(default 127.0.0.1)" in text and "(default ultrafast)" in text
+
+
+def _run_help() -> str:
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
+        build_parser().parse_args(["run", "--help"])
+    return out.getvalue()
+
+
+def _argv_setting(opt: Option) -> list[str]:
+    assert opt.flag is not None
+    if opt.kind == "bool":
+        return [opt.flag]
+    return [opt.flag, _text(opt)]
+
+
+def _text(opt: Option) -> str:
+    if opt.meta.choices:
+        return opt.meta.choices[-1]
+    if opt.kind == "dict":
+        return "key=1"
+    if opt.kind in ("int", "float"):
+        return str(int(opt.meta.low or 0) + 1 if opt.kind == "int" else (opt.meta.low or 0) + 0.5)
+    return "x"
+
+
+def _value_set(opt: Option) -> Any:
+    if opt.kind == "bool":
+        return not opt.default
+    if opt.kind == "dict":
+        return {"key": 1}
+    if opt.kind == "path":
+        return Path("x")
+    return {"int": int, "float": float}.get(opt.kind, str)(_text(opt))

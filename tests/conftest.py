@@ -72,3 +72,19 @@ def stage_control():
 
     return StageControl(stop=threading.Event(), stop_sources=threading.Event(),
                         errors=queue.Queue(), reports=queue.Queue(), parent_pid=os.getppid())
+
+
+@pytest.fixture
+def free_slots():
+    """``free_slots(ring)``: how many slots of a block-policy ring are free right now
+    (takes them all without waiting, then gives them back)."""
+
+    def count(ring: Any) -> int:
+        taken = []
+        while (got := ring.acquire_write(0)) is not None:
+            taken.append(got[0])
+        for slot in taken:
+            ring.release(slot)
+        return len(taken)
+
+    return count

@@ -189,3 +189,41 @@ def test_end_of_stream_items_are_pinned_in_the_map_ring(make_ring: MakeRing,
     assert stage.step() is False
     assert maps.acquire_write(0) is None  # the EOS and the end-of-work item: not evictable
     stage.close()
+
+
+def test_device_processing_reads_the_frame_through_its_lease(
+    make_ring: MakeRing, stage_control: StageControl
+) -> None:
+    pytest.importorskip("torch", reason="device processing runs on torch")
+    from streampose.processing.device import DeviceProcessing
+
+    p = DeviceProcessing(spec=SPEC, thresholds=DecoderThresholds())
+    frames = [make_ring(name=f"frames{s}", slots=2, slot_bytes=96 * 64 * 3) for s in (0, 1)]
+    inputs = make_ring(name="inputs", slots=2, slot_bytes=p.input_bytes([WIDE]))
+    maps = make_ring(name="maps", slots=2, slot_bytes=p.output_bytes([WIDE]))
+    request = BackendRequest(name="fake", spec=SPEC, model_path=None)
+    stage = InferStage(inputs=inputs, maps=maps, processing=p, backend=request, batch=1,
+                       max_wait_ms=0, streams=2, consumers=1, frames=frames)
+    stage.control = stage_control
+    stage.open()
+    frames[1].acquire_write(0)  # slot 0 is someone else's
+    slot, _ = frames[1].acquire_write(0)
+    frames[1].array(slot, (64, 96, 3), np.uint8)[...] = frame_of(WIDE, 3)
+    out, _ = inputs.acquire_write(0)
+    shape, dtype = p.prepare(frame_of(WIDE, 3), WIDE, inputs, out)
+    inputs.publish(out, FrameHeader(stream=1, width=96, height=64, frame=FrameRef(1, slot),
+                                    shape=shape, dtype=dtype, ticket=5,
+                                    transform=(WIDE.scale_x, WIDE.scale_y, 0.0, 0.0)))
+    assert stage.step() is True
+    [header] = drain(maps)
+    assert (header.stream, header.ticket, header.frame) == (1, 5, FrameRef(1, slot))
+    assert (header.shape, header.dtype) == ((38, 8, 12), "float16")
+    assert stage.extra_report()["device_ops"] is True
+    stage.close()
+
+
+def test_reading_frames_without_frame_rings_is_an_error(rig: Callable[..., InferStage]) -> None:
+    stage = rig()
+    with pytest.raises(RuntimeError, match="no frame rings given"):
+        stage._frame(FrameHeader(frame=FrameRef(0, 0)))
+    stage.close()

@@ -162,3 +162,23 @@ def test_a_hard_stop_leaves_a_full_input_ring_alone(rig: Callable[..., Preproces
     assert stage.step() is True  # gave up waiting for an input slot; the runner exits
     assert stage.inputs.pending() == 1 and stage.items == 1
     stage.close()
+
+
+def test_device_processing_sends_only_the_plan(make_ring: MakeRing,
+                                               stage_control: StageControl) -> None:
+    pytest.importorskip("torch", reason="device processing runs on torch")
+    from streampose.processing.device import PLAN_ONLY_BYTES, DeviceProcessing
+
+    p = DeviceProcessing(spec=SPEC, thresholds=DecoderThresholds())
+    frames = [make_ring(name="frames0", slots=2, slot_bytes=96 * 64 * 3)]
+    inputs = make_ring(name="inputs", slots=2, slot_bytes=PLAN_ONLY_BYTES)
+    stage = PreprocessStage(frames=frames, doorbell=CTX.Semaphore(0), inputs=inputs,
+                            processing=p, height=HEIGHT)
+    stage.control = stage_control
+    frame_slot = decode(frames[0], stage.doorbell, 0, 0)
+    assert stage.step() is True
+    [(slot, header)] = drain(inputs)
+    assert (header.shape, header.dtype) == ((64, 96, 3), "uint8")  # the plan, no pixels
+    assert header.frame == FrameRef(0, frame_slot) and header.transform == (1.0, 1.0, 0.0, 0.0)
+    inputs.release(slot)
+    stage.close()

@@ -82,6 +82,11 @@ class Processing(ABC):
         """Get ready to run ``backend`` (in the infer process); nothing to do by default."""
         return None
 
+    def input_views(self, ring: SharedRing,
+                    items: Sequence[tuple[int, FrameHeader]]) -> list[np.ndarray]:
+        """Zero-copy views of one batch's input slots, as :meth:`infer` receives them."""
+        return [ring.view(slot, header.shape, header.dtype) for slot, header in items]
+
     @abstractmethod
     def infer(self, backend: Any, inputs: Sequence[np.ndarray], headers: Sequence[FrameHeader],
               frames: FrameReader) -> list[Payload]:

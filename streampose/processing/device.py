@@ -77,6 +77,10 @@ class DeviceProcessing(Processing):
                               peak_threshold=t.peak_threshold, nms_radius=t.nms_radius,
                               subpixel=t.subpixel)
 
+    def input_views(self, ring: SharedRing,
+                    items: Sequence[tuple[int, FrameHeader]]) -> list[np.ndarray]:
+        return []  # the slots hold no pixels (the header's shape is the plan): none to view
+
     def infer(self, backend: Any, inputs: Sequence[np.ndarray], headers: Sequence[FrameHeader],
               frames: FrameReader) -> list[Payload]:
         plans = [self._plan(h) for h in headers]

@@ -101,7 +101,7 @@ class InferStage(Stage):
             run = [item for item in run if item[1].shape != shape]
             headers = [h for _, h in group]
             with self.busy():
-                inputs = [self.inputs.view(slot, h.shape, h.dtype) for slot, h in group]
+                inputs = self.processing.input_views(self.inputs, group)
                 payloads = self.processing.infer(self.backend, inputs, headers, self._frame)
             for slot, _ in group:
                 self.inputs.release(slot)

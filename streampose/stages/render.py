@@ -71,9 +71,13 @@ class RenderStage(Stage):
         self.trackers = [self.make_tracker() if self.make_tracker else None
                          for _ in self._next]
         self.needs_image = any(sink.wants_image for sink in self.sinks)
-        for sink in self.sinks:
-            sink.open()
-            self._opened.append(sink)
+        try:
+            for sink in self.sinks:
+                sink.open()
+                self._opened.append(sink)
+        except BaseException:
+            self.close()  # the runner calls close() only after a successful open()
+            raise
 
     def step(self) -> bool:
         try:

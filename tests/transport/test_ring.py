@@ -1,4 +1,8 @@
-"""SharedRing across real spawned processes: integrity, order, policies, leases, failures."""
+"""SharedRing across real spawned processes: integrity, order, policies, pins, leases, failures.
+
+The ring carries opaque headers; these tests use the stages' frame codec
+(:data:`~streampose.stages.messages.FRAME_CODEC`) and one tiny codec of their own.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,11 @@ import multiprocessing as mp
 import os
 import pickle
 import signal
-import subprocess
-import sys
-import textwrap
+import struct
 import time
 import zlib
 from collections.abc import Callable, Iterator
 from fractions import Fraction
-from multiprocessing import resource_tracker
 from pathlib import Path
 from typing import Any
 
@@ -21,45 +22,24 @@ import numpy as np
 import pytest
 
 from streampose.errors import RingTimeout
-from streampose.transport.ring import (
-    FLAG_DROPPED_BEFORE,
-    FLAG_EOS,
-    FLAG_RECONNECTED,
-    ItemHeader,
-    SharedRing,
-    run_prefix,
-    sweep_stale_segments,
-)
+from streampose.stages.messages import FLAG_EOS, FRAME_CODEC, FrameHeader, FrameRef
+from streampose.transport.ring import SharedRing
 
 CTX = mp.get_context("spawn")
 SHM = Path("/dev/shm")
 WAIT_S = 10.0  # generous: a failing worker must fail, not hang the suite
 
+MakeRing = Callable[..., SharedRing]
 
-def _ours(pid: int | None = None) -> list[str]:
-    prefix = f"sp-{os.getpid() if pid is None else pid}-"
-    return sorted(p.name for p in SHM.iterdir() if p.name.startswith(prefix))
+
+def _ours() -> list[str]:
+    return sorted(p.name for p in SHM.iterdir() if p.name.startswith(f"sp-{os.getpid()}-"))
 
 
 @pytest.fixture(autouse=True)
 def _no_leftovers() -> Iterator[None]:
     yield
     assert _ours() == []
-
-
-@pytest.fixture
-def make_ring() -> Iterator[Callable[..., SharedRing]]:
-    rings: list[SharedRing] = []
-
-    def make(**kwargs: Any) -> SharedRing:
-        kwargs.setdefault("name", f"test{len(rings)}")
-        rings.append(SharedRing.create(ctx=CTX, **kwargs))
-        return rings[-1]
-
-    yield make
-    for ring in rings:
-        ring.close()
-        ring.unlink()
 
 
 def _start(target: Callable[..., Any], *args: Any) -> mp.process.BaseProcess:
@@ -87,19 +67,21 @@ def _payload(stream: int, seq: int) -> np.ndarray:
     return rng.integers(0, 256, size=(rows, 16, 3), dtype=np.uint8)
 
 
-def _write_item(ring: SharedRing, slot: int, stream: int, seq: int, flags: int = 0) -> None:
+def _write_item(ring: SharedRing, slot: int, stream: int, seq: int, *,
+                pinned: bool = False) -> None:
     data = _payload(stream, seq)
     np.copyto(ring.array(slot, data.shape, np.uint8), data)
-    header = ItemHeader(stream=stream, seq=seq, pts=zlib.crc32(data), shape=data.shape,
-                        flags=flags)  # fmt: skip
-    ring.publish(slot, header)
+    flags = FLAG_EOS if pinned else 0
+    header = FrameHeader(stream=stream, seq=seq, pts=zlib.crc32(data), shape=data.shape,
+                         flags=flags)  # fmt: skip
+    ring.publish(slot, header, pinned=pinned)
 
 
-def _publish_eos(ring: SharedRing, stream: int, seq: int) -> ItemHeader | None:
-    """Publish end-of-stream; return the item it evicted (drop_oldest), if any."""
+def _publish_eos(ring: SharedRing, stream: int, seq: int) -> FrameHeader | None:
+    """Publish end-of-stream (pinned); return the item it evicted (drop_oldest), if any."""
     while (got := ring.acquire_write(WAIT_S)) is None:  # drop_oldest: wait for a release
         time.sleep(0.001)
-    ring.publish(got[0], ItemHeader(stream=stream, seq=seq, flags=FLAG_EOS))
+    ring.publish(got[0], FrameHeader(stream=stream, seq=seq, flags=FLAG_EOS), pinned=True)
     return got[1]
 
 
@@ -116,9 +98,9 @@ def _producer_process(ring: SharedRing, stream: int, count: int) -> None:
     ring.close()
 
 
-def _intact(ring: SharedRing, slot: int, header: ItemHeader) -> bool:
+def _intact(ring: SharedRing, slot: int, header: FrameHeader) -> bool:
     expected = zlib.crc32(_payload(header.stream, header.seq))
-    return zlib.crc32(ring.view(slot, header)) == expected == header.pts
+    return zlib.crc32(ring.view(slot, header.shape, header.dtype)) == expected == header.pts
 
 
 def _consume(ring: SharedRing, results: Any, delay: float = 0.0) -> None:
@@ -140,76 +122,76 @@ def _consume(ring: SharedRing, results: Any, delay: float = 0.0) -> None:
 
 
 # ---------------------------------------------------------------------------------------
-# Headers
+# Headers and payload views
 
 
-HEADERS = [
-    ItemHeader(),
-    ItemHeader(
-        stream=7, seq=2**40, pts=-123_456_789, time_base=Fraction(1001, 30000),
-        wall=1_700_000_000.123456, width=1920, height=1080,
-        flags=FLAG_EOS | FLAG_DROPPED_BEFORE | FLAG_RECONNECTED, ref=5,
-        shape=(1, 3, 368, 656), dtype="float16", transform=(0.3416, 0.3407, 0.0, 4.5),
-    ),
-    ItemHeader(time_base=Fraction(1, 90000), shape=(46, 82, 57), dtype="float32"),
-    ItemHeader(seq=3, shape=(1080, 1920, 3), flags=FLAG_DROPPED_BEFORE, ref=0),
-    ItemHeader(shape=(10,), transform=(2.0, 2.0, -1.5, 3.25)),
-]  # fmt: skip
-
-
-@pytest.mark.parametrize("header", HEADERS, ids=range(len(HEADERS)))
-def test_header_round_trip(make_ring: Callable[..., SharedRing], header: ItemHeader) -> None:
+def test_header_travels_through_a_slot(make_ring: MakeRing) -> None:
     ring = make_ring(slots=2, slot_bytes=3 * 368 * 656 * 2 * 10)
+    header = FrameHeader(stream=7, seq=2**40, time_base=Fraction(1001, 30000),
+                         frame=FrameRef(2, 5), shape=(1, 3, 368, 656), dtype="float16")
     slot, evicted = ring.acquire_write(0)
     assert evicted is None
     ring.publish(slot, header)
     got = ring.acquire_read(0)
     assert got == (slot, header)
-    assert isinstance(got[1].time_base, Fraction)
-    assert got[1].eos == bool(header.flags & FLAG_EOS)
-    assert ring.view(slot, got[1]).shape == header.shape
+    assert ring.view(slot, got[1].shape, got[1].dtype).shape == header.shape
     ring.release(slot)
 
 
-def test_time_bases_alternate_correctly(make_ring: Callable[..., SharedRing]) -> None:
-    ring = make_ring(slots=4, slot_bytes=64)
-    bases = [Fraction(1, 90000), Fraction(1001, 30000), Fraction(1, 90000), Fraction(1, 1000)]
-    for base in bases:
-        ring.publish(ring.acquire_write(0)[0], ItemHeader(time_base=base))
-    for base in bases:
-        slot, header = ring.acquire_read(0)
-        assert header.time_base == base
-        ring.release(slot)
+class _TickCodec:
+    """A header of two int32 (tick, value): the ring works with any codec."""
+
+    _STRUCT = struct.Struct("<ii")
+    size = _STRUCT.size
+
+    def pack_into(self, buf: memoryview, offset: int, header: tuple[int, int]) -> None:
+        self._STRUCT.pack_into(buf, offset, *header)
+
+    def unpack_from(self, buf: memoryview, offset: int) -> tuple[int, int]:
+        return self._STRUCT.unpack_from(buf, offset)
 
 
-@pytest.mark.parametrize(
-    ("header", "match"),
-    [(ItemHeader(shape=(1, 1, 1, 1, 1)), "dims"), (ItemHeader(dtype="int64"), "dtype")],
-)
-def test_publish_rejects_bad_header(
-    make_ring: Callable[..., SharedRing], header: ItemHeader, match: str
-) -> None:
+def test_ring_takes_any_header_codec(make_ring: MakeRing) -> None:
+    ring = make_ring(slots=3, slot_bytes=8, codec=_TickCodec())
+    for tick in range(3):
+        ring.publish(ring.acquire_write(0)[0], (tick, -tick))
+    assert [ring.acquire_read(0)[1] for _ in range(3)] == [(0, 0), (1, -1), (2, -2)]
+    assert ring.codec.size == 8
+
+
+def test_a_header_the_codec_refuses_leaves_the_slot_releasable(make_ring: MakeRing) -> None:
     ring = make_ring(slots=1, slot_bytes=64)
     slot, _ = ring.acquire_write(0)
-    with pytest.raises(ValueError, match=match):
-        ring.publish(slot, header)
+    with pytest.raises(ValueError, match="dims"):
+        ring.publish(slot, FrameHeader(shape=(1, 1, 1, 1, 1)))
+    ring.release(slot)
+    assert ring.pending() == 0 and ring.acquire_write(0) == (slot, None)
     ring.release(slot)
 
 
-def test_array_is_zero_copy_and_bounded(make_ring: Callable[..., SharedRing]) -> None:
+def test_array_is_zero_copy_and_bounded(make_ring: MakeRing) -> None:
     ring = make_ring(slots=1, slot_bytes=1000)
     slot, _ = ring.acquire_write(0)
     ring.array(slot, (10, 25), np.float32)[:] = 1.5
     with pytest.raises(ValueError, match="bytes"):
         ring.array(slot, (10, 26), np.float32)
-    ring.publish(slot, ItemHeader(shape=(10, 25), dtype="float32"))
+    ring.publish(slot, FrameHeader(shape=(10, 25), dtype="float32"))
     slot, header = ring.acquire_read(0)
-    view = ring.view(slot, header)
+    view = ring.view(slot, header.shape, header.dtype)
     assert view.dtype == np.float32 and (view == 1.5).all()
-    assert not view.flags.writeable and ring.view(slot, header, writable=True).flags.writeable
+    writable = ring.view(slot, header.shape, header.dtype, writable=True)
+    assert not view.flags.writeable and writable.flags.writeable
     ring.release(slot)
     with pytest.raises(ValueError, match="free"):
         ring.release(slot)
+
+
+def test_slot_numbers_are_checked(make_ring: MakeRing) -> None:
+    ring = make_ring(slots=2, slot_bytes=64)
+    for call in (lambda: ring.array(2, (1,), np.uint8), lambda: ring.release(-1),
+                 lambda: ring.publish(2, FrameHeader())):
+        with pytest.raises(ValueError, match=r"out of range 0\.\.1"):
+            call()
 
 
 @pytest.mark.parametrize(
@@ -217,12 +199,12 @@ def test_array_is_zero_copy_and_bounded(make_ring: Callable[..., SharedRing]) ->
     [{"slots": 0}, {"slot_bytes": 0}, {"policy": "fifo"}, {"lock_timeout": 0}],
 )
 def test_create_rejects_bad_arguments(kwargs: dict[str, Any]) -> None:
-    args = {"name": "bad", "slots": 2, "slot_bytes": 64, **kwargs}
+    args = {"name": "bad", "slots": 2, "slot_bytes": 64, "codec": FRAME_CODEC, **kwargs}
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         SharedRing.create(**args)
 
 
-def test_pickling_outside_spawn_is_refused(make_ring: Callable[..., SharedRing]) -> None:
+def test_pickling_outside_spawn_is_refused(make_ring: MakeRing) -> None:
     with pytest.raises(RuntimeError):
         pickle.dumps(make_ring(slots=1, slot_bytes=64))
 
@@ -231,7 +213,7 @@ def test_pickling_outside_spawn_is_refused(make_ring: Callable[..., SharedRing])
 # Transfer between processes
 
 
-def test_thousands_of_frames_wrap_around_in_order(make_ring: Callable[..., SharedRing]) -> None:
+def test_thousands_of_frames_wrap_around_in_order(make_ring: MakeRing) -> None:
     ring = make_ring(slots=4, slot_bytes=16 * 16 * 3)
     results = CTX.Queue()
     consumer = _start(_consume, ring, results)
@@ -244,7 +226,7 @@ def test_thousands_of_frames_wrap_around_in_order(make_ring: Callable[..., Share
     assert ring.pending() == 0
 
 
-def test_many_producers_many_consumers(make_ring: Callable[..., SharedRing]) -> None:
+def test_many_producers_many_consumers(make_ring: MakeRing) -> None:
     ring = make_ring(slots=3, slot_bytes=16 * 16 * 3)
     results = CTX.Queue()
     consumers = [_start(_consume, ring, results) for _ in range(2)]
@@ -265,28 +247,29 @@ def test_many_producers_many_consumers(make_ring: Callable[..., SharedRing]) -> 
 # Timeouts and policies
 
 
-def test_acquire_timeouts_return_none_promptly(make_ring: Callable[..., SharedRing]) -> None:
+def test_acquire_timeouts_return_none_after_waiting(make_ring: MakeRing) -> None:
+    """A timed-out wait gives None, never early (the upper bound is only a hang guard)."""
     ring = make_ring(slots=1, slot_bytes=64)
     for wait in (0.0, 0.2):
         start = time.monotonic()
         assert ring.acquire_read(wait) is None
-        assert wait <= time.monotonic() - start + 0.01 < wait + 0.3
+        assert wait <= time.monotonic() - start + 0.01 < WAIT_S
     slot, _ = ring.acquire_write(0)
     for wait in (0.0, 0.2):
         start = time.monotonic()
         assert ring.acquire_write(wait) is None
-        assert wait <= time.monotonic() - start + 0.01 < wait + 0.3
+        assert wait <= time.monotonic() - start + 0.01 < WAIT_S
     ring.release(slot)
 
 
-def _fill(ring: SharedRing, stream: int, seqs: range, flags: int = 0) -> None:
+def _fill(ring: SharedRing, stream: int, seqs: range, *, pinned: bool = False) -> None:
     for seq in seqs:
         slot, evicted = ring.acquire_write(0)
         assert evicted is None
-        _write_item(ring, slot, stream, seq, flags)
+        _write_item(ring, slot, stream, seq, pinned=pinned)
 
 
-def test_drop_oldest_evicts_the_oldest_unread(make_ring: Callable[..., SharedRing]) -> None:
+def test_drop_oldest_evicts_the_oldest_unread(make_ring: MakeRing) -> None:
     ring = make_ring(slots=3, slot_bytes=16 * 16 * 3, policy="drop_oldest")
     _fill(ring, 0, range(3))
     for seq in (3, 4):
@@ -301,15 +284,14 @@ def test_drop_oldest_evicts_the_oldest_unread(make_ring: Callable[..., SharedRin
     assert order == [2, 3, 4]
 
 
-def test_drop_oldest_returns_none_when_all_slots_leased(
-    make_ring: Callable[..., SharedRing],
-) -> None:
+def test_drop_oldest_returns_none_when_all_slots_leased(make_ring: MakeRing) -> None:
+    """drop_oldest never waits: a long timeout still gives None at once (hang guard only)."""
     ring = make_ring(slots=2, slot_bytes=16 * 16 * 3, policy="drop_oldest")
     _fill(ring, 0, range(2))
     leased = [ring.acquire_read(0)[0], ring.acquire_read(0)[0]]
     start = time.monotonic()
-    assert ring.acquire_write(5.0) is None
-    assert time.monotonic() - start < 0.1
+    assert ring.acquire_write(10 * WAIT_S) is None
+    assert time.monotonic() - start < WAIT_S
     assert ring.evicted_count == 0
     ring.release(leased[0])
     assert ring.acquire_write(0) == (leased[0], None)
@@ -317,9 +299,9 @@ def test_drop_oldest_returns_none_when_all_slots_leased(
     ring.release(leased[1])
 
 
-def test_drop_oldest_never_evicts_end_of_stream(make_ring: Callable[..., SharedRing]) -> None:
+def test_drop_oldest_never_evicts_a_pinned_item(make_ring: MakeRing) -> None:
     ring = make_ring(slots=3, slot_bytes=16 * 16 * 3, policy="drop_oldest")
-    _fill(ring, 1, range(1), FLAG_EOS)  # stream 1 ended; stream 0 keeps going
+    _fill(ring, 1, range(1), pinned=True)  # stream 1 ended (pinned EOS); stream 0 goes on
     _fill(ring, 0, range(2))
     slot, evicted = ring.acquire_write(0)
     assert (evicted.stream, evicted.seq) == (0, 0)
@@ -329,9 +311,23 @@ def test_drop_oldest_never_evicts_end_of_stream(make_ring: Callable[..., SharedR
         order.append((got[1].stream, got[1].seq, got[1].eos))
         ring.release(got[0])
     assert order == [(1, 0, True), (0, 1, False), (0, 2, False)]
-    _fill(ring, 1, range(3), FLAG_EOS)
-    assert ring.acquire_write(0) is None  # only end-of-stream items: nothing to evict
+    _fill(ring, 1, range(3), pinned=True)
+    assert ring.acquire_write(0) is None  # only pinned items: nothing to evict
     assert ring.evicted_count == 1
+
+
+def test_pinning_is_per_publish_not_per_flag(make_ring: MakeRing) -> None:
+    """The ring looks at ``pinned`` only: an unpinned EOS-flagged item can be evicted, and a
+    slot re-used after a pinned item is not pinned any more."""
+    ring = make_ring(slots=1, slot_bytes=64, policy="drop_oldest")
+    slot, _ = ring.acquire_write(0)
+    ring.publish(slot, FrameHeader(seq=1), pinned=True)
+    ring.release(ring.acquire_read(0)[0])
+    slot, _ = ring.acquire_write(0)
+    ring.publish(slot, FrameHeader(seq=2, flags=FLAG_EOS))  # same slot, not pinned
+    got = ring.acquire_write(0)
+    assert got is not None and got[1].seq == 2 and got[1].eos
+    ring.release(got[0])
 
 
 def _produce_dropping(ring: SharedRing, count: int, results: Any) -> None:
@@ -351,9 +347,7 @@ def _produce_dropping(ring: SharedRing, count: int, results: Any) -> None:
     ring.close()
 
 
-def test_drop_oldest_counts_match_across_processes(
-    make_ring: Callable[..., SharedRing],
-) -> None:
+def test_drop_oldest_counts_match_across_processes(make_ring: MakeRing) -> None:
     ring = make_ring(slots=4, slot_bytes=16 * 16 * 3, policy="drop_oldest")
     consumed_q, produced_q = CTX.Queue(), CTX.Queue()
     consumer = _start(_consume, ring, consumed_q, 0.002)  # slower than the producer
@@ -383,7 +377,7 @@ def _release(ring: SharedRing, slot: int) -> None:
     ring.close()
 
 
-def test_release_from_a_third_process(make_ring: Callable[..., SharedRing]) -> None:
+def test_release_from_a_third_process(make_ring: MakeRing) -> None:
     ring = make_ring(slots=1, slot_bytes=16 * 16 * 3)
     _fill(ring, 0, range(1))
     results = CTX.Queue()
@@ -404,7 +398,7 @@ def _lease_and_hang(ring: SharedRing, leased: Any) -> None:
     time.sleep(60)
 
 
-def test_killed_consumer_does_not_hang_producer(make_ring: Callable[..., SharedRing]) -> None:
+def test_killed_consumer_does_not_hang_producer(make_ring: MakeRing) -> None:
     ring = make_ring(slots=2, slot_bytes=16 * 16 * 3)
     leased = CTX.Event()
     consumer = _start(_lease_and_hang, ring, leased)
@@ -413,9 +407,7 @@ def test_killed_consumer_does_not_hang_producer(make_ring: Callable[..., SharedR
     os.kill(consumer.pid, signal.SIGKILL)
     consumer.join(WAIT_S)
     assert consumer.exitcode == -signal.SIGKILL
-    start = time.monotonic()
-    assert ring.acquire_write(0.3) is None
-    assert time.monotonic() - start < 1.0
+    assert ring.acquire_write(0.3) is None  # times out: the producer is not stuck
     ring.close()
     ring.unlink()
     assert _ours() == []
@@ -427,107 +419,14 @@ def _take_lock_and_hang(ring: SharedRing, locked: Any) -> None:
     time.sleep(60)
 
 
-def test_lock_held_by_dead_peer_raises_ring_timeout(
-    make_ring: Callable[..., SharedRing],
-) -> None:
+def test_lock_held_by_dead_peer_raises_ring_timeout(make_ring: MakeRing) -> None:
     ring = make_ring(slots=2, slot_bytes=64, lock_timeout=0.3)
     locked = CTX.Event()
     peer = _start(_take_lock_and_hang, ring, locked)
     assert locked.wait(WAIT_S)
     os.kill(peer.pid, signal.SIGKILL)
     peer.join(WAIT_S)
-    start = time.monotonic()
-    with pytest.raises(RingTimeout):
-        ring.acquire_write(1.0)
-    assert time.monotonic() - start < 1.0
+    with pytest.raises(RingTimeout, match=r"lock not acquired within 0\.3s"):
+        ring.acquire_write(WAIT_S)
     assert ring._free_sem.get_value() == 2  # the semaphore taken before the lock went back
     assert isinstance(RingTimeout("x"), TimeoutError)
-
-
-# ---------------------------------------------------------------------------------------
-# Segment ownership
-
-
-def test_names_carry_the_run_prefix(make_ring: Callable[..., SharedRing]) -> None:
-    ring = make_ring(name="frames", slots=1, slot_bytes=64)
-    assert ring.name == f"{run_prefix()}-frames"
-    assert run_prefix() == run_prefix() and run_prefix().startswith(f"sp-{os.getpid()}-")
-    assert _ours() == [ring.name]
-
-
-def test_sweep_removes_dead_runs_and_keeps_ours(make_ring: Callable[..., SharedRing]) -> None:
-    ring = make_ring(slots=1, slot_bytes=64)
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    stale = SHM / f"sp-{dead.pid}-deadbeef-frames"
-    foreign = SHM / f"sp-{dead.pid}-not-a-run-prefix"  # someone else's naming: left alone
-    for path in (stale, foreign):
-        path.write_bytes(b"x")
-    try:
-        assert sweep_stale_segments() == [stale.name]
-        assert not stale.exists() and foreign.exists()
-        assert (SHM / ring.name).exists()
-    finally:
-        stale.unlink(missing_ok=True)
-        foreign.unlink(missing_ok=True)
-
-
-def test_attach_does_not_register_with_resource_tracker(
-    make_ring: Callable[..., SharedRing], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    ring = make_ring(slots=1, slot_bytes=64)
-    calls: list[tuple[str, str]] = []
-    monkeypatch.setattr(resource_tracker, "register", lambda *args: calls.append(args))
-    twin = SharedRing.__new__(SharedRing)
-    twin.__setstate__(ring.__getstate__())  # what unpickling does in a spawned child
-    twin.close()
-    assert calls == []
-
-
-SCRIPT = textwrap.dedent(
-    """
-    import multiprocessing as mp, os
-    from pathlib import Path
-    import test_ring
-    from streampose.transport.ring import SharedRing
-
-    if __name__ == "__main__":
-        ctx = mp.get_context("spawn")
-        ring = SharedRing.create(name="tracked", slots=4, slot_bytes=768, ctx=ctx)
-        test_ring._fill(ring, 0, range(4))
-        children = [ctx.Process(target=test_ring._attach_read_exit, args=(ring,))
-                    for _ in range(4)]
-        for child in children:
-            child.start()
-        for child in children:
-            child.join(10)
-            assert child.exitcode == 0, child.exitcode
-        assert Path("/dev/shm", ring.name).exists(), "segment vanished while owner alive"
-        assert ring.pending() == 0
-        ring.close()
-        ring.unlink()
-        print(os.getpid())
-    """
-)
-
-
-def _attach_read_exit(ring: SharedRing) -> None:
-    slot, header = ring.acquire_read(WAIT_S)
-    assert _intact(ring, slot, header)
-    ring.release(slot)
-    try:
-        ring.unlink()
-    except RuntimeError:
-        pass
-    else:
-        raise AssertionError("a child was allowed to unlink")
-    ring.close()
-
-
-def test_child_attach_leaves_resource_tracker_quiet() -> None:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path])}
-    proc = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
-                          env=env, timeout=60)  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stderr == ""  # no "leaked shared_memory" warning, no tracker KeyError
-    assert _ours(int(proc.stdout)) == []

@@ -1,12 +1,10 @@
-"""Device ops: letterbox and peak NMS in torch (run here on the CPU), fp16 PAF payloads.
+"""Device ops (torch kernels): letterbox and peak NMS in torch, run here on the CPU.
 
-The CUDA path runs the same torch code on another device; it was not run here (no GPU).
+The CUDA path runs the same torch code on another device (see the gpu-marked tests of
+the backends); these tests compare the torch kernels with the host implementations.
 """
 
 from __future__ import annotations
-
-import json
-from pathlib import Path
 
 import av
 import numpy as np
@@ -14,31 +12,20 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="device ops run on torch")
 
-from streampose.backends.device_ops import (  # noqa: E402
-    DeviceOps,
-    find_peaks_tensor,
-    letterbox_tensor,
-)
-from streampose.stages.payload import (  # noqa: E402
-    max_peaks,
-    peak_payload_bytes,
-    read_peak_payload,
-    write_peak_payload,
-)
-
-from streampose import Pipeline, PipelineConfig  # noqa: E402
 from streampose.backends import create_backend  # noqa: E402
 from streampose.backends.fake_people import crowd, render_maps  # noqa: E402
-from streampose.config import BatchingConfig, ModelConfig, OutputsConfig  # noqa: E402
-from streampose.errors import ConfigError  # noqa: E402
 from streampose.models import architecture_spec  # noqa: E402
 from streampose.models.spec import ModelSpec, builtin_specs  # noqa: E402
 from streampose.pose import COCO18, PafDecoder  # noqa: E402
 from streampose.pose.letterbox import letterbox_into, plan_letterbox  # noqa: E402
 from streampose.pose.peaks import Peaks, find_peaks  # noqa: E402
-from streampose.transport.ring import ItemHeader  # noqa: E402
+from streampose.processing.payload import max_peaks  # noqa: E402
+from streampose.processing.torch_ops import (  # noqa: E402
+    DeviceOps,
+    find_peaks_tensor,
+    letterbox_tensor,
+)
 from tests.conftest import shared_file  # noqa: E402
-from tests.test_pipeline import MODEL_NAME, make_video, our_segments  # noqa: E402
 
 SHARED_SPEC = builtin_specs()["openpose-mnv2s-coco18"]  # NHWC, pixel values as they are
 TORCH_SPEC = ModelSpec.from_dict(architecture_spec("lightweight-openpose"))  # NCHW
@@ -101,27 +88,6 @@ def test_grouping_from_device_peaks_equals_grouping_from_maps() -> None:
     got = decoder.from_peaks(Peaks.from_table(table.numpy(), 18), pafs.astype(np.float16))
     assert len(want) == 8 and len(got) == len(want)
     np.testing.assert_allclose(got.keypoints, want.keypoints, atol=1e-3)
-
-
-# -- payload --------------------------------------------------------------------------------
-
-
-def test_payload_round_trip_and_bound() -> None:
-    rng = np.random.default_rng(0)
-    pafs = rng.standard_normal((38, 5, 7)).astype(np.float16)
-    size = peak_payload_bytes(38, 5, 7, keypoints=18, radius=1)
-    assert max_peaks(18, 5, 7, 1) == 18 * 3 * 4
-    most = np.ones((max_peaks(18, 5, 7, 1), 4), np.float32)
-    buf = np.zeros(size, np.uint8)
-    write_peak_payload(buf, pafs, most)  # the largest table fits exactly
-    peaks = rng.random((9, 4)).astype(np.float32)
-    write_peak_payload(buf, pafs, peaks)
-    header = ItemHeader(stream=0, shape=pafs.shape, dtype="float16")
-    got_pafs, got_peaks = read_peak_payload(buf, header)
-    np.testing.assert_array_equal(got_pafs, pafs)
-    np.testing.assert_array_equal(got_peaks, peaks)
-    with pytest.raises(ValueError, match="needs"):
-        write_peak_payload(buf, pafs, np.ones((len(most) + 1, 4), np.float32))
 
 
 def test_nms_never_returns_more_peaks_than_the_bound() -> None:
@@ -243,63 +209,23 @@ def test_finish_returns_fp16_pafs_and_the_peaks() -> None:
     assert result.nbytes == result.pafs.nbytes + result.peaks[0].nbytes
 
 
-# -- the pipeline ---------------------------------------------------------------------------
+class _NumpyOnly:
+    """A backend without ``infer_tensor``: DeviceOps.forward goes through numpy."""
+
+    def __init__(self) -> None:
+        self.seen: list[np.ndarray] = []
+
+    def infer(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        self.seen.append(batch)
+        return batch[:, :2] * 2, batch[:, 2:] - 1
 
 
-def run_fake(tmp_path: Path, clip: Path, device_ops: str,
-             batch: int | None = None) -> tuple[list, dict]:
-    name = f"{device_ops}-{int(batch is not None)}"
-    config = PipelineConfig(
-        sources=(str(clip),),
-        model=ModelConfig(path=MODEL_NAME, backend="fake", device_ops=device_ops),
-        outputs=OutputsConfig(json=tmp_path / f"{name}.jsonl", summary=tmp_path / f"{name}.json"),
-        batching=BatchingConfig() if batch is None else BatchingConfig(batch=batch))
-    Pipeline(config).run()
-    lines = [json.loads(x) for x in (tmp_path / f"{name}.jsonl").read_text().splitlines()]
-    return lines, json.loads((tmp_path / f"{name}.json").read_text())
-
-
-@pytest.mark.parametrize("batch", [1, 3])
-def test_pipeline_with_device_ops_gives_the_same_poses(tmp_path: Path, batch: int) -> None:
-    clip = make_video(tmp_path / "clip.mp4", frames=10, size=(160, 96))
-    off, _ = run_fake(tmp_path, clip, "off", batch=batch)
-    on, summary = run_fake(tmp_path, clip, "on", batch=batch)
-    assert [x["frame"] for x in on] == list(range(10))
-    people = [len(x["persons"]) for x in on]
-    assert people == [len(x["persons"]) for x in off] and sum(people) >= 8
-    for a, b in zip(off, on, strict=True):
-        for p, q in zip(a["persons"], b["persons"], strict=True):
-            np.testing.assert_allclose(np.array(p["keypoints"]), np.array(q["keypoints"]),
-                                       atol=0.02)
-    infer = next(s for s in summary["stages"] if s["stage"] == "infer")
-    assert infer["device_ops"] is True
-    assert our_segments() == []
-
-
-def test_device_ops_move_fewer_bytes(tmp_path: Path) -> None:
-    clip = make_video(tmp_path / "clip.mp4", frames=4, size=(320, 192))
-    _, off = run_fake(tmp_path, clip, "off")
-    _, on = run_fake(tmp_path, clip, "on")
-    sizes = [next(s for s in run["stages"] if s["stage"] == "infer")["map_bytes_per_item"]
-             for run in (off, on)]
-    assert sizes[1] < sizes[0] / 2.5  # fp16 PAFs only, plus a few peaks
-
-
-def test_device_ops_on_needs_torch(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import streampose.pipeline as pipeline
-
-    clip = make_video(tmp_path / "clip.mp4", frames=2)
-    monkeypatch.setattr(pipeline, "importable", lambda name: name != "torch")
-    config = PipelineConfig(sources=(str(clip),),
-                            model=ModelConfig(path=MODEL_NAME, backend="fake", device_ops="on"))
-    with pytest.raises(ConfigError, match="needs torch"):
-        Pipeline(config)
-
-
-def test_device_ops_auto_is_off_on_the_cpu(tmp_path: Path) -> None:
-    clip = make_video(tmp_path / "clip.mp4", frames=2)
-    auto = Pipeline(PipelineConfig(sources=(str(clip),),
-                                   model=ModelConfig(path=MODEL_NAME, backend="fake")))
-    assert auto.device_ops is False
-    with pytest.raises(ConfigError, match="device_ops"):
-        ModelConfig(path=MODEL_NAME, device_ops="gpu")
+def test_forward_falls_back_to_numpy_for_other_backends() -> None:
+    ops = DeviceOps(TORCH_SPEC, device="cpu", keypoints=18, peak_threshold=0.05)
+    x = torch.arange(2 * 3 * 2 * 2, dtype=torch.float32).reshape(2, 3, 2, 2)
+    backend = _NumpyOnly()
+    heatmaps, pafs = ops.forward(backend, x)
+    assert isinstance(heatmaps, torch.Tensor) and heatmaps.device == torch.device("cpu")
+    np.testing.assert_array_equal(backend.seen[0], x.numpy())
+    np.testing.assert_array_equal(heatmaps.numpy(), x.numpy()[:, :2] * 2)
+    np.testing.assert_array_equal(pafs.numpy(), x.numpy()[:, 2:] - 1)

@@ -1,0 +1,169 @@
+"""Topology: the launch line, channels created once through the maker, stages built per
+stream and per worker; Channels by name and by group."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from streampose.runtime.channels import Channels, DoorbellSpec, QueueSpec, RingSpec
+from streampose.runtime.stage import Stage
+from streampose.runtime.topology import Step, Topology
+from streampose.stages.messages import FRAME_CODEC
+
+
+@dataclass
+class Plan:
+    streams: int = 3
+    workers: int = 2
+
+    def count(self, per: str) -> int:
+        return {"stream": self.streams, "worker": self.workers}[per]
+
+
+@dataclass
+class FakeCtx:
+    made: list[tuple[str, Any]] = field(default_factory=list)
+
+    def Queue(self, maxsize: int) -> tuple[str, int]:
+        self.made.append(("queue", maxsize))
+        return ("queue", maxsize)
+
+    def Semaphore(self, value: int) -> object:
+        self.made.append(("semaphore", value))
+        return object()
+
+
+@dataclass
+class FakeMaker:
+    """What the supervisor does for a topology: make rings (and, via ctx, the rest)."""
+
+    ctx: FakeCtx = field(default_factory=FakeCtx)
+    rings: list[dict[str, Any]] = field(default_factory=list)
+
+    def ring(self, **kwargs: Any) -> dict[str, Any]:
+        self.rings.append(kwargs)
+        return kwargs
+
+
+class Source(Stage):
+    kind = "src"
+
+    @classmethod
+    def outputs(cls, plan: Plan, index: int) -> list[Any]:
+        return [RingSpec(name=f"frames{index}", slots=2 + index, slot_bytes=64,
+                         codec=FRAME_CODEC, policy="drop_oldest"),
+                DoorbellSpec(name="doorbell")]
+
+    @classmethod
+    def build(cls, plan: Plan, channels: Channels, index: int) -> Source:
+        return cls(ring=channels[f"frames{index}"], doorbell=channels["doorbell"], index=index)
+
+    def __init__(self, *, ring: Any, doorbell: Any, index: int) -> None:
+        super().__init__()
+        self.ring, self.doorbell, self.index = ring, doorbell, index
+
+
+class Middle(Stage):
+    kind = "mid"
+
+    @classmethod
+    def outputs(cls, plan: Plan, index: int) -> list[Any]:
+        return [QueueSpec(name="results", maxsize=4 * plan.streams)]
+
+    @classmethod
+    def build(cls, plan: Plan, channels: Channels, index: int) -> Middle:
+        return cls(frames=channels.group("frames"), doorbell=channels["doorbell"],
+                   results=channels["results"])
+
+    def __init__(self, *, frames: list[Any], doorbell: Any, results: Any) -> None:
+        super().__init__()
+        self.frames, self.doorbell, self.results = frames, doorbell, results
+
+
+class Sink(Stage):
+    kind = "out"
+
+    @classmethod
+    def build(cls, plan: Plan, channels: Channels, index: int) -> Sink:
+        return cls(results=channels["results"], index=index)
+
+    def __init__(self, *, results: Any, index: int) -> None:
+        super().__init__()
+        self.results, self.index = results, index
+
+
+STEPS = (
+    Step(Source, writes=("frames[stream]", "doorbell"), per="stream"),
+    Step(Middle, reads=("frames[stream]", "doorbell"), writes=("results",)),
+    Step(Sink, reads=("results",), per="worker"),
+)
+
+
+def topology(plan: Plan) -> Topology:
+    return Topology(STEPS, counts=plan.count)
+
+
+def test_describe_reads_like_a_launch_line() -> None:
+    assert topology(Plan()).describe() == (
+        "src[stream] -> frames[stream] -> mid -> results -> out[worker]")
+
+
+def test_steps_run_once_per_stream_or_worker() -> None:
+    top = topology(Plan(streams=3, workers=2))
+    assert [top.indices(step) for step in STEPS] == [range(3), range(1), range(2)]
+    assert [step.label for step in STEPS] == ["src[stream]", "mid", "out[worker]"]
+
+
+def test_build_makes_every_channel_once_then_every_stage() -> None:
+    maker, plan = FakeMaker(), Plan(streams=3, workers=2)
+    stages = topology(plan).build(maker, plan)
+    assert [type(s).__name__ for s in stages] == ["Source"] * 3 + ["Middle"] + ["Sink"] * 2
+    assert maker.rings == [
+        {"name": f"frames{i}", "slots": 2 + i, "slot_bytes": 64, "codec": FRAME_CODEC,
+         "policy": "drop_oldest"} for i in range(3)]
+    assert maker.ctx.made == [("semaphore", 0), ("queue", 12)]  # one doorbell, three writers
+    sources, middle, sinks = stages[:3], stages[3], stages[4:]
+    assert [s.index for s in sources] == [0, 1, 2]
+    assert [s.ring["name"] for s in sources] == ["frames0", "frames1", "frames2"]
+    assert all(s.doorbell is middle.doorbell for s in sources)
+    assert [r["name"] for r in middle.frames] == ["frames0", "frames1", "frames2"]
+    assert [s.index for s in sinks] == [0, 1]
+    assert all(s.results is middle.results for s in sinks)
+
+
+def test_a_stage_asking_for_a_missing_channel_fails_the_build() -> None:
+    class Lost(Stage):
+        @classmethod
+        def build(cls, plan: Plan, channels: Channels, index: int) -> Lost:
+            channels["maps"]
+            raise AssertionError("unreachable")
+
+    top = Topology([STEPS[0], Step(Lost, reads=("maps",))], counts=Plan().count)
+    with pytest.raises(KeyError, match=r"no channel 'maps' \(have: frames0, doorbell, frames1"):
+        top.build(FakeMaker(), Plan())
+
+
+def test_a_stage_without_build_cannot_be_in_a_topology() -> None:
+    with pytest.raises(NotImplementedError, match="Stage cannot be built from a topology"):
+        Topology([Step(Stage)], counts=Plan().count).build(FakeMaker(), Plan())
+
+
+def test_channels_group_is_in_index_order_and_stops_at_a_gap() -> None:
+    channels = Channels()
+    for name in ("frames1", "frames0", "inputs", "frames3", "framesX"):
+        channels.add(name, name.upper())
+    assert channels.group("frames") == ["FRAMES0", "FRAMES1"]  # frames3: after the gap
+    assert channels.group("maps") == []
+    assert "inputs" in channels and "maps" not in channels
+    assert channels["inputs"] == "INPUTS"
+
+
+def test_unknown_channel_names_the_ones_there_are() -> None:
+    channels = Channels()
+    channels.add("inputs", 1)
+    channels.add("maps", 2)
+    with pytest.raises(KeyError, match=r"no channel 'results' \(have: inputs, maps\)"):
+        channels["results"]

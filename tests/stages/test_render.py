@@ -1,0 +1,233 @@
+"""Render in-process on real frame rings with tiny in-test sinks: results back in ticket
+order per stream, frame slots released only after every sink wrote, one sink failing to
+close does not stop the others."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import queue
+from collections.abc import Callable
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+import pytest
+
+from streampose.observe.counters import StreamCounters
+from streampose.outputs.base import FrameMeta, Sink
+from streampose.pose import Poses
+from streampose.runtime.stage import StageControl
+from streampose.stages.messages import FLAG_EOS, FrameHeader, FrameRef, PoseResult
+from streampose.stages.render import RenderStage
+from streampose.transport.ring import SharedRing
+
+CTX = mp.get_context("spawn")
+W, H = 32, 24
+SLOTS = 3
+
+MakeRing = Callable[..., SharedRing]
+
+
+class Recorder(Sink):
+    """Remembers what it was given, and how many frame slots were free at the time."""
+
+    def __init__(self, frames: list[SharedRing], free_slots: Callable[[SharedRing], int], *,
+                 wants_image: bool = True) -> None:
+        self.frames, self.free_slots, self.wants_image = frames, free_slots, wants_image
+        self.written: list[tuple[FrameMeta, int, int]] = []  # meta, people, free slots
+        self.images: list[np.ndarray | None] = []
+        self.opened = self.closed = False
+
+    def open(self) -> None:
+        self.opened = True
+
+    def write(self, meta: FrameMeta, poses: Poses, image: np.ndarray | None) -> None:
+        free = self.free_slots(self.frames[meta.stream])
+        self.written.append((meta, len(poses), free))
+        self.images.append(None if image is None else image.copy())
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class BrokenClose(Sink):
+    def write(self, meta: FrameMeta, poses: Poses, image: np.ndarray | None) -> None:
+        pass
+
+    def close(self) -> None:
+        raise RuntimeError("disk full")
+
+
+def pixels(stream: int, seq: int) -> np.ndarray:
+    return np.full((H, W, 3), 10 * seq + stream, np.uint8)
+
+
+def lease_frame(ring: SharedRing, stream: int, seq: int) -> FrameRef:
+    """Decode writes the frame, preprocess leases it: render gets the lease."""
+    slot, _ = ring.acquire_write(0)
+    ring.array(slot, (H, W, 3), np.uint8)[...] = pixels(stream, seq)
+    ring.publish(slot, FrameHeader(stream=stream, seq=seq, width=W, height=H))
+    got, _ = ring.acquire_read(0)
+    assert got == slot
+    return FrameRef(stream, slot)
+
+
+def result(stream: int, seq: int, frame: FrameRef, people: int = 1) -> PoseResult:
+    header = FrameHeader(stream=stream, seq=seq, pts=3 * seq, time_base=Fraction(1, 30),
+                         wall=1e9, width=W, height=H, frame=frame, ticket=seq)
+    keypoints = np.ones((people, 18, 3), np.float32)
+    return PoseResult(header, keypoints, np.ones(people, np.float32))
+
+
+def eos(stream: int, ticket: int) -> PoseResult:
+    return PoseResult(FrameHeader(stream=stream, seq=ticket, flags=FLAG_EOS, ticket=ticket))
+
+
+@pytest.fixture
+def frames(make_ring: MakeRing) -> list[SharedRing]:
+    return [make_ring(name=f"frames{s}", slots=SLOTS, slot_bytes=W * H * 3) for s in (0, 1)]
+
+
+def render(frames: list[SharedRing], sinks: list[Sink], control: StageControl,
+           **kw: Any) -> RenderStage:
+    stage = RenderStage(frames=frames, results=queue.Queue(), sinks=sinks, skeleton="coco18",
+                        counters=StreamCounters(streams=len(frames), ctx=CTX),
+                        annotators=None, tracker=None, **kw)
+    stage.control = control
+    stage.open()
+    return stage
+
+
+def feed(stage: RenderStage, item: PoseResult) -> bool:
+    stage.results.put(item)
+    return stage.step()
+
+
+def test_results_come_back_in_ticket_order_per_stream(
+    frames: list[SharedRing], stage_control: StageControl, free_slots: Callable
+) -> None:
+    sink = Recorder(frames, free_slots)
+    stage = render(frames, [sink], stage_control)
+    leases = [lease_frame(frames[0], 0, seq) for seq in range(3)]
+    lease1 = lease_frame(frames[1], 1, 0)
+    assert feed(stage, result(0, 2, leases[2])) is True
+    assert feed(stage, result(1, 0, lease1, people=2)) is True
+    assert [(m.stream, m.frame) for m, _, _ in sink.written] == [(1, 0)]  # 0/2 waits
+    assert feed(stage, eos(1, 1)) is True
+    assert feed(stage, result(0, 0, leases[0])) is True
+    assert feed(stage, result(0, 1, leases[1])) is True
+    assert feed(stage, eos(0, 3)) is False  # every stream ended
+    assert [(m.stream, m.frame, people) for m, people, _ in sink.written] == [
+        (1, 0, 2), (0, 0, 1), (0, 1, 1), (0, 2, 1)]
+    assert [stage.counters.get(s, "frames_out") for s in (0, 1)] == [3, 1]
+    assert stage.items == 4
+    stage.close()
+
+
+def test_frame_slots_are_released_after_the_sinks_wrote(
+    frames: list[SharedRing], stage_control: StageControl, free_slots: Callable
+) -> None:
+    first, second = Recorder(frames, free_slots), Recorder(frames, free_slots)
+    stage = render(frames, [first, second], stage_control)
+    leases = [lease_frame(frames[0], 0, seq) for seq in range(SLOTS)]
+    assert free_slots(frames[0]) == 0
+    for seq in range(SLOTS):
+        feed(stage, result(0, seq, leases[seq]))
+    for sink in (first, second):
+        assert [free for _, _, free in sink.written] == [0, 1, 2]  # released after both
+        for seq, image in enumerate(sink.images):
+            np.testing.assert_array_equal(image, pixels(0, seq))  # the frame, intact
+    assert free_slots(frames[0]) == SLOTS
+    stage.close()
+
+
+def test_no_image_when_no_sink_wants_one(frames: list[SharedRing],
+                                         stage_control: StageControl,
+                                         free_slots: Callable) -> None:
+    sink = Recorder(frames, free_slots, wants_image=False)
+    stage = render(frames, [sink], stage_control)
+    feed(stage, result(0, 0, lease_frame(frames[0], 0, 0)))
+    assert sink.images == [None] and free_slots(frames[0]) == SLOTS
+    stage.close()
+
+
+def test_frame_meta_names_times_and_image_ids(frames: list[SharedRing],
+                                              stage_control: StageControl,
+                                              free_slots: Callable) -> None:
+    sink = Recorder(frames, free_slots, wants_image=False)
+    stage = render(frames, [sink], stage_control, names=[None, ["000123.jpg", "b.jpg"]])
+    feed(stage, result(0, 0, lease_frame(frames[0], 0, 0)))
+    feed(stage, result(1, 0, lease_frame(frames[1], 1, 0)))
+    feed(stage, result(1, 1, lease_frame(frames[1], 1, 1)))
+    metas = [meta for meta, _, _ in sink.written]
+    assert metas[0] == FrameMeta(stream=0, frame=0, pts=0, pts_s=0.0, wall=1e9, image_id=0)
+    assert (metas[1].name, metas[1].image_id) == ("000123.jpg", 123)
+    assert (metas[2].name, metas[2].image_id, metas[2].pts_s) == ("b.jpg", 1, 0.1)
+    stage.close()
+
+
+class CountingTracker:
+    """Gives every person the number of frames this tracker has seen as track id."""
+
+    def __init__(self) -> None:
+        self.frames = 0
+
+    def update(self, poses: Poses) -> Poses:
+        self.frames += 1
+        ids = np.full(len(poses), self.frames, np.int64)
+        return Poses(poses.keypoints, poses.scores, poses.skeleton, ids)
+
+
+class IdSink(Sink):
+    def __init__(self) -> None:
+        self.ids: list[tuple[int, list[int]]] = []
+
+    def write(self, meta: FrameMeta, poses: Poses, image: np.ndarray | None) -> None:
+        self.ids.append((meta.stream, poses.track_ids.tolist()))
+
+
+def test_one_tracker_per_stream_sees_its_frames_in_order(
+    frames: list[SharedRing], stage_control: StageControl
+) -> None:
+    sink = IdSink()
+    stage = render(frames, [sink], stage_control)
+    stage.make_tracker = CountingTracker
+    stage.open()  # again, now with a tracker factory
+    feed(stage, result(0, 0, lease_frame(frames[0], 0, 0)))
+    feed(stage, result(1, 0, lease_frame(frames[1], 1, 0)))
+    feed(stage, result(0, 1, lease_frame(frames[0], 0, 1)))
+    assert sink.ids == [(0, [1]), (1, [1]), (0, [2])]
+    stage.close()
+
+
+def test_a_sink_failing_to_close_does_not_stop_the_others(
+    frames: list[SharedRing], stage_control: StageControl, free_slots: Callable,
+    caplog: pytest.LogCaptureFixture
+) -> None:
+    before, after = Recorder(frames, free_slots), Recorder(frames, free_slots)
+    stage = render(frames, [before, BrokenClose(), after], stage_control)
+    assert before.opened and after.opened
+    feed(stage, result(0, 0, lease_frame(frames[0], 0, 0)))
+    with caplog.at_level(logging.ERROR, logger="streampose.stages.render"):
+        stage.close()
+    assert before.closed and after.closed
+    assert "closing output BrokenClose failed" in caplog.text
+    assert "disk full" in caplog.text
+
+
+def test_a_sink_failing_to_open_closes_those_already_open(frames: list[SharedRing],
+                                      stage_control: StageControl,
+                                      free_slots: Callable) -> None:
+    class FailsToOpen(Recorder):
+        def open(self) -> None:
+            raise OSError("no such folder")
+
+    good, bad, never = (Recorder(frames, free_slots), FailsToOpen(frames, free_slots),
+                        Recorder(frames, free_slots))
+    stage = RenderStage(frames=frames, results=queue.Queue(), sinks=[good, bad, never],
+                        skeleton="coco18", counters=StreamCounters(streams=2, ctx=CTX))
+    stage.control = stage_control
+    with pytest.raises(OSError, match="no such folder"):
+        stage.open()  # the runner does not call close() after this: open cleans up
+    assert good.closed and not bad.closed and not never.closed and not never.opened

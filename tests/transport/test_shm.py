@@ -1,0 +1,144 @@
+"""Shared-memory segments: the run prefix, sweeping dead runs, attaching untracked."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from multiprocessing import resource_tracker
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from streampose.stages.messages import FrameHeader
+from streampose.transport.ring import SharedRing
+from streampose.transport.shm import attach_untracked, run_prefix, sweep_stale_segments
+
+SHM = Path("/dev/shm")
+REPO = Path(__file__).resolve().parents[2]
+WAIT_S = 10.0
+
+MakeRing = Callable[..., SharedRing]
+
+
+def _ours(pid: int | None = None) -> list[str]:
+    prefix = f"sp-{os.getpid() if pid is None else pid}-"
+    return sorted(p.name for p in SHM.iterdir() if p.name.startswith(prefix))
+
+
+@pytest.fixture(autouse=True)
+def _no_leftovers() -> Iterator[None]:
+    yield
+    assert _ours() == []
+
+
+def test_names_carry_the_run_prefix(make_ring: MakeRing) -> None:
+    ring = make_ring(name="frames", slots=1, slot_bytes=64)
+    assert ring.name == f"{run_prefix()}-frames"
+    assert run_prefix() == run_prefix() and run_prefix().startswith(f"sp-{os.getpid()}-")
+    assert _ours() == [ring.name]
+
+
+def test_sweep_removes_dead_runs_and_keeps_ours(make_ring: MakeRing) -> None:
+    ring = make_ring(slots=1, slot_bytes=64)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = SHM / f"sp-{dead.pid}-deadbeef-frames"
+    foreign = SHM / f"sp-{dead.pid}-not-a-run-prefix"  # someone else's naming: left alone
+    for path in (stale, foreign):
+        path.write_bytes(b"x")
+    try:
+        assert sweep_stale_segments() == [stale.name]
+        assert not stale.exists() and foreign.exists()
+        assert (SHM / ring.name).exists()
+    finally:
+        stale.unlink(missing_ok=True)
+        foreign.unlink(missing_ok=True)
+
+
+def test_sweep_of_a_missing_folder_removes_nothing(tmp_path: Path) -> None:
+    assert sweep_stale_segments(str(tmp_path / "absent")) == []
+
+
+def test_attach_does_not_register_with_resource_tracker(
+    make_ring: MakeRing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ring = make_ring(slots=1, slot_bytes=64)
+    calls: list[tuple[str, str]] = []
+    monkeypatch.setattr(resource_tracker, "register", lambda *args: calls.append(args))
+    twin = SharedRing.__new__(SharedRing)
+    twin.__setstate__(ring.__getstate__())  # what unpickling does in a spawned child
+    twin.close()
+    shm = attach_untracked(ring.name)
+    shm.close()
+    assert calls == []
+
+
+SCRIPT = textwrap.dedent(
+    """
+    import multiprocessing as mp, os
+    from pathlib import Path
+    from streampose.stages.messages import FRAME_CODEC
+    from streampose.transport.ring import SharedRing
+    from tests.transport import test_shm
+
+    if __name__ == "__main__":
+        ctx = mp.get_context("spawn")
+        ring = SharedRing.create(name="tracked", slots=4, slot_bytes=768, codec=FRAME_CODEC,
+                                 ctx=ctx)
+        test_shm._fill(ring, 4)
+        children = [ctx.Process(target=test_shm._attach_read_exit, args=(ring,))
+                    for _ in range(4)]
+        for child in children:
+            child.start()
+        for child in children:
+            child.join(10)
+            assert child.exitcode == 0, child.exitcode
+        assert Path("/dev/shm", ring.name).exists(), "segment vanished while owner alive"
+        assert ring.pending() == 0
+        ring.close()
+        ring.unlink()
+        print(os.getpid())
+    """
+)
+
+
+def _fill(ring: SharedRing, count: int) -> None:
+    """``count`` items; item ``seq``'s payload is 16 x 16 x 3 bytes of value ``seq``."""
+    for seq in range(count):
+        slot, _ = ring.acquire_write(0)
+        ring.array(slot, (16, 16, 3), np.uint8)[...] = seq
+        ring.publish(slot, FrameHeader(seq=seq, shape=(16, 16, 3)))
+
+
+def _attach_read_exit(ring: SharedRing) -> None:
+    slot, header = ring.acquire_read(WAIT_S)
+    assert (ring.view(slot, header.shape, header.dtype) == header.seq).all()
+    ring.release(slot)
+    try:
+        ring.unlink()
+    except RuntimeError:
+        pass
+    else:
+        raise AssertionError("a child was allowed to unlink")
+    ring.close()
+
+
+def test_child_attach_leaves_resource_tracker_quiet() -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), *sys.path])}
+    proc = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
+                          env=env, timeout=60)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""  # no "leaked shared_memory" warning, no tracker KeyError
+    assert _ours(int(proc.stdout)) == []
+
+
+def test_run_prefix_is_new_in_a_child_process() -> None:
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(1) as pool:
+        child = pool.apply(run_prefix)
+    assert child != run_prefix() and not child.startswith(f"sp-{os.getpid()}-")

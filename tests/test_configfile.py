@@ -13,7 +13,7 @@ from streampose.cli import build_parser
 from streampose.config import PipelineConfig
 from streampose.configfile import SCHEMA, TOP_LEVEL, load_pipeline_file, merge_cli
 from streampose.errors import ConfigError
-from tests.conftest import shared_file
+from tests.helpers import shared_file
 
 PIPELINES = Path(__file__).resolve().parents[1] / "pipelines"
 SHIPPED = sorted(PIPELINES.glob("*.toml"))

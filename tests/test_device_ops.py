@@ -35,8 +35,7 @@ from streampose.stages.payload import (  # noqa: E402
     write_peak_payload,
 )
 from streampose.transport.ring import ItemHeader  # noqa: E402
-from tests.conftest import shared_file  # noqa: E402
-from tests.test_pipeline import MODEL_NAME, make_video, our_segments  # noqa: E402
+from tests.helpers import MODEL_NAME, make_video, shared_file, shm_segments  # noqa: E402
 
 SHARED_SPEC = builtin_specs()["openpose-mnv2s-coco18"]  # NHWC, pixel values as they are
 TORCH_SPEC = ModelSpec.from_dict(architecture_spec("lightweight-openpose"))  # NCHW
@@ -268,7 +267,7 @@ def test_pipeline_with_device_ops_gives_the_same_poses(tmp_path: Path, batch: in
                                        atol=0.02)
     infer = next(s for s in summary["stages"] if s["stage"] == "infer")
     assert infer["device_ops"] is True
-    assert our_segments() == []
+    assert shm_segments() == []
 
 
 def test_device_ops_move_fewer_bytes(tmp_path: Path) -> None:

@@ -28,8 +28,7 @@ import pytest
 from streampose.backends import tensorrt as trtb
 from streampose.errors import ConfigError, ModelError
 from streampose.models.spec import builtin_specs
-
-from .conftest import shared_file
+from tests.helpers import shared_file
 
 torch = pytest.importorskip("torch")
 

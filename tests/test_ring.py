@@ -30,21 +30,16 @@ from streampose.transport.ring import (
     run_prefix,
     sweep_stale_segments,
 )
+from tests.helpers import SHM, shm_segments
 
 CTX = mp.get_context("spawn")
-SHM = Path("/dev/shm")
 WAIT_S = 10.0  # generous: a failing worker must fail, not hang the suite
-
-
-def _ours(pid: int | None = None) -> list[str]:
-    prefix = f"sp-{os.getpid() if pid is None else pid}-"
-    return sorted(p.name for p in SHM.iterdir() if p.name.startswith(prefix))
 
 
 @pytest.fixture(autouse=True)
 def _no_leftovers() -> Iterator[None]:
     yield
-    assert _ours() == []
+    assert shm_segments() == []
 
 
 @pytest.fixture
@@ -270,12 +265,12 @@ def test_acquire_timeouts_return_none_promptly(make_ring: Callable[..., SharedRi
     for wait in (0.0, 0.2):
         start = time.monotonic()
         assert ring.acquire_read(wait) is None
-        assert wait <= time.monotonic() - start + 0.01 < wait + 0.3
+        assert wait <= time.monotonic() - start + 0.01 < wait + 5  # honoured, not hung
     slot, _ = ring.acquire_write(0)
     for wait in (0.0, 0.2):
         start = time.monotonic()
         assert ring.acquire_write(wait) is None
-        assert wait <= time.monotonic() - start + 0.01 < wait + 0.3
+        assert wait <= time.monotonic() - start + 0.01 < wait + 5
     ring.release(slot)
 
 
@@ -308,8 +303,8 @@ def test_drop_oldest_returns_none_when_all_slots_leased(
     _fill(ring, 0, range(2))
     leased = [ring.acquire_read(0)[0], ring.acquire_read(0)[0]]
     start = time.monotonic()
-    assert ring.acquire_write(5.0) is None
-    assert time.monotonic() - start < 0.1
+    assert ring.acquire_write(30.0) is None
+    assert time.monotonic() - start < 10  # at once, not after the 30 s timeout
     assert ring.evicted_count == 0
     ring.release(leased[0])
     assert ring.acquire_write(0) == (leased[0], None)
@@ -415,10 +410,10 @@ def test_killed_consumer_does_not_hang_producer(make_ring: Callable[..., SharedR
     assert consumer.exitcode == -signal.SIGKILL
     start = time.monotonic()
     assert ring.acquire_write(0.3) is None
-    assert time.monotonic() - start < 1.0
+    assert time.monotonic() - start < 10  # not hung on the dead consumer's leases
     ring.close()
     ring.unlink()
-    assert _ours() == []
+    assert shm_segments() == []
 
 
 def _take_lock_and_hang(ring: SharedRing, locked: Any) -> None:
@@ -438,8 +433,8 @@ def test_lock_held_by_dead_peer_raises_ring_timeout(
     peer.join(WAIT_S)
     start = time.monotonic()
     with pytest.raises(RingTimeout):
-        ring.acquire_write(1.0)
-    assert time.monotonic() - start < 1.0
+        ring.acquire_write(30.0)
+    assert time.monotonic() - start < 10  # after the 0.3 s lock timeout, not the 30 s wait
     assert ring._free_sem.get_value() == 2  # the semaphore taken before the lock went back
     assert isinstance(RingTimeout("x"), TimeoutError)
 
@@ -452,7 +447,7 @@ def test_names_carry_the_run_prefix(make_ring: Callable[..., SharedRing]) -> Non
     ring = make_ring(name="frames", slots=1, slot_bytes=64)
     assert ring.name == f"{run_prefix()}-frames"
     assert run_prefix() == run_prefix() and run_prefix().startswith(f"sp-{os.getpid()}-")
-    assert _ours() == [ring.name]
+    assert shm_segments() == [ring.name]
 
 
 def test_sweep_removes_dead_runs_and_keeps_ours(make_ring: Callable[..., SharedRing]) -> None:
@@ -530,4 +525,4 @@ def test_child_attach_leaves_resource_tracker_quiet() -> None:
                           env=env, timeout=60)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""  # no "leaked shared_memory" warning, no tracker KeyError
-    assert _ours(int(proc.stdout)) == []
+    assert shm_segments(int(proc.stdout)) == []

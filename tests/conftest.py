@@ -1,40 +1,35 @@
-"""Shared fixtures: the ../shared data folder (tests needing it skip when absent), in-memory
-rings and a stage control for calling stages in-process."""
+"""Shared fixtures (in-memory rings, a stage control, a local HTTP server, a test clip);
+the factories behind them live in tests/helpers.py."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-
-
-def shared_file(relative: str) -> Path:
-    """Path of a file in ../shared, or skip the test with the reason."""
-    path = SHARED / relative
-    if not path.exists():
-        pytest.skip(f"needs ../shared/{relative} (the shared data folder beside the checkout)")
-    return path
+from tests.helpers import PAYLOAD, LocalServer, make_video, refusing_url, running_server
 
 
 @pytest.fixture
-def server():
+def server() -> Iterator[LocalServer]:
     """A local HTTP server (127.0.0.1) holding ``weights.bin`` (the download tests)."""
-    from tests.test_download import PAYLOAD, running_server
-
     with running_server({"weights.bin": PAYLOAD}) as local:
         yield local
 
 
 @pytest.fixture
-def refused_url():
+def refused_url() -> Iterator[str]:
     """A loopback URL nothing listens on: the offline case."""
-    from tests.test_download import refusing_url
-
     with refusing_url() as url:
         yield url
+
+
+@pytest.fixture
+def clip(tmp_path: Path) -> Path:
+    """A 12-frame 96x64 H.264 clip at 10 fps (``helpers.make_video``)."""
+    return make_video(tmp_path / "clip.mp4")
 
 
 @pytest.fixture

@@ -22,8 +22,8 @@ from streampose.backends.fake_people import standing_person
 from streampose.errors import ConfigError, ModelError
 from streampose.models.spec import ModelSpec, builtin_specs
 from streampose.pose import COCO18, PafDecoder
+from tests.helpers import SHARED
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 MODEL = SHARED / "models" / "openpose-mnv2s-coco18.onnx"
 needs_model = pytest.mark.skipif(
     not MODEL.is_file(), reason=f"needs the shared model {MODEL} (../shared is absent)"

@@ -9,12 +9,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.test_pipeline import make_video
-
-
-def cli(*args: str, **kw) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "streampose", "run", *args],
-                          capture_output=True, text=True, timeout=120, **kw)
+from tests.helpers import make_video, run_cli
 
 
 def write_config(path: Path, clip: Path, extra: str = "") -> Path:
@@ -27,7 +22,7 @@ def write_config(path: Path, clip: Path, extra: str = "") -> Path:
 def test_config_file_runs_with_paths_relative_to_it(tmp_path: Path) -> None:
     clip = make_video(tmp_path / "clip.mp4", frames=12)
     config = write_config(tmp_path / "p.toml", clip)
-    result = cli("--config", str(config), cwd="/")
+    result = run_cli("run", "--config", str(config), cwd="/")
     assert result.returncode == 0, result.stderr
     assert len((tmp_path / "o.jsonl").read_text().splitlines()) == 5
 
@@ -35,7 +30,7 @@ def test_config_file_runs_with_paths_relative_to_it(tmp_path: Path) -> None:
 def test_command_line_overrides_the_config(tmp_path: Path) -> None:
     clip = make_video(tmp_path / "clip.mp4", frames=12)
     config = write_config(tmp_path / "p.toml", clip)
-    result = cli("--config", str(config), "--max-frames", "8", "--no-tracking")
+    result = run_cli("run", "--config", str(config), "--max-frames", "8", "--no-tracking")
     assert result.returncode == 0, result.stderr
     lines = [json.loads(x) for x in (tmp_path / "o.jsonl").read_text().splitlines()]
     assert len(lines) == 8
@@ -45,14 +40,14 @@ def test_command_line_overrides_the_config(tmp_path: Path) -> None:
 def test_unknown_config_key_is_named(tmp_path: Path) -> None:
     clip = make_video(tmp_path / "clip.mp4", frames=2)
     config = write_config(tmp_path / "p.toml", clip, extra="[draw]\nboxes = true\nblur = 1\n")
-    result = cli("--config", str(config))
+    result = run_cli("run", "--config", str(config))
     assert result.returncode == 2
     assert "[draw].blur" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_missing_sources_and_model_are_reported(tmp_path: Path) -> None:
-    assert "SOURCE" in cli("--model", "m.onnx").stderr
-    result = cli(str(make_video(tmp_path / "c.mp4", frames=2)))
+    assert "SOURCE" in run_cli("run", "--model", "m.onnx").stderr
+    result = run_cli("run", str(make_video(tmp_path / "c.mp4", frames=2)))
     assert result.returncode == 2 and "--model is required" in result.stderr
 
 
@@ -98,7 +93,7 @@ def _scrape(url: str) -> str:
 def test_tracker_parameters_reach_the_tracker(tmp_path: Path) -> None:
     clip = make_video(tmp_path / "clip.mp4", frames=12)
     config = write_config(tmp_path / "p.toml", clip, extra="[tracking]\nmin_hits = 4\n")
-    result = cli("--config", str(config), "--max-frames", "8")
+    result = run_cli("run", "--config", str(config), "--max-frames", "8")
     assert result.returncode == 0, result.stderr
     lines = [json.loads(x) for x in (tmp_path / "o.jsonl").read_text().splitlines()]
     ids = [[p["id"] for p in x["persons"]] for x in lines]

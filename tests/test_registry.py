@@ -24,7 +24,7 @@ from streampose.models.registry import (
     weights_env_var,
 )
 from streampose.pose.skeleton import COCO18
-from tests.test_download import (
+from tests.helpers import (
     PAYLOAD,
     PAYLOAD_SHA256,
     WRONG_SHA256,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from streampose.errors import ModelError
 from streampose.models.spec import ModelSpec, OutputRef, builtin_specs, resolve_spec
+from tests.helpers import valid_spec_dict
 
 BUILTIN = Path(__file__).resolve().parents[1] / "streampose/models/specs"
 SHIPPED = BUILTIN / "openpose-mnv2s-coco18.toml"
@@ -34,20 +34,6 @@ channels = [0, 19]
 output = "pafs"
 channels = [0, 38]
 """
-
-
-def _valid_dict() -> dict[str, Any]:
-    return {
-        "name": "net",
-        "skeleton": "coco18",
-        "input_name": "image:0",
-        "input_layout": "NHWC",
-        "output_layout": "NHWC",
-        "color": "BGR",
-        "stride": 8,
-        "heatmaps": {"output": "out", "channels": [0, 19]},
-        "pafs": {"output": "out", "channels": [19, 57]},
-    }
 
 
 def test_shipped_spec_loads_with_model_md_values() -> None:
@@ -82,7 +68,7 @@ def test_full_spec_with_normalisation(tmp_path: Path) -> None:
 
 
 def test_defaults_and_pickle() -> None:
-    spec = ModelSpec.from_dict(_valid_dict())
+    spec = ModelSpec.from_dict(valid_spec_dict())
     assert (spec.mean, spec.scale, spec.pad_value) == ((0, 0, 0), (1, 1, 1), 0.0)
     assert spec.max_batch == 0
     assert spec.input_shape(1, 368, 496) == (1, 368, 496, 3)
@@ -97,7 +83,7 @@ def test_defaults_and_pickle() -> None:
     ],
 )
 def test_unknown_keys_are_rejected(path: tuple[str, ...], value: object, expected: str) -> None:
-    d = _valid_dict()
+    d = valid_spec_dict()
     target = d
     for key in path[:-1]:
         target = target[key]
@@ -143,21 +129,21 @@ def test_unknown_key_error_names_the_file(tmp_path: Path) -> None:
     ],
 )
 def test_bad_values_name_the_field(field: str, value: object, expected: str) -> None:
-    d = _valid_dict()
+    d = valid_spec_dict()
     d[field] = value
     with pytest.raises(ModelError, match=expected):
         ModelSpec.from_dict(d, source="bad.toml")
 
 
 def test_missing_required_key() -> None:
-    d = _valid_dict()
+    d = valid_spec_dict()
     del d["stride"]
     with pytest.raises(ModelError, match=r"missing key.*'stride'"):
         ModelSpec.from_dict(d)
 
 
 def test_overlap_is_fine_on_different_outputs() -> None:
-    d = _valid_dict()
+    d = valid_spec_dict()
     d["pafs"] = {"output": "other", "channels": [0, 38]}
     assert ModelSpec.from_dict(d).pafs.output == "other"
 

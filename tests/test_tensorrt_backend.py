@@ -32,8 +32,7 @@ from streampose.backends.tensorrt.backend import TensorRTBackend
 from streampose.backends.tensorrt.shapes import profile_shapes
 from streampose.errors import ConfigError, ModelError
 from streampose.models.spec import builtin_specs
-
-from .conftest import shared_file
+from tests.helpers import shared_file
 
 torch = pytest.importorskip("torch")
 

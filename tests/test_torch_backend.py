@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +14,7 @@ from streampose.backends import create_backend  # noqa: E402
 from streampose.backends.auto import choose_backend  # noqa: E402
 from streampose.models import architecture_spec, build_model  # noqa: E402
 from streampose.models.spec import ModelSpec  # noqa: E402
-from tests.test_pipeline import make_video  # noqa: E402
+from tests.helpers import make_video, run_cli  # noqa: E402
 
 SPEC = ModelSpec.from_dict(architecture_spec("lightweight-openpose"))
 
@@ -61,19 +59,14 @@ def test_auto_backend_on_cpu(onnx_file: bool, device: str, expected: tuple) -> N
     assert choose_backend(onnx_file=onnx_file, device=device) == expected
 
 
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "streampose", *args], capture_output=True,
-                          text=True, timeout=300)
-
-
 @pytest.mark.parametrize("device_ops", ["off", "on"])
 def test_torch_backend_in_the_pipeline(tmp_path: Path, checkpoint: Path, device_ops: str) -> None:
     """``on``: the GPU path's data flow (uint8 frames in, fp16 PAFs and peaks out) on the CPU."""
     clip = make_video(tmp_path / "clip.mp4", frames=6)
-    result = cli("run", str(clip), "--backend", "torch", "--model", "lightweight-openpose",
-                 "--weights", str(checkpoint), "--json", str(tmp_path / "o.jsonl"),
-                 "--threads", "1", "--device-ops", device_ops,
-                 "--summary", str(tmp_path / "s.json"))
+    result = run_cli("run", str(clip), "--backend", "torch", "--model", "lightweight-openpose",
+                     "--weights", str(checkpoint), "--json", str(tmp_path / "o.jsonl"),
+                     "--threads", "1", "--device-ops", device_ops,
+                     "--summary", str(tmp_path / "s.json"), timeout=300)
     assert result.returncode == 0, result.stderr
     lines = [json.loads(x) for x in (tmp_path / "o.jsonl").read_text().splitlines()]
     assert [x["frame"] for x in lines] == list(range(6))
@@ -84,8 +77,8 @@ def test_torch_backend_in_the_pipeline(tmp_path: Path, checkpoint: Path, device_
 
 def test_missing_weights_name_the_remedy(tmp_path: Path) -> None:
     clip = make_video(tmp_path / "clip.mp4", frames=2)
-    result = cli("run", str(clip), "--backend", "torch", "--model", "lightweight-openpose",
-                 "--weights", str(tmp_path / "nope.pth"))
+    result = run_cli("run", str(clip), "--backend", "torch", "--model", "lightweight-openpose",
+                     "--weights", str(tmp_path / "nope.pth"), timeout=300)
     assert result.returncode == 5 and "nope.pth" in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -93,8 +86,8 @@ def test_missing_weights_name_the_remedy(tmp_path: Path) -> None:
 def test_export_round_trip_matches_torch(tmp_path: Path, checkpoint: Path) -> None:
     pytest.importorskip("onnx", reason="the ONNX exporter needs the onnx package")
     out = tmp_path / "lwo.onnx"
-    result = cli("export", "--model", "lightweight-openpose", "--weights", str(checkpoint),
-                 "--onnx", str(out), "--height", "64", "--width", "96")
+    result = run_cli("export", "--model", "lightweight-openpose", "--weights", str(checkpoint),
+                     "--onnx", str(out), "--height", "64", "--width", "96", timeout=300)
     assert result.returncode == 0, result.stderr
     assert "matches torch within" in result.stderr and out.with_suffix(".toml").exists()
     import onnxruntime as ort

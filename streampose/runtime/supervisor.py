@@ -114,6 +114,7 @@ class Supervisor:
             self._raise_stage_error()
             if all(proc.exitcode is not None for _, proc in self._procs):
                 self._raise_stage_error(wait_s=0.5)
+                self._check_deaths()  # the last stages may have died, not finished
                 return
             self._check_deaths()
             drain_deadline = self._handle_signals(drain_deadline)

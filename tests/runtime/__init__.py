@@ -1,0 +1,1 @@
+"""Tests of streampose.runtime: the stage runner and the supervisor."""

@@ -15,7 +15,6 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,22 +23,19 @@ import pytest
 from streampose.errors import RingTimeout
 from streampose.stages.messages import FLAG_EOS, FRAME_CODEC, FrameHeader, FrameRef
 from streampose.transport.ring import SharedRing
+from tests.helpers import shm_segments
 
 CTX = mp.get_context("spawn")
-SHM = Path("/dev/shm")
 WAIT_S = 10.0  # generous: a failing worker must fail, not hang the suite
 
 MakeRing = Callable[..., SharedRing]
 
 
-def _ours() -> list[str]:
-    return sorted(p.name for p in SHM.iterdir() if p.name.startswith(f"sp-{os.getpid()}-"))
-
 
 @pytest.fixture(autouse=True)
 def _no_leftovers() -> Iterator[None]:
     yield
-    assert _ours() == []
+    assert shm_segments() == []
 
 
 def _start(target: Callable[..., Any], *args: Any) -> mp.process.BaseProcess:
@@ -410,7 +406,7 @@ def test_killed_consumer_does_not_hang_producer(make_ring: MakeRing) -> None:
     assert ring.acquire_write(0.3) is None  # times out: the producer is not stuck
     ring.close()
     ring.unlink()
-    assert _ours() == []
+    assert shm_segments() == []
 
 
 def _take_lock_and_hang(ring: SharedRing, locked: Any) -> None:

@@ -1,0 +1,215 @@
+"""Shared test factories: the ../shared data folder, tiny videos, the command line in a
+subprocess, a minimal model spec, a misbehaving local HTTP server, shared-memory checks.
+
+Test modules import their helpers from here and their fixtures from conftest.py; no test
+module imports another test module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"  # the shared data folder beside the checkout
+MODEL_NAME = Path("openpose-mnv2s-coco18.onnx")  # the fake backend only needs its spec
+SHM = Path("/dev/shm")
+
+
+# --- data and processes -----------------------------------------------------------------
+
+def shared_file(relative: str) -> Path:
+    """Path of a file in ../shared, or skip the test with the reason."""
+    path = SHARED / relative
+    if not path.exists():
+        pytest.skip(f"needs ../shared/{relative} (the shared data folder beside the checkout)")
+    return path
+
+
+def shm_segments(pid: int | None = None) -> list[str]:
+    """Names of the shared-memory segments of process ``pid`` (default: this one), sorted."""
+    prefix = f"sp-{os.getpid() if pid is None else pid}-"
+    return sorted(name for name in os.listdir(SHM) if name.startswith(prefix))
+
+
+def run_cli(*args: str, timeout: float = 180,
+            cwd: str | Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``python -m streampose ARGS`` in a subprocess, output captured as text."""
+    return subprocess.run([sys.executable, "-m", "streampose", *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=cwd)
+
+
+def wait_until(condition: Callable[[], Any], *, timeout: float, what: str,
+               poll_s: float = 0.1) -> Any:
+    """Poll ``condition`` until it returns something true, and return that; fail the test
+    naming ``what`` after ``timeout`` seconds (a deadline, not a speed requirement)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(poll_s)
+
+
+# --- media and models -------------------------------------------------------------------
+
+def make_video(path: Path, frames: int = 12, size: tuple[int, int] = (96, 64),
+               fps: int = 10) -> Path:
+    """A tiny H.264 clip with a bright square moving across a dark background."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+        for i in range(frames):
+            image = np.full((size[1], size[0], 3), 20, np.uint8)
+            x = 8 + 4 * i
+            image[20:28, x:x + 8] = 250
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path
+
+
+def valid_spec_dict() -> dict[str, Any]:
+    """The smallest valid model-spec dict (``ModelSpec.from_dict``): a COCO18 NHWC net."""
+    return {
+        "name": "net",
+        "skeleton": "coco18",
+        "input_name": "image:0",
+        "input_layout": "NHWC",
+        "output_layout": "NHWC",
+        "color": "BGR",
+        "stride": 8,
+        "heatmaps": {"output": "out", "channels": [0, 19]},
+        "pafs": {"output": "out", "channels": [19, 57]},
+    }
+
+
+# --- a local HTTP server for downloads --------------------------------------------------
+
+PAYLOAD = random.Random(1234).randbytes(1 << 20)
+PAYLOAD_SHA256 = hashlib.sha256(PAYLOAD).hexdigest()
+WRONG_SHA256 = hashlib.sha256(b"something else").hexdigest()
+STALL_LIMIT_S = 5.0  # the ``stall`` route gives up after this long
+
+
+@dataclass
+class LocalServer:
+    """A ThreadingHTTPServer on 127.0.0.1 in a thread, serving ``files`` under routes that
+    misbehave on purpose:
+
+    - ``/files/<name>``: the whole file, with its Content-Length;
+    - ``/truncated/<name>``: announces the full length, sends half, then closes;
+    - ``/reset/<name>``: sends half, then resets the connection;
+    - ``/stall/<name>``: sends the headers and a few bytes, then stalls;
+    - anything else: 404.
+    """
+
+    files: dict[str, bytes] = field(default_factory=dict)
+    requests: list[str] = field(default_factory=list)
+    release: threading.Event = field(default_factory=threading.Event)
+    httpd: ThreadingHTTPServer | None = None
+
+    def url(self, route: str, name: str) -> str:
+        assert self.httpd is not None
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}/{route}/{name}"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def do_GET(self) -> None:
+        local = self.server.local
+        local.requests.append(self.path)
+        route, _, name = self.path.strip("/").partition("/")
+        body = local.files.get(name)
+        if body is None or route not in ("files", "truncated", "reset", "stall"):
+            self.send_error(404, "Not Found")
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        getattr(self, f"_send_{route}")(body)
+
+    def _send_files(self, body: bytes) -> None:
+        self.wfile.write(body)
+
+    def _send_truncated(self, body: bytes) -> None:
+        self.wfile.write(body[: len(body) // 2])
+        self.close_connection = True
+
+    def _send_reset(self, body: bytes) -> None:
+        self.wfile.write(body[: len(body) // 2])
+        self.wfile.flush()
+        # Linger 0: close() sends a TCP RST instead of a FIN.
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+
+    def _send_stall(self, body: bytes) -> None:
+        self.wfile.write(body[:100])
+        self.wfile.flush()
+        self.server.local.release.wait(STALL_LIMIT_S)
+        self.close_connection = True
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, local: LocalServer) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.local = local
+
+
+@contextmanager
+def running_server(files: dict[str, bytes]) -> Iterator[LocalServer]:
+    """A LocalServer serving ``files`` (name -> content) while the block runs."""
+    local = LocalServer(files=files)
+    httpd = _Server(local)
+    local.httpd = httpd
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.daemon = True
+    thread.start()
+    try:
+        yield local
+    finally:
+        local.release.set()
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)
+
+
+@contextmanager
+def refusing_url() -> Iterator[str]:
+    """A URL on a loopback port that refuses connections (bound, never listening)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/files/weights.bin"
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Names of the files in ``folder`` (none expected after a failed download)."""
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []

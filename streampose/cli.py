@@ -15,9 +15,9 @@ from pathlib import Path
 
 from streampose import __version__
 from streampose.config import PipelineConfig
+from streampose.config._old_flat import LiveOptions
 from streampose.configfile import load_pipeline_file
 from streampose.errors import ConfigError, StreamposeError
-from streampose.media.live import LiveOptions
 from streampose.pipeline import Pipeline, Progress, Summary
 from streampose.sinks.status import StatusDisplay, format_status
 

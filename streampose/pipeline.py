@@ -18,17 +18,15 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from streampose.backends.auto import choose_backend, importable
 from streampose.config import PipelineConfig
-from streampose.errors import ConfigError, ModelError, OutputError, SourceError
-from streampose.media import ImageSource, SourceInfo, open_source
-from streampose.media.live import LiveOptions, LiveSource, is_live_uri
-from streampose.media.uri import redact
+from streampose.config.sections import LiveConfig
+from streampose.errors import ConfigError, ModelError, OutputError
 from streampose.models import ARCHITECTURES, architecture_spec
 from streampose.models.spec import ModelSpec, resolve_spec
 from streampose.pose import Skeleton, get_skeleton
@@ -50,9 +48,9 @@ from streampose.sinks.outputs import (
     Sink,
     VideoSink,
 )
-from streampose.stages.decode import DecodeStage
+from streampose.sources import ProbedSource, create_source, probe_source, redact
+from streampose.stages.decode import DecodeStage, policy_for
 from streampose.stages.infer import InferStage
-from streampose.stages.live_decode import LIVE_TIME_BASE, LiveDecodeStage
 from streampose.stages.payload import peak_payload_bytes
 from streampose.stages.postprocess import PostprocessStage
 from streampose.stages.preprocess import PreprocessStage
@@ -62,25 +60,6 @@ from streampose.transport.ring import SharedRing
 log = logging.getLogger(__name__)
 
 DEFAULT_FPS = Fraction(25)
-LIVE_DEFAULT_SIZE = (1920, 1080)  # slot size for a camera that is down at start-up
-
-
-@dataclass(frozen=True)
-class ProbedSource:
-    """What the parent learnt about a source before starting: sizes, names, timing."""
-
-    info: SourceInfo
-    sizes: tuple[tuple[int, int], ...]
-    names: tuple[str, ...] | None = None
-    live: bool = False
-
-    @property
-    def is_images(self) -> bool:
-        return self.names is not None
-
-    @property
-    def stem(self) -> str:
-        return Path(self.info.uri.rstrip("/")).stem or "source"
 
 
 @dataclass
@@ -135,9 +114,9 @@ class Pipeline:
         self.model_path: Path | None = config.model
         self.spec: ModelSpec = self._resolve_model()
         self.skeleton: Skeleton = get_skeleton(self.spec.skeleton)
-        self.sources: list[ProbedSource] = [
-            _probe_live(uri, config.live) if is_live_uri(uri) else _probe(uri)
-            for uri in config.sources]
+        self.live = _live_config(config)
+        self.sources: list[ProbedSource] = [probe_source(uri, live=self.live)
+                                            for uri in config.sources]
         self._check_outputs()
 
     def run(self, on_progress: Callable[[Progress], None] | None = None) -> Summary:
@@ -268,16 +247,11 @@ class Pipeline:
 
     def _decoder(self, stream: int, ring: SharedRing, doorbell: Any,
                  counters: StreamCounters) -> Stage:
-        cfg, source = self.config, self.sources[stream]
-        uri = cfg.sources[stream]
-        if source.live:
-            return LiveDecodeStage(stream=stream, uri=uri, ring=ring, doorbell=doorbell,
-                                   counters=counters, options=cfg.live,
-                                   max_size=source.sizes[0], max_frames=cfg.max_frames,
-                                   threads=cfg.decode_threads)
-        return DecodeStage(stream=stream, uri=uri, ring=ring, doorbell=doorbell,
-                           counters=counters, max_frames=cfg.max_frames,
-                           threads=cfg.decode_threads)
+        cfg = self.config
+        source = create_source(cfg.sources[stream], threads=cfg.decode_threads, live=self.live)
+        return DecodeStage(stream=stream, source=source, ring=ring, doorbell=doorbell,
+                           counters=counters, policy=policy_for(self.sources[stream], self.live),
+                           max_frames=cfg.max_frames)
 
     def _backend_options(self) -> dict[str, Any]:
         """The user's backend options; TensorRT also gets the input size when there is only
@@ -371,31 +345,9 @@ def resolve_network_weights(name: str, weights: str | None) -> Path | None:
     return resolve_weights(name, weights=weights)
 
 
-def _probe_live(uri: str, options: LiveOptions) -> ProbedSource:
-    """Try a live source once; if it is down, start anyway and keep retrying in the run."""
-    source = LiveSource(uri=uri, options=options)
-    try:
-        width, height, fps = source.open()
-    except SourceError as exc:
-        width, height, fps = *LIVE_DEFAULT_SIZE, None
-        log.warning("%s; will keep retrying (frames up to %dx%d)", exc, width, height)
-    finally:
-        source.close()
-    info = SourceInfo(uri=redact(uri), width=width, height=height,
-                      time_base=LIVE_TIME_BASE, fps=fps, frames=None, live=True)
-    return ProbedSource(info, ((width, height),), live=True)
-
-
-def _probe(uri: str) -> ProbedSource:
-    """Open a source in this process to check it and learn its sizes (images: every one)."""
-    source = open_source(uri)
-    try:
-        info = source.info
-        if isinstance(source, ImageSource):
-            return ProbedSource(info, tuple(source.sizes()), tuple(source.names))
-        return ProbedSource(info, ((info.width, info.height),))
-    finally:
-        source.close()
+def _live_config(cfg: PipelineConfig) -> LiveConfig:
+    """TRANSITION: the flat config's live options as the LiveConfig the live code takes."""
+    return LiveConfig(**asdict(cfg.live), slots=cfg.live_slots, duration_s=cfg.duration_s)
 
 
 def _round(value: float | None) -> float | None:

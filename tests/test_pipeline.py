@@ -17,7 +17,7 @@ import pytest
 
 from streampose import Pipeline, PipelineConfig
 from streampose.errors import StageError
-from streampose.media import probe_video
+from streampose.sources import probe_video
 from tests.conftest import shared_file
 
 MODEL_NAME = Path("openpose-mnv2s-coco18.onnx")  # the fake backend only needs its spec

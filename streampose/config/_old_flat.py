@@ -10,9 +10,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from streampose.errors import ConfigError
-from streampose.media.live import LiveOptions
 
 DEVICE_OPS = ("auto", "on", "off")
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    """TRANSITION (moved from the old media/live.py): the flat config's live options; the
+    live code takes a :class:`streampose.config.sections.LiveConfig` (same field names)."""
+
+    rtsp_transport: str = "tcp"
+    open_timeout_s: float = 10.0
+    read_timeout_s: float = 5.0
+    stall_timeout_s: float = 5.0
+    reconnect: bool = True
+    max_backoff_s: float = 4.0
+
+    def __post_init__(self) -> None:
+        if self.rtsp_transport not in ("tcp", "udp"):
+            raise ConfigError(f"rtsp_transport: {self.rtsp_transport!r} is not tcp or udp")
+        for name in ("open_timeout_s", "read_timeout_s", "stall_timeout_s", "max_backoff_s"):
+            value = getattr(self, name)
+            if not 0.1 <= value <= 3600:
+                raise ConfigError(f"{name}: {value!r} is outside 0.1..3600 seconds")
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ import numpy as np
 
 from streampose.errors import ConfigError, OutputError
 from streampose.lifecycle import Resource
-from streampose.media.source import MonotonicPts, check_int, frame_step
+from streampose.sources.base import MonotonicPts, check_int, frame_step
 
 __all__ = ["VideoWriter"]
 

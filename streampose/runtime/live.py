@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from streampose.media.uri import redact
 from streampose.runtime.counters import StreamCounters
 from streampose.runtime.stats import LatencyWindow, RateMeter, StageStats, counter_keys
 from streampose.sinks.metrics import MetricsSnapshot
+from streampose.sources.uri import redact
 
 
 class LiveView:

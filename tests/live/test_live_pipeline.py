@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from streampose.media import probe_video
+from streampose.sources import probe_video
 from tests.live.camera import RtspCamera, rtsp_available
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"

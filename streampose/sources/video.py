@@ -13,6 +13,7 @@ import stat
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import av.error
@@ -79,8 +80,9 @@ class VideoFileSource(Source):
         info = self.open()
         self._started = True
         container, stream = self._container, self._stream
+        assert container is not None and stream is not None
         clock = MonotonicPts(step=frame_step(info.fps, info.time_base), what=self.uri)
-        decoded = container.decode(stream)  # type: ignore[union-attr]
+        decoded = container.decode(stream)
         index = 0
         while self._container is container:  # close() during iteration ends it
             frame = self._next(decoded, index)
@@ -97,7 +99,7 @@ class VideoFileSource(Source):
         if container is not None:
             container.close()
 
-    def _next(self, decoded: Iterator[av.VideoFrame], index: int) -> av.VideoFrame | None:
+    def _next(self, decoded: Iterator[Any], index: int) -> av.VideoFrame | None:
         try:
             return next(decoded, None)
         except av.error.FFmpegError as exc:

@@ -60,7 +60,6 @@ def test_open_source_dispatch(tmp_path: Path, name: str, kind: type) -> None:
 def test_live_uris_give_a_live_source_configured_by_live(uri: str) -> None:
     source = create_source(uri, threads=3, live=QUICK)
     assert isinstance(source, LiveSource) and source.config is QUICK and source.threads == 3
-    assert create_source(uri).threads == 1  # 0 (auto) means one decoder thread live
 
 
 def test_open_source_of_a_dead_camera_is_one_clear_line() -> None:

@@ -23,13 +23,13 @@ def create_source(uri: str | Path, *, threads: int = 0, convert_threads: int = 1
     """The right source for ``uri``, not yet opened (picklable: a stage can take it).
 
     A live URL or webcam (:func:`~streampose.sources.uri.is_live_uri`) gives a
-    :class:`LiveSource` (``live`` configures it; ``threads`` 0 means 1); a directory, a
+    :class:`LiveSource` (``live`` configures it; ``threads`` as for files); a directory, a
     glob pattern or a file with an image extension an :class:`ImageSource`; anything
     else a :class:`VideoFileSource` (``threads`` and ``convert_threads`` apply to it).
     """
     text = str(uri)
     if is_live_uri(text):
-        return LiveSource(uri=text, config=live, threads=threads or 1)
+        return LiveSource(uri=text, config=live, threads=threads)
     if is_image_uri(uri):
         return ImageSource(path=uri)
     return VideoFileSource(path=uri, threads=threads, convert_threads=convert_threads)

@@ -18,7 +18,7 @@ import pytest
 from streampose import Pipeline, PipelineConfig
 from streampose.config import BatchingConfig, ModelConfig, OutputsConfig, PerformanceConfig
 from streampose.errors import StageError
-from streampose.media import probe_video
+from streampose.sources import probe_video
 from tests.helpers import MODEL_NAME, make_video, run_cli, shared_file, shm_segments
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from streampose.media.uri import redact
 from streampose.observe.counters import StreamCounters
 from streampose.observe.metrics import MetricsSnapshot
 from streampose.observe.stats import LatencyWindow, RateMeter, StageStats, counter_keys
+from streampose.sources.uri import redact
 
 
 class LiveView:

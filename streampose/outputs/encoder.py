@@ -37,8 +37,8 @@ import numpy as np
 
 from streampose.errors import ConfigError, OutputError
 from streampose.lifecycle import Resource
-from streampose.media.source import MonotonicPts, check_int, frame_step
 from streampose.outputs.writable import check_writable
+from streampose.sources.base import MonotonicPts, check_int, frame_step
 
 __all__ = ["VideoWriter"]
 

@@ -1,85 +1,315 @@
-"""Decode: a source's frames into the frame ring, one copy, blocking when full (files)."""
+"""Decode: one source's frames into its frame ring, one copy each; see ARCHITECTURE.md.
+
+:class:`DecodeStage` holds what every source shares: the
+:class:`~streampose.sources.Source`, the ring writes (one header per frame), the
+end-of-stream item, ``max_frames`` and the stop-sources event. How frames are pumped is
+its :class:`DecodePolicy`, chosen from whether the source is live (:func:`policy_for`):
+
+- :class:`BlockingPolicy` (files, images): the stage loop reads the next frame and waits
+  for a free slot, so every frame comes out.
+- :class:`LivePolicy` (cameras): a reader thread owns the connection and writes each
+  frame with the ring's ``drop_oldest`` policy (the oldest unprocessed frame makes room;
+  when every slot is in use downstream the new frame is dropped), counting every drop.
+  When the source errors, ends (a live end is a disconnect) or stalls, it reconnects
+  with capped exponential backoff, alone: other streams are other processes. The stage
+  loop itself only watches the stop events, so shutdown never waits on the network.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from typing import Any
 
-from streampose.media import DecodedFrame, open_source
+import cv2
+
+from streampose.config.sections import LiveConfig
+from streampose.errors import SourceError
 from streampose.observe.counters import StreamCounters
-from streampose.runtime.stage import Stage
-from streampose.stages.messages import FLAG_EOS, FrameHeader
+from streampose.runtime.channels import Channels, ChannelSpec, DoorbellSpec, RingSpec
+from streampose.runtime.stage import POLL_S, Stage
+from streampose.sources import Frame, ProbedSource, Source, create_source, redact
+from streampose.stages.messages import (
+    FLAG_DROPPED_BEFORE,
+    FLAG_EOS,
+    FLAG_RECONNECTED,
+    FRAME_CODEC,
+    FrameHeader,
+)
+from streampose.stages.plan import RunPlan
 from streampose.transport.ring import SharedRing
+
+__all__ = ["BlockingPolicy", "DecodePolicy", "DecodeStage", "LivePolicy", "backoff_s",
+           "policy_for"]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
+PIPELINE_WAIT_S = 60.0  # a live source connects once every stage is open, or after this
+LIVE_EOS_WAIT_S = 5.0  # longest wait for a slot to queue a live stream's end
+
 
 class DecodeStage(Stage):
-    """Reads one source and writes each frame into a slot of the frame ring.
+    """Reads one source and writes each frame into a slot of the stream's frame ring.
 
     The slot is a lease: preprocess reads it in place and render releases it after the
-    annotated frame is encoded. File sources block when the ring is full, so every frame
-    comes out; the stream ends with an end-of-stream item.
+    annotated frame is encoded. The stream ends with an end-of-stream item.
     """
 
-    def __init__(self, *, stream: int, uri: str, ring: SharedRing, doorbell: Any,
-                 counters: StreamCounters, max_frames: int | None = None,
-                 threads: int = 1) -> None:
+    kind = "decode"
+
+    @classmethod
+    def outputs(cls, plan: RunPlan, index: int) -> list[ChannelSpec]:
+        source, live = plan.sources[index], plan.config.live
+        policy = policy_for(source, live)
+        return [RingSpec(name=f"frames{index}", codec=FRAME_CODEC, policy=policy.ring_policy,
+                         slots=live.slots if source.live else plan.file_slots,
+                         slot_bytes=max(w * h * 3 for w, h in source.sizes)),
+                DoorbellSpec(name="doorbell")]
+
+    @classmethod
+    def build(cls, plan: RunPlan, channels: Channels, index: int) -> DecodeStage:
+        cfg, probed = plan.config, plan.sources[index]
+        source = create_source(cfg.sources[index], threads=cfg.performance.decode_threads,
+                               live=cfg.live)
+        return cls(stream=index, source=source, ring=channels[f"frames{index}"],
+                   doorbell=channels["doorbell"], counters=plan.counters,
+                   policy=policy_for(probed, cfg.live), max_frames=cfg.performance.max_frames)
+
+    def __init__(self, *, stream: int, source: Source, ring: SharedRing, doorbell: Any,
+                 counters: StreamCounters, policy: DecodePolicy,
+                 max_frames: int | None = None) -> None:
         super().__init__()
         self.name = f"decode{stream}"
-        self.stream, self.uri, self.ring, self.doorbell = stream, uri, ring, doorbell
-        self.counters, self.max_frames, self.threads = counters, max_frames, threads
-        self._frames: Iterator[DecodedFrame] | None = None
-        self._source = None
+        self.stream, self.source, self.ring, self.doorbell = stream, source, ring, doorbell
+        self.counters, self.policy, self.max_frames = counters, policy, max_frames
         self._seq = 0
 
     def open(self) -> None:
-        self._source = open_source(self.uri, threads=self.threads)
-        self.time_base = self._source.info.time_base
-        self._frames = self._source.frames()
+        self.policy.start(self)
 
     def step(self) -> bool:
-        if self._finished():
-            self._publish_eos()
-            return False
-        with self.busy():
-            frame = next(self._frames, None)  # type: ignore[arg-type]
-        if frame is None:
-            self._publish_eos()
-            return False
-        slot = self.write_slot(self.ring)
-        if slot is None:
-            return False
-        with self.busy():
-            self._write(slot, frame)
-        return True
+        return self.policy.step(self)
 
-    def _finished(self) -> bool:
+    def close(self) -> None:
+        self.policy.stop(self)
+
+    # -- what the policies share --------------------------------------------------------
+
+    def should_end(self) -> bool:
+        """``max_frames`` written, or the supervisor asked the sources to stop."""
         limit = self.max_frames is not None and self._seq >= self.max_frames
-        return limit or self.control.stop_sources.is_set()  # type: ignore[union-attr]
+        return limit or (self.control is not None and self.control.stop_sources.is_set())
 
+    def count(self, name: str) -> None:
+        self.counters.add(self.stream, name)
 
-    def _write(self, slot: int, frame: DecodedFrame) -> None:
+    def write(self, slot: int, frame: Frame, *, flags: int = 0) -> None:
+        """Copy ``frame`` into ``slot`` and publish it (``wall``: the frame's, else now)."""
         image = frame.image
         self.ring.array(slot, image.shape, image.dtype)[...] = image
+        wall = time.time() if frame.wall is None else frame.wall
         h, w = image.shape[:2]
         self.ring.publish(slot, FrameHeader(
-            stream=self.stream, seq=self._seq, pts=frame.pts, time_base=self.time_base,
-            wall=time.time(), width=w, height=h, shape=image.shape, dtype="uint8"))
+            stream=self.stream, seq=self._seq, pts=frame.pts,
+            time_base=self.source.info.time_base, wall=wall, width=w, height=h, flags=flags,
+            shape=image.shape, dtype="uint8"))
         self.doorbell.release()
         self._seq += 1
         self.items += 1
-        self.counters.add(self.stream, "frames_in")
 
-    def _publish_eos(self) -> None:
-        slot = self.write_slot(self.ring)
+    def write_eos(self, slot: int) -> None:
+        """Publish the end-of-stream item into ``slot``."""
+        self.ring.publish(slot, FrameHeader(stream=self.stream, seq=self._seq, flags=FLAG_EOS),
+                          pinned=True)
+        self.doorbell.release()
+
+
+class DecodePolicy(ABC):
+    """How a DecodeStage pumps its source; built in the parent, started in the stage."""
+
+    ring_policy = "block"  # the frame ring's policy this needs (SharedRing.create)
+
+    @abstractmethod
+    def start(self, stage: DecodeStage) -> None:
+        """Open what the stage reads (runs in the stage's process)."""
+
+    @abstractmethod
+    def step(self, stage: DecodeStage) -> bool:
+        """One bounded unit of work; False once the end-of-stream item is queued."""
+
+    @abstractmethod
+    def stop(self, stage: DecodeStage) -> None:
+        """Release the source; runs whenever ``start`` succeeded."""
+
+
+class BlockingPolicy(DecodePolicy):
+    """Files and images: read in the stage loop, wait for free slots, lose nothing."""
+
+    ring_policy = "block"
+
+    def start(self, stage: DecodeStage) -> None:
+        stage.source.open()
+        self._frames: Iterator[Frame] = stage.source.frames()
+
+    def step(self, stage: DecodeStage) -> bool:
+        if stage.should_end():
+            return self._end(stage)
+        with stage.busy():
+            frame = next(self._frames, None)
+        if frame is None:
+            return self._end(stage)
+        slot = stage.write_slot(stage.ring)
+        if slot is None:
+            return False
+        with stage.busy():
+            stage.write(slot, frame)
+        stage.count("frames_in")
+        return True
+
+    def stop(self, stage: DecodeStage) -> None:
+        stage.source.close()
+
+    @staticmethod
+    def _end(stage: DecodeStage) -> bool:
+        slot = stage.write_slot(stage.ring)
         if slot is not None:
-            self.ring.publish(slot, FrameHeader(stream=self.stream, seq=self._seq,
-                                                flags=FLAG_EOS), pinned=True)
-            self.doorbell.release()
+            stage.write_eos(slot)
+        return False
 
-    def close(self) -> None:
-        if self._source is not None:
-            self._source.close()
+
+class LivePolicy(DecodePolicy):
+    """Cameras: a reader thread, ``drop_oldest``, reconnects with capped backoff.
+
+    ``max_size`` is the (width, height) the ring's slots hold: larger frames (the camera
+    changed resolution) are scaled down to fit. The first frame after a drop carries
+    FLAG_DROPPED_BEFORE, the first after a reconnect FLAG_RECONNECTED.
+    """
+
+    ring_policy = "drop_oldest"
+
+    def __init__(self, *, config: LiveConfig, max_size: tuple[int, int]) -> None:
+        self.config, self.max_size = config, max_size
+
+    def start(self, stage: DecodeStage) -> None:
+        self._stage, self._flags = stage, 0
+        self._halt, self._lock = threading.Event(), threading.Lock()
+        self._reader = threading.Thread(target=self._read_forever, name="reader", daemon=True)
+        self._reader.start()
+
+    def step(self, stage: DecodeStage) -> bool:
+        time.sleep(POLL_S)
+        if not self._reader.is_alive() or stage.should_end():
+            with self._lock:
+                self._halt.set()
+                self._queue_eos(stage)
+            return False
+        return True
+
+    def stop(self, stage: DecodeStage) -> None:
+        with self._lock:  # a write in progress ends before the ring is closed
+            self._halt.set()
+
+    def _queue_eos(self, stage: DecodeStage) -> None:
+        deadline = time.monotonic() + LIVE_EOS_WAIT_S
+        while time.monotonic() < deadline and not stage.stopping():
+            got = stage.ring.acquire_write(POLL_S)  # drop_oldest: never waits
+            if got is not None:
+                stage.write_eos(got[0])
+                return
+            time.sleep(POLL_S)
+        log.warning("%s: could not queue the end of the stream", stage.name)
+
+    # -- reader thread ------------------------------------------------------------------
+
+    def _wait_for_pipeline(self) -> None:
+        """Connect once every stage is open: frames that arrive while the model loads
+        would only be dropped (bounded: PIPELINE_WAIT_S, then connect anyway)."""
+        control = self._stage.control
+        deadline = time.monotonic() + PIPELINE_WAIT_S
+        while control is not None and not control.all_open() and time.monotonic() < deadline:
+            if self._halt.wait(0.05):
+                return
+
+    def _read_forever(self) -> None:
+        self._wait_for_pipeline()
+        stage, attempt = self._stage, 0
+        while not self._halt.is_set():
+            try:
+                stage.source.open()
+                attempt = self._stream_frames(attempt)
+            except SourceError as exc:
+                log.warning("%s: %s", stage.name, exc)
+            finally:
+                stage.source.close()
+            if not self.config.reconnect or self._halt.is_set():
+                return
+            attempt += 1
+            delay = backoff_s(attempt, self.config.max_backoff_s)
+            log.warning("%s: %s lost; reconnecting in %.1f s (attempt %d)", stage.name,
+                        _name(stage), delay, attempt)  # fmt: skip
+            self._halt.wait(delay)
+
+    def _stream_frames(self, attempt: int) -> int:
+        """Publish frames until the source ends; returns the updated attempt counter."""
+        stage = self._stage
+        for frame in stage.source.frames():
+            if attempt:
+                log.warning("%s: reconnected to %s", stage.name, _name(stage))
+                stage.count("reconnects")
+                self._flags |= FLAG_RECONNECTED
+                attempt = 0
+            if not self._offer(frame):
+                break
+        log.warning("%s: %s ended the stream", stage.name, _name(stage))
+        return attempt
+
+    def _offer(self, frame: Frame) -> bool:
+        """Write one frame into the ring (dropping if needed); False once halted."""
+        stage = self._stage
+        with self._lock:
+            if self._halt.is_set():
+                return False
+            stage.count("frames_in")
+            got = stage.ring.acquire_write(0.0)
+            if got is None or got[1] is not None:
+                self._drop()
+            if got is not None:
+                with stage.busy():
+                    stage.write(got[0], self._fit(frame), flags=self._flags)
+                self._flags = 0
+            return True
+
+    def _drop(self) -> None:
+        self._stage.count("dropped")
+        self._flags |= FLAG_DROPPED_BEFORE
+
+    def _fit(self, frame: Frame) -> Frame:
+        """A frame larger than the ring's slots (the camera changed resolution), scaled."""
+        max_w, max_h = self.max_size
+        h, w = frame.image.shape[:2]
+        if w <= max_w and h <= max_h:
+            return frame
+        scale = min(max_w / w, max_h / h)
+        size = (max(1, int(w * scale)), max(1, int(h * scale)))
+        image = cv2.resize(frame.image, size, interpolation=cv2.INTER_AREA)
+        return dataclasses.replace(frame, image=image)
+
+
+def _name(stage: DecodeStage) -> str:
+    return redact(stage.source.uri)
+
+
+def backoff_s(attempt: int, cap_s: float) -> float:
+    """Seconds to wait before reconnection ``attempt`` (1, 2, ...): 0.5 s doubling, capped."""
+    return min(cap_s, 0.5 * 2 ** min(attempt - 1, 10))
+
+
+def policy_for(source: ProbedSource, live: LiveConfig) -> DecodePolicy:
+    """LivePolicy for a live source (frames fit its probed size), else BlockingPolicy."""
+    if source.live:
+        return LivePolicy(config=live, max_size=source.sizes[0])
+    return BlockingPolicy()

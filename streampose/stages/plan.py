@@ -9,7 +9,7 @@ parts and config sections it needs.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from streampose.backends.request import BackendRequest
 from streampose.config import PipelineConfig
@@ -17,9 +17,7 @@ from streampose.models.spec import ModelSpec
 from streampose.outputs.factory import StreamFacts
 from streampose.pose.letterbox import Letterbox
 from streampose.processing import Processing
-
-if TYPE_CHECKING:
-    from streampose.sources.probe import ProbedSource
+from streampose.sources.probe import ProbedSource
 
 __all__ = ["RunPlan", "stream_facts"]
 

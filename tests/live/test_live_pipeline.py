@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from streampose.media import probe_video
+from streampose.sources import probe_video
 from tests.helpers import shm_segments, wait_until
 from tests.live.camera import VTEST, RtspCamera, free_port, rtsp_available
 

@@ -1,4 +1,4 @@
-"""streampose.media: sources and their error messages, on tiny generated videos."""
+"""streampose.sources.video: VideoFileSource, its error messages and pts, on tiny videos."""
 
 from __future__ import annotations
 
@@ -9,75 +9,21 @@ from pathlib import Path
 
 import av
 import av.error
-import cv2
 import numpy as np
 import pytest
 
 from streampose.errors import ConfigError, SourceError, SourceNotFoundError
-from streampose.media import (
-    DecodedFrame,
-    ImageSource,
-    SourceInfo,
-    VideoFileSource,
-    open_source,
-    probe_video,
+from streampose.sources import MonotonicPts, VideoFileSource, open_source, probe_video
+from tests.video_helpers import (
+    H,
+    W,
+    assert_close,
+    make_audio,
+    make_video,
+    pattern,
+    read_all,
+    shared_path,
 )
-from streampose.media.source import MonotonicPts
-
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-W, H = 32, 24
-TOLERANCE = 6  # mean absolute difference after a lossy yuv420p round trip
-
-
-def pattern(i: int, width: int = W, height: int = H) -> np.ndarray:
-    """Frame ``i``: flat colours that change with the index (blue up, red down)."""
-    image = np.empty((height, width, 3), np.uint8)
-    image[..., 0] = 20 + 20 * (i % 11)
-    image[..., 1] = 128
-    image[..., 2] = 235 - 20 * (i % 11)
-    return image
-
-
-def make_video(
-    path: Path, frames: int, *, codec: str = "libx264", fps: int = 10, width: int = W
-) -> Path:
-    """A tiny video written with PyAV alone (independent of VideoWriter)."""
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream(codec, rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, H, "yuv420p"
-        for i in range(frames):
-            frame = av.VideoFrame.from_ndarray(pattern(i, width), format="bgr24")
-            frame.pts = i
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
-    return path
-
-
-def make_audio(path: Path, codec: str) -> Path:
-    """An audio-only file: a few frames of silence."""
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream(codec, rate=48000)
-        samples = stream.codec_context.frame_size or 1152
-        for i in range(4):
-            frame = av.AudioFrame(format=stream.format.name, layout="mono", samples=samples)
-            for plane in frame.planes:
-                plane.update(bytes(plane.buffer_size))
-            frame.sample_rate, frame.pts = 48000, i * samples
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
-    return path
-
-
-def read_all(path: Path) -> tuple[SourceInfo, list[DecodedFrame]]:
-    """Info and every frame of a video file (closed afterwards)."""
-    with VideoFileSource(path=path) as source:
-        return source.info, list(source.frames())
-
-
-def assert_close(image: np.ndarray, expected: np.ndarray) -> None:
-    assert image.shape == expected.shape
-    assert np.abs(image.astype(int) - expected).mean() <= TOLERANCE
-
 
 # -- VideoFileSource -------------------------------------------------------------------
 
@@ -238,66 +184,6 @@ def test_video_source_checks_its_arguments(kwargs: dict, name: str) -> None:
         VideoFileSource(path="x.mp4", **kwargs)
 
 
-# -- ImageSource -----------------------------------------------------------------------
-
-
-def _write_image(path: Path, value: int, size: tuple[int, int] = (W, H)) -> None:
-    assert cv2.imwrite(str(path), np.full((size[1], size[0], 3), value, np.uint8))
-
-
-def test_image_folder_natural_order_and_mixed_sizes(tmp_path: Path) -> None:
-    names = {"img10.png": 100, "img2.png": 20, "IMG3.PNG": 30, "img1.jpg": 10}
-    for i, (name, value) in enumerate(names.items()):
-        _write_image(tmp_path / name, value, (W + i, H))
-    (tmp_path / "notes.txt").write_text("not an image")
-    (tmp_path / "sub").mkdir()
-    _write_image(tmp_path / "sub" / "img0.png", 0)
-    with ImageSource(path=tmp_path) as source:
-        frames = list(source.frames())
-        assert source.names == ["img1.jpg", "img2.png", "IMG3.PNG", "img10.png"]
-        info = source.info
-    assert (info.width, info.height, info.frames, info.fps) == (W + 3, H, 4, None)
-    assert info.time_base == 1 and [f.pts for f in frames] == [0, 1, 2, 3]
-    assert [f.image.shape[1] for f in frames] == [W + 3, W + 1, W + 2, W]
-    assert [int(f.image.mean()) for f in frames] == pytest.approx([10, 20, 30, 100], abs=2)
-
-
-def test_image_source_glob_and_single_file(tmp_path: Path) -> None:
-    for name in ("b.png", "a.png", "c.jpg"):
-        _write_image(tmp_path / name, 50)
-    assert open_source(tmp_path / "*.png").names == ["a.png", "b.png"]
-    single = open_source(tmp_path / "c.jpg")
-    assert single.names == ["c.jpg"] and single.info.frames == 1
-
-
-def test_unreadable_image_names_file_and_frame(tmp_path: Path) -> None:
-    _write_image(tmp_path / "a.png", 1)
-    (tmp_path / "b.png").write_text("not a png")
-    frames = ImageSource(path=tmp_path).frames()
-    next(frames)
-    with pytest.raises(SourceError, match=r"b\.png: cannot read the image \(frame 1\)"):
-        next(frames)
-
-
-@pytest.mark.parametrize(
-    ("name", "kind"),
-    [
-        ("dir", ImageSource),
-        ("*.png", ImageSource),
-        ("one.png", ImageSource),
-        ("clip.mp4", VideoFileSource),
-    ],
-)
-def test_open_source_dispatch(tmp_path: Path, name: str, kind: type) -> None:
-    (tmp_path / "dir").mkdir()
-    for image in (tmp_path / "dir" / "x.png", tmp_path / "one.png"):
-        _write_image(image, 9)
-    make_video(tmp_path / "clip.mp4", 2)
-    source = open_source(str(tmp_path / name))
-    assert isinstance(source, kind) and source.info.width == W
-    source.close()
-
-
 # -- pts -------------------------------------------------------------------------------
 
 
@@ -324,16 +210,11 @@ SHARED_MEDIA = [
 ]
 
 
-def _shared(relative: str) -> Path:
-    if not SHARED.is_dir():
-        pytest.skip(f"shared test data not found at {SHARED} (needs the ../shared checkout)")
-    return SHARED / relative
-
 
 @pytest.mark.shared
 @pytest.mark.parametrize(("name", "width", "height", "fps", "frames"), SHARED_MEDIA)
 def test_shared_media_info(name: str, width: int, height: int, fps: int, frames: int) -> None:
-    path = _shared(f"media/{name}")
+    path = shared_path(f"media/{name}")
     with open_source(path) as source:
         info = source.info
         assert (info.width, info.height, info.fps, info.frames) == (width, height, fps, frames)
@@ -342,13 +223,3 @@ def test_shared_media_info(name: str, width: int, height: int, fps: int, frames:
             assert len(decoded) == frames
             assert decoded[0].image.shape == (height, width, 3)
     assert probe_video(path) == (frames, fps, width, height)
-
-
-@pytest.mark.shared
-def test_shared_images_folder() -> None:
-    with open_source(_shared("images")) as source:
-        names = source.names
-        first = next(source.frames())
-    expected = [p for p in _shared("images").iterdir() if p.suffix in (".jpg", ".png")]
-    assert sorted(names) == sorted(p.name for p in expected)
-    assert first.image.shape == (source.info.height, source.info.width, 3)

@@ -1,0 +1,82 @@
+"""Probing: what the parent learns about a source before any stage starts.
+
+:func:`probe_source` opens a source once in the calling process to check it and learn its
+frame sizes (every image's, for image sources) and names; a live source that is down is
+not an error (the decode stage keeps retrying). :func:`probe_video` counts a file's
+frames exactly, for checking outputs. See ARCHITECTURE.md (sources).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av.error
+
+from streampose.config.sections import LiveConfig
+from streampose.errors import SourceError
+from streampose.sources.base import SourceInfo, error_reason
+from streampose.sources.factory import create_source
+from streampose.sources.live import LIVE_TIME_BASE
+from streampose.sources.uri import is_live_uri, redact
+from streampose.sources.video import open_input, positive, video_stream
+
+__all__ = ["LIVE_DEFAULT_SIZE", "ProbedSource", "probe_source", "probe_video"]
+
+log = logging.getLogger(__name__)
+
+LIVE_DEFAULT_SIZE = (1920, 1080)  # slot size for a camera that is down at start-up
+
+
+@dataclass(frozen=True)
+class ProbedSource:
+    """What the parent learnt about a source before starting: sizes, names, timing."""
+
+    info: SourceInfo
+    sizes: tuple[tuple[int, int], ...]
+    names: tuple[str, ...] | None = None
+    live: bool = False
+
+    @property
+    def is_images(self) -> bool:
+        return self.names is not None
+
+    @property
+    def stem(self) -> str:
+        return Path(self.info.uri.rstrip("/")).stem or "source"
+
+
+def probe_source(uri: str, *, live: LiveConfig | None = None) -> ProbedSource:
+    """Open ``uri`` once to check it; a live source that is down starts anyway."""
+    try:
+        with create_source(uri, live=live) as source:
+            names = None if source.names is None else tuple(source.names)
+            return ProbedSource(source.info, tuple(source.sizes()), names,
+                                live=source.info.live)  # fmt: skip
+    except SourceError as exc:
+        if not is_live_uri(uri):
+            raise
+        width, height = LIVE_DEFAULT_SIZE
+        log.warning("%s; will keep retrying (frames up to %dx%d)", exc, width, height)
+        info = SourceInfo(uri=redact(uri), width=width, height=height,
+                          time_base=LIVE_TIME_BASE, fps=None, frames=None, live=True)  # fmt: skip
+        return ProbedSource(info, ((width, height),), live=True)
+
+
+def probe_video(path: str | Path) -> tuple[int, Fraction | None, int, int]:
+    """``(frames, average fps, width, height)`` of a video file's first video stream.
+
+    Frames are counted from the demuxed packets (one per frame, nothing decoded), so
+    this is exact and cheap; for checking outputs in tests and tools.
+    """
+    uri = str(path)
+    with open_input(Path(path), uri) as container:
+        stream = video_stream(container, uri)
+        try:
+            count = sum(1 for packet in container.demux(stream) if packet.size)
+        except av.error.FFmpegError as exc:
+            raise SourceError(f"{uri}: cannot read packets ({error_reason(exc)})") from exc
+        width, height = stream.codec_context.width, stream.codec_context.height
+        return count, positive(stream.average_rate), width, height

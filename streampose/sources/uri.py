@@ -1,0 +1,88 @@
+"""What a source string names: a URL (live or not), images, or a file; credentials hidden.
+
+One URL pattern for the whole package (:data:`URL_SCHEME`). See ARCHITECTURE.md
+(sources).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "NETWORK_SCHEMES",
+    "URL_SCHEME",
+    "has_glob",
+    "is_image_name",
+    "is_image_uri",
+    "is_live_uri",
+    "is_url",
+    "is_webcam",
+    "redact",
+]
+
+IMAGE_EXTENSIONS = frozenset(
+    {".bmp", ".jpeg", ".jpg", ".pbm", ".pgm", ".png", ".ppm", ".tif", ".tiff", ".webp"}
+)
+NETWORK_SCHEMES = ("rtsp", "rtsps", "http", "https", "rtmp", "rtmps", "srt", "udp", "tcp")
+URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")  # group 1: the scheme
+_WEBCAM = re.compile(r"^(?:/dev/video\d+|\d+)$")
+_GLOB_CHARS = frozenset("*?[")
+
+
+def is_url(uri: str) -> bool:
+    """Whether ``uri`` starts with ``scheme://`` (any scheme)."""
+    return URL_SCHEME.match(uri) is not None
+
+
+def is_webcam(uri: str) -> bool:
+    """``/dev/videoN`` or just ``N``: a Video4Linux device."""
+    return _WEBCAM.match(uri) is not None
+
+
+def is_live_uri(uri: str) -> bool:
+    """Network streams and webcams: sources with no end and no seeking."""
+    match = URL_SCHEME.match(uri)
+    if match:
+        return match.group(1).lower() in NETWORK_SCHEMES
+    return is_webcam(uri)
+
+
+def has_glob(uri: str) -> bool:
+    """Whether ``uri`` contains a glob character (``*``, ``?``, ``[``)."""
+    return any(c in _GLOB_CHARS for c in uri)
+
+
+def is_image_name(path: Path) -> bool:
+    """Whether the file name has an image extension (:data:`IMAGE_EXTENSIONS`, any case)."""
+    return path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def is_image_uri(uri: str | Path) -> bool:
+    """Whether ``uri`` names images: a directory, an image file, or a glob pattern."""
+    path = Path(uri)
+    if path.is_dir():
+        return True
+    if path.exists() or not has_glob(str(uri)):
+        return is_image_name(path)
+    return True
+
+
+def redact(uri: str) -> str:
+    """``rtsp://user:secret@host/x`` -> ``rtsp://user:***@host/x``; other strings unchanged."""
+    if "://" not in uri:
+        return uri
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return uri
+    if parts.password is None and parts.username is None:
+        return uri
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    user = parts.username or ""
+    netloc = f"{user}:***@{host}" if parts.password is not None else f"***@{host}"
+    return urlunsplit(parts._replace(netloc=netloc))

@@ -1,0 +1,195 @@
+"""Video files decoded with PyAV (threaded), one copy into BGR; see ARCHITECTURE.md (sources).
+
+Frames come from ``to_ndarray(format="bgr24")`` (no further copy). ``pts`` are strictly
+increasing: a missing or non-increasing timestamp is replaced by the previous one plus
+one frame duration (:class:`~streampose.sources.base.MonotonicPts`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import av.error
+import numpy as np
+
+from streampose.errors import SourceError, SourceNotFoundError
+from streampose.sources.base import (
+    Frame,
+    MonotonicPts,
+    Source,
+    SourceInfo,
+    check_int,
+    error_reason,
+    frame_step,
+)
+from streampose.sources.uri import is_url
+
+__all__ = ["VideoFileSource", "open_input", "video_stream"]
+
+log = logging.getLogger(__name__)
+
+
+class VideoFileSource(Source):
+    """Decodes the first video stream of a local file with PyAV (threaded decoding).
+
+    ``threads`` is the decoder's thread count (0: FFmpeg picks one per core);
+    ``convert_threads`` the swscale threads for the YUV -> BGR conversion (0: auto; 1 is
+    the fastest on small machines, measured). ``open()`` is idempotent.
+    """
+
+    def __init__(self, *, path: str | Path, threads: int = 0, convert_threads: int = 1) -> None:
+        self.path = Path(path)
+        self.uri = str(path)
+        self.threads = check_int("VideoFileSource", "threads", threads, 0)
+        self.convert_threads = check_int("VideoFileSource", "convert_threads", convert_threads, 0)
+        self._container: av.container.InputContainer | None = None
+        self._stream: av.VideoStream | None = None
+        self._started = False
+
+    def open(self) -> SourceInfo:
+        """Open and validate the file; raises SourceError (or SourceNotFoundError)."""
+        if self._container is not None:
+            return self.info
+        container = open_input(self.path, self.uri)
+        try:
+            stream = video_stream(container, self.uri)
+            stream.thread_type = "AUTO"
+            stream.codec_context.thread_count = self.threads
+            info = _video_info(self.uri, container, stream)
+        except BaseException:
+            container.close()
+            raise
+        self._container, self._stream, self._info = container, stream, info
+        log.debug("opened %s: %s, %d threads", self.uri, info, self.threads)
+        return info
+
+    def frames(self) -> Iterator[Frame]:
+        """Decode every frame in order (opens the file if needed).
+
+        Each call starts from the first frame (a second call reopens the file).
+        """
+        if self._started:
+            self.close()
+        info = self.open()
+        self._started = True
+        container, stream = self._container, self._stream
+        assert container is not None and stream is not None
+        clock = MonotonicPts(step=frame_step(info.fps, info.time_base), what=self.uri)
+        decoded = container.decode(stream)
+        index = 0
+        while self._container is container:  # close() during iteration ends it
+            frame = self._next(decoded, index)
+            if frame is None:
+                return
+            image = self._to_bgr(frame, index)
+            yield Frame(image=image, pts=clock.next(frame.pts), index=index)
+            index += 1
+
+    def close(self) -> None:
+        """Release the file; safe to call more than once."""
+        container, self._container, self._stream = self._container, None, None
+        self._started = False
+        if container is not None:
+            container.close()
+
+    def _next(self, decoded: Iterator[Any], index: int) -> av.VideoFrame | None:
+        try:
+            return next(decoded, None)
+        except av.error.FFmpegError as exc:
+            reason = error_reason(exc)
+            raise SourceError(f"{self.uri}: decode error at frame {index}: {reason}") from exc
+
+    def _to_bgr(self, frame: av.VideoFrame, index: int) -> np.ndarray:
+        try:
+            image = frame.to_ndarray(format="bgr24", threads=self.convert_threads)
+        except (av.error.FFmpegError, ValueError) as exc:
+            msg = f"{self.uri}: cannot convert frame {index} ({frame.format.name}) to BGR"
+            raise SourceError(f"{msg}: {error_reason(exc)}") from exc
+        return np.ascontiguousarray(image)  # copies only when swscale padded the rows
+
+
+def _check_file(path: Path, uri: str) -> None:
+    """Clear errors for the cases FFmpeg reports confusingly (missing, empty, a URL)."""
+    if is_url(uri):
+        raise SourceError(f"{uri}: is a URL; VideoFileSource reads local files only")
+    try:
+        st = path.stat()
+    except FileNotFoundError as exc:
+        raise SourceNotFoundError(f"{uri}: no such file") from exc
+    except OSError as exc:
+        raise SourceError(f"{uri}: cannot access the file ({error_reason(exc)})") from exc
+    if stat.S_ISDIR(st.st_mode):
+        raise SourceError(f"{uri}: is a directory, not a video file")
+    if stat.S_ISREG(st.st_mode) and st.st_size == 0:
+        raise SourceError(f"{uri}: file is empty")
+    if not os.access(path, os.R_OK):
+        raise SourceError(f"{uri}: permission denied")
+
+
+def open_input(path: Path, uri: str) -> av.container.InputContainer:
+    """The file opened by PyAV, after clear checks; SourceError when it is not a video."""
+    _check_file(path, uri)
+    try:
+        return av.open(str(path), metadata_errors="replace")
+    except (av.error.FFmpegError, OSError) as exc:
+        raise SourceError(f"{uri}: not a video file ({error_reason(exc)})") from exc
+
+
+def video_stream(container: av.container.InputContainer, uri: str) -> av.VideoStream:
+    """The first video stream; SourceError naming what the file has instead."""
+    if not container.streams.video:
+        kinds = sorted({s.type for s in container.streams})
+        found = f" (only {', '.join(kinds)})" if kinds else ""
+        raise SourceError(f"{uri}: has no video stream{found}")
+    stream = container.streams.video[0]
+    if stream.codec_context is None:
+        raise SourceError(f"{uri}: no decoder for its video codec")
+    return stream
+
+
+def positive(rate: Fraction | None) -> Fraction | None:
+    """``rate`` as a Fraction, or None when it is missing or zero."""
+    return Fraction(rate) if rate else None
+
+
+def _frame_rate(stream: av.VideoStream) -> Fraction | None:
+    """The average frame rate, else FFmpeg's guess when plausible (it can be 1/time_base)."""
+    guessed = positive(stream.guessed_rate)
+    return positive(stream.average_rate) or (guessed if guessed and guessed <= 1000 else None)
+
+
+def _video_info(
+    uri: str, container: av.container.InputContainer, stream: av.VideoStream
+) -> SourceInfo:
+    width, height = stream.codec_context.width, stream.codec_context.height
+    if not width or not height:
+        raise SourceError(f"{uri}: video stream has no frame size")
+    fps = _frame_rate(stream)
+    time_base = positive(stream.time_base) or (1 / fps if fps else Fraction(1, 90_000))
+    frames = _frame_count(container, stream, fps)
+    return SourceInfo(uri=uri, width=width, height=height, time_base=time_base, fps=fps,
+                      frames=frames)  # fmt: skip
+
+
+def _frame_count(
+    container: av.container.InputContainer, stream: av.VideoStream, fps: Fraction | None
+) -> int | None:
+    """``stream.frames`` when the container knows it, else duration x fps, else None."""
+    if stream.frames > 0:
+        return stream.frames
+    if fps is None:
+        return None
+    if stream.duration and stream.time_base:
+        seconds = stream.duration * Fraction(stream.time_base)
+    elif container.duration:
+        seconds = Fraction(container.duration, av.time_base)
+    else:
+        return None
+    return round(seconds * fps) or None

@@ -1,0 +1,319 @@
+"""DecodeStage with each policy, fed into a real in-memory SharedRing (no pipeline spawned).
+
+The stage runs in a thread of the test process; the test reads the ring as preprocess
+and render would (acquire_read, then release).
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import pickle
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from streampose.runtime.counters import StreamCounters
+
+from streampose.config.sections import LiveConfig
+from streampose.errors import SourceError
+from streampose.runtime.stage import StageControl
+from streampose.sources import (
+    LIVE_TIME_BASE,
+    Frame,
+    ProbedSource,
+    Source,
+    SourceInfo,
+    VideoFileSource,
+    create_source,
+)
+from streampose.stages.decode import (
+    BlockingPolicy,
+    DecodeStage,
+    LivePolicy,
+    backoff_s,
+    policy_for,
+)
+from streampose.transport.ring import (
+    FLAG_DROPPED_BEFORE,
+    FLAG_RECONNECTED,
+    ItemHeader,
+    SharedRing,
+)
+from tests.video_helpers import H, W, assert_close, make_video, pattern, write_image
+
+CTX = mp.get_context("spawn")
+WAIT_S = 10.0  # generous: a broken stage must fail the test, not hang it
+FAST = LiveConfig(max_backoff_s=0.1)
+
+
+@pytest.fixture
+def make_ring() -> Iterator[Callable[..., SharedRing]]:
+    rings: list[SharedRing] = []
+
+    def make(*, slots: int, policy: str = "block", slot_bytes: int = W * H * 3) -> SharedRing:
+        rings.append(SharedRing.create(ctx=CTX, name=f"decode{len(rings)}", slots=slots,
+                                       slot_bytes=slot_bytes, policy=policy))  # fmt: skip
+        return rings[-1]
+
+    yield make
+    for ring in rings:
+        ring.close()
+        ring.unlink()
+
+
+def control(**kwargs: Any) -> StageControl:
+    return StageControl(stop=threading.Event(), stop_sources=threading.Event(),
+                        errors=queue.Queue(), reports=queue.Queue(), parent_pid=os.getppid(),
+                        **kwargs)  # fmt: skip
+
+
+def make_stage(source: Source, ring: SharedRing, policy: Any, **kwargs: Any) -> DecodeStage:
+    stage = DecodeStage(stream=0, source=source, ring=ring, doorbell=threading.Semaphore(0),
+                        counters=StreamCounters(streams=1, ctx=CTX), policy=policy,
+                        **kwargs)  # fmt: skip
+    stage.control = control()
+    return stage
+
+
+def start(stage: DecodeStage) -> threading.Thread:
+    """Run the stage's open/step loop in a thread (close() is the test's, after reading)."""
+
+    def loop() -> None:
+        stage.open()
+        while stage.step():
+            pass
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    return thread
+
+
+def read_all(ring: SharedRing) -> list[tuple[ItemHeader, np.ndarray | None]]:
+    """Every item up to and including the end of stream (images copied out)."""
+    items: list[tuple[ItemHeader, np.ndarray | None]] = []
+    while not items or not items[-1][0].eos:
+        got = ring.acquire_read(WAIT_S)
+        assert got is not None, f"no end of stream after {len(items)} items"
+        slot, header = got
+        items.append((header, None if header.eos else ring.view(slot, header).copy()))
+        ring.release(slot)
+    return items
+
+
+def finish(stage: DecodeStage, thread: threading.Thread) -> None:
+    thread.join(WAIT_S)
+    assert not thread.is_alive()
+    stage.close()
+
+
+# -- BlockingPolicy --------------------------------------------------------------------
+
+
+def test_blocking_policy_is_lossless_through_a_small_ring(
+    tmp_path: Path, make_ring: Callable[..., SharedRing]
+) -> None:
+    path = make_video(tmp_path / "clip.mkv", 12, codec="mpeg4")  # time base 1/1000
+    ring = make_ring(slots=3)
+    stage = make_stage(VideoFileSource(path=path), ring, BlockingPolicy())
+    thread = start(stage)
+    items = read_all(ring)
+    finish(stage, thread)
+    frames, eos = items[:-1], items[-1][0]
+    assert [h.seq for h, _ in frames] == list(range(12)) and eos.seq == 12
+    assert [h.pts for h, _ in frames] == [100 * i for i in range(12)]
+    assert all(h.time_base == Fraction(1, 1000) and h.flags == 0 for h, _ in frames)
+    assert all((h.width, h.height, h.shape) == (W, H, (H, W, 3)) for h, _ in frames)
+    for i, (_, image) in enumerate(frames):
+        assert_close(image, pattern(i))
+    assert stage.counters.get(0, "frames_in") == stage.items == 12
+
+
+def test_blocking_policy_stops_at_max_frames(
+    tmp_path: Path, make_ring: Callable[..., SharedRing]
+) -> None:
+    ring = make_ring(slots=4)
+    source = VideoFileSource(path=make_video(tmp_path / "clip.mp4", 12))
+    stage = make_stage(source, ring, BlockingPolicy(), max_frames=5)
+    thread = start(stage)
+    items = read_all(ring)
+    finish(stage, thread)
+    assert [h.seq for h, _ in items] == [0, 1, 2, 3, 4, 5] and items[-1][0].eos
+
+
+def test_blocking_policy_ends_the_stream_when_sources_stop(
+    tmp_path: Path, make_ring: Callable[..., SharedRing]
+) -> None:
+    ring = make_ring(slots=4)
+    stage = make_stage(VideoFileSource(path=make_video(tmp_path / "c.mp4", 5)), ring,
+                       BlockingPolicy())  # fmt: skip
+    stage.control.stop_sources.set()  # type: ignore[union-attr]
+    thread = start(stage)
+    (only,) = read_all(ring)
+    finish(stage, thread)
+    assert only[0].eos and only[0].seq == 0 and stage.items == 0
+
+
+def test_blocking_policy_keeps_each_image_size(
+    tmp_path: Path, make_ring: Callable[..., SharedRing]
+) -> None:
+    for i in range(3):
+        write_image(tmp_path / f"img{i}.png", 10 * i, (W - 2 * i, H))
+    ring = make_ring(slots=2)
+    stage = make_stage(create_source(tmp_path), ring, BlockingPolicy())
+    thread = start(stage)
+    items = read_all(ring)
+    finish(stage, thread)
+    assert [(h.width, h.pts, h.time_base) for h, _ in items[:-1]] == [
+        (W, 0, 1), (W - 2, 1, 1), (W - 4, 2, 1)]  # fmt: skip
+
+
+# -- LivePolicy ------------------------------------------------------------------------
+
+
+class ScriptedCamera(Source):
+    """A live source whose connections are scripted: each ``open()`` takes the next entry,
+    a frame count (that many frames, then the stream ends) or ``"down"`` (SourceError);
+    when the script runs out, every open fails."""
+
+    def __init__(self, script: list[int | str], *, width: int = W) -> None:
+        self.uri = "rtsp://user:secret@camera/1"
+        self.script, self.width, self.opens = list(script), width, 0
+        self._frames: int | None = None
+        self._sent = 0
+
+    def open(self) -> SourceInfo:
+        if self._frames is not None:
+            return self.info
+        entry = self.script.pop(0) if self.script else "down"
+        self.opens += 1
+        if entry == "down":
+            raise SourceError("rtsp://user:***@camera/1: cannot open (Connection refused)")
+        self._frames = int(entry)
+        self._info = SourceInfo(uri="rtsp://user:***@camera/1", width=self.width, height=H,
+                                time_base=LIVE_TIME_BASE, fps=None, frames=None, live=True)
+        return self._info
+
+    def frames(self) -> Iterator[Frame]:
+        count = self._frames or 0
+        for index in range(count):
+            self._sent += 1
+            image = np.full((H, self.width, 3), self._sent % 256, np.uint8)
+            yield Frame(image=image, pts=10 * self._sent, index=index, wall=1000.0 + self._sent)
+
+    def close(self) -> None:
+        self._frames = None
+
+
+def wait_for(condition: Callable[[], bool]) -> None:
+    """Poll ``condition`` until it holds (bounded by WAIT_S; the asserts after tell)."""
+    pause = threading.Event()
+    for _ in range(int(WAIT_S / 0.01)):
+        if condition():
+            return
+        pause.wait(0.01)
+
+
+def run_live(stage: DecodeStage, *, until: Callable[[], bool]) -> threading.Thread:
+    """Start the stage; once ``until()`` holds, ask the sources to stop (the stage ends)."""
+    thread = start(stage)
+    wait_for(until)
+    stage.control.stop_sources.set()  # type: ignore[union-attr]
+    return thread
+
+
+def test_live_policy_reconnects_with_backoff_and_flags_the_first_frame_after(
+    make_ring: Callable[..., SharedRing]
+) -> None:
+    ring = make_ring(slots=8, policy="drop_oldest")
+    camera = ScriptedCamera([3, "down", 2])
+    stage = make_stage(camera, ring, LivePolicy(config=FAST, max_size=(W, H)))
+    thread = run_live(stage, until=lambda: stage.counters.get(0, "frames_in") == 5)
+    items = read_all(ring)
+    finish(stage, thread)
+    frames = [h for h, _ in items[:-1]]
+    assert [h.seq for h in frames] == [0, 1, 2, 3, 4] and items[-1][0].seq == 5
+    assert [h.flags for h in frames] == [0, 0, 0, FLAG_RECONNECTED, 0]
+    assert [h.pts for h in frames] == [10, 20, 30, 40, 50]
+    assert [h.wall for h in frames] == [1001.0, 1002.0, 1003.0, 1004.0, 1005.0]
+    assert all(h.time_base == LIVE_TIME_BASE for h in frames)
+    assert stage.counters.get(0, "reconnects") == 1 and stage.counters.get(0, "dropped") == 0
+    assert camera.opens >= 3
+
+
+def test_live_policy_drops_the_oldest_when_nobody_reads(
+    make_ring: Callable[..., SharedRing]
+) -> None:
+    ring = make_ring(slots=2, policy="drop_oldest")
+    live = LiveConfig(reconnect=False)
+    stage = make_stage(ScriptedCamera([5]), ring, LivePolicy(config=live, max_size=(W, H)))
+    thread = start(stage)  # the reader ends after 5 frames (no reconnect): the stage ends
+    thread.join(WAIT_S)
+    items = read_all(ring)
+    finish(stage, thread)
+    # Frames 2, 3, 4 each evicted an older one; the end of stream evicted frame 3.
+    assert [(h.seq, h.flags) for h, _ in items] == [(4, FLAG_DROPPED_BEFORE), (5, 1)]
+    assert stage.counters.get(0, "frames_in") == 5 and stage.counters.get(0, "dropped") == 3
+    assert int(items[0][1].mean()) == 5
+
+
+def test_live_policy_scales_frames_larger_than_the_slots(
+    make_ring: Callable[..., SharedRing]
+) -> None:
+    ring = make_ring(slots=4, policy="drop_oldest")
+    camera = ScriptedCamera([1], width=2 * W)  # the camera came back at twice the width
+    stage = make_stage(camera, ring, LivePolicy(config=FAST, max_size=(W, H)))
+    thread = run_live(stage, until=lambda: stage.items == 1)
+    (frame, _), (eos, _) = read_all(ring)
+    finish(stage, thread)
+    assert (frame.width, frame.height, frame.shape) == (W, H // 2, (H // 2, W, 3))
+    assert eos.eos
+
+
+def test_live_policy_connects_once_every_stage_is_open(
+    make_ring: Callable[..., SharedRing]
+) -> None:
+    ring = make_ring(slots=4, policy="drop_oldest")
+    camera = ScriptedCamera([2])
+    stage = make_stage(camera, ring, LivePolicy(config=FAST, max_size=(W, H)))
+    opened = CTX.Value("i", 1)
+    stage.control = control(opened=opened, stages=2)
+    thread = start(stage)
+    threading.Event().wait(0.3)
+    assert camera.opens == 0  # still waiting for the other stage
+    opened.value = 2
+    wait_for(lambda: stage.items == 2)
+    stage.control.stop_sources.set()
+    items = read_all(ring)
+    finish(stage, thread)
+    assert [h.seq for h, _ in items] == [0, 1, 2] and camera.opens >= 1
+
+
+# -- choosing and shipping a policy ----------------------------------------------------
+
+
+def test_backoff_doubles_from_half_a_second_up_to_the_cap() -> None:
+    assert [backoff_s(a, 4.0) for a in range(1, 7)] == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
+    assert backoff_s(50, 3600.0) == 512.0
+
+
+def test_policy_follows_whether_the_source_is_live() -> None:
+    info = SourceInfo(uri="x", width=640, height=480, time_base=LIVE_TIME_BASE, fps=None,
+                      frames=None, live=True)  # fmt: skip
+    live = policy_for(ProbedSource(info, ((640, 480),), live=True), FAST)
+    assert isinstance(live, LivePolicy) and live.max_size == (640, 480)
+    assert live.ring_policy == "drop_oldest"
+    blocking = policy_for(ProbedSource(info, ((640, 480),)), FAST)
+    assert isinstance(blocking, BlockingPolicy) and blocking.ring_policy == "block"
+
+
+def test_stage_parts_pickle_before_they_start(tmp_path: Path) -> None:
+    """The supervisor pickles stages to spawn them: sources and policies must travel."""
+    for part in (LivePolicy(config=FAST, max_size=(W, H)), BlockingPolicy(),
+                 create_source("rtsp://cam/1", live=FAST), create_source(tmp_path / "a.mp4")):
+        assert type(pickle.loads(pickle.dumps(part))) is type(part)

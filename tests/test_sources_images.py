@@ -1,0 +1,58 @@
+"""streampose.sources.images: ImageSource (folders, globs, single files)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from streampose.errors import SourceError
+from streampose.sources import ImageSource, open_source
+from tests.video_helpers import H, W, shared_path, write_image
+
+# -- ImageSource -----------------------------------------------------------------------
+
+
+def test_image_folder_natural_order_and_mixed_sizes(tmp_path: Path) -> None:
+    names = {"img10.png": 100, "img2.png": 20, "IMG3.PNG": 30, "img1.jpg": 10}
+    for i, (name, value) in enumerate(names.items()):
+        write_image(tmp_path / name, value, (W + i, H))
+    (tmp_path / "notes.txt").write_text("not an image")
+    (tmp_path / "sub").mkdir()
+    write_image(tmp_path / "sub" / "img0.png", 0)
+    with ImageSource(path=tmp_path) as source:
+        frames = list(source.frames())
+        assert source.names == ["img1.jpg", "img2.png", "IMG3.PNG", "img10.png"]
+        info = source.info
+    assert (info.width, info.height, info.frames, info.fps) == (W + 3, H, 4, None)
+    assert info.time_base == 1 and [f.pts for f in frames] == [0, 1, 2, 3]
+    assert [f.image.shape[1] for f in frames] == [W + 3, W + 1, W + 2, W]
+    assert [int(f.image.mean()) for f in frames] == pytest.approx([10, 20, 30, 100], abs=2)
+
+
+def test_image_source_glob_and_single_file(tmp_path: Path) -> None:
+    for name in ("b.png", "a.png", "c.jpg"):
+        write_image(tmp_path / name, 50)
+    assert open_source(tmp_path / "*.png").names == ["a.png", "b.png"]
+    single = open_source(tmp_path / "c.jpg")
+    assert single.names == ["c.jpg"] and single.info.frames == 1
+
+
+def test_unreadable_image_names_file_and_frame(tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png", 1)
+    (tmp_path / "b.png").write_text("not a png")
+    frames = ImageSource(path=tmp_path).frames()
+    next(frames)
+    with pytest.raises(SourceError, match=r"b\.png: cannot read the image \(frame 1\)"):
+        next(frames)
+
+
+
+@pytest.mark.shared
+def test_shared_images_folder() -> None:
+    with open_source(shared_path("images")) as source:
+        names = source.names
+        first = next(source.frames())
+    expected = [p for p in shared_path("images").iterdir() if p.suffix in (".jpg", ".png")]
+    assert sorted(names) == sorted(p.name for p in expected)
+    assert first.image.shape == (source.info.height, source.info.width, 3)

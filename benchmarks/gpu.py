@@ -143,7 +143,7 @@ def choose(args: argparse.Namespace) -> Choice:
 
 def load_model(choice: Choice, weights: str | None) -> tuple[ModelSpec, Path | None]:
     if choice.builtin:
-        from streampose.pipeline import resolve_network_weights
+        from streampose.models.resolve import resolve_network_weights
 
         spec = ModelSpec.from_dict(architecture_spec(choice.model), source=choice.model)
         return spec, resolve_network_weights(choice.model, weights)

@@ -95,10 +95,10 @@ def plain_loop(frames: int, height: int, threads: int, spin: bool, out_path: Pat
 
 
 def _frame_poses(poses, lb, width: int, height: int, stride: int):
-    from streampose.transport.ring import ItemHeader
+    from streampose.stages.messages import FrameHeader
 
-    header = ItemHeader(width=width, height=height,
-                        transform=(lb.scale_x, lb.scale_y, lb.pad_x, lb.pad_y))
+    header = FrameHeader(width=width, height=height,
+                         transform=(lb.scale_x, lb.scale_y, lb.pad_x, lb.pad_y))
     return to_frame(poses, header, stride)
 
 

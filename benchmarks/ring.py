@@ -16,7 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from streampose.transport.ring import FLAG_EOS, ItemHeader, SharedRing, sweep_stale_segments
+from streampose.stages.messages import FLAG_EOS, FRAME_CODEC, FrameHeader
+from streampose.transport.ring import SharedRing
+from streampose.transport.shm import sweep_stale_segments
 
 WAIT_S = 10.0
 
@@ -29,10 +31,10 @@ def produce(ring: SharedRing, frames: int, shape: tuple[int, int, int], start: A
     for seq in range(frames):
         slot, _ = ring.acquire_write(WAIT_S)
         np.copyto(ring.array(slot, shape, np.uint8), frame)
-        ring.publish(slot, ItemHeader(seq=seq, pts=seq * 3000, time_base=tb, wall=time.time(),
-                                      width=width, height=height, shape=shape))  # fmt: skip
+        ring.publish(slot, FrameHeader(seq=seq, pts=seq * 3000, time_base=tb, wall=time.time(),
+                                       width=width, height=height, shape=shape))  # fmt: skip
     slot, _ = ring.acquire_write(WAIT_S)
-    ring.publish(slot, ItemHeader(seq=frames, flags=FLAG_EOS))
+    ring.publish(slot, FrameHeader(seq=frames, flags=FLAG_EOS), pinned=True)
     ring.close()
 
 
@@ -45,7 +47,7 @@ def consume(ring: SharedRing, warmup: int, times: Any) -> None:
         if header.eos:
             ring.release(slot)
             break
-        frame = ring.view(slot, header)
+        frame = ring.view(slot, header.shape, header.dtype)
         checksum += int(frame[0, 0, 0]) + int(frame[-1, -1, -1])
         del frame
         ring.release(slot)
@@ -72,7 +74,8 @@ def run(args: argparse.Namespace) -> None:
     shape = (args.height, args.width, 3)
     frame_bytes = args.height * args.width * 3
     sweep_stale_segments()
-    ring = SharedRing.create(name="bench", slots=args.slots, slot_bytes=frame_bytes, ctx=ctx)
+    ring = SharedRing.create(name="bench", slots=args.slots, slot_bytes=frame_bytes,
+                             codec=FRAME_CODEC, ctx=ctx)
     try:
         start, times = ctx.Event(), ctx.Queue()
         procs = [

@@ -51,7 +51,7 @@ def _add_export_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def export_command(args: argparse.Namespace) -> int:
-    from streampose.pipeline import resolve_network_weights
+    from streampose.models.resolve import resolve_network_weights
 
     try:
         import onnx  # noqa: F401 - the exporter needs it

@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from streampose.runtime.counters import StreamCounters
 
 from streampose.config.sections import LiveConfig
 from streampose.errors import SourceError
+from streampose.observe.counters import StreamCounters
 from streampose.runtime.stage import StageControl
 from streampose.sources import (
     LIVE_TIME_BASE,
@@ -39,12 +39,13 @@ from streampose.stages.decode import (
     backoff_s,
     policy_for,
 )
-from streampose.transport.ring import (
+from streampose.stages.messages import (
     FLAG_DROPPED_BEFORE,
     FLAG_RECONNECTED,
-    ItemHeader,
-    SharedRing,
+    FRAME_CODEC,
+    FrameHeader,
 )
+from streampose.transport.ring import SharedRing
 from tests.video_helpers import H, W, assert_close, make_video, pattern, write_image
 
 CTX = mp.get_context("spawn")
@@ -58,7 +59,8 @@ def make_ring() -> Iterator[Callable[..., SharedRing]]:
 
     def make(*, slots: int, policy: str = "block", slot_bytes: int = W * H * 3) -> SharedRing:
         rings.append(SharedRing.create(ctx=CTX, name=f"decode{len(rings)}", slots=slots,
-                                       slot_bytes=slot_bytes, policy=policy))  # fmt: skip
+                                       slot_bytes=slot_bytes, policy=policy,
+                                       codec=FRAME_CODEC))  # fmt: skip
         return rings[-1]
 
     yield make
@@ -94,14 +96,15 @@ def start(stage: DecodeStage) -> threading.Thread:
     return thread
 
 
-def read_all(ring: SharedRing) -> list[tuple[ItemHeader, np.ndarray | None]]:
+def read_all(ring: SharedRing) -> list[tuple[FrameHeader, np.ndarray | None]]:
     """Every item up to and including the end of stream (images copied out)."""
-    items: list[tuple[ItemHeader, np.ndarray | None]] = []
+    items: list[tuple[FrameHeader, np.ndarray | None]] = []
     while not items or not items[-1][0].eos:
         got = ring.acquire_read(WAIT_S)
         assert got is not None, f"no end of stream after {len(items)} items"
         slot, header = got
-        items.append((header, None if header.eos else ring.view(slot, header).copy()))
+        image = None if header.eos else ring.view(slot, header.shape, header.dtype).copy()
+        items.append((header, image))
         ring.release(slot)
     return items
 

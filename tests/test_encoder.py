@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from streampose.errors import ConfigError, OutputError
-from streampose.media import DecodedFrame, SourceInfo, VideoFileSource, probe_video
 from streampose.outputs.encoder import VideoWriter
+from streampose.sources import Frame, SourceInfo, VideoFileSource, probe_video
 
 W, H = 32, 24
 TOLERANCE = 6  # mean absolute difference after a lossy yuv420p round trip
@@ -46,7 +46,7 @@ def make_video(
     return path
 
 
-def read_all(path: Path) -> tuple[SourceInfo, list[DecodedFrame]]:
+def read_all(path: Path) -> tuple[SourceInfo, list[Frame]]:
     """Info and every frame of a video file (closed afterwards)."""
     with VideoFileSource(path=path) as source:
         return source.info, list(source.frames())

@@ -11,7 +11,6 @@ import pytest
 
 from streampose.errors import OutputError
 from streampose.lifecycle import Resource
-from streampose.media import probe_video
 from streampose.outputs.base import FrameMeta, Sink
 from streampose.outputs.coco import CocoResultsSink
 from streampose.outputs.images import ImageFolderSink
@@ -20,6 +19,7 @@ from streampose.outputs.openpose import OpenPoseJsonSink
 from streampose.outputs.video import VideoSink
 from streampose.pose.poses import Poses
 from streampose.pose.skeleton import COCO18
+from streampose.sources import probe_video
 
 EMPTY = Poses.empty(COCO18)
 

@@ -20,6 +20,7 @@ import pytest
 from streampose.errors import StageError
 from streampose.runtime.stage import Stage
 from streampose.runtime.supervisor import Supervisor
+from streampose.stages.messages import FRAME_CODEC
 from streampose.transport.ring import SharedRing
 from tests.helpers import shm_segments
 
@@ -133,7 +134,7 @@ def test_each_stage_runs_in_its_own_process_and_reports(tmp_path: Path) -> None:
 def test_rings_made_by_the_supervisor_are_unlinked_afterwards(tmp_path: Path) -> None:
     log = tmp_path / "w.txt"
     with Supervisor() as sup:
-        ring = sup.ring(name="frames", slots=2, slot_bytes=64)
+        ring = sup.ring(name="frames", slots=2, slot_bytes=64, codec=FRAME_CODEC)
         assert shm_segments() == [ring.name]
         sup.run([Worker(name="writer", log=log, steps=1, ring=ring)])
     assert events(log)[0] in ("slot 0", "slot 1")
@@ -143,7 +144,7 @@ def test_rings_made_by_the_supervisor_are_unlinked_afterwards(tmp_path: Path) ->
 def test_a_stage_that_raises_stops_the_others(tmp_path: Path) -> None:
     bad, steady = tmp_path / "bad.txt", tmp_path / "steady.txt"
     with Supervisor() as sup:
-        ring = sup.ring(name="frames", slots=2, slot_bytes=64)
+        ring = sup.ring(name="frames", slots=2, slot_bytes=64, codec=FRAME_CODEC)
         stages = [Worker(name="bad", log=bad, steps=2, fail="raise", ring=ring),
                   Worker(name="steady", log=steady, until="stop")]
         with pytest.raises(StageError, match="stage 'bad' failed: ValueError: bad broke") as err:
@@ -159,7 +160,7 @@ def test_a_stage_that_raises_stops_the_others(tmp_path: Path) -> None:
 def test_a_stage_that_dies_is_noticed(tmp_path: Path, fail: str, how: str) -> None:
     dying, steady = tmp_path / "dying.txt", tmp_path / "steady.txt"
     with Supervisor() as sup:
-        sup.ring(name="frames", slots=2, slot_bytes=64)
+        sup.ring(name="frames", slots=2, slot_bytes=64, codec=FRAME_CODEC)
         stages = [Worker(name="dying", log=dying, steps=2, fail=fail),
                   Worker(name="steady", log=steady, until="stop")]
         with pytest.raises(StageError, match=rf"'dying' failed: the process died \({how}\)"):

@@ -27,6 +27,8 @@ import av
 import numpy as np
 import pytest
 
+from streampose.sources import Frame, SourceInfo, VideoFileSource
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"  # the shared data folder beside the checkout
 MODEL_NAME = Path("openpose-mnv2s-coco18.onnx")  # the fake backend only needs its spec
@@ -213,3 +215,66 @@ def refusing_url() -> Iterator[str]:
 def leftovers(folder: Path) -> list[str]:
     """Names of the files in ``folder`` (none expected after a failed download)."""
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+# -- tiny pattern videos and images (sources, decode, encoder) -----------------------
+
+W, H = 32, 24
+TOLERANCE = 6  # mean absolute difference after a lossy yuv420p round trip
+
+
+def pattern(i: int, width: int = W, height: int = H) -> np.ndarray:
+    """Frame ``i``: flat colours that change with the index (blue up, red down)."""
+    image = np.empty((height, width, 3), np.uint8)
+    image[..., 0] = 20 + 20 * (i % 11)
+    image[..., 1] = 128
+    image[..., 2] = 235 - 20 * (i % 11)
+    return image
+
+
+def make_pattern_video(
+    path: Path, frames: int, *, codec: str = "libx264", fps: int = 10, width: int = W
+) -> Path:
+    """A tiny video written with PyAV alone (independent of VideoWriter)."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, H, "yuv420p"
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(pattern(i, width), format="bgr24")
+            frame.pts = i
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+def make_audio(path: Path, codec: str) -> Path:
+    """An audio-only file: a few frames of silence."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=48000)
+        samples = stream.codec_context.frame_size or 1152
+        for i in range(4):
+            frame = av.AudioFrame(format=stream.format.name, layout="mono", samples=samples)
+            for plane in frame.planes:
+                plane.update(bytes(plane.buffer_size))
+            frame.sample_rate, frame.pts = 48000, i * samples
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+def read_all(path: Path) -> tuple[SourceInfo, list[Frame]]:
+    """Info and every frame of a video file (closed afterwards)."""
+    with VideoFileSource(path=path) as source:
+        return source.info, list(source.frames())
+
+
+def assert_close(image: np.ndarray, expected: np.ndarray) -> None:
+    assert image.shape == expected.shape
+    assert np.abs(image.astype(int) - expected).mean() <= TOLERANCE
+
+
+def write_image(path: Path, value: int, size: tuple[int, int] = (W, H)) -> None:
+    """A flat image of ``value`` at ``path`` (any format OpenCV writes)."""
+    import cv2
+
+    assert cv2.imwrite(str(path), np.full((size[1], size[0], 3), value, np.uint8))

@@ -24,7 +24,7 @@ from streampose.sources import (
 )
 from streampose.sources.probe import LIVE_DEFAULT_SIZE
 from streampose.sources.uri import is_url
-from tests.video_helpers import H, W, make_video, write_image
+from tests.helpers import H, W, make_pattern_video, write_image
 
 QUICK = LiveConfig(open_timeout_s=2.0, read_timeout_s=2.0)
 
@@ -50,7 +50,7 @@ def test_open_source_dispatch(tmp_path: Path, name: str, kind: type) -> None:
     (tmp_path / "dir").mkdir()
     for image in (tmp_path / "dir" / "x.png", tmp_path / "one.png"):
         write_image(image, 9)
-    make_video(tmp_path / "clip.mp4", 2)
+    make_pattern_video(tmp_path / "clip.mp4", 2)
     source = open_source(str(tmp_path / name))
     assert isinstance(source, kind) and source.info.width == W
     source.close()
@@ -71,7 +71,7 @@ def test_open_source_of_a_dead_camera_is_one_clear_line() -> None:
 
 
 def test_probe_of_files_and_images(tmp_path: Path) -> None:
-    video = probe_source(str(make_video(tmp_path / "clip.mp4", 3)))
+    video = probe_source(str(make_pattern_video(tmp_path / "clip.mp4", 3)))
     assert (video.sizes, video.names, video.live, video.is_images) == (((W, H),), None, False,
                                                                        False)  # fmt: skip
     assert video.info.frames == 3 and video.stem == "clip"

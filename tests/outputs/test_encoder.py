@@ -10,54 +10,13 @@ from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 
 from streampose.errors import ConfigError, OutputError
 from streampose.outputs.encoder import VideoWriter
-from streampose.sources import Frame, SourceInfo, VideoFileSource, probe_video
-
-W, H = 32, 24
-TOLERANCE = 6  # mean absolute difference after a lossy yuv420p round trip
-
-
-def pattern(i: int, width: int = W, height: int = H) -> np.ndarray:
-    """Frame ``i``: flat colours that change with the index (blue up, red down)."""
-    image = np.empty((height, width, 3), np.uint8)
-    image[..., 0] = 20 + 20 * (i % 11)
-    image[..., 1] = 128
-    image[..., 2] = 235 - 20 * (i % 11)
-    return image
-
-
-def make_video(
-    path: Path, frames: int, *, codec: str = "libx264", fps: int = 10, width: int = W
-) -> Path:
-    """A tiny video written with PyAV alone (independent of VideoWriter)."""
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream(codec, rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, H, "yuv420p"
-        for i in range(frames):
-            frame = av.VideoFrame.from_ndarray(pattern(i, width), format="bgr24")
-            frame.pts = i
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
-    return path
-
-
-def read_all(path: Path) -> tuple[SourceInfo, list[Frame]]:
-    """Info and every frame of a video file (closed afterwards)."""
-    with VideoFileSource(path=path) as source:
-        return source.info, list(source.frames())
-
-
-def assert_close(image: np.ndarray, expected: np.ndarray) -> None:
-    assert image.shape == expected.shape
-    assert np.abs(image.astype(int) - expected).mean() <= TOLERANCE
-
-
-# -- VideoWriter -----------------------------------------------------------------------
+from streampose.sources import VideoFileSource, probe_video
+from tests.helpers import H, W, assert_close, make_pattern_video, pattern, read_all
 
 
 @pytest.mark.parametrize("fragmented", [False, True])
@@ -76,7 +35,7 @@ def test_writer_round_trip(tmp_path: Path, fragmented: bool) -> None:
 
 
 def test_writer_keeps_source_timestamps(tmp_path: Path) -> None:
-    source_path = make_video(tmp_path / "src.mkv", 8, codec="mpeg4")  # time base 1/1000
+    source_path = make_pattern_video(tmp_path / "src.mkv", 8, codec="mpeg4")  # time base 1/1000
     out = tmp_path / "out.mp4"
     with VideoFileSource(path=source_path) as src:
         info = src.info

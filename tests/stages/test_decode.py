@@ -46,7 +46,7 @@ from streampose.stages.messages import (
     FrameHeader,
 )
 from streampose.transport.ring import SharedRing
-from tests.video_helpers import H, W, assert_close, make_video, pattern, write_image
+from tests.helpers import H, W, assert_close, make_pattern_video, pattern, write_image
 
 CTX = mp.get_context("spawn")
 WAIT_S = 10.0  # generous: a broken stage must fail the test, not hang it
@@ -121,7 +121,7 @@ def finish(stage: DecodeStage, thread: threading.Thread) -> None:
 def test_blocking_policy_is_lossless_through_a_small_ring(
     tmp_path: Path, make_ring: Callable[..., SharedRing]
 ) -> None:
-    path = make_video(tmp_path / "clip.mkv", 12, codec="mpeg4")  # time base 1/1000
+    path = make_pattern_video(tmp_path / "clip.mkv", 12, codec="mpeg4")  # time base 1/1000
     ring = make_ring(slots=3)
     stage = make_stage(VideoFileSource(path=path), ring, BlockingPolicy())
     thread = start(stage)
@@ -141,7 +141,7 @@ def test_blocking_policy_stops_at_max_frames(
     tmp_path: Path, make_ring: Callable[..., SharedRing]
 ) -> None:
     ring = make_ring(slots=4)
-    source = VideoFileSource(path=make_video(tmp_path / "clip.mp4", 12))
+    source = VideoFileSource(path=make_pattern_video(tmp_path / "clip.mp4", 12))
     stage = make_stage(source, ring, BlockingPolicy(), max_frames=5)
     thread = start(stage)
     items = read_all(ring)
@@ -153,7 +153,7 @@ def test_blocking_policy_ends_the_stream_when_sources_stop(
     tmp_path: Path, make_ring: Callable[..., SharedRing]
 ) -> None:
     ring = make_ring(slots=4)
-    stage = make_stage(VideoFileSource(path=make_video(tmp_path / "c.mp4", 5)), ring,
+    stage = make_stage(VideoFileSource(path=make_pattern_video(tmp_path / "c.mp4", 5)), ring,
                        BlockingPolicy())  # fmt: skip
     stage.control.stop_sources.set()  # type: ignore[union-attr]
     thread = start(stage)

@@ -14,15 +14,15 @@ import pytest
 
 from streampose.errors import ConfigError, SourceError, SourceNotFoundError
 from streampose.sources import MonotonicPts, VideoFileSource, open_source, probe_video
-from tests.video_helpers import (
+from tests.helpers import (
     H,
     W,
     assert_close,
     make_audio,
-    make_video,
+    make_pattern_video,
     pattern,
     read_all,
-    shared_path,
+    shared_file,
 )
 
 # -- VideoFileSource -------------------------------------------------------------------
@@ -39,7 +39,7 @@ from tests.video_helpers import (
 def test_video_source_reads_every_frame(
     tmp_path: Path, codec: str, suffix: str, time_base: Fraction
 ) -> None:
-    path = make_video(tmp_path / f"clip{suffix}", 12, codec=codec)
+    path = make_pattern_video(tmp_path / f"clip{suffix}", 12, codec=codec)
     frames = read_all(path)[1]
     assert [f.index for f in frames] == list(range(12))
     assert all(b.pts > a.pts for a, b in itertools.pairwise(frames))
@@ -53,14 +53,14 @@ def test_video_source_reads_every_frame(
 
 
 def test_frames_are_contiguous_whatever_the_width(tmp_path: Path) -> None:
-    path = make_video(tmp_path / "w34.mkv", 1, codec="mpeg4", width=34)
+    path = make_pattern_video(tmp_path / "w34.mkv", 1, codec="mpeg4", width=34)
     (frame,) = read_all(path)[1]  # swscale pads rows of 34 * 3 bytes to 144
     assert frame.image.flags.c_contiguous and frame.image.shape == (H, 34, 3)
     assert_close(frame.image, pattern(0, 34))
 
 
 def test_video_source_open_is_idempotent_and_close_is_safe(tmp_path: Path) -> None:
-    source = VideoFileSource(path=make_video(tmp_path / "a.mp4", 3))
+    source = VideoFileSource(path=make_pattern_video(tmp_path / "a.mp4", 3))
     assert source.open() is source.open()
     assert sum(1 for _ in source.frames()) == 3
     source.close()
@@ -70,7 +70,7 @@ def test_video_source_open_is_idempotent_and_close_is_safe(tmp_path: Path) -> No
 
 
 def test_close_during_iteration_ends_it(tmp_path: Path) -> None:
-    source = VideoFileSource(path=make_video(tmp_path / "a.mp4", 5))
+    source = VideoFileSource(path=make_pattern_video(tmp_path / "a.mp4", 5))
     frames = source.frames()
     next(frames)
     source.close()
@@ -94,7 +94,7 @@ class _FailingContainer:
 
 
 def test_decode_error_mid_file_names_file_and_frame(tmp_path: Path) -> None:
-    path = make_video(tmp_path / "a.mp4", 5)
+    path = make_pattern_video(tmp_path / "a.mp4", 5)
     source = VideoFileSource(path=path)
     source.open()
     source._container = _FailingContainer(source._container, good=2)
@@ -214,7 +214,7 @@ SHARED_MEDIA = [
 @pytest.mark.shared
 @pytest.mark.parametrize(("name", "width", "height", "fps", "frames"), SHARED_MEDIA)
 def test_shared_media_info(name: str, width: int, height: int, fps: int, frames: int) -> None:
-    path = shared_path(f"media/{name}")
+    path = shared_file(f"media/{name}")
     with open_source(path) as source:
         info = source.info
         assert (info.width, info.height, info.fps, info.frames) == (width, height, fps, frames)

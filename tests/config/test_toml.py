@@ -31,7 +31,7 @@ from streampose.config.toml import SCHEMA, TOP_LEVEL, load_pipeline_file
 from streampose.errors import ConfigError
 from tests.helpers import shared_file
 
-PIPELINES = Path(__file__).resolve().parents[1] / "pipelines"
+PIPELINES = Path(__file__).resolve().parents[2] / "pipelines"
 SHIPPED = sorted(PIPELINES.glob("*.toml"))
 
 

@@ -316,7 +316,7 @@ def test_integer_range_message_names_the_bound() -> None:
 # --- real video ------------------------------------------------------------------------
 
 def _benchmark():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "id_stability.py"
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "id_stability.py"
     spec = importlib.util.spec_from_file_location("id_stability", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

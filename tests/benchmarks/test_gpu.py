@@ -16,7 +16,7 @@ from tests.helpers import make_video
 
 pytest.importorskip("torch", reason="the smoke run uses the torch backend")
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu.py"
 
 
 def test_gpu_benchmark_runs_as_a_cpu_smoke_test(tmp_path: Path) -> None:

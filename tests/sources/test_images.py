@@ -8,7 +8,7 @@ import pytest
 
 from streampose.errors import SourceError
 from streampose.sources import ImageSource, open_source
-from tests.video_helpers import H, W, shared_path, write_image
+from tests.helpers import H, W, shared_file, write_image
 
 # -- ImageSource -----------------------------------------------------------------------
 
@@ -50,9 +50,9 @@ def test_unreadable_image_names_file_and_frame(tmp_path: Path) -> None:
 
 @pytest.mark.shared
 def test_shared_images_folder() -> None:
-    with open_source(shared_path("images")) as source:
+    with open_source(shared_file("images")) as source:
         names = source.names
         first = next(source.frames())
-    expected = [p for p in shared_path("images").iterdir() if p.suffix in (".jpg", ".png")]
+    expected = [p for p in shared_file("images").iterdir() if p.suffix in (".jpg", ".png")]
     assert sorted(names) == sorted(p.name for p in expected)
     assert first.image.shape == (source.info.height, source.info.width, 3)

@@ -11,7 +11,7 @@ from streampose.errors import ModelError
 from streampose.models.spec import ModelSpec, OutputRef, builtin_specs, resolve_spec
 from tests.helpers import valid_spec_dict
 
-BUILTIN = Path(__file__).resolve().parents[1] / "streampose/models/specs"
+BUILTIN = Path(__file__).resolve().parents[2] / "streampose/models/specs"
 SHIPPED = BUILTIN / "openpose-mnv2s-coco18.toml"
 
 VALID = """\

@@ -98,7 +98,7 @@ def _frame_poses(poses, lb, width: int, height: int, stride: int):
     from streampose.stages.messages import FrameHeader
 
     header = FrameHeader(width=width, height=height,
-                         transform=(lb.scale_x, lb.scale_y, lb.pad_x, lb.pad_y))
+                         transform=lb.transform)
     return to_frame(poses, header, stride)
 
 

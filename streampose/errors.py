@@ -58,3 +58,18 @@ class StageError(StreamposeError, RuntimeError):
 
 class RingTimeout(StreamposeError, TimeoutError):
     """A wait on a shared-memory ring timed out."""
+
+
+def describe_error(exc: BaseException) -> str:
+    """The short human part of an OS/PyAV/network error: no errno, no file name, one line."""
+    text = getattr(exc, "strerror", None) or str(exc).strip() or type(exc).__name__
+    return " ".join(text.splitlines()[0].split())
+
+
+def check_int(owner: str, name: str, value: object, low: int, high: int | None = None) -> int:
+    """``value`` if it is an int in ``[low, high]``, else a ConfigError naming it."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= low \
+            and (high is None or value <= high):
+        return value
+    allowed = f">= {low}" if high is None else f"in [{low}, {high}]"
+    raise ConfigError(f"{owner}: {name} = {value!r} must be an integer {allowed}")

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from typing import Any
 from streampose.config.fields import Option, options
 from streampose.config.sections import SECTIONS
 from streampose.errors import ConfigError
+from streampose.uri import is_url
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -54,7 +54,6 @@ SCHEMA: dict[str, dict[str, Option | None]] = {
        for table, section in SECTIONS.items()},
 }
 
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _EXPECTED = {"path": "a non-empty path string", "template": "a non-empty path string"}
 _SOURCES_EXPECTED = 'a non-empty list of strings, e.g. ["video.mp4"]'
 
@@ -152,7 +151,7 @@ def _resolve(value: str, base: Path) -> str:
 
 def _is_not_a_path(source: str) -> bool:
     """URLs (``rtsp://...``, ``http://...``) and webcam indices (``0``) are not paths."""
-    return bool(_URL.match(source)) or source.isdigit()
+    return is_url(source) or source.isdigit()
 
 
 def _key_path(table: str, name: str) -> str:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from streampose.errors import ModelError
+from streampose.errors import ModelError, describe_error
 
 if TYPE_CHECKING:
     import http.client
@@ -209,7 +209,4 @@ def _reason(exc: object) -> str:
 
     if isinstance(exc, http.client.IncompleteRead):
         return f"transfer interrupted after {len(exc.partial)} bytes"
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    text = str(exc).strip() or type(exc).__name__
-    return " ".join(text.split())
+    return describe_error(exc) if isinstance(exc, BaseException) else str(exc)

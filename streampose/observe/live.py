@@ -7,7 +7,7 @@ from typing import Any
 from streampose.observe.counters import StreamCounters
 from streampose.observe.metrics import MetricsSnapshot
 from streampose.observe.stats import LatencyWindow, RateMeter, StageStats, counter_keys
-from streampose.sources.uri import redact
+from streampose.uri import redact
 
 
 class LiveView:

@@ -35,10 +35,10 @@ import av
 import av.error
 import numpy as np
 
-from streampose.errors import ConfigError, OutputError
+from streampose.errors import ConfigError, OutputError, check_int, describe_error
 from streampose.lifecycle import Resource
 from streampose.outputs.writable import check_writable
-from streampose.sources.base import MonotonicPts, check_int, frame_step
+from streampose.timestamps import MonotonicPts, frame_step
 
 __all__ = ["VideoWriter"]
 
@@ -83,10 +83,6 @@ def _check_preset(codec: str, preset: str) -> str:
 
 def _even(n: int) -> int:
     return n + (n & 1)
-
-
-def _reason(exc: BaseException) -> str:
-    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
 
 
 class VideoWriter(Resource):
@@ -179,7 +175,8 @@ class VideoWriter(Resource):
         try:
             container = av.open(str(self.path), "w", container_options=dict(options))
         except (av.error.FFmpegError, OSError, ValueError) as exc:
-            raise OutputError(f"{self.path}: cannot create the file ({_reason(exc)})") from exc
+            reason = describe_error(exc)
+            raise OutputError(f"{self.path}: cannot create the file ({reason})") from exc
         try:
             stream = self._add_stream(container)
             container.start_encoding()
@@ -187,7 +184,7 @@ class VideoWriter(Resource):
             with contextlib.suppress(Exception):
                 container.close()
             msg = f"{self.path}: cannot start the {self.codec} encoder"
-            raise OutputError(f"{msg} ({_reason(exc)})") from exc
+            raise OutputError(f"{msg} ({describe_error(exc)})") from exc
         return container, stream
 
     def _add_stream(self, container: av.container.OutputContainer) -> av.VideoStream:
@@ -235,13 +232,15 @@ class VideoWriter(Resource):
             container.mux(stream.encode(frame))
         except (av.error.FFmpegError, OSError, ValueError) as exc:
             what = "flushing the encoder" if frame is None else f"frame {self.frames_written}"
-            raise OutputError(f"{self.path}: encoding failed at {what} ({_reason(exc)})") from exc
+            reason = describe_error(exc)
+            raise OutputError(f"{self.path}: encoding failed at {what} ({reason})") from exc
 
     def _close_container(self, container: av.container.OutputContainer) -> None:
         try:
             container.close()
         except (av.error.FFmpegError, OSError) as exc:
-            raise OutputError(f"{self.path}: cannot finalise the file ({_reason(exc)})") from exc
+            reason = describe_error(exc)
+            raise OutputError(f"{self.path}: cannot finalise the file ({reason})") from exc
 
     def _write_empty(self) -> None:
         """Rewrite a frameless file as an empty fragmented MP4, which keeps its video track

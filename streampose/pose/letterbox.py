@@ -23,7 +23,9 @@ from streampose.arith import round_up
 from streampose.errors import ConfigError
 from streampose.models.spec import ModelSpec
 
-__all__ = ["Letterbox", "letterbox_into", "plan_letterbox", "rebuild_letterbox"]
+__all__ = ["Letterbox", "cells_to_frame", "letterbox_into", "plan_letterbox", "rebuild_letterbox"]
+
+Transform = tuple[float, float, float, float]  # scale_x, scale_y, pad_x, pad_y
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,22 +61,38 @@ class Letterbox:
         """Height of the original frame."""
         return round(self.new_h / self.scale_y)
 
+    @property
+    def transform(self) -> Transform:
+        """``(scale_x, scale_y, pad_x, pad_y)``: what an item header carries."""
+        return (self.scale_x, self.scale_y, self.pad_x, self.pad_y)
+
     def to_frame(self, xy: np.ndarray) -> np.ndarray:
         """Input-pixel coordinates ``(..., 2+)`` -> original-frame pixels (a new array).
 
         Only the first two columns (x, y) are mapped; extra columns (confidence) are kept.
         """
+        (sx, sy), (ox, oy) = cells_to_frame(self.transform, stride=1, centres=False)
         out = _float_copy(xy)
-        out[..., 0] = (out[..., 0] - self.pad_x) / self.scale_x
-        out[..., 1] = (out[..., 1] - self.pad_y) / self.scale_y
+        out[..., 0] = out[..., 0] * sx + ox
+        out[..., 1] = out[..., 1] * sy + oy
         return out
 
-    def to_input(self, xy: np.ndarray) -> np.ndarray:
-        """Original-frame coordinates ``(..., 2+)`` -> input pixels (inverse of to_frame)."""
-        out = _float_copy(xy)
-        out[..., 0] = out[..., 0] * self.scale_x + self.pad_x
-        out[..., 1] = out[..., 1] * self.scale_y + self.pad_y
-        return out
+
+def cells_to_frame(transform: Transform, *, stride: int,
+                   centres: bool = True) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The affine map ``x_frame = x * scale + offset`` back through a letterbox.
+
+    ``x`` is in output-map cells of ``stride`` input pixels (``stride=1``: input pixels).
+    With ``centres``, ``x`` counts cell centres on integers (cell ``j`` covers input pixels
+    ``[j * s, (j + 1) * s)``, its centre ``(j + 0.5) * s``) and so does the result (frame
+    pixel centres on integers, as COCO and drawing use); without, both use pixel edges.
+    Returns ``((scale_x, scale_y), (offset_x, offset_y))``.
+    """
+    scale_x, scale_y, pad_x, pad_y = transform
+    half = stride / 2 if centres else 0.0
+    shift = 0.5 if centres else 0.0
+    return ((stride / scale_x, stride / scale_y),
+            ((half - pad_x) / scale_x - shift, (half - pad_y) / scale_y - shift))
 
 
 def _float_copy(xy: np.ndarray) -> np.ndarray:
@@ -97,26 +115,16 @@ def _check_positive(**values: int | None) -> None:
             raise ConfigError(f"plan_letterbox: {name} = {value!r} must be an integer > 0")
 
 
-def plan_letterbox(
-    *, src_w: int, src_h: int, height: int, stride: int, max_width: int | None = None
-) -> Letterbox:
+def plan_letterbox(*, src_w: int, src_h: int, height: int, stride: int) -> Letterbox:
     """Scale a ``src_w`` x ``src_h`` frame to ``height`` keeping its aspect ratio.
 
     The input height is ``height`` rounded up to a multiple of ``stride`` and the frame fills
     it; the input width is the scaled width rounded up to a multiple of ``stride`` (1920x1080
-    at height 368 -> a 654x368 image in a 656x368 input). If that is wider than
-    ``max_width`` (rounded down to the stride), the frame is fitted to that width instead
-    and the height shrinks accordingly.
+    at height 368 -> a 654x368 image in a 656x368 input).
     """
-    _check_positive(src_w=src_w, src_h=src_h, height=height, stride=stride, max_width=max_width)
+    _check_positive(src_w=src_w, src_h=src_h, height=height, stride=stride)
     in_h = round_up(height, stride)
-    new_w = _scaled(src_w, in_h, src_h)
-    if max_width is None or round_up(new_w, stride) <= max_width:
-        return _letterbox(src_w, src_h, new_w, in_h, stride)
-    cap = max_width // stride * stride
-    if cap == 0:
-        raise ConfigError(f"plan_letterbox: max_width = {max_width} is below stride {stride}")
-    return _letterbox(src_w, src_h, cap, min(in_h, _scaled(src_h, cap, src_w)), stride)
+    return _letterbox(src_w, src_h, _scaled(src_w, in_h, src_h), in_h, stride)
 
 
 def _letterbox(src_w: int, src_h: int, new_w: int, new_h: int, stride: int) -> Letterbox:
@@ -131,7 +139,7 @@ def _letterbox(src_w: int, src_h: int, new_w: int, new_h: int, stride: int) -> L
 
 
 def rebuild_letterbox(*, in_hw: tuple[int, int], src_wh: tuple[int, int],
-                      transform: tuple[float, float, float, float]) -> Letterbox:
+                      transform: Transform) -> Letterbox:
     """The plan behind an item header: input (H, W), frame (W, H), (sx, sy, pad_x, pad_y)."""
     scale_x, scale_y, pad_x, pad_y = transform
     return Letterbox(in_w=in_hw[1], in_h=in_hw[0], new_w=round(src_wh[0] * scale_x),

@@ -7,13 +7,14 @@ single image, or a live URL/webcam; every source is a Resource with
 
 from __future__ import annotations
 
-from streampose.sources.base import Frame, MonotonicPts, Source, SourceInfo
+from streampose.sources.base import Frame, Source, SourceInfo
 from streampose.sources.factory import create_source, open_source
 from streampose.sources.images import ImageSource
 from streampose.sources.live import LIVE_TIME_BASE, LiveSource
 from streampose.sources.probe import ProbedSource, probe_source, probe_video
-from streampose.sources.uri import IMAGE_EXTENSIONS, is_image_uri, is_live_uri, redact
 from streampose.sources.video import VideoFileSource
+from streampose.timestamps import MonotonicPts
+from streampose.uri import IMAGE_EXTENSIONS, is_image_uri, is_live_uri, redact
 
 __all__ = [
     "IMAGE_EXTENSIONS",

@@ -18,17 +18,12 @@ from fractions import Fraction
 
 import numpy as np
 
-from streampose.errors import ConfigError
 from streampose.lifecycle import Resource
 
 __all__ = [
     "Frame",
-    "MonotonicPts",
     "Source",
     "SourceInfo",
-    "check_int",
-    "error_reason",
-    "frame_step",
 ]
 
 log = logging.getLogger(__name__)
@@ -92,51 +87,3 @@ class Source(Resource, ABC):
         return [(self.info.width, self.info.height)]
 
 
-class MonotonicPts:
-    """Keeps timestamps strictly increasing.
-
-    A missing pts, or one not above the previous, becomes ``previous + step`` (``0`` for
-    the first frame); ``fixed`` counts the replacements, the first one is logged.
-    """
-
-    def __init__(self, *, step: int, what: str) -> None:
-        self.step = max(1, int(step))
-        self.what = what
-        self.last: int | None = None
-        self.fixed = 0
-        self._warned = False
-
-    def next(self, pts: int | None) -> int:
-        """The pts to use for the next frame, given the one it came with."""
-        if pts is None or (self.last is not None and pts <= self.last):
-            pts = self._replace(pts)
-        self.last = int(pts)
-        return self.last
-
-    def _replace(self, pts: int | None) -> int:
-        if pts is not None and not self._warned:
-            self._warned = True
-            log.warning("%s: pts %d after %d is not increasing; replaced by previous + %d "
-                        "(logged once)", self.what, pts, self.last, self.step)  # fmt: skip
-        self.fixed += 1
-        return 0 if self.last is None else self.last + self.step
-
-
-def check_int(owner: str, name: str, value: object, low: int, high: int | None = None) -> int:
-    """``value`` if it is an int in ``[low, high]``, else a ConfigError naming it."""
-    if isinstance(value, int) and not isinstance(value, bool) and value >= low \
-            and (high is None or value <= high):
-        return value
-    allowed = f">= {low}" if high is None else f"in [{low}, {high}]"
-    raise ConfigError(f"{owner}: {name} = {value!r} must be an integer {allowed}")
-
-
-def frame_step(fps: Fraction | None, time_base: Fraction) -> int:
-    """One frame duration in ``time_base`` units (1 when the rate is unknown)."""
-    return max(1, round(1 / (fps * time_base))) if fps else 1
-
-
-def error_reason(exc: BaseException) -> str:
-    """The short human part of a PyAV/OS error: no errno, no file name, one line."""
-    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-    return text.splitlines()[0]

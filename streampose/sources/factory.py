@@ -12,8 +12,8 @@ from streampose.config.sections import LiveConfig
 from streampose.sources.base import Source
 from streampose.sources.images import ImageSource
 from streampose.sources.live import LiveSource
-from streampose.sources.uri import is_image_uri, is_live_uri
 from streampose.sources.video import VideoFileSource
+from streampose.uri import is_image_uri, is_live_uri
 
 __all__ = ["create_source", "open_source"]
 
@@ -22,7 +22,7 @@ def create_source(uri: str | Path, *, threads: int = 0, convert_threads: int = 1
                   live: LiveConfig | None = None) -> Source:
     """The right source for ``uri``, not yet opened (picklable: a stage can take it).
 
-    A live URL or webcam (:func:`~streampose.sources.uri.is_live_uri`) gives a
+    A live URL or webcam (:func:`~streampose.uri.is_live_uri`) gives a
     :class:`LiveSource` (``live`` configures it; ``threads`` as for files); a directory, a
     glob pattern or a file with an image extension an :class:`ImageSource`; anything
     else a :class:`VideoFileSource` (``threads`` and ``convert_threads`` apply to it).

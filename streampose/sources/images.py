@@ -17,9 +17,9 @@ import av.error
 import cv2
 import numpy as np
 
-from streampose.errors import SourceError, SourceNotFoundError
-from streampose.sources.base import Frame, Source, SourceInfo, error_reason
-from streampose.sources.uri import IMAGE_EXTENSIONS, has_glob, is_image_name
+from streampose.errors import SourceError, SourceNotFoundError, describe_error
+from streampose.sources.base import Frame, Source, SourceInfo
+from streampose.uri import IMAGE_EXTENSIONS, has_glob, is_image_name
 
 __all__ = ["ImageSource"]
 
@@ -77,7 +77,7 @@ def _image_size(file: Path) -> tuple[int, int]:
             codec = container.streams.video[0].codec_context
             return codec.width, codec.height
     except (av.error.FFmpegError, IndexError) as exc:
-        raise SourceError(f"{file}: cannot read the image size ({error_reason(exc)})") from exc
+        raise SourceError(f"{file}: cannot read the image size ({describe_error(exc)})") from exc
 
 
 def _natural_key(path: Path) -> tuple[list[str | int], str]:
@@ -92,7 +92,7 @@ def _candidates(uri: str) -> list[Path]:
         try:
             return list(path.iterdir())
         except OSError as exc:
-            raise SourceError(f"{uri}: cannot list the directory ({error_reason(exc)})") from exc
+            raise SourceError(f"{uri}: cannot list the directory ({describe_error(exc)})") from exc
     if path.exists():
         if not is_image_name(path):
             raise SourceError(f"{uri}: not an image file (extension {path.suffix or 'none'})")

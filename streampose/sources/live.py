@@ -22,9 +22,9 @@ import av.error
 import numpy as np
 
 from streampose.config.sections import LiveConfig
-from streampose.errors import SourceError, SourceTimeoutError
-from streampose.sources.base import Frame, Source, SourceInfo, error_reason
-from streampose.sources.uri import is_webcam, redact
+from streampose.errors import SourceError, SourceTimeoutError, describe_error
+from streampose.sources.base import Frame, Source, SourceInfo
+from streampose.uri import is_webcam, redact
 
 __all__ = ["LIVE_TIME_BASE", "LiveSource"]
 
@@ -79,7 +79,7 @@ class LiveSource(Source):
             waited = min(self.config.read_timeout_s, self.config.stall_timeout_s)
             raise SourceTimeoutError(f"{self.name}: no data for {waited:g} s (stalled)") from exc
         except (av.error.FFmpegError, OSError) as exc:
-            raise SourceError(f"{self.name}: {error_reason(exc)}") from exc
+            raise SourceError(f"{self.name}: {describe_error(exc)}") from exc
 
     def close(self) -> None:
         """Disconnect; safe to call more than once."""
@@ -96,7 +96,7 @@ class LiveSource(Source):
         try:
             container = av.open(target, **kwargs)
         except (av.error.FFmpegError, OSError) as exc:
-            raise SourceError(f"{self.name}: cannot open ({error_reason(exc)})") from exc
+            raise SourceError(f"{self.name}: cannot open ({describe_error(exc)})") from exc
         if not container.streams.video:
             container.close()
             raise SourceError(f"{self.name}: has no video stream")

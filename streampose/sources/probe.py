@@ -16,12 +16,12 @@ from pathlib import Path
 import av.error
 
 from streampose.config.sections import LiveConfig
-from streampose.errors import SourceError
-from streampose.sources.base import SourceInfo, error_reason
+from streampose.errors import SourceError, describe_error
+from streampose.sources.base import SourceInfo
 from streampose.sources.factory import create_source
 from streampose.sources.live import LIVE_TIME_BASE
-from streampose.sources.uri import is_live_uri, redact
 from streampose.sources.video import open_input, positive, video_stream
+from streampose.uri import is_live_uri, redact
 
 __all__ = ["LIVE_DEFAULT_SIZE", "ProbedSource", "probe_source", "probe_video"]
 
@@ -77,6 +77,6 @@ def probe_video(path: str | Path) -> tuple[int, Fraction | None, int, int]:
         try:
             count = sum(1 for packet in container.demux(stream) if packet.size)
         except av.error.FFmpegError as exc:
-            raise SourceError(f"{uri}: cannot read packets ({error_reason(exc)})") from exc
+            raise SourceError(f"{uri}: cannot read packets ({describe_error(exc)})") from exc
         width, height = stream.codec_context.width, stream.codec_context.height
         return count, positive(stream.average_rate), width, height

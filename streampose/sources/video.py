@@ -2,7 +2,7 @@
 
 Frames come from ``to_ndarray(format="bgr24")`` (no further copy). ``pts`` are strictly
 increasing: a missing or non-increasing timestamp is replaced by the previous one plus
-one frame duration (:class:`~streampose.sources.base.MonotonicPts`).
+one frame duration (:class:`~streampose.timestamps.MonotonicPts`).
 """
 
 from __future__ import annotations
@@ -19,17 +19,10 @@ import av
 import av.error
 import numpy as np
 
-from streampose.errors import SourceError, SourceNotFoundError
-from streampose.sources.base import (
-    Frame,
-    MonotonicPts,
-    Source,
-    SourceInfo,
-    check_int,
-    error_reason,
-    frame_step,
-)
-from streampose.sources.uri import is_url
+from streampose.errors import SourceError, SourceNotFoundError, check_int, describe_error
+from streampose.sources.base import Frame, Source, SourceInfo
+from streampose.timestamps import MonotonicPts, frame_step
+from streampose.uri import is_url
 
 __all__ = ["VideoFileSource", "open_input", "video_stream"]
 
@@ -103,7 +96,7 @@ class VideoFileSource(Source):
         try:
             return next(decoded, None)
         except av.error.FFmpegError as exc:
-            reason = error_reason(exc)
+            reason = describe_error(exc)
             raise SourceError(f"{self.uri}: decode error at frame {index}: {reason}") from exc
 
     def _to_bgr(self, frame: av.VideoFrame, index: int) -> np.ndarray:
@@ -111,7 +104,7 @@ class VideoFileSource(Source):
             image = frame.to_ndarray(format="bgr24", threads=self.convert_threads)
         except (av.error.FFmpegError, ValueError) as exc:
             msg = f"{self.uri}: cannot convert frame {index} ({frame.format.name}) to BGR"
-            raise SourceError(f"{msg}: {error_reason(exc)}") from exc
+            raise SourceError(f"{msg}: {describe_error(exc)}") from exc
         return np.ascontiguousarray(image)  # copies only when swscale padded the rows
 
 
@@ -124,7 +117,7 @@ def _check_file(path: Path, uri: str) -> None:
     except FileNotFoundError as exc:
         raise SourceNotFoundError(f"{uri}: no such file") from exc
     except OSError as exc:
-        raise SourceError(f"{uri}: cannot access the file ({error_reason(exc)})") from exc
+        raise SourceError(f"{uri}: cannot access the file ({describe_error(exc)})") from exc
     if stat.S_ISDIR(st.st_mode):
         raise SourceError(f"{uri}: is a directory, not a video file")
     if stat.S_ISREG(st.st_mode) and st.st_size == 0:
@@ -139,7 +132,7 @@ def open_input(path: Path, uri: str) -> av.container.InputContainer:
     try:
         return av.open(str(path), metadata_errors="replace")
     except (av.error.FFmpegError, OSError) as exc:
-        raise SourceError(f"{uri}: not a video file ({error_reason(exc)})") from exc
+        raise SourceError(f"{uri}: not a video file ({describe_error(exc)})") from exc
 
 
 def video_stream(container: av.container.InputContainer, uri: str) -> av.VideoStream:

@@ -6,6 +6,7 @@ import queue
 from typing import Any
 
 from streampose.pose import Poses
+from streampose.pose.letterbox import cells_to_frame
 from streampose.processing import Processing
 from streampose.runtime.channels import Channels, ChannelSpec, QueueSpec
 from streampose.runtime.stage import POLL_S, Stage
@@ -15,19 +16,12 @@ from streampose.transport.ring import SharedRing
 
 
 def to_frame(poses: Poses, header: FrameHeader, stride: int) -> Poses:
-    """Map-pixel poses -> original-frame pixels through the item's letterbox transform.
-
-    Pixel i covers [i, i + 1) (cv2.resize's convention): map cell j is centred at
-    stride * (j + 0.5) in the input, which is (stride * (j + 0.5) - pad) / scale in the
-    frame, minus 0.5 to put frame pixel centres on integers (COCO and drawing). Peaks
-    found in the letterbox padding are clamped to the frame's edge.
-    """
-    scale_x, scale_y, pad_x, pad_y = header.transform
-    half = stride / 2
-    moved = poses.transformed(scale=(stride / scale_x, stride / scale_y),
-                              offset=((half - pad_x) / scale_x - 0.5,
-                                      (half - pad_y) / scale_y - 0.5))
-    return moved.clipped(width=header.width, height=header.height)
+    """Map-cell poses -> original-frame pixels through the item's letterbox transform
+    (:func:`~streampose.pose.letterbox.cells_to_frame`). Peaks found in the letterbox
+    padding are clamped to the frame's edge."""
+    scale, offset = cells_to_frame(header.transform, stride=stride)
+    return poses.transformed(scale=scale, offset=offset).clipped(width=header.width,
+                                                                 height=header.height)
 
 
 class PostprocessStage(Stage):

@@ -90,7 +90,7 @@ class PreprocessStage(Stage):
         self.inputs.publish(out, replace(
             header, frame=FrameRef(header.stream, slot), shape=shape, dtype=dtype,
             ticket=self._next_ticket(header.stream),
-            transform=(lb.scale_x, lb.scale_y, lb.pad_x, lb.pad_y)))
+            transform=lb.transform))
         self.items += 1
 
     def _forward_eos(self, header: FrameHeader) -> None:

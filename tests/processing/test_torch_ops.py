@@ -118,7 +118,7 @@ def test_device_letterbox_matches_the_host_one(spec: ModelSpec, size: tuple[int,
     rng = np.random.default_rng(size[0])
     small = rng.integers(0, 256, (size[1] // 8 + 1, size[0] // 8 + 1, 3), dtype=np.uint8)
     frame = np.ascontiguousarray(np.kron(small, np.ones((8, 8, 1), np.uint8))[:size[1], :size[0]])
-    lb = plan_letterbox(src_w=size[0], src_h=size[1], height=64, stride=8, max_width=64)
+    lb = plan_letterbox(src_w=size[0], src_h=size[1], height=64, stride=8)
     host, device = host_letterbox(frame, lb, spec), device_letterbox(frame, lb, spec)
     assert device.shape == host.shape and device.dtype == np.float32
     hwc = device if spec.input_layout == "NHWC" else device.transpose(1, 2, 0)
@@ -134,7 +134,7 @@ def test_device_letterbox_matches_the_host_one(spec: ModelSpec, size: tuple[int,
 
 @pytest.mark.parametrize("height", [368, 32])  # 32: 2x2 box steps before the resize
 def test_device_letterbox_keeps_the_geometry(height: int) -> None:
-    """A bright square's centroid lands where Letterbox.to_input maps it (pixel edges)."""
+    """A bright square's centroid lands where the forward letterbox maps it (pixel edges)."""
     frame = np.zeros((1080, 1920, 3), np.uint8)
     frame[496:512, 1000:1016] = 255
     lb = plan_letterbox(src_w=1920, src_h=1080, height=height, stride=8)
@@ -142,7 +142,7 @@ def test_device_letterbox_keeps_the_geometry(height: int) -> None:
     image = image - image.min()  # black -> 0
     ys, xs = np.mgrid[: image.shape[0], : image.shape[1]]
     centroid = np.array([(xs * image).sum(), (ys * image).sum()]) / image.sum()
-    want = lb.to_input(np.array([[1008.0, 504.0]]))[0] - 0.5  # pixel centres on integers
+    want = np.array([1008.0 * lb.scale_x + lb.pad_x, 504.0 * lb.scale_y + lb.pad_y]) - 0.5
     np.testing.assert_allclose(centroid, want, atol=0.02)
 
 

@@ -23,7 +23,7 @@ from streampose.sources import (
     redact,
 )
 from streampose.sources.probe import LIVE_DEFAULT_SIZE
-from streampose.sources.uri import is_url
+from streampose.uri import is_url
 from tests.helpers import H, W, make_pattern_video, write_image
 
 QUICK = LiveConfig(open_timeout_s=2.0, read_timeout_s=2.0)

@@ -71,7 +71,7 @@ def put(stage: InferStage, stream: int, ticket: int, lb: Letterbox = WIDE) -> Fr
     shape, dtype = stage.processing.prepare(frame_of(lb, ticket), lb, stage.inputs, slot)
     header = FrameHeader(stream=stream, seq=10 + ticket, width=lb.new_w, height=lb.new_h,
                          frame=FrameRef(stream, ticket), shape=shape, dtype=dtype,
-                         transform=(lb.scale_x, lb.scale_y, lb.pad_x, lb.pad_y), ticket=ticket)
+                         transform=lb.transform, ticket=ticket)
     stage.inputs.publish(slot, header)
     return header
 

@@ -75,22 +75,22 @@ class Pipeline:
         with Supervisor(log_level=cfg.log_level,
                         drain_timeout_s=cfg.performance.drain_timeout_s) as sup, \
                 contextlib.ExitStack() as stack:
-            plan = replace(plan, counters=StreamCounters(streams=plan.streams, ctx=sup.ctx),
-                           latency=LatencyWindow(streams=plan.streams, ctx=sup.ctx))
+            counters = StreamCounters(streams=plan.streams, ctx=sup.ctx)
+            latency = LatencyWindow(streams=plan.streams, ctx=sup.ctx)
+            plan = replace(plan, counters=counters, latency=latency)
             stages = self.topology.build(sup, plan)
-            view = LiveView(sources=list(cfg.sources), counters=plan.counters,
-                            latency=plan.latency, started=time.monotonic())
+            view = LiveView(sources=list(cfg.sources), counters=counters, latency=latency,
+                            started=time.monotonic())
             self._serve_metrics(stack, view)
 
             def tick(now: float) -> None:
                 live = view.update(now, sup.stage_stats)
                 if on_progress is not None:
-                    on_progress(Progress(plan.counters.snapshot(), self.totals(),
+                    on_progress(Progress(counters.snapshot(), self.totals(),
                                          now - view.started, sup.pids, live))
 
             result = sup.run(stages, tick, duration_s=cfg.live.duration_s)
-            summary = summarise([s.info.uri for s in plan.sources], result, plan.counters,
-                                plan.latency)
+            summary = summarise([s.info.uri for s in plan.sources], result, counters, latency)
         if cfg.outputs.summary is not None:
             cfg.outputs.summary.write_text(json.dumps(summary.to_json(), indent=2) + "\n")
         return summary

@@ -63,7 +63,7 @@ def stage_control():
     import queue
     import threading
 
-    from streampose.runtime.stage import StageControl
+    from streampose.runtime.control import StageControl
 
     return StageControl(stop=threading.Event(), stop_sources=threading.Event(),
                         errors=queue.Queue(), reports=queue.Queue(), parent_pid=os.getppid())

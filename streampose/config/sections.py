@@ -14,11 +14,10 @@ import logging
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from streampose.config.fields import Section, option
 from streampose.errors import ConfigError
-from streampose.pose.decoder import DecoderThresholds
 
 __all__ = [
     "SECTIONS",
@@ -135,10 +134,6 @@ class TrackingConfig(Section):
                                        flag="--track-velocity-smoothing",
                                        help="weight of the old velocity in the motion model")
 
-    def tracker_options(self) -> dict[str, Any]:
-        """The keyword arguments of ``PoseTracker`` (every field but ``enabled``)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                if f.name != "enabled"}
 
 
 @dataclass(frozen=True)
@@ -194,6 +189,32 @@ class PerformanceConfig(Section):
         """Frame slots per file stream: ``frame_slots``, or enough for two batches of
         ``batch`` plus every stage's item."""
         return self.frame_slots or 2 * batch + 6
+
+
+@dataclass(frozen=True)
+class DecoderThresholds(Section):
+    """[decoder]: grouping parameters (pipeline files and the Python API; no CLI flags).
+
+    Defaults follow OpenPose except ``peak_threshold``: peaks are lower at the network's
+    output resolution than on upsampled maps, so it is 0.05 rather than 0.1. Every value
+    is checked on construction (ConfigError naming the key, the value and the range).
+    """
+
+    table: ClassVar[str] = "decoder"
+
+    peak_threshold: float = option(0.05, low=0.0, high=1.0, low_open=True, flag="",
+                                   help="minimum heatmap value of a keypoint candidate")
+    nms_radius: int = option(1, low=1, flag="", help=(
+        "half-size of the non-maximum suppression window, in map pixels"))
+    paf_threshold: float = option(0.05, low=-1.0, high=1.0, flag="", help=(
+        "minimum PAF alignment for a sample along a limb to count"))
+    paf_samples: int = option(10, low=2, flag="", help="points sampled along each candidate limb")
+    min_fraction: float = option(0.8, low=0.0, high=1.0, flag="", help=(
+        "fraction of samples that must exceed paf_threshold"))
+    min_parts: int = option(3, low=1, flag="", help="people with fewer keypoints are dropped")
+    min_mean_score: float = option(0.2, low=0.0, flag="", help=(
+        "people whose total score per keypoint is lower are dropped"))
+    subpixel: bool = option(True, flag="", help="refine peaks to sub-pixel positions")
 
 
 @dataclass(frozen=True)

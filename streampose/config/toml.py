@@ -80,7 +80,8 @@ def _read_toml(file: Path) -> dict[str, Any]:
                           "package (pip install tomli), or use Python 3.11+")
     try:
         with file.open("rb") as fh:
-            return tomllib.load(fh)
+            data: dict[str, Any] = tomllib.load(fh)
+            return data
     except FileNotFoundError:
         raise ConfigError(f"{file}: pipeline file not found") from None
     except OSError as exc:

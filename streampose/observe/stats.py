@@ -92,7 +92,8 @@ class LatencyWindow:
         n = min(self.count(stream), self.size)
         start = stream * self.size
         shared = np.frombuffer(self._samples, dtype=np.float64)
-        return shared[start:start + n].copy()
+        window: np.ndarray = shared[start:start + n].copy()
+        return window
 
     def percentiles(self, stream: int, qs: Iterable[float] = (50, 95)) -> tuple[float, ...] | None:
         """Percentiles (0-100) of the window, or None when no sample has been recorded."""

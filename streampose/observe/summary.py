@@ -6,6 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from streampose.observe.counters import StreamCounters
+from streampose.observe.metrics import MetricsSnapshot
+from streampose.observe.stats import LatencyWindow
 from streampose.runtime.supervisor import RunResult
 
 __all__ = ["Progress", "Summary", "summarise"]
@@ -19,7 +22,7 @@ class Progress:
     totals: list[int | None]
     elapsed_s: float
     pids: dict[str, int] = field(default_factory=dict)
-    live: Any = None  # a MetricsSnapshot
+    live: MetricsSnapshot | None = None
 
 
 @dataclass
@@ -53,7 +56,8 @@ class Summary:
                 "signal": self.signal, **self.extra}
 
 
-def summarise(uris: Sequence[str], result: RunResult, counters: Any, latency: Any) -> Summary:
+def summarise(uris: Sequence[str], result: RunResult, counters: StreamCounters,
+              latency: LatencyWindow) -> Summary:
     """The summary of a finished run: ``uris`` as shown (credentials redacted)."""
     streams = []
     for i, (uri, counts) in enumerate(zip(uris, counters.snapshot(), strict=True)):

@@ -3,43 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
-from streampose.config.fields import Section, option
+from streampose.config.sections import DecoderThresholds
 from streampose.pose.grouping import assemble, people_to_arrays
 from streampose.pose.paf import score_limbs
 from streampose.pose.peaks import Peaks, find_peaks
 from streampose.pose.poses import Poses
 from streampose.pose.skeleton import Skeleton
-
-
-@dataclass(frozen=True)
-class DecoderThresholds(Section):
-    """[decoder]: grouping parameters (pipeline files and the Python API; no CLI flags).
-
-    Defaults follow OpenPose except ``peak_threshold``: peaks are lower at the network's
-    output resolution than on upsampled maps, so it is 0.05 rather than 0.1. Every value
-    is checked on construction (ConfigError naming the key, the value and the range).
-    """
-
-    table: ClassVar[str] = "decoder"
-
-    peak_threshold: float = option(0.05, low=0.0, high=1.0, low_open=True, flag="",
-                                   help="minimum heatmap value of a keypoint candidate")
-    nms_radius: int = option(1, low=1, flag="", help=(
-        "half-size of the non-maximum suppression window, in map pixels"))
-    paf_threshold: float = option(0.05, low=-1.0, high=1.0, flag="", help=(
-        "minimum PAF alignment for a sample along a limb to count"))
-    paf_samples: int = option(10, low=2, flag="", help="points sampled along each candidate limb")
-    min_fraction: float = option(0.8, low=0.0, high=1.0, flag="", help=(
-        "fraction of samples that must exceed paf_threshold"))
-    min_parts: int = option(3, low=1, flag="", help="people with fewer keypoints are dropped")
-    min_mean_score: float = option(0.2, low=0.0, flag="", help=(
-        "people whose total score per keypoint is lower are dropped"))
-    subpixel: bool = option(True, flag="", help="refine peaks to sub-pixel positions")
 
 
 class PafDecoder:
@@ -108,5 +81,6 @@ def _as_maps(name: str, maps: np.ndarray, channels: tuple[int, ...]) -> np.ndarr
 def _finite(maps: np.ndarray) -> np.ndarray:
     if np.isfinite(maps).all():
         return maps
-    return np.nan_to_num(maps, nan=0.0, posinf=0.0, neginf=0.0)
+    finite: np.ndarray = np.nan_to_num(maps, nan=0.0, posinf=0.0, neginf=0.0)
+    return finite
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from streampose.config.sections import TrackingConfig
 from streampose.pose.poses import Poses
 
 logger = logging.getLogger(__name__)
@@ -86,6 +87,13 @@ class PoseTracker:
     - ``velocity_smoothing``: weight of the previous velocity when a new displacement is
       measured, [0, 1): 0 trusts the last displacement alone.
     """
+
+    @classmethod
+    def from_config(cls, section: TrackingConfig) -> PoseTracker:
+        """A tracker with the parameters of a ``[tracking]`` section."""
+        return cls(max_age=section.max_age, min_similarity=section.min_similarity,
+                   min_hits=section.min_hits, sigma=section.sigma, min_scale=section.min_scale,
+                   velocity_smoothing=section.velocity_smoothing)
 
     def __init__(self, *, max_age: int = 15, min_similarity: float = 0.2, min_hits: int = 1,
                  sigma: float = 0.25, min_scale: float = 32.0,

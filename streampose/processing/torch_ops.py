@@ -123,7 +123,8 @@ class DeviceOps:
         """Run ``backend`` on the device batch: ``infer_tensor`` if it has one, else numpy."""
         run = getattr(backend, "infer_tensor", None)
         if run is not None:
-            return run(x)
+            heatmaps_t, pafs_t = run(x)
+            return heatmaps_t, pafs_t
         heatmaps, pafs = backend.infer(np.ascontiguousarray(x.cpu().numpy()))
         return torch.from_numpy(heatmaps).to(self.device), torch.from_numpy(pafs).to(self.device)
 

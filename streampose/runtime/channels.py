@@ -63,7 +63,7 @@ class Channels:
 
     def group(self, prefix: str) -> list[Any]:
         """Channels ``<prefix>0``, ``<prefix>1``, ... in index order."""
-        found = []
+        found: list[Any] = []
         while f"{prefix}{len(found)}" in self._by_name:
             found.append(self._by_name[f"{prefix}{len(found)}"])
         return found

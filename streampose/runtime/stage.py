@@ -16,57 +16,16 @@ import signal
 import sys
 import time
 import traceback
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from streampose.runtime.channels import Channels, ChannelSpec
+from streampose.runtime.control import ErrorReport, StageControl, StageReport
 from streampose.transport.ring import SharedRing
 
 log = logging.getLogger(__name__)
 
 POLL_S = 0.1  # how long any wait lasts before re-checking the stop event and the parent
-
-
-@dataclass
-class StageControl:
-    """What the supervisor hands every stage process (multiprocessing primitives)."""
-
-    stop: Any            # Event: hard stop, leave the loop now
-    stop_sources: Any    # Event: sources end their streams, the rest drains
-    errors: Any          # Queue of ErrorReport
-    reports: Any         # Queue of StageReport
-    parent_pid: int
-    log_level: int = logging.WARNING
-    stats: Any = None    # StageStats: live items/busy per stage, read by the parent
-    opened: Any = None   # Value: stages whose open() succeeded (live sources wait for all)
-    stages: int = 0
-
-    def all_open(self) -> bool:
-        return self.opened is None or self.opened.value >= self.stages
-
-
-@dataclass(frozen=True)
-class ErrorReport:
-    stage: str
-    kind: str
-    message: str
-    traceback: str
-    exit_code: int = 6
-
-
-@dataclass(frozen=True)
-class StageReport:
-    stage: str
-    pid: int
-    items: int
-    busy_s: float
-    wall_s: float
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def busy(self) -> float:
-        return self.busy_s / self.wall_s if self.wall_s > 0 else 0.0
 
 
 class Stage:
@@ -109,7 +68,7 @@ class Stage:
         return {}
 
     @contextlib.contextmanager
-    def busy(self):
+    def busy(self) -> Iterator[None]:
         """Count the time spent inside the block as busy (work, not waiting)."""
         start = time.perf_counter()
         try:

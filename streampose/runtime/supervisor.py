@@ -21,13 +21,14 @@ import queue
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from streampose.errors import StageError
 from streampose.observe.stats import StageStats
-from streampose.runtime.stage import ErrorReport, Stage, StageControl, StageReport, stage_main
+from streampose.runtime.control import ErrorReport, StageControl, StageReport
+from streampose.runtime.stage import Stage, stage_main
 from streampose.transport.codec import HeaderCodec
 from streampose.transport.ring import SharedRing
 from streampose.transport.shm import sweep_stale_segments
@@ -173,7 +174,7 @@ class Supervisor:
         return self._signals[0] if self._signals else None
 
     @contextlib.contextmanager
-    def _signal_handlers(self):
+    def _signal_handlers(self) -> Iterator[None]:
         if threading.current_thread() is not threading.main_thread():
             yield
             return
@@ -189,7 +190,7 @@ class Supervisor:
     # -- cleanup -----------------------------------------------------------------------
 
     def _collect_reports(self) -> list[StageReport]:
-        reports = []
+        reports: list[StageReport] = []
         deadline = time.monotonic() + 2.0
         while len(reports) < len(self._procs) and time.monotonic() < deadline:
             with contextlib.suppress(queue.Empty):

@@ -94,7 +94,7 @@ class LiveSource(Source):
     def _connect(self) -> av.container.InputContainer:
         target, kwargs = self._target()
         try:
-            container = av.open(target, **kwargs)
+            container: av.container.InputContainer = av.open(target, **kwargs)
         except (av.error.FFmpegError, OSError) as exc:
             raise SourceError(f"{self.name}: cannot open ({describe_error(exc)})") from exc
         if not container.streams.video:

@@ -76,7 +76,7 @@ class DecodeStage(Stage):
         source = create_source(cfg.sources[index], threads=cfg.performance.decode_threads,
                                live=cfg.live)
         return cls(stream=index, source=source, ring=channels[f"frames{index}"],
-                   doorbell=channels["doorbell"], counters=plan.counters,
+                   doorbell=channels["doorbell"], counters=plan.statistics()[0],
                    policy=policy_for(probed, cfg.live), max_frames=cfg.performance.max_frames)
 
     def __init__(self, *, stream: int, source: Source, ring: SharedRing, doorbell: Any,
@@ -305,7 +305,7 @@ def _name(stage: DecodeStage) -> str:
 
 def backoff_s(attempt: int, cap_s: float) -> float:
     """Seconds to wait before reconnection ``attempt`` (1, 2, ...): 0.5 s doubling, capped."""
-    return min(cap_s, 0.5 * 2 ** min(attempt - 1, 10))
+    return min(cap_s, 0.5 * 2.0 ** min(attempt - 1, 10))
 
 
 def policy_for(source: ProbedSource, live: LiveConfig) -> DecodePolicy:

@@ -9,11 +9,12 @@ parts and config sections it needs.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from streampose.backends.request import BackendRequest
 from streampose.config import PipelineConfig
 from streampose.models.spec import ModelSpec
+from streampose.observe.counters import StreamCounters
+from streampose.observe.stats import LatencyWindow
 from streampose.outputs.factory import StreamFacts
 from streampose.pose.letterbox import Letterbox
 from streampose.processing import Processing
@@ -36,8 +37,14 @@ class RunPlan:
     backend: BackendRequest
     processing: Processing
     plans: frozenset[Letterbox]
-    counters: Any = None
-    latency: Any = None
+    counters: StreamCounters | None = None
+    latency: LatencyWindow | None = None
+
+    def statistics(self) -> tuple[StreamCounters, LatencyWindow]:
+        """The run's shared counters and latency windows (added by ``Pipeline.run``)."""
+        if self.counters is None or self.latency is None:
+            raise RuntimeError("this run plan has no statistics yet: Pipeline.run adds them")
+        return self.counters, self.latency
 
     @property
     def streams(self) -> int:

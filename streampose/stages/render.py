@@ -41,8 +41,8 @@ class RenderStage(Stage):
     def build(cls, plan: RunPlan, channels: Channels, index: int) -> RenderStage:
         cfg = plan.config
         return cls(frames=channels.group("frames"), results=channels["results"],
-                   sinks=_sinks(plan), skeleton=plan.spec.skeleton, counters=plan.counters,
-                   latency=plan.latency,
+                   sinks=_sinks(plan), skeleton=plan.spec.skeleton,
+                   counters=plan.statistics()[0], latency=plan.statistics()[1],
                    names=[list(s.names) if s.names else None for s in plan.sources],
                    annotators=_annotators(cfg.draw, tracking=cfg.tracking.enabled),
                    tracker=_tracker(cfg.tracking))
@@ -102,6 +102,7 @@ class RenderStage(Stage):
 
     def _emit(self, result: PoseResult) -> None:
         header = result.header
+        assert result.keypoints is not None and result.scores is not None  # not an EOS
         poses = Poses(result.keypoints, result.scores, self.skeleton)
         tracker = self.trackers[header.stream]
         if tracker is not None:
@@ -163,7 +164,7 @@ def _tracker(section: TrackingConfig) -> Callable[[], Any] | None:
         return None
     from streampose.pose.tracking import PoseTracker
 
-    return functools.partial(PoseTracker, **section.tracker_options())
+    return functools.partial(PoseTracker.from_config, section)
 
 
 def _sinks(plan: RunPlan) -> list[Sink]:

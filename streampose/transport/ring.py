@@ -189,7 +189,9 @@ class SharedRing:
 
     def _map(self, layout: _Layout) -> None:
         buf = self._shm.buf
-        self._buf = buf
+        if buf is None:
+            raise ValueError(f"segment {self.name!r} is not mapped")
+        self._buf: memoryview = buf
         self._words = buf[: _N_WORDS * 8].cast("q")
         self._free = buf[layout.free_fifo : layout.filled_fifo].cast("i")
         self._filled = buf[layout.filled_fifo : layout.states].cast("i")
@@ -338,7 +340,8 @@ class SharedRing:
                 f"array {tuple(shape)} {dt} needs {nbytes} bytes; ring {self.name!r} "
                 f"slots hold {self.slot_bytes}"
             )
-        return self._payloads[slot][:nbytes].view(dt).reshape(shape)
+        out: np.ndarray = self._payloads[slot][:nbytes].view(dt).reshape(shape)
+        return out
 
     def publish(self, slot: int, header: Any, *, pinned: bool = False) -> None:
         """Store ``header`` in the slot's record and append the slot to the filled FIFO.
@@ -442,8 +445,8 @@ def _check_create_args(slots: int, slot_bytes: int, policy: str, lock_timeout: f
 
 def _acquire(sem: Any, timeout: float) -> bool:
     if timeout > 0:
-        return sem.acquire(True, timeout)
-    return sem.acquire(False)
+        return bool(sem.acquire(True, timeout))
+    return bool(sem.acquire(False))
 
 
 def _prod(shape: tuple[int, ...]) -> int:

@@ -19,6 +19,7 @@ import threading
 from collections.abc import Iterator
 from multiprocessing import resource_tracker
 from multiprocessing.shared_memory import SharedMemory
+from typing import Any
 
 __all__ = ["SHM_DIR", "attach_untracked", "run_prefix", "sweep_stale_segments"]
 
@@ -81,8 +82,8 @@ def _tracker_ignoring(shm_name: str) -> Iterator[None]:
     """
     original = resource_tracker.register
 
-    def register(name: str, rtype: str) -> None:
-        if rtype != "shared_memory" or name.lstrip("/") != shm_name:
+    def register(name: Any, rtype: str) -> None:
+        if rtype != "shared_memory" or str(name).lstrip("/") != shm_name:
             original(name, rtype)
 
     with _attach_lock:

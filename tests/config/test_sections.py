@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
 from pathlib import Path
 from typing import Any
 
@@ -115,14 +114,15 @@ def test_ring_slots_follow_the_batch_unless_set() -> None:
     assert PerformanceConfig(frame_slots=32).ring_slots(4) == 32
 
 
-def test_tracker_options_are_the_tracker_s_arguments() -> None:
+def test_the_tracker_is_built_from_its_section() -> None:
     section = TrackingConfig(max_age=3, min_similarity=0.5, min_hits=2, sigma=0.5,
                              min_scale=10.0, velocity_smoothing=0.0)
-    tracker = functools.partial(PoseTracker, **section.tracker_options())()
+    tracker = PoseTracker.from_config(section)
     assert (tracker.max_age, tracker.min_similarity, tracker.min_hits, tracker.sigma,
             tracker.min_scale, tracker.velocity_smoothing) == (3, 0.5, 2, 0.5, 10.0, 0.0)
-    defaults = TrackingConfig().tracker_options()
-    assert all(getattr(PoseTracker(), name) == value for name, value in defaults.items())
+    default, built = PoseTracker(), PoseTracker.from_config(TrackingConfig())
+    names = [f.name for f in dataclasses.fields(TrackingConfig) if f.name != "enabled"]
+    assert [getattr(default, n) for n in names] == [getattr(built, n) for n in names]
 
 
 def test_decoder_section_is_the_decoder_s_thresholds() -> None:

@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 
 from streampose.observe.stats import StageStats
-from streampose.runtime.stage import ErrorReport, Stage, StageControl, StageReport, stage_main
+from streampose.runtime.control import ErrorReport, StageControl, StageReport
+from streampose.runtime.stage import Stage, stage_main
 from tests.helpers import wait_until
 
 CTX = mp.get_context("spawn")

@@ -22,7 +22,7 @@ import pytest
 from streampose.config.sections import LiveConfig
 from streampose.errors import SourceError
 from streampose.observe.counters import StreamCounters
-from streampose.runtime.stage import StageControl
+from streampose.runtime.control import StageControl
 from streampose.sources import (
     LIVE_TIME_BASE,
     Frame,

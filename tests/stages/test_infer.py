@@ -15,7 +15,7 @@ from streampose.pose.decoder import DecoderThresholds
 from streampose.pose.letterbox import Letterbox, letterbox_into, plan_letterbox
 from streampose.processing import HostProcessing
 from streampose.processing.base import FrameReader, Payload
-from streampose.runtime.stage import StageControl
+from streampose.runtime.control import StageControl
 from streampose.stages.infer import InferStage
 from streampose.stages.messages import FLAG_EOS, FrameHeader, FrameRef
 from streampose.transport.ring import SharedRing

@@ -16,7 +16,7 @@ from streampose.pose import COCO18, PafDecoder, Poses
 from streampose.pose.decoder import DecoderThresholds
 from streampose.pose.letterbox import plan_letterbox
 from streampose.processing import HostProcessing
-from streampose.runtime.stage import StageControl
+from streampose.runtime.control import StageControl
 from streampose.stages.messages import FLAG_EOS, FrameHeader, FrameRef, PoseResult
 from streampose.stages.postprocess import PostprocessStage, to_frame
 from streampose.transport.ring import SharedRing

@@ -15,7 +15,7 @@ from streampose.models.spec import builtin_specs
 from streampose.pose.decoder import DecoderThresholds
 from streampose.pose.letterbox import letterbox_into, plan_letterbox
 from streampose.processing import HostProcessing
-from streampose.runtime.stage import StageControl
+from streampose.runtime.control import StageControl
 from streampose.stages.messages import FLAG_EOS, FrameHeader, FrameRef
 from streampose.stages.preprocess import PreprocessStage
 from streampose.transport.ring import SharedRing

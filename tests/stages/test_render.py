@@ -17,7 +17,7 @@ import pytest
 from streampose.observe.counters import StreamCounters
 from streampose.outputs.base import FrameMeta, Sink
 from streampose.pose import Poses
-from streampose.runtime.stage import StageControl
+from streampose.runtime.control import StageControl
 from streampose.stages.messages import FLAG_EOS, FrameHeader, FrameRef, PoseResult
 from streampose.stages.render import RenderStage
 from streampose.transport.ring import SharedRing

@@ -170,9 +170,17 @@ class PafHead(Head):
                             np.ascontiguousarray(fields[i], np.float32)) for i in range(count)]
 
     def _channels(self, outputs: Mapping[str, Any], ref: OutputRef) -> Any:
-        """NCHW channels ``ref`` of a numpy array or a torch tensor (a view where possible)."""
+        """NCHW channels ``ref`` of a numpy array or a torch tensor (a view where possible).
+
+        Checked on every batch: a model with a dynamic channel axis passes
+        :meth:`check_outputs` and could otherwise give fewer channels than the spec reads."""
         array = outputs[ref.output]
-        if self.options.output_layout == "NCHW":
+        layout = self.options.output_layout
+        if array.ndim != 4 or array.shape[3 if layout == "NHWC" else 1] < ref.stop:
+            raise ModelError(f"model output {ref.output!r} has shape {tuple(array.shape)} "
+                             f"({layout}); spec {self.spec.source} reads channels "
+                             f"[{ref.start}, {ref.stop})")
+        if layout == "NCHW":
             return array[:, ref.start:ref.stop]
         part = array[..., ref.start:ref.stop]
         return part.permute(0, 3, 1, 2) if hasattr(part, "permute") else part.transpose(0, 3, 1, 2)

@@ -75,6 +75,7 @@ _DEFAULTS: dict[str, Any] = {
     "input_height": 368,
     "max_batch": 0,
 }
+_GENERIC = (*_REQUIRED, *_DEFAULTS)  # every other key belongs to the head
 _OUTPUT_KEYS = ("output", "channels")
 
 
@@ -88,9 +89,11 @@ def _is_number(value: object) -> bool:
 
 
 def check_keys(d: Mapping[str, Any], allowed: tuple[str, ...], source: str, prefix: str) -> None:
+    """ModelError for a key of ``d`` not in ``allowed``. A head checking its top-level keys
+    (``prefix`` ""): the generic keys are listed as known too."""
     for key in d:
         if key not in allowed:
-            known = ", ".join(allowed)
+            known = ", ".join(dict.fromkeys(allowed if prefix else (*_GENERIC, *allowed)))
             raise ModelError(f"{source}: unknown key '{prefix}{key}' (known keys: {known})")
 
 
@@ -194,9 +197,6 @@ class ModelSpec:
         """Build and validate a spec from a parsed TOML table; ``source`` names it in errors."""
         if not isinstance(d, Mapping):
             raise ModelError(f"{source}: a model spec must be a table, got {type(d).__name__}")
-        missing = [key for key in _REQUIRED if key not in d]
-        if missing:
-            raise ModelError(f"{source}: missing key(s) {', '.join(map(repr, missing))}")
         return cls._validated({**_DEFAULTS, **d}, source)
 
     @classmethod
@@ -204,9 +204,13 @@ class ModelSpec:
         from streampose.heads import head_class
 
         head = head_class(_string(d, "head", source), source=source)
-        generic = (*_REQUIRED, *_DEFAULTS)
-        options = head.parse_options({k: v for k, v in d.items() if k not in generic},
+        # The head rejects unknown keys before a required key is reported missing: a typo
+        # ("strid") is named as such, not as the key it was meant to be.
+        options = head.parse_options({k: v for k, v in d.items() if k not in _GENERIC},
                                      source=source)
+        missing = [key for key in _REQUIRED if key not in d]
+        if missing:
+            raise ModelError(f"{source}: missing key(s) {', '.join(map(repr, missing))}")
         return cls(
             name=_string(d, "name", source),
             skeleton=_string(d, "skeleton", source),

@@ -24,8 +24,10 @@ import numpy as np
 from streampose import Pipeline, PipelineConfig
 from streampose.backends import create_backend
 from streampose.config import ModelConfig, OutputsConfig, PerformanceConfig
+from streampose.heads import make_head
+from streampose.heads.paf import MapsPayload
 from streampose.models.spec import resolve_spec
-from streampose.pose import COCO18, PafDecoder
+from streampose.pose import COCO18, PafDecoder, Poses
 from streampose.pose.letterbox import letterbox_into, plan_letterbox
 from streampose.render import SkeletonAnnotator
 from streampose.stages.postprocess import to_frame
@@ -66,6 +68,7 @@ def model_alone(inputs: list[np.ndarray], threads: int, spin: bool) -> float:
 
 def plain_loop(frames: int, height: int, threads: int, spin: bool, out_path: Path) -> float:
     spec = resolve_spec(MODEL)
+    head = make_head(spec)  # slices the model's outputs into heatmaps and PAFs
     decoder, annotator = PafDecoder(COCO18), SkeletonAnnotator()
     backend = create_backend("onnxruntime", spec=spec, model_path=MODEL, threads=threads,
                              spin=spin)
@@ -81,8 +84,9 @@ def plain_loop(frames: int, height: int, threads: int, spin: bool, out_path: Pat
         lb = lb or plan_letterbox(src_w=w, src_h=h, height=height, stride=spec.stride)
         batch = np.empty(spec.input_shape(1, lb.in_h, lb.in_w), np.float32)
         letterbox_into(frame, lb, batch[0], spec=spec)
-        heatmaps, pafs = backend.infer(batch)
-        poses = decoder(heatmaps[0], pafs[0])
+        [maps] = head.payloads(backend.infer(batch), 1)
+        assert isinstance(maps, MapsPayload)
+        poses = decoder(maps.heatmaps, maps.pafs)
         annotator.annotate(frame, _frame_poses(poses, lb, w, h, spec.stride))
         writer = writer or cv2.VideoWriter(str(out_path), cv2.VideoWriter_fourcc(*"mp4v"), 10,
                                            (w, h))
@@ -94,12 +98,15 @@ def plain_loop(frames: int, height: int, threads: int, spin: bool, out_path: Pat
     return done / elapsed
 
 
-def _frame_poses(poses, lb, width: int, height: int, stride: int):
+def _frame_poses(poses: Poses, lb, width: int, height: int, stride: int) -> Poses:
+    """Map-cell poses -> frame pixels, as the pipeline's head and postprocess do it (map
+    cell j is network-input pixel (j + 0.5) * stride)."""
     from streampose.stages.messages import FrameHeader
 
     header = FrameHeader(width=width, height=height,
                          transform=lb.transform)
-    return to_frame(poses, header, stride)
+    pixels = poses.transformed(scale=(stride, stride), offset=(stride / 2, stride / 2))
+    return to_frame(pixels, header)
 
 
 def pipeline(frames: int, height: int, threads: int | None, preset: str,

@@ -26,6 +26,7 @@ from streampose.backends.auto import resolve_backend
 from streampose.backends.request import BackendRequest
 from streampose.config import PipelineConfig
 from streampose.errors import ConfigError, ModelError, OutputError
+from streampose.heads import HeadSettings, make_head
 from streampose.models import ARCHITECTURES
 from streampose.models.resolve import resolve_model
 from streampose.models.spec import ModelSpec
@@ -120,24 +121,17 @@ def validate(config: PipelineConfig) -> RunPlan:
     backend, device = resolve_backend(model_cfg.backend, model_cfg.device, built_in=built_in)
     model = resolve_model(model_cfg.path, spec=model_cfg.spec, weights=model_cfg.weights,
                           must_exist=backend != "fake")
-    _check_skeleton(model.spec)
     sources = tuple(probe_source(uri, live=config.live) for uri in config.sources)
     plans = _letterbox_plans(sources, model.spec, model_cfg.height)
     _check_outputs(config, [stream_facts(s) for s in sources], model.spec)
+    head = make_head(model.spec, HeadSettings(paf=config.decoder))
     processing = choose_processing(model_cfg.device_ops, backend=backend, device=device,
-                                   spec=model.spec, thresholds=config.decoder)
+                                   head=head)
     request = BackendRequest(name=backend, spec=model.spec, model_path=model.path,
                              device=device, threads=model_cfg.threads,
                              options=_backend_options(backend, model_cfg.backend_options, plans))
     return RunPlan(config=config, sources=sources, spec=model.spec, backend=request,
                    processing=processing, plans=plans)
-
-
-def _check_skeleton(spec: ModelSpec) -> None:
-    k = get_skeleton(spec.skeleton)
-    if spec.num_heatmaps not in (k.num_keypoints, k.num_keypoints + 1):
-        raise ModelError(f"model spec {spec.name}: {spec.num_heatmaps} heatmap channels do "
-                         f"not fit skeleton {k.name} ({k.num_keypoints} keypoints)")
 
 
 def _letterbox_plans(sources: tuple[ProbedSource, ...], spec: ModelSpec,

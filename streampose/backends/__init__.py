@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from streampose.backends.base import Backend, split_outputs
+from streampose.backends.base import Backend
 from streampose.errors import ConfigError
 from streampose.models.spec import ModelSpec
 
@@ -24,7 +24,6 @@ __all__ = [
     "available_backends",
     "create_backend",
     "register_backend",
-    "split_outputs",
 ]
 
 

@@ -8,20 +8,20 @@ model is loaded by :meth:`Backend.open` inside that process. ``close()`` always 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
-from streampose.errors import ConfigError, ModelError
+from streampose.errors import ConfigError
+from streampose.heads.base import Shape
 from streampose.lifecycle import Resource
-from streampose.models.spec import ModelSpec, OutputRef
+from streampose.models.spec import ModelSpec
 
-__all__ = ["Backend", "split_outputs"]
+__all__ = ["Backend", "join_chunks"]
 
 
 class Backend(Resource, ABC):
-    """Runs a pose network: a batch of prepared inputs in, heatmaps and PAFs out."""
+    """Runs a pose network: a batch of prepared inputs in, its named outputs out."""
 
     name: str = ""
 
@@ -46,12 +46,17 @@ class Backend(Resource, ABC):
         """Load the model (in the process that will call :meth:`infer`)."""
 
     @abstractmethod
-    def infer(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         """Run ``batch`` (float32, the spec's input layout, ``(N, ...)``).
 
-        Returns ``(heatmaps (N, K+1, h, w), pafs (N, 2L, h, w))``, float32, C-contiguous,
-        NCHW whatever the model's own output layout.
+        Returns the model's outputs by name, as the model gives them (its head, see
+        :mod:`streampose.heads`, knows what they mean). A model whose spec sets
+        ``max_batch`` runs in chunks; the outputs are then joined along the batch axis.
         """
+
+    @abstractmethod
+    def output_shapes(self) -> dict[str, Shape]:
+        """The model's outputs and their declared shapes (after :meth:`open`)."""
 
     @abstractmethod
     def close(self) -> None:
@@ -74,23 +79,8 @@ class Backend(Resource, ABC):
             )
 
 
-def split_outputs(
-    outputs: Mapping[str, np.ndarray], spec: ModelSpec
-) -> tuple[np.ndarray, np.ndarray]:
-    """Slice heatmaps and PAFs out of raw model outputs, as C-contiguous float32 NCHW."""
-    return _channels(outputs, spec.heatmaps, spec), _channels(outputs, spec.pafs, spec)
-
-
-def _channels(outputs: Mapping[str, np.ndarray], ref: OutputRef, spec: ModelSpec) -> np.ndarray:
-    array = outputs[ref.output]
-    axis = 3 if spec.output_layout == "NHWC" else 1
-    if array.ndim != 4 or array.shape[axis] < ref.stop:
-        raise ModelError(
-            f"model output {ref.output!r} has shape {array.shape} ({spec.output_layout}); "
-            f"spec {spec.name!r} reads channels [{ref.start}, {ref.stop})"
-        )
-    if spec.output_layout == "NHWC":
-        array = array[..., ref.start : ref.stop].transpose(0, 3, 1, 2)
-    else:
-        array = array[:, ref.start : ref.stop]
-    return np.ascontiguousarray(array, dtype=np.float32)
+def join_chunks(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Outputs of consecutive chunks of one batch, joined along the batch axis."""
+    if len(parts) == 1:
+        return parts[0]
+    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}

@@ -20,6 +20,8 @@ from streampose.arith import ceil_div
 from streampose.backends.base import Backend
 from streampose.backends.fake_people import render_maps, standing_person
 from streampose.errors import ConfigError
+from streampose.heads.base import Shape
+from streampose.heads.paf import PafOutputs
 from streampose.models.spec import ModelSpec
 from streampose.pose.skeleton import COCO18
 
@@ -54,17 +56,53 @@ class FakeBackend(Backend):
     def close(self) -> None:
         self._open = False
 
-    def infer(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         if not self._open:
             raise RuntimeError("fake backend: infer() called before open()")
         self._check_batch(batch)
         if self.delay_ms:
             time.sleep(self.delay_ms / 1000)
         images = batch if self.spec.input_layout == "NHWC" else batch.transpose(0, 2, 3, 1)
+        return self._as_outputs(*self._maps(images))
+
+    def output_shapes(self) -> dict[str, Shape]:
+        opts = self._paf_outputs()
+        channels: dict[str, int] = {}
+        for ref in (opts.heatmaps, opts.pafs):
+            channels[ref.output] = max(channels.get(ref.output, 0), ref.stop)
+        nhwc = opts.output_layout == "NHWC"
+        return {name: (None, None, None, c) if nhwc else (None, c, None, None)
+                for name, c in channels.items()}
+
+    def _paf_outputs(self) -> PafOutputs:
+        opts = self.spec.head_options
+        if not isinstance(opts, PafOutputs):
+            raise ConfigError(f"fake backend: spec {self.spec.name} has head "
+                              f"{self.spec.head!r}; the fake draws PAF maps only")
+        return opts
+
+    def _as_outputs(self, heatmaps: np.ndarray, pafs: np.ndarray) -> dict[str, np.ndarray]:
+        """The maps placed into the model outputs the spec names, in its layout."""
+        opts, shapes = self._paf_outputs(), self.output_shapes()
+        n, _, h, w = heatmaps.shape
+        outputs: dict[str, np.ndarray] = {}
+        for name, shape in shapes.items():
+            channels = shape[3] if opts.output_layout == "NHWC" else shape[1]
+            assert isinstance(channels, int)
+            outputs[name] = np.zeros((n, channels, h, w), np.float32)
+        for ref, maps in ((opts.heatmaps, heatmaps), (opts.pafs, pafs)):
+            outputs[ref.output][:, ref.start:ref.stop] = maps
+        if opts.output_layout == "NHWC":
+            outputs = {k: np.ascontiguousarray(v.transpose(0, 2, 3, 1)) for k, v in outputs.items()}
+        return outputs
+
+    def _maps(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        opts = self._paf_outputs()
+        num_heatmaps, num_pafs = opts.heatmaps.count, opts.pafs.count
         h, w = (ceil_div(d, self.spec.stride) for d in images.shape[1:3])
-        heatmaps = np.zeros((len(images), self.spec.num_heatmaps, h, w), np.float32)
-        pafs = np.zeros((len(images), self.spec.num_pafs, h, w), np.float32)
-        whole = self.spec.skeleton == COCO18.name and self.spec.num_pafs == 2 * COCO18.num_limbs
+        heatmaps = np.zeros((len(images), num_heatmaps, h, w), np.float32)
+        pafs = np.zeros((len(images), num_pafs, h, w), np.float32)
+        whole = self.spec.skeleton == COCO18.name and num_pafs == 2 * COCO18.num_limbs
         for n, image in enumerate(images):
             cell = _brightest_cell(image, self.spec.stride)
             if whole and cell is not None:

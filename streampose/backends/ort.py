@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from streampose.backends.base import Backend, split_outputs
+from streampose.backends.base import Backend, join_chunks
 from streampose.errors import ConfigError, ModelError
+from streampose.heads.base import Shape
 from streampose.models.spec import ModelSpec
 
 __all__ = ["OnnxRuntimeBackend"]
@@ -54,20 +55,22 @@ class OnnxRuntimeBackend(Backend):
         session = self._create_session()
         _check_io(session, self.spec, self.model_path)
         _check_device(session, self._providers[0][0], self.device)
-        self._output_names = list(dict.fromkeys([self.spec.heatmaps.output, self.spec.pafs.output]))
+        self._output_names = [o.name for o in session.get_outputs()]
         self._session = session
         log.info("onnxruntime: %s on %s", self.model_path, session.get_providers()[0])
 
-    def infer(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         if self._session is None:
             raise RuntimeError("onnxruntime backend: infer() called before open()")
         self._check_batch(batch)
         chunk = self.spec.max_batch or len(batch)
-        if len(batch) <= chunk:
-            return split_outputs(self._run(batch), self.spec)
-        starts = range(0, len(batch), chunk)
-        parts = [split_outputs(self._run(batch[i : i + chunk]), self.spec) for i in starts]
-        return _concat([p[0] for p in parts]), _concat([p[1] for p in parts])
+        return join_chunks([self._run(batch[i : i + chunk]) for i in range(0, len(batch), chunk)])
+
+    def output_shapes(self) -> dict[str, Shape]:
+        if self._session is None:
+            raise RuntimeError("onnxruntime backend: output_shapes() called before open()")
+        return {o.name: tuple(d if isinstance(d, int) else None for d in o.shape)
+                for o in self._session.get_outputs()}
 
     def _run(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         assert self._session is not None
@@ -102,10 +105,6 @@ class OnnxRuntimeBackend(Backend):
         return options
 
 
-def _concat(arrays: list[np.ndarray]) -> np.ndarray:
-    return np.concatenate(arrays, axis=0)
-
-
 def _providers(device: str) -> list[tuple[str, dict[str, str]]]:
     if device == "cpu":
         return [(_CPU, {})]
@@ -133,19 +132,11 @@ def _check_device(session: ort.InferenceSession, wanted: str, device: str) -> No
 
 def _check_io(session: ort.InferenceSession, spec: ModelSpec, path: Path | None) -> None:
     inputs = {i.name: i for i in session.get_inputs()}
-    outputs = {o.name: o for o in session.get_outputs()}
     if spec.input_name not in inputs:
         raise ModelError(
             f"model {path} has no input {spec.input_name!r} (spec {spec.source}); "
             f"its inputs are: {', '.join(map(repr, inputs))}"
         )
-    for field, ref in (("heatmaps", spec.heatmaps), ("pafs", spec.pafs)):
-        if ref.output not in outputs:
-            raise ModelError(
-                f"model {path} has no output {ref.output!r} ({field}.output in spec "
-                f"{spec.source}); its outputs are: {', '.join(map(repr, outputs))}"
-            )
-        _check_channels(outputs[ref.output].shape, field, ref.stop, spec, path)
     _check_input_layout(inputs[spec.input_name].shape, spec, path)
 
 
@@ -154,17 +145,6 @@ def _static_dim(shape: list[object], axis: int) -> int | None:
         return None
     dim = shape[axis]
     return dim if isinstance(dim, int) else None
-
-
-def _check_channels(
-    shape: list[object], field: str, stop: int, spec: ModelSpec, path: Path | None
-) -> None:
-    channels = _static_dim(shape, 3 if spec.output_layout == "NHWC" else 1)
-    if channels is not None and channels < stop:
-        raise ModelError(
-            f"model {path}: output has shape {shape} ({spec.output_layout}), only {channels} "
-            f"channels, but {field}.channels in spec {spec.source} ends at {stop}"
-        )
 
 
 def _check_input_layout(shape: list[object], spec: ModelSpec, path: Path | None) -> None:

@@ -21,6 +21,8 @@ import torch
 
 from streampose.backends.base import Backend
 from streampose.errors import ConfigError
+from streampose.heads.base import Shape
+from streampose.models import OUTPUT_NAMES
 from streampose.models.spec import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -67,15 +69,15 @@ class TorchBackend(Backend):
         log.info("torch: %s on %s (fp16 %s)", self.architecture, device, self.fp16)
 
     @torch.inference_mode()
-    def infer(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         model = self._model
         if model is None:
             raise RuntimeError("torch backend: infer() before open()")
         if batch.dtype != np.float32 or batch.ndim != 4:
             raise ValueError(f"torch backend: expected float32 NCHW, got {batch.dtype} "
                              f"{batch.shape}")
-        heatmaps, pafs = self._forward(model, self._upload(batch))
-        return _to_numpy(heatmaps), _to_numpy(pafs)
+        outputs = self._forward(model, self._upload(batch))
+        return {name: _to_numpy(t) for name, t in outputs.items()}
 
     @property
     def tensor_device(self) -> torch.device | None:
@@ -83,19 +85,21 @@ class TorchBackend(Backend):
         return getattr(self, "_device", None) if self._model is not None else None
 
     @torch.inference_mode()
-    def infer_tensor(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Run a float32 NCHW batch already on the device; heatmaps and PAFs stay there."""
+    def infer_tensor(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Run a float32 NCHW batch already on the device; the outputs stay there."""
         model = self._model
         if model is None:
             raise RuntimeError("torch backend: infer_tensor() before open()")
         return self._forward(model, self._for_model(x.to(self._device, non_blocking=True)))
 
-    def _forward(self, model: torch.nn.Module,
-                 x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.cuda_graphs:
-            return self._graphed(model, x)
-        heatmaps, pafs = model(x)
-        return heatmaps, pafs
+    def _forward(self, model: torch.nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The model's outputs by name (:data:`streampose.models.OUTPUT_NAMES`)."""
+        outputs = self._graphed(model, x) if self.cuda_graphs else tuple(model(x))
+        return dict(zip(OUTPUT_NAMES[self.architecture], outputs, strict=True))
+
+    def output_shapes(self) -> dict[str, Shape]:
+        """4-D outputs, sizes decided by the input (a built-in network matches its spec)."""
+        return {name: (None, None, None, None) for name in OUTPUT_NAMES[self.architecture]}
 
     def _upload(self, batch: np.ndarray) -> torch.Tensor:
         host = torch.from_numpy(batch)
@@ -114,8 +118,7 @@ class TorchBackend(Backend):
             x = x.contiguous(memory_format=torch.channels_last)
         return x
 
-    def _graphed(self, model: torch.nn.Module,
-                 x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _graphed(self, model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Replay the graph captured for this input shape (one per shape: partial batches
         do not force re-captures). The outputs are the graph's own tensors, valid until the
         next replay; both callers copy them to the host first."""
@@ -144,9 +147,9 @@ class _CudaGraph:
         torch.cuda.current_stream().wait_stream(stream)
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
-            self.output: tuple[torch.Tensor, torch.Tensor] = model(self.input)
+            self.output: tuple[torch.Tensor, ...] = tuple(model(self.input))
 
-    def replay(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def replay(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         self.input.copy_(x)
         self.graph.replay()
         return self.output

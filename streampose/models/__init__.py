@@ -12,6 +12,7 @@ from typing import Any
 from streampose.errors import ModelError
 
 ARCHITECTURES = ("lightweight-openpose",)
+OUTPUT_NAMES = {"lightweight-openpose": ("heatmaps", "pafs")}  # a forward pass returns these
 
 
 def build_model(name: str, *, weights: str | Path | None = None) -> Any:

@@ -1,20 +1,25 @@
-"""Declarative model specs: how to feed a network and where its heatmaps and PAFs are.
+"""Declarative model specs: how to feed a network and which head reads its outputs.
 
-A model is a file plus a small TOML spec, so any OpenPose-style network can be plugged in:
+A model is a file plus a small TOML spec. The generic part says how to feed the network;
+``head`` names the head that reads its outputs (:mod:`streampose.heads`), and every other
+key belongs to that head. An OpenPose-style PAF network:
 
     name = "openpose-mnv2s-coco18"
     skeleton = "coco18"
+    head = "paf"                   # the default; "keypoints" for one-stage networks
     input_name = "image:0"
     input_layout = "NHWC"          # or "NCHW"
-    output_layout = "NHWC"         # layout of every output tensor
     color = "BGR"                  # channel order the network expects
     mean = [0.0, 0.0, 0.0]         # normalised = (pixel - mean) * scale, per network channel
     scale = [1.0, 1.0, 1.0]
-    stride = 8                     # input pixels per output cell
+    stride = 8                     # input H and W are multiples of this
     pad_value = 0.0                # letterbox padding, in pixel units (before normalisation)
+    centred = false                # letterbox: image centred (true) or top-left (false)
+    input_height = 368             # the default network input height (--height)
     max_batch = 0                  # most images per run; 0 = any (see below)
 
-    [heatmaps]                     # K keypoint channels + 1 background channel
+    output_layout = "NHWC"         # paf head: layout of the map outputs
+    [heatmaps]                     # paf head: K keypoint channels + 1 background channel
     output = "Openpose/concat_stage7:0"
     channels = [0, 19]             # [start, stop), like a Python slice
 
@@ -51,7 +56,8 @@ else:  # pragma: no cover - Python 3.10
     except ModuleNotFoundError:
         _toml = None
 
-__all__ = ["LAYOUTS", "ModelSpec", "OutputRef", "builtin_specs", "resolve_spec"]
+__all__ = ["LAYOUTS", "ModelSpec", "OutputRef", "builtin_specs", "check_keys", "choice", "fail",
+           "resolve_spec"]
 
 log = logging.getLogger(__name__)
 
@@ -59,27 +65,22 @@ LAYOUTS = ("NCHW", "NHWC")
 COLORS = ("BGR", "RGB")
 _SPEC_PACKAGE = "streampose.models"
 _SPEC_DIR = "specs"
-_REQUIRED = (
-    "name",
-    "skeleton",
-    "input_name",
-    "input_layout",
-    "output_layout",
-    "color",
-    "stride",
-    "heatmaps",
-    "pafs",
-)
+_REQUIRED = ("name", "skeleton", "input_name", "input_layout", "color", "stride")
 _DEFAULTS: dict[str, Any] = {
+    "head": "paf",
     "mean": (0.0, 0.0, 0.0),
     "scale": (1.0, 1.0, 1.0),
     "pad_value": 0.0,
+    "centred": False,
+    "input_height": 368,
     "max_batch": 0,
 }
+_GENERIC = (*_REQUIRED, *_DEFAULTS)  # every other key belongs to the head
 _OUTPUT_KEYS = ("output", "channels")
 
 
-def _fail(source: str, field: str, value: object, allowed: str) -> ModelError:
+def fail(source: str, field: str, value: object, allowed: str) -> ModelError:
+    """The ModelError for one bad spec field (heads use it for their own fields too)."""
     return ModelError(f"{source}: invalid {field} = {value!r} (allowed: {allowed})")
 
 
@@ -87,31 +88,33 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _check_keys(d: Mapping[str, Any], allowed: tuple[str, ...], source: str, prefix: str) -> None:
+def check_keys(d: Mapping[str, Any], allowed: tuple[str, ...], source: str, prefix: str) -> None:
+    """ModelError for a key of ``d`` not in ``allowed``. A head checking its top-level keys
+    (``prefix`` ""): the generic keys are listed as known too."""
     for key in d:
         if key not in allowed:
-            known = ", ".join(allowed)
+            known = ", ".join(dict.fromkeys(allowed if prefix else (*_GENERIC, *allowed)))
             raise ModelError(f"{source}: unknown key '{prefix}{key}' (known keys: {known})")
 
 
 def _string(d: Mapping[str, Any], field: str, source: str) -> str:
     value = d[field]
     if not isinstance(value, str) or not value.strip():
-        raise _fail(source, field, value, "a non-empty string")
+        raise fail(source, field, value, "a non-empty string")
     return value
 
 
-def _choice(d: Mapping[str, Any], field: str, choices: tuple[str, ...], source: str) -> str:
+def choice(d: Mapping[str, Any], field: str, choices: tuple[str, ...], source: str) -> str:
     value = d[field]
     if value not in choices:
-        raise _fail(source, field, value, " | ".join(choices))
+        raise fail(source, field, value, " | ".join(choices))
     return str(value)
 
 
 def _vector3(d: Mapping[str, Any], field: str, source: str) -> tuple[float, float, float]:
     value = d[field]
     if not isinstance(value, list | tuple) or len(value) != 3 or not all(map(_is_number, value)):
-        raise _fail(source, field, value, "a list of 3 numbers")
+        raise fail(source, field, value, "a list of 3 numbers")
     return (float(value[0]), float(value[1]), float(value[2]))
 
 
@@ -130,14 +133,14 @@ class OutputRef:
     @classmethod
     def from_dict(cls, d: object, *, field: str, source: str) -> OutputRef:
         if not isinstance(d, Mapping):
-            raise _fail(source, field, d, 'a table {output = "name", channels = [start, stop]}')
-        _check_keys(d, _OUTPUT_KEYS, source, f"{field}.")
+            raise fail(source, field, d, 'a table {output = "name", channels = [start, stop]}')
+        check_keys(d, _OUTPUT_KEYS, source, f"{field}.")
         for key in _OUTPUT_KEYS:
             if key not in d:
                 raise ModelError(f"{source}: missing key '{field}.{key}'")
         output = d["output"]
         if not isinstance(output, str) or not output:
-            raise _fail(source, f"{field}.output", output, "a non-empty output name")
+            raise fail(source, f"{field}.output", output, "a non-empty output name")
         start, stop = _channel_range(d["channels"], f"{field}.channels", source)
         return cls(output=output, start=start, stop=stop)
 
@@ -147,7 +150,7 @@ def _channel_range(value: object, field: str, source: str) -> tuple[int, int]:
         start, stop = value
         if _is_int(start) and _is_int(stop) and 0 <= start < stop:
             return int(start), int(stop)
-    raise _fail(source, field, value, "[start, stop] integers with 0 <= start < stop")
+    raise fail(source, field, value, "[start, stop] integers with 0 <= start < stop")
 
 
 def _is_int(value: object) -> bool:
@@ -156,32 +159,23 @@ def _is_int(value: object) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class ModelSpec:
-    """How to feed one network and where to read its heatmaps and PAFs (see module doc)."""
+    """How to feed one network, and its head's part of the spec (see module doc)."""
 
     name: str
     skeleton: str
     input_name: str
     input_layout: str
-    output_layout: str
     color: str
     stride: int
-    heatmaps: OutputRef
-    pafs: OutputRef
+    head: str = "paf"
+    head_options: Any = None  # what the head's parse_options() made of its keys
     mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
     scale: tuple[float, float, float] = (1.0, 1.0, 1.0)
     pad_value: float = 0.0
+    centred: bool = False
+    input_height: int = 368
     max_batch: int = 0  # 0: any batch size
     source: str = field(default="<dict>", compare=False)
-
-    @property
-    def num_heatmaps(self) -> int:
-        """Heatmap channels, background included (K + 1)."""
-        return self.heatmaps.count
-
-    @property
-    def num_pafs(self) -> int:
-        """PAF channels (2 per limb)."""
-        return self.pafs.count
 
     @property
     def is_identity_normalisation(self) -> bool:
@@ -203,32 +197,37 @@ class ModelSpec:
         """Build and validate a spec from a parsed TOML table; ``source`` names it in errors."""
         if not isinstance(d, Mapping):
             raise ModelError(f"{source}: a model spec must be a table, got {type(d).__name__}")
-        _check_keys(d, _REQUIRED + tuple(_DEFAULTS), source, "")
-        missing = [key for key in _REQUIRED if key not in d]
-        if missing:
-            raise ModelError(f"{source}: missing key(s) {', '.join(map(repr, missing))}")
         return cls._validated({**_DEFAULTS, **d}, source)
 
     @classmethod
     def _validated(cls, d: Mapping[str, Any], source: str) -> ModelSpec:
-        spec = cls(
+        from streampose.heads import head_class
+
+        head = head_class(_string(d, "head", source), source=source)
+        # The head rejects unknown keys before a required key is reported missing: a typo
+        # ("strid") is named as such, not as the key it was meant to be.
+        options = head.parse_options({k: v for k, v in d.items() if k not in _GENERIC},
+                                     source=source)
+        missing = [key for key in _REQUIRED if key not in d]
+        if missing:
+            raise ModelError(f"{source}: missing key(s) {', '.join(map(repr, missing))}")
+        return cls(
             name=_string(d, "name", source),
             skeleton=_string(d, "skeleton", source),
             input_name=_string(d, "input_name", source),
-            input_layout=_choice(d, "input_layout", LAYOUTS, source),
-            output_layout=_choice(d, "output_layout", LAYOUTS, source),
-            color=_choice(d, "color", COLORS, source),
+            input_layout=choice(d, "input_layout", LAYOUTS, source),
+            color=choice(d, "color", COLORS, source),
             stride=_stride(d["stride"], source),
-            heatmaps=OutputRef.from_dict(d["heatmaps"], field="heatmaps", source=source),
-            pafs=OutputRef.from_dict(d["pafs"], field="pafs", source=source),
+            head=head.name,
+            head_options=options,
             mean=_vector3(d, "mean", source),
             scale=_vector3(d, "scale", source),
             pad_value=_number(d, "pad_value", source),
+            centred=_bool(d, "centred", source),
+            input_height=_positive_int(d, "input_height", source),
             max_batch=_max_batch(d["max_batch"], source),
             source=source,
         )
-        _check_outputs(spec)
-        return spec
 
     @classmethod
     def from_toml(cls, path: Path | str) -> ModelSpec:
@@ -243,36 +242,33 @@ class ModelSpec:
 
 def _stride(value: object, source: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise _fail(source, "stride", value, "an integer > 0")
+        raise fail(source, "stride", value, "an integer > 0")
     return value
 
 
 def _max_batch(value: object, source: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise _fail(source, "max_batch", value, "an integer >= 0 (0: any batch size)")
+        raise fail(source, "max_batch", value, "an integer >= 0 (0: any batch size)")
     return value
 
 
 def _number(d: Mapping[str, Any], field: str, source: str) -> float:
     if not _is_number(d[field]):
-        raise _fail(source, field, d[field], "a number")
+        raise fail(source, field, d[field], "a number")
     return float(d[field])
 
 
-def _check_outputs(spec: ModelSpec) -> None:
-    if spec.pafs.count % 2:
-        raise _fail(
-            spec.source,
-            "pafs.channels",
-            [spec.pafs.start, spec.pafs.stop],
-            "an even number of channels (x, y per limb)",
-        )
-    hm, pf = spec.heatmaps, spec.pafs
-    if hm.output == pf.output and hm.start < pf.stop and pf.start < hm.stop:
-        raise ModelError(
-            f"{spec.source}: heatmaps.channels [{hm.start}, {hm.stop}] and pafs.channels "
-            f"[{pf.start}, {pf.stop}] overlap in output {hm.output!r}"
-        )
+def _bool(d: Mapping[str, Any], field: str, source: str) -> bool:
+    if not isinstance(d[field], bool):
+        raise fail(source, field, d[field], "true or false")
+    return bool(d[field])
+
+
+def _positive_int(d: Mapping[str, Any], field: str, source: str) -> int:
+    value = d[field]
+    if not _is_int(value) or value <= 0:
+        raise fail(source, field, value, "an integer > 0")
+    return int(value)
 
 
 def _parse_toml(data: bytes, source: str) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from streampose.arith import round_up
 from streampose.errors import ConfigError
 from streampose.models.spec import ModelSpec
 
-__all__ = ["Letterbox", "cells_to_frame", "letterbox_into", "plan_letterbox", "rebuild_letterbox"]
+__all__ = ["Letterbox", "input_to_frame", "letterbox_into", "plan_letterbox", "rebuild_letterbox"]
 
 Transform = tuple[float, float, float, float]  # scale_x, scale_y, pad_x, pad_y
 
@@ -71,28 +71,24 @@ class Letterbox:
 
         Only the first two columns (x, y) are mapped; extra columns (confidence) are kept.
         """
-        (sx, sy), (ox, oy) = cells_to_frame(self.transform, stride=1, centres=False)
+        (sx, sy), (ox, oy) = input_to_frame(self.transform, centres=False)
         out = _float_copy(xy)
         out[..., 0] = out[..., 0] * sx + ox
         out[..., 1] = out[..., 1] * sy + oy
         return out
 
 
-def cells_to_frame(transform: Transform, *, stride: int,
+def input_to_frame(transform: Transform, *,
                    centres: bool = True) -> tuple[tuple[float, float], tuple[float, float]]:
-    """The affine map ``x_frame = x * scale + offset`` back through a letterbox.
+    """The affine map ``x_frame = x_input * scale + offset`` back through a letterbox.
 
-    ``x`` is in output-map cells of ``stride`` input pixels (``stride=1``: input pixels).
-    With ``centres``, ``x`` counts cell centres on integers (cell ``j`` covers input pixels
-    ``[j * s, (j + 1) * s)``, its centre ``(j + 0.5) * s``) and so does the result (frame
-    pixel centres on integers, as COCO and drawing use); without, both use pixel edges.
-    Returns ``((scale_x, scale_y), (offset_x, offset_y))``.
+    Input coordinates put pixel edges on integers (input pixel ``i`` covers ``[i, i + 1)``);
+    with ``centres`` the frame coordinates put pixel centres on integers (as COCO and
+    drawing do), else pixel edges. Returns ``((scale_x, scale_y), (offset_x, offset_y))``.
     """
     scale_x, scale_y, pad_x, pad_y = transform
-    half = stride / 2 if centres else 0.0
     shift = 0.5 if centres else 0.0
-    return ((stride / scale_x, stride / scale_y),
-            ((half - pad_x) / scale_x - shift, (half - pad_y) / scale_y - shift))
+    return ((1 / scale_x, 1 / scale_y), (-pad_x / scale_x - shift, -pad_y / scale_y - shift))
 
 
 def _float_copy(xy: np.ndarray) -> np.ndarray:

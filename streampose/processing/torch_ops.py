@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from streampose.models.spec import ModelSpec
 from streampose.pose.letterbox import Letterbox
 
-__all__ = ["DeviceMaps", "DeviceOps", "find_peaks_tensor", "letterbox_tensor"]
+__all__ = ["DeviceMaps", "DeviceOps", "device_peaks", "find_peaks_tensor", "letterbox_tensor"]
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +57,10 @@ class DeviceMaps:
 
 
 class DeviceOps:
-    """Letterbox + normalise before, peaks after, on ``device``; one per infer stage."""
+    """Letterbox + normalise before the network, and the network, on ``device``."""
 
-    def __init__(self, spec: ModelSpec, *, device: str | torch.device, keypoints: int,
-                 peak_threshold: float, nms_radius: int = 1, subpixel: bool = True) -> None:
+    def __init__(self, spec: ModelSpec, *, device: str | torch.device) -> None:
         self.spec, self.device = spec, torch.device(device)
-        self.keypoints = keypoints
-        self.peak_threshold, self.nms_radius, self.subpixel = peak_threshold, nms_radius, subpixel
         mean = torch.tensor(spec.mean, dtype=torch.float32).view(3, 1, 1)
         scale = torch.tensor(spec.scale, dtype=torch.float32).view(3, 1, 1)
         self._mean, self._scale = mean.to(self.device), scale.to(self.device)
@@ -119,29 +116,32 @@ class DeviceOps:
 
     # -- the network -------------------------------------------------------------------------
 
-    def forward(self, backend: Any, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Run ``backend`` on the device batch: ``infer_tensor`` if it has one, else numpy."""
+    def forward(self, backend: Any, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Run ``backend`` on the device batch: its named outputs as tensors on the device
+        (``infer_tensor`` if it has one, else a round trip through numpy)."""
         run = getattr(backend, "infer_tensor", None)
         if run is not None:
-            heatmaps_t, pafs_t = run(x)
-            return heatmaps_t, pafs_t
-        heatmaps, pafs = backend.infer(np.ascontiguousarray(x.cpu().numpy()))
-        return torch.from_numpy(heatmaps).to(self.device), torch.from_numpy(pafs).to(self.device)
+            outputs: dict[str, torch.Tensor] = run(x)
+            return outputs
+        arrays = backend.infer(np.ascontiguousarray(x.cpu().numpy()))
+        return {name: torch.from_numpy(np.ascontiguousarray(a)).to(self.device)
+                for name, a in arrays.items()}
 
-    # -- after the network ------------------------------------------------------------------
 
-    @torch.inference_mode()
-    def finish(self, heatmaps: torch.Tensor, pafs: torch.Tensor) -> DeviceMaps:
-        """Peaks of the keypoint heatmaps on the device; fp16 PAFs and the peak tables back."""
-        keypoints = torch.nan_to_num(heatmaps[:, : self.keypoints].float(), nan=0.0,
-                                     posinf=0.0, neginf=0.0)
-        counts, table = find_peaks_tensor(keypoints,
-                                          threshold=self.peak_threshold,
-                                          radius=self.nms_radius, subpixel=self.subpixel)
-        pafs_host = pafs.to(torch.float16).cpu().numpy()
-        rows = table.cpu().numpy()
-        splits = np.cumsum(counts.cpu().numpy())[:-1]
-        return DeviceMaps(pafs=pafs_host, peaks=np.split(rows, splits))
+
+@torch.inference_mode()
+def device_peaks(heatmaps: torch.Tensor, pafs: torch.Tensor, *, keypoints: int,
+                 threshold: float, radius: int = 1, subpixel: bool = True) -> DeviceMaps:
+    """Peak NMS of the first ``keypoints`` heatmap channels (NCHW) where they are; the
+    fp16 PAFs and each image's peak table come back to the host."""
+    finite = torch.nan_to_num(heatmaps[:, :keypoints].float(), nan=0.0, posinf=0.0,
+                              neginf=0.0)
+    counts, table = find_peaks_tensor(finite, threshold=threshold, radius=radius,
+                                      subpixel=subpixel)
+    pafs_host = pafs.to(torch.float16).cpu().numpy()
+    rows = table.cpu().numpy()
+    splits = np.cumsum(counts.cpu().numpy())[:-1]
+    return DeviceMaps(pafs=pafs_host, peaks=np.split(rows, splits))
 
 
 def letterbox_tensor(frame: torch.Tensor, lb: Letterbox, out: torch.Tensor, spec: ModelSpec, *,

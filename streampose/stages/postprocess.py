@@ -6,7 +6,7 @@ import queue
 from typing import Any
 
 from streampose.pose import Poses
-from streampose.pose.letterbox import cells_to_frame
+from streampose.pose.letterbox import input_to_frame
 from streampose.processing import Processing
 from streampose.runtime.channels import Channels, ChannelSpec, QueueSpec
 from streampose.runtime.stage import POLL_S, Stage
@@ -15,11 +15,11 @@ from streampose.stages.plan import RunPlan
 from streampose.transport.ring import SharedRing
 
 
-def to_frame(poses: Poses, header: FrameHeader, stride: int) -> Poses:
-    """Map-cell poses -> original-frame pixels through the item's letterbox transform
-    (:func:`~streampose.pose.letterbox.cells_to_frame`). Peaks found in the letterbox
+def to_frame(poses: Poses, header: FrameHeader) -> Poses:
+    """Network-input poses -> original-frame pixels through the item's letterbox transform
+    (:func:`~streampose.pose.letterbox.input_to_frame`). Keypoints found in the letterbox
     padding are clamped to the frame's edge."""
-    scale, offset = cells_to_frame(header.transform, stride=stride)
+    scale, offset = input_to_frame(header.transform)
     return poses.transformed(scale=scale, offset=offset).clipped(width=header.width,
                                                                  height=header.height)
 
@@ -57,7 +57,7 @@ class PostprocessStage(Stage):
         with self.busy():
             poses = self.processing.decode(self.maps, slot, header)
             self.maps.release(slot)
-            poses = to_frame(poses, header, self.processing.spec.stride)
+            poses = to_frame(poses, header)
         self.items += 1
         return self._send(PoseResult(header, poses.keypoints, poses.scores))
 

@@ -16,19 +16,25 @@ from streampose.backends import (
     available_backends,
     create_backend,
     register_backend,
-    split_outputs,
 )
 from streampose.backends.fake_people import standing_person
 from streampose.errors import ConfigError, ModelError
 from streampose.models.spec import ModelSpec, builtin_specs
 from streampose.pose import COCO18, PafDecoder
-from tests.helpers import SHARED
+from tests.helpers import SHARED, host_processing, paf_head, paf_maps
 
 MODEL = SHARED / "models" / "openpose-mnv2s-coco18.onnx"
 needs_model = pytest.mark.skipif(
     not MODEL.is_file(), reason=f"needs the shared model {MODEL} (../shared is absent)"
 )
 SPEC = builtin_specs()["openpose-mnv2s-coco18"]
+OUTPUT = "Openpose/concat_stage7:0"  # the shared model's one output: 19 heatmaps + 38 PAFs
+
+
+def with_refs(spec: ModelSpec, **refs: object) -> ModelSpec:
+    """``spec`` with fields of its PAF head's options (``heatmaps=``, ``pafs=``,
+    ``output_layout=``) replaced."""
+    return dataclasses.replace(spec, head_options=dataclasses.replace(spec.head_options, **refs))
 
 
 # registry
@@ -92,27 +98,6 @@ def test_bad_threads(threads: object) -> None:
         create_backend("fake", spec=SPEC, model_path=None, threads=threads)  # type: ignore[arg-type]
 
 
-# split_outputs
-
-
-def test_split_outputs_nhwc_and_nchw_agree() -> None:
-    raw = np.random.default_rng(0).random((2, 46, 82, 57), dtype=np.float32)
-    heatmaps, pafs = split_outputs({"Openpose/concat_stage7:0": raw}, SPEC)
-    assert heatmaps.shape == (2, 19, 46, 82) and pafs.shape == (2, 38, 46, 82)
-    assert heatmaps.flags.c_contiguous and pafs.flags.c_contiguous
-    np.testing.assert_array_equal(pafs[1, 5], raw[1, :, :, 24])
-    nchw = dataclasses.replace(SPEC, output_layout="NCHW")
-    raw_nchw = np.ascontiguousarray(raw.transpose(0, 3, 1, 2))
-    h2, p2 = split_outputs({"Openpose/concat_stage7:0": raw_nchw}, nchw)
-    np.testing.assert_array_equal(h2, heatmaps)
-    np.testing.assert_array_equal(p2, pafs)
-
-
-def test_split_outputs_too_few_channels() -> None:
-    with pytest.raises(ModelError, match=r"channels \[19, 57\)"):
-        split_outputs({"Openpose/concat_stage7:0": np.zeros((1, 46, 82, 40), np.float32)}, SPEC)
-
-
 # fake backend
 
 
@@ -121,18 +106,43 @@ def test_split_outputs_too_few_channels() -> None:
 def test_fake_shapes(layout: str, n: int, h: int, w: int) -> None:
     spec = dataclasses.replace(SPEC, input_layout=layout)
     with create_backend("fake", spec=spec, model_path=None) as backend:
-        heatmaps, pafs = backend.infer(np.zeros(spec.input_shape(n, h, w), np.float32))
+        outputs = backend.infer(np.zeros(spec.input_shape(n, h, w), np.float32))
+        assert backend.output_shapes() == {OUTPUT: (None, None, None, 57)}
+    assert list(outputs) == [OUTPUT]  # the model's outputs as the spec names them (NHWC)
+    raw = outputs[OUTPUT]
+    assert raw.shape == (n, h // 8, w // 8, 57) and raw.dtype == np.float32
+    assert raw.flags.c_contiguous
+    heatmaps, pafs = paf_maps(spec, outputs)
     assert heatmaps.shape == (n, 19, h // 8, w // 8) and pafs.shape == (n, 38, h // 8, w // 8)
     assert heatmaps.dtype == pafs.dtype == np.float32
-    assert heatmaps.flags.c_contiguous and pafs.flags.c_contiguous
+
+
+def test_fake_follows_the_specs_output_layout_and_names() -> None:
+    """Two NCHW outputs (as the built-in network has): the same maps, placed per the spec."""
+    spec = with_refs(SPEC, output_layout="NCHW",
+                     heatmaps=dataclasses.replace(SPEC.head_options.heatmaps, output="h"),
+                     pafs=dataclasses.replace(SPEC.head_options.pafs, output="p", start=2,
+                                              stop=40))
+    batch = np.zeros((1, 64, 96, 3), np.float32)
+    batch[0, 24:32, 40:48] = 255.0
+    with create_backend("fake", spec=spec, model_path=None) as backend:
+        outputs = backend.infer(batch)
+        assert backend.output_shapes() == {"h": (None, 19, None, None),
+                                           "p": (None, 40, None, None)}
+    with create_backend("fake", spec=SPEC, model_path=None) as backend:
+        want = paf_maps(SPEC, backend.infer(batch))
+    assert outputs["h"].shape == (1, 19, 8, 12) and outputs["p"].shape == (1, 40, 8, 12)
+    assert not outputs["p"][:, :2].any()  # channels the spec does not read stay zero
+    for got, expected in zip(paf_maps(spec, outputs), want, strict=True):
+        np.testing.assert_array_equal(got, expected)
 
 
 def test_fake_is_deterministic_and_follows_the_input() -> None:
     batch = np.zeros((2, 368, 656, 3), np.float32)
     batch[1, 160:168, 320:328] = 255.0  # cell (20, 40)
     with create_backend("fake", spec=SPEC, model_path=None) as backend:
-        heatmaps, pafs = backend.infer(batch)
-        again, _ = backend.infer(batch)
+        heatmaps, pafs = paf_maps(SPEC, backend.infer(batch))
+        again, _ = paf_maps(SPEC, backend.infer(batch))
     np.testing.assert_array_equal(heatmaps, again)
     assert heatmaps[0, :18].max() == 0.0 and np.all(heatmaps[0, 18] == 1.0)  # empty image
     assert not pafs[0].any()
@@ -145,13 +155,14 @@ def test_fake_is_deterministic_and_follows_the_input() -> None:
 
 
 def test_fake_draws_a_chain_for_other_skeletons() -> None:
-    spec = dataclasses.replace(SPEC, skeleton="body25",
-                               heatmaps=dataclasses.replace(SPEC.heatmaps, start=0, stop=26),
-                               pafs=dataclasses.replace(SPEC.pafs, start=26, stop=78))
+    refs = SPEC.head_options
+    spec = with_refs(dataclasses.replace(SPEC, skeleton="body25"),
+                     heatmaps=dataclasses.replace(refs.heatmaps, start=0, stop=26),
+                     pafs=dataclasses.replace(refs.pafs, start=26, stop=78))
     batch = np.zeros((1, 368, 656, 3), np.float32)
     batch[0, 160:168, 320:328] = 255.0  # cell (20, 40)
     with create_backend("fake", spec=spec, model_path=None) as backend:
-        heatmaps, pafs = backend.infer(batch)
+        heatmaps, pafs = paf_maps(spec, backend.infer(batch))
     for k in range(25):
         peak = np.unravel_index(np.argmax(heatmaps[0, k]), heatmaps.shape[2:])
         assert tuple(map(int, peak)) == (min(20 + k - 12, 45), 40)
@@ -236,17 +247,29 @@ def ort_backend() -> Iterator[Backend]:
 @pytest.mark.parametrize(("h", "w"), [(368, 656), (368, 496)])
 def test_ort_output_shapes(ort_backend: Backend, n: int, h: int, w: int) -> None:
     batch = np.random.default_rng(n).uniform(0, 255, (n, h, w, 3)).astype(np.float32)
-    heatmaps, pafs = ort_backend.infer(batch)
+    outputs = ort_backend.infer(batch)
+    assert list(outputs) == [OUTPUT]  # raw, as the model gives it: NHWC
+    assert outputs[OUTPUT].shape == (n, h // 8, w // 8, 57)
+    assert outputs[OUTPUT].dtype == np.float32
+    heatmaps, pafs = paf_maps(SPEC, outputs)
     assert heatmaps.shape == (n, 19, h // 8, w // 8)
     assert pafs.shape == (n, 38, h // 8, w // 8)
     assert heatmaps.dtype == pafs.dtype == np.float32
-    assert heatmaps.flags.c_contiguous and pafs.flags.c_contiguous
+
+
+@pytest.mark.shared
+@needs_model
+def test_ort_output_shapes_are_the_models(ort_backend: Backend) -> None:
+    shapes = ort_backend.output_shapes()
+    assert list(shapes) == [OUTPUT] and len(shapes[OUTPUT]) == 4
+    assert shapes[OUTPUT][3] == 57  # static channels; the other axes follow the input
+    paf_head(SPEC).check_outputs(shapes, model=str(MODEL))  # what the shipped spec reads
 
 
 @pytest.mark.shared
 @needs_model
 def test_ort_black_image_is_background(ort_backend: Backend) -> None:
-    heatmaps, _ = ort_backend.infer(np.zeros((1, 368, 656, 3), np.float32))
+    heatmaps, _ = paf_maps(SPEC, ort_backend.infer(np.zeros((1, 368, 656, 3), np.float32)))
     background = heatmaps[0, 18]
     assert np.mean(background > 0.9) > 0.9
     assert background.mean() > heatmaps[0, :18].max(axis=0).mean()
@@ -258,9 +281,11 @@ def test_ort_batch_matches_single_images(ort_backend: Backend) -> None:
     """The shipped spec has max_batch = 1: a batch runs image by image."""
     batch = np.random.default_rng(3).uniform(0, 255, (3, 368, 496, 3)).astype(np.float32)
     batch[0] = 0.0
-    heatmaps, pafs = ort_backend.infer(batch)
+    outputs = ort_backend.infer(batch)
+    heatmaps, pafs = paf_maps(SPEC, outputs)
+    assert outputs[OUTPUT].shape[0] == 3  # the chunks joined along the batch axis
     for n in range(3):
-        alone_h, alone_p = ort_backend.infer(batch[n : n + 1])
+        alone_h, alone_p = paf_maps(SPEC, ort_backend.infer(batch[n : n + 1]))
         np.testing.assert_array_equal(heatmaps[n], alone_h[0])
         np.testing.assert_array_equal(pafs[n], alone_p[0])
 
@@ -273,8 +298,8 @@ def test_the_shared_model_is_not_batch_independent() -> None:
     batch = np.random.default_rng(3).uniform(0, 255, (2, 368, 496, 3)).astype(np.float32)
     batch[0] = 0.0
     with create_backend("onnxruntime", spec=spec, model_path=MODEL, threads=1) as backend:
-        together, _ = backend.infer(batch)
-        alone, _ = backend.infer(batch[:1])
+        together, _ = paf_maps(spec, backend.infer(batch))
+        alone, _ = paf_maps(spec, backend.infer(batch[:1]))
     assert np.abs(together[0] - alone[0]).max() > 0.05
 
 
@@ -287,23 +312,45 @@ def test_ort_wrong_input_name_lists_real_names() -> None:
         backend.open()
 
 
-@pytest.mark.shared
-@needs_model
-def test_ort_wrong_output_name_lists_real_names() -> None:
-    pafs = dataclasses.replace(SPEC.pafs, output="pafs")
-    backend = create_backend(
-        "onnxruntime", spec=dataclasses.replace(SPEC, pafs=pafs), model_path=MODEL
-    )
-    with pytest.raises(ModelError, match=r"pafs\.output.*'Openpose/concat_stage7:0'"):
-        backend.open()
+# The model's outputs are checked by its head (the backend opens any model): PafHead's
+# check_outputs on the shapes the ONNX Runtime backend reads from the real model.
 
 
 @pytest.mark.shared
 @needs_model
-def test_ort_wrong_channel_ranges_and_layout() -> None:
-    too_far = dataclasses.replace(SPEC, pafs=dataclasses.replace(SPEC.pafs, start=20, stop=60))
-    with pytest.raises(ModelError, match=r"only 57 channels.*pafs\.channels"):
-        create_backend("onnxruntime", spec=too_far, model_path=MODEL).open()
+def test_ort_wrong_output_name_lists_real_names(ort_backend: Backend) -> None:
+    spec = with_refs(SPEC, pafs=dataclasses.replace(SPEC.head_options.pafs, output="pafs"))
+    with pytest.raises(ModelError, match=r"pafs\.output.*'Openpose/concat_stage7:0'") as info:
+        paf_head(spec).check_outputs(ort_backend.output_shapes(), model=str(MODEL))
+    assert str(MODEL) in str(info.value) and spec.source in str(info.value)
+
+
+@pytest.mark.shared
+@needs_model
+def test_ort_wrong_channel_ranges(ort_backend: Backend) -> None:
+    too_far = with_refs(SPEC, pafs=dataclasses.replace(SPEC.head_options.pafs, start=20,
+                                                       stop=60))
+    with pytest.raises(ModelError, match=r"only 57 channels.*pafs\.channels") as info:
+        paf_head(too_far).check_outputs(ort_backend.output_shapes(), model=str(MODEL))
+    assert str(MODEL) in str(info.value) and "ends at 60" in str(info.value)
+
+
+@pytest.mark.shared
+@needs_model
+def test_a_wrong_output_stops_the_processing_at_open() -> None:
+    """Where the infer stage meets it: Processing.open lets the head check the backend's
+    outputs, so a wrong spec fails once, before the first batch, naming the file."""
+    spec = with_refs(SPEC, heatmaps=dataclasses.replace(SPEC.head_options.heatmaps,
+                                                        output="heatmaps"))
+    with create_backend("onnxruntime", spec=spec, model_path=MODEL, threads=1) as backend, \
+            pytest.raises(ModelError, match=r"no output 'heatmaps' \(heatmaps\.output") as info:
+        host_processing(spec).open(backend)
+    assert str(MODEL) in str(info.value)
+
+
+@pytest.mark.shared
+@needs_model
+def test_ort_wrong_input_layout() -> None:
     nchw: ModelSpec = dataclasses.replace(SPEC, input_layout="NCHW")
     with pytest.raises(ModelError, match="not a 3-channel NCHW"):
         create_backend("onnxruntime", spec=nchw, model_path=MODEL).open()
@@ -314,7 +361,9 @@ def test_ort_wrong_channel_ranges_and_layout() -> None:
 def test_ort_spin_option_and_context_manager() -> None:
     backend = create_backend("onnxruntime", spec=SPEC, model_path=MODEL, threads=1, spin=False)
     with backend:
-        heatmaps, _ = backend.infer(np.zeros((1, 64, 64, 3), np.float32))
+        heatmaps, _ = paf_maps(SPEC, backend.infer(np.zeros((1, 64, 64, 3), np.float32)))
     assert heatmaps.shape == (1, 19, 8, 8)
     with pytest.raises(RuntimeError, match="before open"):
         backend.infer(np.zeros((1, 64, 64, 3), np.float32))
+    with pytest.raises(RuntimeError, match="before open"):
+        backend.output_shapes()

@@ -32,7 +32,7 @@ from streampose.backends.tensorrt.backend import TensorRTBackend
 from streampose.backends.tensorrt.shapes import profile_shapes
 from streampose.errors import ConfigError, ModelError
 from streampose.models.spec import builtin_specs
-from tests.helpers import shared_file
+from tests.helpers import paf_head, paf_maps, shared_file
 
 torch = pytest.importorskip("torch")
 
@@ -40,7 +40,7 @@ torch = pytest.importorskip("torch")
 # BatchNorm uses batch statistics), lifted here so batching is exercised.
 SHARED_SPEC = builtin_specs()["openpose-mnv2s-coco18"]
 SPEC = dataclasses.replace(SHARED_SPEC, max_batch=0)
-OUTPUT = SPEC.heatmaps.output
+OUTPUT = SPEC.head_options.heatmaps.output
 CHANNELS = 57
 MAGIC = b"FAKE-TRT-PLAN\n"
 
@@ -214,6 +214,10 @@ class FakeEngine:
 
     def get_tensor_profile_shape(self, name: str, profile: int) -> list[list[int]]:
         return self.plan["profile"]
+
+    def get_tensor_shape(self, name: str) -> tuple[int, ...]:
+        """An output's declared shape: dynamic N, H, W (-1), static channels (NHWC)."""
+        return (-1, -1, -1, self.plan["outputs"][name])
 
     def create_execution_context(self) -> FakeContext:
         return FakeContext(self)
@@ -508,7 +512,9 @@ def test_build_once_then_load_from_cache(fake_trt: FakeState, model: Path,
     cache = tmp_path / "engines"
     with backend(model, cache, input_hw=(32, 48)) as b:
         assert fake_trt.calls["build"] == 1
-        heatmaps, pafs = b.infer(batch_of(3))
+        outputs = b.infer(batch_of(3))
+    assert list(outputs) == [OUTPUT] and outputs[OUTPUT].shape == (3, 4, 6, 57)  # raw NHWC
+    heatmaps, pafs = paf_maps(SPEC, outputs)
     files = engines(cache)
     assert len(files) == 1 and files[0].startswith("openpose-mnv2s-coco18-")
     assert sorted(os.listdir(cache)) == [files[0], files[0].replace(".engine", ".json")]
@@ -552,7 +558,7 @@ def test_tensorrt_without_fp16_flag_builds_anyway(fake_trt: FakeState, model: Pa
     module.BuilderFlag = enum.Enum("BuilderFlag", "INT8")  # strongly typed only
     monkeypatch.setitem(sys.modules, "tensorrt", module)
     with backend(model, tmp_path, input_hw=(32, 48)) as b:
-        assert b.infer(batch_of(1))[0].shape == (1, 19, 4, 6)
+        assert paf_maps(SPEC, b.infer(batch_of(1)))[0].shape == (1, 19, 4, 6)
     assert fake_trt.configs[0].flags == set()
     assert "no FP16 builder flag" in caplog.text
 
@@ -564,14 +570,14 @@ def test_engine_is_built_for_the_first_batch_size(fake_trt: FakeState, model: Pa
         b.infer(batch_of(2))
         b.infer(batch_of(1))
         assert fake_trt.calls["build"] == 1
-        heatmaps, _ = b.infer(batch_of(2, h=64, w=64))  # another aspect ratio
+        heatmaps, _ = paf_maps(SPEC, b.infer(batch_of(2, h=64, w=64)))  # another aspect ratio
         assert heatmaps.shape == (2, 19, 8, 8)
     assert fake_trt.calls["build"] == 2 and len(engines(tmp_path)) == 2
 
 
 def test_large_batches_run_in_chunks(fake_trt: FakeState, model: Path, tmp_path: Path) -> None:
     with backend(model, tmp_path, max_batch=2, input_hw=(32, 48)) as b:
-        heatmaps, pafs = b.infer(batch_of(5))
+        heatmaps, pafs = paf_maps(SPEC, b.infer(batch_of(5)))
     assert fake_trt.batches == [2, 2, 1]
     np.testing.assert_allclose(heatmaps[:, 0, 0, 0], [0, 10, 20, 30, 40])
     assert pafs.shape == (5, 38, 4, 6)
@@ -584,17 +590,34 @@ def test_infer_tensor_matches_infer_and_stays_on_the_device(fake_trt: FakeState,
         assert b.tensor_device == torch.device("cpu")  # the stand-in GPU
         want = b.infer(batch_of(5))
         got = b.infer_tensor(torch.from_numpy(batch_of(5)))
-    assert all(isinstance(t, torch.Tensor) for t in got)
+    assert list(got) == list(want) == [OUTPUT]
+    assert all(isinstance(t, torch.Tensor) for t in got.values())
     assert fake_trt.batches == [2, 2, 1, 2, 2, 1]
-    for g, w in zip(got, want, strict=True):
-        np.testing.assert_array_equal(g.numpy(), w)
+    for name, tensor in got.items():
+        np.testing.assert_array_equal(tensor.numpy(), want[name])
+
+
+def test_output_shapes_come_from_the_engine(fake_trt: FakeState, model: Path,
+                                           tmp_path: Path) -> None:
+    """Known once an engine exists (its input size is needed to build it); the PAF head
+    checks them as for any backend."""
+    with backend(model, tmp_path) as b:
+        assert b.output_shapes() == {}  # no input size yet: no engine
+        b.infer(batch_of(1))
+        shapes = b.output_shapes()
+    assert shapes == {OUTPUT: (None, None, None, CHANNELS)}
+    paf_head(SPEC).check_outputs(shapes, model=str(model))
+    too_far = dataclasses.replace(SPEC, head_options=dataclasses.replace(
+        SPEC.head_options, pafs=dataclasses.replace(SPEC.head_options.pafs, stop=59)))
+    with pytest.raises(ModelError, match=r"only 57 channels.*pafs\.channels"):
+        paf_head(too_far).check_outputs(shapes, model=str(model))
 
 
 def test_spec_max_batch_caps_the_engine(fake_trt: FakeState, model: Path,
                                         tmp_path: Path) -> None:
     with TensorRTBackend(spec=SHARED_SPEC, model_path=model, cache_dir=tmp_path,
                          input_hw=(32, 48)) as b:
-        heatmaps, _ = b.infer(batch_of(3))
+        heatmaps, _ = paf_maps(SPEC, b.infer(batch_of(3)))
     assert fake_trt.configs[0].profiles[0].shapes[SPEC.input_name][2] == (1, 32, 48, 3)
     assert fake_trt.batches == [1, 1, 1]
     np.testing.assert_allclose(heatmaps[:, 0, 0, 0], [0, 10, 20])
@@ -669,7 +692,7 @@ def test_wrong_input_name_and_failed_build(fake_trt: FakeState, tmp_path: Path) 
 def test_static_model_size_must_match_the_batch(fake_trt: FakeState, tmp_path: Path) -> None:
     static = write_model(tmp_path / "static.onnx", shape=(1, 32, 48, 3))
     with backend(static, tmp_path, max_batch=8) as b:
-        heatmaps, _ = b.infer(batch_of(3))  # static batch 1: one image per run
+        heatmaps, _ = paf_maps(SPEC, b.infer(batch_of(3)))  # static batch 1: one image per run
         assert heatmaps.shape[0] == 3 and fake_trt.batches == [1, 1, 1]
         with pytest.raises(ModelError, match="static height 32"):
             b.infer(batch_of(1, h=64))
@@ -683,7 +706,7 @@ def test_unwritable_cache_still_runs(fake_trt: FakeState, model: Path, tmp_path:
 
     monkeypatch.setattr(trt_backend, "store_engine", refuse)
     with backend(model, tmp_path, input_hw=(32, 48)) as b:
-        assert b.infer(batch_of(1))[0].shape == (1, 19, 4, 6)
+        assert paf_maps(SPEC, b.infer(batch_of(1)))[0].shape == (1, 19, 4, 6)
     assert "cannot cache the engine" in caplog.text
 
 
@@ -722,5 +745,6 @@ def test_real_engine_matches_onnxruntime(tmp_path: Path) -> None:
     with TensorRTBackend(spec=SHARED_SPEC, model_path=onnx, cache_dir=tmp_path, fp16=False,
                          input_hw=(368, 656)) as trt:
         got = trt.infer(batch)
-    for a, b in zip(got, expected, strict=True):
-        np.testing.assert_allclose(a, b, atol=2e-3, rtol=1e-2)
+    assert list(got) == list(expected)
+    for name, array in got.items():
+        np.testing.assert_allclose(array, expected[name], atol=2e-3, rtol=1e-2)

@@ -12,9 +12,9 @@ torch = pytest.importorskip("torch", reason="the torch backend needs torch (the 
 
 from streampose.backends import create_backend  # noqa: E402
 from streampose.backends.auto import choose_backend  # noqa: E402
-from streampose.models import architecture_spec, build_model  # noqa: E402
+from streampose.models import OUTPUT_NAMES, architecture_spec, build_model  # noqa: E402
 from streampose.models.spec import ModelSpec  # noqa: E402
-from tests.helpers import make_video, run_cli  # noqa: E402
+from tests.helpers import make_video, paf_head, run_cli  # noqa: E402
 
 SPEC = ModelSpec.from_dict(architecture_spec("lightweight-openpose"))
 
@@ -33,7 +33,11 @@ def test_backend_matches_the_module(checkpoint: Path) -> None:
     model = build_model("lightweight-openpose", weights=checkpoint)
     batch = np.random.default_rng(1).uniform(-0.5, 0.5, (2, 3, 64, 96)).astype(np.float32)
     with create_backend("torch", spec=SPEC, model_path=checkpoint, threads=1) as backend:
-        heatmaps, pafs = backend.infer(batch)
+        outputs = backend.infer(batch)
+        assert backend.output_shapes() == {"heatmaps": (None,) * 4, "pafs": (None,) * 4}
+    assert list(outputs) == list(OUTPUT_NAMES["lightweight-openpose"]) == ["heatmaps", "pafs"]
+    heatmaps, pafs = outputs["heatmaps"], outputs["pafs"]
+    paf_head(SPEC).check_outputs(backend.output_shapes(), model=str(checkpoint))
     with torch.inference_mode():
         want = [t.numpy() for t in model(torch.from_numpy(batch))]
     assert heatmaps.shape == (2, 19, 8, 12) and pafs.shape == (2, 38, 8, 12)

@@ -28,6 +28,7 @@ torch = pytest.importorskip("torch", reason="the Lightweight OpenPose model need
 import torch.nn.functional as F  # noqa: E402
 from torch import Tensor  # noqa: E402
 
+from streampose.models import OUTPUT_NAMES  # noqa: E402
 from streampose.models.lightweight_openpose import (  # noqa: E402
     SPEC,
     LightweightOpenPose,
@@ -300,12 +301,15 @@ def test_constructor_is_keyword_only_and_validated() -> None:
 def test_spec_is_valid() -> None:
     spec = ModelSpec.from_dict(SPEC)
     assert spec.name == "lightweight-openpose"
-    assert (spec.input_layout, spec.output_layout, spec.color) == ("NCHW", "NCHW", "BGR")
+    outputs = spec.head_options  # the PAF head's part of the spec
+    assert spec.head == "paf"
+    assert (spec.input_layout, outputs.output_layout, spec.color) == ("NCHW", "NCHW", "BGR")
     assert spec.stride == 8
     assert spec.mean == (128.0, 128.0, 128.0)
     assert spec.scale == (1 / 256,) * 3
-    assert (spec.heatmaps.output, spec.num_heatmaps) == ("heatmaps", 19)
-    assert (spec.pafs.output, spec.num_pafs) == ("pafs", 38)
+    assert (outputs.heatmaps.output, outputs.heatmaps.count) == ("heatmaps", 19)
+    assert (outputs.pafs.output, outputs.pafs.count) == ("pafs", 38)
+    assert OUTPUT_NAMES["lightweight-openpose"] == ("heatmaps", "pafs")  # what forward() gives
     # The original code pads with 0 after normalising: pixel value 128.
     assert spec.pad_value == 128.0
     assert spec.normalise(spec.pad_value) == (0.0, 0.0, 0.0)

@@ -77,8 +77,9 @@ def test_lightweight_openpose_spec_is_valid():
     spec = known_model(NAME).model_spec()
     assert spec.skeleton == COCO18.name
     assert (spec.input_layout, spec.color, spec.stride) == ("NCHW", "BGR", 8)
-    assert spec.num_heatmaps == COCO18.num_keypoints + 1
-    assert spec.num_pafs == 2 * COCO18.num_limbs
+    assert spec.head == "paf"
+    assert spec.head_options.heatmaps.count == COCO18.num_keypoints + 1
+    assert spec.head_options.pafs.count == 2 * COCO18.num_limbs
     assert spec.normalise(128.0) == (0.0, 0.0, 0.0)
     assert spec.normalise(spec.pad_value) == (0.0, 0.0, 0.0)
 

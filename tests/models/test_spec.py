@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from streampose.errors import ModelError
+from streampose.heads.paf import PafOutputs
 from streampose.models.spec import ModelSpec, OutputRef, builtin_specs, resolve_spec
 from tests.helpers import valid_spec_dict
 
@@ -40,12 +41,16 @@ def test_shipped_spec_loads_with_model_md_values() -> None:
     spec = ModelSpec.from_toml(SHIPPED)
     assert spec.name == "openpose-mnv2s-coco18"
     assert spec.skeleton == "coco18"
-    assert (spec.input_name, spec.input_layout, spec.output_layout) == ("image:0", "NHWC", "NHWC")
+    assert (spec.input_name, spec.input_layout) == ("image:0", "NHWC")
     assert (spec.color, spec.stride, spec.pad_value) == ("BGR", 8, 0.0)
     assert spec.mean == (0.0, 0.0, 0.0) and spec.scale == (1.0, 1.0, 1.0)
-    assert spec.heatmaps == OutputRef(output="Openpose/concat_stage7:0", start=0, stop=19)
-    assert spec.pafs == OutputRef(output="Openpose/concat_stage7:0", start=19, stop=57)
-    assert (spec.num_heatmaps, spec.num_pafs) == (19, 38)
+    assert (spec.centred, spec.input_height) == (False, 368)  # the defaults
+    assert spec.head == "paf" and isinstance(spec.head_options, PafOutputs)
+    outputs = spec.head_options  # the PAF head's part of the spec
+    assert outputs.output_layout == "NHWC"
+    assert outputs.heatmaps == OutputRef(output="Openpose/concat_stage7:0", start=0, stop=19)
+    assert outputs.pafs == OutputRef(output="Openpose/concat_stage7:0", start=19, stop=57)
+    assert (outputs.heatmaps.count, outputs.pafs.count) == (19, 38)
     assert spec.is_identity_normalisation
     assert spec.max_batch == 1  # batch-statistics BatchNorm: see the spec's comment
 
@@ -71,6 +76,7 @@ def test_defaults_and_pickle() -> None:
     spec = ModelSpec.from_dict(valid_spec_dict())
     assert (spec.mean, spec.scale, spec.pad_value) == ((0, 0, 0), (1, 1, 1), 0.0)
     assert spec.max_batch == 0
+    assert (spec.head, spec.centred, spec.input_height) == ("paf", False, 368)
     assert spec.input_shape(1, 368, 496) == (1, 368, 496, 3)
     assert pickle.loads(pickle.dumps(spec)) == spec  # crosses to worker processes
 
@@ -116,6 +122,12 @@ def test_unknown_key_error_names_the_file(tmp_path: Path) -> None:
         ("pad_value", "zero", "pad_value = 'zero'"),
         ("max_batch", -1, r"max_batch = -1 \(allowed: an integer >= 0"),
         ("max_batch", 1.0, "max_batch = 1.0"),
+        ("centred", "yes", r"centred = 'yes' \(allowed: true or false\)"),
+        ("centred", 1, "centred = 1"),
+        ("input_height", 0, r"input_height = 0 \(allowed: an integer > 0\)"),
+        ("input_height", 368.0, "input_height = 368.0"),
+        ("head", "", "head = ''"),
+        ("head", 7, "head = 7"),
         ("name", "", "name = ''"),
         ("input_name", 3, "input_name = 3"),
         ("heatmaps", {"output": "out", "channels": [19, 0]}, r"heatmaps.channels = \[19, 0\]"),
@@ -131,8 +143,34 @@ def test_unknown_key_error_names_the_file(tmp_path: Path) -> None:
 def test_bad_values_name_the_field(field: str, value: object, expected: str) -> None:
     d = valid_spec_dict()
     d[field] = value
-    with pytest.raises(ModelError, match=expected):
+    with pytest.raises(ModelError, match=expected) as info:
         ModelSpec.from_dict(d, source="bad.toml")
+    assert "bad.toml" in str(info.value)
+
+
+def test_unknown_head_names_the_file_and_the_field(tmp_path: Path) -> None:
+    path = tmp_path / "net.toml"
+    path.write_text('head = "yolo"\n' + VALID)
+    with pytest.raises(ModelError, match=r"invalid head = 'yolo' \(allowed: .*paf") as info:
+        ModelSpec.from_toml(path)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("key", ["pafs", "heatmaps", "output_layout"])
+def test_a_paf_spec_needs_its_outputs(key: str) -> None:
+    d = valid_spec_dict()
+    del d[key]
+    with pytest.raises(ModelError, match=rf"bad\.toml: missing key\(s\) '{key}'.*paf head"):
+        ModelSpec.from_dict(d, source="bad.toml")
+
+
+def test_unknown_key_lists_the_generic_and_the_head_keys() -> None:
+    with pytest.raises(ModelError, match="unknown key 'resolution'") as info:
+        ModelSpec.from_dict({**valid_spec_dict(), "resolution": 368}, source="bad.toml")
+    known = str(info.value).split("known keys: ")[1]
+    for key in ("stride", "head", "centred", "input_height", "output_layout", "heatmaps",
+                "pafs"):
+        assert key in known
 
 
 def test_missing_required_key() -> None:
@@ -145,7 +183,7 @@ def test_missing_required_key() -> None:
 def test_overlap_is_fine_on_different_outputs() -> None:
     d = valid_spec_dict()
     d["pafs"] = {"output": "other", "channels": [0, 38]}
-    assert ModelSpec.from_dict(d).pafs.output == "other"
+    assert ModelSpec.from_dict(d).head_options.pafs.output == "other"
 
 
 def test_invalid_toml_and_missing_file(tmp_path: Path) -> None:

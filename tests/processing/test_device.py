@@ -11,14 +11,15 @@ import pytest
 pytest.importorskip("torch", reason="device processing runs on torch")
 
 from streampose.backends.request import BackendRequest
+from streampose.heads.paf import MapsPayload, PeaksPayload
+from streampose.heads.peak_payload import peak_payload_bytes
 from streampose.models.spec import builtin_specs
 from streampose.pose.decoder import DecoderThresholds
 from streampose.pose.letterbox import letterbox_into, plan_letterbox
-from streampose.processing import HostProcessing
-from streampose.processing.device import PLAN_ONLY_BYTES, DeviceProcessing
-from streampose.processing.payload import peak_payload_bytes
+from streampose.processing.device import PLAN_ONLY_BYTES
 from streampose.stages.messages import FrameHeader, FrameRef
 from streampose.transport.ring import SharedRing
+from tests.helpers import device_processing, host_processing
 
 SPEC = builtin_specs()["openpose-mnv2s-coco18"]
 LB = plan_letterbox(src_w=160, src_h=96, height=64, stride=8)  # 112 x 64 input, 14 x 8 maps
@@ -33,14 +34,14 @@ def frame() -> np.ndarray:
 
 
 def test_sizes_and_flags() -> None:
-    p = DeviceProcessing(spec=SPEC, thresholds=DecoderThresholds(nms_radius=2))
+    p = device_processing(SPEC, DecoderThresholds(nms_radius=2))
     assert (p.name, p.reads_frames) == ("device", True)
     assert p.input_bytes([LB]) == PLAN_ONLY_BYTES
     assert p.output_bytes([LB]) == peak_payload_bytes(38, 8, 14, keypoints=18, radius=2)
 
 
 def test_prepare_leaves_the_input_slot_alone(make_ring: MakeRing) -> None:
-    p = DeviceProcessing(spec=SPEC, thresholds=DecoderThresholds())
+    p = device_processing(SPEC)
     ring = make_ring(slots=1, slot_bytes=PLAN_ONLY_BYTES)
     slot, _ = ring.acquire_write(0)
     ring.array(slot, (PLAN_ONLY_BYTES,), np.uint8)[...] = 7
@@ -51,8 +52,8 @@ def test_prepare_leaves_the_input_slot_alone(make_ring: MakeRing) -> None:
 
 def test_device_payload_decodes_like_the_host_maps(make_ring: MakeRing) -> None:
     thresholds = DecoderThresholds()
-    device = DeviceProcessing(spec=SPEC, thresholds=thresholds)
-    host = HostProcessing(spec=SPEC, thresholds=thresholds)
+    device = device_processing(SPEC, thresholds)
+    host = host_processing(SPEC, thresholds)
     header = FrameHeader(width=160, height=96, frame=FrameRef(0, 3), shape=(64, 112, 3),
                          dtype="uint8", transform=(LB.scale_x, LB.scale_y, LB.pad_x, LB.pad_y))
     asked: list[FrameRef] = []
@@ -70,6 +71,7 @@ def test_device_payload_decodes_like_the_host_maps(make_ring: MakeRing) -> None:
     [off] = host.infer(backend, [x], [header], frames)
     backend.close()
     assert asked == [FrameRef(0, 3)]  # device processing read the leased frame
+    assert isinstance(on, PeaksPayload) and isinstance(off, MapsPayload)
     assert on.nbytes < off.nbytes
     poses = []
     for p, payload in ((device, on), (host, off)):
@@ -79,4 +81,7 @@ def test_device_payload_decodes_like_the_host_maps(make_ring: MakeRing) -> None:
         poses.append(p.decode(ring, slot, FrameHeader(shape=shape, dtype=dtype)))
         ring.release(slot)
     assert len(poses[0]) == len(poses[1]) == 1
-    np.testing.assert_allclose(poses[0].keypoints, poses[1].keypoints, atol=0.02)
+    # 0.02 map cells (fp16 PAFs); the head decodes into input pixels, 8 per cell
+    np.testing.assert_allclose(poses[0].keypoints[..., :2], poses[1].keypoints[..., :2],
+                               atol=0.02 * SPEC.stride)
+    np.testing.assert_allclose(poses[0].keypoints[..., 2], poses[1].keypoints[..., 2], atol=0.02)

@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 
 from streampose.backends.request import BackendRequest
+from streampose.heads.paf import MapsPayload
 from streampose.models import architecture_spec
 from streampose.models.spec import ModelSpec, builtin_specs
 from streampose.pose import COCO18, PafDecoder
-from streampose.pose.decoder import DecoderThresholds
 from streampose.pose.letterbox import Letterbox, letterbox_into, plan_letterbox
 from streampose.processing import HostProcessing
-from streampose.processing.host import MapsPayload
 from streampose.stages.messages import FrameHeader
 from streampose.transport.ring import SharedRing
+from tests.helpers import host_processing, paf_maps
 
 NHWC = builtin_specs()["openpose-mnv2s-coco18"]  # 19 heatmaps, 38 PAFs, stride 8
 NCHW = ModelSpec.from_dict(architecture_spec("lightweight-openpose"))
@@ -27,7 +27,8 @@ MakeRing = Callable[..., SharedRing]
 
 
 def host(spec: ModelSpec = NHWC) -> HostProcessing:
-    return HostProcessing(spec=spec, thresholds=DecoderThresholds())
+    p: HostProcessing = host_processing(spec)
+    return p
 
 
 def bright_frame(width: int, height: int, *, x: int, y: int) -> np.ndarray:
@@ -45,7 +46,8 @@ def test_ring_sizes_fit_the_largest_plan() -> None:
     wide = plan_letterbox(src_w=1280, src_h=720, height=368, stride=8)  # 656 x 368
     small = plan_letterbox(src_w=64, src_h=48, height=64, stride=8)  # 88 x 64
     p = host()
-    assert (p.name, p.reads_frames, p.keypoints) == ("host", False, 18)
+    assert (p.name, p.reads_frames, p.head.skeleton.num_keypoints) == ("host", False, 18)
+    assert p.head.on_device is False
     assert p.input_bytes([wide, small]) == 656 * 368 * 3 * 4
     assert p.input_bytes([small]) == 88 * 64 * 3 * 4
     assert p.output_bytes([small, wide]) == (19 + 38) * 46 * 82 * 4
@@ -86,7 +88,7 @@ def test_infer_gives_one_maps_payload_per_item(make_ring: MakeRing) -> None:
     backend.open()
     p.open(backend)
     payloads = p.infer(backend, inputs, [FrameHeader(seq=i) for i in range(2)], no_frames)
-    heatmaps, pafs = backend.infer(np.stack(inputs))
+    heatmaps, pafs = paf_maps(NHWC, backend.infer(np.stack(inputs)))
     backend.close()
     assert len(payloads) == 2 and all(isinstance(x, MapsPayload) for x in payloads)
     ring = make_ring(slots=2, slot_bytes=p.output_bytes([lb]))
@@ -118,7 +120,9 @@ def test_decode_reads_the_poses_back(make_ring: MakeRing) -> None:
         slot, _ = ring.acquire_write(0)
         shape, dtype = payload.write(ring, slot)
         poses = p.decode(ring, slot, FrameHeader(shape=shape, dtype=dtype))
-        want = PafDecoder(COCO18)(payload.heatmaps, payload.pafs)
+        # the head decodes into network-input pixels: map cell j is input pixel 8 j + 4
+        want = PafDecoder(COCO18)(payload.heatmaps, payload.pafs).transformed(
+            scale=(8.0, 8.0), offset=(4.0, 4.0))
         np.testing.assert_array_equal(poses.keypoints, want.keypoints)
         np.testing.assert_array_equal(poses.scores, want.scores)
         found.append(len(poses))
@@ -133,6 +137,8 @@ def test_pickles_without_its_decoder(make_ring: MakeRing) -> None:
     ring.array(slot, (57, 4, 4), np.float32)[...] = 0
     assert len(p.decode(ring, slot, FrameHeader(shape=(57, 4, 4), dtype="float32"))) == 0
     ring.release(slot)
-    assert p._decoder is not None
+    assert p.head._paf_decoder is not None  # the head's decoder, made on first use
     twin = pickle.loads(pickle.dumps(p))  # what the stage processes receive
-    assert twin._decoder is None and twin.spec == p.spec and twin.thresholds == p.thresholds
+    assert getattr(twin.head, "_paf_decoder", None) is None
+    assert twin.spec == p.spec and twin.head.spec == p.spec
+    assert twin.head.thresholds == p.head.thresholds

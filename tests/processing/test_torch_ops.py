@@ -14,14 +14,15 @@ torch = pytest.importorskip("torch", reason="device ops run on torch")
 
 from streampose.backends import create_backend  # noqa: E402
 from streampose.backends.fake_people import crowd, render_maps  # noqa: E402
+from streampose.heads.peak_payload import max_peaks  # noqa: E402
 from streampose.models import architecture_spec  # noqa: E402
 from streampose.models.spec import ModelSpec, builtin_specs  # noqa: E402
 from streampose.pose import COCO18, PafDecoder  # noqa: E402
 from streampose.pose.letterbox import letterbox_into, plan_letterbox  # noqa: E402
 from streampose.pose.peaks import Peaks, find_peaks  # noqa: E402
-from streampose.processing.payload import max_peaks  # noqa: E402
 from streampose.processing.torch_ops import (  # noqa: E402
     DeviceOps,
+    device_peaks,
     find_peaks_tensor,
     letterbox_tensor,
 )
@@ -102,7 +103,7 @@ def test_nms_never_returns_more_peaks_than_the_bound() -> None:
 
 
 def device_letterbox(frame: np.ndarray, lb, spec: ModelSpec) -> np.ndarray:
-    ops = DeviceOps(spec, device="cpu", keypoints=18, peak_threshold=0.05)
+    ops = DeviceOps(spec, device="cpu")
     return ops.prepare([frame], [lb])[0].numpy()
 
 
@@ -172,7 +173,7 @@ def test_letterbox_tensor_flips_to_rgb() -> None:
 
 
 def test_prepare_checks_its_input() -> None:
-    ops = DeviceOps(TORCH_SPEC, device="cpu", keypoints=18, peak_threshold=0.05)
+    ops = DeviceOps(TORCH_SPEC, device="cpu")
     a = plan_letterbox(src_w=64, src_h=64, height=64, stride=8)
     b = plan_letterbox(src_w=128, src_h=64, height=64, stride=8)
     frame = np.zeros((64, 64, 3), np.uint8)
@@ -193,15 +194,17 @@ def test_torch_backend_infer_tensor_equals_infer() -> None:
         want = backend.infer(batch)
         got = backend.infer_tensor(torch.from_numpy(batch))
         assert backend.tensor_device == torch.device("cpu")
-    for g, w in zip(got, want, strict=True):
-        np.testing.assert_allclose(g.numpy(), w, atol=1e-6)
+    assert list(got) == list(want) == ["heatmaps", "pafs"]
+    for name, tensor in got.items():
+        assert isinstance(tensor, torch.Tensor)
+        np.testing.assert_allclose(tensor.numpy(), want[name], atol=1e-6)
 
 
-def test_finish_returns_fp16_pafs_and_the_peaks() -> None:
+def test_device_peaks_returns_fp16_pafs_and_the_peaks() -> None:
     people = crowd(5, shape=(46, 82), height=30.0, seed=5)
     heatmaps, pafs = render_maps(people, shape=(46, 82))
-    ops = DeviceOps(SHARED_SPEC, device="cpu", keypoints=18, peak_threshold=0.05)
-    result = ops.finish(torch.from_numpy(heatmaps[None]), torch.from_numpy(pafs[None]))
+    result = device_peaks(torch.from_numpy(heatmaps[None]), torch.from_numpy(pafs[None]),
+                          keypoints=18, threshold=0.05)
     assert result.pafs.dtype == np.float16 and result.pafs.shape == (1, 38, 46, 82)
     np.testing.assert_allclose(result.pafs[0], pafs, atol=1e-3)
     want = find_peaks(heatmaps[:18], threshold=0.05)
@@ -215,17 +218,19 @@ class _NumpyOnly:
     def __init__(self) -> None:
         self.seen: list[np.ndarray] = []
 
-    def infer(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         self.seen.append(batch)
-        return batch[:, :2] * 2, batch[:, 2:] - 1
+        return {"first": batch[:, :2] * 2, "rest": batch[:, 2:] - 1}
 
 
 def test_forward_falls_back_to_numpy_for_other_backends() -> None:
-    ops = DeviceOps(TORCH_SPEC, device="cpu", keypoints=18, peak_threshold=0.05)
+    ops = DeviceOps(TORCH_SPEC, device="cpu")
     x = torch.arange(2 * 3 * 2 * 2, dtype=torch.float32).reshape(2, 3, 2, 2)
     backend = _NumpyOnly()
-    heatmaps, pafs = ops.forward(backend, x)
-    assert isinstance(heatmaps, torch.Tensor) and heatmaps.device == torch.device("cpu")
+    outputs = ops.forward(backend, x)
+    assert list(outputs) == ["first", "rest"]  # the backend's outputs, by name
+    first, rest = outputs["first"], outputs["rest"]
+    assert isinstance(first, torch.Tensor) and first.device == torch.device("cpu")
     np.testing.assert_array_equal(backend.seen[0], x.numpy())
-    np.testing.assert_array_equal(heatmaps.numpy(), x.numpy()[:, :2] * 2)
-    np.testing.assert_array_equal(pafs.numpy(), x.numpy()[:, 2:] - 1)
+    np.testing.assert_array_equal(first.numpy(), x.numpy()[:, :2] * 2)
+    np.testing.assert_array_equal(rest.numpy(), x.numpy()[:, 2:] - 1)

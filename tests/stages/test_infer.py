@@ -11,7 +11,6 @@ import pytest
 
 from streampose.backends.request import BackendRequest
 from streampose.models.spec import builtin_specs
-from streampose.pose.decoder import DecoderThresholds
 from streampose.pose.letterbox import Letterbox, letterbox_into, plan_letterbox
 from streampose.processing import HostProcessing
 from streampose.processing.base import FrameReader, Payload
@@ -19,6 +18,7 @@ from streampose.runtime.control import StageControl
 from streampose.stages.infer import InferStage
 from streampose.stages.messages import FLAG_EOS, FrameHeader, FrameRef
 from streampose.transport.ring import SharedRing
+from tests.helpers import device_processing, paf_head, paf_maps
 
 SPEC = builtin_specs()["openpose-mnv2s-coco18"]
 WIDE = plan_letterbox(src_w=96, src_h=64, height=64, stride=8)  # input 96 x 64
@@ -31,7 +31,7 @@ class Recording(HostProcessing):
     """Host processing that remembers the (stream, ticket) of each batch it ran."""
 
     def __init__(self) -> None:
-        super().__init__(spec=SPEC, thresholds=DecoderThresholds())
+        super().__init__(spec=SPEC, head=paf_head(SPEC))
         self.batches: list[list[tuple[int, int]]] = []
 
     def infer(self, backend: Any, inputs: Sequence[np.ndarray],
@@ -118,7 +118,7 @@ def test_the_payload_is_the_backends_maps(rig: Callable[..., InferStage]) -> Non
     slot, got = stage.maps.acquire_read(0)
     x = np.zeros(SPEC.input_shape(1, WIDE.in_h, WIDE.in_w), np.float32)
     letterbox_into(frame_of(WIDE, 2), WIDE, x[0], spec=SPEC)
-    heatmaps, pafs = stage.backend.infer(x)
+    heatmaps, pafs = paf_maps(SPEC, stage.backend.infer(x))
     stored = stage.maps.view(slot, got.shape, got.dtype)
     np.testing.assert_array_equal(stored[:19], heatmaps[0])
     np.testing.assert_array_equal(stored[19:], pafs[0])
@@ -195,9 +195,7 @@ def test_device_processing_reads_the_frame_through_its_lease(
     make_ring: MakeRing, stage_control: StageControl
 ) -> None:
     pytest.importorskip("torch", reason="device processing runs on torch")
-    from streampose.processing.device import DeviceProcessing
-
-    p = DeviceProcessing(spec=SPEC, thresholds=DecoderThresholds())
+    p = device_processing(SPEC)
     frames = [make_ring(name=f"frames{s}", slots=2, slot_bytes=96 * 64 * 3) for s in (0, 1)]
     inputs = make_ring(name="inputs", slots=2, slot_bytes=p.input_bytes([WIDE]))
     maps = make_ring(name="maps", slots=2, slot_bytes=p.output_bytes([WIDE]))

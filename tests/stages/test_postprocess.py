@@ -13,13 +13,12 @@ import pytest
 from streampose.backends.fake_people import render_maps, standing_person
 from streampose.models.spec import builtin_specs
 from streampose.pose import COCO18, PafDecoder, Poses
-from streampose.pose.decoder import DecoderThresholds
 from streampose.pose.letterbox import plan_letterbox
-from streampose.processing import HostProcessing
 from streampose.runtime.control import StageControl
 from streampose.stages.messages import FLAG_EOS, FrameHeader, FrameRef, PoseResult
 from streampose.stages.postprocess import PostprocessStage, to_frame
 from streampose.transport.ring import SharedRing
+from tests.helpers import host_processing
 
 CTX = mp.get_context("spawn")
 SPEC = builtin_specs()["openpose-mnv2s-coco18"]
@@ -32,7 +31,7 @@ MakeRing = Callable[..., SharedRing]
 
 @pytest.fixture
 def stage(make_ring: MakeRing, stage_control: StageControl) -> PostprocessStage:
-    p = HostProcessing(spec=SPEC, thresholds=DecoderThresholds())
+    p = host_processing(SPEC)
     maps = make_ring(name="maps", slots=4, slot_bytes=p.output_bytes([LB]))
     stage = PostprocessStage(maps=maps, results=CTX.Queue(), processing=p, worker=1)
     stage.control = stage_control
@@ -79,12 +78,13 @@ def test_maps_become_poses_in_frame_pixels(stage: PostprocessStage,
 
 
 def test_to_frame_clamps_to_the_frame() -> None:
+    """The head's poses are in network-input pixels (pixel edges on integers)."""
     keypoints = np.zeros((1, 18, 3), np.float32)
-    keypoints[0, 0] = (-3.0, 100.0, 0.9)  # left of and below the frame
-    keypoints[0, 1] = (5.0, 5.0, 0.8)
+    keypoints[0, 0] = (-20.0, 804.0, 0.9)  # left of and below the frame
+    keypoints[0, 1] = (44.0, 44.0, 0.8)
     header = FrameHeader(width=640, height=360,
                          transform=(LB.scale_x, LB.scale_y, LB.pad_x, LB.pad_y))
-    moved = to_frame(Poses(keypoints, np.ones(1, np.float32), COCO18), header, 8)
+    moved = to_frame(Poses(keypoints, np.ones(1, np.float32), COCO18), header)
     assert tuple(moved.keypoints[0, 0]) == pytest.approx((0.0, 359.0, 0.9))
     want = LB.to_frame(np.array([[44.0, 44.0]]))[0] - 0.5
     assert tuple(moved.keypoints[0, 1, :2]) == pytest.approx(tuple(want), abs=1e-4)
@@ -130,7 +130,7 @@ def test_nothing_to_read_is_not_the_end(stage: PostprocessStage) -> None:
 def test_a_hard_stop_does_not_wait_for_a_full_results_queue(
     make_ring: MakeRing, stage_control: StageControl
 ) -> None:
-    p = HostProcessing(spec=SPEC, thresholds=DecoderThresholds())
+    p = host_processing(SPEC)
     maps = make_ring(name="maps", slots=2, slot_bytes=64)
     results = CTX.Queue(maxsize=1)
     stage = PostprocessStage(maps=maps, results=results, processing=p)

@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 
 from streampose.models.spec import builtin_specs
-from streampose.pose.decoder import DecoderThresholds
 from streampose.pose.letterbox import letterbox_into, plan_letterbox
 from streampose.processing import HostProcessing
 from streampose.runtime.control import StageControl
 from streampose.stages.messages import FLAG_EOS, FrameHeader, FrameRef
 from streampose.stages.preprocess import PreprocessStage
 from streampose.transport.ring import SharedRing
+from tests.helpers import device_processing, host_processing
 
 CTX = mp.get_context("spawn")
 SPEC = builtin_specs()["openpose-mnv2s-coco18"]
@@ -29,7 +29,8 @@ MakeRing = Callable[..., SharedRing]
 
 
 def processing() -> HostProcessing:
-    return HostProcessing(spec=SPEC, thresholds=DecoderThresholds())
+    p: HostProcessing = host_processing(SPEC)
+    return p
 
 
 def frame_of(stream: int, seq: int) -> np.ndarray:
@@ -167,9 +168,9 @@ def test_a_hard_stop_leaves_a_full_input_ring_alone(rig: Callable[..., Preproces
 def test_device_processing_sends_only_the_plan(make_ring: MakeRing,
                                                stage_control: StageControl) -> None:
     pytest.importorskip("torch", reason="device processing runs on torch")
-    from streampose.processing.device import PLAN_ONLY_BYTES, DeviceProcessing
+    from streampose.processing.device import PLAN_ONLY_BYTES
 
-    p = DeviceProcessing(spec=SPEC, thresholds=DecoderThresholds())
+    p = device_processing(SPEC)
     frames = [make_ring(name="frames0", slots=2, slot_bytes=96 * 64 * 3)]
     inputs = make_ring(name="inputs", slots=2, slot_bytes=PLAN_ONLY_BYTES)
     stage = PreprocessStage(frames=frames, doorbell=CTX.Semaphore(0), inputs=inputs,

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from streampose.backends.base import Backend, split_outputs
+from streampose.backends.base import Backend, join_chunks
 from streampose.backends.tensorrt.binding import BoundEngine, bind
 from streampose.backends.tensorrt.builder import (
     BuildOptions,
@@ -43,7 +43,8 @@ from streampose.backends.tensorrt.engine_cache import (
 )
 from streampose.backends.tensorrt.shapes import HW, shape_hw
 from streampose.errors import ConfigError, ModelError
-from streampose.models.spec import ModelSpec, OutputRef
+from streampose.heads.base import Shape
+from streampose.models.spec import ModelSpec
 
 __all__ = ["TensorRTBackend"]
 
@@ -93,7 +94,6 @@ class TensorRTBackend(Backend):
         self._onnx = b""
         self._model_sha256 = ""
         self._engines: dict[HW, BoundEngine] = {}
-        self._wanted = list(dict.fromkeys([spec.heatmaps.output, spec.pafs.output]))
 
     @property
     def engine_max_batch(self) -> int:
@@ -143,16 +143,21 @@ class TensorRTBackend(Backend):
 
     # -- inference -----------------------------------------------------------------------
 
-    def infer(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         if self._trt is None:
             raise RuntimeError("tensorrt backend: infer() called before open()")
         self._check_batch(batch)
         bound = self._engine_for(shape_hw(batch.shape, self.spec.input_layout))
-        if len(batch) <= bound.max_batch:
-            return split_outputs(self._run(bound, batch), self.spec)
-        parts = [split_outputs(self._run(bound, part), self.spec)
-                 for part in _chunks(batch, bound.max_batch)]
-        return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+        return join_chunks([self._run(bound, part) for part in _chunks(batch, bound.max_batch)])
+
+    def output_shapes(self) -> dict[str, Shape]:
+        """The outputs of an engine built or loaded so far (dynamic sizes as None); empty
+        until the first engine exists (its input size is known at open() or first use)."""
+        for bound in self._engines.values():
+            return {name: tuple(None if int(d) < 0 else int(d)
+                                for d in bound.engine.get_tensor_shape(name))
+                    for name in bound.outputs}
+        return {}
 
     def _run(self, bound: BoundEngine, batch: np.ndarray) -> dict[str, np.ndarray]:
         cuda = self._cuda
@@ -160,7 +165,7 @@ class TensorRTBackend(Backend):
         with cuda.stream_context():
             x = cuda.torch.from_numpy(_writable(batch)).to(device=cuda.device)
             outputs = self._execute(bound, x)
-            host = {name: outputs[name].to("cpu") for name in self._wanted}
+            host = {name: tensor.float().to("cpu") for name, tensor in outputs.items()}
         cuda.synchronize()
         return {name: tensor.numpy() for name, tensor in host.items()}
 
@@ -186,9 +191,9 @@ class TensorRTBackend(Backend):
         """The CUDA device (a torch.device) :meth:`infer_tensor` runs on; None before open()."""
         return None if self._cuda is None else self._cuda.device
 
-    def infer_tensor(self, x: Any) -> tuple[Any, Any]:
-        """Run a float32 batch (torch tensor, the spec's layout) on the device; the heatmaps
-        and PAFs come back as NCHW device tensors (device ops: nothing goes to the host)."""
+    def infer_tensor(self, x: Any) -> dict[str, Any]:
+        """Run a float32 batch (torch tensor, the spec's layout) on the device; the outputs
+        come back as float device tensors by name (device ops: nothing goes to the host)."""
         if self._trt is None or self._cuda is None:
             raise RuntimeError("tensorrt backend: infer_tensor() called before open()")
         cuda = self._cuda
@@ -198,12 +203,11 @@ class TensorRTBackend(Backend):
         with cuda.stream_context():
             for start in range(0, len(x), bound.max_batch):
                 outputs = self._execute(bound, x[start : start + bound.max_batch])
-                parts.append((_nchw(outputs, self.spec.heatmaps, self.spec),
-                              _nchw(outputs, self.spec.pafs, self.spec)))
+                parts.append({name: t.float() for name, t in outputs.items()})
                 cuda.synchronize()  # the context is set up again for the next chunk
             if len(parts) > 1:
                 torch = cuda.torch
-                parts = [(torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]))]
+                parts = [{name: torch.cat([p[name] for p in parts]) for name in parts[0]}]
         cuda.synchronize()  # the caller reads the results on its own stream
         return parts[0]
 
@@ -287,14 +291,6 @@ class TensorRTBackend(Backend):
 def _writable(batch: np.ndarray) -> np.ndarray:
     """torch.from_numpy warns on read-only arrays; copy those (rare: the pipeline's are not)."""
     return batch if batch.flags.writeable and batch.flags.c_contiguous else batch.copy()
-
-
-def _nchw(outputs: dict[str, Any], ref: OutputRef, spec: ModelSpec) -> Any:
-    """Channels ``ref`` of a device output tensor, as float NCHW."""
-    tensor = outputs[ref.output]
-    if spec.output_layout == "NHWC":
-        return tensor[..., ref.start : ref.stop].permute(0, 3, 1, 2).float()
-    return tensor[:, ref.start : ref.stop].float()
 
 
 def _chunks(batch: np.ndarray, size: int) -> Iterator[np.ndarray]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from streampose.processing.payload import (
+from streampose.heads.peak_payload import (
     max_peaks,
     peak_payload_bytes,
     read_peak_payload,

@@ -10,10 +10,14 @@ The slot is sized for the most peaks NMS can return (kept peaks are more than
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from streampose.arith import ceil_div, round_up
-from streampose.stages.messages import FrameHeader
+
+if TYPE_CHECKING:
+    from streampose.stages.messages import FrameHeader
 
 __all__ = ["max_peaks", "peak_payload_bytes", "read_peak_payload", "write_peak_payload"]
 

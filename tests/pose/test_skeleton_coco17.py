@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 import streampose.pose as pose_pkg
+from streampose.errors import ModelError
+from streampose.heads.paf import PafHead
+from streampose.models.registry import builtin_specs
 from streampose.pose import BODY25, COCO17, COCO18, SKELETONS, PafDecoder, Poses, get_skeleton
 from streampose.pose.skeleton import Skeleton
 
@@ -110,3 +115,9 @@ def test_coco17_poses_round_trip_through_json() -> None:
     assert back.skeleton is COCO17
     np.testing.assert_allclose(back.keypoints, kp, atol=0.006)
     assert back.track_ids.tolist() == [4, -1]
+
+
+def test_paf_head_refuses_a_skeleton_without_pafs() -> None:
+    spec = dataclasses.replace(builtin_specs()["openpose-mnv2s-coco18"], skeleton="coco17")
+    with pytest.raises(ModelError, match="skeleton coco17 has no PAF layout"):
+        PafHead(spec)

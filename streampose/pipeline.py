@@ -36,7 +36,8 @@ from streampose.observe.metrics import MetricsServer
 from streampose.observe.stats import LatencyWindow
 from streampose.observe.summary import Progress, Summary, summarise
 from streampose.outputs.factory import StreamFacts, check_outputs
-from streampose.pose import get_skeleton
+from streampose.outputs.openpose import openpose_layout
+from streampose.pose import COCO17, can_convert, get_skeleton
 from streampose.pose.letterbox import Letterbox, plan_letterbox
 from streampose.processing import choose_processing
 from streampose.runtime.supervisor import Supervisor
@@ -154,8 +155,12 @@ def _backend_options(backend: str, options: dict[str, object],
 def _check_outputs(config: PipelineConfig, streams: list[StreamFacts], spec: ModelSpec) -> None:
     check_outputs(config.outputs, streams)
     skeleton = get_skeleton(spec.skeleton)
-    if config.outputs.coco is not None and not skeleton.coco17:
-        raise ConfigError(f"--coco: skeleton {skeleton.name} has no COCO mapping")
+    wanted = ((config.outputs.coco, "--coco", COCO17),
+              (config.outputs.openpose_json, "--openpose-json", openpose_layout(skeleton)))
+    for path, flag, target in wanted:
+        if path is not None and not can_convert(skeleton, target):
+            raise ConfigError(f"{flag}: model {spec.name} gives {skeleton.name} poses, which "
+                              f"do not convert to {target.name}")
 
 
 def run(config: PipelineConfig, **kw: Any) -> Summary:

@@ -101,6 +101,10 @@ class PafHead(Head):
 
     def __init__(self, spec: ModelSpec, settings: HeadSettings | None = None) -> None:
         super().__init__(spec, settings)
+        if not self.skeleton.has_pafs:
+            raise ModelError(f"model spec {spec.source}: skeleton {self.skeleton.name} has no "
+                             "PAF layout, so the paf head cannot decode it; use a head for "
+                             "that skeleton (e.g. head = \"keypoints\")")
         k = self.skeleton.num_keypoints
         if self.num_heatmaps not in (k, k + 1):
             raise ModelError(f"model spec {spec.source}: heatmaps.channels gives "

@@ -1,4 +1,12 @@
-"""OpenPose's JSON output format: one file per frame."""
+"""OpenPose's JSON output format: one file per frame.
+
+``pose_keypoints_2d`` is flat ``x, y, confidence`` per keypoint in an OpenPose layout:
+poses of an OpenPose skeleton (COCO-18, BODY-25) are written in their own layout, as
+OpenPose writes them; poses of any other skeleton are converted to the OpenPose COCO-18
+layout (:mod:`streampose.pose.convert`). COCO-17 poses thus gain a neck: the midpoint of
+the two shoulders, with the smaller of their confidences, or (0, 0, 0) unless both
+shoulders were found. Missing keypoints are (0, 0, 0), as in OpenPose.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +18,13 @@ import numpy as np
 
 from streampose.outputs.base import FrameMeta, Sink
 from streampose.outputs.writable import make_folder
-from streampose.pose import Poses
+from streampose.pose import COCO18, Poses, Skeleton
+from streampose.pose.convert import convert
 
-__all__ = ["OpenPoseJsonSink"]
+__all__ = ["OPENPOSE_LAYOUTS", "OpenPoseJsonSink", "openpose_layout"]
+
+# Skeletons OpenPose itself writes; any other is converted to COCO-18.
+OPENPOSE_LAYOUTS = frozenset({"coco18", "body25"})
 
 _EMPTY_PARTS = ("face_keypoints_2d", "hand_left_keypoints_2d", "hand_right_keypoints_2d",
                 "pose_keypoints_3d", "face_keypoints_3d", "hand_left_keypoints_3d",
@@ -34,6 +46,7 @@ class OpenPoseJsonSink(Sink):
         make_folder(self.folder, "OpenPose JSON folder")
 
     def write(self, meta: FrameMeta, poses: Poses, image: np.ndarray | None) -> None:
+        poses = convert(poses, openpose_layout(poses.skeleton))
         people = [_person(kp, int(i)) for kp, i in
                   zip(poses.keypoints.astype(np.float64), poses.track_ids, strict=True)]
         path = self.folder / self._name(meta)
@@ -44,6 +57,12 @@ class OpenPoseJsonSink(Sink):
         if meta.name is not None:
             return f"{prefix}{Path(meta.name).stem}_keypoints.json"
         return f"{prefix}{self.stems[meta.stream]}_{meta.frame:012d}_keypoints.json"
+
+
+def openpose_layout(skeleton: Skeleton) -> Skeleton:
+    """The skeleton ``skeleton``'s poses are written in: itself when OpenPose writes it,
+    else COCO-18."""
+    return skeleton if skeleton.name in OPENPOSE_LAYOUTS else COCO18
 
 
 def _person(keypoints: np.ndarray, track_id: int) -> dict[str, Any]:

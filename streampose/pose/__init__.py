@@ -1,8 +1,9 @@
-"""Bottom-up pose decoding: skeletons, peaks, PAF scoring, greedy grouping, Poses."""
+"""Poses and skeletons: layouts, conversions between them, bottom-up PAF decoding."""
 
+from streampose.pose.convert import can_convert, convert
 from streampose.pose.decoder import DecoderThresholds, PafDecoder
 from streampose.pose.poses import Poses
-from streampose.pose.skeleton import BODY25, COCO18, SKELETONS, Skeleton, get_skeleton
+from streampose.pose.skeleton import BODY25, COCO17, COCO18, SKELETONS, Skeleton, get_skeleton
 
-__all__ = ["BODY25", "COCO18", "SKELETONS", "DecoderThresholds", "PafDecoder", "Poses",
-           "Skeleton", "get_skeleton"]
+__all__ = ["BODY25", "COCO17", "COCO18", "SKELETONS", "DecoderThresholds", "PafDecoder",
+           "Poses", "Skeleton", "can_convert", "convert", "get_skeleton"]

@@ -27,6 +27,8 @@ class PafDecoder:
                  **overrides: Any) -> None:
         """``thresholds`` (default: :class:`DecoderThresholds`), with ``overrides`` of
         single values (``PafDecoder(COCO18, peak_threshold=0.1)``)."""
+        if not skeleton.has_pafs:
+            raise ValueError(f"PafDecoder: skeleton {skeleton.name!r} has no PAF channels")
         self.skeleton = skeleton
         try:
             self.thresholds = dataclasses.replace(thresholds or DecoderThresholds(),

@@ -1,8 +1,11 @@
 """Skeletons as data: keypoint names, limbs, PAF channel pairs and draw colours.
 
-Layouts are the published OpenPose ones (COCO-18 as in OpenPose / Lightweight OpenPose /
-tf-pose, BODY-25 as in OpenPose). A skeleton carries everything the decoder and the
-renderer need, so a new layout is a new constant, not new code.
+Layouts are the published ones: COCO-17 (the COCO keypoint task's order and limbs; no
+PAFs, for keypoint heads such as YOLO-pose), COCO-18 (OpenPose / Lightweight OpenPose /
+tf-pose) and BODY-25 (OpenPose). A skeleton carries everything the decoder and the
+renderer need, so a new layout is a new constant, not new code. Keypoints are named
+alike across layouts (``left_shoulder`` ...): drawing, tracking and
+:mod:`streampose.pose.convert` find them by name.
 """
 
 from __future__ import annotations
@@ -21,35 +24,46 @@ _PALETTE: tuple[Color, ...] = (
 
 @dataclass(frozen=True)
 class Skeleton:
-    """A keypoint layout and the limbs (keypoint pairs) its PAF channels describe.
+    """A keypoint layout, its limbs (keypoint pairs) and the PAF channels describing them.
 
     ``paf_channels[i]`` gives the (x, y) PAF channel indices of limb ``limbs[i]``,
-    relative to the first PAF channel. Limbs listed in ``redundant`` only join keypoints
-    already assigned to people (they never start a new person), as OpenPose does for the
-    shoulder-ear links. ``coco17`` maps each keypoint to its COCO-17 index (-1: none).
+    relative to the first PAF channel; a skeleton without PAFs (``paf_channels=()``, e.g.
+    COCO-17 for keypoint heads) has limbs for drawing only. Limbs listed in ``redundant``
+    only join keypoints already assigned to people (they never start a new person), as
+    OpenPose does for the shoulder-ear links; they are not drawn. ``coco17`` maps each
+    keypoint to its COCO-17 index (-1: none); it agrees with the names, which is what
+    :mod:`streampose.pose.convert` uses. Keypoint names are unique.
     """
 
     name: str
     keypoints: tuple[str, ...]
     limbs: tuple[tuple[int, int], ...]
-    paf_channels: tuple[tuple[int, int], ...]
+    paf_channels: tuple[tuple[int, int], ...] = ()
     redundant: frozenset[int] = field(default_factory=frozenset)
     coco17: tuple[int, ...] = ()
     colors: tuple[Color, ...] = _PALETTE
 
     def __post_init__(self) -> None:
         k = len(self.keypoints)
+        if len(set(self.keypoints)) != k:
+            raise ValueError(f"skeleton {self.name!r}: keypoint names must be unique")
+        if any(not (0 <= a < k and 0 <= b < k) for a, b in self.limbs):
+            raise ValueError(f"skeleton {self.name!r}: a limb names a keypoint outside 0..{k - 1}")
+        if self.paf_channels:
+            self._check_pafs()
+        if self.coco17 and len(self.coco17) != k:
+            raise ValueError(f"skeleton {self.name!r}: coco17 needs {k} entries")
+        if not self.colors:
+            raise ValueError(f"skeleton {self.name!r}: colors must not be empty")
+
+    def _check_pafs(self) -> None:
         if len(self.paf_channels) != len(self.limbs):
             raise ValueError(f"skeleton {self.name!r}: {len(self.limbs)} limbs but "
                              f"{len(self.paf_channels)} PAF channel pairs")
-        if any(not (0 <= a < k and 0 <= b < k) for a, b in self.limbs):
-            raise ValueError(f"skeleton {self.name!r}: a limb names a keypoint outside 0..{k - 1}")
         channels = sorted(c for pair in self.paf_channels for c in pair)
         if channels != list(range(2 * len(self.limbs))):
             raise ValueError(f"skeleton {self.name!r}: PAF channels must be a permutation "
                              f"of 0..{2 * len(self.limbs) - 1}")
-        if self.coco17 and len(self.coco17) != k:
-            raise ValueError(f"skeleton {self.name!r}: coco17 needs {k} entries")
 
     @property
     def num_keypoints(self) -> int:
@@ -59,10 +73,48 @@ class Skeleton:
     def num_limbs(self) -> int:
         return len(self.limbs)
 
+    @property
+    def has_pafs(self) -> bool:
+        """Whether a PAF network can be decoded with this skeleton."""
+        return bool(self.paf_channels)
+
+    def index(self, name: str) -> int:
+        """Index of keypoint ``name``, -1 when the skeleton has none of that name."""
+        try:
+            return self.keypoints.index(name)
+        except ValueError:
+            return -1
+
     def color(self, index: int) -> Color:
         """Draw colour (RGB) of keypoint or limb ``index``."""
         return self.colors[index % len(self.colors)]
 
+
+# COCO-17 limb colours (RGB), in limb order: legs, hips and torso, arms, face; the
+# person's left side warm, right side cool, so mirrored poses are told apart. Keypoints
+# take the colour of the same index, as in the other layouts.
+_COCO17_COLORS: tuple[Color, ...] = (
+    (255, 128, 0), (255, 170, 0), (0, 128, 255), (0, 170, 255), (255, 0, 255),
+    (255, 85, 0), (0, 85, 255), (170, 0, 255), (255, 0, 0), (0, 0, 255),
+    (255, 255, 0), (0, 255, 255), (0, 255, 0), (85, 255, 0), (0, 255, 85),
+    (170, 255, 0), (0, 255, 170), (255, 200, 100), (100, 200, 255),
+)
+
+COCO17 = Skeleton(
+    name="coco17",
+    keypoints=(
+        "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder",
+        "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip",
+        "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
+    ),
+    # The COCO keypoint annotations' skeleton (person_keypoints_*.json), 0-based.
+    limbs=(
+        (15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7),
+        (6, 8), (7, 9), (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6),
+    ),
+    coco17=tuple(range(17)),
+    colors=_COCO17_COLORS,
+)
 
 COCO18 = Skeleton(
     name="coco18",
@@ -108,7 +160,7 @@ BODY25 = Skeleton(
             -1, -1, -1, -1, -1, -1),
 )
 
-SKELETONS: dict[str, Skeleton] = {s.name: s for s in (COCO18, BODY25)}
+SKELETONS: dict[str, Skeleton] = {s.name: s for s in (COCO17, COCO18, BODY25)}
 
 
 def get_skeleton(name: str) -> Skeleton:

@@ -40,19 +40,24 @@ def _point(kp: np.ndarray, ok: np.ndarray, index: int) -> np.ndarray | None:
     return kp[index, :2] if index >= 0 and ok[index] else None
 
 
+def _midpoint(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+    return (a + b) / 2 if a is not None and b is not None else None
+
+
 def _head_circle(kp: np.ndarray, ok: np.ndarray, layout: _HeadLayout,
                  min_radius: float) -> tuple[np.ndarray, float] | None:
     """Centre and radius of one person's head, or None when nothing locates it.
 
     The centre is the mean of the visible face keypoints (nose, eyes, ears); without any,
-    it is estimated above the neck from the shoulder width. The radius is the largest of
-    1.6 x the face keypoints' spread, 0.6 x the face-neck distance, 0.3 x the shoulder
-    width (each counted when its keypoints are visible), 0.08 x the larger side of the
-    box around all visible keypoints, and ``min_radius``.
+    it is estimated above the neck from the shoulder width. A skeleton without a neck
+    keypoint (COCO-17) uses the shoulders' midpoint, when both are visible, as its neck.
+    The radius is the largest of 1.6 x the face keypoints' spread, 0.6 x the face-neck
+    distance, 0.3 x the shoulder width (each counted when its keypoints are visible),
+    0.08 x the larger side of the box around all visible keypoints, and ``min_radius``.
     """
     face = [kp[i, :2] for i in layout.face if ok[i]]
-    neck = _point(kp, ok, layout.neck)
     rs, ls = (_point(kp, ok, i) for i in layout.shoulders)
+    neck = _point(kp, ok, layout.neck) if layout.neck >= 0 else _midpoint(rs, ls)
     shoulder_w = float(np.linalg.norm(rs - ls)) if rs is not None and ls is not None else 0.0
     if face:
         centre = np.mean(face, axis=0)
@@ -71,7 +76,8 @@ class FaceBlurAnnotator:
     """Privacy: blur a disc around each person's head, in place, every person, every frame.
 
     The head is found from its keypoints by name (nose, eyes, ears; neck and shoulders
-    for size), so any skeleton naming them works (COCO-18, BODY-25). Any present keypoint
+    for size; the shoulders' midpoint where the skeleton has no neck), so any skeleton
+    naming them works (COCO-17, COCO-18, BODY-25). Any present keypoint
     counts (confidence > ``min_confidence``, default 0: privacy errs on blurring). The
     disc's radius (see :func:`_head_circle`) is multiplied by ``scale``; the disc is
     clipped to the frame, so people at the border are covered as far as they are visible.

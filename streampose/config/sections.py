@@ -96,8 +96,7 @@ class OutputsConfig(Section):
     metrics_host: str = option("127.0.0.1",
                                help="address for --metrics-port (loopback only by default)")
     coco_ids: Path | None = option(None, metavar="ANN.json", help=(
-        "take COCO image ids from this annotation file, by file name (image sources, "
-        "with --coco)"))
+        "take COCO image ids from this annotation file, by file name"))
 
     def __post_init__(self) -> None:
         super().__post_init__()

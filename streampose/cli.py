@@ -1,4 +1,5 @@
-"""Command line: ``streampose run SOURCE... [options]``.
+"""Command line: ``streampose run SOURCE... [options]``, ``streampose eval IMAGES ANN.json
+[options]`` (COCO keypoint metrics) and ``streampose export``.
 
 Exit codes: 0 success; 1 unexpected internal error; 2 bad usage or configuration;
 3 source cannot be opened or decoded; 4 output cannot be written; 5 model or model spec
@@ -8,6 +9,7 @@ problem; 6 a pipeline stage failed; 130 interrupted (SIGINT); 143 terminated (SI
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import sys
@@ -20,9 +22,13 @@ from streampose.config.sections import PipelineConfig
 from streampose.config.toml import load_pipeline_file
 from streampose.errors import ConfigError, StreamposeError
 from streampose.observe.status import StatusDisplay, format_status
+from streampose.outputs.writable import check_writable
 from streampose.pipeline import Pipeline, Progress, Summary
 
 log = logging.getLogger("streampose")
+
+# The config tables ``eval`` takes (flags and --config): the model and how it runs.
+EVAL_TABLES = ("model", "batching", "performance", "decoder")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the pipeline on videos, images or live cameras")
     _add_run_arguments(run)
+    evaluate = sub.add_parser("eval", help="COCO keypoint AP of a model on annotated images")
+    _add_eval_arguments(evaluate)
     export = sub.add_parser("export", help="export a built-in torch network to ONNX")
     _add_export_arguments(export)
     return parser
@@ -67,6 +75,49 @@ def export_command(args: argparse.Namespace) -> int:
                        width=args.width, opset=args.opset)
     print(f"streampose: wrote {args.onnx} and {args.onnx.with_suffix('.toml')}; "
           f"ONNX Runtime matches torch within {diff:.1e}", file=sys.stderr)
+    return 0
+
+
+def _add_eval_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("images", metavar="IMAGES",
+                   help="folder of images, image file or glob (the annotated images)")
+    p.add_argument("annotations", type=Path, metavar="ANN.json",
+                   help="COCO keypoint annotation file; images are matched by file name")
+    p.add_argument("--json", dest="metrics_json", type=Path, metavar="OUT.json",
+                   help="also write the metrics as JSON")
+    p.add_argument("--config", type=Path, metavar="PIPELINE.toml", help=(
+        "pipeline config file: its model, batching, performance and decoder settings (its "
+        "sources and outputs are not used); command-line options win"))
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on a terminal")
+    p.add_argument("--log-level", default="WARNING",
+                   choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="(default WARNING)")
+    add_config_arguments(p, tables=EVAL_TABLES)
+
+
+def eval_config(args: argparse.Namespace) -> PipelineConfig:
+    """The config of ``eval``: the pipeline file's model settings (not its sources or
+    outputs) with the command line's laid over them, IMAGES as the one source."""
+    file_values = load_pipeline_file(args.config) if args.config is not None else {}
+    kept = {table: values for table, values in file_values.items() if table in EVAL_TABLES}
+    return build_config(kept, {**given_values(args), "sources": [args.images]},
+                        log_level=getattr(logging, args.log_level))
+
+
+def eval_command(args: argparse.Namespace, config: PipelineConfig) -> int:
+    from streampose.evaluate import evaluate
+
+    if args.metrics_json is not None:
+        check_writable(args.metrics_json, "metrics JSON")
+    progress = LiveDisplay() if sys.stderr.isatty() and not args.no_progress else None
+    try:
+        metrics = evaluate(config, args.annotations, on_progress=progress)
+    finally:
+        if progress is not None:
+            progress.finish()
+    print("\n".join(metrics.lines()))
+    if args.metrics_json is not None:
+        args.metrics_json.write_text(json.dumps(metrics.to_json(), indent=2) + "\n",
+                                     encoding="utf-8")
     return 0
 
 
@@ -160,9 +211,12 @@ def main(argv: list[str] | None = None) -> int:
             logging.basicConfig(level=getattr(logging, args.log_level))
             return export_command(args)
         args = build_parser().parse_args(argv)
+        if args.command == "eval":
+            config = eval_config(args)
+            _log_to_stderr(args.log_level)
+            return eval_command(args, config)
         config = config_of(args)
-        logging.basicConfig(level=getattr(logging, args.log_level),
-                            format="%(levelname)s %(name)s: %(message)s")
+        _log_to_stderr(args.log_level)
         return run_command(args, config)
     except StreamposeError as exc:
         print(f"streampose: error: {exc}", file=sys.stderr)
@@ -170,6 +224,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("streampose: interrupted", file=sys.stderr)
         return 128 + signal.SIGINT
+
+
+def _log_to_stderr(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level),
+                        format="%(levelname)s %(name)s: %(message)s")
 
 
 if __name__ == "__main__":

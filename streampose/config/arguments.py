@@ -10,6 +10,7 @@ See ARCHITECTURE.md (configuration).
 from __future__ import annotations
 
 import argparse
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +28,13 @@ def cli_options() -> list[Option]:
     return [opt for section in SECTIONS.values() for opt in options(section) if opt.flag]
 
 
-def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add one argument group per section, one option per field with a flag."""
+def add_config_arguments(parser: argparse.ArgumentParser,
+                         tables: Collection[str] | None = None) -> None:
+    """Add one argument group per section (those in ``tables``; default all), one option
+    per field with a flag."""
     for table, section in SECTIONS.items():
+        if tables is not None and table not in tables:
+            continue
         flagged = [opt for opt in options(section) if opt.flag]
         if not flagged:
             continue

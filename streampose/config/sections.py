@@ -95,6 +95,14 @@ class OutputsConfig(Section):
                                       help="serve Prometheus metrics at http://HOST:PORT/metrics")
     metrics_host: str = option("127.0.0.1",
                                help="address for --metrics-port (loopback only by default)")
+    coco_ids: Path | None = option(None, metavar="ANN.json", help=(
+        "take COCO image ids from this annotation file, by file name"))
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.coco_ids is not None and self.coco is None:
+            raise ConfigError(f"--coco-ids / [outputs].coco_ids = {self.coco_ids}: the ids "
+                              "are for the COCO results file; give --coco OUT.json too")
 
 
 @dataclass(frozen=True)

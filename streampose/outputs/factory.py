@@ -17,6 +17,7 @@ from streampose.config.sections import OutputsConfig, PerformanceConfig
 from streampose.errors import ConfigError
 from streampose.outputs.base import Sink
 from streampose.outputs.coco import CocoResultsSink
+from streampose.outputs.coco_ids import check_names, load_image_ids
 from streampose.outputs.images import ImageFolderSink
 from streampose.outputs.jsonl import JsonLinesSink
 from streampose.outputs.openpose import OpenPoseJsonSink
@@ -36,7 +37,8 @@ class StreamFacts:
     ``width``/``height``: the frame size (the first image's for image sources);
     ``time_base`` and ``fps`` (None: unknown) time the video output; ``stem`` names
     OpenPose files; ``images``: an image source (annotated output must be a folder);
-    ``live``: a live source (its video is written fragmented, playable if killed).
+    ``live``: a live source (its video is written fragmented, playable if killed);
+    ``names``: an image source's file names, in frame order (COCO ids by file name).
     """
 
     width: int
@@ -46,6 +48,7 @@ class StreamFacts:
     stem: str = "source"
     images: bool = False
     live: bool = False
+    names: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,8 +91,14 @@ def writes_folder(template: str, path: Path) -> bool:
 def check_outputs(outputs: OutputsConfig, streams: Sequence[StreamFacts]) -> None:
     """Raise ConfigError or OutputError unless every output in ``outputs`` can be written.
 
-    Image sources need a folder for their annotated output (``-o annotated/``).
+    Image sources need a folder for their annotated output (``-o annotated/``); with
+    ``coco_ids``, every source must be images listed in that annotation file.
     """
+    _check_files(outputs, streams)
+    _coco_ids(outputs, streams)
+
+
+def _check_files(outputs: OutputsConfig, streams: Sequence[StreamFacts]) -> None:
     for stream, facts in enumerate(streams):
         path = annotated_path(outputs.video, stream, len(streams))
         if path is None or outputs.video is None:
@@ -110,17 +119,33 @@ def build_sinks(outputs: OutputsConfig, streams: Sequence[StreamFacts],
                 encoder: EncoderSettings) -> list[Sink]:
     """The sinks for ``outputs``, after :func:`check_outputs`: the annotated output of
     each stream (in stream order), then JSON lines, COCO results and OpenPose JSON."""
-    check_outputs(outputs, streams)
+    _check_files(outputs, streams)
+    ids = _coco_ids(outputs, streams)
     sinks = [_annotated_sink(outputs.video, i, streams, encoder)
              for i in range(len(streams)) if outputs.video]
     if outputs.json is not None:
         sinks.append(JsonLinesSink(path=outputs.json))
     if outputs.coco is not None:
-        sinks.append(CocoResultsSink(path=outputs.coco))
+        sinks.append(CocoResultsSink(path=outputs.coco, ids=ids))
     if outputs.openpose_json is not None:
         sinks.append(OpenPoseJsonSink(folder=outputs.openpose_json,
                                       stems=[s.stem for s in streams]))
     return sinks
+
+
+def _coco_ids(outputs: OutputsConfig, streams: Sequence[StreamFacts]) -> dict[str, int] | None:
+    """The image ids of ``outputs.coco_ids`` (None without it), checked against every
+    stream's file names."""
+    if outputs.coco_ids is None:
+        return None
+    ids = load_image_ids(outputs.coco_ids)
+    for stream, facts in enumerate(streams):
+        if facts.names is None:
+            raise ConfigError(f"--coco-ids {outputs.coco_ids}: source {stream} "
+                              f"({facts.stem}) is not images; ids by file name need "
+                              "image sources")
+        check_names(ids, facts.names, outputs.coco_ids)
+    return ids
 
 
 def _annotated_sink(template: str, stream: int, streams: Sequence[StreamFacts],

@@ -69,4 +69,4 @@ def stream_facts(source: ProbedSource) -> StreamFacts:
     info = source.info
     return StreamFacts(width=info.width, height=info.height, time_base=info.time_base,
                        fps=info.fps, stem=source.stem, images=source.is_images,
-                       live=source.live)
+                       live=source.live, names=source.names)

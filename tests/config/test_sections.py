@@ -37,6 +37,8 @@ TODAY = ("--output", "-o", "--json", "--coco", "--openpose-json", "--model", "--
          "--rtsp-transport", "--open-timeout", "--read-timeout", "--stall-timeout",
          "--no-reconnect", "--duration", "--metrics-port", "--metrics-host", "--config",
          "--no-progress", "--log-level")
+# Added since: COCO image ids by file name (issue 10).
+ADDED = ("--coco-ids",)
 TRACKER = ("--track-max-age", "--track-min-similarity", "--track-min-hits", "--track-sigma",
            "--track-min-scale", "--track-velocity-smoothing")
 
@@ -138,7 +140,7 @@ def test_decoder_section_is_the_decoder_s_thresholds() -> None:
 def test_today_s_flags_are_all_there_plus_the_tracker_s() -> None:
     words = (word.strip("[],") for word in _run_help().split())
     flags = {w for w in words if w.startswith("-") and w[1:2].isalpha() | (w[1:2] == "-")}
-    assert set(TODAY) | set(TRACKER) | {"-h", "--help"} == flags
+    assert set(TODAY) | set(TRACKER) | set(ADDED) | {"-h", "--help"} == flags
 
 
 def test_defaults_are_today_s() -> None:

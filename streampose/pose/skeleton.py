@@ -24,7 +24,8 @@ class Skeleton:
     """A keypoint layout and the limbs (keypoint pairs) its PAF channels describe.
 
     ``paf_channels[i]`` gives the (x, y) PAF channel indices of limb ``limbs[i]``,
-    relative to the first PAF channel. Limbs listed in ``redundant`` only join keypoints
+    relative to the first PAF channel; skeletons of networks without PAFs (one-stage
+    keypoint heads) leave it empty. Limbs listed in ``redundant`` only join keypoints
     already assigned to people (they never start a new person), as OpenPose does for the
     shoulder-ear links. ``coco17`` maps each keypoint to its COCO-17 index (-1: none).
     """
@@ -32,20 +33,20 @@ class Skeleton:
     name: str
     keypoints: tuple[str, ...]
     limbs: tuple[tuple[int, int], ...]
-    paf_channels: tuple[tuple[int, int], ...]
+    paf_channels: tuple[tuple[int, int], ...] = ()
     redundant: frozenset[int] = field(default_factory=frozenset)
     coco17: tuple[int, ...] = ()
     colors: tuple[Color, ...] = _PALETTE
 
     def __post_init__(self) -> None:
         k = len(self.keypoints)
-        if len(self.paf_channels) != len(self.limbs):
+        if self.paf_channels and len(self.paf_channels) != len(self.limbs):
             raise ValueError(f"skeleton {self.name!r}: {len(self.limbs)} limbs but "
                              f"{len(self.paf_channels)} PAF channel pairs")
         if any(not (0 <= a < k and 0 <= b < k) for a, b in self.limbs):
             raise ValueError(f"skeleton {self.name!r}: a limb names a keypoint outside 0..{k - 1}")
         channels = sorted(c for pair in self.paf_channels for c in pair)
-        if channels != list(range(2 * len(self.limbs))):
+        if self.paf_channels and channels != list(range(2 * len(self.limbs))):
             raise ValueError(f"skeleton {self.name!r}: PAF channels must be a permutation "
                              f"of 0..{2 * len(self.limbs) - 1}")
         if self.coco17 and len(self.coco17) != k:
@@ -108,7 +109,23 @@ BODY25 = Skeleton(
             -1, -1, -1, -1, -1, -1),
 )
 
-SKELETONS: dict[str, Skeleton] = {s.name: s for s in (COCO18, BODY25)}
+# COCO-17 (the COCO keypoint order; no PAFs: read by one-stage keypoint heads).
+# A minimal definition (names, limbs of the COCO annotation skeleton, identity COCO map).
+COCO17 = Skeleton(
+    name="coco17",
+    keypoints=(
+        "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder",
+        "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip",
+        "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
+    ),
+    limbs=(
+        (15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7),
+        (6, 8), (7, 9), (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6),
+    ),
+    coco17=tuple(range(17)),
+)
+
+SKELETONS: dict[str, Skeleton] = {s.name: s for s in (COCO18, BODY25, COCO17)}
 
 
 def get_skeleton(name: str) -> Skeleton:

@@ -145,7 +145,7 @@ def test_defaults_are_today_s() -> None:
     cfg = config()
     assert (cfg.model.backend, cfg.model.device, cfg.model.threads, cfg.model.device_ops,
             cfg.model.height, cfg.model.backend_options) == ("onnxruntime", None, None, "auto",
-                                                             368, {})
+                                                             None, {})
     assert (cfg.batching.batch, cfg.batching.max_wait_ms) == (1, 10.0)
     assert (cfg.performance.max_frames, cfg.performance.postprocess_workers,
             cfg.performance.decode_threads, cfg.performance.encoder_preset,

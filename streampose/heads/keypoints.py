@@ -236,11 +236,11 @@ def _iou(box: np.ndarray, area: float, others: np.ndarray, areas: np.ndarray) ->
 
 
 def _clean_keypoints(flat: np.ndarray) -> np.ndarray:
-    kp = flat.reshape(len(flat), -1, 3).copy()
+    kp = flat.reshape(len(flat), flat.shape[1] // 3, 3).copy()
     finite = np.isfinite(kp).all(axis=2) & (kp[..., 2] > 0)
     kp[~finite] = 0.0
     kp[..., 2] = np.minimum(kp[..., 2], 1.0)
-    rows: np.ndarray = kp.reshape(len(flat), -1)
+    rows: np.ndarray = kp.reshape(flat.shape)
     return rows
 
 

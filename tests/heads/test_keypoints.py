@@ -3,6 +3,7 @@ table, the letterbox inverse, the spec keys and the settings' precedence."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -35,7 +36,8 @@ class ArrayRing:
 
     def array(self, slot: int, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
         count = int(np.prod(shape))
-        return self._buffer[: count * np.dtype(dtype).itemsize].view(dtype).reshape(shape)
+        out: np.ndarray = self._buffer[: count * np.dtype(dtype).itemsize].view(dtype)
+        return out.reshape(shape)
 
     def view(self, slot: int, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
         return self.array(slot, shape, dtype)
@@ -71,7 +73,6 @@ def decoded(h: KeypointHead, out: Any, header: FrameHeader | None = None) -> Any
     (payload,) = h.payloads({"output0": out}, 1)
     shape, dtype = payload.write(ring, 0)  # type: ignore[arg-type]
     header = header or FrameHeader()
-    from dataclasses import replace
     return h.decode(ring, 0, replace(header, shape=shape, dtype=dtype))  # type: ignore[arg-type]
 
 

@@ -45,6 +45,7 @@ def tiny_onnx(path: Path, metadata: dict[str, str]) -> Path:
     return path
 
 
+@pytest.mark.shared
 def test_the_real_yolo_export_describes_itself() -> None:
     spec = spec_from_onnx_metadata(shared_file(YOLO))
     assert spec is not None
@@ -75,6 +76,7 @@ def test_a_sidecar_or_an_explicit_spec_wins(tmp_path: Path) -> None:
     assert resolve_spec(model).name == "from-sidecar"
 
 
+@pytest.mark.shared
 def test_a_sidecar_beside_the_real_model_wins(tmp_path: Path) -> None:
     model = tmp_path / "yolo11n-pose.onnx"
     model.symlink_to(shared_file(YOLO))
@@ -94,7 +96,7 @@ def test_a_model_without_pose_metadata_still_needs_a_spec(tmp_path: Path,
                                                          meta: dict[str, str]) -> None:
     model = tiny_onnx(tmp_path / "plain.onnx", meta)
     assert spec_from_onnx_metadata(model) is None
-    with pytest.raises(ModelError, match="no model spec for .*plain.onnx.*--model-spec"):
+    with pytest.raises(ModelError, match=r"no model spec for .*plain\.onnx.*--model-spec"):
         resolve_spec(model)
 
 

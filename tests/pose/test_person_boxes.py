@@ -56,7 +56,7 @@ def test_json_has_a_box_only_when_the_poses_carry_boxes() -> None:
 
 def test_person_boxes_are_the_stored_ones_or_the_keypoint_extent() -> None:
     p = poses_with_boxes()
-    np.testing.assert_array_equal(p.person_boxes(), p.boxes)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(p.person_boxes(), p.boxes)
     derived = Poses(p.keypoints, p.scores, COCO17).person_boxes()
     np.testing.assert_allclose(derived, [[50, 60, 50, 60], [10, 5, 30, 20]])
     assert Poses.empty(COCO18).person_boxes().shape == (0, 4)

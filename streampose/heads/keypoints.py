@@ -16,9 +16,11 @@ see :mod:`streampose.models.spec`)::
 
 Run-time values come from the ``[keypoints]`` config section
 (:class:`~streampose.config.sections.KeypointThresholds`); what it leaves unset comes from
-the spec, else the section's defaults. A frame's payload is a float32 table of
-``1 + people`` rows of ``5 + 3K`` values: row 0 holds the count, each other row a box
-(x1, y1, x2, y2), its score and the keypoints. NaN scores count as below the threshold.
+the spec, else the section's defaults. With device processing the score threshold runs
+on the inference device and only the anchors above it come back. A frame's payload is a
+float32 table of ``1 + people`` rows of ``5 + 3K`` values: row 0 holds the count, each
+other row a box (x1, y1, x2, y2), its score and the keypoints. NaN scores count as below
+the threshold.
 """
 
 from __future__ import annotations
@@ -160,9 +162,9 @@ class KeypointHead(Head):
         return (1 + self.limits.max_people) * self.columns * 4
 
     def payloads(self, outputs: Mapping[str, Any], count: int) -> Sequence[Payload]:
-        predictions = as_numpy(outputs[self.options.output])
         limits = self.limits
-        return [PeopleTable(select_people(predictions[i], limits)) for i in range(count)]
+        return [PeopleTable(select_people(candidates, limits))
+                for candidates in _candidates(outputs[self.options.output], count, limits)]
 
     # -- decoding -------------------------------------------------------------------------
 
@@ -172,6 +174,17 @@ class KeypointHead(Head):
         k = self.options.keypoints
         keypoints = rows[:, BOX_COLUMNS:].reshape(len(rows), k, 3)
         return Poses(keypoints, rows[:, 4], self.skeleton, boxes=rows[:, :4])
+
+
+def _candidates(output: Any, count: int, limits: KeypointLimits) -> list[np.ndarray]:
+    """Each image's ``(5 + 3K, A')`` anchor columns on the host. A torch tensor (device
+    processing) is thresholded where it is, so only the anchors above the score threshold
+    are copied back (NaN scores never pass); the anchor order is kept."""
+    if isinstance(output, np.ndarray):
+        return [output[i] for i in range(count)]
+    scores = output[:, 4]
+    above = (scores > limits.score_threshold) & (scores == scores)  # NaN != NaN
+    return [as_numpy(output[i][:, above[i]]) for i in range(count)]
 
 
 def select_people(predictions: np.ndarray, limits: KeypointLimits) -> np.ndarray:

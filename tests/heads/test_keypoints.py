@@ -157,11 +157,16 @@ def test_keypoints_map_through_a_centred_letterbox_exactly() -> None:
     np.testing.assert_allclose(poses.boxes[0], [29.5, 0.0, 1889.5, 1079.0], atol=1e-3)
 
 
-def test_torch_outputs_are_accepted() -> None:
+@pytest.mark.parametrize(("name", "anchors", "config", "kept"), CASES, ids=[c[0] for c in CASES])
+def test_torch_outputs_give_the_numpy_results(name: str, anchors: list, config: dict,
+                                              kept: list[int]) -> None:
     torch = pytest.importorskip("torch")
-    out = outputs(anchor(A, 0.9), anchor(A_SHIFTED, 0.8))
-    poses = decoded(head(), torch.from_numpy(out))
-    assert len(poses) == 1
+    out = outputs(*(anchor(b, s) for b, s in anchors))
+    on_host = decoded(head(**config), out)
+    on_device = decoded(head(**config), torch.from_numpy(out))
+    np.testing.assert_array_equal(on_device.keypoints, on_host.keypoints)
+    np.testing.assert_array_equal(on_device.boxes, on_host.boxes)
+    assert len(on_device) == len(kept)
 
 
 def test_settings_take_the_config_then_the_spec_then_the_defaults() -> None:

@@ -42,14 +42,18 @@ keypoints = 17
 """
 
 
-def test_fake_pipeline_runs_a_keypoints_spec(tmp_path: Path) -> None:
+@pytest.mark.parametrize("device_ops", ["off", "on"])
+def test_fake_pipeline_runs_a_keypoints_spec(tmp_path: Path, device_ops: str) -> None:
+    if device_ops == "on":
+        pytest.importorskip("torch")
     clip = make_video(tmp_path / "clip.mp4", frames=12, size=(96, 64))
     spec = tmp_path / "tiny-pose.toml"
     spec.write_text(TINY_SPEC)
     jsonl = tmp_path / "out.jsonl"
     config = PipelineConfig(
         sources=(str(clip), str(clip)),
-        model=ModelConfig(path=tmp_path / "tiny-pose.onnx", spec=spec, backend="fake"),
+        model=ModelConfig(path=tmp_path / "tiny-pose.onnx", spec=spec, backend="fake",
+                          device_ops=device_ops),
         outputs=OutputsConfig(video=str(tmp_path / "out{stream}.mp4"), json=jsonl),
         batching=BatchingConfig(batch=4))
     Pipeline(config).run()

@@ -38,7 +38,7 @@ from streampose.observe.summary import Progress, Summary, summarise
 from streampose.outputs.factory import StreamFacts, check_outputs
 from streampose.outputs.openpose import openpose_layout
 from streampose.pose import COCO17, can_convert, get_skeleton
-from streampose.pose.letterbox import Letterbox, plan_letterbox
+from streampose.pose.letterbox import Letterbox, plan_for_spec
 from streampose.processing import choose_processing
 from streampose.runtime.supervisor import Supervisor
 from streampose.runtime.topology import Step, Topology
@@ -125,7 +125,7 @@ def validate(config: PipelineConfig) -> RunPlan:
     sources = tuple(probe_source(uri, live=config.live) for uri in config.sources)
     plans = _letterbox_plans(sources, model.spec, model_cfg.height)
     _check_outputs(config, [stream_facts(s) for s in sources], model.spec)
-    head = make_head(model.spec, HeadSettings(paf=config.decoder))
+    head = make_head(model.spec, HeadSettings(paf=config.decoder, keypoints=config.keypoints))
     processing = choose_processing(model_cfg.device_ops, backend=backend, device=device,
                                    head=head)
     request = BackendRequest(name=backend, spec=model.spec, model_path=model.path,
@@ -136,10 +136,9 @@ def validate(config: PipelineConfig) -> RunPlan:
 
 
 def _letterbox_plans(sources: tuple[ProbedSource, ...], spec: ModelSpec,
-                     height: int) -> frozenset[Letterbox]:
+                     height: int | None) -> frozenset[Letterbox]:
     sizes = {size for s in sources for size in s.sizes}
-    return frozenset(plan_letterbox(src_w=w, src_h=h, height=height, stride=spec.stride)
-                     for w, h in sizes)
+    return frozenset(plan_for_spec(spec, src_w=w, src_h=h, height=height) for w, h in sizes)
 
 
 def _backend_options(backend: str, options: dict[str, object],

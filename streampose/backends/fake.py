@@ -6,7 +6,11 @@ the input. With a COCO-18 spec it is a whole person (keypoint Gaussians and limb
 with other skeletons it is a vertical chain of keypoint peaks (keypoint ``k`` at
 ``k - K // 2`` cells below it) with zero PAFs. A uniform image (e.g. all black) gets
 none, like an empty scene. The background channel (the last heatmap) is
-``1 - max(keypoints)``. ``delay_ms`` simulates a slow model.
+``1 - max(keypoints)``. With a ``keypoints``-head spec (one-stage models) the output is
+YOLO-pose style, ``[N, 5 + 3K, cells]``: the anchor of the brightest cell holds a
+person (a box 60% of the input tall, score 0.9, keypoints in a vertical chain with
+visibility 0.9) and the next anchor a weaker copy shifted by one pixel, which NMS
+removes. ``delay_ms`` simulates a slow model.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from streampose.backends.base import Backend
 from streampose.backends.fake_people import render_maps, standing_person
 from streampose.errors import ConfigError
 from streampose.heads.base import Shape
+from streampose.heads.keypoints import BOX_COLUMNS, KeypointOptions
 from streampose.heads.paf import PafOutputs
 from streampose.models.spec import ModelSpec
 from streampose.pose.skeleton import COCO18
@@ -63,9 +68,14 @@ class FakeBackend(Backend):
         if self.delay_ms:
             time.sleep(self.delay_ms / 1000)
         images = batch if self.spec.input_layout == "NHWC" else batch.transpose(0, 2, 3, 1)
+        if isinstance(self.spec.head_options, KeypointOptions):
+            return {self.spec.head_options.output: self._anchors(images)}
         return self._as_outputs(*self._maps(images))
 
     def output_shapes(self) -> dict[str, Shape]:
+        kp = self.spec.head_options
+        if isinstance(kp, KeypointOptions):
+            return {kp.output: (None, BOX_COLUMNS + 3 * kp.keypoints, None)}
         opts = self._paf_outputs()
         channels: dict[str, int] = {}
         for ref in (opts.heatmaps, opts.pafs):
@@ -78,7 +88,8 @@ class FakeBackend(Backend):
         opts = self.spec.head_options
         if not isinstance(opts, PafOutputs):
             raise ConfigError(f"fake backend: spec {self.spec.name} has head "
-                              f"{self.spec.head!r}; the fake draws PAF maps only")
+                              f"{self.spec.head!r}; the fake draws PAF maps and "
+                              "keypoint-head outputs only")
         return opts
 
     def _as_outputs(self, heatmaps: np.ndarray, pafs: np.ndarray) -> dict[str, np.ndarray]:
@@ -112,6 +123,25 @@ class FakeBackend(Backend):
         heatmaps[:, -1] = 1.0 - heatmaps[:, :-1].max(axis=1, initial=0.0)
         return heatmaps, pafs
 
+    def _anchors(self, images: np.ndarray) -> np.ndarray:
+        """YOLO-pose style outputs ``(N, 5 + 3K, cells)``: a person on the brightest cell."""
+        opts = self.spec.head_options
+        assert isinstance(opts, KeypointOptions)
+        stride = self.spec.stride
+        in_h, in_w = images.shape[1:3]
+        h, w = (ceil_div(d, stride) for d in (in_h, in_w))
+        out = np.zeros((len(images), BOX_COLUMNS + 3 * opts.keypoints, h * w), np.float32)
+        for n, image in enumerate(images):
+            cell = _brightest_cell(image, stride)
+            if cell is None:
+                continue
+            anchor = cell[0] * w + cell[1]
+            x, y = (cell[1] + 0.5) * stride, (cell[0] + 0.5) * stride
+            out[n, :, anchor] = _anchor_person(x, y, 0.6 * in_h, opts.keypoints, 0.9)
+            out[n, :, (anchor + 1) % (h * w)] = _anchor_person(x + 1, y, 0.6 * in_h,
+                                                               opts.keypoints, 0.5)
+        return out
+
     def _draw_person(self, maps: np.ndarray, cell: tuple[int, int] | None) -> None:
         if cell is None:
             return
@@ -122,6 +152,17 @@ class FakeBackend(Backend):
             cy = min(max(cell[0] + k - keypoints // 2, 0), h - 1)
             d2 = (ys - cy) ** 2 + (xs - cell[1]) ** 2
             maps[k] = np.exp(-d2 / (2 * _SIGMA_CELLS**2))
+
+
+def _anchor_person(x: float, y: float, height: float, keypoints: int, score: float
+                   ) -> np.ndarray:
+    """One anchor's column: box (centre x, centre y, w, h), score, keypoints (x, y, v)."""
+    top = y - height / 2
+    kp = np.zeros((keypoints, 3), np.float32)
+    kp[:, 0] = x
+    kp[:, 1] = top + (np.arange(keypoints) + 0.5) * height / keypoints
+    kp[:, 2] = 0.9
+    return np.concatenate([[x, y, 0.4 * height, height, score], kp.ravel()]).astype(np.float32)
 
 
 def _person_maps(cell: tuple[int, int], shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:

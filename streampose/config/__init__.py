@@ -10,6 +10,7 @@ from streampose.config.sections import (
     BatchingConfig,
     DecoderThresholds,
     DrawConfig,
+    KeypointThresholds,
     LiveConfig,
     ModelConfig,
     OutputsConfig,
@@ -18,6 +19,6 @@ from streampose.config.sections import (
     TrackingConfig,
 )
 
-__all__ = ["SECTIONS", "BatchingConfig", "DecoderThresholds", "DrawConfig", "LiveConfig",
-           "ModelConfig", "OutputsConfig", "PerformanceConfig", "PipelineConfig",
-           "TrackingConfig", "build_config"]
+__all__ = ["SECTIONS", "BatchingConfig", "DecoderThresholds", "DrawConfig",
+           "KeypointThresholds", "LiveConfig", "ModelConfig", "OutputsConfig",
+           "PerformanceConfig", "PipelineConfig", "TrackingConfig", "build_config"]

@@ -2,7 +2,7 @@
 
 ``PipelineConfig`` holds the sources and one section per table (``[model]``,
 ``[batching]``, ``[outputs]``, ``[draw]``, ``[tracking]``, ``[live]``,
-``[performance]``, ``[decoder]``). Every option is a field made with
+``[performance]``, ``[decoder]``, ``[keypoints]``). Every option is a field made with
 :func:`~streampose.config.fields.option`; the command line and the TOML schema are
 generated from these fields, and each section validates its own values.
 """
@@ -24,6 +24,7 @@ __all__ = [
     "BatchingConfig",
     "DecoderThresholds",
     "DrawConfig",
+    "KeypointThresholds",
     "LiveConfig",
     "ModelConfig",
     "OutputsConfig",
@@ -56,7 +57,10 @@ class ModelConfig(Section):
     device_ops: str = option("auto", choices=("auto", "on", "off"), help=(
         "letterbox and peak NMS on the inference device (auto: on for torch/tensorrt on "
         "CUDA; needs torch)"))
-    height: int = option(368, low=32, high=4096, help="network input height")
+    height: int | None = option(None, low=32, high=4096, help=(
+        "network input height (default: the model spec's input_height, e.g. 368 for the "
+        "OpenPose models; for specs with fit = \"long_side\", such as YOLO-pose, the long "
+        "side of the image, e.g. 640)"))
     backend_options: dict[str, object] = option(
         default_factory=dict, flag="--backend-option", metavar="KEY=VALUE",
         help="backend-specific option, repeatable (e.g. spin=true for onnxruntime)")
@@ -226,6 +230,29 @@ class DecoderThresholds(Section):
 
 
 @dataclass(frozen=True)
+class KeypointThresholds(Section):
+    """[keypoints]: the one-stage keypoint head (YOLO-pose style): which boxes are people
+    (pipeline files and the Python API; no CLI flags).
+
+    Unset values take the model spec's (``score_threshold``, ``iou_threshold``,
+    ``max_people`` keys), else the defaults 0.25, 0.7 and 100.
+    """
+
+    table: ClassVar[str] = "keypoints"
+
+    DEFAULTS: ClassVar[dict[str, float]] = {
+        "score_threshold": 0.25, "iou_threshold": 0.7, "max_people": 100}
+
+    score_threshold: float | None = option(None, low=0.0, high=1.0, flag="", help=(
+        "keypoint models: least person score (default: the spec's, else 0.25)"))
+    iou_threshold: float | None = option(None, low=0.0, high=1.0, low_open=True, flag="", help=(
+        "keypoint models: boxes overlapping a better one more than this are dropped "
+        "(default: the spec's, else 0.7)"))
+    max_people: int | None = option(None, low=1, high=10_000, flag="", help=(
+        "keypoint models: most people per frame (default: the spec's, else 100)"))
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     """What to run: the sources and one section per TOML table."""
 
@@ -238,6 +265,7 @@ class PipelineConfig:
     live: LiveConfig = field(default_factory=LiveConfig)
     performance: PerformanceConfig = field(default_factory=PerformanceConfig)
     decoder: DecoderThresholds = field(default_factory=DecoderThresholds)
+    keypoints: KeypointThresholds = field(default_factory=KeypointThresholds)
     log_level: int = logging.WARNING
 
     def __post_init__(self) -> None:

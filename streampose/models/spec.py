@@ -15,6 +15,8 @@ key belongs to that head. An OpenPose-style PAF network:
     stride = 8                     # input H and W are multiples of this
     pad_value = 0.0                # letterbox padding, in pixel units (before normalisation)
     centred = false                # letterbox: image centred (true) or top-left (false)
+    fit = "height"                 # what input_height sets: the input "height", or the
+                                   # image's "long_side" (like Ultralytics' imgsz)
     input_height = 368             # the default network input height (--height)
     max_batch = 0                  # most images per run; 0 = any (see below)
 
@@ -56,13 +58,14 @@ else:  # pragma: no cover - Python 3.10
     except ModuleNotFoundError:
         _toml = None
 
-__all__ = ["LAYOUTS", "ModelSpec", "OutputRef", "builtin_specs", "check_keys", "choice", "fail",
-           "resolve_spec"]
+__all__ = ["FITS", "LAYOUTS", "ModelSpec", "OutputRef", "builtin_specs", "check_keys", "choice",
+           "fail", "resolve_spec"]
 
 log = logging.getLogger(__name__)
 
 LAYOUTS = ("NCHW", "NHWC")
 COLORS = ("BGR", "RGB")
+FITS = ("height", "long_side")
 _SPEC_PACKAGE = "streampose.models"
 _SPEC_DIR = "specs"
 _REQUIRED = ("name", "skeleton", "input_name", "input_layout", "color", "stride")
@@ -72,6 +75,7 @@ _DEFAULTS: dict[str, Any] = {
     "scale": (1.0, 1.0, 1.0),
     "pad_value": 0.0,
     "centred": False,
+    "fit": "height",
     "input_height": 368,
     "max_batch": 0,
 }
@@ -173,6 +177,7 @@ class ModelSpec:
     scale: tuple[float, float, float] = (1.0, 1.0, 1.0)
     pad_value: float = 0.0
     centred: bool = False
+    fit: str = "height"  # input_height is the input height, or the image's long side
     input_height: int = 368
     max_batch: int = 0  # 0: any batch size
     source: str = field(default="<dict>", compare=False)
@@ -224,6 +229,7 @@ class ModelSpec:
             scale=_vector3(d, "scale", source),
             pad_value=_number(d, "pad_value", source),
             centred=_bool(d, "centred", source),
+            fit=choice(d, "fit", FITS, source),
             input_height=_positive_int(d, "input_height", source),
             max_batch=_max_batch(d["max_batch"], source),
             source=source,
@@ -300,7 +306,9 @@ def resolve_spec(model_path: Path, spec_path: Path | None = None) -> ModelSpec:
     """Find the spec of ``model_path``.
 
     In order: the explicit ``spec_path``; a sidecar ``<model stem>.toml`` next to the model;
-    a built-in spec whose ``name`` equals the model file's stem. Otherwise ModelError.
+    a built-in spec whose ``name`` equals the model file's stem; the model's own ONNX
+    metadata when it describes a pose model (YOLO-pose exports,
+    :mod:`streampose.models.onnx_meta`). Otherwise ModelError.
     """
     model_path = Path(model_path)
     if spec_path is not None:
@@ -311,11 +319,23 @@ def resolve_spec(model_path: Path, spec_path: Path | None = None) -> ModelSpec:
     builtin = builtin_specs().get(model_path.stem)
     if builtin is not None:
         return _chosen(builtin, "built-in", model_path)
+    from_metadata = _from_metadata(model_path)
+    if from_metadata is not None:
+        return _chosen(from_metadata, "metadata", model_path)
     raise ModelError(
-        f"no model spec for {model_path}: no sidecar {sidecar.name} and no built-in spec "
-        f"named {model_path.stem!r}; pass --model-spec PATH.toml "
+        f"no model spec for {model_path}: no sidecar {sidecar.name}, no built-in spec "
+        f"named {model_path.stem!r} and no pose-model metadata in the file; pass "
+        f"--model-spec PATH.toml "
         f"(built-in specs: {', '.join(sorted(builtin_specs())) or 'none'})"
     )
+
+
+def _from_metadata(model_path: Path) -> ModelSpec | None:
+    if model_path.suffix.lower() != ".onnx" or not model_path.is_file():
+        return None
+    from streampose.models.onnx_meta import spec_from_onnx_metadata
+
+    return spec_from_onnx_metadata(model_path)
 
 
 def _chosen(spec: ModelSpec, how: str, model_path: Path) -> ModelSpec:

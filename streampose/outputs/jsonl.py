@@ -41,7 +41,12 @@ class JsonLinesWriter(Resource):
 
 
 class JsonLinesSink(Sink):
-    """One JSON object per frame: stream, frame, pts, wall, skeleton, persons."""
+    """One JSON object per frame: stream, frame, pts, wall, skeleton, persons.
+
+    Each person has ``keypoints`` (K x [x, y, confidence]), ``score`` and ``id``, plus
+    ``box`` ([x1, y1, x2, y2]) when the model gives person boxes (one-stage models such as
+    YOLO-pose); PAF models' lines have no box (it would only repeat the keypoints' extent).
+    """
 
     def __init__(self, *, path: Path) -> None:
         self._writer = JsonLinesWriter(path=path)

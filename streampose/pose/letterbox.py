@@ -7,7 +7,8 @@ inverse of the resize plus padding. A heatmap cell ``j`` (output stride ``s``) c
 pixels ``[j * s, (j + 1) * s)``: its centre is at ``(j + 0.5) * s``.
 
 The image sits at ``(pad_x, pad_y)`` inside the ``in_w`` x ``in_h`` input (top-left by
-default, padding right/bottom as the OpenPose models expect). Several streams with
+default, padding right/bottom as the OpenPose models expect; centred when the spec says
+``centred = true``, as YOLO models expect). Several streams with
 different aspect ratios can share one batch by widening ``in_w``/``in_h`` to a common
 canvas (``dataclasses.replace``): the mapping back is unchanged.
 """
@@ -21,9 +22,10 @@ import numpy as np
 
 from streampose.arith import round_up
 from streampose.errors import ConfigError
-from streampose.models.spec import ModelSpec
+from streampose.models.spec import FITS, ModelSpec
 
-__all__ = ["Letterbox", "input_to_frame", "letterbox_into", "plan_letterbox", "rebuild_letterbox"]
+__all__ = ["Letterbox", "input_to_frame", "letterbox_into", "plan_for_spec", "plan_letterbox",
+           "rebuild_letterbox"]
 
 Transform = tuple[float, float, float, float]  # scale_x, scale_y, pad_x, pad_y
 
@@ -111,26 +113,49 @@ def _check_positive(**values: int | None) -> None:
             raise ConfigError(f"plan_letterbox: {name} = {value!r} must be an integer > 0")
 
 
-def plan_letterbox(*, src_w: int, src_h: int, height: int, stride: int) -> Letterbox:
-    """Scale a ``src_w`` x ``src_h`` frame to ``height`` keeping its aspect ratio.
+def plan_letterbox(*, src_w: int, src_h: int, height: int, stride: int, centred: bool = False,
+                   fit: str = "height") -> Letterbox:
+    """Scale a ``src_w`` x ``src_h`` frame keeping its aspect ratio.
 
-    The input height is ``height`` rounded up to a multiple of ``stride`` and the frame fills
-    it; the input width is the scaled width rounded up to a multiple of ``stride`` (1920x1080
-    at height 368 -> a 654x368 image in a 656x368 input).
+    ``fit = "height"``: the input height is ``height`` rounded up to a multiple of
+    ``stride`` and the frame fills it; the input width is the scaled width rounded up to a
+    multiple of ``stride`` (1920x1080 at height 368 -> a 654x368 image in a 656x368 input).
+    ``fit = "long_side"``: the frame's longer side becomes ``height`` (rounded up to the
+    stride), like Ultralytics' ``imgsz`` (1920x1080 at 640 -> a 640x360 image in a 640x384
+    input). ``centred`` puts the image in the middle of the input (whole-pixel pads, the
+    odd pixel right/bottom) instead of the top-left corner.
     """
     _check_positive(src_w=src_w, src_h=src_h, height=height, stride=stride)
-    in_h = round_up(height, stride)
-    return _letterbox(src_w, src_h, _scaled(src_w, in_h, src_h), in_h, stride)
+    if fit not in FITS:
+        raise ConfigError(f"plan_letterbox: fit = {fit!r} (allowed: {' | '.join(FITS)})")
+    size = round_up(height, stride)
+    if fit == "long_side" and src_w > src_h:
+        new_w, new_h = size, _scaled(src_h, size, src_w)
+    else:  # the height is fitted (by choice, or as the long side)
+        new_w, new_h = _scaled(src_w, size, src_h), size
+    return _letterbox(src_w, src_h, new_w, new_h, stride, centred)
 
 
-def _letterbox(src_w: int, src_h: int, new_w: int, new_h: int, stride: int) -> Letterbox:
+def plan_for_spec(spec: ModelSpec, *, src_w: int, src_h: int,
+                  height: int | None = None) -> Letterbox:
+    """:func:`plan_letterbox` as ``spec`` asks (stride, centring, fit); ``height`` None is
+    the spec's ``input_height``."""
+    return plan_letterbox(src_w=src_w, src_h=src_h, height=height or spec.input_height,
+                          stride=spec.stride, centred=spec.centred, fit=spec.fit)
+
+
+def _letterbox(src_w: int, src_h: int, new_w: int, new_h: int, stride: int,
+               centred: bool) -> Letterbox:
+    in_w, in_h = round_up(new_w, stride), round_up(new_h, stride)
     return Letterbox(
-        in_w=round_up(new_w, stride),
-        in_h=round_up(new_h, stride),
+        in_w=in_w,
+        in_h=in_h,
         new_w=new_w,
         new_h=new_h,
         scale_x=new_w / src_w,
         scale_y=new_h / src_h,
+        pad_x=float((in_w - new_w) // 2) if centred else 0.0,
+        pad_y=float((in_h - new_h) // 2) if centred else 0.0,
     )
 
 

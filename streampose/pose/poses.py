@@ -19,13 +19,17 @@ class Poses:
 
     ``keypoints`` is float32 ``(P, K, 3)`` of (x, y, confidence); a missing keypoint is
     (0, 0, 0). ``scores`` is float32 ``(P,)``; ``track_ids`` is int64 ``(P,)``, -1 for
-    people without a track. Shapes and dtypes are checked on construction.
+    people without a track. ``boxes`` is float32 ``(P, 4)`` of (x1, y1, x2, y2) when the
+    model gives person boxes (one-stage heads), else None; :meth:`person_boxes` gives
+    boxes either way (the keypoints' extent when none are stored). Shapes and dtypes are
+    checked on construction.
     """
 
     keypoints: np.ndarray
     scores: np.ndarray
     skeleton: Skeleton
     track_ids: np.ndarray = field(default_factory=lambda: _UNTRACKED)
+    boxes: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         kp = np.asarray(self.keypoints, dtype=np.float32)
@@ -42,6 +46,8 @@ class Poses:
         object.__setattr__(self, "keypoints", kp)
         object.__setattr__(self, "scores", scores)
         object.__setattr__(self, "track_ids", _vector("track_ids", ids, p, np.int64))
+        if self.boxes is not None:
+            object.__setattr__(self, "boxes", _boxes(self.boxes, p))
 
     def __len__(self) -> int:
         return int(self.keypoints.shape[0])
@@ -52,30 +58,58 @@ class Poses:
                    np.zeros(0, np.float32), skeleton)
 
     def transformed(self, *, scale: tuple[float, float], offset: tuple[float, float]) -> Poses:
-        """Map coordinates by ``x * scale + offset`` per axis; missing keypoints stay (0, 0, 0)."""
+        """Map coordinates (keypoints and boxes) by ``x * scale + offset`` per axis;
+        missing keypoints stay (0, 0, 0)."""
         kp = self.keypoints.copy()
         present = kp[..., 2] > 0
         kp[..., 0] = np.where(present, kp[..., 0] * scale[0] + offset[0], 0.0)
         kp[..., 1] = np.where(present, kp[..., 1] * scale[1] + offset[1], 0.0)
-        return Poses(kp, self.scores, self.skeleton, self.track_ids)
+        boxes = None
+        if self.boxes is not None:
+            factor = np.array([scale[0], scale[1]] * 2, np.float32)
+            boxes = self.boxes * factor + np.array([offset[0], offset[1]] * 2, np.float32)
+        return Poses(kp, self.scores, self.skeleton, self.track_ids, boxes)
 
     def clipped(self, *, width: int, height: int) -> Poses:
-        """Keypoints clamped inside a ``width`` x ``height`` image (pixel centres 0..size-1)."""
+        """Keypoints and boxes clamped inside a ``width`` x ``height`` image (pixel centres
+        0..size-1)."""
         kp = self.keypoints.copy()
         present = kp[..., 2] > 0
         kp[..., 0] = np.where(present, np.clip(kp[..., 0], 0, width - 1), 0.0)
         kp[..., 1] = np.where(present, np.clip(kp[..., 1], 0, height - 1), 0.0)
-        return Poses(kp, self.scores, self.skeleton, self.track_ids)
+        boxes = None
+        if self.boxes is not None:
+            boxes = np.clip(self.boxes, 0, np.array([width - 1, height - 1] * 2, np.float32))
+        return Poses(kp, self.scores, self.skeleton, self.track_ids, boxes)
 
     def with_track_ids(self, track_ids: np.ndarray) -> Poses:
-        return Poses(self.keypoints, self.scores, self.skeleton, track_ids)
+        return Poses(self.keypoints, self.scores, self.skeleton, track_ids, self.boxes)
+
+    def person_boxes(self) -> np.ndarray:
+        """float32 ``(P, 4)`` boxes (x1, y1, x2, y2): the stored :attr:`boxes`, else the
+        extent of each person's present keypoints (zeros for a person without any)."""
+        if self.boxes is not None:
+            return self.boxes
+        present = self.keypoints[..., 2] > 0
+        xy = self.keypoints[..., :2]
+        lo = np.where(present[..., None], xy, np.inf).min(axis=1, initial=np.inf)
+        hi = np.where(present[..., None], xy, -np.inf).max(axis=1, initial=-np.inf)
+        boxes = np.concatenate([lo, hi], axis=1).astype(np.float32)
+        boxes[~present.any(axis=1)] = 0.0
+        return boxes
 
     def to_json(self, *, decimals: int = 2) -> dict[str, Any]:
-        """A JSON-ready dict: ``{"skeleton": name, "persons": [{"keypoints", "score", "id"}]}``."""
+        """A JSON-ready dict: ``{"skeleton": name, "persons": [{"keypoints", "score", "id"}]}``;
+        each person also has ``"box": [x1, y1, x2, y2]`` when the poses carry boxes (models
+        that give person boxes), and none otherwise (derive it from the keypoints)."""
         kp = np.round(self.keypoints.astype(np.float64), decimals).tolist()
         scores = np.round(self.scores.astype(np.float64), 4).tolist()
         persons = [{"keypoints": k, "score": s, "id": int(i)}
                    for k, s, i in zip(kp, scores, self.track_ids.tolist(), strict=True)]
+        if self.boxes is not None:
+            boxes = np.round(self.boxes.astype(np.float64), decimals).tolist()
+            for person, box in zip(persons, boxes, strict=True):
+                person["box"] = box
         return {"skeleton": self.skeleton.name, "persons": persons}
 
     @classmethod
@@ -87,11 +121,23 @@ class Poses:
         kp = np.array([p["keypoints"] for p in persons], np.float32)
         scores = np.array([p["score"] for p in persons], np.float32)
         ids = np.array([p.get("id", -1) for p in persons], np.int64)
-        return cls(kp, scores, skeleton, ids)
+        boxes = None
+        if all("box" in p for p in persons):
+            boxes = np.array([p["box"] for p in persons], np.float32)
+        return cls(kp, scores, skeleton, ids, boxes)
 
 
 def _vector(name: str, value: Any, length: int, dtype: type) -> np.ndarray:
     arr: np.ndarray = np.asarray(value, dtype=dtype)
     if arr.shape != (length,):
         raise ValueError(f"{name}: expected shape ({length},), got {arr.shape}")
+    return arr
+
+
+def _boxes(value: Any, length: int) -> np.ndarray:
+    arr: np.ndarray = np.asarray(value, dtype=np.float32)
+    if arr.size == 0:
+        arr = arr.reshape(0, 4)
+    if arr.shape != (length, 4):
+        raise ValueError(f"boxes: expected shape ({length}, 4) (x1, y1, x2, y2), got {arr.shape}")
     return arr

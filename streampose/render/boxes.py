@@ -20,12 +20,16 @@ __all__ = ["BoxAnnotator", "person_boxes"]
 
 def person_boxes(poses: Poses, *, min_confidence: float = 0.0, padding: float = 0.1,
                  shape: tuple[int, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Boxes around each person's visible keypoints: ``(boxes (P, 4) int32, has_box (P,))``.
+    """Boxes around each person: ``(boxes (P, 4) int32, has_box (P,))``.
 
-    Boxes are ``x1, y1, x2, y2``, padded by ``padding`` times the larger box side (at
-    least 4 px), and clipped to ``shape`` (a frame's ``(height, width, ...)``) if given.
-    People with no visible keypoint have ``has_box`` False (and a zero box).
+    Boxes are ``x1, y1, x2, y2``: the model's person boxes when the poses carry them
+    (:attr:`Poses.boxes`, drawn as they are), else the extent of each person's visible
+    keypoints padded by ``padding`` times the larger box side (at least 4 px); clipped to
+    ``shape`` (a frame's ``(height, width, ...)``) if given. People with no visible
+    keypoint and no stored box have ``has_box`` False (and a zero box).
     """
+    if poses.boxes is not None:
+        return _clipped(poses.boxes, shape), np.ones(len(poses), bool)
     ok = visible_keypoints(poses, min_confidence)
     has_box: np.ndarray = np.asarray(ok.any(axis=1))
     xy = poses.keypoints[..., :2]
@@ -34,10 +38,14 @@ def person_boxes(poses: Poses, *, min_confidence: float = 0.0, padding: float = 
     pad = np.maximum(4.0, padding * (hi - lo).max(axis=1, initial=0.0))[:, None]
     boxes = np.concatenate([lo - pad, hi + pad], axis=1)
     boxes[~has_box] = 0
+    return _clipped(boxes, shape), has_box
+
+
+def _clipped(boxes: np.ndarray, shape: tuple[int, ...] | None) -> np.ndarray:
     if shape is not None:
         h, w = shape[:2]
         boxes = np.clip(boxes, 0, [w - 1, h - 1, w - 1, h - 1])
-    return np.round(boxes).astype(np.int32), has_box
+    return np.round(boxes).astype(np.int32)
 
 
 class BoxAnnotator:

@@ -139,3 +139,4 @@ class PoseResult:
     header: FrameHeader
     keypoints: np.ndarray | None = None
     scores: np.ndarray | None = None
+    boxes: np.ndarray | None = None  # (P, 4) x1, y1, x2, y2 when the model gives boxes

@@ -47,6 +47,11 @@ class RunPlan:
         return self.counters, self.latency
 
     @property
+    def input_height(self) -> int:
+        """The network input height asked for: ``--height``, else the spec's."""
+        return self.config.model.height or self.spec.input_height
+
+    @property
     def streams(self) -> int:
         return len(self.sources)
 

@@ -59,7 +59,7 @@ class PostprocessStage(Stage):
             self.maps.release(slot)
             poses = to_frame(poses, header)
         self.items += 1
-        return self._send(PoseResult(header, poses.keypoints, poses.scores))
+        return self._send(PoseResult(header, poses.keypoints, poses.scores, poses.boxes))
 
     def _send(self, result: PoseResult) -> bool:
         while not self.stopping():

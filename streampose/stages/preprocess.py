@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from streampose.pose.letterbox import Letterbox, plan_letterbox
+from streampose.pose.letterbox import Letterbox, plan_for_spec
 from streampose.processing import Processing
 from streampose.runtime.channels import Channels, ChannelSpec, RingSpec
 from streampose.runtime.stage import POLL_S, Stage
@@ -35,7 +35,7 @@ class PreprocessStage(Stage):
     def build(cls, plan: RunPlan, channels: Channels, index: int) -> PreprocessStage:
         return cls(frames=channels.group("frames"), doorbell=channels["doorbell"],
                    inputs=channels["inputs"], processing=plan.processing,
-                   height=plan.config.model.height)
+                   height=plan.input_height)
 
     def __init__(self, *, frames: list[SharedRing], doorbell: Any, inputs: SharedRing,
                  processing: Processing, height: int) -> None:
@@ -79,8 +79,8 @@ class PreprocessStage(Stage):
         """The letterbox plan of a frame size (cached: sizes rarely change)."""
         key = (width, height)
         if key not in self._plans:
-            self._plans[key] = plan_letterbox(src_w=width, src_h=height, height=self.height,
-                                              stride=self.processing.spec.stride)
+            self._plans[key] = plan_for_spec(self.processing.spec, src_w=width, src_h=height,
+                                             height=self.height)
         return self._plans[key]
 
     def _prepare(self, slot: int, header: FrameHeader, out: int) -> None:

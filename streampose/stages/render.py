@@ -103,7 +103,7 @@ class RenderStage(Stage):
     def _emit(self, result: PoseResult) -> None:
         header = result.header
         assert result.keypoints is not None and result.scores is not None  # not an EOS
-        poses = Poses(result.keypoints, result.scores, self.skeleton)
+        poses = Poses(result.keypoints, result.scores, self.skeleton, boxes=result.boxes)
         tracker = self.trackers[header.stream]
         if tracker is not None:
             poses = tracker.update(poses)

@@ -18,6 +18,7 @@ from streampose.config.sections import (
     BatchingConfig,
     DecoderThresholds,
     DrawConfig,
+    KeypointThresholds,
     LiveConfig,
     ModelConfig,
     OutputsConfig,
@@ -64,7 +65,7 @@ def config(*argv: str) -> PipelineConfig:
                                           "range [0, 10000]"),
     (ModelConfig, {"device_ops": "gpu"},
      "--device-ops / [model].device_ops: 'gpu' is not one of 'auto', 'on', 'off'"),
-    (ModelConfig, {"height": None}, "--height / [model].height: None is not allowed"),
+    (ModelConfig, {"height": 16}, "--height / [model].height: 16 is outside"),
     (ModelConfig, {"threads": 0}, "--threads / [model].threads: 0 is outside"),
     (DrawConfig, {"ids": "yes"}, "--no-ids / [draw].ids: 'yes' is not true or false"),
     (DrawConfig, {"min_confidence": 1.5}, "1.5 is outside the allowed range [0, 1]"),
@@ -147,7 +148,7 @@ def test_defaults_are_today_s() -> None:
     cfg = config()
     assert (cfg.model.backend, cfg.model.device, cfg.model.threads, cfg.model.device_ops,
             cfg.model.height, cfg.model.backend_options) == ("onnxruntime", None, None, "auto",
-                                                             368, {})
+                                                             None, {})
     assert (cfg.batching.batch, cfg.batching.max_wait_ms) == (1, 10.0)
     assert (cfg.performance.max_frames, cfg.performance.postprocess_workers,
             cfg.performance.decode_threads, cfg.performance.encoder_preset,
@@ -218,7 +219,8 @@ def test_every_field_with_a_flag_is_on_the_command_line() -> None:
     assert toml_only == {("live", "max_backoff_s"), ("live", "slots"),
                          ("performance", "encoder_threads"), ("performance", "frame_slots"),
                          ("performance", "drain_timeout_s"),
-                         *(("decoder", f.name) for f in dataclasses.fields(DecoderThresholds))}
+                         *(("decoder", f.name) for f in dataclasses.fields(DecoderThresholds)),
+                         *(("keypoints", f.name) for f in dataclasses.fields(KeypointThresholds))}
 
 
 def test_the_command_line_names_a_bad_value() -> None:

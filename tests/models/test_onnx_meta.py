@@ -52,7 +52,7 @@ def test_the_real_yolo_export_describes_itself() -> None:
     assert (spec.head, spec.skeleton, spec.input_name, spec.input_layout, spec.color) == \
         ("keypoints", "coco17", "images", "NCHW", "RGB")
     assert (spec.stride, spec.input_height, spec.pad_value, spec.centred, spec.fit) == \
-        (32, 640, 114.0, True, "long_side")
+        (32, 960, 114.0, True, "long_side")  # 1.5 x the training size 640
     assert spec.scale == pytest.approx((1 / 255,) * 3) and spec.mean == (0.0, 0.0, 0.0)
     assert spec.head_options == KeypointOptions(output="output0", keypoints=17)
     assert resolve_spec(shared_file(YOLO)) == spec
@@ -62,7 +62,7 @@ def test_a_tiny_onnx_with_metadata_gets_a_spec(tmp_path: Path) -> None:
     meta = {**ULTRALYTICS, "stride": "16", "imgsz": "[320, 480]"}
     spec = resolve_spec(tiny_onnx(tmp_path / "tiny-pose.onnx", meta))
     assert (spec.name, spec.input_name, spec.stride, spec.input_height) == \
-        ("tiny-pose", "pixels", 16, 480)
+        ("tiny-pose", "pixels", 16, 720)  # 1.5 x 480
     assert spec.head_options == KeypointOptions(output="preds", keypoints=17)
     assert "ONNX metadata of" in spec.source
 
@@ -115,4 +115,4 @@ def test_bad_metadata_names_the_field(key: str, value: str, match: str) -> None:
 def test_missing_size_and_stride_take_yolo_defaults() -> None:
     spec = spec_from_metadata({"task": "pose", "kpt_shape": "[17, 3]"}, input_name="i",
                               output_name="o", name="m", source="m.onnx")
-    assert (spec.stride, spec.input_height) == (32, 640)
+    assert (spec.stride, spec.input_height) == (32, 960)

@@ -139,7 +139,7 @@ def test_non_finite_keypoints_are_missing() -> None:
 
 
 def test_keypoints_map_through_a_centred_letterbox_exactly() -> None:
-    lb = plan_for_spec(SPEC, src_w=1920, src_h=1080)
+    lb = plan_for_spec(SPEC, src_w=1920, src_h=1080, height=640)  # the training size
     assert (lb.in_w, lb.in_h, lb.new_w, lb.new_h, lb.pad_x, lb.pad_y) == \
         (640, 384, 640, 360, 0.0, 12.0)
     frame_xy = np.array([[0.0, 0.0], [959.5, 539.5], [1919.0, 1079.0], [300.25, 700.75]])

@@ -2,9 +2,10 @@
 the real YOLO11n-pose export (skipped without ../shared): batch 4 gives the poses of batch
 1, and ``streampose run`` on vtest needs no spec.
 
-vtest is 480x360 with small, top-down pedestrians: at the spec's default 640 (long side)
-YOLO11n-pose scores none of them above 0.25, at 960 it finds most (measured), so the
-real-model tests run at ``--height 960``."""
+vtest is 480x360 with small, top-down pedestrians: at the training size 640 (long side)
+YOLO11n-pose scores almost none of them above 0.25, at 960 (the default from its
+metadata, 1.5x the training size) it finds most (measured); the real-model tests name
+``--height 960`` explicitly."""
 
 from __future__ import annotations
 

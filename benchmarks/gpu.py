@@ -61,8 +61,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import cv2
 import numpy as np
+from frames import read_frames  # benchmarks/frames.py (the script's folder is on sys.path)
 
 from streampose import Pipeline, PipelineConfig
 from streampose.backends import create_backend
@@ -217,14 +217,7 @@ class GpuSampler:
 def prepared_frames(video: Path, spec: ModelSpec, height: int,
                     count: int) -> tuple[np.ndarray, tuple[int, int]]:
     """``count`` letterboxed network inputs from the start of ``video`` (repeated if short)."""
-    capture = cv2.VideoCapture(str(video))
-    frames = []
-    while len(frames) < count:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
+    frames = read_frames(video, count)
     if not frames:
         sys.exit(f"gpu.py: cannot read frames from {video}")
     lb = plan_letterbox(src_w=frames[0].shape[1], src_h=frames[0].shape[0], height=height,

@@ -26,6 +26,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from frames import read_frames  # benchmarks/frames.py (the script's folder is on sys.path)
 
 from streampose import Pipeline, PipelineConfig
 from streampose.backends import create_backend
@@ -78,18 +79,6 @@ def network_input(frame: np.ndarray, spec: ModelSpec) -> np.ndarray:
     out = np.empty(spec.input_shape(1, lb.in_h, lb.in_w)[1:], np.float32)
     letterbox_into(frame, lb, out, spec=spec)
     return out[None]
-
-
-def read_frames(path: Path, count: int) -> list[np.ndarray]:
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while len(frames) < count:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
-    return frames
 
 
 def model_alone(path: Path, spec: ModelSpec, frame: np.ndarray, threads: int,

@@ -97,32 +97,29 @@ def rate(walls: list[float]) -> float:
     return (len(walls) - 1) / (walls[-1] - walls[0])
 
 
-def test_camera_killed_then_restarted_resumes(tmp_path: Path) -> None:
+def _break_and_recover(tmp_path: Path, *, fault: str, heal: str, noticed: str) -> None:
+    """Output flows, the camera fails (``fault``), the client logs ``noticed``, the camera
+    comes back (``heal``), output resumes; the run counts a reconnect."""
     with RtspCamera(file=VTEST) as cam:
         run = Run(tmp_path, [cam.url], SAFETY_S)
-        run.await_frames(0, 20, what="output before the kill")
-        cam.kill()
-        run.await_log("reconnecting", what="the client noticing the dead camera")
-        restarted = time.time()
-        cam.restart()
-        run.await_frames(0, 15, after=restarted, what="output resuming after the restart")
+        run.await_frames(0, 20, what=f"output before the {fault}")
+        getattr(cam, fault)()
+        run.await_log(noticed, what=f"the client noticing the {fault}")
+        healed = time.time()
+        getattr(cam, heal)()
+        run.await_frames(0, 15, after=healed, what=f"output resuming after the {heal}")
         run.interrupt()
     assert run.stream(0)["reconnects"] >= 1
+
+
+def test_camera_killed_then_restarted_resumes(tmp_path: Path) -> None:
+    _break_and_recover(tmp_path, fault="kill", heal="restart", noticed="reconnecting")
 
 
 def test_stalled_camera_is_detected_and_reconnected(tmp_path: Path) -> None:
     """The camera freezes (SIGSTOP) until the client reports the stall (2 s stall
     timeout), then resumes (SIGCONT)."""
-    with RtspCamera(file=VTEST) as cam:
-        run = Run(tmp_path, [cam.url], SAFETY_S)
-        run.await_frames(0, 20, what="output before the freeze")
-        cam.pause()
-        run.await_log("stalled", what="the stall being detected")
-        resumed = time.time()
-        cam.resume()
-        run.await_frames(0, 15, after=resumed, what="output resuming after SIGCONT")
-        run.interrupt()
-    assert run.stream(0)["reconnects"] >= 1
+    _break_and_recover(tmp_path, fault="pause", heal="resume", noticed="stalled")
 
 
 def test_dead_camera_does_not_slow_the_other(tmp_path: Path) -> None:

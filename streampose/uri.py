@@ -14,6 +14,7 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "NETWORK_SCHEMES",
     "URL_SCHEME",
+    "camera_name",
     "has_glob",
     "is_image_name",
     "is_image_uri",
@@ -21,6 +22,7 @@ __all__ = [
     "is_url",
     "is_webcam",
     "redact",
+    "unique_names",
 ]
 
 IMAGE_EXTENSIONS = frozenset(
@@ -86,3 +88,37 @@ def redact(uri: str) -> str:
     user = parts.username or ""
     netloc = f"{user}:***@{host}" if parts.password is not None else f"***@{host}"
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+_NAME_CHARS = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+def camera_name(uri: str) -> str:
+    """A short name for a source, safe in MQTT topics, file names and URLs.
+
+    ``rtsp://user:pw@cam7.local:8554/live/main`` -> ``cam7_local-live-main``; a file
+    ``/v/entrance.mp4`` -> ``entrance``; webcam ``0`` -> ``webcam0``. Credentials, ports
+    and query strings never appear.
+    """
+    if is_webcam(uri):
+        return "webcam" + uri.rsplit("video", 1)[-1]
+    if is_url(uri):
+        try:
+            parts = urlsplit(uri)
+            host = parts.hostname or ""
+            raw = "-".join(p for p in [host.replace(".", "_"), *parts.path.split("/")] if p)
+        except ValueError:
+            raw = "camera"
+    else:
+        raw = Path(uri.rstrip("/")).stem
+    return _NAME_CHARS.sub("_", raw).strip("_") or "camera"
+
+
+def unique_names(names: list[str]) -> tuple[str, ...]:
+    """``names`` with repeats made unique by a ``-2``, ``-3`` ... suffix, in order."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name}-{seen[name]}")
+    return tuple(out)

@@ -38,7 +38,8 @@ class StreamFacts:
     ``time_base`` and ``fps`` (None: unknown) time the video output; ``stem`` names
     OpenPose files; ``images``: an image source (annotated output must be a folder);
     ``live``: a live source (its video is written fragmented, playable if killed);
-    ``names``: an image source's file names, in frame order (COCO ids by file name).
+    ``names``: an image source's file names, in frame order (COCO ids by file name);
+    ``camera``: the stream's short name (unique in the run; MQTT topics, events, console).
     """
 
     width: int
@@ -49,6 +50,7 @@ class StreamFacts:
     images: bool = False
     live: bool = False
     names: tuple[str, ...] | None = None
+    camera: str = "camera"
 
 
 @dataclass(frozen=True, kw_only=True)

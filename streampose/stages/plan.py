@@ -19,8 +19,9 @@ from streampose.outputs.factory import StreamFacts
 from streampose.pose.letterbox import Letterbox
 from streampose.processing import Processing
 from streampose.sources.probe import ProbedSource
+from streampose.uri import camera_name, unique_names
 
-__all__ = ["RunPlan", "stream_facts"]
+__all__ = ["RunPlan", "all_stream_facts", "stream_facts"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,11 @@ class RunPlan:
         return self.config.model.height or self.spec.input_height
 
     @property
+    def cameras(self) -> tuple[str, ...]:
+        """Each stream's short name, unique in the run (:func:`streampose.uri.camera_name`)."""
+        return unique_names([camera_name(s.info.uri) for s in self.sources])
+
+    @property
     def streams(self) -> int:
         return len(self.sources)
 
@@ -69,9 +75,14 @@ class RunPlan:
         return self.config.performance.ring_slots(self.config.batching.batch)
 
 
-def stream_facts(source: ProbedSource) -> StreamFacts:
-    """What the outputs need to know about a probed source."""
+def stream_facts(source: ProbedSource, camera: str = "camera") -> StreamFacts:
+    """What the outputs need to know about a probed source (``camera``: its run name)."""
     info = source.info
     return StreamFacts(width=info.width, height=info.height, time_base=info.time_base,
                        fps=info.fps, stem=source.stem, images=source.is_images,
-                       live=source.live, names=source.names)
+                       live=source.live, names=source.names, camera=camera)
+
+
+def all_stream_facts(plan: RunPlan) -> list[StreamFacts]:
+    """Every stream's facts, with its camera name."""
+    return [stream_facts(s, c) for s, c in zip(plan.sources, plan.cameras, strict=True)]

@@ -26,7 +26,7 @@ from streampose.render import build_annotators
 from streampose.runtime.channels import Channels
 from streampose.runtime.stage import POLL_S, Stage
 from streampose.stages.messages import FrameHeader, PoseResult
-from streampose.stages.plan import RunPlan, stream_facts
+from streampose.stages.plan import RunPlan, all_stream_facts
 from streampose.transport.ring import SharedRing
 
 log = logging.getLogger(__name__)
@@ -169,4 +169,4 @@ def _tracker(section: TrackingConfig) -> Callable[[], Any] | None:
 
 def _sinks(plan: RunPlan) -> list[Sink]:
     encoder = EncoderSettings.from_performance(plan.config.performance)
-    return build_sinks(plan.config.outputs, [stream_facts(s) for s in plan.sources], encoder)
+    return build_sinks(plan.config.outputs, all_stream_facts(plan), encoder)

@@ -44,6 +44,7 @@ class DamageLog:
         self.count = 0  # every error so far
         self.consecutive = 0  # errors since the last good frame
         self.frames = 0  # good frames so far: the index of the next one
+        self.discarded = 0  # packets the container marks to drop (edit lists): not damage
         self._hidden = 0  # errors not warned about since the last warning
         self._next_warning = float("-inf")
 
@@ -103,15 +104,20 @@ def decode_packets(container: av.container.InputContainer, stream: av.VideoStrea
             continue
         if packet is None:
             break
-        sent += 1 if packet.size else 0
+        if packet.size and packet.is_discard:
+            damage.discarded += 1  # decoded for reference, never shown: not a lost frame
+        elif packet.size:
+            sent += 1
         frames = _decode(stream, packet, damage)
         failed += frames is None
         out += len(frames or ())
         yield from frames or ()
-    # Frame-threaded decoders drop a damaged frame without an error: count what is missing
-    # (each packet of a video stream holds one frame).
-    why = f"damaged, dropped by the decoder before frame {damage.frames}"
-    damage.lost(sent - out - failed, why)
+    # Frame-threaded decoders drop a damaged frame without an error: once there was damage,
+    # count what is missing (a packet holds one frame; not checked on healthy streams,
+    # where some codecs legitimately differ).
+    if damage.count:
+        why = f"damaged, dropped by the decoder before frame {damage.frames}"
+        damage.lost(sent - out - failed, why)
 
 
 def _decode(stream: av.VideoStream, packet: Any, damage: DamageLog) -> list[av.VideoFrame] | None:

@@ -111,7 +111,7 @@ class VideoFileSource(Source):
 
     def _missing(self, stream: av.VideoStream, decoded: int) -> None:
         """Frames the container lists but the file does not hold (truncated), counted."""
-        missing = stream.frames - decoded - self.damage.count
+        missing = stream.frames - decoded - self.damage.count - self.damage.discarded
         if stream.frames > 0 and missing > 0:
             self.damage.lost(missing, f"the file lists {stream.frames} frames but ends after "
                                       f"{decoded}: truncated?")

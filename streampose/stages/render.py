@@ -158,6 +158,9 @@ class RenderStage(Stage):
                     first = exc
                 else:
                     log.error("%s", exc)
+            except Exception as exc:  # a bug in a sink: logged, the others still close
+                log.debug("closing %s failed", type(sink).__name__, exc_info=True)
+                log.error("closing output %s failed: %s", type(sink).__name__, exc)
         self._opened.clear()
         if first is not None:
             raise first

@@ -7,6 +7,7 @@ missing (``.ci/apt-mqtt.sh`` installs mosquitto).
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -52,6 +53,8 @@ class Mosquitto:
     def _write_config(self) -> Path:
         self.folder.mkdir(parents=True, exist_ok=True)
         lines = [f"listener {self.port} 127.0.0.1", "persistence false"]
+        if os.geteuid() == 0:  # stay root: user "mosquitto" cannot read a 0700 tmp folder
+            lines.append("user root")
         if self.users:
             passwords = self.folder / "passwords"
             passwd = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"

@@ -116,10 +116,11 @@ class Publisher:
 
     # -- life -----------------------------------------------------------------------------
 
-    def start(self, wait_s: float) -> bool:
+    def start(self, wait_s: float, *, warn: bool = True) -> bool:
         """Connect in the background, waiting at most ``wait_s`` for the first answer;
         True when connected. A broker that refuses the credentials is a ConfigError
-        (one line); an unreachable one is only a warning: paho keeps trying."""
+        (one line); an unreachable one is only a warning (``warn``; else logged at info
+        level): paho keeps trying."""
         self._client.connect_async(self.url.host, self.url.port, keepalive=KEEPALIVE_S)
         self._client.loop_start()
         self._answered.wait(wait_s)
@@ -129,8 +130,9 @@ class Publisher:
                               f"{self._refused.lower()}")
         if not self._connected.is_set():
             why = f"refused ({self._refused})" if self._refused else "unreachable"
-            log.warning("%s broker %s is %s; publishing starts when it answers (messages "
-                        "until then are dropped and counted)", self.what, self.url, why)
+            log.log(logging.WARNING if warn else logging.INFO,
+                    "%s broker %s is %s; publishing starts when it answers (messages until "
+                    "then are dropped and counted)", self.what, self.url, why)
         return self._connected.is_set()
 
     def stop(self, flush_s: float = 2.0) -> None:

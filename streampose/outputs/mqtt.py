@@ -59,7 +59,7 @@ class MqttSink(Sink):
         self._publisher = Publisher(self.url, client_id=client_id, max_queued=cfg.max_queued,
                                     max_backoff_s=cfg.max_backoff_s,
                                     connect_timeout_s=cfg.connect_timeout_s, what="MQTT")
-        self._publisher.start(cfg.connect_timeout_s)
+        self._publisher.start(cfg.connect_timeout_s, warn=False)  # the parent warns
 
     def write(self, meta: FrameMeta, poses: Poses, image: np.ndarray | None) -> None:
         if self.gates[meta.stream].admit(meta.pts_s):

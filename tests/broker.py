@@ -40,13 +40,46 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class Certificates:
+    """A test CA and a server certificate for 127.0.0.1 signed by it (PEM files)."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+
+def make_certificates(folder: Path) -> Certificates:
+    """A throw-away CA and server certificate made with the openssl command (skips the
+    test without it)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("needs the openssl command to make test certificates")
+    folder.mkdir(parents=True, exist_ok=True)
+    ca, ca_key = folder / "ca.pem", folder / "ca.key"
+    cert, key, csr = folder / "server.pem", folder / "server.key", folder / "server.csr"
+    extensions = folder / "san.cnf"
+    extensions.write_text("subjectAltName=IP:127.0.0.1\n")
+    for args in (
+        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca,
+         "-days", "2", "-subj", "/CN=streampose test CA"],
+        ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr,
+         "-subj", "/CN=127.0.0.1"],
+        ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+         "-out", cert, "-days", "2", "-extfile", extensions],
+    ):
+        subprocess.run([openssl, *map(str, args)], check=True, capture_output=True)
+    return Certificates(ca=ca, cert=cert, key=key)
+
+
 class Mosquitto:
     """One mosquitto process on ``127.0.0.1:port``; ``users``: name -> password (then
     anonymous clients are refused). ``stop``/``start`` again keep the port."""
 
-    def __init__(self, folder: Path, *, users: dict[str, str] | None = None) -> None:
+    def __init__(self, folder: Path, *, users: dict[str, str] | None = None,
+                 tls: Certificates | None = None) -> None:
         self.exe = mosquitto_or_skip()
-        self.folder, self.users, self.port = folder, users, free_port()
+        self.folder, self.users, self.tls, self.port = folder, users, tls, free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.config = self._write_config()
 
@@ -55,6 +88,9 @@ class Mosquitto:
         lines = [f"listener {self.port} 127.0.0.1", "persistence false"]
         if os.geteuid() == 0:  # stay root: user "mosquitto" cannot read a 0700 tmp folder
             lines.append("user root")
+        if self.tls is not None:
+            lines += [f"cafile {self.tls.ca}", f"certfile {self.tls.cert}",
+                      f"keyfile {self.tls.key}"]
         if self.users:
             passwords = self.folder / "passwords"
             passwd = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
@@ -72,7 +108,8 @@ class Mosquitto:
     def url(self, *, user: str | None = None, password: str | None = None,
             prefix: str = "") -> str:
         auth = f"{user}:{password}@" if user is not None else ""
-        return f"mqtt://{auth}127.0.0.1:{self.port}" + (f"/{prefix}" if prefix else "")
+        scheme = "mqtts" if self.tls is not None else "mqtt"
+        return f"{scheme}://{auth}127.0.0.1:{self.port}" + (f"/{prefix}" if prefix else "")
 
     def start(self) -> Mosquitto:
         log = open(self.folder / "mosquitto.log", "ab")  # noqa: SIM115 - the process owns it
@@ -122,6 +159,8 @@ class Subscriber:
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
         if user is not None:
             self.client.username_pw_set(user, password)
+        if broker.tls is not None:
+            self.client.tls_set(ca_certs=str(broker.tls.ca))
         self.client.reconnect_delay_set(1, 1)
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = lambda *a: self._subscribed.set()

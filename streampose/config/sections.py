@@ -276,6 +276,8 @@ class MqttConfig(Section):
     max_rate: float | None = option(None, low=0.0, high=10_000.0, low_open=True,
                                     flag="--mqtt-max-rate", metavar="R", help=(
         "publish at most R pose messages per second per camera (by presentation time)"))
+    ca_file: Path | None = option(None, flag="--mqtt-ca", metavar="CA.pem", help=(
+        "CA certificates to trust for an mqtts:// broker (default: the system's)"))
     node: str | None = option(None, flag="--mqtt-node", help=(
         "this machine's name in status messages (default: the host name)"))
     status_interval_s: float = option(5.0, low=0.1, high=3600.0, flag="", help=(
@@ -289,8 +291,10 @@ class MqttConfig(Section):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.url is not None:
-            parse_broker_url(self.url)
+        url = None if self.url is None else parse_broker_url(self.url)
+        if self.ca_file is not None and (url is None or not url.tls):
+            raise ConfigError(f"--mqtt-ca / [mqtt].ca_file = {self.ca_file}: only for a TLS "
+                              "broker (an mqtts:// URL)")
         if self.node is not None and not _TOPIC_SAFE.match(self.node):
             raise ConfigError(f"--mqtt-node / [mqtt].node = {self.node!r}: use letters, "
                               "digits, '.', '_' and '-' only")

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import collections
 import logging
+import ssl
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from streampose.errors import ConfigError
+from streampose.errors import ConfigError, describe_error
 from streampose.mqtt.url import BrokerUrl
 
 __all__ = ["LOG_EVERY_S", "Publisher", "require_paho"]
@@ -77,7 +79,8 @@ class Publisher:
 
     def __init__(self, url: BrokerUrl, *, client_id: str, max_queued: int = 1000,
                  max_backoff_s: int = 10, connect_timeout_s: float = 5.0,
-                 will: tuple[str, str] | None = None, what: str = "MQTT") -> None:
+                 will: tuple[str, str] | None = None, ca_file: Path | None = None,
+                 what: str = "MQTT") -> None:
         mqtt = require_paho()
         self.url, self.max_queued, self.what = url, max_queued, what
         self.dropped = 0
@@ -85,6 +88,8 @@ class Publisher:
         self._mqtt = mqtt
         self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
         self._configure(url, max_backoff_s, connect_timeout_s, will)
+        if url.tls:
+            self._tls(ca_file)
         self._connected = threading.Event()
         self._answered = threading.Event()  # the first attempt succeeded or failed
         self._refused: str | None = None
@@ -103,8 +108,6 @@ class Publisher:
         client = self._client
         if url.username is not None:
             client.username_pw_set(url.username, url.password)
-        if url.tls:
-            client.tls_set()
         if will is not None:
             client.will_set(will[0], will[1], qos=1, retain=True)
         client.max_queued_messages_set(self.max_queued)
@@ -113,6 +116,14 @@ class Publisher:
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
+
+    def _tls(self, ca_file: Path | None) -> None:
+        """TLS with the system's CA certificates, or those of ``ca_file``."""
+        try:
+            self._client.tls_set(ca_certs=None if ca_file is None else str(ca_file))
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"--mqtt-ca {ca_file}: cannot load the CA certificates: "
+                              f"{describe_error(exc)}") from None
 
     # -- life -----------------------------------------------------------------------------
 

@@ -86,6 +86,7 @@ class StatusPublisher(Resource):
         publisher = Publisher(self.url, client_id=f"streampose-{self.node}-{os.getpid()}",
                               max_queued=cfg.max_queued, max_backoff_s=cfg.max_backoff_s,
                               connect_timeout_s=cfg.connect_timeout_s,
+                              ca_file=cfg.ca_file,
                               will=(self.availability, OFFLINE), what="MQTT")
         publisher.start(cfg.connect_timeout_s)  # ConfigError: refused credentials
         publisher.publish_retained(self.availability, "online")

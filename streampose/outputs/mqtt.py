@@ -58,7 +58,8 @@ class MqttSink(Sink):
         client_id = f"streampose-{node_name(cfg)}-{os.getpid()}-out"
         self._publisher = Publisher(self.url, client_id=client_id, max_queued=cfg.max_queued,
                                     max_backoff_s=cfg.max_backoff_s,
-                                    connect_timeout_s=cfg.connect_timeout_s, what="MQTT")
+                                    connect_timeout_s=cfg.connect_timeout_s,
+                                    ca_file=cfg.ca_file, what="MQTT")
         self._publisher.start(cfg.connect_timeout_s, warn=False)  # the parent warns
 
     def write(self, meta: FrameMeta, poses: Poses, image: np.ndarray | None) -> None:

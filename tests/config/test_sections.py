@@ -40,7 +40,7 @@ TODAY = ("--output", "-o", "--json", "--coco", "--openpose-json", "--model", "--
          "--no-progress", "--log-level")
 # Added since: COCO image ids by file name (issue 10).
 ADDED = ("--coco-ids",)
-MQTT = ("--mqtt", "--mqtt-every", "--mqtt-max-rate", "--mqtt-node")
+MQTT = ("--mqtt", "--mqtt-every", "--mqtt-max-rate", "--mqtt-ca", "--mqtt-node")
 TRACKER = ("--track-max-age", "--track-min-similarity", "--track-min-hits", "--track-sigma",
            "--track-min-scale", "--track-velocity-smoothing")
 
@@ -292,3 +292,5 @@ def test_mqtt_section_from_flags_and_a_pipeline_file() -> None:
         build_config({"sources": ["a"], "mqtt": {"every": 0}}, {})
     with pytest.raises(ConfigError, match="node"):
         build_config({"sources": ["a"], "mqtt": {"node": "a/b"}}, {})
+    with pytest.raises(ConfigError, match="only for a TLS broker"):
+        build_config({"sources": ["a"], "mqtt": {"url": "mqtt://h", "ca_file": "ca.pem"}}, {})

@@ -4,6 +4,7 @@ are one configuration error, and a missing paho-mqtt is one line."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ import pytest
 from streampose.errors import ConfigError
 from streampose.mqtt.client import Publisher, require_paho
 from streampose.mqtt.url import parse_broker_url
-from tests.broker import DEADLINE_S, Mosquitto, Subscriber
+from tests.broker import DEADLINE_S, Mosquitto, Subscriber, make_certificates
 from tests.helpers import wait_until
 
 
@@ -79,3 +80,47 @@ def test_the_core_never_imports_paho() -> None:
     code = ("import sys, streampose.cli, streampose.stages.render, streampose.outputs.mqtt; "
             "sys.exit('paho' in ' '.join(sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0
+
+
+def test_a_broker_that_stops_reading_fills_the_queue_and_drops(broker: Mosquitto) -> None:
+    publisher = Publisher(parse_broker_url(broker.url()), client_id="t-full", max_queued=20)
+    assert publisher.start(DEADLINE_S)
+    assert broker.proc is not None
+    broker.proc.send_signal(signal.SIGSTOP)  # connected, but reads nothing: buffers fill
+    try:
+        payload = "x" * 65536
+        sent = sum(publisher.publish("streampose/cam/poses", payload) for _ in range(2000))
+        # 128 MB offered; the socket buffers take a few MB, the queue 20 messages more
+        assert publisher.dropped == 2000 - sent and publisher.dropped > 1000
+        assert publisher.queued <= 20
+    finally:
+        broker.proc.send_signal(signal.SIGCONT)
+        publisher.stop(flush_s=0.0)
+
+
+def test_tls_broker_with_its_ca_file(tmp_path: Path) -> None:
+    certificates = make_certificates(tmp_path / "certs")
+    broker = Mosquitto(tmp_path / "tls", tls=certificates).start()
+    try:
+        subscriber = Subscriber(broker, "streampose/#")
+        url = parse_broker_url(broker.url())
+        assert url.tls
+        publisher = Publisher(url, client_id="t-tls", ca_file=certificates.ca)
+        assert publisher.start(DEADLINE_S)
+        publisher.publish_retained("streampose/availability", "online")
+        got = subscriber.wait_for("streampose/availability", lambda m: True,
+                                  what="a message over TLS")
+        assert got.text == "online"
+        publisher.stop()
+        subscriber.close()
+        untrusted = Publisher(url, client_id="t-tls-untrusted")  # the system's CAs only
+        assert not untrusted.start(DEADLINE_S)
+        untrusted.stop(flush_s=0.0)
+    finally:
+        broker.stop()
+
+
+def test_an_unreadable_ca_file_is_one_config_error(tmp_path: Path) -> None:
+    pytest.importorskip("paho.mqtt.client")
+    with pytest.raises(ConfigError, match="--mqtt-ca"):
+        Publisher(parse_broker_url("mqtts://h"), client_id="t", ca_file=tmp_path / "none.pem")

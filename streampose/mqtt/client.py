@@ -86,10 +86,6 @@ class Publisher:
         self.dropped = 0
         self.dropped_by: dict[int, int] = {}  # tag (e.g. the stream) -> messages dropped
         self._mqtt = mqtt
-        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
-        self._configure(url, max_backoff_s, connect_timeout_s, will)
-        if url.tls:
-            self._tls(ca_file)
         self._connected = threading.Event()
         self._answered = threading.Event()  # the first attempt succeeded or failed
         self._refused: str | None = None
@@ -101,7 +97,11 @@ class Publisher:
         self._sent: dict[str, Any] = {}  # topic -> MQTTMessageInfo of its latest send
         self._retained_lock = threading.Lock()
         self._stopping = False
-        self._logged_drops, self._next_log = 0, 0.0
+        self._next_log = 0.0
+        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+        self._configure(url, max_backoff_s, connect_timeout_s, will)
+        if url.tls:
+            self._tls(ca_file)
 
     def _configure(self, url: BrokerUrl, max_backoff_s: int, connect_timeout_s: float,
                    will: tuple[str, str] | None) -> None:
@@ -250,10 +250,15 @@ class Publisher:
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any,
                     properties: Any) -> None:
         if reason.is_failure:
+            # after start-up nobody is waiting for the answer: say it (once per reason)
+            level = logging.WARNING if self._answered.is_set() and \
+                self._refused != str(reason) else logging.DEBUG
             self._refused = str(reason)
-            log.debug("%s: %s refused the connection: %s", self.what, self.url, reason)
+            log.log(level, "%s: %s refused the connection: %s; retrying", self.what,
+                    self.url, reason)
             self._answered.set()
             return
+        self._refused = None
         self._epoch += 1
         with self._retained_lock:
             self._connected.set()

@@ -7,10 +7,13 @@ import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.broker import Mosquitto, Subscriber
+from streampose.config.sections import MqttConfig
+from streampose.mqtt.status import StatusPublisher
+from tests.broker import Mosquitto, Subscriber, settle
 from tests.helpers import make_video
 from tests.mqtt.runs import kill_group, run_args, slow_clip, start
 
@@ -77,3 +80,35 @@ def test_last_will_says_offline_when_the_run_is_killed(tmp_path: Path,
         assert will.text == "offline"
     finally:
         newcomer.close()
+
+
+def test_status_follows_each_camera_s_state(broker: Mosquitto) -> None:
+    subscriber = Subscriber(broker)
+    config = MqttConfig(url=broker.url(prefix="p"), node="n1", status_interval_s=3600.0)
+    status = StatusPublisher(config, cameras=["cam", "file"], live=[True, False],
+                             stale_s=2.0, started=0.0)
+
+    def figures(cam: int, file: int) -> list[dict[str, Any]]:
+        return [{"frames_in": cam, "fps_out": 25.0, "latency_p95": 0.05},
+                {"frames_in": file, "fps_out": 10.0, "latency_p95": None}]
+
+    def states(topic: str) -> list[str]:
+        return [json.loads(m.text)["state"] for m in subscriber.on(topic)]
+
+    try:
+        with status:
+            status.update(0.5, figures(5, 5), [False, False])  # first tick: everyone
+            status.update(1.0, figures(9, 9), [False, False])  # no change: nothing
+            status.update(3.5, figures(9, 9), [False, False])  # the camera went quiet
+            status.update(4.0, figures(12, 9), [False, True])  # back; the file ended
+            settle(subscriber, broker)
+            assert states("p/cam/status") == ["online", "reconnecting", "online"]
+            assert states("p/file/status") == ["online", "offline"]
+        settle(subscriber, broker)
+        assert states("p/cam/status")[-1] == states("p/file/status")[-1] == "offline"
+        last = json.loads(subscriber.on("p/cam/status")[-1].text)
+        assert (last["node"], last["fps"], last["lag_s"], last["frames_in"]) == \
+            ("n1", 25.0, 0.05, 12)
+        assert [m.text for m in subscriber.on("p/availability")] == ["online", "offline"]
+    finally:
+        subscriber.close()

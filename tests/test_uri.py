@@ -43,3 +43,15 @@ def test_check_url_refuses_with_one_line(uri: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message) as err:
         check_url(uri)
     assert "secret" not in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(("uri", "shown"), [
+    ("rtsp://ann:pw@cam:554/live", "rtsp://ann:***@cam:554/live"),
+    ("mqtt://ann:pw@broker:port/x", "mqtt://***@broker:port/x"),  # a bad port
+    ("mqtt://ann:pw", "mqtt://***"),  # user:password without @host reads as host:port
+    ("rtsp://cam/live", "rtsp://cam/live"),
+])
+def test_redact_hides_credentials_even_in_a_malformed_url(uri: str, shown: str) -> None:
+    from streampose.uri import redact
+
+    assert redact(uri) == shown

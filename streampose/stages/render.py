@@ -22,6 +22,7 @@ from streampose.errors import OutputError, describe_error
 from streampose.observe.counters import StreamCounters
 from streampose.outputs.base import FrameMeta, Sink, image_id
 from streampose.outputs.factory import EncoderSettings, build_sinks
+from streampose.outputs.mqtt import mqtt_sinks
 from streampose.pose import Poses, get_skeleton
 from streampose.render import build_annotators
 from streampose.runtime.channels import Channels
@@ -193,4 +194,5 @@ def _tracker(section: TrackingConfig) -> Callable[[], Any] | None:
 
 def _sinks(plan: RunPlan) -> list[Sink]:
     encoder = EncoderSettings.from_performance(plan.config.performance)
-    return build_sinks(plan.config.outputs, all_stream_facts(plan), encoder)
+    sinks = build_sinks(plan.config.outputs, all_stream_facts(plan), encoder)
+    return sinks + mqtt_sinks(plan.config.mqtt, plan.cameras, plan.counters)

@@ -33,6 +33,7 @@ class MetricsSnapshot:
 
     ``streams``: one dict per stream with ``stream`` (index), ``source`` (name, credentials
     already redacted), ``frames_in``, ``frames_out``, ``dropped``, ``reconnects``,
+    ``decode_errors``,
     ``fps_in``, ``fps_out``, ``latency_p50``/``latency_p95`` (seconds or None) and,
     optionally, ``latency_count``/``latency_sum`` (all samples ever, for the summary).
     ``stages``: one dict per stage with ``stage`` (name), ``items``, ``busy_ratio`` and
@@ -85,6 +86,8 @@ _STREAM_FAMILIES = (
     ("streampose_frames_out_total", "counter", "frames_out", "Frames rendered and written."),
     ("streampose_dropped_frames_total", "counter", "dropped", "Frames dropped (ring full)."),
     ("streampose_reconnects_total", "counter", "reconnects", "Reconnections to the source."),
+    ("streampose_decode_errors_total", "counter", "decode_errors",
+     "Damaged packets or frames, or unreadable images, skipped."),
     ("streampose_fps_in", "gauge", "fps_in", "Frames in per second, recent window."),
     ("streampose_fps_out", "gauge", "fps_out", "Frames out per second, recent window."),
 )

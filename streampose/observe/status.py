@@ -58,6 +58,9 @@ def stream_line(label: str, stream: Mapping[str, Any]) -> str:
     reconnects = stream.get("reconnects", 0)
     if reconnects:
         parts.append(f"reconnects {reconnects}")
+    damaged = stream.get("decode_errors", 0)
+    if damaged:
+        parts.append(f"decode errors {damaged}")
     return "  ".join(parts)
 
 

@@ -102,10 +102,12 @@ def parse(text: str) -> Exposition:
 def _snapshot(source: str = "rtsp://cam/0") -> MetricsSnapshot:
     streams = [
         {"stream": 0, "source": source, "frames_in": 120, "frames_out": 118, "dropped": 2,
-         "reconnects": 1, "fps_in": 10.0, "fps_out": 9.75, "latency_p50": 0.41,
+         "reconnects": 1, "decode_errors": 3, "fps_in": 10.0, "fps_out": 9.75,
+         "latency_p50": 0.41,
          "latency_p95": 0.8, "latency_count": 118, "latency_sum": 50.5},
         {"stream": 1, "source": "b.mp4", "frames_in": 3, "frames_out": 0, "dropped": 0,
-         "reconnects": 0, "fps_in": 1.5, "fps_out": 0.0, "latency_p50": None,
+         "reconnects": 0, "decode_errors": 0, "fps_in": 1.5, "fps_out": 0.0,
+         "latency_p50": None,
          "latency_p95": None},
     ]
     stages = [{"stage": "infer", "items": 118, "busy_s": 9.5, "busy_ratio": 0.92},
@@ -121,6 +123,7 @@ def test_render_parses_with_expected_names_types_and_values() -> None:
         "streampose_frames_out_total": "counter",
         "streampose_dropped_frames_total": "counter",
         "streampose_reconnects_total": "counter",
+        "streampose_decode_errors_total": "counter",
         "streampose_fps_in": "gauge",
         "streampose_fps_out": "gauge",
         "streampose_latency_seconds": "summary",
@@ -132,6 +135,7 @@ def test_render_parses_with_expected_names_types_and_values() -> None:
     assert parsed.value("streampose_frames_in_total", stream="0") == 120
     assert parsed.value("streampose_dropped_frames_total", stream="0") == 2
     assert parsed.value("streampose_reconnects_total", stream="1") == 0
+    assert parsed.value("streampose_decode_errors_total", stream="0") == 3
     assert parsed.value("streampose_fps_out", stream="0") == 9.75
     assert parsed.value("streampose_latency_seconds", stream="0", quantile="0.5") == 0.41
     assert parsed.value("streampose_latency_seconds", stream="0", quantile="0.95") == 0.8

@@ -41,6 +41,7 @@ from streampose.pose import COCO17, can_convert, get_skeleton
 from streampose.pose.letterbox import Letterbox, plan_for_spec
 from streampose.processing import choose_processing
 from streampose.runtime.supervisor import Supervisor
+from streampose.runtime.threads import ThreadPlan, ThreadSettings, available_cores, plan_threads
 from streampose.runtime.topology import Step, Topology
 from streampose.sources.probe import ProbedSource, probe_source
 from streampose.stages.decode import DecodeStage
@@ -69,8 +70,11 @@ class Pipeline:
 
     def __init__(self, config: PipelineConfig) -> None:
         self.config = config
-        self.plan = validate(config)
-        self.topology = Topology(STEPS, counts=self.plan.count)
+        plan = validate(config)
+        self.topology = Topology(STEPS, counts=plan.count)
+        threads = thread_plan(plan, self.topology.layout())
+        threads.log(log)
+        self.plan = replace(plan, threads=threads)
 
     def run(self, on_progress: Callable[[Progress], None] | None = None) -> Summary:
         cfg, plan = self.config, self.plan
@@ -81,6 +85,8 @@ class Pipeline:
             latency = LatencyWindow(streams=plan.streams, ctx=sup.ctx)
             plan = replace(plan, counters=counters, latency=latency)
             stages = self.topology.build(sup, plan)
+            for stage in stages:
+                stage.threads = plan.budget(stage.kind)
             view = LiveView(sources=list(cfg.sources), counters=counters, latency=latency,
                             started=time.monotonic())
             self._serve_metrics(stack, view)
@@ -133,6 +139,18 @@ def validate(config: PipelineConfig) -> RunPlan:
                              options=_backend_options(backend, model_cfg.backend_options, plans))
     return RunPlan(config=config, sources=sources, spec=model.spec, backend=request,
                    processing=processing, plans=plans)
+
+
+def thread_plan(plan: RunPlan, layout: dict[str, int]) -> ThreadPlan:
+    """The run's thread plan (:mod:`streampose.runtime.threads`): the cores this process
+    may use, the stage layout, and the config's overrides."""
+    cfg = plan.config
+    settings = ThreadSettings(cores=cfg.threads.cores, intra_op=cfg.model.threads,
+                              inter_op=cfg.threads.inter_op, opencv=cfg.threads.opencv,
+                              decode=cfg.performance.decode_threads,
+                              encoder=cfg.performance.encoder_threads)
+    return plan_threads(available_cores(), layout, settings,
+                        cpu_inference=plan.backend.device == "cpu", streams=plan.streams)
 
 
 def _letterbox_plans(sources: tuple[ProbedSource, ...], spec: ModelSpec,

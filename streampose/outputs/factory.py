@@ -62,9 +62,14 @@ class EncoderSettings:
     threads: int = 1
 
     @classmethod
-    def from_performance(cls, performance: PerformanceConfig) -> EncoderSettings:
+    def from_performance(cls, performance: PerformanceConfig,
+                         threads: int | None = None) -> EncoderSettings:
+        """The settings in ``performance``; ``threads``: x264's (default: the config's
+        ``encoder_threads``, else 1)."""
+        if threads is None:
+            threads = performance.encoder_threads
         return cls(preset=performance.encoder_preset, crf=performance.crf,
-                   threads=performance.encoder_threads)
+                   threads=1 if threads is None else threads)
 
 
 def annotated_path(template: str | None, stream: int, streams: int) -> Path | None:

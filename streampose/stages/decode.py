@@ -73,7 +73,8 @@ class DecodeStage(Stage):
     @classmethod
     def build(cls, plan: RunPlan, channels: Channels, index: int) -> DecodeStage:
         cfg, probed = plan.config, plan.sources[index]
-        source = create_source(cfg.sources[index], threads=cfg.performance.decode_threads,
+        threads = plan.budget(cls.kind).decode
+        source = create_source(cfg.sources[index], threads=1 if threads is None else threads,
                                live=cfg.live)
         return cls(stream=index, source=source, ring=channels[f"frames{index}"],
                    doorbell=channels["doorbell"], counters=plan.statistics()[0],

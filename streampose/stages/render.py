@@ -168,5 +168,7 @@ def _tracker(section: TrackingConfig) -> Callable[[], Any] | None:
 
 
 def _sinks(plan: RunPlan) -> list[Sink]:
-    encoder = EncoderSettings.from_performance(plan.config.performance)
+    threads = plan.budget(RenderStage.kind).encoder
+    encoder = EncoderSettings.from_performance(plan.config.performance,
+                                               threads=1 if threads is None else threads)
     return build_sinks(plan.config.outputs, all_stream_facts(plan), encoder)

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import av
 import av.error
-import cv2
 import numpy as np
 
 from streampose.errors import SourceError, SourceNotFoundError, describe_error
@@ -110,6 +109,8 @@ def _list_images(uri: str) -> list[Path]:
 
 
 def _read_image(file: Path, index: int) -> np.ndarray:
+    import cv2  # here: a process decoding a video file needs no OpenCV
+
     image = cv2.imread(str(file), cv2.IMREAD_COLOR)
     if image is None:
         raise SourceError(f"{file}: cannot read the image (frame {index})")

@@ -9,18 +9,21 @@ parts and config sections it needs.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from streampose.backends.request import BackendRequest
-from streampose.config import PipelineConfig
-from streampose.models.spec import ModelSpec
-from streampose.observe.counters import StreamCounters
-from streampose.observe.stats import LatencyWindow
-from streampose.outputs.factory import StreamFacts
-from streampose.pose.letterbox import Letterbox
-from streampose.processing import Processing
 from streampose.runtime.threads import ThreadBudget, ThreadPlan
-from streampose.sources.probe import ProbedSource
 from streampose.uri import camera_name, unique_names
+
+if TYPE_CHECKING:  # types only: every stage module imports this one, keep it light
+    from streampose.backends.request import BackendRequest
+    from streampose.config import PipelineConfig
+    from streampose.models.spec import ModelSpec
+    from streampose.observe.counters import StreamCounters
+    from streampose.observe.stats import LatencyWindow
+    from streampose.outputs.factory import StreamFacts
+    from streampose.pose.letterbox import Letterbox
+    from streampose.processing import Processing
+    from streampose.sources.probe import ProbedSource
 
 __all__ = ["RunPlan", "all_stream_facts", "stream_facts"]
 
@@ -85,6 +88,8 @@ class RunPlan:
 
 def stream_facts(source: ProbedSource, camera: str = "camera") -> StreamFacts:
     """What the outputs need to know about a probed source (``camera``: its run name)."""
+    from streampose.outputs.factory import StreamFacts
+
     info = source.info
     return StreamFacts(width=info.width, height=info.height, time_base=info.time_base,
                        fps=info.fps, stem=source.stem, images=source.is_images,

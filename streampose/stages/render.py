@@ -22,7 +22,6 @@ from streampose.observe.counters import StreamCounters
 from streampose.outputs.base import FrameMeta, Sink, image_id
 from streampose.outputs.factory import EncoderSettings, build_sinks
 from streampose.pose import Poses, get_skeleton
-from streampose.render import build_annotators
 from streampose.runtime.channels import Channels
 from streampose.runtime.stage import POLL_S, Stage
 from streampose.stages.messages import FrameHeader, PoseResult
@@ -154,8 +153,16 @@ class RenderStage(Stage):
 
 
 def _annotators(draw: DrawConfig, *, tracking: bool) -> Callable[[], list[Any]]:
-    return functools.partial(build_annotators, ids=draw.ids and tracking, boxes=draw.boxes,
+    return functools.partial(_build_annotators, ids=draw.ids and tracking, boxes=draw.boxes,
                              blur_faces=draw.blur_faces, min_confidence=draw.min_confidence)
+
+
+def _build_annotators(**settings: Any) -> list[Any]:
+    """The annotators, made in the render process (OpenCV is imported there, not in the
+    parent that builds the stage)."""
+    from streampose.render import build_annotators
+
+    return build_annotators(**settings)
 
 
 def _tracker(section: TrackingConfig) -> Callable[[], Any] | None:

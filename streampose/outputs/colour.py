@@ -22,6 +22,7 @@ frame always gives the same bytes (no threads race for a pixel).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -92,13 +93,23 @@ class I420Converter:
 
     def convert(self, image: np.ndarray) -> np.ndarray:
         """One HxWx3 uint8 BGR frame -> the (H*3/2)xW uint8 I420 buffer."""
+        self.convert_into(image, (self._y, self._u, self._v))
+        return self.out
+
+    def convert_into(self, image: np.ndarray, planes: Sequence[np.ndarray]) -> None:
+        """Convert into ``planes``: C-contiguous uint8 Y (HxW), U and V (H/2 x W/2), e.g.
+        an encoder frame's own buffers (no copy afterwards)."""
         h, w = self.height, self.width
         if image.shape != (h, w, 3) or image.dtype != np.uint8:
             raise ValueError(f"expected a {h}x{w}x3 uint8 BGR frame, got {image.shape} "
                              f"{image.dtype}")
+        y, u, v = planes
+        shapes = ((h, w), (h // 2, w // 2), (h // 2, w // 2))
+        if any(p.shape != s or p.dtype != np.uint8 or not p.flags.c_contiguous
+               for p, s in zip(planes, shapes, strict=True)):
+            raise ValueError("I420 planes must be C-contiguous uint8 of the frame's size")
         full = cv2.transform(image, self._m)
-        cv2.mixChannels([full], [self._y], [0, 0])
+        cv2.mixChannels([full], [y], [0, 0])
         half = cv2.resize(image, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
         chroma = cv2.transform(half, self._m)
-        cv2.mixChannels([chroma], [self._u, self._v], [1, 0, 2, 1])
-        return self.out
+        cv2.mixChannels([chroma], [u, v], [1, 0, 2, 1])

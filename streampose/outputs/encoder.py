@@ -227,8 +227,13 @@ class VideoWriter(Resource):
             image = _padded(self._pad, image)
         if self._converter is None:
             self._converter = I420Converter(*self.output_size, self.colour)
-        i420 = self._converter.convert(np.ascontiguousarray(image))
-        frame = av.VideoFrame.from_ndarray(i420, format="yuv420p")
+        image = np.ascontiguousarray(image)
+        frame = av.VideoFrame(*self.output_size, "yuv420p")
+        planes = [_plane_array(plane) for plane in frame.planes]
+        if all(p is not None for p in planes):  # straight into the frame's buffers
+            self._converter.convert_into(image, cast(list[np.ndarray], planes))
+        else:
+            frame = av.VideoFrame.from_ndarray(self._converter.convert(image), format="yuv420p")
         frame.colorspace, frame.color_range = self.colour.colorspace, LIMITED_RANGE
         return frame
 
@@ -261,6 +266,18 @@ class VideoWriter(Resource):
             self._encode(container, stream, None)
         finally:
             self._close_container(container)
+
+
+def _plane_array(plane: av.video.plane.VideoPlane) -> np.ndarray | None:
+    """A frame plane's buffer as a writable (height, width) array, or None when its rows
+    are padded (then the frame is filled by copying)."""
+    if plane.line_size != plane.width:
+        return None
+    array: np.ndarray = np.frombuffer(memoryview(plane), np.uint8)
+    if not array.flags.writeable or array.size < plane.width * plane.height:
+        return None
+    rows: np.ndarray = array[: plane.width * plane.height].reshape(plane.height, plane.width)
+    return rows
 
 
 def _padded(pad: np.ndarray, image: np.ndarray) -> np.ndarray:

@@ -137,3 +137,25 @@ def test_decoding_the_output_gives_the_colours_back(tmp_path: Path) -> None:
                               src_color_range=ColorRange.MPEG,
                               dst_color_range=ColorRange.JPEG).to_ndarray()
     assert np.abs(back.astype(int) - colour.astype(int)).mean(axis=(0, 1)).max() <= 3
+
+
+@pytest.mark.parametrize(("width", "height"), [(320, 240), (322, 242), (1922, 2)])
+def test_the_encoder_s_frame_holds_the_conversion(tmp_path: Path, width: int,
+                                                  height: int) -> None:
+    """Written straight into the frame's planes (or copied where rows are padded), the
+    frame handed to the encoder is the converter's output."""
+    image = np.random.default_rng(3).integers(0, 256, (height, width, 3)).astype(np.uint8)
+    writer = VideoWriter(path=tmp_path / "x.mp4", width=width, height=height,
+                         fps=Fraction(10), colour="bt709")
+    frame = writer._to_frame(image)
+    expected = I420Converter(width, height, colour_matrix("bt709")).convert(image)
+    assert np.array_equal(frame.to_ndarray(), expected)
+    assert int(frame.colorspace) == MATRICES["bt709"].colorspace
+
+
+def test_converting_into_planes_of_the_wrong_shape_is_refused() -> None:
+    converter = I420Converter(4, 2, colour_matrix("bt601"))
+    image = np.zeros((2, 4, 3), np.uint8)
+    planes = [np.empty((2, 4), np.uint8), np.empty((1, 2), np.uint8), np.empty((2, 2), np.uint8)]
+    with pytest.raises(ValueError, match="C-contiguous uint8"):
+        converter.convert_into(image, planes)

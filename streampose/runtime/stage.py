@@ -105,7 +105,8 @@ def stage_main(stage: Stage, control: StageControl) -> None:
     finally:
         _detach_rings(stage)
     report = StageReport(stage.name, os.getpid(), stage.items, stage.busy_s,
-                         time.perf_counter() - start, stage.extra_report())
+                         time.perf_counter() - start, stage.extra_report(),
+                         cpu_s=time.process_time())
     control.reports.put(report)
     sys.exit(code)
 

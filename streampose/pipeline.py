@@ -93,8 +93,8 @@ class Pipeline:
 
             result = sup.run(stages, tick, duration_s=cfg.live.duration_s)
             summary = summarise([s.info.uri for s in plan.sources], result, counters, latency)
-        if cfg.outputs.summary is not None:
-            cfg.outputs.summary.write_text(json.dumps(summary.to_json(), indent=2) + "\n")
+            if cfg.outputs.summary is not None:  # while a signal is still only recorded
+                cfg.outputs.summary.write_text(json.dumps(summary.to_json(), indent=2) + "\n")
         return summary
 
     def totals(self) -> list[int | None]:

@@ -13,6 +13,7 @@ import json
 import logging
 import signal
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -214,7 +215,26 @@ def run_command(args: argparse.Namespace, config: PipelineConfig) -> int:
     return 0
 
 
+class Terminated(BaseException):
+    """SIGTERM before the supervisor watches (or after it has finished): like Ctrl-C,
+    it unwinds what was opened; exit 143."""
+
+
+def _raise_terminated(_signum: int, _frame: object) -> None:
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
+    if threading.current_thread() is not threading.main_thread():
+        return _main(argv)
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        return _main(argv)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         if argv is None:
             argv = sys.argv[1:]
@@ -236,6 +256,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("streampose: interrupted", file=sys.stderr)
         return 128 + signal.SIGINT
+    except Terminated:
+        print("streampose: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
 
 
 def _log_to_stderr(level: str) -> None:

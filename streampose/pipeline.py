@@ -109,12 +109,13 @@ class Pipeline:
             except StreamposeError as exc:  # the run started: its summary says how it ended
                 failure = exc
                 result = RunResult(wall_s=time.monotonic() - view.started)
-        # after the supervisor's shutdown: the counters hold every stage's last counts
-        summary = summarise([s.info.uri for s in plan.sources], result, counters, latency)
-        if failure is not None:
-            summary.extra["error"] = {"kind": type(failure).__name__, "message": str(failure),
-                                      "exit_code": failure.exit_code}
-        self._write_summary(summary, failure)
+                sup.stop_stages()  # every stage has ended: the counters hold their last counts
+            summary = summarise([s.info.uri for s in plan.sources], result, counters, latency)
+            if failure is not None:
+                summary.extra["error"] = {"kind": type(failure).__name__,
+                                          "message": str(failure),
+                                          "exit_code": failure.exit_code}
+            self._write_summary(summary, failure)  # while a signal is still only recorded
         if failure is not None:
             raise failure
         return summary

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
+from streampose import cli
 from tests.helpers import make_video, run_cli
 
 
@@ -99,3 +104,20 @@ def test_tracker_parameters_reach_the_tracker(tmp_path: Path) -> None:
     ids = [[p["id"] for p in x["persons"]] for x in lines]
     assert all(ids[:3]) and all(i == -1 for frame in ids[:3] for i in frame)  # not yet 4 hits
     assert all(ids[3:]) and all(i >= 0 for frame in ids[3:] for i in frame)
+
+
+def test_sigterm_before_the_stages_start_exits_143(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A SIGTERM while the run is still being validated unwinds like Ctrl-C (exit 143,
+    one line); the caller's handler is back afterwards."""
+
+    def terminated_while_validating(*_args: object) -> int:
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("the SIGTERM should have ended the run")
+
+    monkeypatch.setattr(cli, "run_command", terminated_while_validating)
+    before = signal.getsignal(signal.SIGTERM)
+    code = cli.main(["run", "x.mp4", "--model", "m.onnx"])
+    assert code == 143
+    assert capsys.readouterr().err == "streampose: terminated\n"
+    assert signal.getsignal(signal.SIGTERM) is before

@@ -13,10 +13,18 @@
 - **Always a valid file.** ``open()`` writes the header; ``close()`` flushes the encoder
   (``encode(None)``) and writes the trailer. With no frame written the file is still a
   valid MP4 with one (empty) video track (other containers, e.g. MKV, do not promise
-  that). ``fragmented=True`` writes a fragmented MP4
-  (``frag_keyframe+empty_moov+default_base_moof``, a fragment at least every second,
-  flushed to disk as written): a killed process leaves a playable file up to the last
-  complete fragment. Prefer it for live recordings.
+  that).
+- **Killed, still playable.** MP4/MOV files are fragmented by default
+  (``fragmented=True``: ``frag_keyframe+delay_moov+default_base_moof``, a fragment at
+  least every second of video, handed to the OS as written): a process killed mid-run
+  leaves a file that plays up to its last complete fragment. ``delay_moov`` writes the
+  header with the first fragment, once the encoder's delay is known, so B-frames keep
+  their exact timestamps (``empty_moov`` would shift every frame by the reorder delay);
+  the cost is that a file killed before its first fragment holds no video at all. A
+  finished fragmented file plays in every MP4 player, browsers included, with the same
+  frames and timestamps as a plain one; its header just has no frame count (tools count
+  the packets, or use duration x fps). ``fragmented=False`` writes a plain MP4 (its
+  index at the end: unreadable if the process dies before ``close()``).
 - **CPU.** ``threads`` bounds the encoder's threads (x264 ``threads``; 0 = auto).
 - **Colours.** BGR -> yuv420p with ``colour`` (``bt601``, the default, or ``bt709``),
   limited range (:mod:`streampose.outputs.colour`: OpenCV, a third of swscale's CPU,
@@ -48,7 +56,7 @@ __all__ = ["VideoWriter"]
 log = logging.getLogger(__name__)
 
 _FRAGMENT_OPTIONS = {
-    "movflags": "frag_keyframe+empty_moov+default_base_moof",
+    "movflags": "frag_keyframe+delay_moov+default_base_moof",
     "frag_duration": "1000000",  # microseconds: a fragment at least every second
     "flush_packets": "1",  # hand each fragment to the OS at once
 }
@@ -102,7 +110,7 @@ class VideoWriter(Resource):
         crf: int = 23,
         preset: str = "veryfast",
         threads: int = 1,
-        fragmented: bool = False,
+        fragmented: bool = True,
         colour: str = "bt601",
     ) -> None:
         self.path = Path(path)

@@ -36,7 +36,7 @@ class StreamFacts:
     ``width``/``height``: the frame size (the first image's for image sources);
     ``time_base`` and ``fps`` (None: unknown) time the video output; ``stem`` names
     OpenPose files; ``images``: an image source (annotated output must be a folder);
-    ``live``: a live source (its video is written fragmented, playable if killed);
+    ``live``: a live source (never ends by itself; frames may be dropped);
     ``names``: an image source's file names, in frame order (COCO ids by file name);
     ``camera``: the stream's short name (unique in the run; MQTT topics, events, console).
     """
@@ -165,8 +165,7 @@ def _annotated_sink(template: str, stream: int, streams: Sequence[StreamFacts],
     facts = streams[stream]
     return VideoSink(stream=stream, path=path, width=facts.width, height=facts.height,
                      fps=facts.fps or DEFAULT_FPS, time_base=facts.time_base,
-                     preset=encoder.preset, crf=encoder.crf, threads=encoder.threads,
-                     fragmented=facts.live)
+                     preset=encoder.preset, crf=encoder.crf, threads=encoder.threads)
 
 
 def _ends_with_separator(template: str) -> bool:

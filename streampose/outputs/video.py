@@ -16,7 +16,8 @@ __all__ = ["VideoSink"]
 
 
 class VideoSink(Sink):
-    """The annotated frames of one stream as an H.264 MP4 keeping the source's timing.
+    """The annotated frames of one stream as an H.264 MP4 keeping the source's timing,
+    fragmented (playable even if the process is killed; :mod:`.encoder`).
 
     Frames of other streams are ignored. A frame whose size differs from ``width`` x
     ``height`` (a camera that changed resolution) is scaled to it.
@@ -26,7 +27,7 @@ class VideoSink(Sink):
 
     def __init__(self, *, stream: int, path: Path, width: int, height: int, fps: Fraction,
                  time_base: Fraction, preset: str, crf: int, threads: int,
-                 fragmented: bool = False) -> None:
+                 fragmented: bool = True) -> None:
         self.stream, self.size = stream, (width, height)
         self._writer = VideoWriter(path=path, width=width, height=height, fps=fps,
                                    time_base=time_base, preset=preset, crf=crf,

@@ -5,6 +5,14 @@ heavy (the model, codecs, ring attachments) is made in ``open()``, inside its ow
 ``step()`` does one bounded unit of work (every wait inside it has a timeout) and returns
 False when the stage has finished. ``close()`` always runs if ``open()`` succeeded. An
 exception is sent to the supervisor with its traceback; the process exits non-zero.
+
+Signals: a stage ignores SIGINT and SIGTERM (:data:`SHUTDOWN_SIGNALS`): a Ctrl-C in a
+terminal, ``systemctl stop`` or ``docker stop`` signal the whole process group, and the
+supervisor alone decides what follows (drain, then stop). The supervisor starts stages
+with those signals blocked, so a signal to the group while a stage is still starting
+cannot kill it either. A stage whose supervisor died ends on its own (``stopping()``
+checks the parent pid at every wait), closes its outputs and removes what the dead run
+left in /dev/shm.
 """
 
 from __future__ import annotations
@@ -23,10 +31,12 @@ from streampose.runtime.channels import Channels, ChannelSpec
 from streampose.runtime.control import ErrorReport, StageControl, StageReport
 from streampose.runtime.threads import ThreadBudget, apply_opencv_threads
 from streampose.transport.ring import SharedRing
+from streampose.transport.shm import sweep_stale_segments
 
 log = logging.getLogger(__name__)
 
 POLL_S = 0.1  # how long any wait lasts before re-checking the stop event and the parent
+SHUTDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # the supervisor's alone
 
 
 class Stage:
@@ -89,13 +99,19 @@ class Stage:
     def stopping(self) -> bool:
         """True when the supervisor asked for a hard stop or has gone away."""
         control = self.control
-        return control is not None and (control.stop.is_set()
-                                        or os.getppid() != control.parent_pid)
+        return control is not None and (control.stop.is_set() or orphaned(control))
+
+
+def orphaned(control: StageControl) -> bool:
+    """The supervisor that started this process has died."""
+    return os.getppid() != control.parent_pid
 
 
 def stage_main(stage: Stage, control: StageControl) -> None:
     """Process entry point: run ``stage`` to completion, report, exit 0 or 1."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor owns Ctrl-C
+    for sig in SHUTDOWN_SIGNALS:  # the supervisor owns them, even sent to the whole group
+        signal.signal(sig, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, SHUTDOWN_SIGNALS)  # blocked while spawning
     logging.basicConfig(level=control.log_level,
                         format=f"%(asctime)s {stage.name}[%(process)d] %(levelname)s %(message)s")
     stage.control = control
@@ -104,10 +120,14 @@ def stage_main(stage: Stage, control: StageControl) -> None:
         code = _run(stage, control)
     finally:
         _detach_rings(stage)
-    report = StageReport(stage.name, os.getpid(), stage.items, stage.busy_s,
-                         time.perf_counter() - start, stage.extra_report(),
-                         cpu_s=time.process_time())
-    control.reports.put(report)
+    if orphaned(control):  # nobody reads reports; clear what the dead run left in /dev/shm
+        log.info("%s: the supervisor died; outputs closed", stage.name)
+        sweep_stale_segments()
+    else:
+        report = StageReport(stage.name, os.getpid(), stage.items, stage.busy_s,
+                             time.perf_counter() - start, stage.extra_report(),
+                             cpu_s=time.process_time())
+        control.reports.put(report)
     sys.exit(code)
 
 

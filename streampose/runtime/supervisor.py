@@ -3,12 +3,15 @@ and carries out the shutdown protocol.
 
 Protocol (ARCHITECTURE.md, "Shutdown protocol"):
 - normal end: sources publish end-of-stream, every stage flushes and exits 0;
-- first SIGINT/SIGTERM: ``stop_sources`` is set (sources end their streams), in-flight
-  frames drain for at most ``drain_timeout_s``, then a hard stop; the run reports the
-  signal so the caller exits 130/143;
+- first SIGINT/SIGTERM, to this process or to its whole process group (stages ignore
+  both): ``stop_sources`` is set (sources end their streams), in-flight frames drain for
+  at most ``drain_timeout_s``, then a hard stop; the run reports the signal so the
+  caller exits 130/143;
 - second signal, a stage error or a stage that dies: hard stop (``stop`` event), every
-  stage leaves its loop and closes its outputs; stragglers are terminated, then killed;
-- always: every ring is unlinked, so /dev/shm holds nothing of this run afterwards.
+  stage leaves its loop and closes its outputs; a stage still running ``JOIN_TIMEOUT_S``
+  later is killed;
+- always: every ring is unlinked and the run's semaphores are named after it, so
+  /dev/shm holds nothing of this run afterwards, and a start sweeps what killed runs left.
 """
 
 from __future__ import annotations
@@ -23,19 +26,20 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from multiprocessing import resource_tracker
 from typing import Any
 
 from streampose.errors import StageError, remote_error
 from streampose.observe.stats import StageStats
 from streampose.runtime.control import ErrorReport, StageControl, StageReport
-from streampose.runtime.stage import Stage, stage_main
+from streampose.runtime.stage import SHUTDOWN_SIGNALS, Stage, stage_main
 from streampose.transport.codec import HeaderCodec
 from streampose.transport.ring import SharedRing
-from streampose.transport.shm import sweep_stale_segments
+from streampose.transport.shm import own_run_resources, sweep_stale_segments
 
 log = logging.getLogger(__name__)
 
-JOIN_TIMEOUT_S = 5.0
+JOIN_TIMEOUT_S = 5.0  # after a hard stop, how long stages get to close before a kill
 
 
 @dataclass
@@ -50,6 +54,10 @@ class Supervisor:
 
     def __init__(self, *, log_level: int = logging.WARNING, drain_timeout_s: float = 10.0,
                  tick_s: float = 0.5) -> None:
+        removed = sweep_stale_segments()
+        if removed:
+            log.info("removed %d shared-memory entries left by dead runs", len(removed))
+        own_run_resources()  # before the first semaphore: they are named after the run
         self.ctx = multiprocessing.get_context("spawn")
         self.stop = self.ctx.Event()
         self.stop_sources = self.ctx.Event()
@@ -63,9 +71,7 @@ class Supervisor:
         self._tick_s = tick_s
         self.stage_stats: StageStats | None = None
         self._deadline: float | None = None
-        removed = sweep_stale_segments()
-        if removed:
-            log.info("removed %d shared-memory segments left by dead runs", len(removed))
+        self._restore_signals: Callable[[], None] | None = None
 
     def __enter__(self) -> Supervisor:
         return self
@@ -95,14 +101,17 @@ class Supervisor:
                                os.getpid(), self._log_level, self.stage_stats,
                                self.ctx.Value("i", 0), len(stages))
         start = time.perf_counter()
-        with self._signal_handlers():
-            for stage in stages:
-                proc = self.ctx.Process(target=stage_main, args=(stage, control),
-                                        name=f"streampose-{stage.name}", daemon=True)
+        self._catch_signals()
+        # Started now, not by the first spawn: starting it unblocks SIGINT/SIGTERM.
+        resource_tracker.ensure_running()
+        for stage in stages:
+            proc = self.ctx.Process(target=stage_main, args=(stage, control),
+                                    name=f"streampose-{stage.name}", daemon=True)
+            with _blocked(SHUTDOWN_SIGNALS):  # inherited: the stage unblocks once ignoring
                 proc.start()
-                log.info("stage %s started, pid %d", stage.name, proc.pid)
-                self._procs.append((stage, proc))
-            self._watch(on_tick)
+            log.info("stage %s started, pid %d", stage.name, proc.pid)
+            self._procs.append((stage, proc))
+        self._watch(on_tick)
         result = RunResult(self._collect_reports(), self._first_signal(),
                            time.perf_counter() - start)
         return result
@@ -111,6 +120,7 @@ class Supervisor:
 
     def _watch(self, on_tick: Callable[[float], None] | None) -> None:
         drain_deadline: float | None = None
+        stop_deadline: float | None = None
         next_tick = 0.0
         while True:
             self._raise_stage_error()
@@ -120,6 +130,10 @@ class Supervisor:
                 return
             self._check_deaths()
             drain_deadline = self._handle_signals(drain_deadline)
+            if self.stop.is_set():  # stages get JOIN_TIMEOUT_S to close; shutdown kills
+                stop_deadline = stop_deadline or time.monotonic() + JOIN_TIMEOUT_S
+                if time.monotonic() > stop_deadline:
+                    return
             if self._deadline is not None and time.monotonic() >= self._deadline:
                 log.info("duration reached: stopping the sources")
                 self._deadline = None
@@ -177,19 +191,21 @@ class Supervisor:
     def _first_signal(self) -> int | None:
         return self._signals[0] if self._signals else None
 
-    @contextlib.contextmanager
-    def _signal_handlers(self) -> Iterator[None]:
-        if threading.current_thread() is not threading.main_thread():
-            yield
+    def _catch_signals(self) -> None:
+        """Record SIGINT/SIGTERM (``_handle_signals`` acts on them) until ``shutdown()``
+        has reaped every stage; only the main thread can set handlers."""
+        if threading.current_thread() is not threading.main_thread() or \
+                self._restore_signals is not None:
             return
-        previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        previous = {s: signal.getsignal(s) for s in SHUTDOWN_SIGNALS}
         for sig in previous:
             signal.signal(sig, lambda signum, _frame: self._signals.append(signum))
-        try:
-            yield
-        finally:
+
+        def restore() -> None:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+        self._restore_signals = restore
 
     # -- cleanup -----------------------------------------------------------------------
 
@@ -203,18 +219,7 @@ class Supervisor:
 
     def shutdown(self) -> None:
         """Stop every stage, reap the processes, unlink every ring (idempotent)."""
-        self.stop.set()
-        deadline = time.monotonic() + JOIN_TIMEOUT_S
-        for _, proc in self._procs:
-            proc.join(max(0.0, deadline - time.monotonic()))
-        for stage, proc in self._procs:
-            if proc.is_alive():
-                log.warning("stage %s did not stop in time: terminating it", stage.name)
-                proc.terminate()
-                proc.join(1.0)
-            if proc.is_alive():
-                proc.kill()
-                proc.join(1.0)
+        self.stop_stages()
         for ring in self._rings:
             ring.close()
             ring.unlink()
@@ -222,3 +227,29 @@ class Supervisor:
         for q in (self._errors, self._reports):
             q.cancel_join_thread()
             q.close()
+        if self._restore_signals is not None:
+            self._restore_signals()
+            self._restore_signals = None
+
+    def stop_stages(self) -> None:
+        """Hard-stop every stage and reap the processes (idempotent); the rings stay."""
+        self.stop.set()
+        deadline = time.monotonic() + JOIN_TIMEOUT_S
+        for _, proc in self._procs:
+            proc.join(max(0.0, deadline - time.monotonic()))
+        for stage, proc in self._procs:
+            if proc.is_alive():  # stages ignore SIGTERM: only a kill ends a stuck one
+                log.warning("stage %s did not stop in time: killing it", stage.name)
+                proc.kill()
+                proc.join(JOIN_TIMEOUT_S)
+
+
+@contextlib.contextmanager
+def _blocked(signals: tuple[signal.Signals, ...]) -> Iterator[None]:
+    """``signals`` blocked in this thread (they wait, pending) for the block's duration;
+    a process started meanwhile inherits the mask."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -34,12 +35,20 @@ def test_writer_round_trip(tmp_path: Path, fragmented: bool) -> None:
         assert_close(f.image, pattern(f.index))
 
 
-def test_writer_keeps_source_timestamps(tmp_path: Path) -> None:
+# Fragmented (the default) and plain files, with and without B-frames (veryfast has them:
+# the encoder's reorder delay must not shift the timestamps).
+FORMS = [pytest.param(f, p, id=f"{'fragmented' if f else 'plain'}-{p}")
+         for f in (True, False) for p in ("ultrafast", "veryfast")]
+
+
+@pytest.mark.parametrize(("fragmented", "preset"), FORMS)
+def test_writer_keeps_source_timestamps(tmp_path: Path, fragmented: bool, preset: str) -> None:
     source_path = make_pattern_video(tmp_path / "src.mkv", 8, codec="mpeg4")  # time base 1/1000
     out = tmp_path / "out.mp4"
     with VideoFileSource(path=source_path) as src:
         info = src.info
-        with VideoWriter(path=out, width=W, height=H, fps=info.fps, time_base=info.time_base) as w:
+        with VideoWriter(path=out, width=W, height=H, fps=info.fps, time_base=info.time_base,
+                         fragmented=fragmented, preset=preset) as w:
             for f in src.frames():
                 w.write(f.image, f.pts)
         seconds = [f.pts * info.time_base for f in src.frames()]
@@ -48,15 +57,29 @@ def test_writer_keeps_source_timestamps(tmp_path: Path) -> None:
         assert back.info.fps == 10 and back.info.frames == 8
 
 
-def test_writer_variable_timestamps(tmp_path: Path) -> None:
-    pts = [0, 100, 300, 350, 1000]
+@pytest.mark.parametrize(("fragmented", "preset"), FORMS)
+def test_writer_variable_timestamps(tmp_path: Path, fragmented: bool, preset: str) -> None:
+    pts = [0, 100, 300, 350, 1000, 1100, 1200, 1250, 1400, 1500, 1600, 1700]
     path = tmp_path / "vfr.mp4"
-    with VideoWriter(path=path, width=W, height=H, fps=10, time_base=Fraction(1, 1000)) as w:
+    with VideoWriter(path=path, width=W, height=H, fps=10, time_base=Fraction(1, 1000),
+                     fragmented=fragmented, preset=preset) as w:
         for i, p in enumerate(pts):
             w.write(pattern(i), p)
     with VideoFileSource(path=path) as back:
         assert [f.pts * back.info.time_base for f in back.frames()] == [Fraction(p, 1000)
                                                                        for p in pts]  # fmt: skip
+    assert probe_video(path)[0] == len(pts)
+    assert opencv_frames(path) == len(pts)  # another reader agrees
+
+
+def opencv_frames(path: Path) -> int:
+    """Frames OpenCV (its own FFmpeg build) reads from ``path``."""
+    capture = cv2.VideoCapture(str(path))
+    count = 0
+    while capture.isOpened() and capture.grab():
+        count += 1
+    capture.release()
+    return count
 
 
 @pytest.mark.parametrize(("width", "height"), [(33, 24), (32, 25), (33, 25), (1, 1)])
@@ -90,21 +113,27 @@ def test_writer_without_open_writes_nothing(tmp_path: Path) -> None:
     assert not (tmp_path / "x.mp4").exists()
 
 
-def test_fragmented_file_survives_a_killed_writer(tmp_path: Path) -> None:
+@pytest.mark.parametrize("preset", ["ultrafast", "veryfast"])
+def test_a_killed_writer_leaves_a_playable_file(tmp_path: Path, preset: str) -> None:
+    """Every MP4 is fragmented by default: SIGKILL loses at most the last fragment, and
+    what is left has the frames' exact timestamps."""
     path = tmp_path / "killed.mp4"
     script = textwrap.dedent(f"""
         import os, signal
         import numpy as np
         from streampose.outputs.encoder import VideoWriter
-        w = VideoWriter(path={str(path)!r}, width=32, height=24, fps=10, fragmented=True)
+        w = VideoWriter(path={str(path)!r}, width=32, height=24, fps=10, preset={preset!r})
         for i in range(40):
             w.write(np.full((24, 32, 3), i * 5, np.uint8))
         os.kill(os.getpid(), signal.SIGKILL)
     """)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60)
     assert result.returncode == -9, result.stderr.decode()
-    frames = read_all(path)[1]
+    info, frames = read_all(path)
     assert 10 <= len(frames) < 40
+    assert [f.pts * info.time_base for f in frames] == [Fraction(i, 10)
+                                                        for i in range(len(frames))]
+    assert opencv_frames(path) == len(frames)
 
 
 def _file_in_the_way(tmp: Path) -> Path:

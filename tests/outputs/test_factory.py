@@ -54,15 +54,16 @@ def test_no_outputs_no_sinks() -> None:
     assert build_sinks(OutputsConfig(), [video()], ENCODER) == []
 
 
-def test_one_video_gets_one_video_sink_with_its_timing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("live", [True, False])
+def test_one_video_gets_one_video_sink_with_its_timing(tmp_path: Path, live: bool) -> None:
     out = tmp_path / "out.mp4"
-    [sink] = build_sinks(OutputsConfig(video=str(out)), [video(live=True)], ENCODER)
+    [sink] = build_sinks(OutputsConfig(video=str(out)), [video(live=live)], ENCODER)
     assert isinstance(sink, VideoSink) and sink.wants_image
     assert sink.stream == 0 and sink.path == out and sink.size == (64, 48)
     writer = sink._writer
     assert (writer.fps, writer.time_base) == (Fraction(10), Fraction(1, 1000))
     assert (writer.preset, writer.crf, writer.threads) == ("veryfast", 30, 2)
-    assert writer.fragmented  # a live source: playable even if the run is killed
+    assert writer.fragmented  # live or file: playable even if the run is killed
     assert not out.exists()  # nothing is created before the render stage opens it
 
 

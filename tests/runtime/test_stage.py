@@ -10,6 +10,9 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import queue
+import signal
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +23,7 @@ import pytest
 from streampose.observe.stats import StageStats
 from streampose.runtime.control import ErrorReport, StageControl, StageReport
 from streampose.runtime.stage import Stage, stage_main
-from tests.helpers import wait_until
+from tests.helpers import SHM, wait_until
 
 CTX = mp.get_context("spawn")
 WAIT_S = 120.0  # a deadline for a loaded machine, not a speed requirement
@@ -193,11 +196,41 @@ def test_the_stop_event_ends_a_stage_that_would_run_forever(tmp_path: Path) -> N
     assert outcome.reports[0].items == events(log).count("step") >= 1
 
 
-def test_a_stage_whose_parent_is_gone_stops_and_closes(tmp_path: Path) -> None:
+def test_a_stage_whose_parent_is_gone_stops_closes_and_clears_the_dead_run(
+        tmp_path: Path) -> None:
     log = tmp_path / "life.txt"
-    outcome, _ = run(Scripted(log=log, steps=None), parent_pid=-1)  # not our parent
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    left = [SHM / f"sp-{dead.pid}-deadbeef-frames", SHM / f"sem.sp-{dead.pid}-deadbeef-sem-x"]
+    for path in left:
+        path.write_bytes(b"x")
+    try:
+        outcome, _ = run(Scripted(log=log, steps=None), parent_pid=-1)  # not our parent
+    finally:
+        survivors = [p.name for p in left if p.exists()]
+        for path in left:
+            path.unlink(missing_ok=True)
     assert outcome.exitcode == 0 and outcome.errors == []
     assert events(log) == ["open", "close stop=False"]
+    assert outcome.reports == []  # nobody is left to read it
+    assert survivors == []  # what the dead run left in /dev/shm is gone
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_stage_ignores_shutdown_signals(tmp_path: Path, sig: signal.Signals) -> None:
+    """SIGTERM/SIGINT sent to the whole process group reach the stages too: only the
+    supervisor acts on them (here: nothing happens until the stop event)."""
+    log = tmp_path / "life.txt"
+    stage = Scripted(log=log, steps=None)
+    control = make_control(stage)
+    proc = start(stage, control)
+    wait_until(lambda: "step" in events(log), timeout=WAIT_S, what="the first step")
+    os.kill(proc.pid, sig)
+    os.kill(proc.pid, sig)
+    control.stop.set()
+    outcome = finish(proc, control)
+    assert outcome.exitcode == 0 and outcome.errors == []  # not killed by the signal
+    assert events(log)[-1] == "close stop=True"
 
 
 def test_busy_counts_the_time_inside_the_block_even_on_errors() -> None:

@@ -33,7 +33,8 @@ class Worker(Stage):
 
     ``until``: ``"steps"`` finishes after ``steps`` steps; ``"sources"`` finishes once the
     sources are told to stop (a source); ``"stop"`` only leaves on the hard stop (it would
-    never drain), giving up after GIVE_UP_S so a broken supervisor fails instead of hanging.
+    never drain), giving up after GIVE_UP_S so a broken supervisor fails instead of hanging;
+    ``"stuck"`` sleeps GIVE_UP_S in one step once it has done ``steps`` (a hung model).
     ``fail``: at step ``steps``, ``"raise"`` raises, ``"exit"`` calls ``os._exit(3)``,
     ``"kill"`` SIGKILLs its own process. ``ring``: a slot of it is written in ``open``.
     """
@@ -61,6 +62,10 @@ class Worker(Stage):
             if self.until == "sources":
                 return False
         if self.until == "steps" and self.items >= self.steps:
+            return False
+        if self.until == "stuck" and self.items >= self.steps:
+            time.sleep(GIVE_UP_S)
+            self._record("gave up")
             return False
         if time.monotonic() - self.started > GIVE_UP_S:
             self._record("gave up")
@@ -95,9 +100,13 @@ def events(log: Path) -> list[str]:
     return log.read_text().splitlines() if log.exists() else []
 
 
-def interrupter(sup: Supervisor, stage: str, *, times: int = 1) -> Callable[[float], None]:
-    """An ``on_tick`` that sends SIGINT once ``stage`` has done some work, and, when
-    ``times`` is 2, a second one once the supervisor has acted on the first."""
+def interrupter(sup: Supervisor, stage: str, *, times: int = 1,
+                sig: signal.Signals = signal.SIGINT, group: bool = False,
+                ) -> Callable[[float], None]:
+    """An ``on_tick`` that sends ``sig`` once ``stage`` has done some work, and, when
+    ``times`` is 2, a second one once the supervisor has acted on the first. ``group``:
+    each stage gets it too, as when a service manager signals the whole process group
+    (the real group here would be pytest's)."""
     sent: list[int] = []
 
     def on_tick(_now: float) -> None:
@@ -106,8 +115,10 @@ def interrupter(sup: Supervisor, stage: str, *, times: int = 1) -> Callable[[flo
         first = not sent and working
         second = len(sent) == 1 < times and sup.stop_sources.is_set()
         if first or second:
-            sent.append(signal.SIGINT)
-            os.kill(os.getpid(), signal.SIGINT)
+            sent.append(sig)
+            for pid in sup.pids.values() if group else ():
+                os.kill(pid, sig)
+            os.kill(os.getpid(), sig)
 
     return on_tick
 
@@ -213,3 +224,43 @@ def test_second_signal_stops_at_once(tmp_path: Path) -> None:
     assert result.signal == signal.SIGINT
     assert events(log)[-1] == "close stop=True sources=True"
     assert "gave up" not in events(log)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_to_the_whole_group_drains_like_one_to_the_parent(
+        tmp_path: Path, sig: signal.Signals) -> None:
+    source, sink = tmp_path / "source.txt", tmp_path / "sink.txt"
+    with Supervisor(drain_timeout_s=600, tick_s=0.05) as sup:
+        result = sup.run([Worker(name="source", log=source, until="sources"),
+                          Worker(name="sink", log=sink, until="sources")],
+                         on_tick=interrupter(sup, "source", sig=sig, group=True))
+    assert result.signal == sig
+    for log in (source, sink):  # neither died of the signal: both drained and closed
+        assert events(log)[-2:] == ["draining", "close stop=False sources=True"]
+    assert {r.stage for r in result.reports} == {"source", "sink"}
+
+
+def test_a_stage_signalled_while_it_starts_survives(tmp_path: Path) -> None:
+    """Stages are spawned with SIGINT/SIGTERM blocked until they ignore them: a signal to
+    the group while a stage is still importing does not kill it."""
+    sent: list[int] = []
+
+    def signal_at_once(_now: float) -> None:  # the first tick: stages have just spawned
+        if not sent:
+            for pid in sup.pids.values():
+                os.kill(pid, signal.SIGTERM)
+                sent.append(pid)
+
+    with Supervisor() as sup:
+        result = sup.run([Worker(name="a", log=tmp_path / "a.txt", steps=3)],
+                         on_tick=signal_at_once)
+    assert sent and [r.items for r in result.reports] == [3]
+
+
+def test_a_stuck_stage_is_killed_after_the_second_signal(tmp_path: Path) -> None:
+    log = tmp_path / "stuck.txt"
+    with Supervisor(drain_timeout_s=600, tick_s=0.05) as sup:  # only a 2nd signal can end it
+        result = sup.run([Worker(name="stuck", log=log, until="stuck", steps=1)],
+                         on_tick=interrupter(sup, "stuck", times=2))
+    assert result.signal == signal.SIGINT
+    assert events(log) == ["open"]  # killed in its step: it neither gave up nor closed

@@ -16,7 +16,12 @@ import pytest
 
 from streampose.stages.messages import FrameHeader
 from streampose.transport.ring import SharedRing
-from streampose.transport.shm import attach_untracked, run_prefix, sweep_stale_segments
+from streampose.transport.shm import (
+    attach_untracked,
+    own_run_resources,
+    run_prefix,
+    sweep_stale_segments,
+)
 
 SHM = Path("/dev/shm")
 REPO = Path(__file__).resolve().parents[2]
@@ -47,17 +52,21 @@ def test_sweep_removes_dead_runs_and_keeps_ours(make_ring: MakeRing) -> None:
     ring = make_ring(slots=1, slot_bytes=64)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    stale = SHM / f"sp-{dead.pid}-deadbeef-frames"
-    foreign = SHM / f"sp-{dead.pid}-not-a-run-prefix"  # someone else's naming: left alone
-    for path in (stale, foreign):
+    stale = [SHM / f"sem.sp-{dead.pid}-deadbeef-sem-a1b2_c3d",
+             SHM / f"sp-{dead.pid}-deadbeef-frames"]
+    alive = SHM / f"sem.sp-{os.getpid()}-deadbeef-sem-x"  # a live run's semaphore: kept
+    foreign = [SHM / f"sp-{dead.pid}-not-a-run-prefix",  # someone else's naming: left alone
+               SHM / f"sem.mp-{dead.pid}-deadbeef"]
+    for path in (*stale, alive, *foreign):
         path.write_bytes(b"x")
     try:
-        assert sweep_stale_segments() == [stale.name]
-        assert not stale.exists() and foreign.exists()
+        assert sweep_stale_segments() == [p.name for p in stale]
+        assert not any(p.exists() for p in stale)
+        assert alive.exists() and all(p.exists() for p in foreign)
         assert (SHM / ring.name).exists()
     finally:
-        stale.unlink(missing_ok=True)
-        foreign.unlink(missing_ok=True)
+        for path in (*stale, alive, *foreign):
+            path.unlink(missing_ok=True)
 
 
 def test_sweep_of_a_missing_folder_removes_nothing(tmp_path: Path) -> None:
@@ -142,3 +151,68 @@ def test_run_prefix_is_new_in_a_child_process() -> None:
     with ctx.Pool(1) as pool:
         child = pool.apply(run_prefix)
     assert child != run_prefix() and not child.startswith(f"sp-{os.getpid()}-")
+
+
+KILLED_RUN = textwrap.dedent(
+    """
+    import multiprocessing as mp, os, signal, sys
+    from streampose.stages.messages import FRAME_CODEC
+    from streampose.transport.ring import SharedRing
+    from streampose.transport.shm import own_run_resources
+
+    if __name__ == "__main__":
+        own_run_resources()
+        ctx = mp.get_context("spawn")
+        ring = SharedRing.create(name="frames", slots=2, slot_bytes=64, codec=FRAME_CODEC,
+                                 ctx=ctx)
+        queue, event = ctx.Queue(), ctx.Event()
+        print(os.getpid(), event._cond._lock._semlock.name, flush=True)
+        if sys.argv[1] == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        ring.close()
+        ring.unlink()
+    """
+)
+
+
+@pytest.mark.parametrize("end", ["kill", "exit"])
+def test_a_run_names_its_semaphores_and_a_sweep_finds_them(end: str) -> None:
+    """A run's semaphores (ring counters, queue and event locks) carry its prefix: a
+    killed run's are swept like its segments; an orderly end leaves nothing. The resource
+    tracker never hears of them, so it has nothing to warn about."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), *sys.path])}
+    proc = subprocess.run([sys.executable, "-c", KILLED_RUN, end], capture_output=True,
+                          text=True, env=env, timeout=60)
+    assert proc.returncode == (-9 if end == "kill" else 0), proc.stderr
+    assert proc.stderr == ""  # no "leaked semaphore" warning
+    pid, semaphore = proc.stdout.split()
+    assert semaphore.startswith(f"/sp-{pid}-") and "-sem-" in semaphore
+    left = sorted(p.name for p in SHM.iterdir() if p.name.startswith(
+        (f"sp-{pid}-", f"sem.sp-{pid}-")))
+    if end == "kill":
+        assert f"sem.{semaphore[1:]}" in left and f"sp-{pid}-" in " ".join(left)
+        assert len([n for n in left if n.startswith("sem.")]) >= 3 + 3  # ring, queue...
+    else:
+        assert left == []
+    assert set(sweep_stale_segments()) >= set(left)
+    assert not any((SHM / name).exists() for name in left)
+
+
+def test_own_run_resources_keeps_only_run_names_from_the_tracker(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    sent: list[tuple[str, str, str]] = []
+    tracker = resource_tracker._resource_tracker
+    monkeypatch.setattr(tracker, "_send", lambda *args: sent.append(args))
+    monkeypatch.setattr(resource_tracker, "register", tracker.register)
+    monkeypatch.setattr(resource_tracker, "unregister", tracker.unregister)
+    own_run_resources()
+    own_run_resources()  # idempotent: one filter
+    lock = mp.get_context("spawn").Lock()
+    name = lock._semlock.name
+    assert name.startswith(f"/{run_prefix()}-sem-")
+    resource_tracker.register("/mp-someone-else", "semaphore")
+    resource_tracker.unregister("/mp-someone-else", "semaphore")
+    del lock  # its finalizer unlinks it and unregisters: not sent either
+    assert sent == [("REGISTER", "/mp-someone-else", "semaphore"),
+                    ("UNREGISTER", "/mp-someone-else", "semaphore")]
+    assert not (SHM / f"sem.{name[1:]}").exists()

@@ -25,6 +25,7 @@ from typing import Any
 from streampose.backends.auto import resolve_backend
 from streampose.backends.request import BackendRequest
 from streampose.config import PipelineConfig
+from streampose.console.link import ConsoleLink
 from streampose.errors import ConfigError, ModelError, OutputError
 from streampose.heads import HeadSettings, make_head
 from streampose.models import ARCHITECTURES
@@ -79,14 +80,18 @@ class Pipeline:
                 contextlib.ExitStack() as stack:
             counters = StreamCounters(streams=plan.streams, ctx=sup.ctx)
             latency = LatencyWindow(streams=plan.streams, ctx=sup.ctx)
-            plan = replace(plan, counters=counters, latency=latency)
+            plan = replace(plan, counters=counters, latency=latency,
+                           console=self._console_link(sup))
             stages = self.topology.build(sup, plan)
             view = LiveView(sources=list(cfg.sources), counters=counters, latency=latency,
-                            started=time.monotonic())
+                            started=time.monotonic(), cameras=plan.cameras,
+                            live=[s.live for s in plan.sources], totals=self.totals())
             self._serve_metrics(stack, view)
+            pump = self._serve_console(stack, view, plan.console)
 
             def tick(now: float) -> None:
                 live = view.update(now, sup.stage_stats)
+                pump()
                 if on_progress is not None:
                     on_progress(Progress(counters.snapshot(), self.totals(),
                                          now - view.started, sup.pids, live))
@@ -109,8 +114,27 @@ class Pipeline:
             return
         server = stack.enter_context(MetricsServer(port=outputs.metrics_port,
                                                    host=outputs.metrics_host,
-                                                   snapshot=lambda: view.latest))
+                                                   registry=view.metrics.registry))
         log.info("Prometheus metrics at %s", server.url)
+
+    def _console_link(self, sup: Supervisor) -> ConsoleLink | None:
+        """The console's shared state (preview rings, flags, events queue), with --serve."""
+        console = self.config.console
+        if console.serve is None:
+            return None
+        sizes = [(s.info.width, s.info.height) for s in self.plan.sources]
+        return ConsoleLink.create(sup, sizes, max_width=console.preview_width,
+                                  fps=console.preview_fps)
+
+    def _serve_console(self, stack: contextlib.ExitStack, view: LiveView,
+                       link: ConsoleLink | None) -> Callable[[], object]:
+        """Start the web console (with --serve); returns what the tick calls to take the
+        events the render process sent."""
+        if link is None:
+            return lambda: None
+        from streampose.console.app import start_console
+
+        return start_console(stack, self.config.console, view, link)
 
 
 def validate(config: PipelineConfig) -> RunPlan:

@@ -9,8 +9,10 @@ written. See ARCHITECTURE.md for where sinks sit in a frame's path.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -46,15 +48,22 @@ class Sink(Resource):
     """Base of every output: sinks override ``write`` and what else they need.
 
     ``wants_image``: whether the render stage must draw the frame for this sink.
+    ``wants_events``: whether the render stage hands this sink the stream's events
+    (:meth:`write_events`, after :meth:`write` of the same frame).
     """
 
     wants_image = False
+    wants_events = False
 
     def open(self) -> None:
         """Create the output (runs in the render process)."""
 
     def write(self, meta: FrameMeta, poses: Poses, image: np.ndarray | None) -> None:
         raise NotImplementedError
+
+    def write_events(self, meta: FrameMeta, events: Sequence[Any]) -> None:
+        """The events (``streampose.events.event.Event``) the frame ``meta`` raised, for
+        sinks with ``wants_events``; default: nothing."""
 
     def close(self) -> None:
         """Finish the output; must leave a valid file whatever was written. Idempotent."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from streampose.backends.request import BackendRequest
 from streampose.config import PipelineConfig
+from streampose.console.link import ConsoleLink
 from streampose.models.spec import ModelSpec
 from streampose.observe.counters import StreamCounters
 from streampose.observe.stats import LatencyWindow
@@ -28,8 +29,9 @@ __all__ = ["RunPlan", "all_stream_facts", "stream_facts"]
 class RunPlan:
     """A validated run: config, probed sources, model, backend, processing strategy.
 
-    ``counters`` and ``latency`` (shared-memory statistics) are added when the run
-    starts, since they need the supervisor's multiprocessing context.
+    ``counters`` and ``latency`` (shared-memory statistics), and ``console`` (the web
+    console's shared state, with ``--serve``) are added when the run starts, since they
+    need the supervisor's multiprocessing context.
     """
 
     config: PipelineConfig
@@ -40,6 +42,7 @@ class RunPlan:
     plans: frozenset[Letterbox]
     counters: StreamCounters | None = None
     latency: LatencyWindow | None = None
+    console: ConsoleLink | None = None
 
     def statistics(self) -> tuple[StreamCounters, LatencyWindow]:
         """The run's shared counters and latency windows (added by ``Pipeline.run``)."""

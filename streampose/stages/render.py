@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from streampose.config.sections import DrawConfig, TrackingConfig
+from streampose.console.sink import console_sinks
 from streampose.observe.counters import StreamCounters
 from streampose.outputs.base import FrameMeta, Sink, image_id
 from streampose.outputs.factory import EncoderSettings, build_sinks
@@ -169,4 +170,7 @@ def _tracker(section: TrackingConfig) -> Callable[[], Any] | None:
 
 def _sinks(plan: RunPlan) -> list[Sink]:
     encoder = EncoderSettings.from_performance(plan.config.performance)
-    return build_sinks(plan.config.outputs, all_stream_facts(plan), encoder)
+    sinks = build_sinks(plan.config.outputs, all_stream_facts(plan), encoder)
+    if plan.console is not None:
+        sinks += console_sinks(plan.console, plan.cameras)
+    return sinks

@@ -264,8 +264,8 @@ class ConsoleConfig(Section):
     table: ClassVar[str] = "console"
 
     serve: str | None = option(None, metavar="[HOST:]PORT", help=(
-        "serve the web console at http://HOST:PORT/ (HOST default 127.0.0.1; another "
-        "address needs --serve-auth)"))
+        "serve the web console at http://HOST:PORT/; HOST defaults to 127.0.0.1, and any "
+        "other address needs --serve-auth"))
     serve_auth: str | None = option(None, metavar="TOKEN|USER:PASSWORD", help=(
         "what the console asks of every request: a bearer token, or user:password "
         "(HTTP basic); required when --serve binds beyond loopback"))

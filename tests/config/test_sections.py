@@ -39,7 +39,7 @@ TODAY = ("--output", "-o", "--json", "--coco", "--openpose-json", "--model", "--
          "--no-reconnect", "--duration", "--metrics-port", "--metrics-host", "--config",
          "--no-progress", "--log-level")
 # Added since: COCO image ids by file name (issue 10).
-ADDED = ("--coco-ids",)
+ADDED = ("--coco-ids", "--serve", "--serve-auth")
 TRACKER = ("--track-max-age", "--track-min-similarity", "--track-min-hits", "--track-sigma",
            "--track-min-scale", "--track-velocity-smoothing")
 
@@ -219,6 +219,7 @@ def test_every_field_with_a_flag_is_on_the_command_line() -> None:
     assert toml_only == {("live", "max_backoff_s"), ("live", "slots"),
                          ("performance", "encoder_threads"), ("performance", "frame_slots"),
                          ("performance", "drain_timeout_s"),
+                         ("console", "preview_fps"), ("console", "preview_width"),
                          *(("decoder", f.name) for f in dataclasses.fields(DecoderThresholds)),
                          *(("keypoints", f.name) for f in dataclasses.fields(KeypointThresholds))}
 

@@ -72,6 +72,7 @@ class Pipeline:
         self.config = config
         self.plan = validate(config)
         self.topology = Topology(STEPS, counts=self.plan.count)
+        self.console: ConsoleLink | None = None  # the web console's shared state, while it runs
 
     def run(self, on_progress: Callable[[Progress], None] | None = None) -> Summary:
         cfg, plan = self.config, self.plan
@@ -80,8 +81,8 @@ class Pipeline:
                 contextlib.ExitStack() as stack:
             counters = StreamCounters(streams=plan.streams, ctx=sup.ctx)
             latency = LatencyWindow(streams=plan.streams, ctx=sup.ctx)
-            plan = replace(plan, counters=counters, latency=latency,
-                           console=self._console_link(sup))
+            self.console = self._console_link(sup)
+            plan = replace(plan, counters=counters, latency=latency, console=self.console)
             stages = self.topology.build(sup, plan)
             view = LiveView(sources=list(cfg.sources), counters=counters, latency=latency,
                             started=time.monotonic(), cameras=plan.cameras,
@@ -98,6 +99,7 @@ class Pipeline:
 
             result = sup.run(stages, tick, duration_s=cfg.live.duration_s)
             summary = summarise([s.info.uri for s in plan.sources], result, counters, latency)
+        self.console = None  # its rings are gone with the supervisor
         if cfg.outputs.summary is not None:
             cfg.outputs.summary.write_text(json.dumps(summary.to_json(), indent=2) + "\n")
         return summary

@@ -93,3 +93,9 @@ class ConsoleLink:
     @property
     def streams(self) -> int:
         return len(self.previews)
+
+    def detach(self) -> None:
+        """Close this process's mapping of the preview rings (idempotent; the supervisor
+        still unlinks them). The render process calls it when its console sinks close."""
+        for ring in self.previews:
+            ring.close()

@@ -274,10 +274,12 @@ class ConsoleServer(Resource):
     def _rewatch(self, watched: set[int], text: str) -> set[int]:
         """A client message ``{"watch": [0, 1]}``: the cameras it wants from now on."""
         try:
-            wanted = {int(s) for s in json.loads(text).get("watch", [])}
-        except (ValueError, TypeError, AttributeError):
+            asked = json.loads(text).get("watch", [])
+        except (ValueError, AttributeError):
             return watched
-        wanted = {s for s in wanted if 0 <= s < self.state.previews.link.streams}
+        streams = range(self.state.previews.link.streams)
+        wanted = {s for s in asked if isinstance(s, int) and s in streams} \
+            if isinstance(asked, list) else watched
         for stream in wanted - watched:
             self.state.previews.attach(stream)
         for stream in watched - wanted:

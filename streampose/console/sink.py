@@ -89,6 +89,7 @@ class ConsoleSink(Sink):
 
     def close(self) -> None:
         self._image = None
+        self.link.detach()  # the runner detaches the stage's own rings, not a sink's
         # Events still in the pipe must not hold this process at exit (the parent may be gone).
         self.link.events.cancel_join_thread()
 

@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from streampose.observe.counters import StreamCounters
+from streampose.observe.counters import FIELDS, StreamCounters
 from streampose.observe.stats import LatencyWindow, RateMeter, StageStats, counter_keys
-from streampose.observe.counters import FIELDS
 from streampose.observe.status import StatusDisplay, stage_line, status_table
 
 CTX = mp.get_context("spawn")

@@ -231,8 +231,8 @@ class ConsoleServer(Resource):
                     await response.write(b": keep-alive\n\n")
                     continue
                 await response.write(f"data: {json.dumps(record)}\n\n".encode())
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
+        except ConnectionResetError:
+            pass  # the client went away
         finally:
             self._event_queues.discard(queue)
         return response
@@ -290,7 +290,7 @@ class ConsoleServer(Resource):
         """Send each watched camera's picture when it is newer than the last one sent;
         a client that does not read stalls here, and only here."""
         period = 1.0 / self.state.fps
-        with contextlib.suppress(ConnectionResetError, asyncio.CancelledError):
+        with contextlib.suppress(ConnectionResetError):
             while not ws.closed:
                 for stream, last in list(client.sent.items()):
                     picture = self.state.previews.jpeg(stream)

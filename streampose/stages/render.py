@@ -22,6 +22,7 @@ from streampose.console.sink import console_sinks
 from streampose.observe.counters import StreamCounters
 from streampose.outputs.base import FrameMeta, Sink, image_id
 from streampose.outputs.factory import EncoderSettings, build_sinks
+from streampose.outputs.mqtt import mqtt_sinks
 from streampose.pose import Poses, get_skeleton
 from streampose.render import build_annotators
 from streampose.runtime.channels import Channels
@@ -173,4 +174,4 @@ def _sinks(plan: RunPlan) -> list[Sink]:
     sinks = build_sinks(plan.config.outputs, all_stream_facts(plan), encoder)
     if plan.console is not None:
         sinks += console_sinks(plan.console, plan.cameras)
-    return sinks
+    return sinks + mqtt_sinks(plan.config.mqtt, plan.cameras, plan.counters)

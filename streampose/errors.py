@@ -60,6 +60,31 @@ class RingTimeout(StreamposeError, TimeoutError):
     """A wait on a shared-memory ring timed out."""
 
 
+# Errors that name their own file or source: a stage's arrives in the parent as itself.
+_SELF_NAMING: dict[str, type[StreamposeError]] = {
+    cls.__name__: cls for cls in (SourceError, SourceNotFoundError, SourceTimeoutError,
+                                  OutputError)}
+
+
+def remote_error(stage: str, kind: str, message: str, exit_code: int,
+                 remote_traceback: str = "") -> StreamposeError:
+    """The error the parent raises for one a stage reported (its type name ``kind``).
+
+    An output or source error is raised again as itself, with its own one-line message
+    (it names the file); anything else is a :class:`StageError` naming the stage, with
+    the stage error's exit code. Either way ``stage`` and ``remote_traceback`` are kept.
+    """
+    cls = _SELF_NAMING.get(kind)
+    if cls is not None:
+        error: StreamposeError = cls(message)
+    else:
+        error = StageError(stage, f"{kind}: {message}", remote_traceback)
+        error.exit_code = exit_code
+    error.stage = stage  # type: ignore[attr-defined]
+    error.remote_traceback = remote_traceback  # type: ignore[attr-defined]
+    return error
+
+
 def describe_error(exc: BaseException) -> str:
     """The short human part of an OS/PyAV/network error: no errno, no file name, one line."""
     text = getattr(exc, "strerror", None) or str(exc).strip() or type(exc).__name__

@@ -26,7 +26,7 @@ from streampose.backends.auto import resolve_backend
 from streampose.backends.request import BackendRequest
 from streampose.config import PipelineConfig
 from streampose.console.link import ConsoleLink
-from streampose.errors import ConfigError, ModelError, OutputError
+from streampose.errors import ConfigError, ModelError, OutputError, StreamposeError
 from streampose.heads import HeadSettings, make_head
 from streampose.models import ARCHITECTURES
 from streampose.models.resolve import resolve_model
@@ -40,10 +40,11 @@ from streampose.observe.stats import LatencyWindow
 from streampose.observe.summary import Progress, Summary, summarise
 from streampose.outputs.factory import StreamFacts, check_outputs
 from streampose.outputs.openpose import openpose_layout
+from streampose.outputs.writable import write_file
 from streampose.pose import COCO17, can_convert, get_skeleton
 from streampose.pose.letterbox import Letterbox, plan_for_spec
 from streampose.processing import choose_processing
-from streampose.runtime.supervisor import Supervisor
+from streampose.runtime.supervisor import RunResult, Supervisor
 from streampose.runtime.topology import Step, Topology
 from streampose.sources.probe import ProbedSource, probe_source
 from streampose.stages.decode import DecodeStage
@@ -102,12 +103,35 @@ class Pipeline:
                     on_progress(Progress(counters.snapshot(), self.totals(),
                                          now - view.started, sup.pids, live))
 
-            result = sup.run(stages, tick, duration_s=cfg.live.duration_s)
-            summary = summarise([s.info.uri for s in plan.sources], result, counters, latency)
+            failure: StreamposeError | None = None
+            try:
+                result = sup.run(stages, tick, duration_s=cfg.live.duration_s)
+            except StreamposeError as exc:  # the run started: its summary says how it ended
+                failure = exc
+                result = RunResult(wall_s=time.monotonic() - view.started)
         self.console = None  # its rings are gone with the supervisor
-        if cfg.outputs.summary is not None:
-            cfg.outputs.summary.write_text(json.dumps(summary.to_json(), indent=2) + "\n")
+        # after the supervisor's shutdown: the counters hold every stage's last counts
+        summary = summarise([s.info.uri for s in plan.sources], result, counters, latency)
+        if failure is not None:
+            summary.extra["error"] = {"kind": type(failure).__name__, "message": str(failure),
+                                      "exit_code": failure.exit_code}
+        self._write_summary(summary, failure)
+        if failure is not None:
+            raise failure
         return summary
+
+    def _write_summary(self, summary: Summary, failure: StreamposeError | None) -> None:
+        """``--summary``, written whole or not at all; OutputError naming it (logged
+        instead when the run already failed: that error is the one to report)."""
+        path = self.config.outputs.summary
+        if path is None:
+            return
+        try:
+            write_file(path, json.dumps(summary.to_json(), indent=2) + "\n")
+        except OutputError as exc:
+            if failure is None:
+                raise
+            log.error("%s", exc)
 
     def totals(self) -> list[int | None]:
         """Frames each stream will give, where known (files and image sets)."""

@@ -10,6 +10,8 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from streampose.errors import ConfigError
+
 __all__ = [
     "IMAGE_EXTENSIONS",
     "NETWORK_SCHEMES",
@@ -32,11 +34,31 @@ NETWORK_SCHEMES = ("rtsp", "rtsps", "http", "https", "rtmp", "rtmps", "srt", "ud
 URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")  # group 1: the scheme
 _WEBCAM = re.compile(r"^(?:/dev/video\d+|\d+)$")
 _GLOB_CHARS = frozenset("*?[")
+_HOST_SCHEMES = frozenset({"rtsp", "rtsps", "http", "https", "rtmp", "rtmps"})  # need a host
 
 
 def is_url(uri: str) -> bool:
     """Whether ``uri`` starts with ``scheme://`` (any scheme)."""
     return URL_SCHEME.match(uri) is not None
+
+
+def check_url(uri: str) -> None:
+    """ConfigError (one line, credentials redacted) when ``uri`` looks like a URL but
+    cannot be parsed (``rtsp://[::1``) or names no host; other strings pass."""
+    if not is_url(uri):
+        return
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018 - parsing the port raises for a bad one
+    except ValueError as exc:
+        raise ConfigError(f"{_shown(uri)}: malformed URL ({exc})") from exc
+    if parts.scheme.lower() in _HOST_SCHEMES and not parts.hostname:
+        raise ConfigError(f"{_shown(uri)}: malformed URL (no host)")
+
+
+def _shown(uri: str) -> str:
+    """``uri`` with anything between ``//`` and ``@`` hidden (it may hold a password)."""
+    return re.sub(r"//[^/@]*@", "//***@", uri)
 
 
 def is_webcam(uri: str) -> bool:

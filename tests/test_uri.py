@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from streampose.uri import camera_name, unique_names
+from streampose.errors import ConfigError
+from streampose.uri import camera_name, check_url, unique_names
 
 
 @pytest.mark.parametrize(("uri", "name"), [
@@ -24,6 +25,24 @@ def test_camera_name(uri: str, name: str) -> None:
 
 def test_unique_names_suffixes_repeats_in_order() -> None:
     assert unique_names(["a", "b", "a", "a"]) == ("a", "b", "a-2", "a-3")
+
+
+@pytest.mark.parametrize("uri", ["rtsp://cam/1", "rtsp://u:p@[::1]:8554/x", "udp://@:1234",
+                                 "clip.mp4", "0", "/dev/video0", "imgs/*.jpg"])
+def test_check_url_accepts(uri: str) -> None:
+    check_url(uri)
+
+
+@pytest.mark.parametrize(("uri", "message"), [
+    ("rtsp://[::1", r"^rtsp://\[::1: malformed URL \(Invalid IPv6 URL\)$"),
+    ("rtsp://u:secret@[::1/x", r"^rtsp://\*\*\*@\[::1/x: malformed URL"),
+    ("rtsp:///live", r"malformed URL \(no host\)$"),
+    ("http://cam:99999/x", r"malformed URL \(Port out of range"),
+])
+def test_check_url_refuses_with_one_line(uri: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as err:
+        check_url(uri)
+    assert "secret" not in str(err.value) and "\n" not in str(err.value)
 
 
 @pytest.mark.parametrize(("uri", "shown"), [

@@ -44,7 +44,8 @@ _COUNTER_NAMES = {"frames_in": "streampose_frames_in", "frames_out": "streampose
 _COUNTER_HELP = {"frames_in": "Frames decoded from the source.",
                  "frames_out": "Frames rendered and written.",
                  "dropped": "Frames dropped (ring full).",
-                 "reconnects": "Reconnections to the source."}
+                 "reconnects": "Reconnections to the source.",
+                 "decode_errors": "Damaged packets or frames, or unreadable images, skipped."}
 
 
 @dataclass(kw_only=True)

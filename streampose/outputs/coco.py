@@ -2,10 +2,14 @@
 
 Each result's ``image_id`` is the frame's own (:func:`streampose.outputs.base.image_id`),
 or, given ``ids`` (:mod:`streampose.outputs.coco_ids`), the id of the image's file name.
+Each frame's results are flushed as written; when a write fails (disk full, file removed)
+the file is cut back to the last complete result and closed as a valid array (best
+effort: that needs three bytes) and the error is an OutputError naming the file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,11 +19,13 @@ import numpy as np
 
 from streampose.errors import OutputError
 from streampose.outputs.base import FrameMeta, Sink
-from streampose.outputs.writable import check_writable
+from streampose.outputs.writable import check_writable, discard_partial, write_failed
 from streampose.pose import Poses
 from streampose.pose.coco import to_coco_results
 
 __all__ = ["CocoResultsSink"]
+
+_WHAT = "COCO results"
 
 
 class CocoResultsSink(Sink):
@@ -34,29 +40,59 @@ class CocoResultsSink(Sink):
         self.ids = ids
         self._file: IO[str] | None = None
         self._count = 0
+        self._size = 0  # bytes of complete results written (json.dumps gives ASCII)
 
     def open(self) -> None:
-        check_writable(self.path, "COCO results")
-        self._file = open(self.path, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
-        self._file.write("[")
+        check_writable(self.path, _WHAT)
+        try:
+            self._file = open(self.path, "w", encoding="utf-8")  # noqa: SIM115 - in close()
+        except OSError as exc:
+            raise write_failed(_WHAT, self.path, exc) from exc
+        self._put("[")
 
     def write(self, meta: FrameMeta, poses: Poses, image: np.ndarray | None) -> None:
-        assert self._file is not None, "open() first"
-        for result in to_coco_results(poses, self._image_id(meta)):
-            self._file.write(("," if self._count else "") + "\n" + json.dumps(result))
-            self._count += 1
+        results = [json.dumps(r) for r in to_coco_results(poses, self._image_id(meta))]
+        if results:
+            self._put(("," if self._count else "") + "\n" + ",\n".join(results))
+            self._count += len(results)
+
+    def _put(self, text: str) -> None:
+        if self._file is None:
+            raise OutputError(f"{_WHAT} {self.path}: not open")
+        try:
+            self._file.write(text)
+            self._file.flush()
+        except OSError as exc:
+            self._abandon()
+            raise write_failed(_WHAT, self.path, exc) from exc
+        self._size += len(text)
+
+    def _abandon(self) -> None:
+        """Drop what is buffered, cut back to the last complete result, close the array."""
+        file, self._file = self._file, None
+        if file is not None:
+            with contextlib.suppress(OSError):
+                file.close()
+        discard_partial(self.path, self._size)
+        if self._size:
+            with contextlib.suppress(OSError), open(self.path, "a", encoding="utf-8") as f:
+                f.write("\n]\n")
 
     def _image_id(self, meta: FrameMeta) -> int:
         if self.ids is None:
             return meta.image_id
         if meta.name is None or meta.name not in self.ids:
-            raise OutputError(f"COCO results {self.path}: image {meta.name!r} (stream "
+            raise OutputError(f"{_WHAT} {self.path}: image {meta.name!r} (stream "
                               f"{meta.stream}, frame {meta.frame}) has no id in the "
                               "annotation file")
         return self.ids[meta.name]
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.write("\n]\n")
-            self._file.close()
-            self._file = None
+        if self._file is None:
+            return
+        self._put("\n]\n")
+        file, self._file = self._file, None
+        try:
+            file.close()
+        except OSError as exc:
+            raise write_failed(_WHAT, self.path, exc) from exc

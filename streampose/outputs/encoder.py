@@ -119,6 +119,7 @@ class VideoWriter(Resource):
         self._container: av.container.OutputContainer | None = None
         self._stream: av.VideoStream | None = None
         self._closed = False
+        self._failed = False  # a write failed (disk full...): close() only releases
         self._clock = MonotonicPts(step=frame_step(self.fps, self.time_base), what=str(path))
         self._pad = self._pad_buffer()
 
@@ -159,10 +160,19 @@ class VideoWriter(Resource):
         self._container, self._stream, self._closed = None, None, True
         if container is None or stream is None:
             return
+        if self._failed:  # the write error was reported: finish what can be, quietly
+            with contextlib.suppress(Exception):
+                self._encode(container, stream, None)
+            with contextlib.suppress(Exception):
+                self._close_container(container)
+            return
         try:
             self._encode(container, stream, None)
-        finally:
-            self._close_container(container)
+        except OutputError:
+            with contextlib.suppress(Exception):
+                container.close()
+            raise
+        self._close_container(container)
         if self.frames_written == 0 and self._is_mov() and not self.fragmented:
             self._write_empty()
         log.debug("closed %s: %d frames", self.path, self.frames_written)
@@ -231,16 +241,20 @@ class VideoWriter(Resource):
         try:
             container.mux(stream.encode(frame))
         except (av.error.FFmpegError, OSError, ValueError) as exc:
+            self._failed = True
             what = "flushing the encoder" if frame is None else f"frame {self.frames_written}"
             reason = describe_error(exc)
-            raise OutputError(f"{self.path}: encoding failed at {what} ({reason})") from exc
+            raise OutputError(f"video output {self.path}: cannot write ({reason}) at {what}"
+                              ) from exc
 
     def _close_container(self, container: av.container.OutputContainer) -> None:
         try:
             container.close()
         except (av.error.FFmpegError, OSError) as exc:
+            self._failed = True
             reason = describe_error(exc)
-            raise OutputError(f"{self.path}: cannot finalise the file ({reason})") from exc
+            raise OutputError(f"video output {self.path}: cannot finalise the file ({reason})"
+                              ) from exc
 
     def _write_empty(self) -> None:
         """Rewrite a frameless file as an empty fragmented MP4, which keeps its video track

@@ -9,7 +9,7 @@ import numpy as np
 
 from streampose.errors import OutputError
 from streampose.outputs.base import FrameMeta, Sink
-from streampose.outputs.writable import make_folder
+from streampose.outputs.writable import discard_partial, make_folder, write_failed
 from streampose.pose import Poses
 
 __all__ = ["ImageFolderSink"]
@@ -33,5 +33,12 @@ class ImageFolderSink(Sink):
         if image is None:
             return
         name = meta.name or f"frame_{meta.stream}_{meta.frame:06d}.jpg"
-        if not cv2.imwrite(str(self.folder / name), image):
-            raise OutputError(f"{self.folder / name}: cannot write the image")
+        path = self.folder / name
+        ok, data = cv2.imencode(path.suffix or ".jpg", image)
+        if not ok:
+            raise OutputError(f"image output {path}: cannot encode the image")
+        try:
+            path.write_bytes(data.tobytes())
+        except OSError as exc:
+            discard_partial(path)  # no half-written image left behind
+            raise write_failed("image output", path, exc) from exc

@@ -1,16 +1,22 @@
-"""JSON lines: one object per frame, flushed as written (a reader may tail the file)."""
+"""JSON lines: one object per frame, flushed as written (a reader may tail the file).
+
+When a write fails (disk full, file removed), the file is cut back to its last complete
+line and the error is an OutputError naming the file: what was written stays valid.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
+from streampose.errors import OutputError
 from streampose.lifecycle import Resource
 from streampose.outputs.base import FrameMeta, Sink
-from streampose.outputs.writable import check_writable
+from streampose.outputs.writable import check_writable, discard_partial, write_failed
 from streampose.pose import Poses
 
 __all__ = ["JsonLinesSink", "JsonLinesWriter", "encode_record", "frame_record"]
@@ -35,25 +41,49 @@ def encode_record(record: dict[str, Any]) -> str:
 class JsonLinesWriter(Resource):
     """Appends one compact JSON object per line and flushes each line."""
 
-    def __init__(self, *, path: str | Path) -> None:
-        self.path = Path(path)
+    def __init__(self, *, path: str | Path, what: str = "JSON lines output") -> None:
+        self.path, self.what = Path(path), what
         self._file: IO[str] | None = None
         self.lines = 0
+        self._size = 0  # bytes of complete lines written (json.dumps gives ASCII)
 
     def open(self) -> None:
-        check_writable(self.path, "JSON lines output")
-        self._file = open(self.path, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        check_writable(self.path, self.what)
+        try:
+            self._file = open(self.path, "w", encoding="utf-8")  # noqa: SIM115 - in close()
+        except OSError as exc:
+            raise write_failed(self.what, self.path, exc) from exc
 
     def write(self, record: dict[str, Any]) -> None:
-        assert self._file is not None, "open() first"
-        self._file.write(encode_record(record) + "\n")
-        self._file.flush()
+        if self._file is None:
+            raise OutputError(f"{self.what} {self.path}: not open")
+        line = encode_record(record) + "\n"
+        try:
+            self._file.write(line)
+            self._file.flush()
+        except OSError as exc:
+            self._abandon()
+            raise write_failed(self.what, self.path, exc) from exc
+        self._size += len(line)
         self.lines += 1
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        file, self._file = self._file, None
+        if file is None:
+            return
+        try:
+            file.close()
+        except OSError as exc:
+            discard_partial(self.path, self._size)
+            raise write_failed(self.what, self.path, exc) from exc
+
+    def _abandon(self) -> None:
+        """Drop what is buffered and cut the file back to its last complete line."""
+        file, self._file = self._file, None
+        if file is not None:
+            with contextlib.suppress(OSError):
+                file.close()
+        discard_partial(self.path, self._size)
 
 
 class JsonLinesSink(Sink):

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from streampose.outputs.base import FrameMeta, Sink
-from streampose.outputs.writable import make_folder
+from streampose.outputs.writable import discard_partial, make_folder, write_failed
 from streampose.pose import COCO18, Poses, Skeleton
 from streampose.pose.convert import convert
 
@@ -50,7 +50,11 @@ class OpenPoseJsonSink(Sink):
         people = [_person(kp, int(i)) for kp, i in
                   zip(poses.keypoints.astype(np.float64), poses.track_ids, strict=True)]
         path = self.folder / self._name(meta)
-        path.write_text(json.dumps({"version": 1.3, "people": people}))
+        try:
+            path.write_text(json.dumps({"version": 1.3, "people": people}))
+        except OSError as exc:
+            discard_partial(path)  # no half-written file left behind
+            raise write_failed("OpenPose JSON output", path, exc) from exc
 
     def _name(self, meta: FrameMeta) -> str:
         prefix = f"s{meta.stream}_" if len(self.stems) > 1 else ""

@@ -7,13 +7,14 @@ its sink or writer when it opens, so a bad path fails fast with one clear line.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
 
-from streampose.errors import OutputError
+from streampose.errors import OutputError, describe_error
 
-__all__ = ["check_writable", "make_folder"]
+__all__ = ["check_writable", "discard_partial", "make_folder", "write_failed", "write_file"]
 
 
 def check_writable(path: Path, what: str) -> None:
@@ -53,3 +54,30 @@ def make_folder(folder: Path, what: str) -> None:
         reason = exc.strerror or type(exc).__name__
         raise OutputError(f"{what} {folder}: cannot create ({reason})") from exc
     _check_folder(folder, folder.resolve(), what)
+
+
+def write_failed(what: str, path: Path, exc: OSError) -> OutputError:
+    """The one-line error for an output that failed mid-run (disk full, removed, ...)."""
+    return OutputError(f"{what} {path}: cannot write ({describe_error(exc)})")
+
+
+def discard_partial(path: Path, size: int | None = None) -> None:
+    """After a failed write: cut ``path`` back to its last complete ``size`` bytes, or
+    remove it (``size`` None); best effort, errors ignored (the write error is reported)."""
+    with contextlib.suppress(OSError):
+        if size is None:
+            path.unlink(missing_ok=True)
+        else:
+            os.truncate(path, size)
+
+
+def write_file(path: Path, text: str, what: str = "summary") -> None:
+    """Write ``path`` whole or not at all (a temporary file renamed over it)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.streampose-tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        discard_partial(tmp)
+        raise write_failed(what, path, exc) from exc

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from streampose.errors import StageError
+from streampose.errors import StageError, remote_error
 from streampose.observe.stats import StageStats
 from streampose.runtime.control import ErrorReport, StageControl, StageReport
 from streampose.runtime.stage import Stage, stage_main
@@ -83,7 +83,8 @@ class Supervisor:
 
     def run(self, stages: list[Stage], on_tick: Callable[[float], None] | None = None,
             duration_s: float | None = None) -> RunResult:
-        """Start ``stages`` and wait until all end; raises StageError on a failure.
+        """Start ``stages`` and wait until all end; raises on a failure: a stage's output
+        or source error as itself, anything else as StageError (``remote_error``).
 
         ``duration_s``: after that long the sources stop and the frames in flight drain,
         like a first Ctrl-C but a normal end (no signal reported).
@@ -138,9 +139,8 @@ class Supervisor:
             return
         log.debug("traceback from stage %s:\n%s", report.stage, report.traceback)
         self.stop.set()
-        error = StageError(report.stage, f"{report.kind}: {report.message}", report.traceback)
-        error.exit_code = report.exit_code
-        raise error
+        raise remote_error(report.stage, report.kind, report.message, report.exit_code,
+                           report.traceback)
 
     def _check_deaths(self) -> None:
         for stage, proc in self._procs:

@@ -82,6 +82,11 @@ class Source(Resource, ABC):
             raise RuntimeError(f"{type(self).__name__}: open() has not been called")
         return self._info
 
+    @property
+    def decode_errors(self) -> int:
+        """Damaged packets or unreadable images skipped so far (see ``sources/damage.py``)."""
+        return 0
+
     def sizes(self) -> list[tuple[int, int]]:
         """(width, height) of the frames to expect; images override it (one per image)."""
         return [(self.info.width, self.info.height)]

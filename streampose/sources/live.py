@@ -24,6 +24,7 @@ import numpy as np
 from streampose.config.sections import LiveConfig
 from streampose.errors import SourceError, SourceTimeoutError, describe_error
 from streampose.sources.base import Frame, Source, SourceInfo
+from streampose.sources.damage import DamageLog, decode_packets
 from streampose.uri import is_webcam, redact
 
 __all__ = ["LIVE_TIME_BASE", "LiveSource"]
@@ -45,6 +46,11 @@ class LiveSource(Source):
         self.name = redact(uri)
         self.epoch: float | None = None  # wall time of the first open(): pts 0
         self._container: av.container.InputContainer | None = None
+        self.damage = DamageLog(self.name)
+
+    @property
+    def decode_errors(self) -> int:
+        return self.damage.count
 
     def open(self) -> SourceInfo:
         """Connect (idempotent); SourceError when the source is down or has no video."""
@@ -69,12 +75,19 @@ class LiveSource(Source):
         self.open()
         container, epoch = self._container, self.epoch
         assert container is not None and epoch is not None
+        self.damage.consecutive = 0  # a new connection: no run of errors yet
+        index = 0
         try:
-            for index, frame in enumerate(container.decode(video=0)):
+            for frame in decode_packets(container, container.streams.video[0], self.damage,
+                                        resume_demux=False):
                 image = np.ascontiguousarray(frame.to_ndarray(format="bgr24"))
                 wall = time.time()
+                self.damage.good()
                 yield Frame(image=image, pts=round((wall - epoch) * 1000), index=index,
                             wall=wall)  # fmt: skip
+                index += 1
+        except SourceError:
+            raise
         except av.error.ExitError as exc:  # FFmpeg's interrupt: our read timeout fired
             waited = min(self.config.read_timeout_s, self.config.stall_timeout_s)
             raise SourceTimeoutError(f"{self.name}: no data for {waited:g} s (stalled)") from exc

@@ -2,8 +2,10 @@
 
 :func:`probe_source` opens a source once in the calling process to check it and learn its
 frame sizes (every image's, for image sources) and names; a live source that is down is
-not an error (the decode stage keeps retrying). :func:`probe_video` counts a file's
-frames exactly, for checking outputs. See ARCHITECTURE.md (sources).
+not an error when it may reconnect (the decode stage keeps retrying), and a source error
+with ``--no-reconnect``. A malformed URL is a ConfigError before anything is opened.
+:func:`probe_video` counts a file's frames exactly, for checking outputs. See
+ARCHITECTURE.md (sources).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from streampose.sources.base import SourceInfo
 from streampose.sources.factory import create_source
 from streampose.sources.live import LIVE_TIME_BASE
 from streampose.sources.video import open_input, positive, video_stream
-from streampose.uri import is_live_uri, redact
+from streampose.uri import check_url, is_live_uri, redact
 
 __all__ = ["LIVE_DEFAULT_SIZE", "ProbedSource", "probe_source", "probe_video"]
 
@@ -49,17 +51,20 @@ class ProbedSource:
 
 
 def probe_source(uri: str, *, live: LiveConfig | None = None) -> ProbedSource:
-    """Open ``uri`` once to check it; a live source that is down starts anyway."""
+    """Open ``uri`` once to check it; a live source that is down starts anyway if it may
+    reconnect (``live.reconnect``), else SourceError."""
+    check_url(uri)
     try:
         with create_source(uri, live=live) as source:
             names = None if source.names is None else tuple(source.names)
             return ProbedSource(source.info, tuple(source.sizes()), names,
                                 live=source.info.live)  # fmt: skip
     except SourceError as exc:
-        if not is_live_uri(uri):
+        if not is_live_uri(uri) or (live is not None and not live.reconnect):
             raise
         width, height = LIVE_DEFAULT_SIZE
-        log.warning("%s; will keep retrying (frames up to %dx%d)", exc, width, height)
+        log.warning("%s: not reachable yet; will keep retrying (frames up to %dx%d)", exc,
+                    width, height)  # fmt: skip
         info = SourceInfo(uri=redact(uri), width=width, height=height,
                           time_base=LIVE_TIME_BASE, fps=None, frames=None, live=True)  # fmt: skip
         return ProbedSource(info, ((width, height),), live=True)

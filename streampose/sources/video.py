@@ -2,7 +2,9 @@
 
 Frames come from ``to_ndarray(format="bgr24")`` (no further copy). ``pts`` are strictly
 increasing: a missing or non-increasing timestamp is replaced by the previous one plus
-one frame duration (:class:`~streampose.timestamps.MonotonicPts`).
+one frame duration (:class:`~streampose.timestamps.MonotonicPts`). Damaged packets are
+skipped, counted and warned about (:mod:`streampose.sources.damage`): a corrupt or
+truncated file gives every frame that can be decoded.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import stat
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
 import av
 import av.error
@@ -21,6 +22,7 @@ import numpy as np
 
 from streampose.errors import SourceError, SourceNotFoundError, check_int, describe_error
 from streampose.sources.base import Frame, Source, SourceInfo
+from streampose.sources.damage import MAX_CONSECUTIVE_ERRORS, DamageLog, decode_packets
 from streampose.timestamps import MonotonicPts, frame_step
 from streampose.uri import is_url
 
@@ -34,10 +36,12 @@ class VideoFileSource(Source):
 
     ``threads`` is the decoder's thread count (0: FFmpeg picks one per core);
     ``convert_threads`` the swscale threads for the YUV -> BGR conversion (0: auto; 1 is
-    the fastest on small machines, measured). ``open()`` is idempotent.
+    the fastest on small machines, measured); ``max_errors`` decode errors in a row give
+    the file up (SourceError). ``open()`` is idempotent.
     """
 
-    def __init__(self, *, path: str | Path, threads: int = 0, convert_threads: int = 1) -> None:
+    def __init__(self, *, path: str | Path, threads: int = 0, convert_threads: int = 1,
+                 max_errors: int = MAX_CONSECUTIVE_ERRORS) -> None:
         self.path = Path(path)
         self.uri = str(path)
         self.threads = check_int("VideoFileSource", "threads", threads, 0)
@@ -45,6 +49,12 @@ class VideoFileSource(Source):
         self._container: av.container.InputContainer | None = None
         self._stream: av.VideoStream | None = None
         self._started = False
+        self.max_errors = check_int("VideoFileSource", "max_errors", max_errors, 1)
+        self.damage = DamageLog(self.uri, limit=self.max_errors)
+
+    @property
+    def decode_errors(self) -> int:
+        return self.damage.count
 
     def open(self) -> SourceInfo:
         """Open and validate the file; raises SourceError (or SourceNotFoundError)."""
@@ -75,15 +85,22 @@ class VideoFileSource(Source):
         container, stream = self._container, self._stream
         assert container is not None and stream is not None
         clock = MonotonicPts(step=frame_step(info.fps, info.time_base), what=self.uri)
-        decoded = container.decode(stream)
         index = 0
-        while self._container is container:  # close() during iteration ends it
-            frame = self._next(decoded, index)
-            if frame is None:
-                return
+        self.damage = DamageLog(self.uri, limit=self.max_errors)  # this pass over the file
+        for frame in decode_packets(container, stream, self.damage, resume_demux=True):
             image = self._to_bgr(frame, index)
+            if image is None:
+                continue
+            self.damage.good()
             yield Frame(image=image, pts=clock.next(frame.pts), index=index)
             index += 1
+            if self._container is not container:  # close() during iteration ends it
+                return
+        self._missing(stream, index)
+        self.damage.finish()
+        if index == 0 and self.damage.count:
+            raise SourceError(f"{self.uri}: no frame could be decoded "
+                              f"({self.damage.count} decode errors)")
 
     def close(self) -> None:
         """Release the file; safe to call more than once."""
@@ -92,19 +109,21 @@ class VideoFileSource(Source):
         if container is not None:
             container.close()
 
-    def _next(self, decoded: Iterator[Any], index: int) -> av.VideoFrame | None:
-        try:
-            return next(decoded, None)
-        except av.error.FFmpegError as exc:
-            reason = describe_error(exc)
-            raise SourceError(f"{self.uri}: decode error at frame {index}: {reason}") from exc
+    def _missing(self, stream: av.VideoStream, decoded: int) -> None:
+        """Frames the container lists but the file does not hold (truncated), counted."""
+        missing = stream.frames - decoded - self.damage.count - self.damage.discarded
+        if stream.frames > 0 and missing > 0:
+            self.damage.lost(missing, f"the file lists {stream.frames} frames but ends after "
+                                      f"{decoded}: truncated?")
 
-    def _to_bgr(self, frame: av.VideoFrame, index: int) -> np.ndarray:
+    def _to_bgr(self, frame: av.VideoFrame, index: int) -> np.ndarray | None:
+        """The frame as BGR, or None (counted as damage) when it cannot be converted."""
         try:
             image = frame.to_ndarray(format="bgr24", threads=self.convert_threads)
         except (av.error.FFmpegError, ValueError) as exc:
-            msg = f"{self.uri}: cannot convert frame {index} ({frame.format.name}) to BGR"
-            raise SourceError(f"{msg}: {describe_error(exc)}") from exc
+            reason = f"cannot convert {frame.format.name} to BGR ({describe_error(exc)})"
+            self.damage.error(f"frame {index}", reason)
+            return None
         return np.ascontiguousarray(image)  # copies only when swscale padded the rows
 
 

@@ -87,6 +87,7 @@ class DecodeStage(Stage):
         self.stream, self.source, self.ring, self.doorbell = stream, source, ring, doorbell
         self.counters, self.policy, self.max_frames = counters, policy, max_frames
         self._seq = 0
+        self._damage_seen = 0
 
     def open(self) -> None:
         self.policy.start(self)
@@ -104,8 +105,15 @@ class DecodeStage(Stage):
         limit = self.max_frames is not None and self._seq >= self.max_frames
         return limit or (self.control is not None and self.control.stop_sources.is_set())
 
-    def count(self, name: str) -> None:
-        self.counters.add(self.stream, name)
+    def count(self, name: str, n: int = 1) -> None:
+        self.counters.add(self.stream, name, n)
+
+    def count_damage(self) -> None:
+        """Move the source's new decode errors (skipped damaged data) to the counters."""
+        new = self.source.decode_errors - self._damage_seen
+        if new > 0:
+            self.count("decode_errors", new)
+            self._damage_seen += new
 
     def write(self, slot: int, frame: Frame, *, flags: int = 0) -> None:
         """Copy ``frame`` into ``slot`` and publish it (``wall``: the frame's, else now)."""
@@ -120,6 +128,10 @@ class DecodeStage(Stage):
         self.doorbell.release()
         self._seq += 1
         self.items += 1
+
+    def skip_to(self, seq: int) -> None:
+        """Number the next frame ``seq`` (an image source skipped unreadable images)."""
+        self._seq = max(self._seq, seq)
 
     def write_eos(self, slot: int) -> None:
         """Publish the end-of-stream item into ``slot``."""
@@ -158,10 +170,15 @@ class BlockingPolicy(DecodePolicy):
     def step(self, stage: DecodeStage) -> bool:
         if stage.should_end():
             return self._end(stage)
-        with stage.busy():
-            frame = next(self._frames, None)
+        try:
+            with stage.busy():
+                frame = next(self._frames, None)
+        finally:
+            stage.count_damage()
         if frame is None:
             return self._end(stage)
+        if stage.source.names is not None:  # images: skipped ones keep their numbers
+            stage.skip_to(frame.index)
         slot = stage.write_slot(stage.ring)
         if slot is None:
             return False
@@ -196,12 +213,15 @@ class LivePolicy(DecodePolicy):
 
     def start(self, stage: DecodeStage) -> None:
         self._stage, self._flags = stage, 0
+        self.failure: SourceError | None = None
         self._halt, self._lock = threading.Event(), threading.Lock()
         self._reader = threading.Thread(target=self._read_forever, name="reader", daemon=True)
         self._reader.start()
 
     def step(self, stage: DecodeStage) -> bool:
         time.sleep(POLL_S)
+        if not self._reader.is_alive() and self.failure is not None:
+            raise self.failure
         if not self._reader.is_alive() or stage.should_end():
             with self._lock:
                 self._halt.set()
@@ -236,21 +256,27 @@ class LivePolicy(DecodePolicy):
 
     def _read_forever(self) -> None:
         self._wait_for_pipeline()
-        stage, attempt = self._stage, 0
+        stage, attempt, connected = self._stage, 0, False
         while not self._halt.is_set():
             try:
                 stage.source.open()
+                connected = True
                 attempt = self._stream_frames(attempt)
             except SourceError as exc:
+                if not connected and not self.config.reconnect:
+                    self.failure = exc  # never opened and no retry: the run fails (exit 3)
+                    return
                 log.warning("%s: %s", stage.name, exc)
             finally:
                 stage.source.close()
+                stage.count_damage()
             if not self.config.reconnect or self._halt.is_set():
                 return
             attempt += 1
             delay = backoff_s(attempt, self.config.max_backoff_s)
-            log.warning("%s: %s lost; reconnecting in %.1f s (attempt %d)", stage.name,
-                        _name(stage), delay, attempt)  # fmt: skip
+            what = "lost; reconnecting" if connected else "not reachable yet; retrying"
+            log.warning("%s: %s %s in %.1f s (attempt %d)", stage.name, _name(stage), what,
+                        delay, attempt)  # fmt: skip
             self._halt.wait(delay)
 
     def _stream_frames(self, attempt: int) -> int:
@@ -262,6 +288,7 @@ class LivePolicy(DecodePolicy):
                 stage.count("reconnects")
                 self._flags |= FLAG_RECONNECTED
                 attempt = 0
+            stage.count_damage()
             if not self._offer(frame):
                 break
         log.warning("%s: %s ended the stream", stage.name, _name(stage))

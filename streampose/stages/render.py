@@ -19,6 +19,7 @@ import numpy as np
 
 from streampose.config.sections import DrawConfig, TrackingConfig
 from streampose.console.sink import console_sinks
+from streampose.errors import OutputError, describe_error
 from streampose.observe.counters import StreamCounters
 from streampose.outputs.base import FrameMeta, Sink, image_id
 from streampose.outputs.factory import EncoderSettings, build_sinks
@@ -112,7 +113,7 @@ class RenderStage(Stage):
         image = self._annotated(header, poses) if self.needs_image else None
         meta = self._meta(header)
         for sink in self.sinks:
-            sink.write(meta, poses, image)
+            _guarded(sink, "write", sink.write, meta, poses, image)
         del image
         self.frames[header.frame.ring].release(header.frame.slot)
         if self.latency is not None:
@@ -148,11 +149,34 @@ class RenderStage(Stage):
         return {"steady_fps": round((self.items - 1) / span, 3) if span > 0 else None}
 
     def close(self) -> None:
+        """Close every output, even after one fails; then raise the first failure."""
+        first: OutputError | None = None
         for sink in self._opened:
             try:
-                sink.close()
-            except Exception:  # one broken output must not stop the others closing
-                log.exception("closing output %s failed", type(sink).__name__)
+                _guarded(sink, "close", sink.close)
+            except OutputError as exc:  # one broken output must not stop the others closing
+                log.debug("closing %s failed", type(sink).__name__, exc_info=True)
+                if first is None:
+                    first = exc
+                else:
+                    log.error("%s", exc)
+            except Exception as exc:  # a bug in a sink: logged, the others still close
+                log.debug("closing %s failed", type(sink).__name__, exc_info=True)
+                log.error("closing output %s failed: %s", type(sink).__name__, exc)
+        self._opened.clear()
+        if first is not None:
+            raise first
+
+
+def _guarded(sink: Sink, action: str, call: Callable[..., None], *args: Any) -> None:
+    """``call(*args)``; an OS error a sink did not name becomes an OutputError naming it."""
+    try:
+        call(*args)
+    except OutputError:
+        raise
+    except OSError as exc:
+        raise OutputError(f"output {type(sink).__name__}: cannot {action} "
+                          f"({describe_error(exc)})") from exc
 
 
 def _annotators(draw: DrawConfig, *, tracking: bool) -> Callable[[], list[Any]]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from streampose.config.sections import LiveConfig
-from streampose.errors import SourceError, SourceNotFoundError
+from streampose.errors import ConfigError, SourceError, SourceNotFoundError
 from streampose.sources import (
     LIVE_TIME_BASE,
     ImageSource,
@@ -95,7 +95,21 @@ def test_probe_of_a_dead_camera_starts_anyway(caplog: pytest.LogCaptureFixture) 
     info = probed.info
     assert (info.width, info.height) == LIVE_DEFAULT_SIZE and info.time_base == LIVE_TIME_BASE
     assert info.uri == redact(url) and info.frames is None and info.live
-    assert "will keep retrying" in caplog.text and "secret" not in caplog.text
+    assert "not reachable yet; will keep retrying" in caplog.text
+    assert "secret" not in caplog.text
+
+
+def test_probe_of_a_dead_camera_without_reconnect_is_a_source_error() -> None:
+    url = refused_url()
+    no_retry = LiveConfig(open_timeout_s=2.0, read_timeout_s=2.0, reconnect=False)
+    with pytest.raises(SourceError, match="cannot open") as err:
+        probe_source(url, live=no_retry)
+    assert err.value.exit_code == 3 and "secret" not in str(err.value)
+
+
+def test_probe_of_a_malformed_url_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"^rtsp://\[::1: malformed URL"):
+        probe_source("rtsp://[::1")
 
 
 # -- URI rules -------------------------------------------------------------------------

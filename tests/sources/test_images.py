@@ -38,14 +38,43 @@ def test_image_source_glob_and_single_file(tmp_path: Path) -> None:
     assert single.names == ["c.jpg"] and single.info.frames == 1
 
 
-def test_unreadable_image_names_file_and_frame(tmp_path: Path) -> None:
+def test_unreadable_image_is_skipped_named_and_counted(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     write_image(tmp_path / "a.png", 1)
-    (tmp_path / "b.png").write_text("not a png")
-    frames = ImageSource(path=tmp_path).frames()
-    next(frames)
-    with pytest.raises(SourceError, match=r"b\.png: cannot read the image \(frame 1\)"):
-        next(frames)
+    (tmp_path / "b.jpg").write_text("not a jpeg")
+    write_image(tmp_path / "c.png", 3)
+    source = ImageSource(path=tmp_path)
+    assert source.sizes() == [(W, H), (W, H)]  # the bad one has no size: left out
+    frames = list(source.frames())
+    assert [f.index for f in frames] == [0, 2]  # the others keep their place in names
+    assert source.names == ["a.png", "b.jpg", "c.png"]
+    assert source.decode_errors == 1
+    assert any("b.jpg" in r.getMessage() and "frame 1" in r.getMessage()
+               for r in caplog.records)
 
+
+def test_first_image_unreadable_is_skipped(tmp_path: Path) -> None:
+    (tmp_path / "a.jpg").write_bytes(b"\xff\xd8 broken")
+    write_image(tmp_path / "b.png", 2, (W + 1, H))
+    with ImageSource(path=tmp_path) as source:
+        assert (source.info.width, source.info.height) == (W + 1, H)
+        assert [f.index for f in source.frames()] == [1]
+
+
+def test_every_image_unreadable_names_the_folder(tmp_path: Path) -> None:
+    for name in ("a.jpg", "b.png"):
+        (tmp_path / name).write_text("not an image")
+    with pytest.raises(SourceError, match=rf"{tmp_path}: none of the 2 images can be read"):
+        ImageSource(path=tmp_path).open()
+
+
+def test_images_unreadable_when_read_give_up(tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png", 1)
+    source = ImageSource(path=tmp_path)
+    source.open()  # the header was readable; the file is damaged afterwards
+    (tmp_path / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    with pytest.raises(SourceError, match="none of the 1 images can be read"):
+        list(source.frames())
 
 
 @pytest.mark.shared

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -75,35 +75,6 @@ def test_close_during_iteration_ends_it(tmp_path: Path) -> None:
     next(frames)
     source.close()
     assert list(frames) == []
-
-
-class _FailingContainer:
-    """Wraps a real container; its decoder fails after ``good`` frames."""
-
-    def __init__(self, real: av.container.InputContainer, good: int) -> None:
-        self.real, self.good = real, good
-
-    def decode(self, stream: av.VideoStream) -> Iterator[av.VideoFrame]:
-        for i, frame in enumerate(self.real.decode(stream)):
-            if i == self.good:
-                raise av.error.InvalidDataError(-1094995529, "Invalid data found", "x")
-            yield frame
-
-    def close(self) -> None:
-        self.real.close()
-
-
-def test_decode_error_mid_file_names_file_and_frame(tmp_path: Path) -> None:
-    path = make_pattern_video(tmp_path / "a.mp4", 5)
-    source = VideoFileSource(path=path)
-    source.open()
-    source._container = _FailingContainer(source._container, good=2)
-    frames = source.frames()
-    assert [next(frames).index, next(frames).index] == [0, 1]
-    with pytest.raises(SourceError, match=r"a\.mp4: decode error at frame 2: Invalid data") as e:
-        next(frames)
-    assert isinstance(e.value.__cause__, av.error.InvalidDataError)
-    source.close()
 
 
 # -- error messages --------------------------------------------------------------------

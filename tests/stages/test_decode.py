@@ -6,6 +6,7 @@ and render would (acquire_read, then release).
 
 from __future__ import annotations
 
+import logging
 import multiprocessing as mp
 import os
 import pickle
@@ -176,6 +177,22 @@ def test_blocking_policy_keeps_each_image_size(
         (W, 0, 1), (W - 2, 1, 1), (W - 4, 2, 1)]  # fmt: skip
 
 
+def test_blocking_policy_counts_unreadable_images_and_keeps_their_numbers(
+    tmp_path: Path, make_ring: Callable[..., SharedRing]
+) -> None:
+    for i in range(4):
+        write_image(tmp_path / f"img{i}.png", 10 * i)
+    (tmp_path / "img1.png").write_text("not a png")
+    ring = make_ring(slots=2)
+    stage = make_stage(create_source(tmp_path), ring, BlockingPolicy())
+    thread = start(stage)
+    items = read_all(ring)
+    finish(stage, thread)
+    assert [h.seq for h, _ in items] == [0, 2, 3, 4]  # frames keep their names' positions
+    assert stage.counters.get(0, "decode_errors") == 1
+    assert stage.counters.get(0, "frames_in") == 3
+
+
 # -- LivePolicy ------------------------------------------------------------------------
 
 
@@ -247,6 +264,35 @@ def test_live_policy_reconnects_with_backoff_and_flags_the_first_frame_after(
     assert all(h.time_base == LIVE_TIME_BASE for h in frames)
     assert stage.counters.get(0, "reconnects") == 1 and stage.counters.get(0, "dropped") == 0
     assert camera.opens >= 3
+
+
+def test_live_policy_never_opened_without_reconnect_fails_the_stage(
+    make_ring: Callable[..., SharedRing]
+) -> None:
+    ring = make_ring(slots=2, policy="drop_oldest")
+    policy = LivePolicy(config=LiveConfig(reconnect=False), max_size=(W, H))
+    stage = make_stage(ScriptedCamera(["down"]), ring, policy)
+    stage.open()
+    wait_for(lambda: not policy._reader.is_alive())
+    with pytest.raises(SourceError, match=r"camera/1: cannot open \(Connection refused\)"):
+        while stage.step():
+            pass
+    stage.close()
+
+
+def test_live_policy_says_not_reachable_yet_before_the_first_connection(
+    make_ring: Callable[..., SharedRing], caplog: pytest.LogCaptureFixture
+) -> None:
+    ring = make_ring(slots=8, policy="drop_oldest")
+    stage = make_stage(ScriptedCamera(["down", 2, "down"]), ring,
+                       LivePolicy(config=FAST, max_size=(W, H)))
+    with caplog.at_level(logging.WARNING, logger="streampose.stages.decode"):
+        thread = run_live(stage, until=lambda: "lost; reconnecting" in caplog.text)
+        read_all(ring)
+        finish(stage, thread)
+    text = caplog.text
+    assert "not reachable yet; retrying" in text and "lost; reconnecting" in text
+    assert text.index("not reachable yet") < text.index("lost; reconnecting")
 
 
 def test_live_policy_drops_the_oldest_when_nobody_reads(

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from streampose.errors import OutputError
 from streampose.observe.counters import StreamCounters
 from streampose.outputs.base import FrameMeta, Sink
 from streampose.pose import Poses
@@ -214,6 +215,20 @@ def test_a_sink_failing_to_close_does_not_stop_the_others(
     assert before.closed and after.closed
     assert "closing output BrokenClose failed" in caplog.text
     assert "disk full" in caplog.text
+
+
+def test_an_output_error_on_close_is_raised_after_the_others_closed(
+    frames: list[SharedRing], stage_control: StageControl, free_slots: Callable
+) -> None:
+    class FullDisk(Recorder):
+        def close(self) -> None:
+            raise OSError(28, "No space left on device")
+
+    before, after = Recorder(frames, free_slots), Recorder(frames, free_slots)
+    stage = render(frames, [before, FullDisk(frames, free_slots), after], stage_control)
+    with pytest.raises(OutputError, match=r"^output FullDisk: cannot close \(No space left"):
+        stage.close()
+    assert before.closed and after.closed
 
 
 def test_a_sink_failing_to_open_closes_those_already_open(frames: list[SharedRing],

@@ -66,14 +66,15 @@ def model_alone(inputs: list[np.ndarray], threads: int, spin: bool) -> float:
         return len(inputs) / (time.perf_counter() - start)
 
 
-def plain_loop(frames: int, height: int, threads: int, spin: bool, out_path: Path) -> float:
+def plain_loop(frames: int, height: int, threads: int | None, spin: bool, out_path: Path,
+               video: Path = VIDEO) -> float:
     spec = resolve_spec(MODEL)
     head = make_head(spec)  # slices the model's outputs into heatmaps and PAFs
     decoder, annotator = PafDecoder(COCO18), SkeletonAnnotator()
     backend = create_backend("onnxruntime", spec=spec, model_path=MODEL, threads=threads,
                              spin=spin)
     backend.open()
-    capture = cv2.VideoCapture(str(VIDEO))
+    capture = cv2.VideoCapture(str(video))
     writer, lb, done = None, None, 0
     start = time.perf_counter()
     while done < frames:

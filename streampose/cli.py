@@ -14,6 +14,7 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from streampose import __version__
 from streampose.config.arguments import add_config_arguments, given_values
@@ -21,9 +22,11 @@ from streampose.config.build import build_config
 from streampose.config.sections import PipelineConfig
 from streampose.config.toml import load_pipeline_file
 from streampose.errors import ConfigError, StreamposeError
-from streampose.observe.status import StatusDisplay, status_table
 from streampose.outputs.writable import check_writable
-from streampose.pipeline import Pipeline, Progress, Summary
+
+if TYPE_CHECKING:  # the pipeline (PyAV, OpenCV, ...) is imported when a run starts: stage
+    # processes spawned from the `streampose` script re-import this module
+    from streampose.pipeline import Progress, Summary
 
 log = logging.getLogger("streampose")
 
@@ -148,9 +151,13 @@ class LiveDisplay:
     redrawn once a second (``rich``)."""
 
     def __init__(self) -> None:
+        from streampose.observe.status import StatusDisplay
+
         self.display = StatusDisplay()
 
     def __call__(self, progress: Progress) -> None:
+        from streampose.observe.status import status_table
+
         live = progress.live
         self.display.update(status_table(streams=live.streams if live else [],
                                          stages=live.stages if live else [],
@@ -188,6 +195,8 @@ def summary_line(summary: Summary) -> str:
 
 
 def run_command(args: argparse.Namespace, config: PipelineConfig) -> int:
+    from streampose.pipeline import Pipeline
+
     pipeline = Pipeline(config)
     progress = None
     if sys.stderr.isatty() and not args.no_progress:

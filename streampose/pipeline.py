@@ -45,6 +45,7 @@ from streampose.pose import COCO17, can_convert, get_skeleton
 from streampose.pose.letterbox import Letterbox, plan_for_spec
 from streampose.processing import choose_processing
 from streampose.runtime.supervisor import RunResult, Supervisor
+from streampose.runtime.threads import ThreadPlan, ThreadSettings, available_cores, plan_threads
 from streampose.runtime.topology import Step, Topology
 from streampose.sources.probe import ProbedSource, probe_source
 from streampose.stages.decode import DecodeStage
@@ -73,8 +74,11 @@ class Pipeline:
 
     def __init__(self, config: PipelineConfig) -> None:
         self.config = config
-        self.plan = validate(config)
-        self.topology = Topology(STEPS, counts=self.plan.count)
+        plan = validate(config)
+        self.topology = Topology(STEPS, counts=plan.count)
+        threads = thread_plan(plan, self.topology.layout())
+        threads.log(log)
+        self.plan = replace(plan, threads=threads)
         self.console: ConsoleLink | None = None  # the web console's shared state, while it runs
 
     def run(self, on_progress: Callable[[Progress], None] | None = None) -> Summary:
@@ -88,6 +92,8 @@ class Pipeline:
             plan = replace(plan, counters=counters, latency=latency, console=self.console)
             status = self._publish_status(stack)  # before any stage: a refused login stops here
             stages = self.topology.build(sup, plan)
+            for stage in stages:
+                stage.threads = plan.budget(stage.kind)
             view = LiveView(sources=list(cfg.sources), counters=counters, latency=latency,
                             started=time.monotonic(), cameras=plan.cameras,
                             live=[s.live for s in plan.sources], totals=self.totals())
@@ -206,6 +212,18 @@ def _decoders_ended(sup: Supervisor, streams: int) -> list[bool]:
     """Whether each stream's decode stage (``decode<i>``) has ended."""
     exited = sup.exited()
     return [f"decode{i}" in exited for i in range(streams)]
+
+
+def thread_plan(plan: RunPlan, layout: dict[str, int]) -> ThreadPlan:
+    """The run's thread plan (:mod:`streampose.runtime.threads`): the cores this process
+    may use, the stage layout, and the config's overrides."""
+    cfg = plan.config
+    settings = ThreadSettings(cores=cfg.threads.cores, intra_op=cfg.model.threads,
+                              inter_op=cfg.threads.inter_op, opencv=cfg.threads.opencv,
+                              decode=cfg.performance.decode_threads,
+                              encoder=cfg.performance.encoder_threads)
+    return plan_threads(available_cores(), layout, settings,
+                        cpu_inference=plan.backend.device == "cpu", streams=plan.streams)
 
 
 def _letterbox_plans(sources: tuple[ProbedSource, ...], spec: ModelSpec,

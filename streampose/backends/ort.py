@@ -27,7 +27,8 @@ class OnnxRuntimeBackend(Backend):
     ``device`` is ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; ``threads`` sets the intra-op
     thread pool (None: ONNX Runtime's default, one per core). ``spin`` keeps ONNX Runtime's
     idle threads busy-waiting between runs (its default); turning it off frees the cores
-    for other pipeline stages between batches at a small latency cost.
+    for other pipeline stages between batches at a small latency cost. ``inter_threads``:
+    the inter-op pool (1: the graph runs sequentially).
     """
 
     name = "onnxruntime"
@@ -40,12 +41,14 @@ class OnnxRuntimeBackend(Backend):
         device: str = "cpu",
         threads: int | None = None,
         spin: bool = False,
+        inter_threads: int = 1,
     ) -> None:
         super().__init__(spec=spec, model_path=model_path, device=device, threads=threads)
         if model_path is None:
             raise ConfigError("onnxruntime backend: a model path (.onnx) is required")
         self._providers = _providers(device)
         self.spin = spin
+        self.inter_threads = max(1, int(inter_threads))
         self._session: ort.InferenceSession | None = None
         self._output_names: list[str] = []
 
@@ -97,8 +100,9 @@ class OnnxRuntimeBackend(Backend):
         options = ort.SessionOptions()
         if self.threads is not None:
             options.intra_op_num_threads = self.threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.inter_op_num_threads = self.inter_threads
+        options.execution_mode = (ort.ExecutionMode.ORT_SEQUENTIAL if self.inter_threads == 1
+                                  else ort.ExecutionMode.ORT_PARALLEL)
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if not self.spin:
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")

@@ -16,9 +16,11 @@ from streampose.config.sections import (
     OutputsConfig,
     PerformanceConfig,
     PipelineConfig,
+    ThreadsConfig,
     TrackingConfig,
 )
 
 __all__ = ["SECTIONS", "BatchingConfig", "DecoderThresholds", "DrawConfig",
            "KeypointThresholds", "LiveConfig", "ModelConfig", "OutputsConfig",
-           "PerformanceConfig", "PipelineConfig", "TrackingConfig", "build_config"]
+           "PerformanceConfig", "PipelineConfig", "ThreadsConfig", "TrackingConfig",
+           "build_config"]

@@ -2,9 +2,9 @@
 
 ``PipelineConfig`` holds the sources and one section per table (``[model]``,
 ``[batching]``, ``[outputs]``, ``[draw]``, ``[tracking]``, ``[live]``,
-``[performance]``, ``[decoder]``, ``[keypoints]``). Every option is a field made with
-:func:`~streampose.config.fields.option`; the command line and the TOML schema are
-generated from these fields, and each section validates its own values.
+``[performance]``, ``[decoder]``, ``[keypoints]``, ``[threads]``). Every option is a
+field made with :func:`~streampose.config.fields.option`; the command line and the TOML
+schema are generated from these fields, and each section validates its own values.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ __all__ = [
     "OutputsConfig",
     "PerformanceConfig",
     "PipelineConfig",
+    "ThreadsConfig",
     "TrackingConfig",
 ]
 
@@ -190,11 +191,13 @@ class PerformanceConfig(Section):
     table: ClassVar[str] = "performance"
 
     postprocess_workers: int = option(1, low=1, high=32, help="pose decoding processes")
-    decode_threads: int = option(1, low=0, high=64, help="decoder threads per source")
+    decode_threads: int | None = option(None, low=0, high=64, help=(
+        "decoder threads per source (0: FFmpeg's choice; default: the thread plan)"))
     encoder_preset: str = option("ultrafast", help=(
         "x264 preset (ultrafast: least CPU; veryfast: ~3x smaller files)"))
     crf: int = option(23, low=0, high=51, help="x264 quality")
-    encoder_threads: int = option(1, low=0, high=64, flag="", help="x264 threads per output")
+    encoder_threads: int | None = option(None, low=0, high=64, flag="", help=(
+        "x264 threads per output (0: x264's choice; default: the thread plan)"))
     max_frames: int | None = option(None, low=1, high=2 ** 62,
                                     help="stop each source after N frames")
     frame_slots: int | None = option(None, low=4, high=1024, flag="", help=(
@@ -359,6 +362,25 @@ _TOPIC_SAFE = re.compile(r"^[A-Za-z0-9._-]+$")
 
 
 @dataclass(frozen=True)
+class ThreadsConfig(Section):
+    """[threads]: the thread plan (streampose.runtime.threads) and its overrides.
+
+    By default every stage process gets a share of the cores it runs on; inference
+    threads are ``--threads``, decoder and x264 threads ``decode_threads`` and
+    ``encoder_threads`` in ``[performance]``.
+    """
+
+    table: ClassVar[str] = "threads"
+
+    cores: int | None = option(None, low=1, high=4096, flag="--cores", help=(
+        "cores the thread plan shares out (default: this process's CPU affinity)"))
+    opencv: int | None = option(None, low=1, high=256, flag="--opencv-threads", help=(
+        "OpenCV threads per stage process (default: its share of the cores)"))
+    inter_op: int | None = option(None, low=1, high=256, flag="", help=(
+        "inference inter-op threads (default: 1, the graph runs sequentially)"))
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     """What to run: the sources and one section per TOML table."""
 
@@ -374,6 +396,7 @@ class PipelineConfig:
     keypoints: KeypointThresholds = field(default_factory=KeypointThresholds)
     console: ConsoleConfig = field(default_factory=ConsoleConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
+    threads: ThreadsConfig = field(default_factory=ThreadsConfig)
     log_level: int = logging.WARNING
 
     def __post_init__(self) -> None:

@@ -17,10 +17,12 @@
   (``frag_keyframe+empty_moov+default_base_moof``, a fragment at least every second,
   flushed to disk as written): a killed process leaves a playable file up to the last
   complete fragment. Prefer it for live recordings.
-- **CPU.** ``threads`` bounds the encoder's threads (x264 ``threads``; 0 = auto),
-  ``convert_threads`` the swscale threads of the BGR -> YUV conversion.
-- Colours: converted with BT.601 (swscale's default, as OpenCV does) and tagged so, so
-  players decode them as they were encoded.
+- **CPU.** ``threads`` bounds the encoder's threads (x264 ``threads``; 0 = auto).
+- **Colours.** BGR -> yuv420p with ``colour`` (``bt601``, the default, or ``bt709``),
+  limited range (:mod:`streampose.outputs.colour`: OpenCV, a third of swscale's CPU,
+  within one level of FFmpeg's conversion), and the stream tagged with that matrix, its
+  primaries, transfer and range, so players decode the colours as they were encoded.
+  The same frames always give the same bytes.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import numpy as np
 
 from streampose.errors import ConfigError, OutputError, check_int, describe_error
 from streampose.lifecycle import Resource
+from streampose.outputs.colour import LIMITED_RANGE, I420Converter, colour_matrix
 from streampose.outputs.writable import check_writable
 from streampose.timestamps import MonotonicPts, frame_step
 
@@ -53,7 +56,6 @@ _MOV_SUFFIXES = frozenset({".mp4", ".mov", ".m4v"})
 _X264_LIKE = frozenset({"libx264", "libx265", "h264", "hevc"})
 _X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
                  "slower", "veryslow", "placebo")  # fmt: skip
-_BT601, _LIMITED_RANGE = 6, 1  # AVCOL_SPC_SMPTE170M, AVCOL_RANGE_MPEG
 
 
 def _positive_fraction(name: str, value: Fraction | float | str) -> Fraction:
@@ -101,7 +103,7 @@ class VideoWriter(Resource):
         preset: str = "veryfast",
         threads: int = 1,
         fragmented: bool = False,
-        convert_threads: int = 1,
+        colour: str = "bt601",
     ) -> None:
         self.path = Path(path)
         self.width = check_int("VideoWriter", "width", width, 1)
@@ -113,7 +115,10 @@ class VideoWriter(Resource):
         self.crf = check_int("VideoWriter", "crf", crf, 0, 51)
         self.preset = _check_preset(self.codec, preset)
         self.threads = check_int("VideoWriter", "threads", threads, 0)
-        self.convert_threads = check_int("VideoWriter", "convert_threads", convert_threads, 0)
+        try:
+            self.colour = colour_matrix(colour)
+        except ValueError as exc:
+            raise ConfigError(f"VideoWriter: {exc}") from None
         self.fragmented = bool(fragmented)
         self.frames_written = 0
         self._container: av.container.OutputContainer | None = None
@@ -122,6 +127,7 @@ class VideoWriter(Resource):
         self._failed = False  # a write failed (disk full...): close() only releases
         self._clock = MonotonicPts(step=frame_step(self.fps, self.time_base), what=str(path))
         self._pad = self._pad_buffer()
+        self._converter: I420Converter | None = None  # made at the first frame
 
     @property
     def output_size(self) -> tuple[int, int]:
@@ -205,7 +211,8 @@ class VideoWriter(Resource):
         ctx = stream.codec_context
         ctx.time_base = self.time_base
         ctx.thread_count = self.threads
-        ctx.colorspace, ctx.color_range = _BT601, _LIMITED_RANGE
+        ctx.colorspace, ctx.color_range = self.colour.colorspace, LIMITED_RANGE
+        ctx.color_primaries, ctx.color_trc = self.colour.primaries, self.colour.transfer
         if self.codec in _X264_LIKE:
             stream.options = {"crf": str(self.crf), "preset": self.preset}
         return stream
@@ -228,8 +235,17 @@ class VideoWriter(Resource):
                              f"expected {expected} uint8 (BGR)")  # fmt: skip
         if self._pad is not None:
             image = _padded(self._pad, image)
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24")
-        return frame.reformat(format="yuv420p", threads=self.convert_threads)
+        if self._converter is None:
+            self._converter = I420Converter(*self.output_size, self.colour)
+        image = np.ascontiguousarray(image)
+        frame = av.VideoFrame(*self.output_size, "yuv420p")
+        planes = [_plane_array(plane) for plane in frame.planes]
+        if all(p is not None for p in planes):  # straight into the frame's buffers
+            self._converter.convert_into(image, cast(list[np.ndarray], planes))
+        else:
+            frame = av.VideoFrame.from_ndarray(self._converter.convert(image), format="yuv420p")
+        frame.colorspace, frame.color_range = self.colour.colorspace, LIMITED_RANGE
+        return frame
 
     def _encode(
         self,
@@ -264,6 +280,18 @@ class VideoWriter(Resource):
             self._encode(container, stream, None)
         finally:
             self._close_container(container)
+
+
+def _plane_array(plane: av.video.plane.VideoPlane) -> np.ndarray | None:
+    """A frame plane's buffer as a writable (height, width) array, or None when its rows
+    are padded (then the frame is filled by copying)."""
+    if plane.line_size != plane.width:
+        return None
+    array: np.ndarray = np.frombuffer(memoryview(plane), np.uint8)
+    if not array.flags.writeable or array.size < plane.width * plane.height:
+        return None
+    rows: np.ndarray = array[: plane.width * plane.height].reshape(plane.height, plane.width)
+    return rows
 
 
 def _padded(pad: np.ndarray, image: np.ndarray) -> np.ndarray:

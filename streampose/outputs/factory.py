@@ -21,7 +21,6 @@ from streampose.outputs.coco_ids import check_names, load_image_ids
 from streampose.outputs.images import ImageFolderSink
 from streampose.outputs.jsonl import JsonLinesSink
 from streampose.outputs.openpose import OpenPoseJsonSink
-from streampose.outputs.video import VideoSink
 from streampose.outputs.writable import check_writable
 
 __all__ = ["DEFAULT_FPS", "EncoderSettings", "StreamFacts", "annotated_path", "build_sinks",
@@ -62,9 +61,14 @@ class EncoderSettings:
     threads: int = 1
 
     @classmethod
-    def from_performance(cls, performance: PerformanceConfig) -> EncoderSettings:
+    def from_performance(cls, performance: PerformanceConfig,
+                         threads: int | None = None) -> EncoderSettings:
+        """The settings in ``performance``; ``threads``: x264's (default: the config's
+        ``encoder_threads``, else 1)."""
+        if threads is None:
+            threads = performance.encoder_threads
         return cls(preset=performance.encoder_preset, crf=performance.crf,
-                   threads=performance.encoder_threads)
+                   threads=1 if threads is None else threads)
 
 
 def annotated_path(template: str | None, stream: int, streams: int) -> Path | None:
@@ -156,6 +160,8 @@ def _annotated_sink(template: str, stream: int, streams: Sequence[StreamFacts],
     assert path is not None
     if writes_folder(template, path):
         return ImageFolderSink(folder=path)
+    from streampose.outputs.video import VideoSink  # PyAV: only where a video is written
+
     facts = streams[stream]
     return VideoSink(stream=stream, path=path, width=facts.width, height=facts.height,
                      fps=facts.fps or DEFAULT_FPS, time_base=facts.time_base,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from streampose.errors import OutputError
@@ -30,6 +29,8 @@ class ImageFolderSink(Sink):
         make_folder(self.folder, "image output folder")
 
     def write(self, meta: FrameMeta, poses: Poses, image: np.ndarray | None) -> None:
+        import cv2  # here: importing the sinks costs no OpenCV
+
         if image is None:
             return
         name = meta.name or f"frame_{meta.stream}_{meta.frame:06d}.jpg"

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from streampose.arith import round_up
@@ -202,6 +201,8 @@ def _check_buffers(image: np.ndarray, lb: Letterbox, out: np.ndarray, spec: Mode
 
 
 def _resize(image: np.ndarray, lb: Letterbox) -> np.ndarray:
+    import cv2  # here, not at the top: processes that only plan letterboxes skip OpenCV
+
     size = (lb.new_w, lb.new_h)
     src_h, src_w = image.shape[:2]
     if lb.new_w > src_w or lb.new_h > src_h:
@@ -219,6 +220,8 @@ def _halve_while_large(image: np.ndarray, lb: Letterbox) -> np.ndarray:
     area-resizing the rest gives the same scale (so the same coordinate mapping) and
     pixel values within about 0.3 grey levels on average.
     """
+    import cv2
+
     h, w = image.shape[:2]
     while w >= 2 * lb.new_w and h >= 2 * lb.new_h and w % 2 == 0 and h % 2 == 0:
         image = cv2.resize(image, (w // 2, h // 2), interpolation=cv2.INTER_AREA)

@@ -21,6 +21,7 @@ from typing import Any
 
 from streampose.runtime.channels import Channels, ChannelSpec
 from streampose.runtime.control import ErrorReport, StageControl, StageReport
+from streampose.runtime.threads import ThreadBudget, apply_opencv_threads
 from streampose.transport.ring import SharedRing
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class Stage:
         self.items = 0
         self.busy_s = 0.0
         self.control: StageControl | None = None
+        self.threads: ThreadBudget | None = None  # set from the run's thread plan
 
     def open(self) -> None:
         """Acquire resources (runs in the stage's process)."""
@@ -103,13 +105,15 @@ def stage_main(stage: Stage, control: StageControl) -> None:
     finally:
         _detach_rings(stage)
     report = StageReport(stage.name, os.getpid(), stage.items, stage.busy_s,
-                         time.perf_counter() - start, stage.extra_report())
+                         time.perf_counter() - start, stage.extra_report(),
+                         cpu_s=time.process_time())
     control.reports.put(report)
     sys.exit(code)
 
 
 def _run(stage: Stage, control: StageControl) -> int:
     try:
+        apply_opencv_threads(stage.threads)
         stage.open()
     except BaseException as exc:
         _send_error(stage, control, exc)

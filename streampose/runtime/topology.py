@@ -73,6 +73,14 @@ class Topology:
             parts += [name for name in step.writes if name != "doorbell"]
         return " -> ".join(parts)
 
+    def layout(self) -> dict[str, int]:
+        """How many processes each stage kind has: ``{"decode": 2, "infer": 1, ...}``."""
+        found: dict[str, int] = {}
+        for step in self.steps:
+            kind = getattr(step.stage, "kind", step.stage.__name__)
+            found[kind] = found.get(kind, 0) + len(self.indices(step))
+        return found
+
     def indices(self, step: Step) -> range:
         return range(self._counts(step.per)) if step.per else range(1)
 

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import av
 import av.error
-import cv2
 
 from streampose.errors import SourceError, SourceNotFoundError, describe_error
 from streampose.sources.base import Frame, Source, SourceInfo
@@ -67,6 +66,8 @@ class ImageSource(Source):
 
     def frames(self) -> Iterator[Frame]:
         """Read the images in order (opens the source if needed), skipping unreadable ones."""
+        import cv2  # here: a process decoding a video file needs no OpenCV
+
         self.open()
         count = 0
         for index, file in enumerate(self._files):

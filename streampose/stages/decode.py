@@ -25,8 +25,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from typing import Any
 
-import cv2
-
 from streampose.config.sections import LiveConfig
 from streampose.errors import SourceError
 from streampose.observe.counters import StreamCounters
@@ -73,7 +71,8 @@ class DecodeStage(Stage):
     @classmethod
     def build(cls, plan: RunPlan, channels: Channels, index: int) -> DecodeStage:
         cfg, probed = plan.config, plan.sources[index]
-        source = create_source(cfg.sources[index], threads=cfg.performance.decode_threads,
+        threads = plan.budget(cls.kind).decode
+        source = create_source(cfg.sources[index], threads=1 if threads is None else threads,
                                live=cfg.live)
         return cls(stream=index, source=source, ring=channels[f"frames{index}"],
                    doorbell=channels["doorbell"], counters=plan.statistics()[0],
@@ -246,8 +245,9 @@ class LivePolicy(DecodePolicy):
     # -- reader thread ------------------------------------------------------------------
 
     def _wait_for_pipeline(self) -> None:
-        """Connect once every stage is open: frames that arrive while the model loads
-        would only be dropped (bounded: PIPELINE_WAIT_S, then connect anyway)."""
+        """Read frames once every stage is open: frames decoded while the model loads
+        would only be dropped (bounded: PIPELINE_WAIT_S, then read anyway). The first
+        connection is made before this wait, while the model loads."""
         control = self._stage.control
         deadline = time.monotonic() + PIPELINE_WAIT_S
         while control is not None and not control.all_open() and time.monotonic() < deadline:
@@ -255,12 +255,13 @@ class LivePolicy(DecodePolicy):
                 return
 
     def _read_forever(self) -> None:
-        self._wait_for_pipeline()
         stage, attempt, connected = self._stage, 0, False
         while not self._halt.is_set():
             try:
                 stage.source.open()
-                connected = True
+                if not connected:  # connect while the model loads; then wait for the stages
+                    self._wait_for_pipeline()
+                    connected = True
                 attempt = self._stream_frames(attempt)
             except SourceError as exc:
                 if not connected and not self.config.reconnect:
@@ -320,6 +321,8 @@ class LivePolicy(DecodePolicy):
         h, w = frame.image.shape[:2]
         if w <= max_w and h <= max_h:
             return frame
+        import cv2  # only here: a decode process needs no OpenCV otherwise
+
         scale = min(max_w / w, max_h / h)
         size = (max(1, int(w * scale)), max(1, int(h * scale)))
         image = cv2.resize(frame.image, size, interpolation=cv2.INTER_AREA)

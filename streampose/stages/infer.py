@@ -18,11 +18,22 @@ from streampose.backends.request import BackendRequest
 from streampose.processing import Processing
 from streampose.runtime.channels import Channels, ChannelSpec, RingSpec
 from streampose.runtime.stage import POLL_S, Stage
+from streampose.runtime.threads import ThreadBudget
 from streampose.stages.messages import FLAG_EOS, FRAME_CODEC, FrameHeader
 from streampose.stages.plan import RunPlan
 from streampose.transport.ring import SharedRing
 
 Item = tuple[int, FrameHeader]
+
+
+def with_threads(request: BackendRequest, budget: ThreadBudget) -> BackendRequest:
+    """``request`` with the budget's inference threads (intra-op; ONNX Runtime also takes
+    the inter-op count, unless the user's backend options set it)."""
+    options = dict(request.options)
+    if request.name == "onnxruntime" and budget.inter_op is not None:
+        options.setdefault("inter_threads", budget.inter_op)
+    threads = request.threads if budget.intra_op is None else budget.intra_op
+    return replace(request, threads=threads, options=options)
 
 
 class InferStage(Stage):
@@ -40,7 +51,8 @@ class InferStage(Stage):
     def build(cls, plan: RunPlan, channels: Channels, index: int) -> InferStage:
         batching, processing = plan.config.batching, plan.processing
         return cls(inputs=channels["inputs"], maps=channels["maps"], processing=processing,
-                   backend=plan.backend, batch=batching.batch,
+                   backend=with_threads(plan.backend, plan.budget(cls.kind)),
+                   batch=batching.batch,
                    max_wait_ms=batching.max_wait_ms, streams=plan.streams,
                    consumers=plan.workers,
                    frames=channels.group("frames") if processing.reads_frames else None)

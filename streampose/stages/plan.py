@@ -9,18 +9,22 @@ parts and config sections it needs.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from streampose.backends.request import BackendRequest
-from streampose.config import PipelineConfig
-from streampose.console.link import ConsoleLink
-from streampose.models.spec import ModelSpec
-from streampose.observe.counters import StreamCounters
-from streampose.observe.stats import LatencyWindow
-from streampose.outputs.factory import StreamFacts
-from streampose.pose.letterbox import Letterbox
-from streampose.processing import Processing
-from streampose.sources.probe import ProbedSource
+from streampose.runtime.threads import ThreadBudget, ThreadPlan
 from streampose.uri import camera_name, unique_names
+
+if TYPE_CHECKING:  # types only: every stage module imports this one, keep it light
+    from streampose.backends.request import BackendRequest
+    from streampose.config import PipelineConfig
+    from streampose.console.link import ConsoleLink
+    from streampose.models.spec import ModelSpec
+    from streampose.observe.counters import StreamCounters
+    from streampose.observe.stats import LatencyWindow
+    from streampose.outputs.factory import StreamFacts
+    from streampose.pose.letterbox import Letterbox
+    from streampose.processing import Processing
+    from streampose.sources.probe import ProbedSource
 
 __all__ = ["RunPlan", "all_stream_facts", "stream_facts"]
 
@@ -31,7 +35,8 @@ class RunPlan:
 
     ``counters`` and ``latency`` (shared-memory statistics), and ``console`` (the web
     console's shared state, with ``--serve``) are added when the run starts, since they
-    need the supervisor's multiprocessing context.
+    need the supervisor's multiprocessing context; ``threads`` (the thread plan) once the
+    topology is known (``Pipeline``).
     """
 
     config: PipelineConfig
@@ -42,6 +47,7 @@ class RunPlan:
     plans: frozenset[Letterbox]
     counters: StreamCounters | None = None
     latency: LatencyWindow | None = None
+    threads: ThreadPlan | None = None
     console: ConsoleLink | None = None
 
     def statistics(self) -> tuple[StreamCounters, LatencyWindow]:
@@ -49,6 +55,11 @@ class RunPlan:
         if self.counters is None or self.latency is None:
             raise RuntimeError("this run plan has no statistics yet: Pipeline.run adds them")
         return self.counters, self.latency
+
+    def budget(self, kind: str) -> ThreadBudget:
+        """The thread budget of a stage kind (without a thread plan: 1 thread each, the
+        libraries' own defaults for the inference session and the codecs)."""
+        return ThreadBudget(kind=kind) if self.threads is None else self.threads.budget(kind)
 
     @property
     def input_height(self) -> int:
@@ -80,6 +91,8 @@ class RunPlan:
 
 def stream_facts(source: ProbedSource, camera: str = "camera") -> StreamFacts:
     """What the outputs need to know about a probed source (``camera``: its run name)."""
+    from streampose.outputs.factory import StreamFacts
+
     info = source.info
     return StreamFacts(width=info.width, height=info.height, time_base=info.time_base,
                        fps=info.fps, stem=source.stem, images=source.is_images,

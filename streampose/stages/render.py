@@ -25,7 +25,6 @@ from streampose.outputs.base import FrameMeta, Sink, image_id
 from streampose.outputs.factory import EncoderSettings, build_sinks
 from streampose.outputs.mqtt import mqtt_sinks
 from streampose.pose import Poses, get_skeleton
-from streampose.render import build_annotators
 from streampose.runtime.channels import Channels
 from streampose.runtime.stage import POLL_S, Stage
 from streampose.stages.messages import FrameHeader, PoseResult
@@ -180,8 +179,16 @@ def _guarded(sink: Sink, action: str, call: Callable[..., None], *args: Any) -> 
 
 
 def _annotators(draw: DrawConfig, *, tracking: bool) -> Callable[[], list[Any]]:
-    return functools.partial(build_annotators, ids=draw.ids and tracking, boxes=draw.boxes,
+    return functools.partial(_build_annotators, ids=draw.ids and tracking, boxes=draw.boxes,
                              blur_faces=draw.blur_faces, min_confidence=draw.min_confidence)
+
+
+def _build_annotators(**settings: Any) -> list[Any]:
+    """The annotators, made in the render process (OpenCV is imported there, not in the
+    parent that builds the stage)."""
+    from streampose.render import build_annotators
+
+    return build_annotators(**settings)
 
 
 def _tracker(section: TrackingConfig) -> Callable[[], Any] | None:
@@ -194,7 +201,9 @@ def _tracker(section: TrackingConfig) -> Callable[[], Any] | None:
 
 
 def _sinks(plan: RunPlan) -> list[Sink]:
-    encoder = EncoderSettings.from_performance(plan.config.performance)
+    threads = plan.budget(RenderStage.kind).encoder
+    encoder = EncoderSettings.from_performance(plan.config.performance,
+                                               threads=1 if threads is None else threads)
     sinks = build_sinks(plan.config.outputs, all_stream_facts(plan), encoder)
     if plan.console is not None:
         sinks += console_sinks(plan.console, plan.cameras)

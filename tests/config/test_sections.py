@@ -41,6 +41,8 @@ TODAY = ("--output", "-o", "--json", "--coco", "--openpose-json", "--model", "--
 # Added since: COCO image ids by file name (issue 10).
 ADDED = ("--coco-ids", "--serve", "--serve-auth")
 MQTT = ("--mqtt", "--mqtt-every", "--mqtt-max-rate", "--mqtt-ca", "--mqtt-node")
+# The thread plan's overrides (issue 15).
+THREADS = ("--cores", "--opencv-threads")
 TRACKER = ("--track-max-age", "--track-min-similarity", "--track-min-hits", "--track-sigma",
            "--track-min-scale", "--track-velocity-smoothing")
 
@@ -142,7 +144,8 @@ def test_decoder_section_is_the_decoder_s_thresholds() -> None:
 def test_today_s_flags_are_all_there_plus_the_tracker_s() -> None:
     words = (word.strip("[],") for word in _run_help().split())
     flags = {w for w in words if w.startswith("-") and w[1:2].isalpha() | (w[1:2] == "-")}
-    assert set(TODAY) | set(TRACKER) | set(ADDED) | set(MQTT) | {"-h", "--help"} == flags
+    groups = (TODAY, TRACKER, ADDED, MQTT, THREADS)
+    assert set().union(*groups) | {"-h", "--help"} == flags
 
 
 def test_defaults_are_today_s() -> None:
@@ -153,7 +156,8 @@ def test_defaults_are_today_s() -> None:
     assert (cfg.batching.batch, cfg.batching.max_wait_ms) == (1, 10.0)
     assert (cfg.performance.max_frames, cfg.performance.postprocess_workers,
             cfg.performance.decode_threads, cfg.performance.encoder_preset,
-            cfg.performance.crf) == (None, 1, 1, "ultrafast", 23)
+            cfg.performance.crf) == (None, 1, None, "ultrafast", 23)  # threads: the plan's
+    assert (cfg.threads.cores, cfg.threads.opencv, cfg.threads.inter_op) == (None, None, None)
     assert (cfg.tracking.enabled, cfg.draw.ids, cfg.draw.boxes, cfg.draw.blur_faces,
             cfg.draw.min_confidence) == (True, True, False, False, 0.0)
     assert (cfg.live.rtsp_transport, cfg.live.open_timeout_s, cfg.live.read_timeout_s,
@@ -190,6 +194,8 @@ def test_defaults_are_today_s() -> None:
     (["--decode-threads", "0"], "performance", "decode_threads", 0),
     (["--encoder-preset", "veryfast"], "performance", "encoder_preset", "veryfast"),
     (["--crf", "28"], "performance", "crf", 28),
+    (["--cores", "2"], "threads", "cores", 2),
+    (["--opencv-threads", "1"], "threads", "opencv", 1),
     (["--no-tracking"], "tracking", "enabled", False),
     (["--track-max-age", "30"], "tracking", "max_age", 30),
     (["--track-velocity-smoothing", "0"], "tracking", "velocity_smoothing", 0.0),
@@ -219,10 +225,10 @@ def test_every_field_with_a_flag_is_on_the_command_line() -> None:
                  if (s.table, f.name) not in flagged}
     assert toml_only == {("live", "max_backoff_s"), ("live", "slots"),
                          ("performance", "encoder_threads"), ("performance", "frame_slots"),
-                         ("performance", "drain_timeout_s"),
                          ("console", "preview_fps"), ("console", "preview_width"),
                          ("mqtt", "status_interval_s"), ("mqtt", "connect_timeout_s"),
                          ("mqtt", "max_queued"), ("mqtt", "max_backoff_s"),
+                         ("performance", "drain_timeout_s"), ("threads", "inter_op"),
                          *(("decoder", f.name) for f in dataclasses.fields(DecoderThresholds)),
                          *(("keypoints", f.name) for f in dataclasses.fields(KeypointThresholds))}
 

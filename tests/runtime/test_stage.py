@@ -137,6 +137,7 @@ def test_a_stage_that_finishes_reports_items_and_busy_time(tmp_path: Path) -> No
     assert (report.stage, report.items, report.extra) == ("scripted", 3, {"planned": 3})
     assert report.pid not in (None, os.getpid())
     assert 0 < report.busy_s <= report.wall_s and 0 < report.busy <= 1
+    assert report.cpu_s > 0  # the stage process's own CPU time (it imported, it ran)
     items, busy_s = outcome.stats["scripted"]
     assert items == 3 and busy_s == pytest.approx(report.busy_s)
     assert control.opened.value == 1

@@ -117,6 +117,10 @@ def test_steps_run_once_per_stream_or_worker() -> None:
     assert [step.label for step in STEPS] == ["src[stream]", "mid", "out[worker]"]
 
 
+def test_layout_counts_the_processes_of_each_kind() -> None:
+    assert topology(Plan(streams=3, workers=2)).layout() == {"src": 3, "mid": 1, "out": 2}
+
+
 def test_build_makes_every_channel_once_then_every_stage() -> None:
     maker, plan = FakeMaker(), Plan(streams=3, workers=2)
     stages = topology(plan).build(maker, plan)

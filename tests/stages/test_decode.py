@@ -324,17 +324,19 @@ def test_live_policy_scales_frames_larger_than_the_slots(
     assert eos.eos
 
 
-def test_live_policy_connects_once_every_stage_is_open(
+def test_live_policy_connects_at_once_and_reads_once_every_stage_is_open(
     make_ring: Callable[..., SharedRing]
 ) -> None:
+    """The connection is made while the model loads; frames flow once every stage is open."""
     ring = make_ring(slots=4, policy="drop_oldest")
     camera = ScriptedCamera([2])
     stage = make_stage(camera, ring, LivePolicy(config=FAST, max_size=(W, H)))
     opened = CTX.Value("i", 1)
     stage.control = control(opened=opened, stages=2)
     thread = start(stage)
+    wait_for(lambda: camera.opens == 1)
     threading.Event().wait(0.3)
-    assert camera.opens == 0  # still waiting for the other stage
+    assert stage.items == 0 and ring.acquire_read(0.0) is None  # waiting for the other stage
     opened.value = 2
     wait_for(lambda: stage.items == 2)
     stage.control.stop_sources.set()

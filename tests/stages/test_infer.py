@@ -15,7 +15,8 @@ from streampose.pose.letterbox import Letterbox, letterbox_into, plan_letterbox
 from streampose.processing import HostProcessing
 from streampose.processing.base import FrameReader, Payload
 from streampose.runtime.control import StageControl
-from streampose.stages.infer import InferStage
+from streampose.runtime.threads import ThreadBudget
+from streampose.stages.infer import InferStage, with_threads
 from streampose.stages.messages import FLAG_EOS, FrameHeader, FrameRef
 from streampose.transport.ring import SharedRing
 from tests.helpers import device_processing, paf_head, paf_maps
@@ -225,3 +226,18 @@ def test_reading_frames_without_frame_rings_is_an_error(rig: Callable[..., Infer
     with pytest.raises(RuntimeError, match="no frame rings given"):
         stage._frame(FrameHeader(frame=FrameRef(0, 0)))
     stage.close()
+
+
+def test_the_thread_budget_sets_the_backend_s_threads() -> None:
+    spec = SPEC
+    ort_request = BackendRequest(name="onnxruntime", spec=spec, model_path=None, threads=None,
+                                 options={"spin": True})
+    budget = ThreadBudget("infer", intra_op=1, inter_op=1)
+    got = with_threads(ort_request, budget)
+    assert (got.threads, got.options) == (1, {"spin": True, "inter_threads": 1})
+    mine = BackendRequest(name="onnxruntime", spec=spec, model_path=None,
+                          options={"inter_threads": 3})
+    assert with_threads(mine, budget).options == {"inter_threads": 3}  # the user's wins
+    fake = BackendRequest(name="fake", spec=spec, model_path=None, threads=4)
+    assert with_threads(fake, budget).options == {} and with_threads(fake, budget).threads == 1
+    assert with_threads(fake, ThreadBudget("infer")).threads == 4

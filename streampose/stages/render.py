@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 
 from streampose.config.sections import DrawConfig, TrackingConfig
-from streampose.console.sink import console_sinks
 from streampose.errors import OutputError, describe_error
 from streampose.observe.counters import StreamCounters
 from streampose.outputs.base import FrameMeta, Sink, image_id
@@ -206,5 +205,7 @@ def _sinks(plan: RunPlan) -> list[Sink]:
                                                threads=1 if threads is None else threads)
     sinks = build_sinks(plan.config.outputs, all_stream_facts(plan), encoder)
     if plan.console is not None:
+        from streampose.console.sink import console_sinks  # OpenCV: only with --serve
+
         sinks += console_sinks(plan.console, plan.cameras)
     return sinks + mqtt_sinks(plan.config.mqtt, plan.cameras, plan.counters)

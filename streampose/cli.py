@@ -147,8 +147,9 @@ def config_of(args: argparse.Namespace) -> PipelineConfig:
 
 
 class LiveDisplay:
-    """On a terminal: a progress bar (files of known length) and a status line per stream
-    (fps in/out, dropped, latency p50/p95) plus per-stage busy %, redrawn once a second."""
+    """On a terminal: a progress bar (files of known length) and a status table, one row
+    per stream (state, fps in/out, counters, latency p50/p95), plus per-stage busy %,
+    redrawn once a second (``rich``)."""
 
     def __init__(self) -> None:
         from streampose.observe.status import StatusDisplay
@@ -156,15 +157,12 @@ class LiveDisplay:
         self.display = StatusDisplay()
 
     def __call__(self, progress: Progress) -> None:
-        from streampose.observe.status import format_status
+        from streampose.observe.status import status_table
 
-        lines = []
-        bar = progress_bar(progress)
-        if bar:
-            lines.append(bar)
-        if progress.live is not None:
-            lines += format_status(streams=progress.live.streams, stages=progress.live.stages)
-        self.display.update(lines)
+        live = progress.live
+        self.display.update(status_table(streams=live.streams if live else [],
+                                         stages=live.stages if live else [],
+                                         header=progress_bar(progress)))
 
     def finish(self) -> None:
         self.display.close()

@@ -25,6 +25,7 @@ from typing import Any
 from streampose.backends.auto import resolve_backend
 from streampose.backends.request import BackendRequest
 from streampose.config import PipelineConfig
+from streampose.console.link import ConsoleLink
 from streampose.errors import ConfigError, ModelError, OutputError, StreamposeError
 from streampose.heads import HeadSettings, make_head
 from streampose.models import ARCHITECTURES
@@ -78,6 +79,7 @@ class Pipeline:
         threads = thread_plan(plan, self.topology.layout())
         threads.log(log)
         self.plan = replace(plan, threads=threads)
+        self.console: ConsoleLink | None = None  # the web console's shared state, while it runs
 
     def run(self, on_progress: Callable[[Progress], None] | None = None) -> Summary:
         cfg, plan = self.config, self.plan
@@ -86,17 +88,21 @@ class Pipeline:
                 contextlib.ExitStack() as stack:
             counters = StreamCounters(streams=plan.streams, ctx=sup.ctx)
             latency = LatencyWindow(streams=plan.streams, ctx=sup.ctx)
-            plan = replace(plan, counters=counters, latency=latency)
+            self.console = self._console_link(sup)
+            plan = replace(plan, counters=counters, latency=latency, console=self.console)
             status = self._publish_status(stack)  # before any stage: a refused login stops here
             stages = self.topology.build(sup, plan)
             for stage in stages:
                 stage.threads = plan.budget(stage.kind)
             view = LiveView(sources=list(cfg.sources), counters=counters, latency=latency,
-                            started=time.monotonic())
+                            started=time.monotonic(), cameras=plan.cameras,
+                            live=[s.live for s in plan.sources], totals=self.totals())
             self._serve_metrics(stack, view)
+            pump = self._serve_console(stack, view, plan.console)
 
             def tick(now: float) -> None:
                 live = view.update(now, sup.stage_stats)
+                pump()
                 if status is not None:
                     status.update(now, live.streams, _decoders_ended(sup, plan.streams))
                 if on_progress is not None:
@@ -116,6 +122,7 @@ class Pipeline:
                                           "message": str(failure),
                                           "exit_code": failure.exit_code}
             self._write_summary(summary, failure)  # while a signal is still only recorded
+        self.console = None  # its rings are gone with the supervisor
         if failure is not None:
             raise failure
         return summary
@@ -155,8 +162,27 @@ class Pipeline:
             return
         server = stack.enter_context(MetricsServer(port=outputs.metrics_port,
                                                    host=outputs.metrics_host,
-                                                   snapshot=lambda: view.latest))
+                                                   registry=view.metrics.registry))
         log.info("Prometheus metrics at %s", server.url)
+
+    def _console_link(self, sup: Supervisor) -> ConsoleLink | None:
+        """The console's shared state (preview rings, flags, events queue), with --serve."""
+        console = self.config.console
+        if console.serve is None:
+            return None
+        sizes = [(s.info.width, s.info.height) for s in self.plan.sources]
+        return ConsoleLink.create(sup, sizes, max_width=console.preview_width,
+                                  fps=console.preview_fps)
+
+    def _serve_console(self, stack: contextlib.ExitStack, view: LiveView,
+                       link: ConsoleLink | None) -> Callable[[], object]:
+        """Start the web console (with --serve); returns what the tick calls to take the
+        events the render process sent."""
+        if link is None:
+            return lambda: None
+        from streampose.console.app import start_console
+
+        return start_console(stack, self.config.console, view, link)
 
 
 def validate(config: PipelineConfig) -> RunPlan:

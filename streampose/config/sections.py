@@ -10,6 +10,7 @@ schema are generated from these fields, and each section validates its own value
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import logging
 import re
 import typing
@@ -24,6 +25,7 @@ from streampose.mqtt.url import parse_broker_url
 __all__ = [
     "SECTIONS",
     "BatchingConfig",
+    "ConsoleConfig",
     "DecoderThresholds",
     "DrawConfig",
     "KeypointThresholds",
@@ -259,6 +261,59 @@ class KeypointThresholds(Section):
 
 
 @dataclass(frozen=True)
+class ConsoleConfig(Section):
+    """[console]: the web console (live pictures, per-camera state, events, /metrics).
+
+    Binding to anything but loopback needs ``serve_auth`` (checked here, before the run).
+    """
+
+    table: ClassVar[str] = "console"
+
+    serve: str | None = option(None, metavar="[HOST:]PORT", help=(
+        "serve the web console at http://HOST:PORT/; HOST defaults to 127.0.0.1, and any "
+        "other address needs --serve-auth"))
+    serve_auth: str | None = option(None, metavar="TOKEN|USER:PASSWORD", help=(
+        "what the console asks of every request: a bearer token, or user:password "
+        "(HTTP basic); required when --serve binds beyond loopback"))
+    preview_fps: float = option(2.0, low=0.1, high=30.0, flag="", help=(
+        "most pictures per second per camera in the console (only while watched)"))
+    preview_width: int = option(640, low=64, high=3840, flag="", help=(
+        "width of the console's pictures (scaled down, never up)"))
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.serve is None:
+            return
+        host, _ = self.address
+        if not _is_loopback(host) and not self.serve_auth:
+            raise ConfigError(f"--serve / [console].serve = {self.serve}: {host} is not a "
+                              "loopback address; give --serve-auth TOKEN or USER:PASSWORD so "
+                              "that the console refuses strangers")
+        if self.serve_auth is not None and not self.serve_auth.strip():
+            raise ConfigError("--serve-auth / [console].serve_auth: empty")
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """``(host, port)`` of ``serve`` (``PORT``, ``HOST:PORT`` or ``[IPv6]:PORT``)."""
+        value = self.serve or ""
+        host, sep, port = value.rpartition(":")
+        host = host.strip("[]") if sep else "127.0.0.1"
+        if not port.isdigit() or not 0 <= int(port) <= 65535 or (sep and not host):
+            raise ConfigError(f"--serve / [console].serve = {value!r}: expected PORT or "
+                              "HOST:PORT with a port in 0..65535")
+        return host, int(port)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+@dataclass(frozen=True)
 class MqttConfig(Section):
     """[mqtt]: results to an MQTT broker (``streampose.mqtt``; needs paho-mqtt).
 
@@ -339,6 +394,7 @@ class PipelineConfig:
     performance: PerformanceConfig = field(default_factory=PerformanceConfig)
     decoder: DecoderThresholds = field(default_factory=DecoderThresholds)
     keypoints: KeypointThresholds = field(default_factory=KeypointThresholds)
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     threads: ThreadsConfig = field(default_factory=ThreadsConfig)
     log_level: int = logging.WARNING

@@ -1,46 +1,93 @@
-"""Live figures for the status display and the metrics endpoint (parent process)."""
+"""Live figures for the status display, the metrics and the console (parent process)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from streampose.observe.counters import StreamCounters
-from streampose.observe.metrics import MetricsSnapshot
+from streampose.observe.metrics import MetricsSnapshot, RunMetrics
 from streampose.observe.stats import LatencyWindow, RateMeter, StageStats, counter_keys
 from streampose.uri import redact
 
+STALE_S = 2.0  # a stream with no new frame for this long is no longer "online"
+
 
 class LiveView:
-    """Turns the shared counters into per-stream rates/latency and per-stage busy ratios.
+    """Turns the shared counters into per-stream rates/latency/state and per-stage busy
+    ratios, and feeds the metrics' histograms.
 
-    ``update(now)`` runs on the supervisor's tick; ``latest`` is read by the metrics
-    server's thread (a reference swap, so no lock is needed).
+    ``update(now)`` runs on the supervisor's tick; ``latest`` is read by the servers'
+    threads (a reference swap, so no lock is needed). ``cameras``: each stream's run
+    name; ``live``: which streams are live sources; ``totals``: frames each stream will
+    give, where known.
     """
 
     def __init__(self, *, sources: list[str], counters: StreamCounters,
-                 latency: LatencyWindow, started: float) -> None:
+                 latency: LatencyWindow, started: float,
+                 cameras: Sequence[str] | None = None, live: Sequence[bool] | None = None,
+                 totals: Sequence[int | None] | None = None) -> None:
+        n = len(sources)
         self.sources = [redact(s) for s in sources]
+        self.cameras = list(cameras) if cameras is not None else [f"stream{i}" for i in range(n)]
+        self.live = list(live) if live is not None else [False] * n
+        self.totals = list(totals) if totals is not None else [None] * n
         self.counters, self.latency, self.started = counters, latency, started
         self.meter = RateMeter()
         self.latest = MetricsSnapshot(streams=[], stages=[], uptime_s=0.0)
+        self.metrics = RunMetrics(lambda: self.latest)
+        self._seen = [0] * n                      # latency samples fed to the histogram
+        self._last_in: list[tuple[int, float]] = [(0, started)] * n
+        self._busy: dict[str, tuple[int, float]] = {}
 
     def update(self, now: float, stage_stats: StageStats | None) -> MetricsSnapshot:
         counts = self.counters.snapshot()
         busy = stage_stats.snapshot() if stage_stats is not None else {}
         values = counter_keys(counts) | {f"busy/{n}": b for n, (_, b) in busy.items()}
         self.meter.update(now, values)
-        streams = [self._stream(i, c) for i, c in enumerate(counts)]
+        streams = [self._stream(i, c, now) for i, c in enumerate(counts)]
         stages = [{"stage": n, "items": items, "busy_s": b,
                    "busy_ratio": min(1.0, self.meter.rate(f"busy/{n}"))}
                   for n, (items, b) in busy.items()]
+        self._observe(busy)
         self.latest = MetricsSnapshot(streams=streams, stages=stages,
                                       uptime_s=now - self.started)
         return self.latest
 
-    def _stream(self, i: int, counts: dict[str, int]) -> dict[str, Any]:
+    def _stream(self, i: int, counts: dict[str, int], now: float) -> dict[str, Any]:
         p50, p95 = self.latency.percentiles(i) or (None, None)
-        return {"stream": i, "source": self.sources[i], **counts,
+        return {"stream": i, "camera": self.cameras[i], "source": self.sources[i], **counts,
                 "fps_in": self.meter.rate(f"{i}/frames_in"),
                 "fps_out": self.meter.rate(f"{i}/frames_out"),
                 "latency_p50": p50, "latency_p95": p95,
-                "latency_count": self.latency.count(i), "latency_sum": self.latency.total(i)}
+                "latency_count": self.latency.count(i), "latency_sum": self.latency.total(i),
+                "state": self._state(i, counts, now), "total": self.totals[i]}
+
+    def _state(self, i: int, counts: dict[str, int], now: float) -> str:
+        """``online`` (frames arriving), ``finished`` (a file read to its end),
+        ``reconnecting`` (a live source that went quiet), ``starting`` or ``offline``."""
+        frames_in = counts.get("frames_in", 0)
+        seen, since = self._last_in[i]
+        if frames_in != seen:
+            self._last_in[i] = (frames_in, now)
+            return "online"
+        total, frames_out = self.totals[i], counts.get("frames_out", 0)
+        if total is not None and frames_out >= total:
+            return "finished"
+        if self.live[i] and now - since >= STALE_S:
+            return "reconnecting" if frames_in or counts.get("reconnects", 0) else "offline"
+        if not frames_in:
+            return "starting"
+        if now - since < STALE_S:
+            return "online"
+        return "finished" if frames_out >= frames_in else "stalled"
+
+    def _observe(self, busy: dict[str, tuple[int, float]]) -> None:
+        for i in range(len(self._seen)):
+            samples, self._seen[i] = self.latency.since(i, self._seen[i])
+            self.metrics.observe_latency(i, samples)
+        for name, (items, busy_s) in busy.items():
+            items0, busy0 = self._busy.get(name, (0, 0.0))
+            if items > items0:
+                self.metrics.observe_stage(name, (busy_s - busy0) / (items - items0))
+            self._busy[name] = (items, busy_s)

@@ -1,43 +1,63 @@
-"""Prometheus metrics: text exposition format 0.0.4, served over HTTP on loopback.
+"""Prometheus metrics through ``prometheus_client``: one registry per run.
 
-``render_prometheus`` turns a ``MetricsSnapshot`` (plain data built by the parent) into the
-text format; ``MetricsServer`` answers ``GET /metrics`` from a daemon thread with whatever
-its ``snapshot`` callable returns. That callable runs on the server's threads, so it
-should be cheap and thread-safe (e.g. return the last snapshot built on the progress tick).
+The per-stream and per-stage figures live in shared memory and are turned into a
+:class:`MetricsSnapshot` on the parent's progress tick (:mod:`streampose.observe.live`);
+a custom collector exposes the latest snapshot (counters from the shared counters, one
+family per name in :data:`streampose.observe.counters.FIELDS`; gauges; the latency
+summary). Two histograms are fed on the same tick: every frame's capture-to-output
+latency, and each stage's mean work time per item. Events by type come from the console
+when it runs. :class:`MetricsServer` serves the registry on ``--metrics-port`` with the
+library's own HTTP server; the console serves the same registry at ``/metrics``.
 """
 
 from __future__ import annotations
 
 import errno
 import logging
-import math
-import socket
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from prometheus_client import CollectorRegistry, Histogram, generate_latest, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from streampose.errors import OutputError
 from streampose.lifecycle import Resource
+from streampose.observe.counters import FIELDS
+
+__all__ = ["CONTENT_TYPE", "MetricsServer", "MetricsSnapshot", "RunMetrics"]
 
 log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 QUANTILES = (("0.5", "latency_p50"), ("0.95", "latency_p95"))
+LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+STAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+
+# Counter names of the shared counters that predate this module; any other field ``f`` is
+# exposed as ``streampose_<f>_total``.
+_COUNTER_NAMES = {"frames_in": "streampose_frames_in", "frames_out": "streampose_frames_out",
+                  "dropped": "streampose_dropped_frames",
+                  "reconnects": "streampose_reconnects"}
+_COUNTER_HELP = {"frames_in": "Frames decoded from the source.",
+                 "frames_out": "Frames rendered and written.",
+                 "dropped": "Frames dropped (ring full).",
+                 "reconnects": "Reconnections to the source.",
+                 "decode_errors": "Damaged packets or frames, or unreadable images, skipped."}
 
 
 @dataclass(kw_only=True)
 class MetricsSnapshot:
-    """What the metrics endpoint shows.
+    """What the metrics (and the status display, and the console) show.
 
-    ``streams``: one dict per stream with ``stream`` (index), ``source`` (name, credentials
-    already redacted), ``frames_in``, ``frames_out``, ``dropped``, ``reconnects``,
-    ``decode_errors``,
-    ``fps_in``, ``fps_out``, ``latency_p50``/``latency_p95`` (seconds or None) and,
-    optionally, ``latency_count``/``latency_sum`` (all samples ever, for the summary).
-    ``stages``: one dict per stage with ``stage`` (name), ``items``, ``busy_ratio`` and
-    optionally ``busy_s`` (cumulative busy seconds).
+    ``streams``: one dict per stream with ``stream`` (index), ``camera`` (its run name),
+    ``source`` (credentials redacted), every counter of ``FIELDS``, ``fps_in``,
+    ``fps_out``, ``latency_p50``/``latency_p95`` (seconds or None), ``latency_count``/
+    ``latency_sum`` (all samples ever), ``state`` and ``total`` (frames expected, or
+    None). ``stages``: one dict per stage with ``stage`` (name), ``items``,
+    ``busy_ratio`` and ``busy_s`` (cumulative busy seconds).
     """
 
     streams: list[dict[str, Any]] = field(default_factory=list)
@@ -45,166 +65,155 @@ class MetricsSnapshot:
     uptime_s: float = 0.0
 
 
-# -- text format ------------------------------------------------------------------------
+def counter_name(name: str) -> str:
+    """The metric family of shared counter ``name`` (without the ``_total`` suffix)."""
+    return _COUNTER_NAMES.get(name, f"streampose_{name}")
 
 
-def escape_label(value: str) -> str:
-    """Escape a label value: backslash, double quote and line feed."""
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+class _SnapshotCollector(Collector):
+    def __init__(self, snapshot: Callable[[], MetricsSnapshot], metrics: RunMetrics) -> None:
+        self._snapshot, self._metrics = snapshot, metrics
+
+    def collect(self) -> Iterator[Metric]:
+        snap = self._snapshot()
+        if snap.streams:
+            yield _stream_info(snap.streams)
+            yield from _stream_counters(snap.streams)
+            yield from _gauges(snap.streams, "stream", (
+                ("streampose_fps_in", "fps_in", "Frames in per second, recent window."),
+                ("streampose_fps_out", "fps_out", "Frames out per second, recent window.")))
+            yield _latency_summary(snap.streams)
+        yield from _stage_families(snap.stages)
+        yield GaugeMetricFamily("streampose_uptime_seconds", "Seconds since the run started.",
+                                value=snap.uptime_s)
+        yield from self._metrics.event_families()
 
 
-def _escape_help(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\n", "\\n")
+def _stream_info(streams: Sequence[Mapping[str, Any]]) -> Metric:
+    info = GaugeMetricFamily("streampose_stream_info", "Source of each stream (value 1).",
+                             labels=["stream", "camera", "source"])
+    for s in streams:
+        info.add_metric([str(s["stream"]), str(s.get("camera", "")), str(s.get("source", ""))],
+                        1)
+    return info
 
 
-def format_value(value: float) -> str:
-    """A sample value as the text format writes it (integers exactly, NaN, +Inf, -Inf)."""
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, int):
-        return str(value)
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return repr(float(value))
+def _stream_counters(streams: Sequence[Mapping[str, Any]]) -> Iterator[Metric]:
+    for name in FIELDS:
+        family = CounterMetricFamily(counter_name(name),
+                                     _COUNTER_HELP.get(name, f"Per-stream counter {name}."),
+                                     labels=["stream"])
+        for s in streams:
+            family.add_metric([str(s["stream"])], s.get(name, 0))
+        yield family
 
 
-def _sample(name: str, labels: dict[str, str], value: float) -> str:
-    if not labels:
-        return f"{name} {format_value(value)}"
-    body = ",".join(f'{key}="{escape_label(str(val))}"' for key, val in labels.items())
-    return f"{name}{{{body}}} {format_value(value)}"
+def _gauges(rows: Sequence[Mapping[str, Any]], label: str,
+            families: Iterable[tuple[str, str, str]]) -> Iterator[Metric]:
+    for name, key, help_text in families:
+        family = GaugeMetricFamily(name, help_text, labels=[label])
+        for row in rows:
+            if row.get(key) is not None:
+                family.add_metric([str(row[label])], row[key])
+        yield family
 
 
-def _family(name: str, kind: str, help_text: str, samples: Sequence[str]) -> list[str]:
-    return [f"# HELP {name} {_escape_help(help_text)}", f"# TYPE {name} {kind}", *samples]
-
-
-_STREAM_FAMILIES = (
-    ("streampose_frames_in_total", "counter", "frames_in", "Frames decoded from the source."),
-    ("streampose_frames_out_total", "counter", "frames_out", "Frames rendered and written."),
-    ("streampose_dropped_frames_total", "counter", "dropped", "Frames dropped (ring full)."),
-    ("streampose_reconnects_total", "counter", "reconnects", "Reconnections to the source."),
-    ("streampose_decode_errors_total", "counter", "decode_errors",
-     "Damaged packets or frames, or unreadable images, skipped."),
-    ("streampose_fps_in", "gauge", "fps_in", "Frames in per second, recent window."),
-    ("streampose_fps_out", "gauge", "fps_out", "Frames out per second, recent window."),
-)
-
-_STAGE_FAMILIES = (
-    ("streampose_stage_items_total", "counter", "items", "Items processed by the stage."),
-    ("streampose_stage_busy_seconds_total", "counter", "busy_s",
-     "Seconds the stage spent working (not waiting)."),
-    ("streampose_stage_busy_ratio", "gauge", "busy_ratio",
-     "Busy seconds per wall second over the recent window."),
-)
-
-
-def _stream_info(streams: Sequence[dict[str, Any]]) -> list[str]:
-    samples = [_sample("streampose_stream_info",
-                       {"stream": str(s["stream"]), "source": str(s.get("source", ""))}, 1)
-               for s in streams]
-    return _family("streampose_stream_info", "gauge", "Source of each stream (value 1).",
-                   samples)
-
-
-def _keyed(rows: Sequence[dict[str, Any]], label: str,
-           families: Sequence[tuple[str, str, str, str]]) -> Iterator[str]:
-    for name, kind, key, help_text in families:
-        samples = [_sample(name, {label: str(row[label])}, row[key])
-                   for row in rows if row.get(key) is not None]
-        if samples:
-            yield from _family(name, kind, help_text, samples)
-
-
-def _latency(streams: Sequence[dict[str, Any]]) -> list[str]:
+def _latency_summary(streams: Sequence[Mapping[str, Any]]) -> Metric:
     name = "streampose_latency_seconds"
-    samples: list[str] = []
+    family = Metric(name, "Capture-to-output latency; quantiles over the last frames, sum "
+                    "and count over the whole run.", "summary")
     for s in streams:
         stream = str(s["stream"])
-        samples += [_sample(name, {"stream": stream, "quantile": q}, s[key])
-                    for q, key in QUANTILES if s.get(key) is not None]
-        samples.append(_sample(f"{name}_sum", {"stream": stream}, s.get("latency_sum", 0.0)))
-        samples.append(_sample(f"{name}_count", {"stream": stream}, s.get("latency_count", 0)))
-    return _family(name, "summary", "Capture-to-output latency; quantiles over the last "
-                   "frames, sum and count over the whole run.", samples)
+        for q, key in QUANTILES:
+            if s.get(key) is not None:
+                family.add_sample(name, {"stream": stream, "quantile": q}, s[key])
+        family.add_sample(f"{name}_sum", {"stream": stream}, s.get("latency_sum", 0.0))
+        family.add_sample(f"{name}_count", {"stream": stream}, s.get("latency_count", 0))
+    return family
 
 
-def render_prometheus(snapshot: MetricsSnapshot) -> str:
-    """The snapshot in Prometheus text exposition format 0.0.4 (ends with a newline)."""
-    lines: list[str] = []
-    if snapshot.streams:
-        lines += _stream_info(snapshot.streams)
-        lines += _keyed(snapshot.streams, "stream", _STREAM_FAMILIES)
-        lines += _latency(snapshot.streams)
-    lines += _keyed(snapshot.stages, "stage", _STAGE_FAMILIES)
-    lines += _family("streampose_uptime_seconds", "gauge", "Seconds since the run started.",
-                     [_sample("streampose_uptime_seconds", {}, snapshot.uptime_s)])
-    return "\n".join(lines) + "\n"
+def _stage_families(stages: Sequence[Mapping[str, Any]]) -> Iterator[Metric]:
+    items = CounterMetricFamily("streampose_stage_items", "Items processed by the stage.",
+                                labels=["stage"])
+    busy = CounterMetricFamily("streampose_stage_busy_seconds",
+                               "Seconds the stage spent working (not waiting).",
+                               labels=["stage"])
+    for s in stages:
+        items.add_metric([str(s["stage"])], s.get("items", 0))
+        busy.add_metric([str(s["stage"])], s.get("busy_s", 0.0))
+    yield items
+    yield busy
+    yield from _gauges(stages, "stage", (("streampose_stage_busy_ratio", "busy_ratio",
+                                          "Busy seconds per wall second over the recent "
+                                          "window."),))
 
 
-# -- HTTP server ------------------------------------------------------------------------
+EventCounts = Callable[[], Mapping[tuple[int, str, str], int]]
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    timeout = 5.0  # a client that stalls does not hold a thread for long
+class RunMetrics:
+    """The run's registry: the snapshot's families, the latency histograms and, when the
+    console runs, the events by type (``event_counts``) and the events it dropped."""
 
-    def do_GET(self) -> None:
-        if self.path.split("?", 1)[0] != "/metrics":
-            self._reply(404, b"not found; try /metrics\n", "text/plain; charset=utf-8")
-            return
-        try:
-            body = render_prometheus(self.server.snapshot()).encode("utf-8")
-        except Exception:
-            log.exception("metrics snapshot failed")
-            self._reply(500, b"metrics snapshot failed\n", "text/plain; charset=utf-8")
-            return
-        self._reply(200, body, CONTENT_TYPE)
+    def __init__(self, snapshot: Callable[[], MetricsSnapshot]) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(_SnapshotCollector(snapshot, self))
+        self.frame_latency = Histogram(
+            "streampose_frame_latency_seconds", "Capture-to-output latency of every frame.",
+            ["stream"], registry=self.registry, buckets=LATENCY_BUCKETS)
+        self.stage_item = Histogram(
+            "streampose_stage_item_seconds", "Mean work seconds per item of each stage, one "
+            "observation per stage per progress tick (stages publish totals, not items).",
+            ["stage"], registry=self.registry, buckets=STAGE_BUCKETS)
+        self.event_counts: EventCounts | None = None
+        self.event_drops: Callable[[], Sequence[int]] | None = None
 
-    def _reply(self, status: int, body: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+    def observe_latency(self, stream: int, seconds: Iterable[float]) -> None:
+        child = self.frame_latency.labels(stream=str(stream))
+        for value in seconds:
+            child.observe(float(value))
 
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("metrics %s: " + format, self.address_string(), *args)
+    def observe_stage(self, stage: str, seconds_per_item: float) -> None:
+        self.stage_item.labels(stage=stage).observe(seconds_per_item)
 
+    def event_families(self) -> Iterator[Metric]:
+        if self.event_counts is not None:
+            family = CounterMetricFamily("streampose_events_by_type",
+                                         "Events seen by the console, by camera and type.",
+                                         labels=["stream", "camera", "type"])
+            for (stream, camera, kind), n in sorted(self.event_counts().items()):
+                family.add_metric([str(stream), camera, kind], n)
+            yield family
+        if self.event_drops is not None:
+            dropped = CounterMetricFamily("streampose_console_events_dropped",
+                                          "Events the console lost (its queue was full).",
+                                          labels=["stream"])
+            for stream, n in enumerate(self.event_drops()):
+                dropped.add_metric([str(stream)], n)
+            yield dropped
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int],
-                 snapshot: Callable[[], MetricsSnapshot]) -> None:
-        self.snapshot = snapshot
-        super().__init__(address, _Handler)
-
-
-class _Server6(_Server):
-    address_family = socket.AF_INET6
+    def exposition(self) -> bytes:
+        """The registry in the Prometheus text format (what ``/metrics`` answers)."""
+        return generate_latest(self.registry)
 
 
 class MetricsServer(Resource):
-    """Serves ``GET /metrics`` on ``host:port`` (127.0.0.1 by default) from a daemon thread.
+    """Serves ``registry`` at ``http://host:port/metrics`` (127.0.0.1 by default) with
+    ``prometheus_client``'s HTTP server on a daemon thread.
 
-    ``open()`` binds and starts serving, ``close()`` stops (``with MetricsServer(...)``
-    does both). ``port=0`` picks a free port; read it from ``.port`` after ``open()``.
+    ``port=0`` picks a free port; read it from ``.port`` after ``open()``.
     """
 
-    def __init__(self, *, port: int, snapshot: Callable[[], MetricsSnapshot],
+    def __init__(self, *, port: int, registry: CollectorRegistry,
                  host: str = "127.0.0.1") -> None:
-        self.host, self._port, self._snapshot = host, port, snapshot
-        self._server: _Server | None = None
-        self._bound: int | None = None
+        self.host, self._port, self.registry = host, port, registry
+        self._server: Any = None
         self._thread: threading.Thread | None = None
 
     @property
     def port(self) -> int:
-        """The port bound by the last ``open()`` (the ephemeral one for ``port=0``)."""
-        return self._port if self._bound is None else self._bound
+        """The port bound by ``open()`` (the ephemeral one for ``port=0``)."""
+        return int(self._server.server_port) if self._server is not None else self._port
 
     @property
     def url(self) -> str:
@@ -215,12 +224,12 @@ class MetricsServer(Resource):
         """Bind and start serving; OutputError when the address cannot be bound."""
         if self._server is not None:
             raise RuntimeError("metrics server already open")
-        self._server = self._bind()
-        self._bound = int(self._server.server_address[1])
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05},
-                                        name="streampose-metrics", daemon=True)
-        self._thread.start()
+        try:
+            self._server, self._thread = start_http_server(self._port, addr=self.host,
+                                                           registry=self.registry)
+        except OSError as exc:
+            raise OutputError(bind_message("metrics server", self.host, self._port,
+                                           exc)) from exc
         log.info("metrics on %s", self.url)
 
     def close(self) -> None:
@@ -229,22 +238,16 @@ class MetricsServer(Resource):
         self._server = self._thread = None
         if server is None:
             return
-        if thread is not None:
-            server.shutdown()
-            thread.join(timeout=5.0)
+        server.shutdown()
         server.server_close()
-
-    def _bind(self) -> _Server:
-        cls = _Server6 if ":" in self.host else _Server
-        try:
-            return cls((self.host, self._port), self._snapshot)
-        except OSError as exc:
-            raise OutputError(_bind_message(self.host, self._port, exc)) from exc
+        if thread is not None:
+            thread.join(timeout=5.0)
 
 
-def _bind_message(host: str, port: int, exc: OSError) -> str:
+def bind_message(what: str, host: str, port: int, exc: OSError) -> str:
+    """One line saying why ``what`` cannot listen on ``host:port``."""
     if exc.errno == errno.EADDRINUSE:
         reason = "address already in use (another process listens there; pick another port)"
     else:
         reason = exc.strerror or str(exc)
-    return f"metrics server: cannot listen on {host}:{port}: {reason}"
+    return f"{what}: cannot listen on {host}:{port}: {reason}"

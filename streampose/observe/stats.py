@@ -95,6 +95,16 @@ class LatencyWindow:
         window: np.ndarray = shared[start:start + n].copy()
         return window
 
+    def since(self, stream: int, seen: int) -> tuple[np.ndarray, int]:
+        """The samples recorded after the first ``seen`` ones (at most the window's
+        ``size`` newest; older ones are gone), oldest first, and the count now."""
+        n = self.count(stream)
+        new = min(max(0, n - seen), self.size)
+        shared = np.frombuffer(self._samples, dtype=np.float64)
+        base = stream * self.size
+        positions = [(i % self.size) + base for i in range(n - new, n)]
+        return shared[positions].copy(), n
+
     def percentiles(self, stream: int, qs: Iterable[float] = (50, 95)) -> tuple[float, ...] | None:
         """Percentiles (0-100) of the window, or None when no sample has been recorded."""
         window = self.values(stream)

@@ -1,67 +1,40 @@
-"""A live multi-line status on a terminal: one line per stream, one line of stage load.
+"""The live status on a terminal, drawn by ``rich``: a table with one row per stream
+(camera, state, fps in/out, every shared counter, latency p50/p95), the stages' load, and
+an optional progress line above.
 
-``format_status`` turns plain data into lines; ``StatusDisplay`` redraws them in place
-(ANSI cursor movement) at most once a second, and does nothing when its stream is not a
-terminal. The stream and stage dicts use the same keys as ``MetricsSnapshot``.
+``status_table`` builds the renderable from plain data (the dicts of a
+``MetricsSnapshot``); ``StatusDisplay`` redraws it in place at most once per interval, and
+does nothing when its stream is not a terminal.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TextIO
-from urllib.parse import urlsplit
+
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
 
 from streampose.lifecycle import Resource
+from streampose.observe.counters import FIELDS
 
-log = logging.getLogger(__name__)
+__all__ = ["StatusDisplay", "stage_line", "status_table"]
 
-MAX_LABEL = 24
-_UP = "\x1b[{n}F"       # cursor to the start of the line n lines up
-_CLEAR_BELOW = "\x1b[J"  # erase from the cursor to the end of the screen
-
-
-def short_name(source: str, index: int) -> str:
-    """A short label for a source: its last path component, or ``stream<index>``."""
-    path = urlsplit(source).path if "://" in source else source
-    name = path.rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1]
-    name = name or f"stream{index}"
-    return name if len(name) <= MAX_LABEL else "…" + name[-(MAX_LABEL - 1):]
+_RATE_FIELDS = ("frames_in", "frames_out")  # shown as rates, not as counts
+_STATE_STYLE = {"online": "green", "reconnecting": "yellow", "offline": "red",
+                "stalled": "red", "finished": "blue"}
 
 
-def _labels(streams: Sequence[Mapping[str, Any]]) -> list[str]:
-    labels = [short_name(str(s.get("source", "")), int(s.get("stream", i)))
-              for i, s in enumerate(streams)]
-    if len(set(labels)) != len(labels):
-        labels = [f"{int(s.get('stream', i))}:{label}"
-                  for i, (s, label) in enumerate(zip(streams, labels, strict=True))]
-    return labels
+def _latency(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f} s"
 
 
-def _latency(p50: float | None, p95: float | None) -> str:
-    if p50 is None or p95 is None:
-        return "lat -"
-    return f"lat p50 {p50:.2f} s p95 {p95:.2f} s"
-
-
-def stream_line(label: str, stream: Mapping[str, Any]) -> str:
-    """``cam0  in 10.0 fps  out 9.8 fps  dropped 12  lat p50 0.41 s p95 0.80 s``."""
-    parts = [label,
-             f"in {stream.get('fps_in', 0.0):.1f} fps",
-             f"out {stream.get('fps_out', 0.0):.1f} fps",
-             f"dropped {stream.get('dropped', 0)}",
-             _latency(stream.get("latency_p50"), stream.get("latency_p95"))]
-    reconnects = stream.get("reconnects", 0)
-    if reconnects:
-        parts.append(f"reconnects {reconnects}")
-    damaged = stream.get("decode_errors", 0)
-    if damaged:
-        parts.append(f"decode errors {damaged}")
-    return "  ".join(parts)
+def _name(stream: Mapping[str, Any]) -> str:
+    return str(stream.get("camera") or f"stream{stream.get('stream', '?')}")
 
 
 def stage_line(stages: Sequence[Mapping[str, Any]]) -> str:
@@ -70,91 +43,82 @@ def stage_line(stages: Sequence[Mapping[str, Any]]) -> str:
     return "  ".join(["busy", *loads])
 
 
-def format_status(*, streams: Sequence[Mapping[str, Any]],
-                  stages: Sequence[Mapping[str, Any]] = ()) -> list[str]:
-    """One line per stream (labels aligned), then one stage line when ``stages`` is given.
-
-    Stream keys: ``stream``, ``source``, ``fps_in``, ``fps_out``, ``dropped``,
-    ``reconnects``, ``latency_p50``, ``latency_p95`` (None: no sample yet).
-    Stage keys: ``stage``, ``busy_ratio`` (0..1, busy seconds per wall second).
-    """
-    labels = _labels(streams)
-    width = max((len(label) for label in labels), default=0)
-    lines = [stream_line(label.ljust(width), s)
-             for label, s in zip(labels, streams, strict=True)]
+def status_table(*, streams: Sequence[Mapping[str, Any]],
+                 stages: Sequence[Mapping[str, Any]] = (),
+                 header: str | None = None) -> RenderableType:
+    """The status as one renderable: ``header`` (e.g. a progress bar), the stream table,
+    the stage line. Stream keys: ``stream``, ``camera``, ``state``, ``fps_in``,
+    ``fps_out``, the counters of ``FIELDS``, ``latency_p50``/``latency_p95``."""
+    counters = [name for name in FIELDS if name not in _RATE_FIELDS]
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for title in ("camera", "state", "in fps", "out fps", *counters, "lat p50", "lat p95"):
+        table.add_column(title, justify="left" if title in ("camera", "state") else "right")
+    for s in streams:
+        state = str(s.get("state", ""))
+        table.add_row(_name(s), Text(state, style=_STATE_STYLE.get(state, "")),
+                      f"{float(s.get('fps_in', 0.0)):.1f}", f"{float(s.get('fps_out', 0.0)):.1f}",
+                      *(str(s.get(name, 0)) for name in counters),
+                      _latency(s.get("latency_p50")), _latency(s.get("latency_p95")))
+    parts: list[RenderableType] = [] if header is None else [Text(header)]
+    if streams:
+        parts.append(table)
     if stages:
-        lines.append(stage_line(stages))
-    return lines
-
-
-def _is_tty(stream: TextIO) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError, OSError):
-        return False
-
-
-def _columns(stream: TextIO) -> int | None:
-    try:
-        return os.get_terminal_size(stream.fileno()).columns
-    except (AttributeError, ValueError, OSError):
-        return None
+        parts.append(Text(stage_line(stages)))
+    return Group(*parts)
 
 
 class StatusDisplay(Resource):
-    """Redraws a block of lines in place on a terminal, at most once per ``interval_s``.
+    """Redraws a renderable in place on a terminal, at most once per ``interval_s``.
 
-    ``update(lines)`` may be called as often as wanted; lines arriving between redraws are
-    kept and drawn by the next redraw or by ``close()``, which leaves the last lines on
-    screen. Nothing is written when ``stream`` is not a TTY (``active`` is False).
-    Nothing else should write to the stream while the display is active. ``open()`` has
-    nothing to acquire (the display does not own its stream); ``with StatusDisplay()``
-    makes sure the last lines are drawn.
+    ``update(renderable)`` may be called as often as wanted; one arriving between redraws
+    is drawn by the next redraw or by ``close()``, which leaves the last one on screen.
+    Nothing is written when ``stream`` is not a TTY (``active`` is False) unless
+    ``force_tty``.
     """
 
     def __init__(self, *, stream: TextIO | None = None, interval_s: float = 1.0,
                  clock: Callable[[], float] = time.monotonic,
                  force_tty: bool | None = None) -> None:
         self.stream = sys.stderr if stream is None else stream
-        self.interval_s = interval_s
-        self.active = _is_tty(self.stream) if force_tty is None else force_tty
-        self._clock = clock
-        self._drawn = 0                    # lines on screen from the last redraw
+        self.interval_s, self._clock = interval_s, clock
+        self.console = Console(file=self.stream, force_terminal=force_tty)
+        self.active = self.console.is_terminal
+        self._live: Live | None = None
         self._last_draw: float | None = None
-        self._pending: list[str] | None = None
+        self._pending: RenderableType | None = None
         self._closed = False
 
     def open(self) -> None:
-        """Nothing to acquire: the display draws on its first ``update``."""
+        """Nothing to acquire: the display starts drawing on its first ``update``."""
 
-    def update(self, lines: Sequence[str]) -> None:
-        """Show ``lines``: now if the last redraw is ``interval_s`` old, else at the next."""
+    def update(self, renderable: RenderableType) -> None:
+        """Show ``renderable``: now if the last redraw is ``interval_s`` old, else later."""
         if not self.active or self._closed:
             return
-        self._pending = list(lines)
+        self._pending = renderable
         now = self._clock()
         if self._last_draw is None or now - self._last_draw >= self.interval_s:
             self._redraw()
             self._last_draw = now
 
     def close(self) -> None:
-        """Draw any lines not yet shown and leave them there; idempotent."""
+        """Draw what is pending and leave it on screen; idempotent."""
         if self._closed:
             return
         self._closed = True
         if self.active:
             self._redraw()
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
 
     def _redraw(self) -> None:
         if self._pending is None:
             return
-        lines, self._pending = self._pending, None
-        columns = _columns(self.stream)
-        if columns:
-            lines = [line[:columns - 1] for line in lines]  # a wrapped line breaks the count
-        text = (_UP.format(n=self._drawn) if self._drawn else "\r") + _CLEAR_BELOW
-        text += "".join(line + "\n" for line in lines)
-        with contextlib.suppress(OSError, ValueError):
-            self.stream.write(text)
-            self.stream.flush()
-        self._drawn = len(lines)
+        renderable, self._pending = self._pending, None
+        if self._live is None:
+            self._live = Live(renderable, console=self.console, auto_refresh=False,
+                              transient=False, redirect_stdout=False, redirect_stderr=False)
+            self._live.start(refresh=True)
+        else:
+            self._live.update(renderable, refresh=True)

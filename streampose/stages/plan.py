@@ -17,6 +17,7 @@ from streampose.uri import camera_name, unique_names
 if TYPE_CHECKING:  # types only: every stage module imports this one, keep it light
     from streampose.backends.request import BackendRequest
     from streampose.config import PipelineConfig
+    from streampose.console.link import ConsoleLink
     from streampose.models.spec import ModelSpec
     from streampose.observe.counters import StreamCounters
     from streampose.observe.stats import LatencyWindow
@@ -32,9 +33,10 @@ __all__ = ["RunPlan", "all_stream_facts", "stream_facts"]
 class RunPlan:
     """A validated run: config, probed sources, model, backend, processing strategy.
 
-    ``counters`` and ``latency`` (shared-memory statistics) are added when the run
-    starts, since they need the supervisor's multiprocessing context; ``threads`` (the
-    thread plan) once the topology is known (``Pipeline``).
+    ``counters`` and ``latency`` (shared-memory statistics), and ``console`` (the web
+    console's shared state, with ``--serve``) are added when the run starts, since they
+    need the supervisor's multiprocessing context; ``threads`` (the thread plan) once the
+    topology is known (``Pipeline``).
     """
 
     config: PipelineConfig
@@ -46,6 +48,7 @@ class RunPlan:
     counters: StreamCounters | None = None
     latency: LatencyWindow | None = None
     threads: ThreadPlan | None = None
+    console: ConsoleLink | None = None
 
     def statistics(self) -> tuple[StreamCounters, LatencyWindow]:
         """The run's shared counters and latency windows (added by ``Pipeline.run``)."""

@@ -204,4 +204,8 @@ def _sinks(plan: RunPlan) -> list[Sink]:
     encoder = EncoderSettings.from_performance(plan.config.performance,
                                                threads=1 if threads is None else threads)
     sinks = build_sinks(plan.config.outputs, all_stream_facts(plan), encoder)
+    if plan.console is not None:
+        from streampose.console.sink import console_sinks  # OpenCV: only with --serve
+
+        sinks += console_sinks(plan.console, plan.cameras)
     return sinks + mqtt_sinks(plan.config.mqtt, plan.cameras, plan.counters)

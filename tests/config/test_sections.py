@@ -39,7 +39,7 @@ TODAY = ("--output", "-o", "--json", "--coco", "--openpose-json", "--model", "--
          "--no-reconnect", "--duration", "--metrics-port", "--metrics-host", "--config",
          "--no-progress", "--log-level")
 # Added since: COCO image ids by file name (issue 10).
-ADDED = ("--coco-ids",)
+ADDED = ("--coco-ids", "--serve", "--serve-auth")
 MQTT = ("--mqtt", "--mqtt-every", "--mqtt-max-rate", "--mqtt-ca", "--mqtt-node")
 # The thread plan's overrides (issue 15).
 THREADS = ("--cores", "--opencv-threads")
@@ -225,6 +225,7 @@ def test_every_field_with_a_flag_is_on_the_command_line() -> None:
                  if (s.table, f.name) not in flagged}
     assert toml_only == {("live", "max_backoff_s"), ("live", "slots"),
                          ("performance", "encoder_threads"), ("performance", "frame_slots"),
+                         ("console", "preview_fps"), ("console", "preview_width"),
                          ("mqtt", "status_interval_s"), ("mqtt", "connect_timeout_s"),
                          ("mqtt", "max_queued"), ("mqtt", "max_backoff_s"),
                          ("performance", "drain_timeout_s"), ("threads", "inter_op"),

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from rich.console import Console
 
-from streampose.observe.counters import StreamCounters
+from streampose.observe.counters import FIELDS, StreamCounters
 from streampose.observe.stats import LatencyWindow, RateMeter, StageStats, counter_keys
-from streampose.observe.status import StatusDisplay, format_status, short_name
+from streampose.observe.status import StatusDisplay, stage_line, status_table
 
 CTX = mp.get_context("spawn")
 WAIT_S = 20.0
@@ -148,48 +149,48 @@ def test_counter_keys() -> None:
                                   "1/frames_in": 4, "1/dropped": 0}
 
 
-# -- status lines ------------------------------------------------------------------------
+
+# -- status table ------------------------------------------------------------------------
 
 
-def _stream(index: int, source: str, **kw: Any) -> dict[str, Any]:
-    base = {"stream": index, "source": source, "frames_in": 0, "frames_out": 0, "dropped": 0,
-            "reconnects": 0, "fps_in": 0.0, "fps_out": 0.0, "latency_p50": None,
-            "latency_p95": None}
+def _stream(index: int, camera: str, **kw: Any) -> dict[str, Any]:
+    base = {"stream": index, "camera": camera, "state": "online", "frames_in": 0,
+            "frames_out": 0, "dropped": 0, "reconnects": 0, "fps_in": 0.0, "fps_out": 0.0,
+            "latency_p50": None, "latency_p95": None}
     return base | kw
 
 
-@pytest.mark.parametrize(("streams", "stages", "expected"), [
-    ([_stream(0, "rtsp://cam/cam0", fps_in=10.0, fps_out=9.8, dropped=12,
-              latency_p50=0.41, latency_p95=0.8)], [],
-     ["cam0  in 10.0 fps  out 9.8 fps  dropped 12  lat p50 0.41 s p95 0.80 s"]),
-    ([_stream(0, "/videos/a.mp4", fps_in=25.04), _stream(1, "b/long_name.mp4", reconnects=2)],
-     [],
-     ["a.mp4          in 25.0 fps  out 0.0 fps  dropped 0  lat -",
-      "long_name.mp4  in 0.0 fps  out 0.0 fps  dropped 0  lat -  reconnects 2"]),
-    ([_stream(0, "x/clip.mp4"), _stream(1, "y/clip.mp4")], [],
-     ["0:clip.mp4  in 0.0 fps  out 0.0 fps  dropped 0  lat -",
-      "1:clip.mp4  in 0.0 fps  out 0.0 fps  dropped 0  lat -"]),
-    ([_stream(0, "a.mp4")],
-     [{"stage": "decode0", "busy_ratio": 0.35}, {"stage": "infer", "busy_ratio": 0.921},
-      {"stage": "render", "busy_ratio": 0.0}],
-     ["a.mp4  in 0.0 fps  out 0.0 fps  dropped 0  lat -",
-      "busy  decode0 35%  infer 92%  render 0%"]),
-    ([], [], []),
-])
-def test_format_status(streams: list[dict[str, Any]], stages: list[dict[str, Any]],
-                       expected: list[str]) -> None:
-    assert format_status(streams=streams, stages=stages) == expected
+def _text(renderable: Any) -> str:
+    console = Console(file=io.StringIO(), width=160, color_system=None)
+    console.print(renderable)
+    return console.file.getvalue()  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize(("source", "expected"), [
-    ("rtsp://host:554/live/cam0?tcp=1", "cam0"),
-    ("rtsp://host:554/", "stream3"),
-    ("C:\\videos\\in.mp4", "in.mp4"),
-    ("frames/", "frames"),
-    ("x" * 40 + ".mp4", "…" + ("x" * 40 + ".mp4")[-23:]),
-])
-def test_short_name(source: str, expected: str) -> None:
-    assert short_name(source, 3) == expected
+def test_status_table_shows_every_stream_counter_and_the_stages() -> None:
+    out = _text(status_table(
+        streams=[_stream(0, "cam0", fps_in=10.0, fps_out=9.8, dropped=12, latency_p50=0.41,
+                         latency_p95=0.8),
+                 _stream(1, "door", state="reconnecting", reconnects=2)],
+        stages=[{"stage": "decode0", "busy_ratio": 0.35}, {"stage": "infer", "busy_ratio": 0.921}],
+        header="[###   ] 3/9 frames"))
+    lines = out.splitlines()
+    assert lines[0].startswith("[###   ] 3/9 frames")
+    header = lines[1].split()
+    assert header[:2] == ["camera", "state"]
+    assert all(name in header for name in FIELDS if name not in ("frames_in", "frames_out"))
+    cam0 = lines[2].split()
+    assert cam0[:4] == ["cam0", "online", "10.0", "9.8"] and "12" in cam0
+    assert cam0[-4:] == ["0.41", "s", "0.80", "s"]
+    assert lines[3].split()[:2] == ["door", "reconnecting"] and lines[3].split()[-2:] == ["-", "-"]
+    assert lines[-1] == "busy  decode0 35%  infer 92%"
+
+
+def test_status_table_without_streams() -> None:
+    assert _text(status_table(streams=[])).strip() == ""
+
+
+def test_stage_line() -> None:
+    assert stage_line([{"stage": "render", "busy_ratio": 0.0}]) == "busy  render 0%"
 
 
 # -- StatusDisplay -----------------------------------------------------------------------
@@ -207,37 +208,27 @@ def test_status_display_not_a_tty_writes_nothing() -> None:
     out = io.StringIO()
     display = StatusDisplay(stream=out)
     assert not display.active
-    display.update(["a", "b"])
+    display.update("a")
     display.close()
     assert out.getvalue() == ""
 
 
-def test_status_display_redraws_in_place_at_most_once_a_second() -> None:
+def test_status_display_redraws_at_most_once_a_second_and_leaves_the_last() -> None:
     out, clock = io.StringIO(), _Clock()
     display = StatusDisplay(stream=out, clock=clock, force_tty=True)
-    display.update(["one", "two"])
-    assert out.getvalue() == "\r\x1b[Jone\ntwo\n"
+    display.update("one")
+    assert "one" in out.getvalue()
     clock.now += 0.5
-    display.update(["skipped", "lines"])
-    assert out.getvalue() == "\r\x1b[Jone\ntwo\n"  # too soon: kept for later
+    display.update("skipped")
+    assert "skipped" not in out.getvalue()  # too soon: kept for later
     clock.now += 0.5
-    display.update(["three"])
-    assert out.getvalue().endswith("two\n\x1b[2F\x1b[Jthree\n")
+    display.update("three")
+    assert "three" in out.getvalue() and "skipped" not in out.getvalue()
     clock.now += 0.2
-    display.update(["last", "lines"])
-    display.close()  # draws the pending lines and leaves them
-    assert out.getvalue().endswith("three\n\x1b[1F\x1b[Jlast\nlines\n")
+    display.update("last")
+    display.close()  # draws the pending one and leaves it
+    assert out.getvalue().split("\x1b[2K")[-1].startswith("last\n")
     size = len(out.getvalue())
     display.close()
-    display.update(["after"])
+    display.update("after")
     assert len(out.getvalue()) == size
-
-
-def test_status_display_as_a_context_manager_leaves_the_last_lines() -> None:
-    out, clock = io.StringIO(), _Clock()
-    with StatusDisplay(stream=out, clock=clock, force_tty=True) as display:
-        display.update(["one"])
-        clock.now += 0.1
-        display.update(["two"])  # too soon: drawn by close()
-        assert out.getvalue() == "\r\x1b[Jone\n"
-    assert out.getvalue().endswith("\x1b[1F\x1b[Jtwo\n")

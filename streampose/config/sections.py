@@ -2,7 +2,7 @@
 
 ``PipelineConfig`` holds the sources and one section per table (``[model]``,
 ``[batching]``, ``[outputs]``, ``[draw]``, ``[tracking]``, ``[live]``,
-``[performance]``, ``[decoder]``, ``[keypoints]``). Every option is a field made with
+``[performance]``, ``[decoder]``, ``[keypoints]``, ``[events]``). Every option is a field made with
 :func:`~streampose.config.fields.option`; the command line and the TOML schema are
 generated from these fields, and each section validates its own values.
 """
@@ -14,16 +14,21 @@ import logging
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from streampose.config.fields import Section, option
+from streampose.config.rules import parse_fall, parse_line, parse_zone
 from streampose.errors import ConfigError
+
+if TYPE_CHECKING:
+    from streampose.events import Rule
 
 __all__ = [
     "SECTIONS",
     "BatchingConfig",
     "DecoderThresholds",
     "DrawConfig",
+    "EventsConfig",
     "KeypointThresholds",
     "LiveConfig",
     "ModelConfig",
@@ -253,6 +258,58 @@ class KeypointThresholds(Section):
 
 
 @dataclass(frozen=True)
+class EventsConfig(Section):
+    """[events]: line, zone and fall rules on tracked people (streampose.events).
+
+    Coordinates are frame pixels of the camera (x right, y down). In a pipeline file the
+    rules are ``[[events.line]]`` and ``[[events.zone]]`` tables (``name``, ``points`` and
+    optional keys, see the README's Events section) and an ``[events.fall]`` table of
+    thresholds (empty: the defaults). Events need tracking (on by default).
+    """
+
+    table: ClassVar[str] = "events"
+
+    jsonl: Path | None = option(None, flag="--events", metavar="OUT.jsonl",
+                                 help="write events as JSON lines (one object per line)")
+    line: tuple[dict[str, object], ...] = option(
+        default_factory=tuple, parse=parse_line, metavar="NAME:x1,y1,x2,y2", help=(
+            "count crossings of a line (frame pixels; 'in' = left to right of the arrow "
+            "x1,y1 -> x2,y2 as seen on screen), repeatable"))
+    zone: tuple[dict[str, object], ...] = option(
+        default_factory=tuple, parse=parse_zone, metavar="NAME:x1,y1,x2,y2,x3,y3,...",
+        help="enter/leave events and occupancy of a polygon (frame pixels), repeatable")
+    fall: dict[str, object] | None = option(
+        None, parse=parse_fall, const={}, metavar="KEY=VALUE,...", help=(
+            "detect falls (a heuristic); optional thresholds, e.g. still_s=3"))
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.rules()  # every rule checked now: unknown keys, degenerate shapes
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any rule is configured."""
+        return bool(self.line or self.zone or self.fall is not None)
+
+    def rules(self) -> tuple[Rule, ...]:
+        """The rules, checked (ConfigError naming the rule and the key)."""
+        from streampose.events import FallRule, LineRule, ZoneRule  # events depend on config
+
+        rules: list[Rule] = [LineRule.from_table(t, "--line / [[events.line]]")
+                             for t in self.line]
+        rules += [ZoneRule.from_table(t, "--zone / [[events.zone]]") for t in self.zone]
+        if self.fall is not None:
+            rules.append(FallRule.from_table(self.fall, "--fall / [events.fall]"))
+        for kind in (LineRule, ZoneRule):
+            names = [r.name for r in rules if isinstance(r, kind)]
+            twice = sorted({n for n in names if names.count(n) > 1})
+            if twice:
+                raise ConfigError(f"[events]: two {kind.__name__.removesuffix('Rule').lower()}s "
+                                  f"named {', '.join(map(repr, twice))}; names must be unique")
+        return tuple(rules)
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     """What to run: the sources and one section per TOML table."""
 
@@ -266,6 +323,7 @@ class PipelineConfig:
     performance: PerformanceConfig = field(default_factory=PerformanceConfig)
     decoder: DecoderThresholds = field(default_factory=DecoderThresholds)
     keypoints: KeypointThresholds = field(default_factory=KeypointThresholds)
+    events: EventsConfig = field(default_factory=EventsConfig)
     log_level: int = logging.WARNING
 
     def __post_init__(self) -> None:
@@ -282,6 +340,18 @@ class PipelineConfig:
         if self.model.path is None:
             raise ConfigError("--model is required (on the command line or in --config: "
                               "[model].path)")
+        _check_events(self.events, self.tracking)
+
+
+def _check_events(events: EventsConfig, tracking: TrackingConfig) -> None:
+    """Events need rules to write, and tracked people to follow."""
+    if events.jsonl is not None and not events.enabled:
+        raise ConfigError(f"--events {events.jsonl}: no event rules; add --line, --zone or "
+                          "--fall (or [[events.line]], [[events.zone]], [events.fall] in "
+                          "--config)")
+    if events.enabled and not tracking.enabled:
+        raise ConfigError("events (--line, --zone, --fall, [events]) follow tracked people: "
+                          "remove --no-tracking ([tracking].enabled = false)")
 
 
 def _sections() -> dict[str, type[Section]]:

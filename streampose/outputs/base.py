@@ -9,13 +9,18 @@ written. See ARCHITECTURE.md for where sinks sit in a frame's path.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from streampose.lifecycle import Resource
 from streampose.pose import Poses
+
+if TYPE_CHECKING:
+    from streampose.events.event import Event
 
 __all__ = ["FrameMeta", "Sink", "image_id"]
 
@@ -46,15 +51,21 @@ class Sink(Resource):
     """Base of every output: sinks override ``write`` and what else they need.
 
     ``wants_image``: whether the render stage must draw the frame for this sink.
+    ``wants_events``: whether the render stage hands it each frame's events
+    (:meth:`write_events`, after :meth:`write`); sinks without it are never called.
     """
 
     wants_image = False
+    wants_events = False
 
     def open(self) -> None:
         """Create the output (runs in the render process)."""
 
     def write(self, meta: FrameMeta, poses: Poses, image: np.ndarray | None) -> None:
         raise NotImplementedError
+
+    def write_events(self, meta: FrameMeta, events: Sequence[Event]) -> None:
+        """The events of the frame ``meta`` (never empty; only if ``wants_events``)."""
 
     def close(self) -> None:
         """Finish the output; must leave a valid file whatever was written. Idempotent."""

@@ -39,7 +39,7 @@ TODAY = ("--output", "-o", "--json", "--coco", "--openpose-json", "--model", "--
          "--no-reconnect", "--duration", "--metrics-port", "--metrics-host", "--config",
          "--no-progress", "--log-level")
 # Added since: COCO image ids by file name (issue 10).
-ADDED = ("--coco-ids",)
+ADDED = ("--coco-ids", "--events", "--line", "--zone", "--fall")
 TRACKER = ("--track-max-age", "--track-min-similarity", "--track-min-hits", "--track-sigma",
            "--track-min-scale", "--track-velocity-smoothing")
 
@@ -273,6 +273,9 @@ def _value_set(opt: Option) -> Any:
         return not opt.default
     if opt.kind == "dict":
         return {"key": 1}
+    if opt.kind == "tables":
+        assert opt.meta.parse is not None
+        return (opt.meta.parse(_text(opt)),)
     if opt.kind == "path":
         return Path("x")
     return {"int": int, "float": float}.get(opt.kind, str)(_text(opt))

@@ -47,20 +47,20 @@ class RulesAnnotator:
 
 def _line(scene: np.ndarray, counter: LineCounter, width: int, scale: float) -> None:
     a, b = counter.line.a, counter.line.b
-    cv2.line(scene, _px(a), _px(b), LINE_COLOR, width, cv2.LINE_AA)
+    cv2.line(scene, _px(a), _px(b), LINE_COLOR, width, cv2.LINE_8)
     mid = ((a[0] + b[0]) / 2, (a[1] + b[1]) / 2)
     length = math.dist(a, b)
     normal = (-(b[1] - a[1]) / length, (b[0] - a[0]) / length)  # towards the "in" side
     reach = max(12.0, min(40.0, length / 6))
     tip = (mid[0] + normal[0] * reach, mid[1] + normal[1] * reach)
-    cv2.arrowedLine(scene, _px(mid), _px(tip), LINE_COLOR, width, cv2.LINE_AA, tipLength=0.4)
+    cv2.arrowedLine(scene, _px(mid), _px(tip), LINE_COLOR, width, cv2.LINE_8, tipLength=0.4)
     text = f"{counter.rule} in {counter.counts['in']} out {counter.counts['out']}"
     _label(scene, text, a, LINE_COLOR, scale)
 
 
 def _zone(scene: np.ndarray, watcher: ZoneWatcher, width: int, scale: float) -> None:
     polygon = np.array([_px(p) for p in watcher.zone.polygon], np.int32)
-    cv2.polylines(scene, [polygon], True, ZONE_COLOR, width, cv2.LINE_AA)
+    cv2.polylines(scene, [polygon], True, ZONE_COLOR, width, cv2.LINE_8)
     _label(scene, f"{watcher.rule}: {watcher.occupancy} inside", watcher.zone.polygon[0],
            ZONE_COLOR, scale)
 

@@ -45,9 +45,9 @@ class OptionMeta:
     ``choices``: allowed strings; ``short``: a one-letter alias (``-o``); ``path``: a
     ``str`` option that is a path (resolved against a pipeline file's folder, kept a
     string because it may hold ``{stream}``); ``toml``: False keeps it out of files.
-    ``parse``: how the CLI reads one value of a ``dict`` or ``tables`` option (a
-    ``tables`` flag is repeatable, one table each); ``const``: with ``parse``, the value
-    of a ``dict`` flag given without an argument (``--fall``).
+    ``parse``: how the CLI reads one value of a ``tables`` option (its flag is
+    repeatable, one table each); ``const``: the flag takes no argument and sets this
+    value (``--fall`` sets ``{}``: the fall rule with its default thresholds).
     """
 
     help: str

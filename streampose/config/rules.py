@@ -2,8 +2,7 @@
 
 ``--line NAME:x1,y1,x2,y2`` and ``--zone NAME:x1,y1,x2,y2,x3,y3,...`` (frame pixels)
 become ``{"name": NAME, "points": [x1, y1, ...]}``, the shape of one ``[[events.line]]``
-or ``[[events.zone]]`` table; ``--fall`` alone is ``{}`` (the default thresholds) and
-``--fall KEY=VALUE,...`` sets some. These readers never fail: what they cannot read is
+or ``[[events.zone]]`` table. These readers never fail: what they cannot read is
 passed on as it is, and the rule's own check (``streampose.events``) names what is wrong
 in one line.
 """
@@ -12,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["parse_fall", "parse_line", "parse_zone"]
+__all__ = ["parse_line", "parse_zone"]
 
 
 def parse_line(text: str) -> dict[str, Any]:
@@ -23,15 +22,6 @@ def parse_line(text: str) -> dict[str, Any]:
 def parse_zone(text: str) -> dict[str, Any]:
     """``NAME:x1,y1,x2,y2,x3,y3,...`` -> ``{"name": NAME, "points": [...]}``."""
     return _named_points(text)
-
-
-def parse_fall(text: str) -> dict[str, Any]:
-    """``KEY=VALUE,...`` (numbers) -> ``{KEY: value}``; an empty text is ``{}``."""
-    table: dict[str, Any] = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        key, _, raw = item.partition("=")
-        table[key.strip()] = _number(raw.strip())
-    return table
 
 
 def _named_points(text: str) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from streampose.config.fields import Section, option
-from streampose.config.rules import parse_fall, parse_line, parse_zone
+from streampose.config.rules import parse_line, parse_zone
 from streampose.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -278,9 +278,9 @@ class EventsConfig(Section):
     zone: tuple[dict[str, object], ...] = option(
         default_factory=tuple, parse=parse_zone, metavar="NAME:x1,y1,x2,y2,x3,y3,...",
         help="enter/leave events and occupancy of a polygon (frame pixels), repeatable")
-    fall: dict[str, object] | None = option(
-        None, parse=parse_fall, const={}, metavar="KEY=VALUE,...", help=(
-            "detect falls (a heuristic); optional thresholds, e.g. still_s=3"))
+    fall: dict[str, object] | None = option(None, const={}, help=(
+        "detect falls (a heuristic) with the default thresholds; set them in a pipeline "
+        "file's [events.fall] table"))
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -10,7 +10,7 @@ import pytest
 from streampose.cli import build_parser, main
 from streampose.config.arguments import given_values
 from streampose.config.build import build_config
-from streampose.config.rules import parse_fall, parse_line, parse_zone
+from streampose.config.rules import parse_line, parse_zone
 from streampose.config.sections import EventsConfig
 from streampose.config.toml import load_pipeline_file
 from streampose.errors import ConfigError
@@ -33,10 +33,8 @@ def test_line_flag_syntax(text: str, table: dict[str, object]) -> None:
     assert parse_line(text) == table
 
 
-def test_zone_and_fall_flag_syntax() -> None:
+def test_zone_flag_syntax() -> None:
     assert parse_zone("z:0,0,10,0,0,10") == {"name": "z", "points": [0, 0, 10, 0, 0, 10]}
-    assert parse_fall("") == {}
-    assert parse_fall("still_s=3, min_drop=0.3") == {"still_s": 3, "min_drop": 0.3}
 
 
 def test_flags_build_the_rules() -> None:
@@ -48,7 +46,8 @@ def test_flags_build_the_rules() -> None:
         LineRule(name="b", a=(0.0, 0.0), b=(0.0, 100.0)),
         ZoneRule(name="z", polygon=((0.0, 0.0), (50.0, 0.0), (50.0, 50.0))),
         FallRule())
-    assert _config("--fall", "still_s=4").events.rules() == (FallRule(still_s=4.0),)
+    before_source = build_parser().parse_args(["run", "--fall", "a.mp4", "--model", "m.onnx"])
+    assert given_values(before_source)["sources"] == ["a.mp4"]  # --fall takes no argument
     assert not _config().events.enabled and _config().events.rules() == ()
 
 
@@ -109,7 +108,6 @@ def test_bad_rules_in_a_file_name_what_is_wrong(tmp_path: Path, toml: str,
     (["--line", "a:0,0,100,0", "--line", "a:0,10,100,10"], "two lines named 'a'"),
     (["--zone", "z:0,0,10,10,20,20"], "has no area"),
     (["--zone", "z:0,0,10,10,10,0,0,10"], "edges cross"),
-    (["--fall", "stil_s=2"], "unknown key 'stil_s'"),
     (["--events", "e.jsonl"], "no event rules"),
     (["--line", "a:0,0,100,0", "--no-tracking"], "remove --no-tracking"),
 ])

@@ -253,7 +253,7 @@ def _run_help() -> str:
 
 def _argv_setting(opt: Option) -> list[str]:
     assert opt.flag is not None
-    if opt.kind == "bool":
+    if opt.kind == "bool" or opt.meta.const is not None:
         return [opt.flag]
     return [opt.flag, _text(opt)]
 
@@ -271,6 +271,8 @@ def _text(opt: Option) -> str:
 def _value_set(opt: Option) -> Any:
     if opt.kind == "bool":
         return not opt.default
+    if opt.meta.const is not None:
+        return opt.meta.const
     if opt.kind == "dict":
         return {"key": 1}
     if opt.kind == "tables":

@@ -281,6 +281,9 @@ class EventsConfig(Section):
     fall: dict[str, object] | None = option(None, const={}, help=(
         "detect falls (a heuristic) with the default thresholds; set them in a pipeline "
         "file's [events.fall] table"))
+    min_keypoints: int = option(5, low=1, high=1000, flag="", help=(
+        "people with fewer keypoints found are ignored by the rules (fragments of a "
+        "person that the tracker may follow as a second track)"))
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -1,6 +1,7 @@
 """Anchors: the one point of a person that a rule follows (hip midpoint by default).
 
-``hips``: the midpoint of the hips (one hip when only one is found), else the neck;
+``hips``: the midpoint of the hips (one hip when only one is found), else the neck,
+else the midpoint of the shoulders;
 ``pelvis``: the same without the fallback;
 ``neck``: the neck keypoint (COCO-18, BODY-25), else the midpoint of the shoulders
 (COCO-17 has no neck); ``ankles``: the midpoint of the ankles, else the hips; any other

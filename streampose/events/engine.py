@@ -2,7 +2,9 @@
 
 The render stage keeps one engine per stream (so render can be sharded by stream) and
 calls :meth:`EventEngine.update` with every frame, in order, after tracking. People
-without a track id (-1) are ignored. A track not seen for more than ``forget_after``
+without a track id (-1), and those with fewer than ``min_keypoints`` keypoints found
+(fragments: a head and shoulders the decoder split off a person, which the tracker may
+follow as a second track), are ignored. A track not seen for more than ``forget_after``
 frames is forgotten by every rule (a zone then reports its ``leave`` with
 ``"lost": true``), so the state is bounded by the live tracks; ``max_tracks`` caps it
 even if a tracker misbehaves (the longest unseen are forgotten first).
@@ -39,10 +41,12 @@ class EventEngine:
     """``events = engine.update(meta, poses)`` for one camera; see the module text."""
 
     def __init__(self, *, camera: str, rules: Sequence[Rule], skeleton: Skeleton,
-                 forget_after: int = 15, max_tracks: int = 1024) -> None:
-        if forget_after < 0 or max_tracks < 1:
-            raise ConfigError(f"events: forget_after = {forget_after} must be >= 0 and "
-                              f"max_tracks = {max_tracks} >= 1")
+                 forget_after: int = 15, max_tracks: int = 1024,
+                 min_keypoints: int = 5) -> None:
+        if forget_after < 0 or max_tracks < 1 or min_keypoints < 1:
+            raise ConfigError(f"events: forget_after = {forget_after} must be >= 0, "
+                              f"max_tracks = {max_tracks} and min_keypoints = "
+                              f"{min_keypoints} >= 1")
         self.camera = camera
         mine = [r for r in rules if r.camera is None or r.camera == camera]
         names = [(type(r).__name__, r.name) for r in mine]
@@ -51,6 +55,7 @@ class EventEngine:
                               f"name ({', '.join(n for _, n in names)})")
         self.detectors: list[Detector] = [r.detector(skeleton) for r in mine]
         self.forget_after, self.max_tracks = forget_after, max_tracks
+        self.min_keypoints = min_keypoints
         self._last: dict[int, Seen] = {}
         self.total = 0
 
@@ -71,8 +76,9 @@ class EventEngine:
         """The events of this frame (``meta``: its identity; ``poses``: tracked, in frame
         pixels), in rule order per person, then the leaves of tracks forgotten now."""
         found: list[tuple[Detector, Hit, Seen]] = []
+        enough = (poses.keypoints[..., 2] > 0).sum(axis=1) >= self.min_keypoints
         for row, track_id in enumerate(poses.track_ids.tolist()):
-            if track_id < 0:
+            if track_id < 0 or not enough[row]:
                 continue
             seen = Seen(track_id, np.array(poses.keypoints[row]), meta.frame, meta.pts_s)
             self._last[track_id] = seen

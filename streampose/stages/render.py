@@ -199,13 +199,14 @@ def _engines(plan: RunPlan) -> Callable[[int], EventEngine | None] | None:
         return None
     return functools.partial(_engine, rules=events.rules(), cameras=plan.cameras,
                              skeleton=plan.spec.skeleton,
-                             forget_after=plan.config.tracking.max_age + 1)
+                             forget_after=plan.config.tracking.max_age + 1,
+                             min_keypoints=events.min_keypoints)
 
 
 def _engine(stream: int, *, rules: tuple[Any, ...], cameras: tuple[str, ...], skeleton: str,
-            forget_after: int) -> EventEngine:
+            forget_after: int, min_keypoints: int) -> EventEngine:
     return EventEngine(camera=cameras[stream], rules=rules, skeleton=get_skeleton(skeleton),
-                       forget_after=forget_after)
+                       forget_after=forget_after, min_keypoints=min_keypoints)
 
 
 def _sinks(plan: RunPlan) -> list[Sink]:

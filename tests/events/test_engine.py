@@ -68,3 +68,20 @@ def test_forgotten_tracks_free_their_zone_place() -> None:
     assert [(e.type, e.track_id, e.frame, e.details.get("lost")) for e in found] == [
         ("leave", 1, 3, True)]
     assert engine.occupancy() == {"desk": 1} and engine.num_tracks == 1
+
+
+def test_fragments_with_few_keypoints_are_ignored() -> None:
+    from tests.events.people import keypoints
+
+    engine = EventEngine(camera="c", rules=[LINE], skeleton=SKELETON, min_keypoints=5)
+    found = []
+    for frame, x in enumerate([50, 150]):
+        frame_poses = poses({1: at(x, 100), 2: at(x, 60)})
+        kp = frame_poses.keypoints.copy()
+        fragment = keypoints(at(x, 60))
+        fragment[[i for i, n in enumerate(SKELETON.keypoints)
+                  if n not in ("nose", "left_shoulder", "right_shoulder", "neck")]] = 0
+        kp[1] = fragment  # track 2: head, neck and shoulders only (4 keypoints)
+        found += engine.update(meta(frame), frame_poses.__class__(
+            kp, frame_poses.scores, SKELETON, track_ids=frame_poses.track_ids))
+    assert [(e.track_id, e.details["direction"]) for e in found] == [(1, "in")]

@@ -218,7 +218,7 @@ def test_every_field_with_a_flag_is_on_the_command_line() -> None:
                  if (s.table, f.name) not in flagged}
     assert toml_only == {("live", "max_backoff_s"), ("live", "slots"),
                          ("performance", "encoder_threads"), ("performance", "frame_slots"),
-                         ("performance", "drain_timeout_s"),
+                         ("performance", "drain_timeout_s"), ("events", "min_keypoints"),
                          *(("decoder", f.name) for f in dataclasses.fields(DecoderThresholds)),
                          *(("keypoints", f.name) for f in dataclasses.fields(KeypointThresholds))}
 

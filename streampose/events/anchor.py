@@ -11,15 +11,13 @@ counts when its confidence is above 0.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import numpy as np
+from collections.abc import Sequence
 
 from streampose.errors import ConfigError
 from streampose.events.geometry import Point
 from streampose.pose.skeleton import Skeleton
 
-__all__ = ["GENERIC", "Anchor", "midpoint"]
+__all__ = ["GENERIC", "Anchor", "Keypoints", "midpoint"]
 
 GENERIC = ("hips", "pelvis", "neck", "ankles")
 
@@ -31,11 +29,12 @@ _CHAINS: dict[str, tuple[tuple[str, ...], ...]] = {
     "ankles": (("left_ankle", "right_ankle"), ("left_hip", "right_hip")),
 }
 
-Locate = Callable[[np.ndarray], Point | None]
+Keypoints = Sequence[Sequence[float]]  # one person's K x (x, y, confidence)
 
 
 class Anchor:
-    """``anchor(keypoints)``: the point of one person's ``(K, 3)`` keypoints, or None."""
+    """``anchor(keypoints)``: the point of one person's K x (x, y, confidence) keypoints
+    (a list of lists is fastest; a ``(K, 3)`` array works too), or None."""
 
     def __init__(self, name: str, skeleton: Skeleton) -> None:
         self.name = name
@@ -50,7 +49,7 @@ class Anchor:
                               f"keypoint of the {skeleton.name} skeleton "
                               f"({', '.join(skeleton.keypoints)})")
 
-    def __call__(self, keypoints: np.ndarray) -> Point | None:
+    def __call__(self, keypoints: Keypoints) -> Point | None:
         for group in self._chain:
             point = midpoint(keypoints, group)
             if point is not None:
@@ -58,10 +57,15 @@ class Anchor:
         return None
 
 
-def midpoint(keypoints: np.ndarray, indices: tuple[int, ...]) -> Point | None:
-    """Mean position of the found keypoints among ``indices``; None if none is found."""
-    chosen = keypoints[list(indices)]
-    found = chosen[chosen[:, 2] > 0]
-    if found.shape[0] == 0:
+def midpoint(keypoints: Keypoints, indices: tuple[int, ...]) -> Point | None:
+    """Mean position of the found keypoints among ``indices``; None if none is found.
+    (Plain Python: a handful of numbers is faster so than through numpy.)"""
+    sum_x = sum_y = 0.0
+    found = 0
+    for i in indices:
+        x, y, confidence = keypoints[i]
+        if confidence > 0:
+            sum_x, sum_y, found = sum_x + x, sum_y + y, found + 1
+    if not found:
         return None
-    return float(found[:, 0].mean()), float(found[:, 1].mean())
+    return float(sum_x / found), float(sum_y / found)

@@ -13,8 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-import numpy as np
-
 from streampose.events.geometry import Point
 
 __all__ = ["Detector", "Hit", "Seen"]
@@ -22,10 +20,11 @@ __all__ = ["Detector", "Hit", "Seen"]
 
 @dataclass(frozen=True)
 class Seen:
-    """One tracked person in one frame: ``keypoints`` ``(K, 3)`` in frame pixels."""
+    """One tracked person in one frame: ``keypoints``, K x [x, y, confidence] in frame
+    pixels (plain lists: the rules read a few numbers each, faster than through numpy)."""
 
     track_id: int
-    keypoints: np.ndarray
+    keypoints: list[list[float]]
     frame: int
     pts: float
 

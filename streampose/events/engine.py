@@ -16,8 +16,6 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from streampose.errors import ConfigError
 from streampose.events.detector import Detector, Hit, Seen
 from streampose.events.event import Event
@@ -76,11 +74,12 @@ class EventEngine:
         """The events of this frame (``meta``: its identity; ``poses``: tracked, in frame
         pixels), in rule order per person, then the leaves of tracks forgotten now."""
         found: list[tuple[Detector, Hit, Seen]] = []
-        enough = (poses.keypoints[..., 2] > 0).sum(axis=1) >= self.min_keypoints
+        enough = ((poses.keypoints[..., 2] > 0).sum(axis=1) >= self.min_keypoints).tolist()
+        rows = poses.keypoints.tolist()
         for row, track_id in enumerate(poses.track_ids.tolist()):
             if track_id < 0 or not enough[row]:
                 continue
-            seen = Seen(track_id, np.array(poses.keypoints[row]), meta.frame, meta.pts_s)
+            seen = Seen(track_id, rows[row], meta.frame, meta.pts_s)
             self._last[track_id] = seen
             found += [(d, hit, seen) for d in self.detectors for hit in d.observe(seen)]
         found += self._forget(meta.frame)

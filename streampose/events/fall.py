@@ -33,10 +33,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
-import numpy as np
-
 from streampose.errors import ConfigError
-from streampose.events.anchor import Anchor
+from streampose.events.anchor import Anchor, Keypoints
 from streampose.events.detector import Hit, Seen
 from streampose.events.geometry import Point
 from streampose.events.table import check_keys, number, text
@@ -97,15 +95,15 @@ class Posture:
     hips: Point
 
 
-def posture(keypoints: np.ndarray, hips: Anchor, neck: Anchor) -> Posture | None:
-    """The posture of one person's ``(K, 3)`` keypoints; None without hips and neck."""
+def posture(keypoints: Keypoints, hips: Anchor, neck: Anchor) -> Posture | None:
+    """The posture of one person's keypoints; None without hips and neck."""
     hip, top = hips(keypoints), neck(keypoints)
-    found = keypoints[keypoints[:, 2] > 0]
-    if hip is None or top is None or found.shape[0] < 3:
+    xs = [k[0] for k in keypoints if k[2] > 0]
+    ys = [k[1] for k in keypoints if k[2] > 0]
+    if hip is None or top is None or len(xs) < 3:
         return None
     angle = math.degrees(math.atan2(abs(top[0] - hip[0]), hip[1] - top[1]))
-    width = float(np.ptp(found[:, 0]))
-    height = float(np.ptp(found[:, 1]))
+    width, height = float(max(xs) - min(xs)), float(max(ys) - min(ys))
     return Posture(angle=angle, aspect=width / max(height, 1.0), height=height, hips=hip)
 
 

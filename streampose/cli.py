@@ -181,9 +181,10 @@ def summary_line(summary: Summary) -> str:
     dropped = sum(s["dropped"] for s in streams)
     busy = ", ".join(f"{s['stage']} {100 * s['busy']:.0f}%" for s in summary.stages)
     steady = f"{summary.steady_fps:.1f}" if summary.steady_fps else "-"
+    mqtt = sum(s.get("mqtt_dropped", 0) for s in streams)
     return (f"streampose: {frames_in} frames in, {summary.frames_out} out, {dropped} dropped "
             f"in {summary.wall_s:.1f} s ({summary.fps:.1f} fps, {steady} fps after start-up); "
-            f"busy: {busy}")
+            f"busy: {busy}" + (f"; MQTT messages dropped: {mqtt}" if mqtt else ""))
 
 
 def run_command(args: argparse.Namespace, config: PipelineConfig) -> int:

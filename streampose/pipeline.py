@@ -31,6 +31,8 @@ from streampose.heads import HeadSettings, make_head
 from streampose.models import ARCHITECTURES
 from streampose.models.resolve import resolve_model
 from streampose.models.spec import ModelSpec
+from streampose.mqtt.client import require_paho
+from streampose.mqtt.status import StatusPublisher
 from streampose.observe.counters import StreamCounters
 from streampose.observe.live import LiveView
 from streampose.observe.metrics import MetricsServer
@@ -82,6 +84,7 @@ class Pipeline:
             counters = StreamCounters(streams=plan.streams, ctx=sup.ctx)
             latency = LatencyWindow(streams=plan.streams, ctx=sup.ctx)
             plan = replace(plan, counters=counters, latency=latency)
+            status = self._publish_status(stack)  # before any stage: a refused login stops here
             stages = self.topology.build(sup, plan)
             view = LiveView(sources=list(cfg.sources), counters=counters, latency=latency,
                             started=time.monotonic())
@@ -89,6 +92,8 @@ class Pipeline:
 
             def tick(now: float) -> None:
                 live = view.update(now, sup.stage_stats)
+                if status is not None:
+                    status.update(now, live.streams, _decoders_ended(sup, plan.streams))
                 if on_progress is not None:
                     on_progress(Progress(counters.snapshot(), self.totals(),
                                          now - view.started, sup.pids, live))
@@ -104,6 +109,16 @@ class Pipeline:
         limit = self.config.performance.max_frames
         known = ([x for x in (s.info.frames, limit) if x is not None] for s in self.plan.sources)
         return [min(k) if k else None for k in known]
+
+    def _publish_status(self, stack: contextlib.ExitStack) -> StatusPublisher | None:
+        """The MQTT availability and camera status (``--mqtt``), closed after the run."""
+        cfg = self.config
+        if cfg.mqtt.url is None:
+            return None
+        status = StatusPublisher(cfg.mqtt, cameras=self.plan.cameras,
+                                 live=[s.live for s in self.plan.sources],
+                                 stale_s=cfg.live.stall_timeout_s, started=time.monotonic())
+        return stack.enter_context(status)
 
     def _serve_metrics(self, stack: contextlib.ExitStack, view: LiveView) -> None:
         outputs = self.config.outputs
@@ -133,6 +148,8 @@ def validate(config: PipelineConfig) -> RunPlan:
     request = BackendRequest(name=backend, spec=model.spec, model_path=model.path,
                              device=device, threads=model_cfg.threads,
                              options=_backend_options(backend, model_cfg.backend_options, plans))
+    if config.mqtt.url is not None:
+        require_paho()
     plan = RunPlan(config=config, sources=sources, spec=model.spec, backend=request,
                    processing=processing, plans=plans)
     _check_events(plan)
@@ -155,6 +172,12 @@ def _check_events(plan: RunPlan) -> None:
         EventEngine(camera=camera, rules=rules, skeleton=skeleton)
     if events.jsonl is not None:
         check_writable(events.jsonl, "events output")
+
+
+def _decoders_ended(sup: Supervisor, streams: int) -> list[bool]:
+    """Whether each stream's decode stage (``decode<i>``) has ended."""
+    exited = sup.exited()
+    return [f"decode{i}" in exited for i in range(streams)]
 
 
 def _letterbox_plans(sources: tuple[ProbedSource, ...], spec: ModelSpec,

@@ -78,13 +78,17 @@ def redact(uri: str) -> str:
         return uri
     try:
         parts = urlsplit(uri)
-    except ValueError:
-        return uri
+        port = parts.port
+    except ValueError:  # a bad port (may be a password: user:pw without @host): hide it
+        head, _, rest = uri.partition("://")
+        end = (rest + "/").find("/")
+        at = rest.rfind("@", 0, end)
+        return f"{head}://***@{rest[at + 1:]}" if at >= 0 else f"{head}://***{rest[end:]}"
     if parts.password is None and parts.username is None:
         return uri
     host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
+    if port is not None:
+        host = f"{host}:{port}"
     user = parts.username or ""
     netloc = f"{user}:***@{host}" if parts.password is not None else f"***@{host}"
     return urlunsplit(parts._replace(netloc=netloc))

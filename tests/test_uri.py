@@ -24,3 +24,15 @@ def test_camera_name(uri: str, name: str) -> None:
 
 def test_unique_names_suffixes_repeats_in_order() -> None:
     assert unique_names(["a", "b", "a", "a"]) == ("a", "b", "a-2", "a-3")
+
+
+@pytest.mark.parametrize(("uri", "shown"), [
+    ("rtsp://ann:pw@cam:554/live", "rtsp://ann:***@cam:554/live"),
+    ("mqtt://ann:pw@broker:port/x", "mqtt://***@broker:port/x"),  # a bad port
+    ("mqtt://ann:pw", "mqtt://***"),  # user:password without @host reads as host:port
+    ("rtsp://cam/live", "rtsp://cam/live"),
+])
+def test_redact_hides_credentials_even_in_a_malformed_url(uri: str, shown: str) -> None:
+    from streampose.uri import redact
+
+    assert redact(uri) == shown

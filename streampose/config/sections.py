@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, ClassVar
 from streampose.config.fields import Section, option
 from streampose.config.rules import parse_line, parse_zone
 from streampose.errors import ConfigError
+from streampose.mqtt.url import parse_broker_url
 
 if TYPE_CHECKING:
     from streampose.events import Rule
@@ -32,6 +34,7 @@ __all__ = [
     "KeypointThresholds",
     "LiveConfig",
     "ModelConfig",
+    "MqttConfig",
     "OutputsConfig",
     "PerformanceConfig",
     "PipelineConfig",
@@ -313,6 +316,54 @@ class EventsConfig(Section):
 
 
 @dataclass(frozen=True)
+class MqttConfig(Section):
+    """[mqtt]: results to an MQTT broker (``streampose.mqtt``; needs paho-mqtt).
+
+    Topics under the URL's prefix: ``<camera>/poses`` (one JSON lines object per
+    published frame, QoS 0), ``<camera>/events`` (QoS 1), ``<camera>/status`` and
+    ``availability`` (retained, QoS 1). The URL is checked here; the password never
+    appears in a message.
+    """
+
+    table: ClassVar[str] = "mqtt"
+
+    url: str | None = option(None, flag="--mqtt", metavar="URL", help=(
+        "publish poses, events and status to an MQTT broker: "
+        "mqtt://[user:pass@]host[:port][/prefix] (prefix default streampose; mqtts:// for "
+        "TLS); needs paho-mqtt"))
+    every: int = option(1, low=1, high=10 ** 6, flag="--mqtt-every", metavar="N",
+                        help="publish the poses of every Nth frame of each camera")
+    max_rate: float | None = option(None, low=0.0, high=10_000.0, low_open=True,
+                                    flag="--mqtt-max-rate", metavar="R", help=(
+        "publish at most R pose messages per second per camera (by presentation time)"))
+    ca_file: Path | None = option(None, flag="--mqtt-ca", metavar="CA.pem", help=(
+        "CA certificates to trust for an mqtts:// broker (default: the system's)"))
+    node: str | None = option(None, flag="--mqtt-node", help=(
+        "this machine's name in status messages (default: the host name)"))
+    status_interval_s: float = option(5.0, low=0.1, high=3600.0, flag="", help=(
+        "seconds between status messages (also sent at once when a state changes)"))
+    connect_timeout_s: float = option(5.0, low=0.1, high=300.0, flag="", help=(
+        "longest wait for the broker at start-up (then it is retried in the background)"))
+    max_queued: int = option(1000, low=1, high=10 ** 7, flag="", help=(
+        "messages waiting to be sent per connection; more are dropped and counted"))
+    max_backoff_s: int = option(10, low=1, high=3600, flag="", help=(
+        "longest wait between reconnections to the broker"))
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        url = None if self.url is None else parse_broker_url(self.url)
+        if self.ca_file is not None and (url is None or not url.tls):
+            raise ConfigError(f"--mqtt-ca / [mqtt].ca_file = {self.ca_file}: only for a TLS "
+                              "broker (an mqtts:// URL)")
+        if self.node is not None and not _TOPIC_SAFE.match(self.node):
+            raise ConfigError(f"--mqtt-node / [mqtt].node = {self.node!r}: use letters, "
+                              "digits, '.', '_' and '-' only")
+
+
+_TOPIC_SAFE = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     """What to run: the sources and one section per TOML table."""
 
@@ -327,6 +378,7 @@ class PipelineConfig:
     decoder: DecoderThresholds = field(default_factory=DecoderThresholds)
     keypoints: KeypointThresholds = field(default_factory=KeypointThresholds)
     events: EventsConfig = field(default_factory=EventsConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
     log_level: int = logging.WARNING
 
     def __post_init__(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-FIELDS = ("frames_in", "frames_out", "dropped", "reconnects", "events")
+FIELDS = ("frames_in", "frames_out", "dropped", "reconnects", "mqtt_dropped", "events")
 
 
 class StreamCounters:

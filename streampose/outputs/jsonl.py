@@ -13,7 +13,23 @@ from streampose.outputs.base import FrameMeta, Sink
 from streampose.outputs.writable import check_writable
 from streampose.pose import Poses
 
-__all__ = ["JsonLinesSink", "JsonLinesWriter"]
+__all__ = ["JsonLinesSink", "JsonLinesWriter", "encode_record", "frame_record"]
+
+
+def frame_record(meta: FrameMeta, poses: Poses) -> dict[str, Any]:
+    """One frame's object: stream, frame, pts, wall, image (image sources), skeleton,
+    persons (the JSON lines sink writes it; the MQTT sink publishes it)."""
+    record: dict[str, Any] = {"stream": meta.stream, "frame": meta.frame,
+                              "pts": round(meta.pts_s, 6), "wall": round(meta.wall, 6)}
+    if meta.name is not None:
+        record["image"] = meta.name
+    record.update(poses.to_json())
+    return record
+
+
+def encode_record(record: dict[str, Any]) -> str:
+    """Compact JSON text of ``record`` (one line)."""
+    return json.dumps(record, separators=(",", ":"))
 
 
 class JsonLinesWriter(Resource):
@@ -30,7 +46,7 @@ class JsonLinesWriter(Resource):
 
     def write(self, record: dict[str, Any]) -> None:
         assert self._file is not None, "open() first"
-        self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
+        self._file.write(encode_record(record) + "\n")
         self._file.flush()
         self.lines += 1
 
@@ -55,12 +71,7 @@ class JsonLinesSink(Sink):
         self._writer.open()
 
     def write(self, meta: FrameMeta, poses: Poses, image: np.ndarray | None) -> None:
-        record: dict[str, Any] = {"stream": meta.stream, "frame": meta.frame,
-                                  "pts": round(meta.pts_s, 6), "wall": round(meta.wall, 6)}
-        if meta.name is not None:
-            record["image"] = meta.name
-        record.update(poses.to_json())
-        self._writer.write(record)
+        self._writer.write(frame_record(meta, poses))
 
     def close(self) -> None:
         self._writer.close()

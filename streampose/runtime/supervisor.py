@@ -170,6 +170,10 @@ class Supervisor:
         """Stage name -> process id of the stages started so far."""
         return {stage.name: proc.pid for stage, proc in self._procs}
 
+    def exited(self) -> set[str]:
+        """Names of the stages whose process has ended (finished, failed or killed)."""
+        return {stage.name for stage, proc in self._procs if proc.exitcode is not None}
+
     def _first_signal(self) -> int | None:
         return self._signals[0] if self._signals else None
 

@@ -25,6 +25,7 @@ from streampose.events.sink import EventsSink
 from streampose.observe.counters import StreamCounters
 from streampose.outputs.base import FrameMeta, Sink, image_id
 from streampose.outputs.factory import EncoderSettings, build_sinks
+from streampose.outputs.mqtt import mqtt_sinks
 from streampose.pose import Poses, get_skeleton
 from streampose.render import build_annotators
 from streampose.render.rules import RulesAnnotator
@@ -214,4 +215,4 @@ def _sinks(plan: RunPlan) -> list[Sink]:
     sinks = build_sinks(plan.config.outputs, all_stream_facts(plan), encoder)
     if plan.config.events.jsonl is not None:
         sinks.append(EventsSink(path=plan.config.events.jsonl))
-    return sinks
+    return sinks + mqtt_sinks(plan.config.mqtt, plan.cameras, plan.counters)

@@ -40,6 +40,7 @@ TODAY = ("--output", "-o", "--json", "--coco", "--openpose-json", "--model", "--
          "--no-progress", "--log-level")
 # Added since: COCO image ids by file name (issue 10).
 ADDED = ("--coco-ids", "--events", "--line", "--zone", "--fall")
+MQTT = ("--mqtt", "--mqtt-every", "--mqtt-max-rate", "--mqtt-ca", "--mqtt-node")
 TRACKER = ("--track-max-age", "--track-min-similarity", "--track-min-hits", "--track-sigma",
            "--track-min-scale", "--track-velocity-smoothing")
 
@@ -141,7 +142,7 @@ def test_decoder_section_is_the_decoder_s_thresholds() -> None:
 def test_today_s_flags_are_all_there_plus_the_tracker_s() -> None:
     words = (word.strip("[],") for word in _run_help().split())
     flags = {w for w in words if w.startswith("-") and w[1:2].isalpha() | (w[1:2] == "-")}
-    assert set(TODAY) | set(TRACKER) | set(ADDED) | {"-h", "--help"} == flags
+    assert set(TODAY) | set(TRACKER) | set(ADDED) | set(MQTT) | {"-h", "--help"} == flags
 
 
 def test_defaults_are_today_s() -> None:
@@ -219,6 +220,8 @@ def test_every_field_with_a_flag_is_on_the_command_line() -> None:
     assert toml_only == {("live", "max_backoff_s"), ("live", "slots"),
                          ("performance", "encoder_threads"), ("performance", "frame_slots"),
                          ("performance", "drain_timeout_s"), ("events", "min_keypoints"),
+                         ("mqtt", "status_interval_s"), ("mqtt", "connect_timeout_s"),
+                         ("mqtt", "max_queued"), ("mqtt", "max_backoff_s"),
                          *(("decoder", f.name) for f in dataclasses.fields(DecoderThresholds)),
                          *(("keypoints", f.name) for f in dataclasses.fields(KeypointThresholds))}
 
@@ -281,3 +284,18 @@ def _value_set(opt: Option) -> Any:
     if opt.kind == "path":
         return Path("x")
     return {"int": int, "float": float}.get(opt.kind, str)(_text(opt))
+
+
+def test_mqtt_section_from_flags_and_a_pipeline_file() -> None:
+    cfg = build_config({"sources": ["a.mp4"], "model": {"path": "m.onnx"},
+                        "mqtt": {"url": "mqtt://broker/site", "every": 2, "max_queued": 50}},
+                       given_values(parse("--mqtt-max-rate", "2.5", "--mqtt-node", "n1")))
+    assert (cfg.mqtt.url, cfg.mqtt.every, cfg.mqtt.max_rate, cfg.mqtt.node,
+            cfg.mqtt.max_queued) == ("mqtt://broker/site", 2, 2.5, "n1", 50)
+    assert config().mqtt.url is None
+    with pytest.raises(ConfigError, match=r"\[mqtt\]\.every"):
+        build_config({"sources": ["a"], "mqtt": {"every": 0}}, {})
+    with pytest.raises(ConfigError, match="node"):
+        build_config({"sources": ["a"], "mqtt": {"node": "a/b"}}, {})
+    with pytest.raises(ConfigError, match="only for a TLS broker"):
+        build_config({"sources": ["a"], "mqtt": {"url": "mqtt://h", "ca_file": "ca.pem"}}, {})

@@ -1,0 +1,114 @@
+"""Availability and camera status from a real run: retained, QoS 1, online then offline,
+and the broker's last will when the run is killed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streampose.config.sections import MqttConfig
+from streampose.mqtt.status import StatusPublisher
+from tests.broker import Mosquitto, Subscriber, settle
+from tests.helpers import make_video
+from tests.mqtt.runs import kill_group, run_args, slow_clip, start
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    mosquitto = Mosquitto(tmp_path / "broker").start()
+    yield mosquitto
+    mosquitto.stop()
+
+
+def test_status_and_availability_are_retained(tmp_path: Path, broker: Mosquitto) -> None:
+    during = Subscriber(broker)
+    try:
+        clip = make_video(tmp_path / "lobby.mp4", frames=12)
+        result = subprocess.run(run_args(clip, broker.url(), "--mqtt-node", "box1"),
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        during.wait_for("streampose/lobby/status",
+                        lambda m: json.loads(m.text)["state"] == "offline",
+                        what="the offline status")
+        states = [json.loads(m.text) for m in during.on("streampose/lobby/status")]
+        assert states[0]["state"] == "online" and states[-1]["state"] == "offline"
+        assert {s["node"] for s in states} == {"box1"}
+        assert states[-1]["frames_out"] == 12 and states[-1]["mqtt_dropped"] == 0
+        assert [m.text for m in during.on("streampose/availability")] == ["online",
+                                                                          "offline"]
+    finally:
+        during.close()
+    after = Subscriber(broker)  # a newcomer gets the retained messages at once
+    try:
+        status = after.wait_for("streampose/lobby/status", lambda m: m.retain,
+                                what="the retained status")
+        assert json.loads(status.text)["state"] == "offline" and status.qos == 1
+        availability = after.wait_for("streampose/availability", lambda m: m.retain,
+                                      what="the retained availability")
+        assert availability.text == "offline"
+    finally:
+        after.close()
+
+
+def test_last_will_says_offline_when_the_run_is_killed(tmp_path: Path,
+                                                       broker: Mosquitto) -> None:
+    subscriber = Subscriber(broker)
+    clip = slow_clip(tmp_path, frames=600)
+    proc = start(run_args(clip, broker.url(), "--backend-option", "delay_ms=50"),
+                 tmp_path / "stderr.txt")
+    try:
+        subscriber.wait_for("streampose/cam/poses", lambda m: True, what="the first poses")
+        online = subscriber.on("streampose/availability")
+        assert [m.text for m in online] == ["online"]
+    finally:
+        kill_group(proc)  # SIGKILL: no goodbye, the broker sends the will
+    try:
+        subscriber.wait_for("streampose/availability", lambda m: m.text == "offline",
+                            what="the last will")
+    finally:
+        subscriber.close()
+    assert proc.returncode == -9
+    newcomer = Subscriber(broker)
+    try:
+        will = newcomer.wait_for("streampose/availability", lambda m: m.retain,
+                                 what="the retained will")
+        assert will.text == "offline"
+    finally:
+        newcomer.close()
+
+
+def test_status_follows_each_camera_s_state(broker: Mosquitto) -> None:
+    subscriber = Subscriber(broker)
+    config = MqttConfig(url=broker.url(prefix="p"), node="n1", status_interval_s=3600.0)
+    status = StatusPublisher(config, cameras=["cam", "file"], live=[True, False],
+                             stale_s=2.0, started=0.0)
+
+    def figures(cam: int, file: int) -> list[dict[str, Any]]:
+        return [{"frames_in": cam, "fps_out": 25.0, "latency_p95": 0.05},
+                {"frames_in": file, "fps_out": 10.0, "latency_p95": None}]
+
+    def states(topic: str) -> list[str]:
+        return [json.loads(m.text)["state"] for m in subscriber.on(topic)]
+
+    try:
+        with status:
+            status.update(0.5, figures(5, 5), [False, False])  # first tick: everyone
+            status.update(1.0, figures(9, 9), [False, False])  # no change: nothing
+            status.update(3.5, figures(9, 9), [False, False])  # the camera went quiet
+            status.update(4.0, figures(12, 9), [False, True])  # back; the file ended
+            settle(subscriber, broker)
+            assert states("p/cam/status") == ["online", "reconnecting", "online"]
+            assert states("p/file/status") == ["online", "offline"]
+        settle(subscriber, broker)
+        assert states("p/cam/status")[-1] == states("p/file/status")[-1] == "offline"
+        last = json.loads(subscriber.on("p/cam/status")[-1].text)
+        assert (last["node"], last["fps"], last["lag_s"], last["frames_in"]) == \
+            ("n1", 25.0, 0.05, 12)
+        assert [m.text for m in subscriber.on("p/availability")] == ["online", "offline"]
+    finally:
+        subscriber.close()

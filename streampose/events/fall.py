@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from streampose.errors import ConfigError
@@ -74,8 +74,8 @@ class FallRule:
     @classmethod
     def from_table(cls, table: Mapping[str, Any], where: str = "[events.fall]") -> FallRule:
         check_keys(table, cls.KEYS, where)
-        defaults = {f.name: f.default for f in fields(cls)}
-        values = {key: number(table, key, float(defaults[key]), where, low=low, high=high,  # type: ignore[arg-type]
+        defaults = cls()
+        values = {key: number(table, key, getattr(defaults, key), where, low=low, high=high,
                               low_open=True)
                   for key, (low, high) in _LIMITS.items()}
         return cls(name=text(table, "name", "fall", where) or "fall",

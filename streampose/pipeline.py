@@ -27,6 +27,7 @@ from streampose.backends.request import BackendRequest
 from streampose.config import PipelineConfig
 from streampose.console.link import ConsoleLink
 from streampose.errors import ConfigError, ModelError, OutputError, StreamposeError
+from streampose.events.engine import EventEngine
 from streampose.heads import HeadSettings, make_head
 from streampose.models import ARCHITECTURES
 from streampose.models.resolve import resolve_model
@@ -40,7 +41,7 @@ from streampose.observe.stats import LatencyWindow
 from streampose.observe.summary import Progress, Summary, summarise
 from streampose.outputs.factory import StreamFacts, check_outputs
 from streampose.outputs.openpose import openpose_layout
-from streampose.outputs.writable import write_file
+from streampose.outputs.writable import check_writable, write_file
 from streampose.pose import COCO17, can_convert, get_skeleton
 from streampose.pose.letterbox import Letterbox, plan_for_spec
 from streampose.processing import choose_processing
@@ -205,8 +206,28 @@ def validate(config: PipelineConfig) -> RunPlan:
                              options=_backend_options(backend, model_cfg.backend_options, plans))
     if config.mqtt.url is not None:
         require_paho()
-    return RunPlan(config=config, sources=sources, spec=model.spec, backend=request,
+    plan = RunPlan(config=config, sources=sources, spec=model.spec, backend=request,
                    processing=processing, plans=plans)
+    _check_events(plan)
+    return plan
+
+
+def _check_events(plan: RunPlan) -> None:
+    """Every rule's camera is one of the run's, its anchor a point of the model's
+    skeleton, and the ``--events`` file writable."""
+    events = plan.config.events
+    if not events.enabled:
+        return
+    rules = events.rules()
+    for rule in rules:
+        if rule.camera is not None and rule.camera not in plan.cameras:
+            raise ConfigError(f"[events] rule {rule.name!r}: camera = {rule.camera!r} is not "
+                              f"one of this run's cameras ({', '.join(plan.cameras)})")
+    skeleton = get_skeleton(plan.spec.skeleton)
+    for camera in plan.cameras:
+        EventEngine(camera=camera, rules=rules, skeleton=skeleton)
+    if events.jsonl is not None:
+        check_writable(events.jsonl, "events output")
 
 
 def _decoders_ended(sup: Supervisor, streams: int) -> list[bool]:

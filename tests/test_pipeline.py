@@ -167,3 +167,22 @@ def test_sigint_finalises_outputs_and_exits_130(tmp_path: Path) -> None:
     frames = probe_video(out)[0]
     assert 0 < frames < 3000 and frames == len(lines)
     assert shm_segments(proc.pid) == []
+
+
+@pytest.mark.parametrize(("rule", "message"), [
+    ({"name": "a", "points": [0, 0, 50, 0], "camera": "nope"},
+     "camera = 'nope' is not one of this run's cameras (clip)"),
+    ({"name": "a", "points": [0, 0, 50, 0], "anchor": "tail"}, "anchor 'tail': not one of"),
+])
+def test_event_rules_are_checked_against_the_run(clip: Path, rule: dict[str, object],
+                                                 message: str) -> None:
+    from streampose.config.sections import EventsConfig
+    from streampose.errors import ConfigError
+    from streampose.pipeline import validate
+
+    config = PipelineConfig(sources=(str(clip),),
+                            model=ModelConfig(path=MODEL_NAME, backend="fake"),
+                            events=EventsConfig(line=(rule,)))
+    with pytest.raises(ConfigError) as caught:
+        validate(config)
+    assert message in str(caught.value)

@@ -52,7 +52,8 @@ def given_values(args: argparse.Namespace) -> dict[str, Any]:
         opt = by_dest.get(dest)
         if opt is not None:
             values.setdefault(opt.table, {})[opt.name] = \
-                dict(value) if opt.kind == "dict" else value
+                dict(value) if opt.kind == "dict" else \
+                tuple(value) if opt.kind == "tables" else value
     if getattr(args, "sources", None):
         values["sources"] = list(args.sources)
     return values
@@ -83,6 +84,10 @@ def _add(group: Any, opt: Option) -> None:  # an argparse argument group
 def _kind_arguments(opt: Option) -> dict[str, Any]:
     if opt.kind == "bool":
         return {"action": "store_false" if opt.meta.negate else "store_true"}
+    if opt.kind == "tables":
+        return {"action": "append", "type": opt.meta.parse, "metavar": opt.meta.metavar}
+    if opt.meta.const is not None:
+        return {"action": "store_const", "const": opt.meta.const}
     if opt.kind == "dict":
         return {"action": "append", "type": key_value, "metavar": opt.meta.metavar}
     if opt.meta.choices:

@@ -25,12 +25,13 @@ __all__ = ["Option", "OptionMeta", "Section", "meta_of", "option", "options"]
 
 META_KEY = "streampose"
 
-Kind = Literal["bool", "int", "float", "str", "path", "template", "dict"]
+Kind = Literal["bool", "int", "float", "str", "path", "template", "dict", "tables"]
 _KINDS: dict[Any, Kind] = {bool: "bool", int: "int", float: "float", str: "str",
-                           Path: "path", dict: "dict"}
+                           Path: "path", dict: "dict", tuple: "tables"}
 _EXPECTED: dict[Kind, str] = {
     "bool": "true or false", "int": "an integer", "float": "a number", "str": "a string",
-    "path": "a path", "template": "a path string", "dict": "a table of KEY = value"}
+    "path": "a path", "template": "a path string", "dict": "a table of KEY = value",
+    "tables": "a list of tables ([[TABLE.KEY]])"}
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,9 @@ class OptionMeta:
     ``choices``: allowed strings; ``short``: a one-letter alias (``-o``); ``path``: a
     ``str`` option that is a path (resolved against a pipeline file's folder, kept a
     string because it may hold ``{stream}``); ``toml``: False keeps it out of files.
+    ``parse``: how the CLI reads one value of a ``tables`` option (its flag is
+    repeatable, one table each); ``const``: the flag takes no argument and sets this
+    value (``--fall`` sets ``{}``: the fall rule with its default thresholds).
     """
 
     help: str
@@ -58,6 +62,8 @@ class OptionMeta:
     choices: tuple[str, ...] = ()
     path: bool = False
     toml: bool = True
+    parse: Callable[[str], Any] | None = None
+    const: Any = None
 
 
 def option(default: Any = dataclasses.MISSING, *, help: str,
@@ -202,7 +208,7 @@ def _kind_of(hint: Any, meta: OptionMeta) -> tuple[Kind, bool]:
     base = typing.get_origin(hint) or hint
     if base not in _KINDS:
         raise TypeError(f"option type {hint!r} is not one of bool, int, float, str, Path, "
-                        "dict (or those | None)")
+                        "dict, tuple of dicts (or those | None)")
     kind = _KINDS[base]
     return ("template" if kind == "str" and meta.path else kind), optional
 
@@ -220,6 +226,8 @@ def _is_kind(value: Any, kind: Kind) -> bool:
         return isinstance(value, str | Path)
     if kind == "dict":
         return isinstance(value, dict) and all(isinstance(k, str) for k in value)
+    if kind == "tables":
+        return isinstance(value, list | tuple) and all(_is_kind(v, "dict") for v in value)
     return isinstance(value, str)
 
 
@@ -228,6 +236,8 @@ def _coerce(value: Any, kind: Kind) -> Any:
         return float(value)
     if kind == "path" and not isinstance(value, Path):
         return Path(value)
+    if kind == "tables" and not isinstance(value, tuple):
+        return tuple(value)
     return value
 
 

@@ -2,9 +2,10 @@
 
 ``PipelineConfig`` holds the sources and one section per table (``[model]``,
 ``[batching]``, ``[outputs]``, ``[draw]``, ``[tracking]``, ``[live]``,
-``[performance]``, ``[decoder]``, ``[keypoints]``, ``[threads]``). Every option is a
-field made with :func:`~streampose.config.fields.option`; the command line and the TOML
-schema are generated from these fields, and each section validates its own values.
+``[performance]``, ``[decoder]``, ``[keypoints]``, ``[console]``, ``[events]``, ``[mqtt]``,
+``[threads]``). Every option is a field made with
+:func:`~streampose.config.fields.option`; the command line and the TOML schema are
+generated from these fields, and each section validates its own values.
 """
 
 from __future__ import annotations
@@ -16,11 +17,15 @@ import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from streampose.config.fields import Section, option
+from streampose.config.rules import parse_line, parse_zone
 from streampose.errors import ConfigError
 from streampose.mqtt.url import parse_broker_url
+
+if TYPE_CHECKING:
+    from streampose.events import Rule
 
 __all__ = [
     "SECTIONS",
@@ -28,6 +33,7 @@ __all__ = [
     "ConsoleConfig",
     "DecoderThresholds",
     "DrawConfig",
+    "EventsConfig",
     "KeypointThresholds",
     "LiveConfig",
     "ModelConfig",
@@ -314,6 +320,61 @@ def _is_loopback(host: str) -> bool:
 
 
 @dataclass(frozen=True)
+class EventsConfig(Section):
+    """[events]: line, zone and fall rules on tracked people (streampose.events).
+
+    Coordinates are frame pixels of the camera (x right, y down). In a pipeline file the
+    rules are ``[[events.line]]`` and ``[[events.zone]]`` tables (``name``, ``points`` and
+    optional keys, see the README's Events section) and an ``[events.fall]`` table of
+    thresholds (empty: the defaults). Events need tracking (on by default).
+    """
+
+    table: ClassVar[str] = "events"
+
+    jsonl: Path | None = option(None, flag="--events", metavar="OUT.jsonl",
+                                 help="write events as JSON lines (one object per line)")
+    line: tuple[dict[str, object], ...] = option(
+        default_factory=tuple, parse=parse_line, metavar="NAME:x1,y1,x2,y2", help=(
+            "count crossings of a line (frame pixels; 'in' = left to right of the arrow "
+            "x1,y1 -> x2,y2 as seen on screen), repeatable"))
+    zone: tuple[dict[str, object], ...] = option(
+        default_factory=tuple, parse=parse_zone, metavar="NAME:x1,y1,x2,y2,x3,y3,...",
+        help="enter/leave events and occupancy of a polygon (frame pixels), repeatable")
+    fall: dict[str, object] | None = option(None, const={}, help=(
+        "detect falls (a heuristic) with the default thresholds; set them in a pipeline "
+        "file's [events.fall] table"))
+    min_keypoints: int = option(5, low=1, high=1000, flag="", help=(
+        "people with fewer keypoints found are ignored by the rules (fragments of a "
+        "person that the tracker may follow as a second track)"))
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.rules()  # every rule checked now: unknown keys, degenerate shapes
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any rule is configured."""
+        return bool(self.line or self.zone or self.fall is not None)
+
+    def rules(self) -> tuple[Rule, ...]:
+        """The rules, checked (ConfigError naming the rule and the key)."""
+        from streampose.events import FallRule, LineRule, ZoneRule  # events depend on config
+
+        rules: list[Rule] = [LineRule.from_table(t, "--line / [[events.line]]")
+                             for t in self.line]
+        rules += [ZoneRule.from_table(t, "--zone / [[events.zone]]") for t in self.zone]
+        if self.fall is not None:
+            rules.append(FallRule.from_table(self.fall, "--fall / [events.fall]"))
+        for kind in (LineRule, ZoneRule):
+            names = [r.name for r in rules if isinstance(r, kind)]
+            twice = sorted({n for n in names if names.count(n) > 1})
+            if twice:
+                raise ConfigError(f"[events]: two {kind.__name__.removesuffix('Rule').lower()}s "
+                                  f"named {', '.join(map(repr, twice))}; names must be unique")
+        return tuple(rules)
+
+
+@dataclass(frozen=True)
 class MqttConfig(Section):
     """[mqtt]: results to an MQTT broker (``streampose.mqtt``; needs paho-mqtt).
 
@@ -395,6 +456,7 @@ class PipelineConfig:
     decoder: DecoderThresholds = field(default_factory=DecoderThresholds)
     keypoints: KeypointThresholds = field(default_factory=KeypointThresholds)
     console: ConsoleConfig = field(default_factory=ConsoleConfig)
+    events: EventsConfig = field(default_factory=EventsConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     threads: ThreadsConfig = field(default_factory=ThreadsConfig)
     log_level: int = logging.WARNING
@@ -413,6 +475,18 @@ class PipelineConfig:
         if self.model.path is None:
             raise ConfigError("--model is required (on the command line or in --config: "
                               "[model].path)")
+        _check_events(self.events, self.tracking)
+
+
+def _check_events(events: EventsConfig, tracking: TrackingConfig) -> None:
+    """Events need rules to write, and tracked people to follow."""
+    if events.jsonl is not None and not events.enabled:
+        raise ConfigError(f"--events {events.jsonl}: no event rules; add --line, --zone or "
+                          "--fall (or [[events.line]], [[events.zone]], [events.fall] in "
+                          "--config)")
+    if events.enabled and not tracking.enabled:
+        raise ConfigError("events (--line, --zone, --fall, [events]) follow tracked people: "
+                          "remove --no-tracking ([tracking].enabled = false)")
 
 
 def _sections() -> dict[str, type[Section]]:

@@ -133,6 +133,10 @@ def _is_kind(value: Any, opt: Option) -> bool:
     if opt.kind == "dict":
         return isinstance(value, dict) and not any(isinstance(v, dict | list)
                                                    for v in value.values())
+    if opt.kind == "tables":  # [[TABLE.KEY]]: tables of plain values and lists of them
+        return isinstance(value, list) and all(
+            isinstance(t, dict) and not any(isinstance(v, dict) for v in t.values())
+            for t in value)
     return opt.accepts(value)
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 # decode_errors: damaged packets/frames or unreadable images skipped (sources/damage.py)
-FIELDS = ("frames_in", "frames_out", "dropped", "reconnects", "mqtt_dropped", "decode_errors")
+FIELDS = ("frames_in", "frames_out", "dropped", "reconnects", "mqtt_dropped", "decode_errors",
+          "events")
 
 
 class StreamCounters:

@@ -1,9 +1,11 @@
 """Render: results back in order, tracked, drawn on the leased frame, written, released.
 
 Results of one stream come back in ``ticket`` order whichever postprocess worker made
-them. Track ids are assigned here, where each stream's frames are in order. The frame is
-drawn in place in its frame-ring slot (only when an output needs pixels), every sink
-writes it, and only then is the slot released: the frame ring bounds frames in flight.
+them. Track ids are assigned here, where each stream's frames are in order, and each
+stream's event engine (``streampose.events``, when rules are configured) runs on the
+tracked poses. The frame is drawn in place in its frame-ring slot (only when an output
+needs pixels), every sink writes it, the sinks that want events get the frame's events,
+and only then is the slot released: the frame ring bounds frames in flight.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import numpy as np
 
 from streampose.config.sections import DrawConfig, TrackingConfig
 from streampose.errors import OutputError, describe_error
+from streampose.events.engine import EventEngine
+from streampose.events.sink import EventsSink
 from streampose.observe.counters import StreamCounters
 from streampose.outputs.base import FrameMeta, Sink, image_id
 from streampose.outputs.factory import EncoderSettings, build_sinks
@@ -46,19 +50,21 @@ class RenderStage(Stage):
                    counters=plan.statistics()[0], latency=plan.statistics()[1],
                    names=[list(s.names) if s.names else None for s in plan.sources],
                    annotators=_annotators(cfg.draw, tracking=cfg.tracking.enabled),
-                   tracker=_tracker(cfg.tracking))
+                   tracker=_tracker(cfg.tracking), events=_engines(plan))
 
     def __init__(self, *, frames: list[SharedRing], results: Any, sinks: list[Sink],
                  skeleton: str, counters: StreamCounters, latency: Any = None,
                  names: list[list[str] | None] | None = None,
                  annotators: Callable[[], list[Any]] | None = None,
-                 tracker: Callable[[], Any] | None = None) -> None:
+                 tracker: Callable[[], Any] | None = None,
+                 events: Callable[[int], EventEngine | None] | None = None) -> None:
         super().__init__()
         self.frames, self.results, self.sinks = frames, results, sinks
         self.skeleton_name, self.counters, self.latency = skeleton, counters, latency
         streams = len(frames)
         self.names = names or [None] * streams
         self.make_annotators, self.make_tracker = annotators, tracker
+        self.make_engine = events
         self._pending: list[dict[int, PoseResult]] = [{} for _ in range(streams)]
         self._next = [0] * streams
         self._ended = [False] * streams
@@ -71,7 +77,14 @@ class RenderStage(Stage):
         self.annotators = self.make_annotators() if self.make_annotators else []
         self.trackers = [self.make_tracker() if self.make_tracker else None
                          for _ in self._next]
+        self.engines = [self.make_engine(stream) if self.make_engine else None
+                        for stream in range(len(self._next))]
+        from streampose.render.rules import RulesAnnotator  # OpenCV: in the render process
+
+        self.rule_annotators = [RulesAnnotator(e) if e is not None else None
+                                for e in self.engines]
         self.needs_image = any(sink.wants_image for sink in self.sinks)
+        self.event_sinks = [sink for sink in self.sinks if sink.wants_events]
         try:
             for sink in self.sinks:
                 sink.open()
@@ -108,11 +121,17 @@ class RenderStage(Stage):
         tracker = self.trackers[header.stream]
         if tracker is not None:
             poses = tracker.update(poses)
-        image = self._annotated(header, poses) if self.needs_image else None
         meta = self._meta(header)
+        engine = self.engines[header.stream]
+        events = engine.update(meta, poses) if engine is not None else []
+        image = self._annotated(header, poses) if self.needs_image else None
         for sink in self.sinks:
             _guarded(sink, "write", sink.write, meta, poses, image)
         del image
+        if events:
+            for sink in self.event_sinks:
+                sink.write_events(meta, events)
+            self.counters.add(header.stream, "events", len(events))
         self.frames[header.frame.ring].release(header.frame.slot)
         if self.latency is not None:
             self.latency.record(header.stream, time.time() - header.wall)
@@ -121,6 +140,9 @@ class RenderStage(Stage):
     def _annotated(self, header: FrameHeader, poses: Poses) -> np.ndarray:
         ring, slot = header.frame
         frame = self.frames[ring].view(slot, header.frame_shape, "uint8", writable=True)
+        rules = self.rule_annotators[header.stream]
+        if rules is not None:
+            rules.annotate(frame, poses)
         for annotator in self.annotators:
             annotator.annotate(frame, poses)
         return frame
@@ -199,6 +221,27 @@ def _tracker(section: TrackingConfig) -> Callable[[], Any] | None:
     return functools.partial(PoseTracker.from_config, section)
 
 
+def _engines(plan: RunPlan) -> Callable[[int], EventEngine | None] | None:
+    """``make(stream)``: that stream's event engine; None when no rule is configured.
+
+    A track is forgotten one frame after the tracker would have retired it
+    (``[tracking].max_age``): its id never comes back.
+    """
+    events = plan.config.events
+    if not events.enabled:
+        return None
+    return functools.partial(_engine, rules=events.rules(), cameras=plan.cameras,
+                             skeleton=plan.spec.skeleton,
+                             forget_after=plan.config.tracking.max_age + 1,
+                             min_keypoints=events.min_keypoints)
+
+
+def _engine(stream: int, *, rules: tuple[Any, ...], cameras: tuple[str, ...], skeleton: str,
+            forget_after: int, min_keypoints: int) -> EventEngine:
+    return EventEngine(camera=cameras[stream], rules=rules, skeleton=get_skeleton(skeleton),
+                       forget_after=forget_after, min_keypoints=min_keypoints)
+
+
 def _sinks(plan: RunPlan) -> list[Sink]:
     threads = plan.budget(RenderStage.kind).encoder
     encoder = EncoderSettings.from_performance(plan.config.performance,
@@ -208,4 +251,6 @@ def _sinks(plan: RunPlan) -> list[Sink]:
         from streampose.console.sink import console_sinks  # OpenCV: only with --serve
 
         sinks += console_sinks(plan.console, plan.cameras)
+    if plan.config.events.jsonl is not None:
+        sinks.append(EventsSink(path=plan.config.events.jsonl))
     return sinks + mqtt_sinks(plan.config.mqtt, plan.cameras, plan.counters)

@@ -39,7 +39,8 @@ TODAY = ("--output", "-o", "--json", "--coco", "--openpose-json", "--model", "--
          "--no-reconnect", "--duration", "--metrics-port", "--metrics-host", "--config",
          "--no-progress", "--log-level")
 # Added since: COCO image ids by file name (issue 10).
-ADDED = ("--coco-ids", "--serve", "--serve-auth")
+ADDED = ("--coco-ids", "--serve", "--serve-auth",
+         "--events", "--line", "--zone", "--fall")
 MQTT = ("--mqtt", "--mqtt-every", "--mqtt-max-rate", "--mqtt-ca", "--mqtt-node")
 # The thread plan's overrides (issue 15).
 THREADS = ("--cores", "--opencv-threads")
@@ -226,6 +227,7 @@ def test_every_field_with_a_flag_is_on_the_command_line() -> None:
     assert toml_only == {("live", "max_backoff_s"), ("live", "slots"),
                          ("performance", "encoder_threads"), ("performance", "frame_slots"),
                          ("console", "preview_fps"), ("console", "preview_width"),
+                         ("events", "min_keypoints"),
                          ("mqtt", "status_interval_s"), ("mqtt", "connect_timeout_s"),
                          ("mqtt", "max_queued"), ("mqtt", "max_backoff_s"),
                          ("performance", "drain_timeout_s"), ("threads", "inter_op"),
@@ -263,7 +265,7 @@ def _run_help() -> str:
 
 def _argv_setting(opt: Option) -> list[str]:
     assert opt.flag is not None
-    if opt.kind == "bool":
+    if opt.kind == "bool" or opt.meta.const is not None:
         return [opt.flag]
     return [opt.flag, _text(opt)]
 
@@ -281,8 +283,13 @@ def _text(opt: Option) -> str:
 def _value_set(opt: Option) -> Any:
     if opt.kind == "bool":
         return not opt.default
+    if opt.meta.const is not None:
+        return opt.meta.const
     if opt.kind == "dict":
         return {"key": 1}
+    if opt.kind == "tables":
+        assert opt.meta.parse is not None
+        return (opt.meta.parse(_text(opt)),)
     if opt.kind == "path":
         return Path("x")
     return {"int": int, "float": float}.get(opt.kind, str)(_text(opt))

@@ -340,7 +340,7 @@ def test_an_unknown_table_from_a_caller_is_a_config_error() -> None:
 
 def test_schema_tables_are_the_sections() -> None:
     assert set(SCHEMA) == {TOP_LEVEL, "model", "batching", "outputs", "draw", "live",
-                           "tracking", "performance", "decoder", "keypoints", "console",
+                           "tracking", "performance", "decoder", "keypoints", "console", "events",
                            "mqtt", "threads"}
     assert set(SCHEMA) - {TOP_LEVEL} == set(SECTIONS)
     assert all(section.table == table for table, section in SECTIONS.items())
@@ -415,6 +415,8 @@ def toml_value(value: object) -> str:
         return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + "}"
     if isinstance(value, str | Path):
         return json.dumps(str(value))
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
     return repr(value)
 
 

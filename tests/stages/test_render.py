@@ -246,3 +246,49 @@ def test_a_sink_failing_to_open_closes_those_already_open(frames: list[SharedRin
     with pytest.raises(OSError, match="no such folder"):
         stage.open()  # the runner does not call close() after this: open cleans up
     assert good.closed and not bad.closed and not never.closed and not never.opened
+
+
+class OneTrack:
+    """Every person is track 0."""
+
+    def update(self, poses: Poses) -> Poses:
+        return poses.with_track_ids(np.zeros(len(poses), np.int64))
+
+
+class EventRecorder(Sink):
+    """Records frames and events in the order it gets them."""
+
+    def __init__(self, *, wants_events: bool) -> None:
+        self.wants_events = wants_events
+        self.log: list[tuple[Any, ...]] = []
+
+    def write(self, meta: FrameMeta, poses: Poses, image: np.ndarray | None) -> None:
+        self.log.append(("frame", meta.stream, meta.frame))
+
+    def write_events(self, meta: FrameMeta, events: Any) -> None:
+        self.log.append(("events", meta.stream, meta.frame,
+                         [(e.camera, e.type, e.rule) for e in events]))
+
+
+def test_each_stream_s_engine_hands_events_to_the_sinks_that_want_them(
+    frames: list[SharedRing], stage_control: StageControl
+) -> None:
+    from streampose.events import EventEngine, ZoneRule
+    from streampose.pose import COCO18
+
+    zone = ZoneRule(name="all", polygon=((0.0, 0.0), (W, 0.0), (W, H), (0.0, H)), band=0.0)
+    wanting, plain = EventRecorder(wants_events=True), EventRecorder(wants_events=False)
+    stage = render(frames, [wanting, plain], stage_control,
+                   events=lambda s: EventEngine(camera=f"cam{s}", rules=[zone],
+                                                skeleton=COCO18))
+    stage.make_tracker = OneTrack
+    stage.open()  # again, now with a tracker factory
+    feed(stage, result(0, 0, lease_frame(frames[0], 0, 0)))  # keypoints at (1, 1): inside
+    feed(stage, result(0, 1, lease_frame(frames[0], 0, 1)))  # still inside: no event
+    feed(stage, result(1, 0, lease_frame(frames[1], 1, 0)))  # another camera's engine
+    assert wanting.log == [
+        ("frame", 0, 0), ("events", 0, 0, [("cam0", "enter", "all")]), ("frame", 0, 1),
+        ("frame", 1, 0), ("events", 1, 0, [("cam1", "enter", "all")])]
+    assert plain.log == [("frame", 0, 0), ("frame", 0, 1), ("frame", 1, 0)]
+    assert [stage.counters.get(s, "events") for s in (0, 1)] == [1, 1]
+    stage.close()

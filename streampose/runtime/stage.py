@@ -52,6 +52,7 @@ class Stage:
     def __init__(self) -> None:
         self.items = 0
         self.busy_s = 0.0
+        self.cpu_s = 0.0  # process CPU time while running (set by the runner)
         self.control: StageControl | None = None
 
     def open(self) -> None:
@@ -103,7 +104,7 @@ def stage_main(stage: Stage, control: StageControl) -> None:
     finally:
         _detach_rings(stage)
     report = StageReport(stage.name, os.getpid(), stage.items, stage.busy_s,
-                         time.perf_counter() - start, stage.extra_report())
+                         time.perf_counter() - start, stage.extra_report(), stage.cpu_s)
     control.reports.put(report)
     sys.exit(code)
 
@@ -119,6 +120,7 @@ def _run(stage: Stage, control: StageControl) -> int:
             control.opened.value += 1
     code = 0
     live = _LiveStats(stage, control.stats)
+    cpu = time.process_time()
     try:
         while not stage.stopping() and stage.step():
             live.publish()
@@ -128,6 +130,7 @@ def _run(stage: Stage, control: StageControl) -> int:
     finally:
         live.publish(force=True)
         code = _close(stage, control, code)
+        stage.cpu_s = time.process_time() - cpu
     return code
 
 

@@ -19,6 +19,7 @@ from streampose.outputs.factory import StreamFacts
 from streampose.pose.letterbox import Letterbox
 from streampose.processing import Processing
 from streampose.sources.probe import ProbedSource
+from streampose.stages.layout import Layout
 from streampose.uri import camera_name, unique_names
 
 __all__ = ["RunPlan", "all_stream_facts", "stream_facts"]
@@ -40,6 +41,7 @@ class RunPlan:
     plans: frozenset[Letterbox]
     counters: StreamCounters | None = None
     latency: LatencyWindow | None = None
+    layout: Layout | None = None  # None: one process of each stage (Layout.single)
 
     def statistics(self) -> tuple[StreamCounters, LatencyWindow]:
         """The run's shared counters and latency windows (added by ``Pipeline.run``)."""
@@ -65,14 +67,28 @@ class RunPlan:
     def workers(self) -> int:
         return self.config.performance.postprocess_workers
 
+    @property
+    def processes(self) -> Layout:
+        """The process layout: inference workers, preprocess and render shards."""
+        if self.layout is not None:
+            return self.layout
+        return Layout.single(self.streams, self.backend.device, self.backend.threads)
+
     def count(self, per: str) -> int:
-        """How many stages a topology step ``per`` stream or ``per`` worker has."""
-        return {"stream": self.streams, "worker": self.workers}[per]
+        """How many stages a topology step has ``per`` stream, postprocess ``worker``,
+        ``infer_worker``, ``preprocess_shard`` or ``render_shard``."""
+        layout = self.processes
+        return {"stream": self.streams, "worker": self.workers,
+                "infer_worker": len(layout.infer), "preprocess_shard": len(layout.preprocess),
+                "render_shard": len(layout.render)}[per]
 
     @property
     def file_slots(self) -> int:
-        """Frame slots per file stream."""
-        return self.config.performance.ring_slots(self.config.batching.batch)
+        """Frame slots per file stream (one more batch per extra inference worker)."""
+        performance, batch = self.config.performance, self.config.batching.batch
+        if performance.frame_slots is not None:
+            return performance.frame_slots
+        return performance.ring_slots(batch) + (len(self.processes.infer) - 1) * batch
 
 
 def stream_facts(source: ProbedSource, camera: str = "camera") -> StreamFacts:

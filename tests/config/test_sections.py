@@ -39,7 +39,7 @@ TODAY = ("--output", "-o", "--json", "--coco", "--openpose-json", "--model", "--
          "--no-reconnect", "--duration", "--metrics-port", "--metrics-host", "--config",
          "--no-progress", "--log-level")
 # Added since: COCO image ids by file name (issue 10).
-ADDED = ("--coco-ids",)
+ADDED = ("--coco-ids", "--infer-workers", "--preprocess-shards", "--render-shards")
 TRACKER = ("--track-max-age", "--track-min-similarity", "--track-min-hits", "--track-sigma",
            "--track-min-scale", "--track-velocity-smoothing")
 
@@ -189,6 +189,11 @@ def test_defaults_are_today_s() -> None:
     (["--decode-threads", "0"], "performance", "decode_threads", 0),
     (["--encoder-preset", "veryfast"], "performance", "encoder_preset", "veryfast"),
     (["--crf", "28"], "performance", "crf", 28),
+    (["--infer-workers", "auto"], "performance", "infer_workers", "auto"),
+    (["--infer-workers", "3"], "performance", "infer_workers", "3"),
+    (["--preprocess-shards", "2"], "performance", "preprocess_shards", "2"),
+    (["--render-shards", "4"], "performance", "render_shards", "4"),
+    (["--device", "cuda:0,cuda:1"], "model", "device", "cuda:0,cuda:1"),
     (["--no-tracking"], "tracking", "enabled", False),
     (["--track-max-age", "30"], "tracking", "max_age", 30),
     (["--track-velocity-smoothing", "0"], "tracking", "velocity_smoothing", 0.0),

@@ -74,7 +74,7 @@ def summarise(uris: Sequence[str], result: RunResult, counters: StreamCounters,
                         "latency_p50_s": _round(p50), "latency_p95_s": _round(p95)})
     stages = [{"stage": r.stage, "pid": r.pid, "items": r.items,
                "busy": round(r.busy, 4), "busy_s": round(r.busy_s, 3),
-               "cpu_s": round(r.cpu_s, 3), **r.extra}
+               "cpu_s": round(r.cpu_s, 3), "wall_s": round(r.wall_s, 3), **r.extra}
               for r in sorted(result.reports, key=lambda r: r.stage)]
     return Summary(streams, stages, result.wall_s, result.signal)
 

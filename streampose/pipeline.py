@@ -140,7 +140,8 @@ def validate(config: PipelineConfig) -> RunPlan:
     devices = parse_devices(model_cfg.device)
     backend, device = resolve_backend(model_cfg.backend, devices[0] if devices else None,
                                       built_in=built_in)
-    devices = devices if len(devices) > 1 else (device,)
+    # a list is kept when the backend runs on it (auto may have fallen back to the CPU)
+    devices = devices if len(devices) > 1 and device == devices[0] else (device,)
     model = resolve_model(model_cfg.path, spec=model_cfg.spec, weights=model_cfg.weights,
                           must_exist=backend != "fake")
     sources = tuple(probe_source(uri, live=config.live) for uri in config.sources)

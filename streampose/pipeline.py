@@ -23,6 +23,7 @@ from dataclasses import replace
 from typing import Any
 
 from streampose.backends.auto import resolve_backend
+from streampose.backends.devices import parse_devices
 from streampose.backends.request import BackendRequest
 from streampose.config import PipelineConfig
 from streampose.console.link import ConsoleLink
@@ -41,6 +42,7 @@ from streampose.observe.stats import LatencyWindow
 from streampose.observe.summary import Progress, Summary, summarise
 from streampose.outputs.factory import StreamFacts, check_outputs
 from streampose.outputs.openpose import openpose_layout
+from streampose.outputs.parts import clear_parts, join_parts
 from streampose.outputs.writable import check_writable, write_file
 from streampose.pose import COCO17, can_convert, get_skeleton
 from streampose.pose.letterbox import Letterbox, plan_for_spec
@@ -51,6 +53,7 @@ from streampose.runtime.topology import Step, Topology
 from streampose.sources.probe import ProbedSource, probe_source
 from streampose.stages.decode import DecodeStage
 from streampose.stages.infer import InferStage
+from streampose.stages.layout import Layout, plan_layout
 from streampose.stages.plan import RunPlan, stream_facts
 from streampose.stages.postprocess import PostprocessStage
 from streampose.stages.preprocess import PreprocessStage
@@ -61,12 +64,15 @@ __all__ = ["STEPS", "OutputError", "Pipeline", "Progress", "Summary", "run"]
 log = logging.getLogger(__name__)
 
 # The pipeline, in data-flow order. Render releases each frame slot after writing it.
+# Preprocess and render are sharded by stream (each shard owns some streams); the
+# inference workers share the input ring; see streampose.stages.layout.
 STEPS = (
-    Step(DecodeStage, writes=("frames[stream]", "doorbell"), per="stream"),
-    Step(PreprocessStage, reads=("frames[stream]", "doorbell"), writes=("inputs",)),
-    Step(InferStage, reads=("inputs",), writes=("maps",)),
-    Step(PostprocessStage, reads=("maps",), writes=("results",), per="worker"),
-    Step(RenderStage, reads=("results", "frames[stream]")),
+    Step(DecodeStage, writes=("frames[stream]", "doorbell[shard]"), per="stream"),
+    Step(PreprocessStage, reads=("frames[stream]", "doorbell[shard]"), writes=("inputs",),
+         per="preprocess_shard"),
+    Step(InferStage, reads=("inputs",), writes=("maps",), per="infer_worker"),
+    Step(PostprocessStage, reads=("maps",), writes=("results[shard]",), per="worker"),
+    Step(RenderStage, reads=("results[shard]", "frames[stream]"), per="render_shard"),
 )
 
 
@@ -83,6 +89,19 @@ class Pipeline:
         self.console: ConsoleLink | None = None  # the web console's shared state, while it runs
 
     def run(self, on_progress: Callable[[Progress], None] | None = None) -> Summary:
+        shards = len(self.plan.processes.render)
+        events = [p for p in (self.config.events.jsonl,) if p is not None]
+        clear_parts(self.config.outputs, shards, events)
+        try:
+            summary = self._run(on_progress)
+        except BaseException:  # keep what the shards wrote, as one render would have
+            with contextlib.suppress(OutputError):
+                join_parts(self.config.outputs, shards, events)
+            raise
+        join_parts(self.config.outputs, shards, events)  # every stage has exited by now
+        return summary
+
+    def _run(self, on_progress: Callable[[Progress], None] | None) -> Summary:
         cfg, plan = self.config, self.plan
         with Supervisor(log_level=cfg.log_level,
                         drain_timeout_s=cfg.performance.drain_timeout_s) as sup, \
@@ -192,7 +211,11 @@ def validate(config: PipelineConfig) -> RunPlan:
     if model_cfg.path is None:
         raise ModelError("--model is required (on the command line or in --config)")
     built_in = str(model_cfg.path) in ARCHITECTURES
-    backend, device = resolve_backend(model_cfg.backend, model_cfg.device, built_in=built_in)
+    devices = parse_devices(model_cfg.device)
+    backend, device = resolve_backend(model_cfg.backend, devices[0] if devices else None,
+                                      built_in=built_in)
+    # a list is kept when the backend runs on it (auto may have fallen back to the CPU)
+    devices = devices if len(devices) > 1 and device == devices[0] else (device,)
     model = resolve_model(model_cfg.path, spec=model_cfg.spec, weights=model_cfg.weights,
                           must_exist=backend != "fake")
     sources = tuple(probe_source(uri, live=config.live) for uri in config.sources)
@@ -207,7 +230,8 @@ def validate(config: PipelineConfig) -> RunPlan:
     if config.mqtt.url is not None:
         require_paho()
     plan = RunPlan(config=config, sources=sources, spec=model.spec, backend=request,
-                   processing=processing, plans=plans)
+                   processing=processing, plans=plans,
+                   layout=_layout(config, sources, devices))
     _check_events(plan)
     return plan
 
@@ -246,6 +270,18 @@ def thread_plan(plan: RunPlan, layout: dict[str, int]) -> ThreadPlan:
                               encoder=cfg.performance.encoder_threads)
     return plan_threads(available_cores(), layout, settings,
                         cpu_inference=plan.backend.device == "cpu", streams=plan.streams)
+
+
+def _layout(config: PipelineConfig, sources: tuple[ProbedSource, ...],
+            devices: tuple[str, ...]) -> Layout:
+    """The process layout; auto keeps one render process when a live run writes a file
+    that spans streams (JSON lines, COCO), so that file grows as frames come out (with
+    several render processes such files are written in parts, joined at the end)."""
+    outputs = config.outputs
+    spans = any(p is not None for p in (outputs.json, outputs.coco, config.events.jsonl))
+    return plan_layout(config.performance, streams=len(sources), devices=devices,
+                       threads=config.model.threads,
+                       single_render=spans and any(s.live for s in sources))
 
 
 def _letterbox_plans(sources: tuple[ProbedSource, ...], spec: ModelSpec,

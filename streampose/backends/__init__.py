@@ -98,7 +98,8 @@ def create_backend(
     """Build (but do not open) the backend called ``name``.
 
     ``options`` are backend-specific keyword arguments (e.g. ``spin`` for onnxruntime,
-    ``delay_ms`` for fake); an unknown one raises ConfigError listing the accepted ones.
+    ``delay_ms`` and ``latency_ms`` for fake); an unknown one raises ConfigError listing
+    the accepted ones.
     """
     entry = _REGISTRY.get(name)
     if entry is None:

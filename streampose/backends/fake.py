@@ -10,11 +10,17 @@ none, like an empty scene. The background channel (the last heatmap) is
 YOLO-pose style, ``[N, 5 + 3K, cells]``: the anchor of the brightest cell holds a
 person (a box 60% of the input tall, score 0.9, keypoints in a vertical chain with
 visibility 0.9) and the next anchor a weaker copy shifted by one pixel, which NMS
-removes. ``delay_ms`` simulates a slow model.
+removes. ``delay_ms`` simulates a slow model (a sleep added to every call).
+
+``latency_ms`` simulates an accelerator (``--backend fake --backend-option
+latency_ms=2``): every batch takes at least that long, as a device would, the wait
+being a sleep that burns no CPU and overlaps the fake's own map drawing, so the host
+side's ability to feed a fast device can be measured on a machine without one.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 
@@ -48,11 +54,14 @@ class FakeBackend(Backend):
         device: str = "cpu",
         threads: int | None = None,
         delay_ms: float = 0.0,
+        latency_ms: float = 0.0,
     ) -> None:
         super().__init__(spec=spec, model_path=model_path, device=device, threads=threads)
-        if not delay_ms >= 0:
-            raise ConfigError(f"fake backend: delay_ms = {delay_ms!r} must be >= 0")
+        for key, value in (("delay_ms", delay_ms), ("latency_ms", latency_ms)):
+            if not (isinstance(value, int | float) and value >= 0):
+                raise ConfigError(f"fake backend: {key} = {value!r} must be a number >= 0")
         self.delay_ms = float(delay_ms)
+        self.latency_ms = float(latency_ms)
         self._open = False
 
     def open(self) -> None:
@@ -65,8 +74,16 @@ class FakeBackend(Backend):
         if not self._open:
             raise RuntimeError("fake backend: infer() called before open()")
         self._check_batch(batch)
+        done_at = time.monotonic() + self.latency_ms / 1000
         if self.delay_ms:
             time.sleep(self.delay_ms / 1000)
+        outputs = self._outputs(batch)
+        wait = done_at - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        return outputs
+
+    def _outputs(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         images = batch if self.spec.input_layout == "NHWC" else batch.transpose(0, 2, 3, 1)
         if isinstance(self.spec.head_options, KeypointOptions):
             return {self.spec.head_options.output: self._anchors(images)}
@@ -165,8 +182,10 @@ def _anchor_person(x: float, y: float, height: float, keypoints: int, score: flo
     return np.concatenate([[x, y, 0.4 * height, height, score], kp.ravel()]).astype(np.float32)
 
 
+@functools.lru_cache(maxsize=512)
 def _person_maps(cell: tuple[int, int], shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Maps of a standing person centred on ``cell``, 60% of the map's height tall."""
+    """Maps of a standing person centred on ``cell``, 60% of the map's height tall
+    (cached: the host should spend little on a simulated device; callers copy them)."""
     height = max(6.0, 0.6 * shape[0])
     person = standing_person(x=float(cell[1]), top=cell[0] - height / 2, height=height)
     return render_maps([person], shape=shape)
@@ -174,8 +193,9 @@ def _person_maps(cell: tuple[int, int], shape: tuple[int, int]) -> tuple[np.ndar
 
 def _brightest_cell(image: np.ndarray, stride: int) -> tuple[int, int] | None:
     """(row, col) of the brightest stride x stride cell of an (H, W, 3) image; None if flat."""
-    gray = image[: image.shape[0] // stride * stride, : image.shape[1] // stride * stride]
-    gray = gray.sum(axis=2)
+    crop = image[: image.shape[0] // stride * stride, : image.shape[1] // stride * stride]
+    gray = crop[..., 0] + crop[..., 1]  # what sum(axis=2) gives, bit for bit, 10x faster
+    gray += crop[..., 2]
     if gray.size == 0 or gray.max() == gray.min():
         return None
     cells = gray.reshape(gray.shape[0] // stride, stride, -1, stride).sum(axis=(1, 3))

@@ -190,6 +190,10 @@ class LiveConfig(Section):
                                           "exit 0)"))
 
 
+LAYOUT_COUNTS = ("infer_workers", "preprocess_shards", "render_shards")
+MAX_PROCESSES = 64
+
+
 @dataclass(frozen=True)
 class PerformanceConfig(Section):
     """[performance]: worker counts, codec settings and buffer sizes."""
@@ -210,6 +214,31 @@ class PerformanceConfig(Section):
         "frame slots per file stream (default: two batches plus one per stage)"))
     drain_timeout_s: float = option(10.0, low=0.1, high=3600, flag="",
                                     help="longest wait for frames in flight at shutdown")
+    # Process layout (streampose.stages.layout): "auto" or a count, kept as text so the
+    # command line takes either.
+    infer_workers: str = option("auto", metavar="N|auto", help=(
+        "inference processes sharing the input queue, each with its own model session "
+        "(auto: one per device listed in --device, e.g. cuda:0,cuda:1; else 1)"))
+    preprocess_shards: str = option("auto", metavar="N|auto", help=(
+        "preprocess processes, each owning some streams (auto: from streams and cores)"))
+    render_shards: str = option("auto", metavar="N|auto", help=(
+        "render processes, each owning some streams and their outputs (auto: from "
+        "streams and cores)"))
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in LAYOUT_COUNTS:
+            value = getattr(self, name)
+            if value != "auto" and not (value.isdigit() and 1 <= int(value) <= MAX_PROCESSES):
+                flag = "--" + name.replace("_", "-")
+                raise ConfigError(f"{flag} / [performance].{name} = {value!r}: give 'auto' "
+                                  f"or a whole number from 1 to {MAX_PROCESSES}")
+
+    def count(self, name: str) -> int | None:
+        """A layout count (``infer_workers``, ``preprocess_shards``, ``render_shards``);
+        None for ``auto``."""
+        value = getattr(self, name)
+        return None if value == "auto" else int(value)
 
     def ring_slots(self, batch: int) -> int:
         """Frame slots per file stream: ``frame_slots``, or enough for two batches of

@@ -94,6 +94,9 @@ class ConsoleSink(Sink):
         self.link.events.cancel_join_thread()
 
 
-def console_sinks(link: ConsoleLink, cameras: Sequence[str]) -> list[Sink]:
-    """One console sink per stream (each ignores the other streams' frames)."""
-    return [ConsoleSink(link=link, stream=i, camera=camera) for i, camera in enumerate(cameras)]
+def console_sinks(link: ConsoleLink, cameras: Sequence[str],
+                  owned: Sequence[int] | None = None) -> list[Sink]:
+    """One console sink per stream of ``owned`` (default: all; each ignores the other
+    streams' frames)."""
+    return [ConsoleSink(link=link, stream=i, camera=camera) for i, camera in enumerate(cameras)
+            if owned is None or i in owned]

@@ -46,9 +46,17 @@ class Summary:
 
     @property
     def steady_fps(self) -> float | None:
-        """Frames out per second between the first and the last frame out."""
-        render = next((s for s in self.stages if s["stage"] == "render"), {})
-        return render.get("steady_fps")
+        """Frames out per second between the first and the last frame out (over every
+        render shard when render is sharded)."""
+        renders = [s for s in self.stages if s["stage"].startswith("render")]
+        if len(renders) == 1:
+            return renders[0].get("steady_fps")
+        spans = [(s["first_out_at"], s["last_out_at"]) for s in renders if "first_out_at" in s]
+        items = sum(s["items"] for s in renders)
+        if not spans or items < 2:
+            return None
+        span = max(last for _, last in spans) - min(first for first, _ in spans)
+        return round((items - 1) / span, 3) if span > 0 else None
 
     def to_json(self) -> dict[str, Any]:
         return {"streams": self.streams, "stages": self.stages, "wall_s": round(self.wall_s, 3),
@@ -66,7 +74,7 @@ def summarise(uris: Sequence[str], result: RunResult, counters: StreamCounters,
                         "latency_p50_s": _round(p50), "latency_p95_s": _round(p95)})
     stages = [{"stage": r.stage, "pid": r.pid, "items": r.items,
                "busy": round(r.busy, 4), "busy_s": round(r.busy_s, 3),
-               "cpu_s": round(r.cpu_s, 3), **r.extra}
+               "cpu_s": round(r.cpu_s, 3), "wall_s": round(r.wall_s, 3), **r.extra}
               for r in sorted(result.reports, key=lambda r: r.stage)]
     return Summary(streams, stages, result.wall_s, result.signal)
 

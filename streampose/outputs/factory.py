@@ -21,6 +21,7 @@ from streampose.outputs.coco_ids import check_names, load_image_ids
 from streampose.outputs.images import ImageFolderSink
 from streampose.outputs.jsonl import JsonLinesSink
 from streampose.outputs.openpose import OpenPoseJsonSink
+from streampose.outputs.parts import part_path
 from streampose.outputs.writable import check_writable
 
 __all__ = ["DEFAULT_FPS", "EncoderSettings", "StreamFacts", "annotated_path", "build_sinks",
@@ -122,17 +123,25 @@ def _check_files(outputs: OutputsConfig, streams: Sequence[StreamFacts]) -> None
 
 
 def build_sinks(outputs: OutputsConfig, streams: Sequence[StreamFacts],
-                encoder: EncoderSettings) -> list[Sink]:
+                encoder: EncoderSettings, *, owned: Sequence[int] | None = None,
+                part: int | None = None) -> list[Sink]:
     """The sinks for ``outputs``, after :func:`check_outputs`: the annotated output of
-    each stream (in stream order), then JSON lines, COCO results and OpenPose JSON."""
+    each stream (in stream order), then JSON lines, COCO results and OpenPose JSON.
+
+    For one render shard of several: ``owned``, the streams whose annotated outputs it
+    writes (default: all); ``part``, its index: the files that span streams (JSON lines,
+    COCO) are then written as that part (:func:`streampose.outputs.parts.part_path`),
+    joined after the run by :func:`streampose.outputs.parts.join_parts`.
+    """
     _check_files(outputs, streams)
     ids = _coco_ids(outputs, streams)
+    mine = range(len(streams)) if owned is None else owned
     sinks = [_annotated_sink(outputs.video, i, streams, encoder)
-             for i in range(len(streams)) if outputs.video]
+             for i in mine if outputs.video]
     if outputs.json is not None:
-        sinks.append(JsonLinesSink(path=outputs.json))
+        sinks.append(JsonLinesSink(path=part_path(outputs.json, part)))
     if outputs.coco is not None:
-        sinks.append(CocoResultsSink(path=outputs.coco, ids=ids))
+        sinks.append(CocoResultsSink(path=part_path(outputs.coco, part), ids=ids))
     if outputs.openpose_json is not None:
         sinks.append(OpenPoseJsonSink(folder=outputs.openpose_json,
                                       stems=[s.stem for s in streams]))

@@ -2,7 +2,8 @@
 
 A stage class declares its output channels as specs (:class:`RingSpec` for bulk data in
 shared memory, :class:`QueueSpec` for small records, :class:`DoorbellSpec` for a
-semaphore); :class:`streampose.runtime.topology.Topology` creates them through the
+semaphore, :class:`CountSpec` for a shared count of finished peers);
+:class:`streampose.runtime.topology.Topology` creates them through the
 supervisor and hands every stage the :class:`Channels` by name.
 """
 
@@ -13,7 +14,8 @@ from typing import Any
 
 from streampose.transport.codec import HeaderCodec
 
-__all__ = ["ChannelSpec", "Channels", "DoorbellSpec", "QueueSpec", "RingSpec"]
+__all__ = ["ChannelSpec", "Channels", "CountSpec", "DoorbellSpec", "QueueSpec", "RingSpec",
+           "last_to_finish"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,24 @@ class DoorbellSpec:
     name: str
 
 
+@dataclass(frozen=True)
+class CountSpec:
+    """A shared integer, starting at 0, that peers of one step count their ends on: the
+    last to finish (:func:`last_to_finish`) tells the next step that all input is in."""
+
+    name: str
+
+
+def last_to_finish(count: Any, peers: int) -> bool:
+    """Count one more finished peer on ``count`` (a ``multiprocessing.Value``, or None when
+    there is no other peer): True for the ``peers``-th, the last one."""
+    if count is None:
+        return True
+    with count.get_lock():
+        count.value += 1
+        return bool(count.value >= peers)
+
+
 class Channels:
     """The channels of a built topology, by name; ``group("frames")`` gives frames0..N."""
 
@@ -69,4 +89,4 @@ class Channels:
         return found
 
 
-ChannelSpec = RingSpec | QueueSpec | DoorbellSpec
+ChannelSpec = RingSpec | QueueSpec | DoorbellSpec | CountSpec

@@ -75,7 +75,7 @@ class StageReport:
     busy_s: float
     wall_s: float
     extra: dict[str, object] = field(default_factory=dict)
-    cpu_s: float = 0.0  # the process's CPU time (all its threads, start-up included)
+    cpu_s: float = 0.0  # CPU time of the process (all its threads) from open() to close()
 
     @property
     def busy(self) -> float:

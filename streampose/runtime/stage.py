@@ -63,6 +63,7 @@ class Stage:
     def __init__(self) -> None:
         self.items = 0
         self.busy_s = 0.0
+        self.cpu_s = 0.0  # process CPU time while running (set by the runner)
         self.control: StageControl | None = None
         self.threads: ThreadBudget | None = None  # set from the run's thread plan
 
@@ -125,8 +126,7 @@ def stage_main(stage: Stage, control: StageControl) -> None:
         sweep_stale_segments()
     else:
         report = StageReport(stage.name, os.getpid(), stage.items, stage.busy_s,
-                             time.perf_counter() - start, stage.extra_report(),
-                             cpu_s=time.process_time())
+                             time.perf_counter() - start, stage.extra_report(), stage.cpu_s)
         control.reports.put(report)
     sys.exit(code)
 
@@ -143,6 +143,7 @@ def _run(stage: Stage, control: StageControl) -> int:
             control.opened.value += 1
     code = 0
     live = _LiveStats(stage, control.stats)
+    cpu = time.process_time()
     try:
         while not stage.stopping() and stage.step():
             live.publish()
@@ -152,6 +153,7 @@ def _run(stage: Stage, control: StageControl) -> int:
     finally:
         live.publish(force=True)
         code = _close(stage, control, code)
+        stage.cpu_s = time.process_time() - cpu
     return code
 
 

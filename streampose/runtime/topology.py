@@ -3,11 +3,12 @@
 A :class:`Topology` is a short list of :class:`Step` s, read left to right like a
 GStreamer launch line (``describe()`` prints it that way)::
 
-    decode[stream] -> frames[stream] -> preprocess -> inputs -> infer -> maps
-        -> postprocess[worker] -> results -> render
+    decode[stream] -> frames[stream] -> preprocess[shard] -> inputs -> infer[worker]
+        -> maps -> postprocess[worker] -> results[shard] -> render[shard]
 
-Each step names the stage class, the channels it reads and writes, and whether it runs
-once, once per stream or once per worker. The stage class owns its output channels: its
+Each step names the stage class, the channels it reads and writes, and how many copies
+run: one, one per stream, or as many as the plan's count for its ``per`` (workers,
+shards). The stage class owns its output channels: its
 ``outputs(plan, index)`` says how big they are (the stage that owns a payload sizes its
 ring) and its ``build(plan, channels, index)`` makes the stage object from the run
 plan's config sections. :meth:`Topology.build` creates every channel through the
@@ -20,7 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from streampose.runtime.channels import Channels, ChannelSpec, QueueSpec, RingSpec
+from streampose.runtime.channels import Channels, ChannelSpec, CountSpec, QueueSpec, RingSpec
 from streampose.runtime.stage import Stage
 from streampose.transport.codec import HeaderCodec
 
@@ -41,9 +42,10 @@ class Maker(Protocol):
 class Step:
     """One stage of the pipeline: ``stage`` reads ``reads`` and writes ``writes``.
 
-    ``per``: ``None`` (one stage), ``"stream"`` (one per source) or ``"worker"`` (as many
-    as the plan's worker count); ``[stream]`` / ``[worker]`` in a channel name stands
-    for the index.
+    ``per``: ``None`` (one stage), ``"stream"`` (one per source), or another name the
+    plan counts (``"worker"``, ``"infer_worker"``, ``"render_shard"``...); a ``per``
+    starting with the stage's kind is shown without it (``render[shard]``).
+    ``[stream]`` / ``[shard]`` in a channel name stands for an index.
     """
 
     stage: type[Stage]
@@ -54,7 +56,7 @@ class Step:
     @property
     def label(self) -> str:
         name = getattr(self.stage, "kind", self.stage.__name__)
-        return f"{name}[{self.per}]" if self.per else name
+        return f"{name}[{self.per.removeprefix(name + '_')}]" if self.per else name
 
 
 class Topology:
@@ -70,7 +72,7 @@ class Topology:
         parts: list[str] = []
         for step in self.steps:
             parts.append(step.label)
-            parts += [name for name in step.writes if name != "doorbell"]
+            parts += [name for name in step.writes if not name.startswith("doorbell")]
         return " -> ".join(parts)
 
     def layout(self) -> dict[str, int]:
@@ -106,4 +108,6 @@ def _make(maker: Maker, spec: ChannelSpec) -> Any:
                           codec=spec.codec, policy=spec.policy)
     if isinstance(spec, QueueSpec):
         return maker.ctx.Queue(maxsize=spec.maxsize)
+    if isinstance(spec, CountSpec):
+        return maker.ctx.Value("i", 0)
     return maker.ctx.Semaphore(0)

@@ -66,7 +66,7 @@ class DecodeStage(Stage):
         return [RingSpec(name=f"frames{index}", codec=FRAME_CODEC, policy=policy.ring_policy,
                          slots=live.slots if source.live else plan.file_slots,
                          slot_bytes=max(w * h * 3 for w, h in source.sizes)),
-                DoorbellSpec(name="doorbell")]
+                DoorbellSpec(name=f"doorbell{plan.processes.preprocess_shard(index)}")]
 
     @classmethod
     def build(cls, plan: RunPlan, channels: Channels, index: int) -> DecodeStage:
@@ -75,7 +75,8 @@ class DecodeStage(Stage):
         source = create_source(cfg.sources[index], threads=1 if threads is None else threads,
                                live=cfg.live)
         return cls(stream=index, source=source, ring=channels[f"frames{index}"],
-                   doorbell=channels["doorbell"], counters=plan.statistics()[0],
+                   doorbell=channels[f"doorbell{plan.processes.preprocess_shard(index)}"],
+                   counters=plan.statistics()[0],
                    policy=policy_for(probed, cfg.live), max_frames=cfg.performance.max_frames)
 
     def __init__(self, *, stream: int, source: Source, ring: SharedRing, doorbell: Any,

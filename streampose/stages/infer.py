@@ -16,7 +16,13 @@ import numpy as np
 
 from streampose.backends.request import BackendRequest
 from streampose.processing import Processing
-from streampose.runtime.channels import Channels, ChannelSpec, RingSpec
+from streampose.runtime.channels import (
+    Channels,
+    ChannelSpec,
+    CountSpec,
+    RingSpec,
+    last_to_finish,
+)
 from streampose.runtime.stage import POLL_S, Stage
 from streampose.runtime.threads import ThreadBudget
 from streampose.stages.messages import FLAG_EOS, FRAME_CODEC, FrameHeader
@@ -37,37 +43,58 @@ def with_threads(request: BackendRequest, budget: ThreadBudget) -> BackendReques
 
 
 class InferStage(Stage):
-    """Input ring -> map ring; the model is built in ``open()``, inside this process."""
+    """Input ring -> map ring; the model is built in ``open()``, inside this process.
+
+    Several inference workers may share the input ring, each with its own backend
+    session (``backend``: its device and threads) and its own batches; a stream's items
+    may thus reach the map ring out of order, and render puts them back by ticket. A
+    stream's end-of-stream item carries the ticket after its last frame, so render ends
+    the stream only once every frame came back, whichever worker carried it.
+
+    End of work: a worker stops at the end-of-work item (stream -1) that preprocess puts
+    in the input ring for each worker; it counts itself on ``finished``, and the last
+    worker to finish puts one end-of-work item per postprocess worker into the map ring,
+    behind every payload of every worker.
+    """
 
     name = kind = "infer"
 
     @classmethod
     def outputs(cls, plan: RunPlan, index: int) -> list[ChannelSpec]:
-        slots = plan.config.batching.batch + 2 + plan.workers
+        slots = plan.config.batching.batch * len(plan.processes.infer) + 2 + plan.workers
         return [RingSpec(name="maps", slots=slots, codec=FRAME_CODEC,
-                         slot_bytes=plan.processing.output_bytes(plan.plans))]
+                         slot_bytes=plan.processing.output_bytes(plan.plans)),
+                CountSpec(name="infer_done")]
 
     @classmethod
     def build(cls, plan: RunPlan, channels: Channels, index: int) -> InferStage:
         batching, processing = plan.config.batching, plan.processing
+        workers = plan.processes.infer
+        worker = workers[index]
         return cls(inputs=channels["inputs"], maps=channels["maps"], processing=processing,
-                   backend=with_threads(plan.backend, plan.budget(cls.kind)),
-                   batch=batching.batch,
-                   max_wait_ms=batching.max_wait_ms, streams=plan.streams,
-                   consumers=plan.workers,
-                   frames=channels.group("frames") if processing.reads_frames else None)
+                   backend=with_threads(replace(plan.backend, device=worker.device),
+                                        plan.budget(cls.kind)),
+                   batch=batching.batch, max_wait_ms=batching.max_wait_ms,
+                   streams=plan.streams, consumers=plan.workers,
+                   frames=channels.group("frames") if processing.reads_frames else None,
+                   finished=channels["infer_done"], peers=len(workers),
+                   name=cls.kind if len(workers) == 1 else f"{cls.kind}{index}")
 
     def __init__(self, *, inputs: SharedRing, maps: SharedRing, processing: Processing,
                  backend: BackendRequest, batch: int, max_wait_ms: float, streams: int,
-                 consumers: int, frames: list[SharedRing] | None = None) -> None:
-        """``frames``: the frame rings, when the processing strategy reads frames itself."""
+                 consumers: int, frames: list[SharedRing] | None = None,
+                 finished: Any = None, peers: int = 1, name: str = "infer") -> None:
+        """``frames``: the frame rings, when the processing strategy reads frames itself;
+        ``consumers``: the postprocess workers; ``finished``/``peers``: the shared count
+        of finished inference workers and how many there are (None: the only one)."""
         super().__init__()
+        self.name = name
         self.inputs, self.maps, self.processing = inputs, maps, processing
         self.request = backend
         self.batch, self.max_wait_s = batch, max_wait_ms / 1000.0
         self.streams, self.consumers = streams, consumers
         self.frames = frames
-        self._ended = 0
+        self.finished, self.peers = finished, peers
         self.batches = 0
         self.bytes_back = 0
 
@@ -80,16 +107,17 @@ class InferStage(Stage):
         items = self._collect()
         run: list[Item] = []
         for slot, header in items:
-            if header.eos:
-                self._infer(run)
-                run = []
-                self._forward_eos(slot, header)
-            else:
+            if not header.eos:
                 run.append((slot, header))
+                continue
+            self._infer(run)
+            run = []
+            if header.stream < 0:  # end of work: _collect stops at an EOS, nothing follows
+                self.inputs.release(slot)
+                self._end_work()
+                return False
+            self._forward_eos(slot, header)
         self._infer(run)
-        if self._ended == self.streams:
-            self._terminate_consumers()
-            return False
         return True
 
     def _collect(self) -> list[Item]:
@@ -143,10 +171,11 @@ class InferStage(Stage):
         out = self.write_slot(self.maps)
         if out is not None:
             self.maps.publish(out, header, pinned=True)
-        self._ended += 1
 
-    def _terminate_consumers(self) -> None:
-        """One end-of-work item per postprocess worker (stream -1)."""
+    def _end_work(self) -> None:
+        """The last worker to finish: one end-of-work item per postprocess worker."""
+        if not last_to_finish(self.finished, self.peers):
+            return
         for _ in range(self.consumers):
             out = self.write_slot(self.maps)
             if out is not None:

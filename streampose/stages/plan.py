@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from streampose.runtime.threads import ThreadBudget, ThreadPlan
+from streampose.stages.layout import Layout
 from streampose.uri import camera_name, unique_names
 
 if TYPE_CHECKING:  # types only: every stage module imports this one, keep it light
@@ -49,6 +50,7 @@ class RunPlan:
     latency: LatencyWindow | None = None
     threads: ThreadPlan | None = None
     console: ConsoleLink | None = None
+    layout: Layout | None = None  # None: one process of each stage (Layout.single)
 
     def statistics(self) -> tuple[StreamCounters, LatencyWindow]:
         """The run's shared counters and latency windows (added by ``Pipeline.run``)."""
@@ -79,14 +81,28 @@ class RunPlan:
     def workers(self) -> int:
         return self.config.performance.postprocess_workers
 
+    @property
+    def processes(self) -> Layout:
+        """The process layout: inference workers, preprocess and render shards."""
+        if self.layout is not None:
+            return self.layout
+        return Layout.single(self.streams, self.backend.device, self.backend.threads)
+
     def count(self, per: str) -> int:
-        """How many stages a topology step ``per`` stream or ``per`` worker has."""
-        return {"stream": self.streams, "worker": self.workers}[per]
+        """How many stages a topology step has ``per`` stream, postprocess ``worker``,
+        ``infer_worker``, ``preprocess_shard`` or ``render_shard``."""
+        layout = self.processes
+        return {"stream": self.streams, "worker": self.workers,
+                "infer_worker": len(layout.infer), "preprocess_shard": len(layout.preprocess),
+                "render_shard": len(layout.render)}[per]
 
     @property
     def file_slots(self) -> int:
-        """Frame slots per file stream."""
-        return self.config.performance.ring_slots(self.config.batching.batch)
+        """Frame slots per file stream (one more batch per extra inference worker)."""
+        performance, batch = self.config.performance, self.config.batching.batch
+        if performance.frame_slots is not None:
+            return performance.frame_slots
+        return performance.ring_slots(batch) + (len(self.processes.infer) - 1) * batch
 
 
 def stream_facts(source: ProbedSource, camera: str = "camera") -> StreamFacts:

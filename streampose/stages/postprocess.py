@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+from collections.abc import Sequence
 from typing import Any
 
 from streampose.pose import Poses
@@ -25,24 +26,35 @@ def to_frame(poses: Poses, header: FrameHeader) -> Poses:
 
 
 class PostprocessStage(Stage):
-    """Map ring -> results queue. Several may run in parallel; render restores order."""
+    """Map ring -> results queue(s). Several may run in parallel; render restores order.
+
+    With several render shards, each has its own results queue and a result goes to the
+    queue of the shard that owns its stream (``route[stream]``).
+    """
 
     kind = "postprocess"
 
     @classmethod
     def outputs(cls, plan: RunPlan, index: int) -> list[ChannelSpec]:
-        return [QueueSpec(name="results", maxsize=4 * plan.file_slots * plan.streams)]
+        return [QueueSpec(name=f"results{shard}", maxsize=4 * plan.file_slots * len(streams))
+                for shard, streams in enumerate(plan.processes.render)]
 
     @classmethod
     def build(cls, plan: RunPlan, channels: Channels, index: int) -> PostprocessStage:
-        return cls(maps=channels["maps"], results=channels["results"],
-                   processing=plan.processing, worker=index)
+        layout = plan.processes
+        return cls(maps=channels["maps"], results=channels.group("results"),
+                   processing=plan.processing, worker=index,
+                   route=[layout.render_shard(s) for s in range(plan.streams)])
 
     def __init__(self, *, maps: SharedRing, results: Any, processing: Processing,
-                 worker: int = 0) -> None:
+                 worker: int = 0, route: Sequence[int] | None = None) -> None:
+        """``results``: one queue, or a list of them with ``route`` giving each stream's
+        queue index."""
         super().__init__()
         self.name = f"postprocess{worker}"
-        self.maps, self.results, self.processing = maps, results, processing
+        self.maps, self.processing = maps, processing
+        self.queues: list[Any] = list(results) if isinstance(results, list) else [results]
+        self.route = list(route) if route is not None else None
 
     def step(self) -> bool:
         got = self.maps.acquire_read(POLL_S)
@@ -62,9 +74,11 @@ class PostprocessStage(Stage):
         return self._send(PoseResult(header, poses.keypoints, poses.scores, poses.boxes))
 
     def _send(self, result: PoseResult) -> bool:
+        stream = result.header.stream
+        results = self.queues[self.route[stream] if self.route is not None else 0]
         while not self.stopping():
             try:
-                self.results.put(result, timeout=POLL_S)
+                results.put(result, timeout=POLL_S)
                 return True
             except queue.Full:
                 continue
@@ -72,4 +86,5 @@ class PostprocessStage(Stage):
 
     def close(self) -> None:
         if self.stopping():  # nobody may read what is still buffered: don't wait to flush it
-            self.results.cancel_join_thread()
+            for results in self.queues:
+                results.cancel_join_thread()

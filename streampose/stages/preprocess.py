@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
 from streampose.pose.letterbox import Letterbox, plan_for_spec
 from streampose.processing import Processing
-from streampose.runtime.channels import Channels, ChannelSpec, RingSpec
+from streampose.runtime.channels import (
+    Channels,
+    ChannelSpec,
+    CountSpec,
+    RingSpec,
+    last_to_finish,
+)
 from streampose.runtime.stage import POLL_S, Stage
 from streampose.stages.messages import FLAG_EOS, FRAME_CODEC, FrameHeader, FrameRef
 from streampose.stages.plan import RunPlan
@@ -15,37 +22,54 @@ from streampose.transport.ring import SharedRing
 
 
 class PreprocessStage(Stage):
-    """Frame rings (one per stream) -> input ring; assigns each stream's gapless ``ticket``.
+    """Frame rings -> input ring; assigns each stream's gapless ``ticket``.
 
-    Decoders ring a shared ``doorbell`` semaphore after each item; preprocess then takes
-    the next item round-robin over the streams, so a fast camera cannot starve a slow one.
+    A preprocess shard owns some streams (``frames`` holds None for the others). Their
+    decoders ring the shard's ``doorbell`` semaphore after each item; the shard then takes
+    the next item round-robin over its streams, so a fast camera cannot starve a slow one.
     What goes into the input slot is the processing strategy's business (a float32
     letterboxed image on the host, or nothing when the device letterboxes).
+
+    End of work: once all its streams ended, a shard counts itself on ``finished``; the
+    last shard to finish puts one end-of-work item (stream -1) per inference worker
+    into the input ring, behind everything every shard published.
     """
 
     name = kind = "preprocess"
 
     @classmethod
     def outputs(cls, plan: RunPlan, index: int) -> list[ChannelSpec]:
-        slots = plan.config.batching.batch + 2
+        slots = plan.config.batching.batch * len(plan.processes.infer) + 2
         return [RingSpec(name="inputs", slots=slots, codec=FRAME_CODEC,
-                         slot_bytes=plan.processing.input_bytes(plan.plans))]
+                         slot_bytes=plan.processing.input_bytes(plan.plans)),
+                CountSpec(name="preprocess_done")]
 
     @classmethod
     def build(cls, plan: RunPlan, channels: Channels, index: int) -> PreprocessStage:
-        return cls(frames=channels.group("frames"), doorbell=channels["doorbell"],
+        layout = plan.processes
+        mine = layout.preprocess[index]
+        frames = [ring if s in mine else None for s, ring in enumerate(channels.group("frames"))]
+        return cls(frames=frames, doorbell=channels[f"doorbell{index}"],
                    inputs=channels["inputs"], processing=plan.processing,
-                   height=plan.input_height)
+                   height=plan.input_height, consumers=len(layout.infer),
+                   finished=channels["preprocess_done"], peers=len(layout.preprocess),
+                   name=cls.kind if len(layout.preprocess) == 1 else f"{cls.kind}{index}")
 
-    def __init__(self, *, frames: list[SharedRing], doorbell: Any, inputs: SharedRing,
-                 processing: Processing, height: int) -> None:
+    def __init__(self, *, frames: Sequence[SharedRing | None], doorbell: Any,
+                 inputs: SharedRing, processing: Processing, height: int, consumers: int = 1,
+                 finished: Any = None, peers: int = 1, name: str = "preprocess") -> None:
+        """``frames``: every stream's frame ring, None for streams of other shards;
+        ``consumers``: the inference workers; ``finished``/``peers``: the shared count of
+        finished shards and how many there are (None: this is the only one)."""
         super().__init__()
-        self.frames, self.doorbell, self.inputs = frames, doorbell, inputs
+        self.name = name
+        self.frames, self.doorbell, self.inputs = list(frames), doorbell, inputs
         self.processing, self.height = processing, height
-        self.streams = len(frames)
+        self.consumers, self.finished, self.peers = consumers, finished, peers
+        self.owned = [s for s, ring in enumerate(self.frames) if ring is not None]
         self._turn = 0
         self._plans: dict[tuple[int, int], Letterbox] = {}
-        self._tickets = [0] * self.streams
+        self._tickets = [0] * len(self.frames)
         self._ended = 0
 
     def step(self) -> bool:
@@ -56,22 +80,31 @@ class PreprocessStage(Stage):
             return True  # the item this doorbell announced was evicted (live drop)
         slot, header = got
         if header.eos:
-            self.frames[header.stream].release(slot)
+            self._ring(header.stream).release(slot)
             self._forward_eos(header)
             self._ended += 1
-            return self._ended < self.streams
+            if self._ended < len(self.owned):
+                return True
+            self._end_work()
+            return False
         out = self.write_slot(self.inputs)
         if out is not None:
             with self.busy():
                 self._prepare(slot, header, out)
         return True
 
+    def _ring(self, stream: int) -> SharedRing:
+        ring = self.frames[stream]
+        assert ring is not None, f"stream {stream} is not this shard's"
+        return ring
+
     def _next_item(self) -> tuple[int, FrameHeader] | None:
-        for i in range(self.streams):
-            stream = (self._turn + i) % self.streams
-            got = self.frames[stream].acquire_read(0.0)
+        owned = self.owned
+        for i in range(len(owned)):
+            turn = (self._turn + i) % len(owned)
+            got = self._ring(owned[turn]).acquire_read(0.0)
             if got is not None:
-                self._turn = stream + 1
+                self._turn = turn + 1
                 return got
         return None
 
@@ -85,7 +118,7 @@ class PreprocessStage(Stage):
 
     def _prepare(self, slot: int, header: FrameHeader, out: int) -> None:
         lb = self.plan(header.width, header.height)
-        frame = self.frames[header.stream].view(slot, header.frame_shape, "uint8")
+        frame = self._ring(header.stream).view(slot, header.frame_shape, "uint8")
         shape, dtype = self.processing.prepare(frame, lb, self.inputs, out)
         self.inputs.publish(out, replace(
             header, frame=FrameRef(header.stream, slot), shape=shape, dtype=dtype,
@@ -100,6 +133,15 @@ class PreprocessStage(Stage):
                                                  flags=FLAG_EOS,
                                                  ticket=self._next_ticket(header.stream)),
                                 pinned=True)
+
+    def _end_work(self) -> None:
+        """The last shard to finish: one end-of-work item per inference worker."""
+        if not last_to_finish(self.finished, self.peers):
+            return
+        for _ in range(self.consumers):
+            out = self.write_slot(self.inputs)
+            if out is not None:
+                self.inputs.publish(out, FrameHeader(stream=-1, flags=FLAG_EOS), pinned=True)
 
     def _next_ticket(self, stream: int) -> int:
         self._tickets[stream] += 1

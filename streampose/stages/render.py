@@ -6,6 +6,12 @@ stream's event engine (``streampose.events``, when rules are configured) runs on
 tracked poses. The frame is drawn in place in its frame-ring slot (only when an output
 needs pixels), every sink writes it, the sinks that want events get the frame's events,
 and only then is the slot released: the frame ring bounds frames in flight.
+
+Render may be sharded by stream (:mod:`streampose.stages.layout`): each render process
+owns some streams, their results queue, their trackers and their sinks. Everything kept
+per stream here is indexed by stream, so a shard is only a matter of which streams it
+owns; files that span streams (JSON lines, COCO) are written as one part per shard and
+joined by the parent after the run (:mod:`streampose.outputs.parts`).
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import functools
 import logging
 import queue
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -27,6 +33,7 @@ from streampose.observe.counters import StreamCounters
 from streampose.outputs.base import FrameMeta, Sink, image_id
 from streampose.outputs.factory import EncoderSettings, build_sinks
 from streampose.outputs.mqtt import mqtt_sinks
+from streampose.outputs.parts import part_path
 from streampose.pose import Poses, get_skeleton
 from streampose.runtime.channels import Channels
 from streampose.runtime.stage import POLL_S, Stage
@@ -44,30 +51,38 @@ class RenderStage(Stage):
 
     @classmethod
     def build(cls, plan: RunPlan, channels: Channels, index: int) -> RenderStage:
-        cfg = plan.config
-        return cls(frames=channels.group("frames"), results=channels["results"],
-                   sinks=_sinks(plan), skeleton=plan.spec.skeleton,
+        cfg, layout = plan.config, plan.processes
+        mine = layout.render[index]
+        frames = [ring if s in mine else None for s, ring in enumerate(channels.group("frames"))]
+        return cls(frames=frames, results=channels[f"results{index}"],
+                   sinks=_sinks(plan, index), skeleton=plan.spec.skeleton,
                    counters=plan.statistics()[0], latency=plan.statistics()[1],
                    names=[list(s.names) if s.names else None for s in plan.sources],
                    annotators=_annotators(cfg.draw, tracking=cfg.tracking.enabled),
-                   tracker=_tracker(cfg.tracking), events=_engines(plan))
+                   tracker=_tracker(cfg.tracking), events=_engines(plan),
+                   name=cls.kind if len(layout.render) == 1 else f"{cls.kind}{index}")
 
-    def __init__(self, *, frames: list[SharedRing], results: Any, sinks: list[Sink],
+    def __init__(self, *, frames: Sequence[SharedRing | None], results: Any, sinks: list[Sink],
                  skeleton: str, counters: StreamCounters, latency: Any = None,
                  names: list[list[str] | None] | None = None,
                  annotators: Callable[[], list[Any]] | None = None,
                  tracker: Callable[[], Any] | None = None,
-                 events: Callable[[int], EventEngine | None] | None = None) -> None:
+                 events: Callable[[int], EventEngine | None] | None = None,
+                 name: str = "render") -> None:
+        """``frames``: every stream's frame ring, None for streams of other render shards
+        (their results never come here); per-stream state is indexed by stream."""
         super().__init__()
-        self.frames, self.results, self.sinks = frames, results, sinks
+        self.name = name
+        self.frames, self.results, self.sinks = list(frames), results, sinks
         self.skeleton_name, self.counters, self.latency = skeleton, counters, latency
-        streams = len(frames)
+        streams = len(self.frames)
+        self.owned = [s for s, ring in enumerate(self.frames) if ring is not None]
         self.names = names or [None] * streams
         self.make_annotators, self.make_tracker = annotators, tracker
         self.make_engine = events
         self._pending: list[dict[int, PoseResult]] = [{} for _ in range(streams)]
         self._next = [0] * streams
-        self._ended = [False] * streams
+        self._ended = [s not in self.owned for s in range(streams)]
         self._opened: list[Sink] = []
         self._first_out: float | None = None
         self._last_out: float | None = None
@@ -75,10 +90,10 @@ class RenderStage(Stage):
     def open(self) -> None:
         self.skeleton = get_skeleton(self.skeleton_name)
         self.annotators = self.make_annotators() if self.make_annotators else []
-        self.trackers = [self.make_tracker() if self.make_tracker else None
-                         for _ in self._next]
-        self.engines = [self.make_engine(stream) if self.make_engine else None
-                        for stream in range(len(self._next))]
+        self.trackers = [self.make_tracker() if self.make_tracker and s in self.owned else None
+                         for s in range(len(self.frames))]
+        self.engines = [self.make_engine(s) if self.make_engine and s in self.owned else None
+                        for s in range(len(self.frames))]
         from streampose.render.rules import RulesAnnotator  # OpenCV: in the render process
 
         self.rule_annotators = [RulesAnnotator(e) if e is not None else None
@@ -132,14 +147,19 @@ class RenderStage(Stage):
             for sink in self.event_sinks:
                 sink.write_events(meta, events)
             self.counters.add(header.stream, "events", len(events))
-        self.frames[header.frame.ring].release(header.frame.slot)
+        self._ring(header.frame.ring).release(header.frame.slot)
         if self.latency is not None:
             self.latency.record(header.stream, time.time() - header.wall)
         self._count(header.stream)
 
+    def _ring(self, stream: int) -> SharedRing:
+        ring = self.frames[stream]
+        assert ring is not None, f"stream {stream} is not this render shard's"
+        return ring
+
     def _annotated(self, header: FrameHeader, poses: Poses) -> np.ndarray:
         ring, slot = header.frame
-        frame = self.frames[ring].view(slot, header.frame_shape, "uint8", writable=True)
+        frame = self._ring(ring).view(slot, header.frame_shape, "uint8", writable=True)
         rules = self.rule_annotators[header.stream]
         if rules is not None:
             rules.annotate(frame, poses)
@@ -162,11 +182,14 @@ class RenderStage(Stage):
             self._first_out = self._last_out
 
     def extra_report(self) -> dict[str, Any]:
-        """Steady-state rate: frames between the first and the last one out (no start-up)."""
+        """Steady-state rate: frames between the first and the last one out (no start-up);
+        with the times of both (``time.monotonic``, one clock for every process) so that
+        the rates of several render shards add up (:class:`~streampose.observe.summary.Summary`)."""
         if self._first_out is None or self._last_out is None or self.items < 2:
             return {}
         span = self._last_out - self._first_out
-        return {"steady_fps": round((self.items - 1) / span, 3) if span > 0 else None}
+        return {"steady_fps": round((self.items - 1) / span, 3) if span > 0 else None,
+                "first_out_at": self._first_out, "last_out_at": self._last_out}
 
     def close(self) -> None:
         """Close every output, even after one fails; then raise the first failure."""
@@ -242,15 +265,21 @@ def _engine(stream: int, *, rules: tuple[Any, ...], cameras: tuple[str, ...], sk
                        forget_after=forget_after, min_keypoints=min_keypoints)
 
 
-def _sinks(plan: RunPlan) -> list[Sink]:
+def _sinks(plan: RunPlan, shard: int) -> list[Sink]:
+    """The sinks of render shard ``shard``: its streams' outputs, and files that span
+    streams written as this shard's part when there are several shards."""
     threads = plan.budget(RenderStage.kind).encoder
     encoder = EncoderSettings.from_performance(plan.config.performance,
                                                threads=1 if threads is None else threads)
-    sinks = build_sinks(plan.config.outputs, all_stream_facts(plan), encoder)
+    shards = plan.processes.render
+    owned, part = shards[shard], (shard if len(shards) > 1 else None)
+    sinks = build_sinks(plan.config.outputs, all_stream_facts(plan), encoder,
+                        owned=owned, part=part)
     if plan.console is not None:
         from streampose.console.sink import console_sinks  # OpenCV: only with --serve
 
-        sinks += console_sinks(plan.console, plan.cameras)
-    if plan.config.events.jsonl is not None:
-        sinks.append(EventsSink(path=plan.config.events.jsonl))
+        sinks += console_sinks(plan.console, plan.cameras, owned)
+    events = plan.config.events.jsonl
+    if events is not None:
+        sinks.append(EventsSink(path=events if part is None else part_path(events, part)))
     return sinks + mqtt_sinks(plan.config.mqtt, plan.cameras, plan.counters)

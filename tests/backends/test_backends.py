@@ -367,3 +367,26 @@ def test_ort_spin_option_and_context_manager() -> None:
         backend.infer(np.zeros((1, 64, 64, 3), np.float32))
     with pytest.raises(RuntimeError, match="before open"):
         backend.output_shapes()
+
+
+def test_fake_latency_option_makes_every_batch_last_at_least_that_long() -> None:
+    """A simulated device: the wall time of a call is at least ``latency_ms`` (a lower
+    bound guaranteed by sleeping, not a speed measurement)."""
+    import time
+
+    backend = create_backend("fake", spec=SPEC, model_path=None, latency_ms=50)
+    assert backend.latency_ms == 50.0
+    backend.open()
+    start = time.monotonic()
+    outputs = backend.infer(np.zeros((2, 64, 64, 3), np.float32))
+    assert time.monotonic() - start >= 0.05
+    plain = create_backend("fake", spec=SPEC, model_path=None)
+    plain.open()
+    expected = plain.infer(np.zeros((2, 64, 64, 3), np.float32))
+    assert outputs.keys() == expected.keys()
+    for name in outputs:  # the latency changes nothing else
+        np.testing.assert_array_equal(outputs[name], expected[name])
+    with pytest.raises(ConfigError, match="latency_ms"):
+        create_backend("fake", spec=SPEC, model_path=None, latency_ms=-2)
+    with pytest.raises(ConfigError, match="latency_ms"):
+        create_backend("fake", spec=SPEC, model_path=None, latency_ms="fast")

@@ -40,7 +40,8 @@ TODAY = ("--output", "-o", "--json", "--coco", "--openpose-json", "--model", "--
          "--no-progress", "--log-level")
 # Added since: COCO image ids by file name (issue 10).
 ADDED = ("--coco-ids", "--serve", "--serve-auth",
-         "--events", "--line", "--zone", "--fall")
+         "--events", "--line", "--zone", "--fall",
+         "--infer-workers", "--preprocess-shards", "--render-shards")
 MQTT = ("--mqtt", "--mqtt-every", "--mqtt-max-rate", "--mqtt-ca", "--mqtt-node")
 # The thread plan's overrides (issue 15).
 THREADS = ("--cores", "--opencv-threads")
@@ -197,6 +198,11 @@ def test_defaults_are_today_s() -> None:
     (["--crf", "28"], "performance", "crf", 28),
     (["--cores", "2"], "threads", "cores", 2),
     (["--opencv-threads", "1"], "threads", "opencv", 1),
+    (["--infer-workers", "auto"], "performance", "infer_workers", "auto"),
+    (["--infer-workers", "3"], "performance", "infer_workers", "3"),
+    (["--preprocess-shards", "2"], "performance", "preprocess_shards", "2"),
+    (["--render-shards", "4"], "performance", "render_shards", "4"),
+    (["--device", "cuda:0,cuda:1"], "model", "device", "cuda:0,cuda:1"),
     (["--no-tracking"], "tracking", "enabled", False),
     (["--track-max-age", "30"], "tracking", "max_age", 30),
     (["--track-velocity-smoothing", "0"], "tracking", "velocity_smoothing", 0.0),

@@ -171,3 +171,23 @@ def test_unknown_channel_names_the_ones_there_are() -> None:
     channels.add("maps", 2)
     with pytest.raises(KeyError, match=r"no channel 'results' \(have: inputs, maps\)"):
         channels["results"]
+
+
+def test_a_per_named_after_the_stage_reads_short() -> None:
+    assert Step(Middle, per="mid_shard").label == "mid[shard]"
+    assert Step(Middle, per="worker").label == "mid[worker]"
+
+
+def test_a_count_channel_starts_at_zero_and_the_last_peer_knows_it() -> None:
+    import multiprocessing
+
+    from streampose.runtime.channels import CountSpec, last_to_finish
+    from streampose.runtime.topology import _make
+
+    class Maker:
+        ctx = multiprocessing.get_context("spawn")
+
+    count = _make(Maker(), CountSpec(name="done"))  # type: ignore[arg-type]
+    assert count.value == 0
+    assert [last_to_finish(count, 3) for _ in range(3)] == [False, False, True]
+    assert last_to_finish(None, 1) is True  # no shared count: the only peer

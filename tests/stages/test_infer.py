@@ -1,8 +1,10 @@
 """Infer in-process on real rings with the fake backend: batches of up to ``batch``, an
-end-of-stream closes a batch, groups of one input shape, one end-of-work item per worker."""
+end-of-stream closes a batch, groups of one input shape, one end-of-work item per worker
+from the last inference worker to finish."""
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -26,6 +28,7 @@ WIDE = plan_letterbox(src_w=96, src_h=64, height=64, stride=8)  # input 96 x 64
 NARROW = plan_letterbox(src_w=64, src_h=48, height=64, stride=8)  # input 88 x 64
 
 MakeRing = Callable[..., SharedRing]
+CTX = multiprocessing.get_context("spawn")
 
 
 class Recording(HostProcessing):
@@ -160,19 +163,52 @@ def test_items_are_grouped_by_input_shape(rig: Callable[..., InferStage]) -> Non
     stage.close()
 
 
+def put_end_of_work(stage: InferStage) -> None:
+    """What the last preprocess shard does once every stream ended."""
+    slot, _ = stage.inputs.acquire_write(0)
+    stage.inputs.publish(slot, FrameHeader(stream=-1, flags=FLAG_EOS), pinned=True)
+
+
 def test_one_end_of_work_item_per_consumer(rig: Callable[..., InferStage],
                                            free_slots: Callable) -> None:
     stage = rig(streams=2, consumers=3)
     put_eos(stage, 0, 0)
     put_eos(stage, 1, 4)
+    put_end_of_work(stage)
     assert stage.step() is True  # the first EOS closed the batch
-    assert stage.step() is False  # every stream ended: the workers are told to stop
+    assert stage.step() is True  # streams end; the worker goes on until end of work
+    assert stage.step() is False  # end of work: the postprocess workers are told to stop
     maps = drain(stage.maps)
     assert [(h.stream, h.eos) for h in maps] == [(0, True), (1, True)] + [(-1, True)] * 3
     assert maps[2:] == [FrameHeader(stream=-1, flags=FLAG_EOS)] * 3
     assert stage.processing.batches == [] and free_slots(stage.inputs) == 8
     stage.close()
     assert stage.backend._open is False  # close() closed the backend
+
+
+def test_only_the_last_worker_to_finish_ends_the_postprocess_work(
+    rig: Callable[..., InferStage], make_ring: MakeRing, free_slots: Callable
+) -> None:
+    first = rig(consumers=2)
+    second = InferStage(inputs=first.inputs, maps=first.maps, processing=Recording(),
+                        backend=first.request, batch=1, max_wait_ms=0, streams=2,
+                        consumers=2, finished=CTX.Value("i", 0), peers=2, name="infer1")
+    first.finished, first.peers = second.finished, 2
+    second.control = first.control
+    second.open()
+    put(first, 0, 0)
+    put(first, 1, 0)
+    put_end_of_work(first)
+    put_end_of_work(first)
+    assert second.step() is True  # takes stream 0's frame (a batch of one)
+    assert first.step() is False  # stream 1's frame, then its end of work: not the last
+    assert [(h.stream, h.ticket) for h in drain(first.maps)] == [(0, 0), (1, 0)]
+    assert second.step() is False  # the last to finish: one end-of-work per consumer
+    assert [(h.stream, h.ticket) for h in drain(first.maps)] == [(-1, 0), (-1, 0)]
+    assert free_slots(first.inputs) == 8 and first.finished.value == 2
+    assert (first.name, second.name) == ("infer", "infer1")
+    first.close()
+    second.close()
 
 
 def test_end_of_stream_items_are_pinned_in_the_map_ring(make_ring: MakeRing,
@@ -186,6 +222,9 @@ def test_end_of_stream_items_are_pinned_in_the_map_ring(make_ring: MakeRing,
     stage.control = stage_control
     stage.open()
     inputs.publish(inputs.acquire_write(0)[0], FrameHeader(stream=0, flags=FLAG_EOS),
+                   pinned=True)
+    assert stage.step() is True
+    inputs.publish(inputs.acquire_write(0)[0], FrameHeader(stream=-1, flags=FLAG_EOS),
                    pinned=True)
     assert stage.step() is False
     assert maps.acquire_write(0) is None  # the EOS and the end-of-work item: not evictable

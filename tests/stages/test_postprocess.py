@@ -63,7 +63,7 @@ def test_maps_become_poses_in_frame_pixels(stage: PostprocessStage,
     heatmaps, pafs = person_maps()
     header = publish_maps(stage, heatmaps, pafs)
     assert stage.step() is True
-    result: PoseResult = stage.results.get(timeout=WAIT_S)
+    result: PoseResult = stage.queues[0].get(timeout=WAIT_S)
     assert result.header == header  # frame lease and ticket travel to render unchanged
     in_maps = PafDecoder(COCO18)(heatmaps, pafs)
     assert len(in_maps) == 1 and result.keypoints.shape == (1, 18, 3)
@@ -95,7 +95,7 @@ def test_an_empty_frame_gives_an_empty_result(stage: PostprocessStage) -> None:
     zeros = np.zeros((19, *MAP_HW), np.float32), np.zeros((38, *MAP_HW), np.float32)
     publish_maps(stage, *zeros)
     assert stage.step() is True
-    result = stage.results.get(timeout=WAIT_S)
+    result = stage.queues[0].get(timeout=WAIT_S)
     assert result.keypoints.shape == (0, 18, 3) and result.scores.shape == (0,)
     stage.close()
 
@@ -104,7 +104,7 @@ def test_end_of_stream_passes_through(stage: PostprocessStage, free_slots: Calla
     eos = FrameHeader(stream=1, seq=9, flags=FLAG_EOS, ticket=6)
     stage.maps.publish(stage.maps.acquire_write(0)[0], eos, pinned=True)
     assert stage.step() is True
-    result = stage.results.get(timeout=WAIT_S)
+    result = stage.queues[0].get(timeout=WAIT_S)
     assert result == PoseResult(eos) and result.keypoints is None
     assert free_slots(stage.maps) == 4 and stage.items == 0
     stage.close()
@@ -116,7 +116,7 @@ def test_stream_minus_one_ends_the_worker(stage: PostprocessStage,
                        pinned=True)
     assert stage.step() is False
     with pytest.raises(queue.Empty):
-        stage.results.get(timeout=0.2)
+        stage.queues[0].get(timeout=0.2)
     assert free_slots(stage.maps) == 4
     stage.close()
 
@@ -142,3 +142,25 @@ def test_a_hard_stop_does_not_wait_for_a_full_results_queue(
     assert stage.step() is False  # full queue and a hard stop: give up, don't block
     stage.close()  # does not wait to flush the queue
     assert results.get(timeout=WAIT_S).header.seq == 0
+
+
+def test_results_go_to_the_queue_of_the_render_shard_of_their_stream(
+    make_ring: Callable[..., SharedRing], stage_control: StageControl
+) -> None:
+    maps = make_ring(name="maps", slots=4, slot_bytes=64)
+    shards = [queue.Queue(), queue.Queue()]
+    stage = PostprocessStage(maps=maps, results=shards, processing=host_processing(SPEC),
+                             route=[1, 0, 1])
+    stage.control = stage_control
+    for stream in (0, 1, 2):
+        maps.publish(maps.acquire_write(0)[0], FrameHeader(stream=stream, flags=FLAG_EOS))
+        assert stage.step() is True
+    assert [r.header.stream for r in drain_queue(shards[1])] == [0, 2]
+    assert [r.header.stream for r in drain_queue(shards[0])] == [1]
+
+
+def drain_queue(q: queue.Queue) -> list[PoseResult]:
+    items = []
+    while not q.empty():
+        items.append(q.get_nowait())
+    return items

@@ -97,6 +97,8 @@ def test_round_robin_over_streams_with_gapless_tickets(rig: Callable[..., Prepro
     results = [stage.step() for _ in range(8)]
     assert results == [True] * 7 + [False]  # finished once every stream ended
     items = [header for _, header in drain(stage.inputs)]
+    assert items[-1] == FrameHeader(stream=-1, flags=FLAG_EOS)  # end of work, last
+    items = items[:-1]
     assert [(h.stream, h.seq) for h in items] == [
         (0, 0), (1, 0), (0, 1), (1, 1), (0, 2), (1, 2), (0, 3), (1, 3)]
     for stream in (0, 1):
@@ -183,3 +185,33 @@ def test_device_processing_sends_only_the_plan(make_ring: MakeRing,
     assert header.frame == FrameRef(0, frame_slot) and header.transform == (1.0, 1.0, 0.0, 0.0)
     inputs.release(slot)
     stage.close()
+
+
+def test_a_shard_reads_only_its_streams_and_the_last_shard_ends_the_work(
+    make_ring: MakeRing, stage_control: StageControl
+) -> None:
+    p = processing()
+    plans = [plan_letterbox(src_w=w, src_h=h, height=HEIGHT, stride=SPEC.stride)
+             for w, h in SIZES]
+    rings = [make_ring(name=f"frames{s}", slots=4, slot_bytes=96 * 64 * 3) for s in (0, 1)]
+    inputs = make_ring(name="inputs", slots=16, slot_bytes=p.input_bytes(plans))
+    finished = CTX.Value("i", 0)
+    shards = [PreprocessStage(frames=[ring if s == mine else None for s, ring in enumerate(rings)],
+                              doorbell=CTX.Semaphore(0), inputs=inputs, processing=p,
+                              height=HEIGHT, consumers=3, finished=finished, peers=2,
+                              name=f"preprocess{mine}")
+              for mine in (0, 1)]
+    for shard in shards:
+        shard.control = stage_control
+        shard.open()
+    for stream, shard in enumerate(shards):
+        decode(rings[stream], shard.doorbell, stream, 0)
+        decode_eos(rings[stream], shard.doorbell, stream, 1)
+    assert [shards[1].step(), shards[1].step()] == [True, False]  # stream 1 ended first
+    assert [shards[0].step(), shards[0].step()] == [True, False]  # the last to finish
+    items = [header for _, header in drain(inputs)]
+    assert [(h.stream, h.ticket, h.eos) for h in items] == [
+        (1, 0, False), (1, 1, True), (0, 0, False), (0, 1, True)] + [(-1, 0, True)] * 3
+    assert finished.value == 2 and shards[0].owned == [0] and shards[1].owned == [1]
+    for shard in shards:
+        shard.close()

@@ -292,3 +292,21 @@ def test_each_stream_s_engine_hands_events_to_the_sinks_that_want_them(
     assert plain.log == [("frame", 0, 0), ("frame", 0, 1), ("frame", 1, 0)]
     assert [stage.counters.get(s, "events") for s in (0, 1)] == [1, 1]
     stage.close()
+
+
+def test_a_render_shard_owns_some_streams_and_ends_with_them(
+    frames: list[SharedRing], stage_control: StageControl, free_slots: Callable
+) -> None:
+    """Stream 0 belongs to another shard: this one ends when stream 1 ended, in order."""
+    sink = Recorder(frames, free_slots)
+    stage = render([None, frames[1]], [sink], stage_control, name="render1")
+    assert stage.owned == [1]
+    leases = [lease_frame(frames[1], 1, seq) for seq in range(2)]
+    assert feed(stage, eos(1, 2)) is True  # the end may come before the frames
+    assert feed(stage, result(1, 1, leases[1])) is True
+    assert feed(stage, result(1, 0, leases[0])) is False  # every frame of stream 1 is out
+    assert [(m.stream, m.frame) for m, _, _ in sink.written] == [(1, 0), (1, 1)]
+    assert free_slots(frames[1]) == SLOTS and stage.name == "render1"
+    report = stage.extra_report()
+    assert report["first_out_at"] <= report["last_out_at"]
+    stage.close()

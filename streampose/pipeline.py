@@ -36,10 +36,12 @@ from streampose.observe.metrics import MetricsServer
 from streampose.observe.stats import LatencyWindow
 from streampose.observe.summary import Progress, Summary, summarise
 from streampose.outputs.factory import StreamFacts, check_outputs
+from streampose.outputs.lock import OutputLocks, refuse_existing, run_outputs
 from streampose.outputs.openpose import openpose_layout
 from streampose.pose import COCO17, can_convert, get_skeleton
 from streampose.pose.letterbox import Letterbox, plan_for_spec
 from streampose.processing import choose_processing
+from streampose.runtime.memory import available_memory, check_fits, shm_free
 from streampose.runtime.supervisor import Supervisor
 from streampose.runtime.topology import Step, Topology
 from streampose.sources.probe import ProbedSource, probe_source
@@ -71,8 +73,16 @@ class Pipeline:
         self.config = config
         self.plan = validate(config)
         self.topology = Topology(STEPS, counts=self.plan.count)
+        check_fits(self.topology.ring_bytes(self.plan), memory=available_memory(),
+                   shm=shm_free(), sizes=_sizes(self.plan))
 
     def run(self, on_progress: Callable[[Progress], None] | None = None) -> Summary:
+        cfg, plan = self.config, self.plan
+        with OutputLocks(run_outputs(cfg.outputs, plan.streams),
+                         refuse=not cfg.outputs.overwrite):
+            return self._run(on_progress)
+
+    def _run(self, on_progress: Callable[[Progress], None] | None) -> Summary:
         cfg, plan = self.config, self.plan
         with Supervisor(log_level=cfg.log_level,
                         drain_timeout_s=cfg.performance.drain_timeout_s) as sup, \
@@ -141,6 +151,13 @@ def _letterbox_plans(sources: tuple[ProbedSource, ...], spec: ModelSpec,
     return frozenset(plan_for_spec(spec, src_w=w, src_h=h, height=height) for w, h in sizes)
 
 
+def _sizes(plan: RunPlan) -> str:
+    """What sets the size of the run's buffers, for a message."""
+    inputs = ", ".join(sorted(f"{lb.in_w}x{lb.in_h}" for lb in plan.plans))
+    return (f"network input {inputs}, --batch {plan.config.batching.batch}, "
+            f"{plan.streams} stream(s)")
+
+
 def _backend_options(backend: str, options: dict[str, object],
                      plans: frozenset[Letterbox]) -> dict[str, object]:
     """The user's backend options; TensorRT also gets the input size when there is only
@@ -153,6 +170,8 @@ def _backend_options(backend: str, options: dict[str, object],
 
 def _check_outputs(config: PipelineConfig, streams: list[StreamFacts], spec: ModelSpec) -> None:
     check_outputs(config.outputs, streams)
+    if not config.outputs.overwrite:
+        refuse_existing(run_outputs(config.outputs, len(streams)))
     skeleton = get_skeleton(spec.skeleton)
     wanted = ((config.outputs.coco, "--coco", COCO17),
               (config.outputs.openpose_json, "--openpose-json", openpose_layout(skeleton)))

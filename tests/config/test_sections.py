@@ -38,8 +38,8 @@ TODAY = ("--output", "-o", "--json", "--coco", "--openpose-json", "--model", "--
          "--rtsp-transport", "--open-timeout", "--read-timeout", "--stall-timeout",
          "--no-reconnect", "--duration", "--metrics-port", "--metrics-host", "--config",
          "--no-progress", "--log-level")
-# Added since: COCO image ids by file name (issue 10).
-ADDED = ("--coco-ids",)
+# Added since: COCO image ids by file name (issue 10); refuse to overwrite (issue 14).
+ADDED = ("--coco-ids", "--no-overwrite")
 TRACKER = ("--track-max-age", "--track-min-similarity", "--track-min-hits", "--track-sigma",
            "--track-min-scale", "--track-velocity-smoothing")
 

@@ -112,14 +112,12 @@ def check_device_present(name: str, device: str) -> None:
         raise ConfigError(f"--device {device}: this onnxruntime has no CUDA provider "
                           "(pip install onnxruntime-gpu), or use --device cpu")
     count = cuda_device_count()
-    if count is None:
-        if name != "onnxruntime":
-            raise ConfigError(f"--device {device}: torch sees no CUDA device here")
-        return  # onnxruntime-gpu without torch: the provider checks the index itself
-    index = int(match.group(1) or 0)
-    if count == 0:
+    if not count:
+        if name == "onnxruntime":
+            return  # no CUDA torch to ask: the provider checks the device when it opens
         raise ConfigError(f"--device {device}: torch sees no CUDA device here "
                           "(use --device cpu)")
+    index = int(match.group(1) or 0)
     if index >= count:
         raise ConfigError(f"--device {device}: no such CUDA device (this machine has "
                           f"{count}: cuda:0 to cuda:{count - 1})")

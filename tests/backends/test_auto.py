@@ -59,6 +59,17 @@ def test_gpu_that_is_there(monkeypatch: pytest.MonkeyPatch) -> None:
     check_device_present("torch", "cpu")
 
 
+def test_onnxruntime_gpu_without_a_cuda_torch_is_left_to_its_provider(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(auto_mod, "ort_has_cuda", lambda: True)
+    for count in (None, 0):
+        monkeypatch.setattr(auto_mod, "cuda_device_count", lambda count=count: count)
+        check_device_present("onnxruntime", "cuda:1")
+    monkeypatch.setattr(auto_mod, "cuda_device_count", lambda: 1)
+    with pytest.raises(ConfigError, match="no such CUDA device"):
+        check_device_present("onnxruntime", "cuda:1")
+
+
 def test_onnxruntime_without_cuda_provider(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(auto_mod, "ort_has_cuda", lambda: False)
     with pytest.raises(ConfigError, match="no CUDA provider"):

@@ -178,18 +178,18 @@ def test_refused_connection_is_retried_until_stopped(tmp_path: Path) -> None:
 
 def test_latency_stays_bounded_when_the_model_is_slower(tmp_path: Path) -> None:
     """The fake model takes 250 ms a frame (at most 4 fps for a 10 fps camera): frames
-    are dropped, not queued. A queue would write every frame index in order, its latency
-    growing without end; a bounded ring skips frames throughout the run, in its second
-    half as in its first, and counts them. (Speed-independent: a loaded machine only
-    makes the pipeline slower, so it drops more.)"""
+    are dropped, not queued, so latency cannot grow without end. A queue would write
+    every frame index in order and drop nothing; the bounded ring skips frames, counts
+    them, and the skipped indices show in the JSON lines. (No speed is assumed: on a
+    loaded machine the camera may be slow too, but the ~2 s of frames FFmpeg's open
+    probes arrive at once, more than the 4-slot ring holds.)"""
     with RtspCamera(file=VTEST) as cam:
         run = Run(tmp_path, [cam.url], SAFETY_S, "--backend-option", "delay_ms=250")
         run.await_frames(0, 30, what="30 frames through the slow model")
         run.interrupt()
     stream, frames = run.stream(0), run.frames(0)
-    assert stream["dropped"] > 0 and stream["frames_out"] == len(frames)
+    assert stream["frames_out"] == len(frames)
     assert stream["frames_in"] == stream["frames_out"] + stream["dropped"]
-    second_half = frames[len(frames) // 2:]
-    assert any(b - a > 1 for a, b in itertools.pairwise(second_half)), frames
+    skipped = frames[0] + sum(b - a - 1 for a, b in itertools.pairwise(frames))
+    assert frames == sorted(frames) and 0 < skipped <= stream["dropped"], frames
     assert stream["latency_p95_s"] is not None
-

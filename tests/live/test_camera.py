@@ -173,7 +173,7 @@ def test_two_clients_share_the_stream(make_camera: MakeCamera, tmp_path: Path) -
             t.join(timeout=0.2)
     for t in threads:
         t.join(timeout=20)
-    assert not errors, errors
+    assert not errors, (errors, cam.log())
     assert set(results) == {"tcp", "udp"}
     for got in results.values():
         assert [(b - a) % 20 for a, b in itertools.pairwise(got)] == [1] * 14, got

@@ -218,6 +218,8 @@ class LivePolicy(DecodePolicy):
         while time.monotonic() < deadline and not stage.stopping():
             got = stage.ring.acquire_write(POLL_S)  # drop_oldest: never waits
             if got is not None:
+                if got[1] is not None:  # the end of the stream evicted a frame: count it
+                    stage.count("dropped")
                 stage.write_eos(got[0])
                 return
             time.sleep(POLL_S)

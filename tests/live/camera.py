@@ -222,7 +222,7 @@ class RtspCamera:
                         if line.startswith(b"READY "):
                             return line.decode().split(None, 1)[1].strip()
 
-    def _terminate(self, sig: signal.Signals, wait: float = 10.0) -> int | None:
+    def _terminate(self, sig: signal.Signals, wait: float = 60.0) -> int | None:
         proc = self.proc
         if proc is None:
             return None
@@ -246,7 +246,7 @@ class RtspCamera:
         self._terminate(signal.SIGKILL)
 
     def stop(self) -> None:
-        """SIGTERM and wait: an orderly shutdown (SIGKILL if it does not exit in 10 s)."""
+        """SIGTERM and wait: an orderly shutdown (SIGKILL if it does not exit in 60 s)."""
         self._terminate(signal.SIGTERM)
 
     def pause(self) -> None:

@@ -121,6 +121,11 @@ class DecodeStage(Stage):
         self._seq += 1
         self.items += 1
 
+    def skip(self) -> None:
+        """A frame dropped before it had a slot: its index is used up all the same, so
+        the gaps in ``seq`` (the ``frame`` of outputs) are exactly the dropped frames."""
+        self._seq += 1
+
     def write_eos(self, slot: int) -> None:
         """Publish the end-of-stream item into ``slot``."""
         self.ring.publish(slot, FrameHeader(stream=self.stream, seq=self._seq, flags=FLAG_EOS),
@@ -279,7 +284,9 @@ class LivePolicy(DecodePolicy):
             got = stage.ring.acquire_write(0.0)
             if got is None or got[1] is not None:
                 self._drop()
-            if got is not None:
+            if got is None:  # every slot is in flight: this frame's index is a gap too
+                stage.skip()
+            else:
                 with stage.busy():
                     stage.write(got[0], self._fit(frame), flags=self._flags)
                 self._flags = 0

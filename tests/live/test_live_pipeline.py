@@ -191,5 +191,7 @@ def test_latency_stays_bounded_when_the_model_is_slower(tmp_path: Path) -> None:
     assert stream["frames_out"] == len(frames)
     assert stream["frames_in"] == stream["frames_out"] + stream["dropped"]
     skipped = frames[0] + sum(b - a - 1 for a, b in itertools.pairwise(frames))
-    assert frames == sorted(frames) and 0 < skipped <= stream["dropped"], frames
+    walls = run.walls(0)
+    assert frames == sorted(frames) and 0 < skipped <= stream["dropped"], (
+        stream, frames, [round(b - a, 2) for a, b in itertools.pairwise(walls)])
     assert stream["latency_p95_s"] is not None

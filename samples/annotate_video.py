@@ -8,10 +8,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from streampose import Pipeline, PipelineConfig
 from streampose.config import DrawConfig, ModelConfig, OutputsConfig
+from streampose.errors import StreamposeError
 
 
 def main() -> None:
@@ -21,10 +23,14 @@ def main() -> None:
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--json", type=Path, help="also write JSON lines here")
     args = parser.parse_args()
-    config = PipelineConfig(sources=(args.video,), model=ModelConfig(path=args.model),
-                            outputs=OutputsConfig(video=args.output, json=args.json),
-                            draw=DrawConfig(boxes=True))
-    summary = Pipeline(config).run()
+    try:
+        config = PipelineConfig(sources=(args.video,), model=ModelConfig(path=args.model),
+                                outputs=OutputsConfig(video=args.output, json=args.json),
+                                draw=DrawConfig(boxes=True))
+        summary = Pipeline(config).run()
+    except StreamposeError as exc:  # one line and the exit code, no traceback
+        print(f"annotate_video: error: {exc}", file=sys.stderr)
+        raise SystemExit(exc.exit_code) from None
     print(f"{summary.frames_out} frames written to {args.output} "
           f"({summary.steady_fps or summary.fps:.1f} fps)")
 

@@ -11,10 +11,12 @@ Each line has the capture time (``wall``), so latency can be checked from outsid
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from streampose import Pipeline, PipelineConfig
 from streampose.config import LiveConfig, ModelConfig, OutputsConfig
+from streampose.errors import StreamposeError
 
 
 def main() -> None:
@@ -24,10 +26,14 @@ def main() -> None:
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--duration", type=float, default=60.0, help="seconds (default 60)")
     args = parser.parse_args()
-    config = PipelineConfig(sources=(args.camera,), model=ModelConfig(path=args.model),
-                            outputs=OutputsConfig(json=args.jsonl),
-                            live=LiveConfig(duration_s=args.duration))
-    summary = Pipeline(config).run()
+    try:
+        config = PipelineConfig(sources=(args.camera,), model=ModelConfig(path=args.model),
+                                outputs=OutputsConfig(json=args.jsonl),
+                                live=LiveConfig(duration_s=args.duration))
+        summary = Pipeline(config).run()
+    except StreamposeError as exc:  # one line and the exit code, no traceback
+        print(f"camera_to_jsonl: error: {exc}", file=sys.stderr)
+        raise SystemExit(exc.exit_code) from None
     for stream in summary.streams:
         print(f"{stream['source']}: {stream['frames_out']} frames, {stream['dropped']} dropped, "
               f"{stream['reconnects']} reconnects, latency p95 {stream['latency_p95_s']} s")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,6 +46,17 @@ def main() -> None:
     parser.add_argument("--x", type=float, required=True, help="line position in pixels")
     parser.add_argument("--follow", action="store_true", help="keep reading as it grows")
     args = parser.parse_args()
+    try:
+        count(args)
+    except OSError as exc:  # one line and a non-zero exit, no traceback
+        sys.exit(f"count_line_crossings: error: {args.jsonl}: {exc.strerror or exc}")
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        sys.exit(f"count_line_crossings: error: {args.jsonl}: not streampose JSON lines "
+                 f"({type(exc).__name__}: {exc})")
+
+
+def count(args: argparse.Namespace) -> None:
+    """Print each crossing as it is seen, then the totals as one JSON object."""
     side: dict[tuple[int, int], bool] = {}
     counts = {"left_to_right": 0, "right_to_left": 0}
     for record in records(args.jsonl, args.follow):

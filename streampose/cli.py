@@ -128,8 +128,9 @@ def eval_command(args: argparse.Namespace, config: PipelineConfig) -> int:
 def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     """The config options come from the sections (:mod:`streampose.config.arguments`);
     the ones here are about this command, not the pipeline."""
-    p.add_argument("sources", nargs="*", metavar="SOURCE",
-                   help="video file, image file, folder of images or glob")
+    p.add_argument("sources", nargs="*", metavar="SOURCE", help=(
+        "video file, image file, folder of images or glob, or a live camera: an rtsp://, "
+        "rtsps:// or http(s):// URL (MJPEG, HLS, ...), a webcam as /dev/videoN or N"))
     p.add_argument("--config", type=Path, metavar="PIPELINE.toml",
                    help="pipeline config file (pipelines/*.toml); command-line options win")
     p.add_argument("--no-progress", action="store_true",

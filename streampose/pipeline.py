@@ -41,12 +41,14 @@ from streampose.observe.metrics import MetricsServer
 from streampose.observe.stats import LatencyWindow
 from streampose.observe.summary import Progress, Summary, summarise
 from streampose.outputs.factory import StreamFacts, check_outputs
+from streampose.outputs.lock import OutputLocks, refuse_existing, run_outputs
 from streampose.outputs.openpose import openpose_layout
 from streampose.outputs.parts import clear_parts, join_parts
 from streampose.outputs.writable import check_writable, write_file
 from streampose.pose import COCO17, can_convert, get_skeleton
 from streampose.pose.letterbox import Letterbox, plan_for_spec
 from streampose.processing import choose_processing
+from streampose.runtime.memory import available_memory, check_fits, shm_free
 from streampose.runtime.supervisor import RunResult, Supervisor
 from streampose.runtime.threads import ThreadPlan, ThreadSettings, available_cores, plan_threads
 from streampose.runtime.topology import Step, Topology
@@ -87,19 +89,27 @@ class Pipeline:
         threads.log(log)
         self.plan = replace(plan, threads=threads)
         self.console: ConsoleLink | None = None  # the web console's shared state, while it runs
+        check_fits(self.topology.ring_bytes(self.plan), memory=available_memory(),
+                   shm=shm_free(), sizes=_sizes(self.plan))
 
     def run(self, on_progress: Callable[[Progress], None] | None = None) -> Summary:
         shards = len(self.plan.processes.render)
         events = [p for p in (self.config.events.jsonl,) if p is not None]
         clear_parts(self.config.outputs, shards, events)
         try:
-            summary = self._run(on_progress)
+            summary = self._locked(on_progress)
         except BaseException:  # keep what the shards wrote, as one render would have
             with contextlib.suppress(OutputError):
                 join_parts(self.config.outputs, shards, events)
             raise
         join_parts(self.config.outputs, shards, events)  # every stage has exited by now
         return summary
+
+    def _locked(self, on_progress: Callable[[Progress], None] | None) -> Summary:
+        cfg, plan = self.config, self.plan
+        with OutputLocks(run_outputs(cfg.outputs, plan.streams),
+                         refuse=not cfg.outputs.overwrite):
+            return self._run(on_progress)
 
     def _run(self, on_progress: Callable[[Progress], None] | None) -> Summary:
         cfg, plan = self.config, self.plan
@@ -290,6 +300,13 @@ def _letterbox_plans(sources: tuple[ProbedSource, ...], spec: ModelSpec,
     return frozenset(plan_for_spec(spec, src_w=w, src_h=h, height=height) for w, h in sizes)
 
 
+def _sizes(plan: RunPlan) -> str:
+    """What sets the size of the run's buffers, for a message."""
+    inputs = ", ".join(sorted(f"{lb.in_w}x{lb.in_h}" for lb in plan.plans))
+    return (f"network input {inputs}, --batch {plan.config.batching.batch}, "
+            f"{plan.streams} stream(s)")
+
+
 def _backend_options(backend: str, options: dict[str, object],
                      plans: frozenset[Letterbox]) -> dict[str, object]:
     """The user's backend options; TensorRT also gets the input size when there is only
@@ -302,6 +319,8 @@ def _backend_options(backend: str, options: dict[str, object],
 
 def _check_outputs(config: PipelineConfig, streams: list[StreamFacts], spec: ModelSpec) -> None:
     check_outputs(config.outputs, streams)
+    if not config.outputs.overwrite:
+        refuse_existing(run_outputs(config.outputs, len(streams)))
     skeleton = get_skeleton(spec.skeleton)
     wanted = ((config.outputs.coco, "--coco", COCO17),
               (config.outputs.openpose_json, "--openpose-json", openpose_layout(skeleton)))

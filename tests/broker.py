@@ -30,7 +30,7 @@ def mosquitto_or_skip() -> str:
     pytest.importorskip("paho.mqtt.client", reason="needs paho-mqtt (pip install .[mqtt])")
     found = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin:/sbin")
     if found is None:
-        pytest.skip("needs Debian's mosquitto broker (.ci/apt-mqtt.sh installs it)")
+        pytest.skip("needs Debian's mosquitto broker (bash .ci/apt.sh mqtt installs it)")
     return found
 
 

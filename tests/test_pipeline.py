@@ -19,7 +19,7 @@ from streampose import Pipeline, PipelineConfig
 from streampose.config import BatchingConfig, ModelConfig, OutputsConfig, PerformanceConfig
 from streampose.errors import StageError
 from streampose.sources import probe_video
-from tests.helpers import MODEL_NAME, make_video, run_cli, shared_file, shm_segments
+from tests.helpers import MODEL_NAME, make_video, run_cli, shared_file, shm_segments, wait_until
 
 
 def test_fake_backend_end_to_end_keeps_frames_and_timing(tmp_path: Path, clip: Path) -> None:
@@ -155,9 +155,8 @@ def test_sigint_finalises_outputs_and_exits_130(tmp_path: Path) -> None:
         [sys.executable, "-m", "streampose", "run", str(clip), "--model", str(MODEL_NAME),
          "--backend", "fake", "-o", str(out), "--json", str(jsonl)],
         stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and (not jsonl.exists() or jsonl.stat().st_size < 2000):
-        time.sleep(0.1)
+    wait_until(lambda: jsonl.exists() and jsonl.stat().st_size >= 2000, timeout=120,
+               what="the first JSON lines written")
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr

@@ -22,6 +22,7 @@ __all__ = [
     "Backend",
     "BackendEntry",
     "available_backends",
+    "backend_entry",
     "create_backend",
     "register_backend",
 ]
@@ -84,6 +85,11 @@ def register_backend(name: str, entry: BackendEntry) -> None:
 def available_backends() -> tuple[str, ...]:
     """The registered backend names (whether or not their packages are installed)."""
     return tuple(sorted(_REGISTRY))
+
+
+def backend_entry(name: str) -> BackendEntry | None:
+    """The registry entry of backend ``name``; None if there is none."""
+    return _REGISTRY.get(name)
 
 
 def create_backend(

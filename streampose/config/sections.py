@@ -113,6 +113,9 @@ class OutputsConfig(Section):
                                help="address for --metrics-port (loopback only by default)")
     coco_ids: Path | None = option(None, metavar="ANN.json", help=(
         "take COCO image ids from this annotation file, by file name"))
+    overwrite: bool = option(True, negate="--no-overwrite", help=(
+        "replace existing outputs (off: refuse an output that exists or that another "
+        "running streampose writes)"))
 
     def __post_init__(self) -> None:
         super().__post_init__()

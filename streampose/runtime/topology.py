@@ -86,6 +86,16 @@ class Topology:
     def indices(self, step: Step) -> range:
         return range(self._counts(step.per)) if step.per else range(1)
 
+    def ring_bytes(self, plan: Any) -> int:
+        """Bytes of shared memory the rings of ``plan`` take (slots x slot size, each
+        ring once): what :meth:`build` will allocate, known before it does."""
+        rings: dict[str, RingSpec] = {}
+        for step, index in self._instances():
+            for spec in step.stage.outputs(plan, index):
+                if isinstance(spec, RingSpec):
+                    rings.setdefault(spec.name, spec)
+        return sum(spec.slots * spec.slot_bytes for spec in rings.values())
+
     def build(self, maker: Maker, plan: Any) -> list[Stage]:
         """Create every channel (through ``maker``), then every stage."""
         channels = Channels()

@@ -11,7 +11,7 @@ ARCHITECTURE.md (sources).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -19,7 +19,7 @@ import av.error
 
 from streampose.config.sections import LiveConfig
 from streampose.errors import SourceError, describe_error
-from streampose.sources.base import SourceInfo
+from streampose.sources.base import Source, SourceInfo
 from streampose.sources.factory import create_source
 from streampose.sources.live import LIVE_TIME_BASE
 from streampose.sources.video import open_input, positive, video_stream
@@ -57,8 +57,10 @@ def probe_source(uri: str, *, live: LiveConfig | None = None) -> ProbedSource:
     try:
         with create_source(uri, live=live) as source:
             names = None if source.names is None else tuple(source.names)
-            return ProbedSource(source.info, tuple(source.sizes()), names,
-                                live=source.info.live)  # fmt: skip
+            info, sizes = source.info, tuple(source.sizes())
+            if info.live and not all(w > 0 and h > 0 for w, h in sizes):
+                info, sizes = _size_from_a_frame(source)
+            return ProbedSource(info, sizes, names, live=info.live)
     except SourceError as exc:
         if not is_live_uri(uri) or (live is not None and not live.reconnect):
             raise
@@ -68,6 +70,16 @@ def probe_source(uri: str, *, live: LiveConfig | None = None) -> ProbedSource:
         info = SourceInfo(uri=redact(uri), width=width, height=height,
                           time_base=LIVE_TIME_BASE, fps=None, frames=None, live=True)  # fmt: skip
         return ProbedSource(info, ((width, height),), live=True)
+
+
+def _size_from_a_frame(source: Source) -> tuple[SourceInfo, tuple[tuple[int, int], ...]]:
+    """A live stream whose open did not learn the frame size (FFmpeg's probe can give up
+    before the stream's parameters arrive, e.g. on a loaded machine): decode one frame
+    to learn it. SourceError if the stream ends or fails first."""
+    for frame in source.frames():
+        height, width = frame.image.shape[:2]
+        return replace(source.info, width=width, height=height), ((width, height),)
+    raise SourceError(f"{source.info.uri}: ended before its first frame")
 
 
 def probe_video(path: str | Path) -> tuple[int, Fraction | None, int, int]:

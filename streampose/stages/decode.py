@@ -133,6 +133,11 @@ class DecodeStage(Stage):
         """Number the next frame ``seq`` (an image source skipped unreadable images)."""
         self._seq = max(self._seq, seq)
 
+    def skip(self) -> None:
+        """A frame dropped before it had a slot: its index is used up all the same, so
+        the gaps in ``seq`` (the ``frame`` of outputs) are exactly the dropped frames."""
+        self._seq += 1
+
     def write_eos(self, slot: int) -> None:
         """Publish the end-of-stream item into ``slot``."""
         self.ring.publish(slot, FrameHeader(stream=self.stream, seq=self._seq, flags=FLAG_EOS),
@@ -238,6 +243,8 @@ class LivePolicy(DecodePolicy):
         while time.monotonic() < deadline and not stage.stopping():
             got = stage.ring.acquire_write(POLL_S)  # drop_oldest: never waits
             if got is not None:
+                if got[1] is not None:  # the end of the stream evicted a frame: count it
+                    stage.count("dropped")
                 stage.write_eos(got[0])
                 return
             time.sleep(POLL_S)
@@ -306,7 +313,9 @@ class LivePolicy(DecodePolicy):
             got = stage.ring.acquire_write(0.0)
             if got is None or got[1] is not None:
                 self._drop()
-            if got is not None:
+            if got is None:  # every slot is in flight: this frame's index is a gap too
+                stage.skip()
+            else:
                 with stage.busy():
                     stage.write(got[0], self._fit(frame), flags=self._flags)
                 self._flags = 0

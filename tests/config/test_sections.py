@@ -38,8 +38,8 @@ TODAY = ("--output", "-o", "--json", "--coco", "--openpose-json", "--model", "--
          "--rtsp-transport", "--open-timeout", "--read-timeout", "--stall-timeout",
          "--no-reconnect", "--duration", "--metrics-port", "--metrics-host", "--config",
          "--no-progress", "--log-level")
-# Added since: COCO image ids by file name (issue 10).
-ADDED = ("--coco-ids", "--serve", "--serve-auth",
+# Added since: COCO image ids by file name (issue 10); refuse to overwrite (issue 14).
+ADDED = ("--coco-ids", "--no-overwrite", "--serve", "--serve-auth",
          "--events", "--line", "--zone", "--fall",
          "--infer-workers", "--preprocess-shards", "--render-shards")
 MQTT = ("--mqtt", "--mqtt-every", "--mqtt-max-rate", "--mqtt-ca", "--mqtt-node")

@@ -121,7 +121,7 @@ def _feed_event(pipeline: Pipeline) -> None:
 
 def test_two_cameras_live_in_a_browser(tmp_path: Path) -> None:
     if not CHROMIUM.exists():
-        pytest.skip("needs Debian's chromium at /usr/bin/chromium (.ci/apt-console.sh)")
+        pytest.skip("needs Debian's chromium at /usr/bin/chromium (bash .ci/apt.sh console)")
     pytest.importorskip("playwright.sync_api", reason="needs the playwright package (dev extra)")
     clips = [make_video(tmp_path / f"{name}.mp4", frames=1500, size=(256, 192), fps=25)
              for name in ("a", "b")]

@@ -41,6 +41,7 @@ from pathlib import Path
 import pytest
 
 SYSTEM_PYTHON = Path("/usr/bin/python3")
+START_S = 60.0  # deadline for a server to be ready (generous: the machine may be loaded)
 SERVER_SCRIPT = Path(__file__).resolve().with_name("rtsp_server.py")
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 VTEST = SHARED / "media" / "vtest.mp4"
@@ -148,7 +149,7 @@ class RtspCamera:
 
     # -- control -----------------------------------------------------------------------
 
-    def start(self, timeout: float = 15.0) -> None:
+    def start(self, timeout: float = START_S) -> None:
         """Launch the server and wait for its READY line (raises with its stderr if none)."""
         if self.running():
             raise RuntimeError(f"{self!r} is already running")
@@ -221,7 +222,7 @@ class RtspCamera:
                         if line.startswith(b"READY "):
                             return line.decode().split(None, 1)[1].strip()
 
-    def _terminate(self, sig: signal.Signals, wait: float = 10.0) -> int | None:
+    def _terminate(self, sig: signal.Signals, wait: float = 60.0) -> int | None:
         proc = self.proc
         if proc is None:
             return None
@@ -245,7 +246,7 @@ class RtspCamera:
         self._terminate(signal.SIGKILL)
 
     def stop(self) -> None:
-        """SIGTERM and wait: an orderly shutdown (SIGKILL if it does not exit in 10 s)."""
+        """SIGTERM and wait: an orderly shutdown (SIGKILL if it does not exit in 60 s)."""
         self._terminate(signal.SIGTERM)
 
     def pause(self) -> None:
@@ -262,7 +263,7 @@ class RtspCamera:
         os.kill(self.proc.pid, signal.SIGCONT)
         self.paused = False
 
-    def restart(self, timeout: float = 15.0) -> None:
+    def restart(self, timeout: float = START_S) -> None:
         """Start again on the same port (a rebooting camera); stops it first if running."""
         if self.running():
             self.stop()

@@ -127,7 +127,7 @@ def test_a_killed_writer_leaves_a_playable_file(tmp_path: Path, preset: str) -> 
             w.write(np.full((24, 32, 3), i * 5, np.uint8))
         os.kill(os.getpid(), signal.SIGKILL)
     """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=180)
     assert result.returncode == -9, result.stderr.decode()
     info, frames = read_all(path)
     assert 10 <= len(frames) < 40

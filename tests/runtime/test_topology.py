@@ -138,6 +138,13 @@ def test_build_makes_every_channel_once_then_every_stage() -> None:
     assert all(s.results is middle.results for s in sinks)
 
 
+def test_ring_bytes_is_what_build_allocates() -> None:
+    maker, plan = FakeMaker(), Plan(streams=3, workers=2)
+    top = topology(plan)
+    expected = sum(r["slots"] * r["slot_bytes"] for r in (top.build(maker, plan), maker.rings)[1])
+    assert top.ring_bytes(plan) == expected == (2 + 3 + 4) * 64
+
+
 def test_a_stage_asking_for_a_missing_channel_fails_the_build() -> None:
     class Lost(Stage):
         @classmethod

@@ -305,10 +305,38 @@ def test_live_policy_drops_the_oldest_when_nobody_reads(
     thread.join(WAIT_S)
     items = read_all(ring)
     finish(stage, thread)
-    # Frames 2, 3, 4 each evicted an older one; the end of stream evicted frame 3.
+    # Frames 2, 3, 4 each evicted an older one; the end of stream evicted frame 3: every
+    # frame in is written or counted as dropped.
     assert [(h.seq, h.flags) for h, _ in items] == [(4, FLAG_DROPPED_BEFORE), (5, 1)]
-    assert stage.counters.get(0, "frames_in") == 5 and stage.counters.get(0, "dropped") == 3
+    assert stage.counters.get(0, "frames_in") == 5 and stage.counters.get(0, "dropped") == 4
     assert int(items[0][1].mean()) == 5
+
+
+def test_live_frames_dropped_for_want_of_a_slot_leave_a_gap_in_seq(
+    make_ring: Callable[..., SharedRing]
+) -> None:
+    """Every slot in flight (leased downstream): the frame is dropped before it gets one,
+    and its index is used up, so the written frames' seq (the outputs' ``frame``) shows
+    every drop as a gap."""
+    ring = make_ring(slots=2, policy="drop_oldest")
+    camera = ScriptedCamera([4])
+    policy = LivePolicy(config=FAST, max_size=(W, H))
+    stage = make_stage(camera, ring, policy)
+    policy._stage, policy._flags = stage, 0  # what start() sets, without its thread
+    policy._halt, policy._lock = threading.Event(), threading.Lock()
+    camera.open()
+    frames = list(camera.frames())
+    assert policy._offer(frames[0]) and policy._offer(frames[1])
+    leased = [ring.acquire_read(0), ring.acquire_read(0)]  # both in flight downstream
+    assert policy._offer(frames[2])  # no slot: dropped
+    for slot, _header in leased:
+        ring.release(slot)
+    assert policy._offer(frames[3])
+    slot, last = ring.acquire_read(0)
+    ring.release(slot)
+    assert [h.seq for _, h in leased] + [last.seq] == [0, 1, 3]
+    assert last.flags == FLAG_DROPPED_BEFORE
+    assert stage.counters.get(0, "frames_in") == 4 and stage.counters.get(0, "dropped") == 1
 
 
 def test_live_policy_scales_frames_larger_than_the_slots(

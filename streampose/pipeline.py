@@ -146,6 +146,7 @@ class Pipeline:
                 failure = exc
                 result = RunResult(wall_s=time.monotonic() - view.started)
                 sup.stop_stages()  # every stage has ended: the counters hold their last counts
+            tick(time.monotonic())  # the final figures, for the status, metrics and console
             summary = summarise([s.info.uri for s in plan.sources], result, counters, latency)
             if failure is not None:
                 summary.extra["error"] = {"kind": type(failure).__name__,

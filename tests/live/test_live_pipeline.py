@@ -170,9 +170,9 @@ def test_dead_camera_does_not_block_the_other(tmp_path: Path) -> None:
 def test_refused_connection_is_retried_until_stopped(tmp_path: Path) -> None:
     url = f"rtsp://user:secret@127.0.0.1:{free_port()}/nothing"
     run = Run(tmp_path, [url], SAFETY_S)
-    run.await_log("reconnecting", count=2, what="two refused attempts retried")
+    run.await_log("retrying", count=2, what="two refused attempts retried")
     stderr = run.interrupt()
-    assert "Connection refused" in stderr and "reconnecting" in stderr
+    assert "Connection refused" in stderr and "not reachable yet; retrying" in stderr
     assert "secret" not in stderr and "user:***@" in stderr
 
 

@@ -59,7 +59,15 @@ def shoot(base: str, path: Path) -> None:
         browser = p.chromium.launch(executable_path=CHROMIUM,
                                     args=["--no-sandbox", "--disable-gpu"])
         page = browser.new_page(viewport={"width": 1400, "height": 860})
-        page.goto(base)
+        deadline = time.monotonic() + WAIT_MS / 1000
+        while True:  # the console starts once the model is loaded and the cameras probed
+            try:
+                page.goto(base)
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
         for i in (0, 1):
             page.wait_for_function(f"() => (document.querySelector('#cam-{i} img.pic') || "
                                    "{}).src?.startsWith('blob:')", timeout=WAIT_MS)

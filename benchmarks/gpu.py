@@ -283,7 +283,8 @@ def pipeline(choice: Choice, args: argparse.Namespace, batch: int,
         batching=BatchingConfig(batch=batch, max_wait_ms=args.max_wait_ms),
         outputs=OutputsConfig(json=out / f"poses_b{batch}_{device_ops}.jsonl"),
         performance=PerformanceConfig(max_frames=args.frames, decode_threads=args.decode_threads,
-                                      postprocess_workers=args.postprocess_workers))
+                                      postprocess_workers=args.postprocess_workers,
+                                      infer_workers="1"))  # batching within one session
     with GpuSampler(smi_id(device_index(choice.device))) as sampler:
         summary = Pipeline(config).run()
     stages = ", ".join(f"{s['stage']} {100 * s['busy']:.0f}%" for s in summary.stages)

@@ -221,7 +221,8 @@ class PerformanceConfig(Section):
     # command line takes either.
     infer_workers: str = option("auto", metavar="N|auto", help=(
         "inference processes sharing the input queue, each with its own model session "
-        "(auto: one per device listed in --device, e.g. cuda:0,cuda:1; else 1)"))
+        "(auto: one per device listed in --device, e.g. cuda:0,cuda:1; on the CPU one "
+        "single-threaded worker per core, at most 8; 1 when --threads is given)"))
     preprocess_shards: str = option("auto", metavar="N|auto", help=(
         "preprocess processes, each owning some streams (auto: from streams and cores)"))
     render_shards: str = option("auto", metavar="N|auto", help=(

@@ -19,7 +19,7 @@ import numpy as np
 
 from streampose.errors import OutputError
 from streampose.outputs.base import FrameMeta, Sink
-from streampose.outputs.writable import check_writable, discard_partial, write_failed
+from streampose.outputs.writable import abandon, check_writable, write_failed
 from streampose.pose import Poses
 from streampose.pose.coco import to_coco_results
 
@@ -70,10 +70,7 @@ class CocoResultsSink(Sink):
     def _abandon(self) -> None:
         """Drop what is buffered, cut back to the last complete result, close the array."""
         file, self._file = self._file, None
-        if file is not None:
-            with contextlib.suppress(OSError):
-                file.close()
-        discard_partial(self.path, self._size)
+        abandon(file, self.path, self._size)
         if self._size:
             with contextlib.suppress(OSError), open(self.path, "a", encoding="utf-8") as f:
                 f.write("\n]\n")

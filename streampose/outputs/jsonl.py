@@ -6,7 +6,6 @@ line and the error is an OutputError naming the file: what was written stays val
 
 from __future__ import annotations
 
-import contextlib
 import json
 from pathlib import Path
 from typing import IO, Any
@@ -16,7 +15,7 @@ import numpy as np
 from streampose.errors import OutputError
 from streampose.lifecycle import Resource
 from streampose.outputs.base import FrameMeta, Sink
-from streampose.outputs.writable import check_writable, discard_partial, write_failed
+from streampose.outputs.writable import abandon, check_writable, discard_partial, write_failed
 from streampose.pose import Poses
 
 __all__ = ["JsonLinesSink", "JsonLinesWriter", "encode_record", "frame_record"]
@@ -80,10 +79,7 @@ class JsonLinesWriter(Resource):
     def _abandon(self) -> None:
         """Drop what is buffered and cut the file back to its last complete line."""
         file, self._file = self._file, None
-        if file is not None:
-            with contextlib.suppress(OSError):
-                file.close()
-        discard_partial(self.path, self._size)
+        abandon(file, self.path, self._size)
 
 
 class JsonLinesSink(Sink):

@@ -11,6 +11,7 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
+from typing import IO
 
 from streampose.errors import OutputError, describe_error
 
@@ -69,6 +70,15 @@ def discard_partial(path: Path, size: int | None = None) -> None:
             path.unlink(missing_ok=True)
         else:
             os.truncate(path, size)
+
+
+def abandon(file: IO[str] | None, path: Path, size: int) -> None:
+    """After a failed write: close ``file`` quietly and cut ``path`` back to its last
+    complete ``size`` bytes (best effort: the write error is the one reported)."""
+    if file is not None:
+        with contextlib.suppress(OSError):
+            file.close()
+    discard_partial(path, size)
 
 
 def write_file(path: Path, text: str, what: str = "summary") -> None:

@@ -118,7 +118,8 @@ class Run:
         args = [sys.executable, "-m", "streampose", "run", source, "--model", str(MODEL_NAME),
                 "--backend", "fake", "-o", str(self.mp4), "--json", str(self.jsonl),
                 "--summary", str(self.summary), "--config", str(config), "--no-progress",
-                "--log-level", "INFO", "--stall-timeout", "30", *extra]
+                "--log-level", "INFO", "--stall-timeout", "30",
+                "--infer-workers", "1", *extra]  # the stage names of STAGES on any machine
         with self.log.open("w") as log:
             self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
                                          stdout=subprocess.DEVNULL, stderr=log,

@@ -17,23 +17,14 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers import shm_segments, wait_until
-from tests.live.camera import VTEST, RtspCamera, free_port, rtsp_available
+from tests.live.camera import VTEST, RtspCamera, free_port
 
-pytestmark = [pytest.mark.live, pytest.mark.slow]
+pytestmark = [pytest.mark.live, pytest.mark.slow, pytest.mark.usefixtures("rtsp_vtest")]
 
 WAIT_S = 90.0
 SECRET = "hunter2"
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-@pytest.fixture(autouse=True)
-def _needs_rtsp() -> None:
-    reason = rtsp_available()
-    if reason is not None:
-        pytest.skip(f"no RTSP test server: {reason}")
-    if not VTEST.exists():
-        pytest.skip("needs ../shared/media/vtest.mp4 (the shared data folder)")
 
 
 class Scraper:

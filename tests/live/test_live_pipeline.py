@@ -27,22 +27,13 @@ import pytest
 
 from streampose.sources import probe_video
 from tests.helpers import shm_segments, wait_until
-from tests.live.camera import VTEST, RtspCamera, free_port, rtsp_available
+from tests.live.camera import VTEST, RtspCamera, free_port
 
-pytestmark = [pytest.mark.live, pytest.mark.slow]
+pytestmark = [pytest.mark.live, pytest.mark.slow, pytest.mark.usefixtures("rtsp_vtest")]
 
 WAIT_S = 90.0       # deadline for each awaited event (a loaded machine is slow, not wrong)
 SAFETY_S = 600.0    # --duration of the runs that end by Ctrl-C: only a safety net
 STALL_S = 6.0       # --stall-timeout: long enough that a loaded machine is not a stall
-
-
-@pytest.fixture(autouse=True)
-def _needs_rtsp() -> None:
-    reason = rtsp_available()
-    if reason is not None:
-        pytest.skip(f"no RTSP test server: {reason}")
-    if not VTEST.exists():
-        pytest.skip("needs ../shared/media/vtest.mp4 (the shared data folder)")
 
 
 class Run:

@@ -40,7 +40,24 @@ def test_cpu_workers_split_the_cores_unless_threads_are_given() -> None:
     assert layout(cores=8, infer_workers="3").infer == (InferWorker("cpu", 2),) * 3
     assert layout(cores=2, infer_workers="4").infer == (InferWorker("cpu", 1),) * 4
     assert layout(cores=8, infer_workers="2", threads=3).infer == (InferWorker("cpu", 3),) * 2
-    assert layout(cores=8).infer == (InferWorker("cpu", None),)  # one: the backend's default
+    assert layout(cores=8, infer_workers="1").infer == (InferWorker("cpu", None),)  # default
+
+
+@pytest.mark.parametrize(("cores", "threads", "workers"), [
+    (1, None, 1), (2, None, 2), (8, None, 8), (64, None, 8), (8, 2, 1), (2, 4, 1)])
+def test_auto_on_the_cpu_is_one_worker_per_core_up_to_eight_unless_threads_given(
+    cores: int, threads: int | None, workers: int
+) -> None:
+    """Separate sessions scale better than one session's extra threads (README,
+    Measured); ``--threads`` given: the user sized inference, one worker."""
+    plan = layout(cores=cores, threads=threads)
+    expected = threads if threads is not None else (None if workers == 1 else cores // workers)
+    assert plan.infer == (InferWorker("cpu", expected),) * workers
+
+
+def test_auto_on_gpus_is_one_worker_per_device() -> None:
+    assert len(layout(devices=parse_devices("cuda:0"), cores=16).infer) == 1
+    assert len(layout(devices=parse_devices("cuda:0,cuda:1"), cores=16).infer) == 2
 
 
 def test_auto_shards_follow_streams_and_cores() -> None:

@@ -49,6 +49,7 @@ from streampose.pose import COCO17, can_convert, get_skeleton
 from streampose.pose.letterbox import Letterbox, plan_for_spec
 from streampose.processing import choose_processing
 from streampose.runtime.memory import available_memory, check_fits, shm_free
+from streampose.runtime.spawner import warm
 from streampose.runtime.supervisor import RunResult, Supervisor
 from streampose.runtime.threads import ThreadPlan, ThreadSettings, available_cores, plan_threads
 from streampose.runtime.topology import Step, Topology
@@ -229,6 +230,7 @@ def validate(config: PipelineConfig) -> RunPlan:
     devices = devices if len(devices) > 1 and device == devices[0] else (device,)
     model = resolve_model(model_cfg.path, spec=model_cfg.spec, weights=model_cfg.weights,
                           must_exist=backend != "fake")
+    warm()  # the stages' fork server imports their modules while the sources are probed
     sources = tuple(probe_source(uri, live=config.live) for uri in config.sources)
     plans = _letterbox_plans(sources, model.spec, model_cfg.height)
     _check_outputs(config, [stream_facts(s) for s in sources], model.spec)

@@ -8,11 +8,12 @@ exception is sent to the supervisor with its traceback; the process exits non-ze
 
 Signals: a stage ignores SIGINT and SIGTERM (:data:`SHUTDOWN_SIGNALS`): a Ctrl-C in a
 terminal, ``systemctl stop`` or ``docker stop`` signal the whole process group, and the
-supervisor alone decides what follows (drain, then stop). The supervisor starts stages
-with those signals blocked, so a signal to the group while a stage is still starting
-cannot kill it either. A stage whose supervisor died ends on its own (``stopping()``
-checks the parent pid at every wait), closes its outputs and removes what the dead run
-left in /dev/shm.
+supervisor alone decides what follows (drain, then stop). Stages start with those
+signals blocked (they fork from a server that has them blocked: runtime/spawner.py), so a
+signal to the group while a stage is still starting cannot kill it either. A stage whose
+supervisor died ends on its own (``stopping()`` checks at every wait that its parent, the
+fork server, which ends with the supervisor, is still the one it started with), closes
+its outputs and removes what the dead run left in /dev/shm.
 """
 
 from __future__ import annotations
@@ -103,13 +104,34 @@ class Stage:
         return control is not None and (control.stop.is_set() or orphaned(control))
 
 
+_started_by: int | None = None  # this stage process's parent pid when it started
+
+
 def orphaned(control: StageControl) -> bool:
-    """The supervisor that started this process has died."""
-    return os.getppid() != control.parent_pid
+    """The supervisor that started this process has died: the process that forked it
+    (the supervisor's fork server, which exits with it) is no longer its parent, or the
+    supervisor's pid is gone."""
+    if _started_by is not None and os.getppid() != _started_by:
+        return True
+    return not _alive(control.parent_pid)
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, another user's
+        return True
+    return True
 
 
 def stage_main(stage: Stage, control: StageControl) -> None:
     """Process entry point: run ``stage`` to completion, report, exit 0 or 1."""
+    global _started_by
+    _started_by = os.getppid()
     for sig in SHUTDOWN_SIGNALS:  # the supervisor owns them, even sent to the whole group
         signal.signal(sig, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, SHUTDOWN_SIGNALS)  # blocked while spawning

@@ -18,20 +18,19 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing
 import os
 import queue
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from multiprocessing import resource_tracker
 from typing import Any
 
 from streampose.errors import StageError, remote_error
 from streampose.observe.stats import StageStats
 from streampose.runtime.control import ErrorReport, StageControl, StageReport
+from streampose.runtime.spawner import warm
 from streampose.runtime.stage import SHUTDOWN_SIGNALS, Stage, stage_main
 from streampose.transport.codec import HeaderCodec
 from streampose.transport.ring import SharedRing
@@ -58,7 +57,7 @@ class Supervisor:
         if removed:
             log.info("removed %d shared-memory entries left by dead runs", len(removed))
         own_run_resources()  # before the first semaphore: they are named after the run
-        self.ctx = multiprocessing.get_context("spawn")
+        self.ctx = warm()  # stages fork from a preloaded server (runtime/spawner.py)
         self.stop = self.ctx.Event()
         self.stop_sources = self.ctx.Event()
         self._errors = self.ctx.Queue()
@@ -102,13 +101,10 @@ class Supervisor:
                                self.ctx.Value("i", 0), len(stages))
         start = time.perf_counter()
         self._catch_signals()
-        # Started now, not by the first spawn: starting it unblocks SIGINT/SIGTERM.
-        resource_tracker.ensure_running()
         for stage in stages:
             proc = self.ctx.Process(target=stage_main, args=(stage, control),
                                     name=f"streampose-{stage.name}", daemon=True)
-            with _blocked(SHUTDOWN_SIGNALS):  # inherited: the stage unblocks once ignoring
-                proc.start()
+            proc.start()  # with the shutdown signals blocked, as the fork server has them
             log.info("stage %s started, pid %d", stage.name, proc.pid)
             self._procs.append((stage, proc))
         self._watch(on_tick)
@@ -242,14 +238,3 @@ class Supervisor:
                 log.warning("stage %s did not stop in time: killing it", stage.name)
                 proc.kill()
                 proc.join(JOIN_TIMEOUT_S)
-
-
-@contextlib.contextmanager
-def _blocked(signals: tuple[signal.Signals, ...]) -> Iterator[None]:
-    """``signals`` blocked in this thread (they wait, pending) for the block's duration;
-    a process started meanwhile inherits the mask."""
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)

@@ -4,7 +4,10 @@ Webcams: ``/dev/videoN`` (Video4Linux) or just ``N``. Network sources get explic
 and read timeouts so a dead camera never blocks for long; RTSP uses TCP by default
 (``rtsp_transport``), which survives lossy links without smeared frames. A live source
 can be closed and opened again (a reconnect); its timestamps are wall-clock milliseconds
-since it was first opened, so they stay monotonic across reconnects. What the decode
+since it was first opened, kept strictly increasing (a frame decoded in the same
+millisecond as the previous one gets the next millisecond: a loaded machine decodes a
+buffered burst that fast), so they stay monotonic across reconnects and every output
+(JSON lines, the recording) carries the same ones. What the decode
 stage does with a live source (drop, reconnect, back off) is its policy: see
 :mod:`streampose.stages.decode` and ARCHITECTURE.md (sources).
 """
@@ -45,6 +48,7 @@ class LiveSource(Source):
         self.uri, self.config, self.threads = uri, config or LiveConfig(), threads
         self.name = redact(uri)
         self.epoch: float | None = None  # wall time of the first open(): pts 0
+        self.last_pts = -1  # the last pts given, in ms since the epoch
         self._container: av.container.InputContainer | None = None
         self.damage = DamageLog(self.name)
 
@@ -83,8 +87,8 @@ class LiveSource(Source):
                 image = np.ascontiguousarray(frame.to_ndarray(format="bgr24"))
                 wall = time.time()
                 self.damage.good()
-                yield Frame(image=image, pts=round((wall - epoch) * 1000), index=index,
-                            wall=wall)  # fmt: skip
+                self.last_pts = max(round((wall - epoch) * 1000), self.last_pts + 1)
+                yield Frame(image=image, pts=self.last_pts, index=index, wall=wall)
                 index += 1
         except SourceError:
             raise

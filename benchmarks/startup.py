@@ -8,29 +8,44 @@ checkouts of the project side by side, runs interleaved, so that a shared machin
 falls on all of them alike; ratios are against the first checkout.
 
     python benchmarks/startup.py [--runs 5] [--checkout ../main --checkout .] [--script]
-                                 [--source rtsp://...]
+                                 [--source rtsp://... | --camera fresh|streaming]
 
 ``--script`` launches through a script like the installed ``streampose`` command (whose
 module spawned stage processes re-import) instead of ``python -m streampose``.
+
+``--camera`` starts a loopback RTSP test camera (``tests/live/rtsp_server.py``, Debian's
+GStreamer, 10 fps) and times runs on it: ``fresh``, the camera's stream starts for our
+connection (as a camera that opens each session on a keyframe); ``streaming``, another
+client keeps it streaming the whole time, so each run joins mid-stream and must wait for
+the next keyframe, as with a camera already watched. That camera loops ``vtest.mp4``
+re-encoded with one keyframe a second (the usual camera setting; the file itself has one
+every 6.4 s), so a run waits 0.5 s on average for it.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import av
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 VIDEO = SHARED / "media/vtest.mp4"
 MODEL = SHARED / "models/openpose-mnv2s-coco18.onnx"
 DEADLINE_S = 120.0
+SERVER = ROOT / "tests/live/rtsp_server.py"
+CAMERA_FPS = 10
 SCRIPT = "import sys\nfrom streampose.cli import main\nif __name__ == '__main__':\n" \
          "    sys.exit(main())\n"
 
@@ -66,6 +81,55 @@ def first_line_s(checkout: Path, source: str, frames: int, out: Path,
     return first, total, cpu
 
 
+def one_second_gop(src: Path, dst: Path, seconds: float = 30.0) -> Path:
+    """``src``'s first ``seconds`` as H.264 at CAMERA_FPS with a keyframe every second."""
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        stream = inp.streams.video[0]
+        enc = out.add_stream("libx264", rate=CAMERA_FPS)
+        enc.width, enc.height, enc.pix_fmt = stream.width, stream.height, "yuv420p"
+        enc.options = {"g": str(CAMERA_FPS), "keyint_min": str(CAMERA_FPS), "bf": "0",
+                       "preset": "veryfast"}
+        for i, frame in enumerate(inp.decode(stream)):
+            if i >= seconds * CAMERA_FPS:
+                break
+            frame.pts = None
+            out.mux(enc.encode(frame.reformat(format="yuv420p")))
+        out.mux(enc.encode())
+    return dst
+
+
+@contextlib.contextmanager
+def camera(file: Path, watched: bool) -> Iterator[str]:
+    """A loopback RTSP camera looping ``file``; ``watched``: another client keeps it
+    streaming meanwhile. Yields its URL."""
+    proc = subprocess.Popen(["/usr/bin/python3", str(SERVER), "--port", "0", "--file",
+                             str(file), "--fps", str(CAMERA_FPS), "--watch-parent"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    stop = threading.Event()
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        if not line.startswith("READY "):
+            raise SystemExit(f"the RTSP test camera did not start: {line!r} (needs "
+                             "Debian's GStreamer RTSP server: bash .ci/apt.sh)")
+        url = line.split()[1]
+        if watched:
+            threading.Thread(target=_watch, args=(url, stop), daemon=True).start()
+            time.sleep(2.0)  # streaming well before the first run
+        yield url
+    finally:
+        stop.set()
+        proc.terminate()
+        proc.wait(10)
+
+
+def _watch(url: str, stop: threading.Event) -> None:
+    """Another viewer: read the camera's packets until ``stop``."""
+    with av.open(url, options={"rtsp_transport": "tcp"}, timeout=(5, 5)) as container:
+        for _ in container.demux(container.streams.video[0]):
+            if stop.is_set():
+                return
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -73,12 +137,17 @@ def main() -> None:
     parser.add_argument("--checkout", type=Path, action="append",
                         help="a project checkout to run (repeatable; default: this one)")
     parser.add_argument("--source", default=str(VIDEO), help="a file or a camera URL")
+    parser.add_argument("--camera", choices=("fresh", "streaming"),
+                        help="start a loopback RTSP test camera and time runs on it")
     parser.add_argument("--script", action="store_true",
                         help="launch as the installed `streampose` command does")
     args = parser.parse_args()
     checkouts = [c.resolve() for c in (args.checkout or [ROOT])]
     results: dict[Path, list[tuple[float, float, float]]] = {c: [] for c in checkouts}
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        if args.camera is not None:
+            clip = one_second_gop(VIDEO, Path(tmp) / "camera.mp4")
+            args.source = stack.enter_context(camera(clip, args.camera == "streaming"))
         script = Path(tmp) / "streampose_cmd.py" if args.script else None
         if script is not None:
             script.write_text(SCRIPT)
@@ -91,7 +160,8 @@ def main() -> None:
                       f"CPU {got[2]:.2f} s", flush=True)
     base = statistics.median(r[0] for r in results[checkouts[0]])
     base_cpu = statistics.median(r[2] for r in results[checkouts[0]])
-    print(f"cores {len(os.sched_getaffinity(0))}, source {args.source}, {args.runs} runs each")
+    what = f"camera ({args.camera}) {args.source}" if args.camera else f"source {args.source}"
+    print(f"cores {len(os.sched_getaffinity(0))}, {what}, {args.runs} runs each")
     for checkout, runs in results.items():
         med = statistics.median(r[0] for r in runs)
         exit_med = statistics.median(r[1] for r in runs)

@@ -187,6 +187,9 @@ class LiveConfig(Section):
                                   help="longest wait between reconnection attempts")
     slots: int = option(4, low=2, high=256, flag="",
                         help="frame slots per live stream (the most frames in flight)")
+    analyze_s: float = option(0.1, low=0.0, high=30.0, flag="", help=(
+        "how much of a live stream FFmpeg reads to learn its format on each connection "
+        "(more: a slower start, a surer frame rate)"))
     duration_s: float | None = option(None, low=0.001, high=10 ** 7, flag="--duration",
                                       metavar="S", help=(
                                           "stop cleanly after S seconds (outputs finalised, "

@@ -125,10 +125,13 @@ class LiveSource(Source):
         if is_webcam(self.uri):
             device = self.uri if self.uri.startswith("/dev/") else f"/dev/video{self.uri}"
             return device, {"format": "v4l2", "timeout": timeouts}
-        # Probe 1 s of stream, not FFmpeg's 5 s default: connecting is faster and the burst
-        # of already-stale frames it delivers first is shorter (those get dropped).
+        # Read [live] analyze_s of stream (0.1 s), not FFmpeg's 5 s default, to learn the
+        # format: each connection (the parent's probe, then the decode stage's) costs about
+        # that much more, and the burst of already-stale frames it delivers first is
+        # shorter. H.264 over RTSP carries its size in the SDP; a stream whose size is not
+        # known after that still opens (the probe then decodes a frame for it).
         # (fflags=nobuffer would also drop the first keyframe: frames start a GOP later.)
-        options = {"analyzeduration": "1000000"}
+        options = {"analyzeduration": str(round(cfg.analyze_s * 1_000_000))}
         if self.uri.lower().startswith(("rtsp://", "rtsps://")):
             options["rtsp_transport"] = cfg.rtsp_transport
         return self.uri, {"options": options, "timeout": timeouts}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,9 +90,13 @@ class Browse:
         for i in (0, 1):  # ... and are replaced by newer ones, which look different
             page.wait_for_function(f"(old) => document.querySelector('#cam-{i} img.pic').src "
                                    "!== old", arg=srcs[i], timeout=WAIT_MS)
-        page.wait_for_timeout(300)  # let the newest blob paint before the screenshot
-        second = [pic.screenshot() for pic in pics]
-        assert all(a != b for a, b in zip(first, second, strict=True)), "pictures not updating"
+        deadline = time.monotonic() + WAIT_MS / 1000  # a loaded machine paints late
+        while True:  # until each picture on screen differs from its first screenshot
+            second = [pic.screenshot() for pic in pics]
+            if all(a != b for a, b in zip(first, second, strict=True)):
+                break
+            assert time.monotonic() < deadline, "pictures not updating"
+            page.wait_for_timeout(200)
         for i, camera in ((0, "a"), (1, "b")):
             page.wait_for_function(f"() => document.querySelector('#cam-{i} .state')"
                                    ".textContent === 'online'", timeout=WAIT_MS)

@@ -230,7 +230,7 @@ def test_every_field_with_a_flag_is_on_the_command_line() -> None:
     flagged = {(o.table, o.name) for o in cli_options()}
     toml_only = {(s.table, f.name) for s in SECTIONS.values() for f in dataclasses.fields(s)
                  if (s.table, f.name) not in flagged}
-    assert toml_only == {("live", "max_backoff_s"), ("live", "slots"),
+    assert toml_only == {("live", "max_backoff_s"), ("live", "slots"), ("live", "analyze_s"),
                          ("performance", "encoder_threads"), ("performance", "frame_slots"),
                          ("console", "preview_fps"), ("console", "preview_width"),
                          ("events", "min_keypoints"),

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import threading
 import time
 from collections.abc import Iterator
@@ -61,7 +62,7 @@ def test_live_source_is_a_resource_yielding_frames(stream_url: str) -> None:
     pts = [f.pts for f in frames]
     # Strictly increasing although a clip decodes several frames per millisecond: each is
     # its wall-clock time since the first open, or the previous one's + 1 ms.
-    assert all(b > a for a, b in zip(pts, pts[1:])) and pts[0] >= 0
+    assert all(b > a for a, b in itertools.pairwise(pts)) and pts[0] >= 0
     assert frames[0].pts == round((frames[0].wall - source.epoch) * 1000)
     assert all(f.pts >= round((f.wall - source.epoch) * 1000) for f in frames)
 

@@ -29,7 +29,7 @@ import os
 import signal
 from collections.abc import Iterator
 from multiprocessing import forkserver, get_context, resource_tracker
-from multiprocessing.context import BaseContext
+from multiprocessing.context import ForkServerContext
 
 from streampose.runtime.stage import SHUTDOWN_SIGNALS
 
@@ -43,14 +43,14 @@ PRELOAD = ("numpy", "av", "cv2", "streampose.runtime.stage", "streampose.stages.
 _SERVER_ENV = {"OPENBLAS_NUM_THREADS": "1"}
 
 
-def context() -> BaseContext:
+def context() -> ForkServerContext:
     """The multiprocessing context stages start with (the fork server, preloaded)."""
     ctx = get_context("forkserver")
     ctx.set_forkserver_preload(list(PRELOAD))
     return ctx
 
 
-def warm() -> BaseContext:
+def warm() -> ForkServerContext:
     """Start the fork server now if it is not running (idempotent); its context."""
     ctx = context()
     # The server inherits the resource tracker's fd; starting the tracker unblocks the

@@ -320,6 +320,8 @@ def _check_events(plan: RunPlan) -> None:
         return
     rules = events.rules()
     for rule in rules:
+        if plan.config.slots is not None:
+            break  # cameras come and go: a rule may name one that is not there yet
         if rule.camera is not None and rule.camera not in plan.cameras:
             raise ConfigError(f"[events] rule {rule.name!r}: camera = {rule.camera!r} is not "
                               f"one of this run's cameras ({', '.join(plan.cameras)})")

@@ -22,6 +22,7 @@ import logging
 import queue
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -238,7 +239,7 @@ class RenderStage(Stage):
     def _open_recording(self, stream: int, camera: Camera, header: FrameHeader) -> Sink | None:
         slots = self.slots
         assert slots is not None
-        path = annotated_path(slots.template, stream, len(self.frames), camera.name)
+        path = slot_recording(slots.template, stream, camera.name)
         if path is None or not camera.record:
             return None
         from streampose.outputs.video import VideoSink  # PyAV: where a video is written
@@ -411,6 +412,16 @@ class SlotOutputs:
             dataclasses.replace(self.draw, blur_faces=camera.blur_faces)
         return _build_annotators([_draw_settings(draw, tracking=self.tracking,
                                                  poses=camera.draw)], 0)
+
+
+def slot_recording(template: str | None, stream: int, camera: str) -> Path | None:
+    """The recording of ``camera`` on stream slot ``stream``: ``{camera}`` and
+    ``{stream}`` replaced; without ``{camera}``, ``_<camera>`` before the extension (a
+    slot's next camera never overwrites the last one's file)."""
+    path = annotated_path(template, stream, 1, camera)
+    if path is None or template is None or "{camera}" in template:
+        return path
+    return path.with_name(f"{path.stem}_{camera}{path.suffix}")
 
 
 def _slot_outputs(plan: RunPlan) -> SlotOutputs:

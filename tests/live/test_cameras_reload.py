@@ -36,12 +36,13 @@ class Run:
     """``streampose run --cameras FILE`` in the background; the log goes to a file."""
 
     def __init__(self, tmp: Path, cameras: dict[str, RtspCamera], *extra: str,
-                 model: str = "openpose-mnv2s-coco18.onnx", backend: str = "fake") -> None:
+                 model: str = "openpose-mnv2s-coco18.onnx", backend: str = "fake",
+                 first: list[str] | None = None) -> None:
         self.tmp, self.cameras = tmp, cameras
         self.file, self.jsonl, self.log = tmp / "cameras.toml", tmp / "o.jsonl", tmp / "log.txt"
         (tmp / "rec").mkdir()
         self.model, self.backend = model, backend
-        self.write(list(cameras)[:2])
+        self.write(list(cameras)[:2] if first is None else first)
         args = [sys.executable, "-m", "streampose", "run", "--cameras", str(self.file),
                 "--no-progress", "--log-level", "INFO", "--duration", "600", *extra]
         with self.log.open("w") as log:
@@ -156,3 +157,15 @@ def test_a_freed_slot_is_reused_on_sighup_with_the_real_model(tmp_path: Path) ->
     records = [json.loads(x) for x in run.jsonl.read_text().splitlines()]
     assert any(r["persons"] for r in records if r["camera"] == "c")  # the model saw people
     assert {r["stream"] for r in records if r["camera"] in ("a", "c")} == {0}
+
+
+def test_a_run_may_start_with_no_camera_and_get_one(tmp_path: Path) -> None:
+    with RtspCamera(file=VTEST) as a:
+        run = Run(tmp_path, {"a": a}, "--max-streams", "2", first=[])
+        run.await_log("stage render started")
+        run.write(["a"])
+        run.proc.send_signal(signal.SIGHUP)
+        run.await_frames("a", 10)
+        summary = run.interrupt()
+    assert [s["cameras"] for s in summary["streams"]] == [["a"], []]
+    assert decoded_frames(tmp_path / "rec" / "a.mp4") == len(run.walls()["a"])

@@ -111,6 +111,8 @@ class StatusPublisher(Resource):
     def rename(self, i: int, camera: str) -> None:
         """Stream ``i`` now carries ``camera`` (``""``: none; a stream slot whose camera
         was removed): the camera that was there is sent ``offline``."""
+        if camera == self.cameras[i]:
+            return
         if self.cameras[i] and self.publisher is not None:
             self._send(i, OFFLINE)
         self.cameras[i] = camera

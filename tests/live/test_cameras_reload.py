@@ -169,3 +169,33 @@ def test_a_run_may_start_with_no_camera_and_get_one(tmp_path: Path) -> None:
         summary = run.interrupt()
     assert [s["cameras"] for s in summary["streams"]] == [["a"], []]
     assert decoded_frames(tmp_path / "rec" / "a.mp4") == len(run.walls()["a"])
+
+
+def test_mqtt_follows_the_slots(tmp_path: Path) -> None:
+    from tests.broker import Mosquitto, Subscriber, mosquitto_or_skip
+
+    mosquitto_or_skip()
+    broker = Mosquitto(tmp_path / "broker").start()
+    try:
+        subscriber = Subscriber(broker, "streampose/#")
+        with RtspCamera(file=VTEST) as a, RtspCamera(file=VTEST) as b:
+            run = Run(tmp_path, {"a": a, "b": b}, "--mqtt", broker.url(), first=["a"])
+            subscriber.wait_for("streampose/a/poses", lambda m: True, what="a's poses")
+            subscriber.wait_for("streampose/a/status", lambda m: '"online"' in m.text,
+                                what="a online")
+            run.write(["b"])
+            subscriber.wait_for("streampose/a/status", lambda m: '"offline"' in m.text,
+                                what="a offline once removed")
+            subscriber.wait_for("streampose/b/poses", lambda m: True, what="b's poses")
+            subscriber.wait_for("streampose/b/status", lambda m: '"online"' in m.text,
+                                what="b online")
+            seen = len(subscriber.on("streampose/a/poses"))
+            run.await_frames("b", 10)
+            summary = run.interrupt()
+        subscriber.close()
+    finally:
+        broker.stop()
+    assert len(subscriber.on("streampose/a/poses")) == seen  # nothing of a after it left
+    poses = [json.loads(m.text) for m in subscriber.on("streampose/b/poses")]
+    assert all(p["camera"] == "b" and p["stream"] == 0 for p in poses)
+    assert [s["cameras"] for s in summary["streams"]] == [["a", "b"]]

@@ -138,12 +138,12 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cameras", type=Path, metavar="CAMERAS.toml", help=(
         "cameras file: [[camera]] tables (name, url, transport, record, draw, blur_faces) "
         "and pipeline tables; its cameras are the sources, named as in the file; "
-        "command-line options win over its tables, which win over --config; with live "
-        "cameras only, the file is watched: cameras added to it or removed from it are "
-        "added or removed while the run goes on (also on SIGHUP)"))
+        "command-line options win over its tables, which win over those of --config "
+        "PIPELINE.toml. With live cameras only, the file is watched: cameras added to it or "
+        "removed from it are added or removed while the run goes on (also on SIGHUP)"))
     p.add_argument("--max-streams", type=int, metavar="N", help=(
-        "with --cameras: stream slots for up to N cameras at once, so that cameras can be "
-        "added to the file while the run goes on (default: the file's cameras)"))
+        "stream slots for up to N cameras of the --cameras file at once, so that cameras "
+        "can be added to the file while the run goes on (default: the file's cameras)"))
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bar or live status on a terminal")
     p.add_argument("--log-level", default="WARNING",

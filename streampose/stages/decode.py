@@ -436,7 +436,10 @@ class SlotPolicy(DecodePolicy):
         self._inner = LivePolicy(config=live, max_size=self.max_size)
         self._inner.start(stage)
         self._attached = True
-        log.info("%s: camera %r attached (%s)", stage.name, camera.name, redact(camera.url))
+        via = f", RTSP over {live.rtsp_transport}" if camera.url.lower().startswith("rtsp") \
+            else ""
+        log.info("%s: camera %r attached (%s%s)", stage.name, camera.name, redact(camera.url),
+                 via)
 
 
 def backoff_s(attempt: int, cap_s: float) -> float:

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections import defaultdict
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import av
 import pytest
 
 from tests.helpers import shm_segments, wait_until
-from tests.live.camera import VTEST, RtspCamera
+from tests.live.camera import VTEST, RtspCamera, free_port
 
 pytestmark = [pytest.mark.live, pytest.mark.slow, pytest.mark.usefixtures("rtsp_vtest")]
 
@@ -37,8 +38,8 @@ class Run:
 
     def __init__(self, tmp: Path, cameras: dict[str, RtspCamera], *extra: str,
                  model: str = "openpose-mnv2s-coco18.onnx", backend: str = "fake",
-                 first: list[str] | None = None) -> None:
-        self.tmp, self.cameras = tmp, cameras
+                 first: list[str] | None = None, udp: tuple[str, ...] = ()) -> None:
+        self.tmp, self.cameras, self.udp = tmp, cameras, udp
         self.file, self.jsonl, self.log = tmp / "cameras.toml", tmp / "o.jsonl", tmp / "log.txt"
         (tmp / "rec").mkdir()
         self.model, self.backend = model, backend
@@ -53,6 +54,8 @@ class Run:
                 '[outputs]\nvideo = "rec/{camera}.mp4"\njson = "o.jsonl"\nsummary = "s.json"\n')
         for name in names:
             text += f'[[camera]]\nname = "{name}"\nurl = "{self.cameras[name].url}"\n'
+            if name in self.udp:
+                text += 'transport = "udp"\n'
         self.file.write_text(text)
 
     def walls(self) -> dict[str, list[float]]:
@@ -109,7 +112,9 @@ def decoded_frames(path: Path) -> int:
 def test_a_third_camera_joins_and_the_first_leaves(tmp_path: Path) -> None:
     with RtspCamera(file=VTEST) as a, RtspCamera(file=VTEST) as b, \
             RtspCamera(file=VTEST) as c:
-        run = Run(tmp_path, {"a": a, "b": b, "c": c}, "--max-streams", "3", "--backend", "fake")
+        port = free_port()
+        run = Run(tmp_path, {"a": a, "b": b, "c": c}, "--max-streams", "3", "--backend",
+                  "fake", "--metrics-port", str(port), udp=("c",))
         run.await_frames("a", 20)
         run.await_frames("b", 20)
         changed = time.time()
@@ -118,7 +123,13 @@ def test_a_third_camera_joins_and_the_first_leaves(tmp_path: Path) -> None:
         run.await_frames("c", 20, after=changed)
         run.await_frames("b", 20, after=changed)
         settled = time.time()
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30).read()
         summary = run.interrupt()
+
+    assert "camera 'c' attached (rtsp://" in run.log.read_text()
+    assert "RTSP over udp" in run.log.read_text()  # c's own transport; a and b: tcp
+    text = metrics.decode()
+    assert 'camera="c"' in text and 'camera="b"' in text and 'camera="a"' not in text
 
     walls = run.walls()
     # b flowed all along, while c was added and a removed

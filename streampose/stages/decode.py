@@ -67,9 +67,9 @@ class DecodeStage(Stage):
     @classmethod
     def outputs(cls, plan: RunPlan, index: int) -> list[ChannelSpec]:
         source, live = plan.sources[index], plan.config.live_for(index)
-        policy = policy_for(source, live) if plan.config.slots is None else \
-            SlotPolicy.__new__(SlotPolicy)
-        return [RingSpec(name=f"frames{index}", codec=FRAME_CODEC, policy=policy.ring_policy,
+        ring_policy = policy_for(source, live).ring_policy if plan.config.slots is None \
+            else SlotPolicy.ring_policy
+        return [RingSpec(name=f"frames{index}", codec=FRAME_CODEC, policy=ring_policy,
                          slots=live.slots if source.live else plan.file_slots,
                          slot_bytes=max(w * h * 3 for w, h in source.sizes)),
                 DoorbellSpec(name=f"doorbell{plan.processes.preprocess_shard(index)}")]
@@ -402,7 +402,13 @@ class SlotPolicy(DecodePolicy):
         if self._inner is None:
             time.sleep(POLL_S)
             return True
-        if not self._inner.step(stage):  # the camera ended for good (it queued a detach)
+        try:
+            going = self._inner.step(stage)
+        except SourceError as exc:  # never opened, no reconnection: this camera only
+            log.error("%s: %s", stage.name, exc)
+            queue_eos(stage)  # its detach marker
+            going = False
+        if not going:  # the camera ended for good (its detach marker is queued)
             self._inner.stop(stage)
             self._inner = None
             self._attached = False

@@ -210,3 +210,14 @@ def test_mqtt_follows_the_slots(tmp_path: Path) -> None:
     poses = [json.loads(m.text) for m in subscriber.on("streampose/b/poses")]
     assert all(p["camera"] == "b" and p["stream"] == 0 for p in poses)
     assert [s["cameras"] for s in summary["streams"]] == [["a", "b"]]
+
+
+def test_a_dead_camera_without_reconnection_ends_alone(tmp_path: Path) -> None:
+    with RtspCamera(file=VTEST) as a:
+        dead = RtspCamera(file=VTEST, port=free_port())  # never started: its port refuses
+        run = Run(tmp_path, {"a": a, "dead": dead}, "--no-reconnect", "--open-timeout", "2")
+        run.await_log("ERROR decode1: ")  # the dead camera fails alone
+        run.await_frames("a", 20)
+        summary = run.interrupt()
+    assert [s["cameras"] for s in summary["streams"]] == [["a"], ["dead"]]
+    assert summary["streams"][1]["frames_out"] == 0

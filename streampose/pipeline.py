@@ -387,9 +387,14 @@ def _backend_options(backend: str, options: dict[str, object],
 
 def _slot_sources(config: PipelineConfig) -> tuple[ProbedSource, ...]:
     """One stand-in per stream slot: a live source of the largest size a slot holds
-    (larger frames are scaled to fit); the first cameras' URLs (redacted) where known."""
+    (1920x1080, or the largest of the first cameras, probed; larger frames are scaled to
+    fit); the first cameras' URLs (redacted) where known."""
     assert config.slots is not None
-    width, height = LIVE_DEFAULT_SIZE
+    # a camera that is down now is no reason to stop: it may be fixed or removed later
+    lives = [replace(config.live_for(i), reconnect=True) for i in range(len(config.cameras))]
+    sizes = [LIVE_DEFAULT_SIZE] + [size for c, live in zip(config.cameras, lives, strict=True)
+                                   for size in probe_source(c.url, live=live).sizes]
+    width, height = max(w for w, _ in sizes), max(h for _, h in sizes)
     uris = [redact(c.url) for c in config.cameras] + [""] * (config.slots - len(config.cameras))
     return tuple(ProbedSource(SourceInfo(uri=uri, width=width, height=height,
                                          time_base=LIVE_TIME_BASE, fps=None, frames=None,

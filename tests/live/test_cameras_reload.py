@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -94,6 +95,8 @@ class Run:
         log = self.log.read_text()
         assert self.proc.returncode == 130, log
         assert shm_segments(self.proc.pid) == []
+        mine = f"sp-{self.proc.pid}-"  # segments and the run's semaphores (sem.sp-...)
+        assert [n for n in os.listdir("/dev/shm") if mine in n] == []
         assert "Traceback" not in log
         return json.loads((self.tmp / "s.json").read_text())
 

@@ -59,7 +59,7 @@ from streampose.runtime.topology import Step, Topology
 from streampose.sources.base import SourceInfo
 from streampose.sources.live import LIVE_TIME_BASE
 from streampose.sources.probe import LIVE_DEFAULT_SIZE, ProbedSource, probe_source
-from streampose.stages.decode import DecodeStage
+from streampose.stages.decode import SLOT_MAX_ASPECT, DecodeStage
 from streampose.stages.infer import InferStage
 from streampose.stages.layout import Layout, plan_layout
 from streampose.stages.plan import RunPlan, stream_facts
@@ -287,8 +287,9 @@ def validate(config: PipelineConfig) -> RunPlan:
     if config.slots is not None:  # stream slots: sized for any camera, none probed
         sources = _slot_sources(config)
         height = sources[0].sizes[0][1]  # and a reserve for frames up to 2:1 wide
+        wide = int(SLOT_MAX_ASPECT * height)
         plans = _letterbox_plans(sources, model.spec, model_cfg.height) | \
-            {plan_for_spec(model.spec, src_w=2 * height, src_h=height, height=model_cfg.height)}
+            {plan_for_spec(model.spec, src_w=wide, src_h=height, height=model_cfg.height)}
     else:
         sources = tuple(probe_source(uri, live=config.live_for(i))
                         for i, uri in enumerate(config.sources))

@@ -173,9 +173,11 @@ class Pipeline:
             summary = summarise([s.info.uri for s in plan.sources], result, counters, latency,
                                 cameras=view.cameras)
             if assigner is not None:  # every camera each slot carried, in order
-                for entry, names in zip(summary.streams, assigner.history, strict=True):
+                for entry, names, shares in zip(summary.streams, assigner.history,
+                                                assigner.camera_counts(), strict=True):
                     entry["cameras"] = names
                     entry["camera"] = names[-1] if names else ""
+                    entry["by_camera"] = shares
             if failure is not None:
                 summary.extra["error"] = {"kind": type(failure).__name__,
                                           "message": str(failure),
@@ -202,7 +204,8 @@ class Pipeline:
             if status is not None:
                 status.rename(slot, name)
 
-        assigner = CameraAssigner(slots, path=self.cameras_file, on_change=changed)
+        assigner = CameraAssigner(slots, path=self.cameras_file, on_change=changed,
+                                  counts=lambda slot: view.counters.snapshot()[slot])
         self.assigner = assigner
         assigner.start(self.config.cameras)
         if self.cameras_file is not None and \

@@ -167,6 +167,9 @@ def test_a_freed_slot_is_reused_on_sighup_with_the_real_model(tmp_path: Path) ->
     assert max_gap(walls["b"], changed - 2.0, settled) <= MAX_GAP_S
     # two slots (the file's two cameras): c took the one a left
     assert [s["cameras"] for s in summary["streams"]] == [["a", "c"], ["b"]]
+    shares = summary["streams"][0]["by_camera"]  # each camera's own counts in the slot
+    assert [(x["camera"], x["frames_out"]) for x in shares] == \
+        [("a", len(walls["a"])), ("c", len(walls["c"]))]
     assert decoded_frames(tmp_path / "rec" / "a.mp4") == len(walls["a"])
     records = [json.loads(x) for x in run.jsonl.read_text().splitlines()]
     assert any(r["persons"] for r in records if r["camera"] == "c")  # the model saw people

@@ -42,7 +42,8 @@ else:  # pragma: no cover - Python 3.10 only
     except ModuleNotFoundError:
         tomllib = None
 
-__all__ = ["SCHEMA", "TOP_LEVEL", "load_pipeline_file"]
+__all__ = ["SCHEMA", "TOP_LEVEL", "load_pipeline_file", "read_toml", "resolve_path",
+           "table_values"]
 
 TOP_LEVEL = ""  # the SCHEMA entry of keys outside any table
 SOURCES = "sources"  # the one top-level key
@@ -62,35 +63,38 @@ def load_pipeline_file(path: str | Path) -> dict[str, Any]:
     """``{"sources": [...], TABLE: {KEY: value}}`` for every key ``path`` sets;
     ConfigError when anything is wrong."""
     file = Path(path)
-    data = _read_toml(file)
+    data = read_toml(file)
     base = Path(os.path.abspath(file)).parent
     values: dict[str, Any] = {}
     for name, value in data.items():
         if name in SCHEMA and name != TOP_LEVEL:
-            values[name] = _table(file, base, name, value)
+            values[name] = table_values(file, base, name, value)
         else:
             _unknown_unless_known(file, TOP_LEVEL, name)
             values[SOURCES] = _sources(file, value, base)
     return values
 
 
-def _read_toml(file: Path) -> dict[str, Any]:
+def read_toml(file: Path, what: str = "pipeline file") -> dict[str, Any]:
+    """The parsed TOML of ``file`` (``what`` names the kind of file in errors)."""
     if tomllib is None:  # pragma: no cover - Python 3.10 without tomli
-        raise ConfigError(f"{file}: reading pipeline files on Python 3.10 needs the tomli "
+        raise ConfigError(f"{file}: reading {what}s on Python 3.10 needs the tomli "
                           "package (pip install tomli), or use Python 3.11+")
     try:
         with file.open("rb") as fh:
             data: dict[str, Any] = tomllib.load(fh)
             return data
     except FileNotFoundError:
-        raise ConfigError(f"{file}: pipeline file not found") from None
+        raise ConfigError(f"{file}: {what} not found") from None
     except OSError as exc:
-        raise ConfigError(f"{file}: cannot read pipeline file: {exc.strerror or exc}") from exc
+        raise ConfigError(f"{file}: cannot read {what}: {exc.strerror or exc}") from exc
     except ValueError as exc:  # TOMLDecodeError, or bytes that are not UTF-8
         raise ConfigError(f"{file}: not a valid TOML file: {exc}") from exc
 
 
-def _table(file: Path, base: Path, table: str, value: Any) -> dict[str, Any]:
+def table_values(file: Path, base: Path, table: str, value: Any) -> dict[str, Any]:
+    """``{KEY: value}`` of one pipeline table ``[table]`` read from ``file``, each value
+    checked (type, choices, range) and its paths resolved against ``base``."""
     if not isinstance(value, dict):
         raise ConfigError(f"{file}: {table}: must be a table ([{table}]), "
                           f"got {_type_name(value)}")
@@ -119,7 +123,7 @@ def _convert(file: Path, opt: Option, value: Any, base: Path) -> Any:
         raise ConfigError(f"{file}: {where} = {value!r}: must be one of "
                           f"{', '.join(map(repr, opt.meta.choices))}")
     if opt.kind in ("path", "template"):
-        value = _resolve(value, base)
+        value = resolve_path(value, base)
     try:
         return opt.check(value)  # ranges; an int becomes a float, a path a Path
     except ConfigError as exc:
@@ -144,10 +148,10 @@ def _sources(file: Path, value: Any, base: Path) -> list[str]:
     if not (isinstance(value, list) and value and all(isinstance(v, str) for v in value)):
         raise ConfigError(f"{file}: {SOURCES} = {value!r}: expected {_SOURCES_EXPECTED}, "
                           f"got {_type_name(value)}")
-    return [src if _is_not_a_path(src) else _resolve(src, base) for src in value]
+    return [src if _is_not_a_path(src) else resolve_path(src, base) for src in value]
 
 
-def _resolve(value: str, base: Path) -> str:
+def resolve_path(value: str, base: Path) -> str:
     """``value`` against ``base`` unless absolute; a trailing separator (folder) is kept."""
     path = Path(value).expanduser()
     resolved = os.path.normpath(path if path.is_absolute() else base / path)

@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # types only: every stage module imports this one, keep it li
     from streampose.pose.letterbox import Letterbox
     from streampose.processing import Processing
     from streampose.sources.probe import ProbedSource
+    from streampose.stages.slots import SlotTable
 
 __all__ = ["RunPlan", "all_stream_facts", "stream_facts"]
 
@@ -51,6 +52,7 @@ class RunPlan:
     threads: ThreadPlan | None = None
     console: ConsoleLink | None = None
     layout: Layout | None = None  # None: one process of each stage (Layout.single)
+    slots: SlotTable | None = None  # stream slots (config.slots): added by Pipeline.run
 
     def statistics(self) -> tuple[StreamCounters, LatencyWindow]:
         """The run's shared counters and latency windows (added by ``Pipeline.run``)."""
@@ -70,8 +72,21 @@ class RunPlan:
 
     @property
     def cameras(self) -> tuple[str, ...]:
-        """Each stream's short name, unique in the run (:func:`streampose.uri.camera_name`)."""
+        """Each stream's name, unique in the run: its camera's in a cameras file, else a
+        short name made from its URI (:func:`streampose.uri.camera_name`)."""
+        cameras = self.config.cameras
+        if self.config.slots is not None:  # the first cameras; "" for an idle slot
+            return tuple(c.name for c in cameras) + ("",) * (self.streams - len(cameras))
+        if cameras:
+            return tuple(c.name for c in cameras)
         return unique_names([camera_name(s.info.uri) for s in self.sources])
+
+    @property
+    def recorded(self) -> tuple[bool, ...]:
+        """Whether each stream's annotated video is written (a camera's ``record``)."""
+        cameras = self.config.cameras
+        rest = self.streams - len(cameras)  # idle stream slots record nothing (yet)
+        return tuple(c.record for c in cameras) + (self.config.slots is None,) * rest
 
     @property
     def streams(self) -> int:
@@ -105,16 +120,19 @@ class RunPlan:
         return performance.ring_slots(batch) + (len(self.processes.infer) - 1) * batch
 
 
-def stream_facts(source: ProbedSource, camera: str = "camera") -> StreamFacts:
-    """What the outputs need to know about a probed source (``camera``: its run name)."""
+def stream_facts(source: ProbedSource, camera: str = "camera",
+                 record: bool = True) -> StreamFacts:
+    """What the outputs need to know about a probed source (``camera``: its run name;
+    ``record``: whether its annotated video is written)."""
     from streampose.outputs.factory import StreamFacts
 
     info = source.info
     return StreamFacts(width=info.width, height=info.height, time_base=info.time_base,
                        fps=info.fps, stem=source.stem, images=source.is_images,
-                       live=source.live, names=source.names, camera=camera)
+                       live=source.live, names=source.names, camera=camera, record=record)
 
 
 def all_stream_facts(plan: RunPlan) -> list[StreamFacts]:
-    """Every stream's facts, with its camera name."""
-    return [stream_facts(s, c) for s, c in zip(plan.sources, plan.cameras, strict=True)]
+    """Every stream's facts, with its camera name and whether it is recorded."""
+    return [stream_facts(s, c, r)
+            for s, c, r in zip(plan.sources, plan.cameras, plan.recorded, strict=True)]

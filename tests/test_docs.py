@@ -24,8 +24,6 @@ OTHER_TOOLS = {  # flag -> the file that defines it
     "--check": ".ci/apt.sh",
     "--x": "samples/count_line_crossings.py",
     "--follow": "samples/count_line_crossings.py",
-    "--camera": "benchmarks/startup.py",
-    "--checkout": "benchmarks/startup.py",
 }
 
 

@@ -12,7 +12,7 @@ The server is started with SIGINT/SIGTERM blocked, and a fork keeps the signal m
 stage starts with them blocked and unblocks them once it ignores them (the supervisor
 alone handles shutdown, also when a service manager signals the whole process group),
 and the server itself outlives a SIGTERM sent to the group while stages still need it.
-It and the resource tracker ignore SIGHUP (a reload request to a cameras run).
+It and the resource tracker keep SIGHUP blocked (a reload request to a cameras run).
 It exits on its own when this process ends.
 
 :func:`warm` starts the server early (the pipeline calls it before probing the sources),
@@ -28,7 +28,6 @@ import contextlib
 import logging
 import os
 import signal
-import threading
 from collections.abc import Iterator
 from multiprocessing import forkserver, get_context, resource_tracker
 from multiprocessing.context import ForkServerContext
@@ -55,29 +54,17 @@ def context() -> ForkServerContext:
 def warm() -> ForkServerContext:
     """Start the fork server now if it is not running (idempotent); its context."""
     ctx = context()
-    with _hangup_ignored():
+    # SIGHUP stays blocked in both helper processes (a fork keeps the mask, and so does
+    # exec): a SIGHUP to the whole group (a cameras run's "re-read the file", a closed
+    # terminal) must not end the fork server, whose stages would see their parent gone,
+    # nor the resource tracker.
+    with blocked((signal.SIGHUP,)):
         # The server inherits the resource tracker's fd; starting the tracker unblocks
-        # the shutdown signals, so it goes first, outside the blocked section.
+        # the shutdown signals, so it goes first, outside their blocked section.
         resource_tracker.ensure_running()
         with blocked(SHUTDOWN_SIGNALS), _environment(_SERVER_ENV):
             forkserver.ensure_running()
     return ctx
-
-
-@contextlib.contextmanager
-def _hangup_ignored() -> Iterator[None]:
-    """SIGHUP ignored while the helper processes start, which keep it ignored (an ignored
-    signal stays ignored across exec): a SIGHUP to the whole group (the parent's "re-read
-    the cameras file", or a closed terminal) must not end the fork server, whose stages
-    would then see their parent gone, nor the resource tracker."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # only the main thread may change handlers
-        return
-    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGHUP, previous)
 
 
 @contextlib.contextmanager

@@ -20,12 +20,14 @@ from typing import TYPE_CHECKING
 
 from streampose import __version__
 from streampose.config.arguments import add_config_arguments, given_values
-from streampose.config.build import build_config
+from streampose.config.build import build_config, merge_values
+from streampose.config.cameras import Camera, load_cameras
 from streampose.config.sections import PipelineConfig
 from streampose.config.toml import load_pipeline_file
 from streampose.errors import ConfigError, StreamposeError
 from streampose.fleet.cli import add_fleet_arguments, fleet_command
 from streampose.outputs.writable import check_writable
+from streampose.uri import redact
 
 if TYPE_CHECKING:  # the pipeline (PyAV, OpenCV, ...) is imported when a run starts: stage
     # processes spawned from the `streampose` script re-import this module
@@ -138,6 +140,10 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
         "rtsps:// or http(s):// URL (MJPEG, HLS, ...), a webcam as /dev/videoN or N"))
     p.add_argument("--config", type=Path, metavar="PIPELINE.toml",
                    help="pipeline config file (pipelines/*.toml); command-line options win")
+    p.add_argument("--cameras", type=Path, metavar="CAMERAS.toml", help=(
+        "cameras file: [[camera]] tables (name, url, transport, record, draw, blur_faces) "
+        "and pipeline tables; its cameras are the sources, named as in the file; "
+        "command-line options win over its tables, which win over --config"))
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bar or live status on a terminal")
     p.add_argument("--log-level", default="WARNING",
@@ -146,10 +152,23 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def config_of(args: argparse.Namespace) -> PipelineConfig:
-    """The pipeline file's values (``--config``) with the command line's laid over them."""
+    """The pipeline file's values (``--config``), then a cameras file's (``--cameras``),
+    with the command line's laid over them."""
     file_values = load_pipeline_file(args.config) if args.config is not None else {}
+    cameras: tuple[Camera, ...] = ()
+    if getattr(args, "cameras", None) is not None:
+        if args.sources:
+            raise ConfigError(f"--cameras {args.cameras}: the cameras file names the sources; "
+                              f"remove SOURCE ({' '.join(map(redact, args.sources))}) from the "
+                              "command line")
+        cf = load_cameras(args.cameras)
+        if not cf.cameras:
+            raise ConfigError(f"--cameras {args.cameras}: no cameras; add [[camera]] tables "
+                              "with a name and a url")
+        file_values = merge_values(file_values, cf.settings)
+        cameras = cf.cameras
     return build_config(file_values, given_values(args),
-                        log_level=getattr(logging, args.log_level))
+                        log_level=getattr(logging, args.log_level), cameras=cameras)
 
 
 class LiveDisplay:

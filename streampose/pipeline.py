@@ -61,6 +61,7 @@ from streampose.stages.plan import RunPlan, stream_facts
 from streampose.stages.postprocess import PostprocessStage
 from streampose.stages.preprocess import PreprocessStage
 from streampose.stages.render import RenderStage
+from streampose.uri import is_image_uri
 
 __all__ = ["STEPS", "OutputError", "Pipeline", "Progress", "Summary", "run"]
 
@@ -108,7 +109,8 @@ class Pipeline:
 
     def _locked(self, on_progress: Callable[[Progress], None] | None) -> Summary:
         cfg, plan = self.config, self.plan
-        with OutputLocks(run_outputs(cfg.outputs, plan.streams),
+        with OutputLocks(run_outputs(cfg.outputs, plan.streams, cameras=plan.cameras,
+                                     recorded=plan.recorded),
                          refuse=not cfg.outputs.overwrite):
             return self._run(on_progress)
 
@@ -148,7 +150,8 @@ class Pipeline:
                 result = RunResult(wall_s=time.monotonic() - view.started)
                 sup.stop_stages()  # every stage has ended: the counters hold their last counts
             tick(time.monotonic())  # the final figures, for the status, metrics and console
-            summary = summarise([s.info.uri for s in plan.sources], result, counters, latency)
+            summary = summarise([s.info.uri for s in plan.sources], result, counters, latency,
+                                cameras=plan.cameras)
             if failure is not None:
                 summary.extra["error"] = {"kind": type(failure).__name__,
                                           "message": str(failure),
@@ -231,9 +234,14 @@ def validate(config: PipelineConfig) -> RunPlan:
     model = resolve_model(model_cfg.path, spec=model_cfg.spec, weights=model_cfg.weights,
                           must_exist=backend != "fake")
     warm()  # the stages' fork server imports their modules while the sources are probed
-    sources = tuple(probe_source(uri, live=config.live) for uri in config.sources)
+    _check_cameras(config)
+    sources = tuple(probe_source(uri, live=config.live_for(i))
+                    for i, uri in enumerate(config.sources))
     plans = _letterbox_plans(sources, model.spec, model_cfg.height)
-    _check_outputs(config, [stream_facts(s) for s in sources], model.spec)
+    facts = [stream_facts(s, c.name, c.record) for s, c in zip(sources, config.cameras,
+                                                              strict=True)] \
+        if config.cameras else [stream_facts(s) for s in sources]
+    _check_outputs(config, facts, model.spec)
     head = make_head(model.spec, HeadSettings(paf=config.decoder, keypoints=config.keypoints))
     processing = choose_processing(model_cfg.device_ops, backend=backend, device=device,
                                    head=head)
@@ -320,10 +328,21 @@ def _backend_options(backend: str, options: dict[str, object],
     return dict(options)
 
 
+def _check_cameras(config: PipelineConfig) -> None:
+    """A cameras file's cameras are single streams: a live URL, a webcam or a video
+    file, not a set of images."""
+    for camera in config.cameras:
+        if not camera.is_live and is_image_uri(camera.url):
+            raise ConfigError(f"camera {camera.name!r}: {camera.url} is images; a camera is "
+                              "a live URL, a webcam or a video file")
+
+
 def _check_outputs(config: PipelineConfig, streams: list[StreamFacts], spec: ModelSpec) -> None:
     check_outputs(config.outputs, streams)
     if not config.outputs.overwrite:
-        refuse_existing(run_outputs(config.outputs, len(streams)))
+        refuse_existing(run_outputs(config.outputs, len(streams),
+                                    cameras=[s.camera for s in streams],
+                                    recorded=[s.record for s in streams]))
     skeleton = get_skeleton(spec.skeleton)
     wanted = ((config.outputs.coco, "--coco", COCO17),
               (config.outputs.openpose_json, "--openpose-json", openpose_layout(skeleton)))

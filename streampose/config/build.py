@@ -11,6 +11,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from streampose.config.camera import Camera
 from streampose.config.sections import SECTIONS, PipelineConfig
 from streampose.errors import ConfigError
 
@@ -20,12 +21,15 @@ Values = Mapping[str, Any]
 
 
 def build_config(file_values: Values, cli_values: Values, *,
-                 log_level: int = logging.WARNING) -> PipelineConfig:
+                 log_level: int = logging.WARNING,
+                 cameras: tuple[Camera, ...] = ()) -> PipelineConfig:
     """The config of ``file_values`` with ``cli_values`` laid over them (the CLI wins);
-    each section validates its values (ConfigError naming the option)."""
+    each section validates its values (ConfigError naming the option). ``cameras``: a
+    cameras file's, which are then the sources (one each, in order)."""
     merged = merge_values(file_values, cli_values)
     sections = {table: _section(table, merged.get(table, {})) for table in SECTIONS}
-    return PipelineConfig(sources=tuple(merged.get("sources", ())), log_level=log_level,
+    sources = tuple(c.url for c in cameras) if cameras else tuple(merged.get("sources", ()))
+    return PipelineConfig(sources=sources, log_level=log_level, cameras=tuple(cameras),
                           **sections)
 
 

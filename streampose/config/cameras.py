@@ -36,67 +36,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from streampose.config.camera import NAME, Camera
 from streampose.config.sections import SECTIONS
 from streampose.config.toml import read_toml, resolve_path, table_values
 from streampose.errors import ConfigError
-from streampose.uri import NETWORK_SCHEMES, URL_SCHEME, check_url, is_url, is_webcam, redact
+from streampose.uri import is_url, is_webcam, redact
 
 __all__ = ["CAMERA_TABLE", "Camera", "CamerasFile", "dump_cameras", "load_cameras",
            "redact_text"]
 
 CAMERA_TABLE = "camera"  # [[camera]]
-NAME = re.compile(r"^[A-Za-z0-9_-]+$")
-TRANSPORTS = ("tcp", "udp")
-_RTSP = ("rtsp", "rtsps")
 _URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://(?!\[)[^\s'\"]+")  # not mqtt://[user:pass@]...
-
-
-@dataclass(frozen=True)
-class Camera:
-    """One camera: its name (the stream's name in topics, files, the console and the
-    summary), its URL (or a video file, or a webcam index) and its own options.
-
-    ``transport``: RTSP over ``tcp`` or ``udp`` (None: ``[live].rtsp_transport``);
-    ``record``: write its annotated MP4 when ``[outputs].video`` is set; ``draw``: draw
-    the poses on that recording; ``blur_faces``: None follows ``[draw].blur_faces``.
-    """
-
-    name: str
-    url: str
-    transport: str | None = None
-    record: bool = True
-    draw: bool = True
-    blur_faces: bool | None = None
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not NAME.match(self.name):
-            raise ConfigError(f"name = {self.name!r}: a camera name is letters, digits, "
-                              "'_' and '-' (e.g. \"door-1\")")
-        if not isinstance(self.url, str) or not self.url.strip():
-            raise ConfigError(f"url = {_shown(self.url)}: expected a non-empty string "
-                              "(rtsp://..., a video file, or a webcam index)")
-        check_url(self.url)
-        scheme = _scheme(self.url)
-        if scheme is not None and scheme not in NETWORK_SCHEMES:
-            raise ConfigError(f"url = {redact(self.url)!r}: unsupported scheme {scheme!r} "
-                              f"(known: {', '.join(NETWORK_SCHEMES)})")
-        for key in ("record", "draw"):
-            if not isinstance(getattr(self, key), bool):
-                raise ConfigError(f"{key} = {getattr(self, key)!r}: expected true or false")
-        if self.blur_faces is not None and not isinstance(self.blur_faces, bool):
-            raise ConfigError(f"blur_faces = {self.blur_faces!r}: expected true or false")
-        if self.transport is not None:
-            if self.transport not in TRANSPORTS:
-                raise ConfigError(f"transport = {self.transport!r}: must be one of "
-                                  f"{', '.join(map(repr, TRANSPORTS))}")
-            if scheme not in _RTSP:
-                raise ConfigError(f"transport = {self.transport!r}: only for rtsp:// "
-                                  f"cameras, not {redact(self.url)!r}")
-
-    @property
-    def is_live(self) -> bool:
-        """Whether the camera is a network stream or a webcam (not a file)."""
-        return _scheme(self.url) is not None or is_webcam(self.url)
 
 
 @dataclass(frozen=True)
@@ -301,15 +251,6 @@ def _string(text: str) -> str:
 def redact_text(text: str) -> str:
     """``text`` with the credentials of every URL in it hidden."""
     return _URL_IN_TEXT.sub(lambda m: redact(m.group()), text)
-
-
-def _shown(value: Any) -> str:
-    return repr(redact(value)) if isinstance(value, str) else repr(value)
-
-
-def _scheme(url: str) -> str | None:
-    match = URL_SCHEME.match(url)
-    return match.group(1).lower() if match else None
 
 
 def _is_not_a_path(url: str) -> bool:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
+from streampose.config.camera import Camera
 from streampose.config.fields import Section, option
 from streampose.config.rules import parse_line, parse_zone
 from streampose.errors import ConfigError
@@ -98,7 +99,7 @@ class OutputsConfig(Section):
     video: str | None = option(None, flag="--output", short="-o", metavar="OUT.mp4", path=True,
                                help=(
         "annotated video (H.264 MP4), or a folder ending in / for image sources; {stream} "
-        "is replaced by the stream index"))
+        "is replaced by the stream index, {camera} by the camera name"))
     json: Path | None = option(None, metavar="OUT.jsonl",
                                help="per-frame keypoints as JSON lines")
     summary: Path | None = option(None, metavar="OUT.json",
@@ -479,7 +480,12 @@ class ThreadsConfig(Section):
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    """What to run: the sources and one section per TOML table."""
+    """What to run: the sources and one section per TOML table.
+
+    ``cameras`` (from a cameras file, ``--cameras``): empty, or one
+    :class:`~streampose.config.camera.Camera` per source, in order: its name is the
+    stream's camera name, its options (transport, record, draw, blur) the stream's own.
+    """
 
     sources: tuple[str, ...]
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -496,6 +502,7 @@ class PipelineConfig:
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     threads: ThreadsConfig = field(default_factory=ThreadsConfig)
     log_level: int = logging.WARNING
+    cameras: tuple[Camera, ...] = ()
 
     def __post_init__(self) -> None:
         if isinstance(self.sources, str) or not all(isinstance(s, str) for s in self.sources):
@@ -512,6 +519,28 @@ class PipelineConfig:
             raise ConfigError("--model is required (on the command line or in --config: "
                               "[model].path)")
         _check_events(self.events, self.tracking)
+        object.__setattr__(self, "cameras", tuple(self.cameras))
+        if self.cameras:
+            if not all(isinstance(c, Camera) for c in self.cameras):
+                raise ConfigError(f"PipelineConfig.cameras: {self.cameras!r} is not a tuple "
+                                  "of Camera")
+            if len(self.cameras) != len(self.sources):
+                raise ConfigError(f"PipelineConfig.cameras: {len(self.cameras)} cameras for "
+                                  f"{len(self.sources)} sources; give one per source")
+
+    def live_for(self, stream: int) -> LiveConfig:
+        """The ``[live]`` settings of ``stream``, with its camera's own transport."""
+        camera = self.cameras[stream] if self.cameras else None
+        if camera is None or camera.transport is None:
+            return self.live
+        return dataclasses.replace(self.live, rtsp_transport=camera.transport)
+
+    def draw_for(self, stream: int) -> DrawConfig:
+        """The ``[draw]`` settings of ``stream``, with its camera's own face blurring."""
+        camera = self.cameras[stream] if self.cameras else None
+        if camera is None or camera.blur_faces is None:
+            return self.draw
+        return dataclasses.replace(self.draw, blur_faces=camera.blur_faces)
 
 
 def _check_events(events: EventsConfig, tracking: TrackingConfig) -> None:

@@ -65,12 +65,14 @@ class Summary:
 
 
 def summarise(uris: Sequence[str], result: RunResult, counters: StreamCounters,
-              latency: LatencyWindow) -> Summary:
-    """The summary of a finished run: ``uris`` as shown (credentials redacted)."""
+              latency: LatencyWindow, cameras: Sequence[str] | None = None) -> Summary:
+    """The summary of a finished run: ``uris`` as shown (credentials redacted), each
+    stream's camera name (``cameras``) beside its source."""
     streams = []
     for i, (uri, counts) in enumerate(zip(uris, counters.snapshot(), strict=True)):
         p50, p95 = latency.percentiles(i) or (None, None)
-        streams.append({"stream": i, "source": uri, **counts,
+        named = {"camera": cameras[i]} if cameras is not None else {}
+        streams.append({"stream": i, **named, "source": uri, **counts,
                         "latency_p50_s": _round(p50), "latency_p95_s": _round(p95)})
     stages = [{"stage": r.stage, "pid": r.pid, "items": r.items,
                "busy": round(r.busy, 4), "busy_s": round(r.busy_s, 3),

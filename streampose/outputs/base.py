@@ -27,7 +27,8 @@ __all__ = ["FrameMeta", "Sink", "image_id"]
 
 @dataclass(frozen=True, slots=True)
 class FrameMeta:
-    """Who a frame is: stream, source frame index, times, and its name for image sources."""
+    """Who a frame is: stream, source frame index, times, its name for image sources, and
+    its camera's name in a run from a cameras file (``--cameras``)."""
 
     stream: int
     frame: int
@@ -36,6 +37,7 @@ class FrameMeta:
     wall: float
     image_id: int
     name: str | None = None
+    camera: str | None = None
 
 
 def image_id(name: str | None, index: int) -> int:

@@ -39,7 +39,9 @@ class StreamFacts:
     OpenPose files; ``images``: an image source (annotated output must be a folder);
     ``live``: a live source (never ends by itself; frames may be dropped);
     ``names``: an image source's file names, in frame order (COCO ids by file name);
-    ``camera``: the stream's short name (unique in the run; MQTT topics, events, console).
+    ``camera``: the stream's short name (unique in the run; MQTT topics, events, console,
+    ``{camera}`` in the annotated video's path); ``record``: whether its annotated video
+    (or image folder) is written (a cameras file's ``record = false``: no).
     """
 
     width: int
@@ -51,6 +53,7 @@ class StreamFacts:
     live: bool = False
     names: tuple[str, ...] | None = None
     camera: str = "camera"
+    record: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,17 +75,20 @@ class EncoderSettings:
                    threads=1 if threads is None else threads)
 
 
-def annotated_path(template: str | None, stream: int, streams: int) -> Path | None:
+def annotated_path(template: str | None, stream: int, streams: int,
+                   camera: str | None = None) -> Path | None:
     """The annotated output of ``stream`` (of ``streams``): a video file or a folder.
 
-    ``{stream}`` in ``template`` is replaced by the stream index; without it, several
-    sources get ``_<index>`` before the extension (``out.mp4`` -> ``out_0.mp4``, ...),
-    unless ``template`` is a folder (ends with ``/``).
+    ``{stream}`` in ``template`` is replaced by the stream index and ``{camera}`` by
+    ``camera``, its name (default ``stream<index>``); without either, several sources get
+    ``_<index>`` before the extension (``out.mp4`` -> ``out_0.mp4``, ...), unless
+    ``template`` is a folder (ends with ``/``).
     """
     if not template:
         return None
-    if "{stream}" in template:
-        return Path(template.replace("{stream}", str(stream)))
+    if "{stream}" in template or "{camera}" in template:
+        name = camera if camera is not None else f"stream{stream}"
+        return Path(template.replace("{stream}", str(stream)).replace("{camera}", name))
     path = Path(template)
     if streams == 1 or _ends_with_separator(template):
         return path
@@ -107,8 +113,8 @@ def check_outputs(outputs: OutputsConfig, streams: Sequence[StreamFacts]) -> Non
 
 def _check_files(outputs: OutputsConfig, streams: Sequence[StreamFacts]) -> None:
     for stream, facts in enumerate(streams):
-        path = annotated_path(outputs.video, stream, len(streams))
-        if path is None or outputs.video is None:
+        path = annotated_path(outputs.video, stream, len(streams), facts.camera)
+        if path is None or outputs.video is None or not facts.record:
             continue
         folder = writes_folder(outputs.video, path)
         if facts.images and not folder:
@@ -137,7 +143,7 @@ def build_sinks(outputs: OutputsConfig, streams: Sequence[StreamFacts],
     ids = _coco_ids(outputs, streams)
     mine = range(len(streams)) if owned is None else owned
     sinks = [_annotated_sink(outputs.video, i, streams, encoder)
-             for i in mine if outputs.video]
+             for i in mine if outputs.video and streams[i].record]
     if outputs.json is not None:
         sinks.append(JsonLinesSink(path=part_path(outputs.json, part)))
     if outputs.coco is not None:
@@ -165,7 +171,7 @@ def _coco_ids(outputs: OutputsConfig, streams: Sequence[StreamFacts]) -> dict[st
 
 def _annotated_sink(template: str, stream: int, streams: Sequence[StreamFacts],
                     encoder: EncoderSettings) -> Sink:
-    path = annotated_path(template, stream, len(streams))
+    path = annotated_path(template, stream, len(streams), streams[stream].camera)
     assert path is not None
     if writes_folder(template, path):
         return ImageFolderSink(folder=path)

@@ -22,10 +22,14 @@ __all__ = ["JsonLinesSink", "JsonLinesWriter", "encode_record", "frame_record"]
 
 
 def frame_record(meta: FrameMeta, poses: Poses) -> dict[str, Any]:
-    """One frame's object: stream, frame, pts, wall, image (image sources), skeleton,
-    persons (the JSON lines sink writes it; the MQTT sink publishes it)."""
-    record: dict[str, Any] = {"stream": meta.stream, "frame": meta.frame,
-                              "pts": round(meta.pts_s, 6), "wall": round(meta.wall, 6)}
+    """One frame's object: stream, camera (a run from a cameras file), frame, pts, wall,
+    image (image sources), skeleton, persons (the JSON lines sink writes it; the MQTT
+    sink publishes it)."""
+    record: dict[str, Any] = {"stream": meta.stream}
+    if meta.camera is not None:
+        record["camera"] = meta.camera
+    record.update({"frame": meta.frame, "pts": round(meta.pts_s, 6),
+                   "wall": round(meta.wall, 6)})
     if meta.name is not None:
         record["image"] = meta.name
     record.update(poses.to_json())

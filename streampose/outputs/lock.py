@@ -39,11 +39,18 @@ def lock_path(output: Path, folder: Path = LOCK_DIR) -> Path:
     return folder / f"{hashlib.sha256(real.encode()).hexdigest()[:32]}.lock"
 
 
-def run_outputs(outputs: OutputsConfig, streams: int) -> list[tuple[str, Path]]:
-    """Every file or folder a run with ``streams`` sources writes, as (flag, path)."""
+def run_outputs(outputs: OutputsConfig, streams: int, *,
+                cameras: Sequence[str] | None = None,
+                recorded: Sequence[bool] | None = None) -> list[tuple[str, Path]]:
+    """Every file or folder a run with ``streams`` sources writes, as (flag, path);
+    ``cameras``: their names (``{camera}``), ``recorded``: whether each one's annotated
+    video is written (default: every one)."""
     found: list[tuple[str, Path]] = []
     for stream in range(streams):
-        path = annotated_path(outputs.video, stream, streams)
+        if recorded is not None and not recorded[stream]:
+            continue
+        camera = cameras[stream] if cameras is not None else None
+        path = annotated_path(outputs.video, stream, streams, camera)
         if path is not None:
             found.append(("-o", path))
     for flag, file in (("--json", outputs.json), ("--coco", outputs.coco),

@@ -61,7 +61,7 @@ class DecodeStage(Stage):
 
     @classmethod
     def outputs(cls, plan: RunPlan, index: int) -> list[ChannelSpec]:
-        source, live = plan.sources[index], plan.config.live
+        source, live = plan.sources[index], plan.config.live_for(index)
         policy = policy_for(source, live)
         return [RingSpec(name=f"frames{index}", codec=FRAME_CODEC, policy=policy.ring_policy,
                          slots=live.slots if source.live else plan.file_slots,
@@ -71,13 +71,14 @@ class DecodeStage(Stage):
     @classmethod
     def build(cls, plan: RunPlan, channels: Channels, index: int) -> DecodeStage:
         cfg, probed = plan.config, plan.sources[index]
+        live = cfg.live_for(index)
         threads = plan.budget(cls.kind).decode
         source = create_source(cfg.sources[index], threads=1 if threads is None else threads,
-                               live=cfg.live)
+                               live=live)
         return cls(stream=index, source=source, ring=channels[f"frames{index}"],
                    doorbell=channels[f"doorbell{plan.processes.preprocess_shard(index)}"],
                    counters=plan.statistics()[0],
-                   policy=policy_for(probed, cfg.live), max_frames=cfg.performance.max_frames)
+                   policy=policy_for(probed, live), max_frames=cfg.performance.max_frames)
 
     def __init__(self, *, stream: int, source: Source, ring: SharedRing, doorbell: Any,
                  counters: StreamCounters, policy: DecodePolicy,

@@ -70,8 +70,18 @@ class RunPlan:
 
     @property
     def cameras(self) -> tuple[str, ...]:
-        """Each stream's short name, unique in the run (:func:`streampose.uri.camera_name`)."""
+        """Each stream's name, unique in the run: its camera's in a cameras file, else a
+        short name made from its URI (:func:`streampose.uri.camera_name`)."""
+        if self.config.cameras:
+            return tuple(c.name for c in self.config.cameras)
         return unique_names([camera_name(s.info.uri) for s in self.sources])
+
+    @property
+    def recorded(self) -> tuple[bool, ...]:
+        """Whether each stream's annotated video is written (a camera's ``record``)."""
+        if self.config.cameras:
+            return tuple(c.record for c in self.config.cameras)
+        return (True,) * self.streams
 
     @property
     def streams(self) -> int:
@@ -105,16 +115,19 @@ class RunPlan:
         return performance.ring_slots(batch) + (len(self.processes.infer) - 1) * batch
 
 
-def stream_facts(source: ProbedSource, camera: str = "camera") -> StreamFacts:
-    """What the outputs need to know about a probed source (``camera``: its run name)."""
+def stream_facts(source: ProbedSource, camera: str = "camera",
+                 record: bool = True) -> StreamFacts:
+    """What the outputs need to know about a probed source (``camera``: its run name;
+    ``record``: whether its annotated video is written)."""
     from streampose.outputs.factory import StreamFacts
 
     info = source.info
     return StreamFacts(width=info.width, height=info.height, time_base=info.time_base,
                        fps=info.fps, stem=source.stem, images=source.is_images,
-                       live=source.live, names=source.names, camera=camera)
+                       live=source.live, names=source.names, camera=camera, record=record)
 
 
 def all_stream_facts(plan: RunPlan) -> list[StreamFacts]:
-    """Every stream's facts, with its camera name."""
-    return [stream_facts(s, c) for s, c in zip(plan.sources, plan.cameras, strict=True)]
+    """Every stream's facts, with its camera name and whether it is recorded."""
+    return [stream_facts(s, c, r)
+            for s, c, r in zip(plan.sources, plan.cameras, plan.recorded, strict=True)]

@@ -58,19 +58,22 @@ class RenderStage(Stage):
                    sinks=_sinks(plan, index), skeleton=plan.spec.skeleton,
                    counters=plan.statistics()[0], latency=plan.statistics()[1],
                    names=[list(s.names) if s.names else None for s in plan.sources],
-                   annotators=_annotators(cfg.draw, tracking=cfg.tracking.enabled),
+                   annotators=_annotators(plan),
                    tracker=_tracker(cfg.tracking), events=_engines(plan),
+                   cameras=plan.cameras if cfg.cameras else None,
                    name=cls.kind if len(layout.render) == 1 else f"{cls.kind}{index}")
 
     def __init__(self, *, frames: Sequence[SharedRing | None], results: Any, sinks: list[Sink],
                  skeleton: str, counters: StreamCounters, latency: Any = None,
                  names: list[list[str] | None] | None = None,
-                 annotators: Callable[[], list[Any]] | None = None,
+                 annotators: Callable[[int], list[Any]] | None = None,
                  tracker: Callable[[], Any] | None = None,
                  events: Callable[[int], EventEngine | None] | None = None,
-                 name: str = "render") -> None:
+                 cameras: Sequence[str] | None = None, name: str = "render") -> None:
         """``frames``: every stream's frame ring, None for streams of other render shards
-        (their results never come here); per-stream state is indexed by stream."""
+        (their results never come here); per-stream state is indexed by stream.
+        ``annotators``: ``make(stream)``, what is drawn on that stream's frames;
+        ``cameras``: each stream's camera name, in its records (a cameras file's run)."""
         super().__init__()
         self.name = name
         self.frames, self.results, self.sinks = list(frames), results, sinks
@@ -80,6 +83,7 @@ class RenderStage(Stage):
         self.names = names or [None] * streams
         self.make_annotators, self.make_tracker = annotators, tracker
         self.make_engine = events
+        self.cameras = list(cameras) if cameras is not None else None
         self._pending: list[dict[int, PoseResult]] = [{} for _ in range(streams)]
         self._next = [0] * streams
         self._ended = [s not in self.owned for s in range(streams)]
@@ -89,7 +93,8 @@ class RenderStage(Stage):
 
     def open(self) -> None:
         self.skeleton = get_skeleton(self.skeleton_name)
-        self.annotators = self.make_annotators() if self.make_annotators else []
+        self.annotators = [self.make_annotators(s) if self.make_annotators and s in self.owned
+                           else [] for s in range(len(self.frames))]
         self.trackers = [self.make_tracker() if self.make_tracker and s in self.owned else None
                          for s in range(len(self.frames))]
         self.engines = [self.make_engine(s) if self.make_engine and s in self.owned else None
@@ -163,7 +168,7 @@ class RenderStage(Stage):
         rules = self.rule_annotators[header.stream]
         if rules is not None:
             rules.annotate(frame, poses)
-        for annotator in self.annotators:
+        for annotator in self.annotators[header.stream]:
             annotator.annotate(frame, poses)
         return frame
 
@@ -172,7 +177,8 @@ class RenderStage(Stage):
         name = names[header.seq] if names is not None and header.seq < len(names) else None
         return FrameMeta(stream=header.stream, frame=header.seq, pts=header.pts,
                          pts_s=float(header.pts * header.time_base), wall=header.wall,
-                         image_id=image_id(name, header.seq), name=name)
+                         image_id=image_id(name, header.seq), name=name,
+                         camera=self.cameras[header.stream] if self.cameras else None)
 
     def _count(self, stream: int) -> None:
         self.items += 1
@@ -222,17 +228,29 @@ def _guarded(sink: Sink, action: str, call: Callable[..., None], *args: Any) -> 
                           f"({describe_error(exc)})") from exc
 
 
-def _annotators(draw: DrawConfig, *, tracking: bool) -> Callable[[], list[Any]]:
-    return functools.partial(_build_annotators, ids=draw.ids and tracking, boxes=draw.boxes,
-                             blur_faces=draw.blur_faces, min_confidence=draw.min_confidence)
+def _annotators(plan: RunPlan) -> Callable[[int], list[Any]]:
+    """``make(stream)``: the annotators of a stream, from ``[draw]`` and its camera's
+    ``draw`` (off: nothing drawn but blurred faces) and ``blur_faces``."""
+    cfg = plan.config
+    draws = [c.draw for c in cfg.cameras] if cfg.cameras else [True] * plan.streams
+    settings = [_draw_settings(cfg.draw_for(s), tracking=cfg.tracking.enabled, poses=draws[s])
+                for s in range(plan.streams)]
+    return functools.partial(_build_annotators, settings)
 
 
-def _build_annotators(**settings: Any) -> list[Any]:
-    """The annotators, made in the render process (OpenCV is imported there, not in the
-    parent that builds the stage)."""
+def _draw_settings(draw: DrawConfig, *, tracking: bool, poses: bool) -> dict[str, Any]:
+    """``build_annotators`` keywords; ``poses`` False draws nothing but blurred faces."""
+    return {"skeleton": poses, "ids": poses and draw.ids and tracking,
+            "boxes": poses and draw.boxes, "blur_faces": draw.blur_faces,
+            "min_confidence": draw.min_confidence}
+
+
+def _build_annotators(settings: Sequence[dict[str, Any]], stream: int) -> list[Any]:
+    """The annotators of ``stream``, made in the render process (OpenCV is imported
+    there, not in the parent that builds the stage)."""
     from streampose.render import build_annotators
 
-    return build_annotators(**settings)
+    return build_annotators(**settings[stream])
 
 
 def _tracker(section: TrackingConfig) -> Callable[[], Any] | None:

@@ -45,6 +45,8 @@ ADDED = ("--coco-ids", "--no-overwrite", "--serve", "--serve-auth",
 MQTT = ("--mqtt", "--mqtt-every", "--mqtt-max-rate", "--mqtt-ca", "--mqtt-node")
 # The thread plan's overrides (issue 15).
 THREADS = ("--cores", "--opencv-threads")
+# Many cameras (issue 12): the cameras file.
+CAMERAS = ("--cameras",)
 TRACKER = ("--track-max-age", "--track-min-similarity", "--track-min-hits", "--track-sigma",
            "--track-min-scale", "--track-velocity-smoothing")
 
@@ -133,6 +135,22 @@ def test_the_tracker_is_built_from_its_section() -> None:
     assert [getattr(default, n) for n in names] == [getattr(built, n) for n in names]
 
 
+def test_cameras_give_each_stream_its_transport_and_blur() -> None:
+    from streampose.config.camera import Camera
+
+    cams = (Camera("a", "rtsp://h/a", transport="udp", blur_faces=True),
+            Camera("b", "rtsp://h/b"))
+    cfg = PipelineConfig(sources=("rtsp://h/a", "rtsp://h/b"), model=ModelConfig(path=Path("m")),
+                         cameras=cams)
+    assert cfg.cameras == cams
+    assert [cfg.live_for(i).rtsp_transport for i in range(2)] == ["udp", "tcp"]
+    assert [cfg.draw_for(i).blur_faces for i in range(2)] == [True, False]
+    plain = PipelineConfig(sources=("x",), model=ModelConfig(path=Path("m")))
+    assert plain.live_for(0) is plain.live and plain.draw_for(0) is plain.draw
+    with pytest.raises(ConfigError, match="1 cameras for 2 sources"):
+        PipelineConfig(sources=("a", "b"), model=ModelConfig(path=Path("m")), cameras=cams[:1])
+
+
 def test_decoder_section_is_the_decoder_s_thresholds() -> None:
     assert SECTIONS["decoder"] is DecoderThresholds
     assert PipelineConfig(sources=("a",), model=ModelConfig(path=Path("m"))).decoder == \
@@ -146,7 +164,7 @@ def test_decoder_section_is_the_decoder_s_thresholds() -> None:
 def test_today_s_flags_are_all_there_plus_the_tracker_s() -> None:
     words = (word.strip("[],") for word in _run_help().split())
     flags = {w for w in words if w.startswith("-") and w[1:2].isalpha() | (w[1:2] == "-")}
-    groups = (TODAY, TRACKER, ADDED, MQTT, THREADS)
+    groups = (TODAY, TRACKER, ADDED, MQTT, THREADS, CAMERAS)
     assert set().union(*groups) | {"-h", "--help"} == flags
 
 

@@ -50,6 +50,22 @@ def test_annotated_path(template: str | None, streams: int, expected: list[str |
     assert paths == [None if e is None else Path(e) for e in expected]
 
 
+def test_annotated_path_with_the_camera_name() -> None:
+    assert annotated_path("rec/{camera}.mp4", 1, 3, "door") == Path("rec/door.mp4")
+    assert annotated_path("{camera}_{stream}.mp4", 2, 3, "yard") == Path("yard_2.mp4")
+    assert annotated_path("rec/{camera}.mp4", 1, 3) == Path("rec/stream1.mp4")
+    assert annotated_path("out.mp4", 1, 3, "door") == Path("out_1.mp4")
+
+
+def test_a_stream_not_recorded_gets_no_annotated_sink(tmp_path: Path) -> None:
+    facts = [StreamFacts(width=64, height=48, time_base=Fraction(1, 1000), camera=name,
+                         record=record) for name, record in (("a", True), ("b", False))]
+    outputs = OutputsConfig(video=str(tmp_path / "{camera}.mp4"))
+    check_outputs(outputs, facts)
+    [sink] = build_sinks(outputs, facts, ENCODER)
+    assert isinstance(sink, VideoSink) and sink.path == tmp_path / "a.mp4"
+
+
 def test_no_outputs_no_sinks() -> None:
     assert build_sinks(OutputsConfig(), [video()], ENCODER) == []
 

@@ -64,6 +64,12 @@ def test_run_outputs_lists_every_path_per_stream() -> None:
                                        ("--summary", Path("s.json"))]
 
 
+def test_run_outputs_by_camera_name_and_only_the_recorded() -> None:
+    outputs = OutputsConfig(video="rec/{camera}.mp4")
+    assert run_outputs(outputs, 3, cameras=["a", "b", "c"], recorded=[True, False, True]) == \
+        [("-o", Path("rec/a.mp4")), ("-o", Path("rec/c.mp4"))]
+
+
 def test_refuse_existing(tmp_path: Path) -> None:
     empty, full = tmp_path / "empty", tmp_path / "full"
     empty.mkdir()

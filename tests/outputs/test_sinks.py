@@ -79,6 +79,18 @@ def test_json_lines_one_flushed_line_per_frame(tmp_path: Path) -> None:
     assert second["frame"] == 1 and "image" not in second
 
 
+def test_json_lines_name_the_camera_when_it_has_one(tmp_path: Path) -> None:
+    import dataclasses
+
+    from streampose.outputs.jsonl import frame_record
+
+    poses = Poses.empty(COCO18)
+    meta = FrameMeta(stream=1, frame=2, pts=2, pts_s=0.2, wall=5.0, image_id=2)
+    assert "camera" not in frame_record(meta, poses)
+    named = frame_record(dataclasses.replace(meta, camera="door"), poses)
+    assert list(named)[:3] == ["stream", "camera", "frame"] and named["camera"] == "door"
+
+
 def test_openpose_names_frames_like_openpose(tmp_path: Path) -> None:
     with OpenPoseJsonSink(folder=tmp_path / "op", stems=["left", "right"]) as sink:
         sink.write(meta(3, stream=1), one_person(), None)

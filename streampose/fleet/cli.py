@@ -1,5 +1,8 @@
 """``streampose fleet up|status|add|remove|down``: the fleet's commands.
 
+The Ray cluster is the user's: ``ray start --head --port 6379`` on the head (``--num-cpus
+0`` keeps cameras off it), ``ray start --address HEAD:6379`` on every other machine.
+
 Parsing needs nothing but the standard library; Ray is imported (through
 :mod:`streampose.fleet.cluster`) only when a command runs, so a missing Ray is one
 error line and ``streampose run`` never loads it.

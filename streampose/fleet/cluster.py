@@ -48,8 +48,10 @@ def connect(address: str | None) -> Any:
     ray = require_ray()
     if ray.is_initialized():
         return ray
+    target = address or os.environ.get("RAY_ADDRESS") or "auto"
+    _check_reachable(target)
     try:
-        ray.init(address=address or os.environ.get("RAY_ADDRESS") or "auto",
+        ray.init(address=target,
                  namespace=NAMESPACE, logging_level=logging.WARNING, log_to_driver=False,
                  include_dashboard=False)
     except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -59,6 +61,22 @@ def connect(address: str | None) -> Any:
                           "it with `ray start --head`, or give --address HEAD:6379)"
                           ) from None
     return ray
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """A ``HOST:PORT`` address that nothing answers on is one error line now (Ray itself
+    would retry for minutes)."""
+    host, sep, port = address.rpartition(":")
+    if not sep or "://" in address or not port.isdigit():
+        return  # "auto", "local", ray://...: Ray answers quickly itself
+    try:
+        with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)),
+                                      timeout=timeout_s):
+            return
+    except OSError as exc:
+        raise ConfigError(f"cannot connect to the Ray cluster at {address}: "
+                          f"{exc.strerror or exc} (start it with `ray start --head`, or "
+                          "give --address HEAD:6379)") from None
 
 
 @dataclass(frozen=True)

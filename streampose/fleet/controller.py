@@ -145,7 +145,7 @@ class Controller:
         for node_id, handle in nodes.items():
             try:
                 names = ray.get(handle.assigned.remote(), timeout=PING_TIMEOUT_S)
-            except Exception:
+            except Exception:  # a dead node owns nothing
                 continue
             for name in names:
                 out.setdefault(name, []).append(self.names.get(node_id, node_id))
@@ -201,7 +201,7 @@ class Controller:
         if url:
             try:
                 self._mqtt(url)
-            except Exception as exc:
+            except Exception as exc:  # MQTT never stops the fleet
                 log.warning("fleet: no MQTT: %s", exc)
         while not self._stop.is_set():
             try:
@@ -279,7 +279,7 @@ class Controller:
                 node, self.node_work_dir, self.run_args)
             try:
                 claimed = ray.get(handle.assigned.remote(), timeout=CALL_TIMEOUT_S)
-            except Exception as exc:
+            except Exception as exc:  # not up (yet): try next round
                 log.warning("fleet: node %s: its pipeline actor did not answer: %s",
                             node.name, exc)
                 continue
@@ -304,7 +304,7 @@ class Controller:
         for node_id, ref in refs.items():
             try:
                 ray.get(ref, timeout=CALL_TIMEOUT_S)
-            except Exception as exc:
+            except Exception as exc:  # retried next round
                 log.warning("fleet: node %s did not take its cameras: %s",
                             self.names.get(node_id, node_id), exc)
                 continue
@@ -333,7 +333,7 @@ class Controller:
         for node_id, ref in refs.items():
             try:
                 got = ray.get(ref, timeout=PING_TIMEOUT_S)
-            except Exception:
+            except Exception:  # kept from last time
                 got = {c: f for c, f in self.figures.items()
                        if self.owner.get(c) == node_id}
             for camera, record in got.items():
@@ -362,7 +362,7 @@ class Controller:
                                  separators=(",", ":"))
             publisher.publish(publisher.url.topic(camera, "status"), payload, qos=1,
                               retain=True)
-        except Exception as exc:
+        except Exception as exc:  # MQTT never stops the fleet
             log.warning("fleet: cannot say %s moved over MQTT: %s", camera, exc)
 
     def _mqtt(self, url: str) -> Any:

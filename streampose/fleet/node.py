@@ -23,6 +23,7 @@ from the pipeline's metrics page.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -131,8 +132,9 @@ class NodePipeline:
             now = time.monotonic()
             self._starts = {n: self._starts.get(n, now) for n in names}
             self._seen = {n: v for n, v in self._seen.items() if n in names}
-            restart = dict(settings) != self._settings or max_streams != self._max_streams
-            if not restart and cameras == self._cameras:
+            restart = (dict(settings) != self._settings or max_streams != self._max_streams
+                       or not live_changes())
+            if not restart and set(cameras) == set(self._cameras):
                 return
             kept = {c.name: c for c in self._cameras}
             # a camera whose own options changed is a new camera to the pipeline
@@ -144,6 +146,16 @@ class NodePipeline:
                 self._restart = True
             elif any(kept.get(c.name, c) != c for c in cameras) or kept.keys() != names:
                 self._reload = True
+
+    def info(self) -> dict[str, Any]:
+        """The node's name, cameras, its pipeline's pid (None when not running) and how
+        many times it was started."""
+        with self._lock:
+            proc = self._proc
+            return {"node": self.node, "node_id": self.node_id,
+                    "cameras": [c.name for c in self._cameras],
+                    "pid": proc.pid if proc is not None and proc.poll() is None else None,
+                    "starts": self.restarts, "log": str(self._log_path)}
 
     def figures(self) -> dict[str, dict[str, Any]]:
         """Each camera's figures and ``state``: ``starting`` (no frame yet on this node),
@@ -222,8 +234,9 @@ class NodePipeline:
         return self.work_dir / "pipeline.log"
 
     def _command(self) -> list[str]:
+        slots = ["--max-streams", str(max(1, self._max_streams))] if live_changes() else []
         return [sys.executable, "-m", "streampose.fleet.child", str(os.getpid()), "run",
-                "--cameras", str(self.file), "--max-streams", str(max(1, self._max_streams)),
+                "--cameras", str(self.file), *slots,
                 "--metrics-port", str(self._port), "--metrics-host", "127.0.0.1",
                 "--mqtt-node", self.node, "--no-progress", "--log-level", "INFO",
                 *self.run_args]
@@ -257,3 +270,17 @@ class NodePipeline:
                 proc.wait(timeout=10)
         log.info("node %s: pipeline stopped (code %s)", self.node, proc.returncode)
 
+
+@functools.lru_cache(maxsize=1)
+def live_changes() -> bool:
+    """Whether ``streampose run`` takes cameras while it runs (``--max-streams``: it
+    re-reads its cameras file on a change); without it every change is a restart."""
+    import argparse
+
+    from streampose.cli import build_parser
+
+    for action in build_parser()._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            run = action.choices["run"]
+            return any("--max-streams" in a.option_strings for a in run._actions)
+    return False

@@ -84,3 +84,13 @@ def test_single_host_run_never_imports_ray(clip: Path) -> None:
                          timeout=300)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "False"
+
+
+def test_an_address_nothing_answers_on(capsys, tmp_path: Path) -> None:
+    pytest.importorskip("ray", reason='needs Ray: pip install -e ".[cluster]"')
+    from tests.broker import free_port
+
+    port = free_port()
+    code, err = run_cli(capsys, "fleet", "status", "--address", f"127.0.0.1:{port}")
+    assert code == 2 and len(err.splitlines()) == 1
+    assert f"cannot connect to the Ray cluster at 127.0.0.1:{port}" in err

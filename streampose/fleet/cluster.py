@@ -131,8 +131,11 @@ def existing_node_actors() -> dict[str, Any]:
     from ray.util import list_named_actors
 
     out = {}
-    for name in list_named_actors(all_namespaces=False):
-        if isinstance(name, str) and name.startswith(NODE_PREFIX):
+    for entry in list_named_actors(all_namespaces=True):
+        name = entry.get("name", "") if isinstance(entry, dict) else str(entry)
+        if isinstance(entry, dict) and entry.get("namespace") != NAMESPACE:
+            continue
+        if name.startswith(NODE_PREFIX):
             try:
                 out[name[len(NODE_PREFIX):]] = ray.get_actor(name, namespace=NAMESPACE)
             except ValueError:  # died in between

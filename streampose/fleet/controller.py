@@ -77,6 +77,9 @@ class Controller:
         self.lost_from: dict[str, str] = {}  # orphan camera -> the node it was lost with
         self.moved_from: dict[str, str] = {}  # camera -> the node it moved away from
         self.figures: dict[str, dict[str, Any]] = {}
+        # node id -> (node, capacity, actor, its answer to assigned(), since): starting
+        self._starting: dict[str, tuple[cluster.LiveNode, int, Any, Any, float]] = {}
+        self._unheard: set[str] = set()  # live node actors found running, not heard yet
         self.history: list[dict[str, Any]] = []
         self._next_figures = 0.0
         self._publisher: Any = None
@@ -217,6 +220,8 @@ class Controller:
         alive = {n.node_id: n for n in cluster.live_nodes()}
         self._drop_lost(ray, alive)
         self._add_nodes(ray, alive)
+        if self._unheard:  # a camera without an owner here may still run there
+            return
         with self._lock:
             wanted = list(self.cameras)
             before = dict(self.owner)
@@ -265,37 +270,65 @@ class Controller:
                     ", ".join(orphans) or "none")
 
     def _add_nodes(self, ray: Any, alive: Mapping[str, cluster.LiveNode]) -> None:
+        """Give every live node with capacity a pipeline actor. A new actor is asked what
+        it runs without waiting: its answer is taken in a later round, so a node whose
+        actor is slow to start (or cannot start) never holds the others up."""
+        for node_id in [n for n in self._starting if n not in alive]:
+            del self._starting[node_id]
+            self._unheard.discard(node_id)
         existing: dict[str, Any] | None = None
         for node_id, node in alive.items():
             cap = cluster_capacity(node, self.rule)
             if node_id in self.nodes:
                 self.capacity[node_id] = cap
                 continue
-            if cap <= 0:
+            if cap <= 0 or node_id in self._starting:
                 continue
             if existing is None:
                 existing = cluster.existing_node_actors()
-            handle = existing.get(node_id) or cluster.node_actor(
-                node, self.node_work_dir, self.run_args)
-            try:
-                claimed = ray.get(handle.assigned.remote(), timeout=CALL_TIMEOUT_S)
-            except Exception as exc:  # not up (yet): try next round
-                log.warning("fleet: node %s: its pipeline actor did not answer: %s",
-                            node.name, exc)
+            handle = existing.get(node_id)
+            if handle is None:
+                handle = cluster.node_actor(node, self.node_work_dir, self.run_args)
+            else:
+                self._unheard.add(node_id)  # it may run cameras: hear it before placing
+            self._starting[node_id] = (node, cap, handle, handle.assigned.remote(),
+                                       time.monotonic())
+        for node_id, (node, cap, handle, ref, since) in list(self._starting.items()):
+            ready, _ = ray.wait([ref], timeout=0)
+            if not ready:
+                if time.monotonic() - since > CALL_TIMEOUT_S:
+                    log.warning("fleet: node %s: its pipeline actor has not started in "
+                                "%.0f s (resources taken?); still waiting", node.name,
+                                CALL_TIMEOUT_S)
+                    self._starting[node_id] = (node, cap, handle, ref, time.monotonic())
                 continue
-            with self._lock:
-                self.nodes[node_id], self.names[node_id] = handle, node.name
-                self.capacity[node_id] = cap
-                adopted = []
-                for camera in claimed:  # a restarted controller: keep what runs
-                    if camera in self.cameras and self.owner.get(camera) is None:
-                        self.owner[camera] = node_id
-                        adopted.append(camera)
-                self.applied[node_id] = tuple(self.cameras[c] for c in adopted) \
-                    if adopted == list(claimed) else ()
-                self._event("node_added", node=node.name, capacity=cap, cameras=adopted)
-            log.info("fleet: node %s (capacity %d)%s", node.name, cap,
-                     f", running {', '.join(adopted)}" if adopted else "")
+            del self._starting[node_id]
+            self._unheard.discard(node_id)
+            try:
+                claimed = ray.get(ref, timeout=PING_TIMEOUT_S)
+            except Exception as exc:  # died while starting: a new one next round
+                log.warning("fleet: node %s: its pipeline actor failed: %s", node.name, exc)
+                continue
+            self._adopt(node, cap, handle, claimed)
+
+    def _adopt(self, node: cluster.LiveNode, cap: int, handle: Any,
+               claimed: Sequence[str]) -> None:
+        """Take a node actor in, with the cameras it already runs (after a controller
+        restart) when they are wanted and have no other owner."""
+        node_id = node.node_id
+        with self._lock:
+            self.nodes[node_id], self.names[node_id] = handle, node.name
+            self.capacity[node_id] = cap
+            adopted = []
+            for camera in claimed:
+                if camera in self.cameras and self.owner.get(camera) is None:
+                    self.owner[camera] = node_id
+                    adopted.append(camera)
+            self.applied[node_id] = tuple(self.cameras[c] for c in adopted) \
+                if adopted == list(claimed) else ()
+            self._event("node_added", node=node.name, capacity=cap, cameras=adopted)
+        log.info("fleet: node %s (capacity %d)%s", node.name, cap,
+                 f", running {', '.join(adopted)}" if adopted else "")
 
     def _apply(self, ray: Any, changes: Mapping[str, tuple[Camera, ...]],
                settings: Mapping[str, Any]) -> None:

@@ -53,12 +53,12 @@ class Controller:
     """The controller's state and loop. ``cameras``/``settings``: the fleet's cameras
     file; ``fleet_id``: this ``fleet up``'s id (names the state file); ``rule``: the
     capacity rule's fields; ``run_args``: extra ``streampose run`` arguments for every
-    node pipeline."""
+    node pipeline; ``watch``: run the reconciling thread (tests call :meth:`reconcile`)."""
 
     def __init__(self, *, fleet_id: str, cameras: Sequence[Camera],
                  settings: Mapping[str, Any], rule: Mapping[str, Any], work_dir: str,
                  node_work_dir: str, run_args: Sequence[str] = (),
-                 poll_s: float = 0.5) -> None:
+                 poll_s: float = 0.5, watch: bool = True) -> None:
         self.fleet_id, self.poll_s = fleet_id, poll_s
         self.rule = CapacityRule(**rule)
         self.node_work_dir, self.run_args = node_work_dir, list(run_args)
@@ -86,7 +86,8 @@ class Controller:
         self._save()
         self._thread = threading.Thread(target=self._loop, name="fleet-controller",
                                         daemon=True)
-        self._thread.start()
+        if watch:  # (tests drive reconcile() themselves)
+            self._thread.start()
 
     # -- the CLI's calls ------------------------------------------------------------------
 
@@ -159,7 +160,8 @@ class Controller:
         ray = cluster.require_ray()
         self._stop.set()
         self._wake.set()
-        self._thread.join(timeout=CALL_TIMEOUT_S)
+        if self._thread.is_alive():
+            self._thread.join(timeout=CALL_TIMEOUT_S)
         handles = list(self.nodes.values())
         for handle in cluster.existing_node_actors().values():
             if handle not in handles:

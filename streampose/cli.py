@@ -143,7 +143,12 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cameras", type=Path, metavar="CAMERAS.toml", help=(
         "cameras file: [[camera]] tables (name, url, transport, record, draw, blur_faces) "
         "and pipeline tables; its cameras are the sources, named as in the file; "
-        "command-line options win over its tables, which win over --config"))
+        "command-line options win over its tables, which win over those of --config "
+        "PIPELINE.toml. With live cameras only, the file is watched: cameras added to it or "
+        "removed from it are added or removed while the run goes on (also on SIGHUP)"))
+    p.add_argument("--max-streams", type=int, metavar="N", help=(
+        "stream slots for up to N cameras of the --cameras file at once, so that cameras "
+        "can be added to the file while the run goes on (default: the file's cameras)"))
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bar or live status on a terminal")
     p.add_argument("--log-level", default="WARNING",
@@ -162,13 +167,28 @@ def config_of(args: argparse.Namespace) -> PipelineConfig:
                               f"remove SOURCE ({' '.join(map(redact, args.sources))}) from the "
                               "command line")
         cf = load_cameras(args.cameras)
-        if not cf.cameras:
+        if not cf.cameras and args.max_streams is None:
             raise ConfigError(f"--cameras {args.cameras}: no cameras; add [[camera]] tables "
-                              "with a name and a url")
+                              "with a name and a url (or give --max-streams N to wait for "
+                              "some)")
         file_values = merge_values(file_values, cf.settings)
         cameras = cf.cameras
+    elif getattr(args, "max_streams", None) is not None:
+        raise ConfigError("--max-streams: stream slots are for the cameras of a cameras file; "
+                          "give --cameras FILE")
     return build_config(file_values, given_values(args),
-                        log_level=getattr(logging, args.log_level), cameras=cameras)
+                        log_level=getattr(logging, args.log_level), cameras=cameras,
+                        slots=stream_slots(args, cameras))
+
+
+def stream_slots(args: argparse.Namespace, cameras: tuple[Camera, ...]) -> int | None:
+    """How many stream slots a ``--cameras`` run gets: ``--max-streams``, else one per
+    camera when every camera is live (the file is then watched); None: a fixed run."""
+    if getattr(args, "cameras", None) is None:
+        return None
+    if args.max_streams is not None:
+        return int(args.max_streams)
+    return len(cameras) if cameras and all(c.is_live for c in cameras) else None
 
 
 class LiveDisplay:
@@ -223,7 +243,8 @@ def summary_line(summary: Summary) -> str:
 def run_command(args: argparse.Namespace, config: PipelineConfig) -> int:
     from streampose.pipeline import Pipeline
 
-    pipeline = Pipeline(config)
+    watched = getattr(args, "cameras", None) if config.slots is not None else None
+    pipeline = Pipeline(config, cameras_file=watched)
     progress = None
     if sys.stderr.isatty() and not args.no_progress:
         progress = LiveDisplay()

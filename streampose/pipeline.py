@@ -17,9 +17,12 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from streampose.backends.auto import resolve_backend
@@ -53,15 +56,19 @@ from streampose.runtime.spawner import warm
 from streampose.runtime.supervisor import RunResult, Supervisor
 from streampose.runtime.threads import ThreadPlan, ThreadSettings, available_cores, plan_threads
 from streampose.runtime.topology import Step, Topology
-from streampose.sources.probe import ProbedSource, probe_source
+from streampose.sources.base import SourceInfo
+from streampose.sources.live import LIVE_TIME_BASE
+from streampose.sources.probe import LIVE_DEFAULT_SIZE, ProbedSource, probe_source
 from streampose.stages.decode import DecodeStage
 from streampose.stages.infer import InferStage
 from streampose.stages.layout import Layout, plan_layout
 from streampose.stages.plan import RunPlan, stream_facts
 from streampose.stages.postprocess import PostprocessStage
 from streampose.stages.preprocess import PreprocessStage
+from streampose.stages.reload import CameraAssigner
 from streampose.stages.render import RenderStage
-from streampose.uri import is_image_uri
+from streampose.stages.slots import SlotTable
+from streampose.uri import is_image_uri, redact
 
 __all__ = ["STEPS", "OutputError", "Pipeline", "Progress", "Summary", "run"]
 
@@ -81,10 +88,17 @@ STEPS = (
 
 
 class Pipeline:
-    """Runs one configuration; ``run()`` may be called once."""
+    """Runs one configuration; ``run()`` may be called once.
 
-    def __init__(self, config: PipelineConfig) -> None:
+    ``cameras_file``: with stream slots (``config.slots``), the cameras file to watch:
+    re-read when it changes or on SIGHUP, its difference applied while the run goes on
+    (:mod:`streampose.stages.reload`).
+    """
+
+    def __init__(self, config: PipelineConfig, *, cameras_file: Path | None = None) -> None:
         self.config = config
+        self.cameras_file = cameras_file
+        self.assigner: CameraAssigner | None = None
         plan = validate(config)
         self.topology = Topology(STEPS, counts=plan.count)
         threads = thread_plan(plan, self.topology.layout())
@@ -122,18 +136,24 @@ class Pipeline:
             counters = StreamCounters(streams=plan.streams, ctx=sup.ctx)
             latency = LatencyWindow(streams=plan.streams, ctx=sup.ctx)
             self.console = self._console_link(sup)
-            plan = replace(plan, counters=counters, latency=latency, console=self.console)
+            slots = SlotTable(slots=plan.streams, ctx=sup.ctx) if cfg.slots else None
+            plan = replace(plan, counters=counters, latency=latency, console=self.console,
+                           slots=slots)
             status = self._publish_status(stack)  # before any stage: a refused login stops here
             stages = self.topology.build(sup, plan)
             for stage in stages:
                 stage.threads = plan.budget(stage.kind)
-            view = LiveView(sources=list(cfg.sources), counters=counters, latency=latency,
-                            started=time.monotonic(), cameras=plan.cameras,
+            uris = list(cfg.sources) if cfg.slots is None else [s.info.uri for s in plan.sources]
+            view = LiveView(sources=uris, counters=counters,
+                            latency=latency, started=time.monotonic(), cameras=plan.cameras,
                             live=[s.live for s in plan.sources], totals=self.totals())
             self._serve_metrics(stack, view)
             pump = self._serve_console(stack, view, plan.console)
+            assigner = self._assign(stack, slots, view, status)
 
             def tick(now: float) -> None:
+                if assigner is not None:
+                    assigner.tick(now)
                 live = view.update(now, sup.stage_stats)
                 pump()
                 if status is not None:
@@ -151,7 +171,11 @@ class Pipeline:
                 sup.stop_stages()  # every stage has ended: the counters hold their last counts
             tick(time.monotonic())  # the final figures, for the status, metrics and console
             summary = summarise([s.info.uri for s in plan.sources], result, counters, latency,
-                                cameras=plan.cameras)
+                                cameras=view.cameras)
+            if assigner is not None:  # every camera each slot carried, in order
+                for entry, names in zip(summary.streams, assigner.history, strict=True):
+                    entry["cameras"] = names
+                    entry["camera"] = names[-1] if names else ""
             if failure is not None:
                 summary.extra["error"] = {"kind": type(failure).__name__,
                                           "message": str(failure),
@@ -161,6 +185,31 @@ class Pipeline:
         if failure is not None:
             raise failure
         return summary
+
+    def _assign(self, stack: contextlib.ExitStack, slots: SlotTable | None, view: LiveView,
+                status: StatusPublisher | None) -> CameraAssigner | None:
+        """With stream slots: the first cameras assigned, the file watched (and SIGHUP
+        caught) while the run goes on; the views follow each slot's camera."""
+        if slots is None:
+            return None
+        sources = list(view.sources)
+
+        def changed(slot: int, name: str) -> None:
+            camera = assigner.cameras.get(name)
+            view.cameras[slot] = name
+            sources[slot] = redact(camera.url) if camera is not None else ""
+            view.sources = list(sources)
+            if status is not None:
+                status.rename(slot, name)
+
+        assigner = CameraAssigner(slots, path=self.cameras_file, on_change=changed)
+        self.assigner = assigner
+        assigner.start(self.config.cameras)
+        if self.cameras_file is not None and \
+                threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGHUP, lambda _s, _f: assigner.request())
+            stack.callback(signal.signal, signal.SIGHUP, previous)
+        return assigner
 
     def _write_summary(self, summary: Summary, failure: StreamposeError | None) -> None:
         """``--summary``, written whole or not at all; OutputError naming it (logged
@@ -235,11 +284,17 @@ def validate(config: PipelineConfig) -> RunPlan:
                           must_exist=backend != "fake")
     warm()  # the stages' fork server imports their modules while the sources are probed
     _check_cameras(config)
-    sources = tuple(probe_source(uri, live=config.live_for(i))
-                    for i, uri in enumerate(config.sources))
-    plans = _letterbox_plans(sources, model.spec, model_cfg.height)
+    if config.slots is not None:  # stream slots: sized for any camera, none probed
+        sources = _slot_sources(config)
+        height = sources[0].sizes[0][1]  # and a reserve for frames up to 2:1 wide
+        plans = _letterbox_plans(sources, model.spec, model_cfg.height) | \
+            {plan_for_spec(model.spec, src_w=2 * height, src_h=height, height=model_cfg.height)}
+    else:
+        sources = tuple(probe_source(uri, live=config.live_for(i))
+                        for i, uri in enumerate(config.sources))
+        plans = _letterbox_plans(sources, model.spec, model_cfg.height)
     facts = [stream_facts(s, c.name, c.record) for s, c in zip(sources, config.cameras,
-                                                              strict=True)] \
+                                                              strict=False)] \
         if config.cameras else [stream_facts(s) for s in sources]
     _check_outputs(config, facts, model.spec)
     head = make_head(model.spec, HeadSettings(paf=config.decoder, keypoints=config.keypoints))
@@ -265,6 +320,8 @@ def _check_events(plan: RunPlan) -> None:
         return
     rules = events.rules()
     for rule in rules:
+        if plan.config.slots is not None:
+            break  # cameras come and go: a rule may name one that is not there yet
         if rule.camera is not None and rule.camera not in plan.cameras:
             raise ConfigError(f"[events] rule {rule.name!r}: camera = {rule.camera!r} is not "
                               f"one of this run's cameras ({', '.join(plan.cameras)})")
@@ -326,6 +383,18 @@ def _backend_options(backend: str, options: dict[str, object],
         lb = next(iter(plans))
         return {**options, "input_hw": (lb.in_h, lb.in_w)}
     return dict(options)
+
+
+def _slot_sources(config: PipelineConfig) -> tuple[ProbedSource, ...]:
+    """One stand-in per stream slot: a live source of the largest size a slot holds
+    (larger frames are scaled to fit); the first cameras' URLs (redacted) where known."""
+    assert config.slots is not None
+    width, height = LIVE_DEFAULT_SIZE
+    uris = [redact(c.url) for c in config.cameras] + [""] * (config.slots - len(config.cameras))
+    return tuple(ProbedSource(SourceInfo(uri=uri, width=width, height=height,
+                                         time_base=LIVE_TIME_BASE, fps=None, frames=None,
+                                         live=True), ((width, height),), live=True)
+                 for uri in uris)
 
 
 def _check_cameras(config: PipelineConfig) -> None:

@@ -125,6 +125,13 @@ def test_mistakes_are_one_line_with_credentials_hidden(tmp_path: Path) -> None:
         (["--cameras", cameras_file(camera("a", clip) + camera("a", clip))],
          "two cameras named 'a'"),
         (["--cameras", cameras_file(camera("a", tmp_path))], "is images"),
+        (["--max-streams", "2", str(clip)], "--max-streams: stream slots are for the cameras"),
+        (["--cameras", cameras_file(camera("a", clip)), "--max-streams", "2"],
+         "is a file; cameras added and removed"),
+        (["--cameras", cameras_file(camera("a", "rtsp://h/a") + camera("b", "rtsp://h/b")),
+          "--max-streams", "1"], "the cameras file has 2 cameras"),
+        (["--cameras", cameras_file(camera("a", "rtsp://h/a")), "--max-streams", "0"],
+         "--max-streams 0: give a whole number"),
     ]
     for args, expected in cases:
         result = run_cli("run", *args, "--no-progress")

@@ -485,6 +485,9 @@ class PipelineConfig:
     ``cameras`` (from a cameras file, ``--cameras``): empty, or one
     :class:`~streampose.config.camera.Camera` per source, in order: its name is the
     stream's camera name, its options (transport, record, draw, blur) the stream's own.
+    ``slots`` (``--max-streams``): the run has that many stream slots, whose cameras
+    may come and go while it runs (:mod:`streampose.stages.slots`); ``cameras`` are the
+    first ones (live cameras only; none is fine), and ``sources`` their URLs.
     """
 
     sources: tuple[str, ...]
@@ -503,12 +506,13 @@ class PipelineConfig:
     threads: ThreadsConfig = field(default_factory=ThreadsConfig)
     log_level: int = logging.WARNING
     cameras: tuple[Camera, ...] = ()
+    slots: int | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.sources, str) or not all(isinstance(s, str) for s in self.sources):
             raise ConfigError(f"SOURCE / sources: {self.sources!r} is not a list of strings")
         object.__setattr__(self, "sources", tuple(self.sources))
-        if not self.sources:
+        if not self.sources and self.slots is None:
             raise ConfigError("give at least one SOURCE (on the command line or in --config: "
                               "sources = [...])")
         for name, section in SECTIONS.items():
@@ -527,20 +531,45 @@ class PipelineConfig:
             if len(self.cameras) != len(self.sources):
                 raise ConfigError(f"PipelineConfig.cameras: {len(self.cameras)} cameras for "
                                   f"{len(self.sources)} sources; give one per source")
+        if self.slots is not None:
+            _check_slots(self)
 
     def live_for(self, stream: int) -> LiveConfig:
         """The ``[live]`` settings of ``stream``, with its camera's own transport."""
-        camera = self.cameras[stream] if self.cameras else None
+        camera = self.cameras[stream] if stream < len(self.cameras) else None
         if camera is None or camera.transport is None:
             return self.live
         return dataclasses.replace(self.live, rtsp_transport=camera.transport)
 
     def draw_for(self, stream: int) -> DrawConfig:
         """The ``[draw]`` settings of ``stream``, with its camera's own face blurring."""
-        camera = self.cameras[stream] if self.cameras else None
+        camera = self.cameras[stream] if stream < len(self.cameras) else None
         if camera is None or camera.blur_faces is None:
             return self.draw
         return dataclasses.replace(self.draw, blur_faces=camera.blur_faces)
+
+
+MAX_STREAMS = 256
+
+
+def _check_slots(config: PipelineConfig) -> None:
+    """Stream slots (``--max-streams``) carry cameras of a cameras file: live ones, no
+    more than there are slots."""
+    slots = config.slots
+    if not isinstance(slots, int) or isinstance(slots, bool) or not 1 <= slots <= MAX_STREAMS:
+        raise ConfigError(f"--max-streams {slots!r}: give a whole number from 1 to "
+                          f"{MAX_STREAMS}")
+    if len(config.sources) != len(config.cameras):
+        raise ConfigError("--max-streams: the cameras come from a cameras file (--cameras)")
+    if len(config.cameras) > slots:
+        raise ConfigError(f"--max-streams {slots}: the cameras file has {len(config.cameras)} "
+                          "cameras; give at least that many streams")
+    for camera in config.cameras:
+        if not camera.is_live:
+            raise ConfigError(f"camera {camera.name!r}: {camera.url} is a file; cameras "
+                              "added and removed while the run goes on (--max-streams, a "
+                              "watched cameras file) are live cameras (rtsp://, http://, "
+                              "a webcam)")
 
 
 def _check_events(events: EventsConfig, tracking: TrackingConfig) -> None:

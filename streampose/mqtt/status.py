@@ -108,8 +108,20 @@ class StatusPublisher(Resource):
             if due or state != self._shown[i]:
                 self._send(i, state)
 
+    def rename(self, i: int, camera: str) -> None:
+        """Stream ``i`` now carries ``camera`` (``""``: none; a stream slot whose camera
+        was removed): the camera that was there is sent ``offline``."""
+        if camera == self.cameras[i]:
+            return
+        if self.cameras[i] and self.publisher is not None:
+            self._send(i, OFFLINE)
+        self.cameras[i] = camera
+        self._shown[i] = None
+
     def _send(self, i: int, state: str) -> None:
         assert self.publisher is not None
+        if not self.cameras[i]:
+            return  # an idle stream slot: no camera to speak of
         if state != self._shown[i]:
             log.info("camera %s: %s", self.cameras[i], state)
         self._shown[i] = state

@@ -134,6 +134,7 @@ def stage_main(stage: Stage, control: StageControl) -> None:
     _started_by = os.getppid()
     for sig in SHUTDOWN_SIGNALS:  # the supervisor owns them, even sent to the whole group
         signal.signal(sig, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the parent's: re-read the cameras file
     signal.pthread_sigmask(signal.SIG_UNBLOCK, SHUTDOWN_SIGNALS)  # blocked while spawning
     logging.basicConfig(level=control.log_level,
                         format=f"%(asctime)s {stage.name}[%(process)d] %(levelname)s %(message)s")

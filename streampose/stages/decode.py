@@ -13,6 +13,9 @@ its :class:`DecodePolicy`, chosen from whether the source is live (:func:`policy
   When the source errors, ends (a live end is a disconnect) or stalls, it reconnects
   with capped exponential backoff, alone: other streams are other processes. The stage
   loop itself only watches the stop events, so shutdown never waits on the network.
+- :class:`SlotPolicy` (a stream slot of a run whose cameras come and go,
+  :mod:`streampose.stages.slots`): a :class:`LivePolicy` for whichever camera the slot
+  table assigns, replaced when the assignment changes; a detach marker between cameras.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from streampose.runtime.channels import Channels, ChannelSpec, DoorbellSpec, Rin
 from streampose.runtime.stage import POLL_S, Stage
 from streampose.sources import Frame, ProbedSource, Source, create_source, redact
 from streampose.stages.messages import (
+    FLAG_DETACH,
     FLAG_DROPPED_BEFORE,
     FLAG_EOS,
     FLAG_RECONNECTED,
@@ -39,10 +43,11 @@ from streampose.stages.messages import (
     FrameHeader,
 )
 from streampose.stages.plan import RunPlan
+from streampose.stages.slots import SlotTable
 from streampose.transport.ring import SharedRing
 
-__all__ = ["BlockingPolicy", "DecodePolicy", "DecodeStage", "LivePolicy", "backoff_s",
-           "policy_for"]  # fmt: skip
+__all__ = ["BlockingPolicy", "DecodePolicy", "DecodeStage", "LivePolicy", "SlotPolicy",
+           "backoff_s", "policy_for"]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +67,8 @@ class DecodeStage(Stage):
     @classmethod
     def outputs(cls, plan: RunPlan, index: int) -> list[ChannelSpec]:
         source, live = plan.sources[index], plan.config.live_for(index)
-        policy = policy_for(source, live)
+        policy = policy_for(source, live) if plan.config.slots is None else \
+            SlotPolicy.__new__(SlotPolicy)
         return [RingSpec(name=f"frames{index}", codec=FRAME_CODEC, policy=policy.ring_policy,
                          slots=live.slots if source.live else plan.file_slots,
                          slot_bytes=max(w * h * 3 for w, h in source.sizes)),
@@ -71,8 +77,16 @@ class DecodeStage(Stage):
     @classmethod
     def build(cls, plan: RunPlan, channels: Channels, index: int) -> DecodeStage:
         cfg, probed = plan.config, plan.sources[index]
-        live = cfg.live_for(index)
         threads = plan.budget(cls.kind).decode
+        if cfg.slots is not None:  # a stream slot: its cameras come from the slot table
+            assert plan.slots is not None, "Pipeline.run adds the slot table"
+            policy = SlotPolicy(slots=plan.slots, live=cfg.live, max_size=probed.sizes[0],
+                                threads=1 if threads is None else threads)
+            return cls(stream=index, source=None, ring=channels[f"frames{index}"],
+                       doorbell=channels[f"doorbell{plan.processes.preprocess_shard(index)}"],
+                       counters=plan.statistics()[0], policy=policy,
+                       max_frames=cfg.performance.max_frames)
+        live = cfg.live_for(index)
         source = create_source(cfg.sources[index], threads=1 if threads is None else threads,
                                live=live)
         return cls(stream=index, source=source, ring=channels[f"frames{index}"],
@@ -80,15 +94,18 @@ class DecodeStage(Stage):
                    counters=plan.statistics()[0],
                    policy=policy_for(probed, live), max_frames=cfg.performance.max_frames)
 
-    def __init__(self, *, stream: int, source: Source, ring: SharedRing, doorbell: Any,
+    def __init__(self, *, stream: int, source: Source | None, ring: SharedRing, doorbell: Any,
                  counters: StreamCounters, policy: DecodePolicy,
                  max_frames: int | None = None) -> None:
         super().__init__()
         self.name = f"decode{stream}"
-        self.stream, self.source, self.ring, self.doorbell = stream, source, ring, doorbell
+        self.stream, self.ring, self.doorbell = stream, ring, doorbell
+        self.source: Source = source  # type: ignore[assignment]  # a slot's: set by its policy
         self.counters, self.policy, self.max_frames = counters, policy, max_frames
         self._seq = 0
         self._damage_seen = 0
+        # in a stream slot: the end of a camera is a detach marker for this generation
+        self.detach_generation: int | None = None
 
     def open(self) -> None:
         self.policy.start(self)
@@ -140,9 +157,14 @@ class DecodeStage(Stage):
         self._seq += 1
 
     def write_eos(self, slot: int) -> None:
-        """Publish the end-of-stream item into ``slot``."""
-        self.ring.publish(slot, FrameHeader(stream=self.stream, seq=self._seq, flags=FLAG_EOS),
-                          pinned=True)
+        """Publish the end-of-stream item into ``slot`` (in a stream slot reading a
+        camera: the end of that camera, ``detach_generation`` set by SlotPolicy)."""
+        generation = self.detach_generation
+        header = FrameHeader(stream=self.stream, seq=self._seq, flags=FLAG_EOS) \
+            if generation is None else \
+            FrameHeader(stream=self.stream, seq=self._seq, pts=generation,
+                        flags=FLAG_EOS | FLAG_DETACH)
+        self.ring.publish(slot, header, pinned=True)
         self.doorbell.release()
 
 
@@ -219,6 +241,7 @@ class LivePolicy(DecodePolicy):
 
     def start(self, stage: DecodeStage) -> None:
         self._stage, self._flags = stage, 0
+        self._source = stage.source  # its own: a slot's stage may get another one
         self.failure: SourceError | None = None
         self._halt, self._lock = threading.Event(), threading.Lock()
         self._reader = threading.Thread(target=self._read_forever, name="reader", daemon=True)
@@ -240,16 +263,7 @@ class LivePolicy(DecodePolicy):
             self._halt.set()
 
     def _queue_eos(self, stage: DecodeStage) -> None:
-        deadline = time.monotonic() + LIVE_EOS_WAIT_S
-        while time.monotonic() < deadline and not stage.stopping():
-            got = stage.ring.acquire_write(POLL_S)  # drop_oldest: never waits
-            if got is not None:
-                if got[1] is not None:  # the end of the stream evicted a frame: count it
-                    stage.count("dropped")
-                stage.write_eos(got[0])
-                return
-            time.sleep(POLL_S)
-        log.warning("%s: could not queue the end of the stream", stage.name)
+        queue_eos(stage)
 
     # -- reader thread ------------------------------------------------------------------
 
@@ -264,10 +278,10 @@ class LivePolicy(DecodePolicy):
                 return
 
     def _read_forever(self) -> None:
-        stage, attempt, connected = self._stage, 0, False
+        stage, source, attempt, connected = self._stage, self._source, 0, False
         while not self._halt.is_set():
             try:
-                stage.source.open()
+                source.open()
                 if not connected:  # connect while the model loads; then wait for the stages
                     self._wait_for_pipeline()
                     connected = True
@@ -278,30 +292,32 @@ class LivePolicy(DecodePolicy):
                     return
                 log.warning("%s: %s", stage.name, exc)
             finally:
-                stage.source.close()
-                stage.count_damage()
+                source.close()
+                if stage.source is source:
+                    stage.count_damage()
             if not self.config.reconnect or self._halt.is_set():
                 return
             attempt += 1
             delay = backoff_s(attempt, self.config.max_backoff_s)
             what = "lost; reconnecting" if connected else "not reachable yet; retrying"
-            log.warning("%s: %s %s in %.1f s (attempt %d)", stage.name, _name(stage), what,
-                        delay, attempt)  # fmt: skip
+            log.warning("%s: %s %s in %.1f s (attempt %d)", stage.name, redact(source.uri),
+                        what, delay, attempt)  # fmt: skip
             self._halt.wait(delay)
 
     def _stream_frames(self, attempt: int) -> int:
         """Publish frames until the source ends; returns the updated attempt counter."""
         stage = self._stage
-        for frame in stage.source.frames():
+        for frame in self._source.frames():
             if attempt:
-                log.warning("%s: reconnected to %s", stage.name, _name(stage))
+                log.warning("%s: reconnected to %s", stage.name, redact(self._source.uri))
                 stage.count("reconnects")
                 self._flags |= FLAG_RECONNECTED
                 attempt = 0
             stage.count_damage()
             if not self._offer(frame):
                 break
-        log.warning("%s: %s ended the stream", stage.name, _name(stage))
+        if not self._halt.is_set():
+            log.warning("%s: %s ended the stream", stage.name, redact(self._source.uri))
         return attempt
 
     def _offer(self, frame: Frame) -> bool:
@@ -340,8 +356,90 @@ class LivePolicy(DecodePolicy):
         return dataclasses.replace(frame, image=image)
 
 
-def _name(stage: DecodeStage) -> str:
-    return redact(stage.source.uri)
+def queue_eos(stage: DecodeStage) -> None:
+    """Queue the stream's end-of-stream (or detach) item in a ``drop_oldest`` ring."""
+    deadline = time.monotonic() + LIVE_EOS_WAIT_S
+    while time.monotonic() < deadline and not stage.stopping():
+        got = stage.ring.acquire_write(POLL_S)  # drop_oldest: never waits
+        if got is not None:
+            if got[1] is not None:  # the end of the stream evicted a frame: count it
+                stage.count("dropped")
+            stage.write_eos(got[0])
+            return
+        time.sleep(POLL_S)
+    log.warning("%s: could not queue the end of the stream", stage.name)
+
+
+class SlotPolicy(DecodePolicy):
+    """A stream slot (:mod:`streampose.stages.slots`): reads the camera the slot table
+    assigns to it, with a :class:`LivePolicy`; idle (waiting for one) otherwise.
+
+    When the slot's generation changes, the camera being read is stopped and a detach
+    marker (EOS + FLAG_DETACH, ``pts`` = the new generation) is queued behind its frames,
+    then the camera now assigned (if any) is opened in this process. The stream itself
+    ends (a plain EOS) only when the sources stop.
+    """
+
+    ring_policy = "drop_oldest"
+
+    def __init__(self, *, slots: SlotTable, live: LiveConfig, max_size: tuple[int, int],
+                 threads: int = 1) -> None:
+        self.slots, self.live, self.max_size, self.threads = slots, live, max_size, threads
+
+    def start(self, stage: DecodeStage) -> None:
+        self._seen = 0  # the generation acted on
+        self._inner: LivePolicy | None = None
+        self._attached = False  # a camera was started since the last detach marker
+
+    def step(self, stage: DecodeStage) -> bool:
+        if stage.control is not None and stage.control.stop_sources.is_set():
+            self._stop_camera(stage)
+            stage.detach_generation = None
+            queue_eos(stage)  # the end of the stream: the run is ending
+            return False
+        if self.slots.generation(stage.stream) != self._seen:
+            self._switch(stage)
+        if self._inner is None:
+            time.sleep(POLL_S)
+            return True
+        if not self._inner.step(stage):  # the camera ended for good (it queued a detach)
+            self._inner.stop(stage)
+            self._inner = None
+            self._attached = False
+        return True
+
+    def stop(self, stage: DecodeStage) -> None:
+        self._stop_camera(stage)
+
+    def _stop_camera(self, stage: DecodeStage) -> None:
+        if self._inner is not None:
+            self._inner.stop(stage)
+            self._inner = None
+
+    def _switch(self, stage: DecodeStage) -> None:
+        generation, camera, _ = self.slots.read(stage.stream)
+        if self._attached:
+            log.info("%s: camera %s detached", stage.name, redact(stage.source.uri))
+        self._stop_camera(stage)
+        # behind every frame of the camera that was here (if any): render closes its
+        # outputs, then reports the slot drained up to this generation
+        stage.detach_generation = generation
+        queue_eos(stage)
+        self._seen, self._attached = generation, False
+        if camera is None:
+            return
+        live = self.live if camera.transport is None else \
+            dataclasses.replace(self.live, rtsp_transport=camera.transport)
+        stage.source = create_source(camera.url, threads=self.threads, live=live)
+        stage._seq, stage._damage_seen = 0, 0
+        stage.detach_generation = generation
+        self._inner = LivePolicy(config=live, max_size=self.max_size)
+        self._inner.start(stage)
+        self._attached = True
+        via = f", RTSP over {live.rtsp_transport}" if camera.url.lower().startswith("rtsp") \
+            else ""
+        log.info("%s: camera %r attached (%s%s)", stage.name, camera.name, redact(camera.url),
+                 via)
 
 
 def backoff_s(attempt: int, cap_s: float) -> float:

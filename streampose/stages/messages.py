@@ -18,6 +18,7 @@ from typing import NamedTuple
 import numpy as np
 
 __all__ = [
+    "FLAG_DETACH",
     "FLAG_DROPPED_BEFORE",
     "FLAG_EOS",
     "FLAG_RECONNECTED",
@@ -31,6 +32,9 @@ __all__ = [
 FLAG_EOS = 1  # end of the stream (or, with stream -1, end of all work for a worker)
 FLAG_DROPPED_BEFORE = 2  # live: frames of this stream were dropped just before this one
 FLAG_RECONNECTED = 4  # live: first frame after a reconnection
+# With FLAG_EOS: not the end of the stream but of its camera; the stream slot carries the
+# next camera assigned to it (stages/slots.py). ``pts`` holds the slot's generation.
+FLAG_DETACH = 8
 
 MAX_NDIM = 4
 _DTYPES = ("uint8", "float32", "float16")
@@ -72,6 +76,11 @@ class FrameHeader:
     def eos(self) -> bool:
         """True for an end-of-stream item."""
         return bool(self.flags & FLAG_EOS)
+
+    @property
+    def detach(self) -> bool:
+        """True for the end of a camera in a stream slot (an EOS that is not the end)."""
+        return bool(self.flags & FLAG_DETACH)
 
     @property
     def frame_shape(self) -> tuple[int, int, int]:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # types only: every stage module imports this one, keep it li
     from streampose.pose.letterbox import Letterbox
     from streampose.processing import Processing
     from streampose.sources.probe import ProbedSource
+    from streampose.stages.slots import SlotTable
 
 __all__ = ["RunPlan", "all_stream_facts", "stream_facts"]
 
@@ -51,6 +52,7 @@ class RunPlan:
     threads: ThreadPlan | None = None
     console: ConsoleLink | None = None
     layout: Layout | None = None  # None: one process of each stage (Layout.single)
+    slots: SlotTable | None = None  # stream slots (config.slots): added by Pipeline.run
 
     def statistics(self) -> tuple[StreamCounters, LatencyWindow]:
         """The run's shared counters and latency windows (added by ``Pipeline.run``)."""
@@ -72,16 +74,18 @@ class RunPlan:
     def cameras(self) -> tuple[str, ...]:
         """Each stream's name, unique in the run: its camera's in a cameras file, else a
         short name made from its URI (:func:`streampose.uri.camera_name`)."""
-        if self.config.cameras:
-            return tuple(c.name for c in self.config.cameras)
+        cameras = self.config.cameras
+        if self.config.slots is not None:  # the first cameras; "" for an idle slot
+            return tuple(c.name for c in cameras) + ("",) * (self.streams - len(cameras))
+        if cameras:
+            return tuple(c.name for c in cameras)
         return unique_names([camera_name(s.info.uri) for s in self.sources])
 
     @property
     def recorded(self) -> tuple[bool, ...]:
         """Whether each stream's annotated video is written (a camera's ``record``)."""
-        if self.config.cameras:
-            return tuple(c.record for c in self.config.cameras)
-        return (True,) * self.streams
+        cameras = self.config.cameras
+        return tuple(c.record for c in cameras) + (True,) * (self.streams - len(cameras))
 
     @property
     def streams(self) -> int:

@@ -82,6 +82,8 @@ class PreprocessStage(Stage):
         if header.eos:
             self._ring(header.stream).release(slot)
             self._forward_eos(header)
+            if header.detach:  # a camera left its stream slot; the stream goes on
+                return True
             self._ended += 1
             if self._ended < len(self.owned):
                 return True
@@ -130,7 +132,7 @@ class PreprocessStage(Stage):
         out = self.write_slot(self.inputs)
         if out is not None:
             self.inputs.publish(out, FrameHeader(stream=header.stream, seq=header.seq,
-                                                 flags=FLAG_EOS,
+                                                 pts=header.pts, flags=header.flags,
                                                  ticket=self._next_ticket(header.stream)),
                                 pinned=True)
 

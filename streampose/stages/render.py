@@ -16,22 +16,30 @@ joined by the parent after the run (:mod:`streampose.outputs.parts`).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import queue
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from streampose.config.camera import Camera
 from streampose.config.sections import DrawConfig, TrackingConfig
 from streampose.errors import OutputError, describe_error
 from streampose.events.engine import EventEngine
 from streampose.events.sink import EventsSink
 from streampose.observe.counters import StreamCounters
 from streampose.outputs.base import FrameMeta, Sink, image_id
-from streampose.outputs.factory import EncoderSettings, build_sinks
+from streampose.outputs.factory import (
+    DEFAULT_FPS,
+    EncoderSettings,
+    annotated_path,
+    build_sinks,
+)
 from streampose.outputs.mqtt import mqtt_sinks
 from streampose.outputs.parts import part_path
 from streampose.pose import Poses, get_skeleton
@@ -39,6 +47,7 @@ from streampose.runtime.channels import Channels
 from streampose.runtime.stage import POLL_S, Stage
 from streampose.stages.messages import FrameHeader, PoseResult
 from streampose.stages.plan import RunPlan, all_stream_facts
+from streampose.stages.slots import SlotTable
 from streampose.transport.ring import SharedRing
 
 log = logging.getLogger(__name__)
@@ -60,7 +69,8 @@ class RenderStage(Stage):
                    names=[list(s.names) if s.names else None for s in plan.sources],
                    annotators=_annotators(plan),
                    tracker=_tracker(cfg.tracking), events=_engines(plan),
-                   cameras=plan.cameras if cfg.cameras else None,
+                   cameras=plan.cameras if cfg.cameras or cfg.slots else None,
+                   slots=_slot_outputs(plan) if cfg.slots is not None else None,
                    name=cls.kind if len(layout.render) == 1 else f"{cls.kind}{index}")
 
     def __init__(self, *, frames: Sequence[SharedRing | None], results: Any, sinks: list[Sink],
@@ -68,12 +78,15 @@ class RenderStage(Stage):
                  names: list[list[str] | None] | None = None,
                  annotators: Callable[[int], list[Any]] | None = None,
                  tracker: Callable[[], Any] | None = None,
-                 events: Callable[[int], EventEngine | None] | None = None,
-                 cameras: Sequence[str] | None = None, name: str = "render") -> None:
+                 events: Callable[..., EventEngine | None] | None = None,
+                 cameras: Sequence[str] | None = None,
+                 slots: SlotOutputs | None = None, name: str = "render") -> None:
         """``frames``: every stream's frame ring, None for streams of other render shards
         (their results never come here); per-stream state is indexed by stream.
         ``annotators``: ``make(stream)``, what is drawn on that stream's frames;
-        ``cameras``: each stream's camera name, in its records (a cameras file's run)."""
+        ``cameras``: each stream's camera name, in its records (a cameras file's run);
+        ``slots``: the streams are slots whose cameras come and go (a camera's recording
+        is opened at its first frame and closed at its detach marker)."""
         super().__init__()
         self.name = name
         self.frames, self.results, self.sinks = list(frames), results, sinks
@@ -84,6 +97,9 @@ class RenderStage(Stage):
         self.make_annotators, self.make_tracker = annotators, tracker
         self.make_engine = events
         self.cameras = list(cameras) if cameras is not None else None
+        self.slots = slots
+        self._attached: list[Camera | None] = [None] * streams
+        self._video: list[Sink | None] = [None] * streams
         self._pending: list[dict[int, PoseResult]] = [{} for _ in range(streams)]
         self._next = [0] * streams
         self._ended = [s not in self.owned for s in range(streams)]
@@ -128,10 +144,14 @@ class RenderStage(Stage):
         while self._next[stream] in pending:
             result = pending.pop(self._next[stream])
             self._next[stream] += 1
-            if result.header.eos:
+            if result.header.detach:
+                self._detach(stream, result.header.pts)
+            elif result.header.eos:
                 self._ended[stream] = True
             else:
                 with self.busy():
+                    if self.slots is not None and self._attached[stream] is None:
+                        self._attach(stream, result.header)
                     self._emit(result)
 
     def _emit(self, result: PoseResult) -> None:
@@ -187,6 +207,74 @@ class RenderStage(Stage):
         if self._first_out is None:
             self._first_out = self._last_out
 
+    # -- stream slots: cameras come and go ------------------------------------------------
+
+    def _attach(self, stream: int, header: FrameHeader) -> None:
+        """The first frame of the slot's camera: its name, drawing, tracker, events, and
+        its recording (sized from the frame)."""
+        assert self.slots is not None
+        _, _, camera = self.slots.table.read(stream)
+        if camera is None:
+            return
+        self._attached[stream] = camera
+        if self.cameras is not None:
+            self.cameras[stream] = camera.name
+        self.annotators[stream] = self.slots.annotators(camera)
+        self.trackers[stream] = self.make_tracker() if self.make_tracker else None
+        engine = self.make_engine(stream, camera.name) if self.make_engine else None
+        self.engines[stream] = engine
+        from streampose.render.rules import RulesAnnotator
+
+        self.rule_annotators[stream] = RulesAnnotator(engine) if engine is not None else None
+        for sink in self.sinks:  # the per-camera sinks of the slot take the new name
+            names = getattr(sink, "cameras", None)
+            if isinstance(names, list) and stream < len(names):
+                names[stream] = camera.name
+            elif getattr(sink, "stream", None) == stream and hasattr(sink, "camera"):
+                sink.camera = camera.name
+        self._video[stream] = self._open_recording(stream, camera, header)
+        self.needs_image = any(sink.wants_image for sink in self.sinks)
+        log.info("stream %d: camera %r attached", stream, camera.name)
+
+    def _open_recording(self, stream: int, camera: Camera, header: FrameHeader) -> Sink | None:
+        slots = self.slots
+        assert slots is not None
+        path = slot_recording(slots.template, stream, camera.name)
+        if path is None or not camera.record:
+            return None
+        from streampose.outputs.video import VideoSink  # PyAV: where a video is written
+
+        sink = VideoSink(stream=stream, path=path, width=header.width, height=header.height,
+                         fps=DEFAULT_FPS, time_base=header.time_base,
+                         preset=slots.encoder.preset, crf=slots.encoder.crf,
+                         threads=slots.encoder.threads)
+        try:
+            _guarded(sink, "open", sink.open)
+        except OutputError as exc:  # this camera goes unrecorded; the run goes on
+            log.error("camera %r: %s", camera.name, exc)
+            return None
+        self.sinks.append(sink)
+        self._opened.append(sink)
+        return sink
+
+    def _detach(self, stream: int, generation: int) -> None:
+        """Every frame of the slot's camera is out: close its recording (a complete MP4),
+        forget its state, and report the slot drained."""
+        camera, sink = self._attached[stream], self._video[stream]
+        self._attached[stream], self._video[stream] = None, None
+        if sink is not None:
+            self.sinks.remove(sink)
+            self._opened.remove(sink)
+            try:
+                _guarded(sink, "close", sink.close)
+            except OutputError as exc:
+                log.error("%s", exc)
+        self.trackers[stream] = self.engines[stream] = self.rule_annotators[stream] = None
+        if camera is not None:
+            log.info("stream %d: camera %r detached", stream, camera.name)
+        if self.slots is not None:
+            self.slots.table.drained(stream, generation)
+
     def extra_report(self) -> dict[str, Any]:
         """Steady-state rate: frames between the first and the last one out (no start-up);
         with the times of both (``time.monotonic``, one clock for every process) so that
@@ -232,7 +320,7 @@ def _annotators(plan: RunPlan) -> Callable[[int], list[Any]]:
     """``make(stream)``: the annotators of a stream, from ``[draw]`` and its camera's
     ``draw`` (off: nothing drawn but blurred faces) and ``blur_faces``."""
     cfg = plan.config
-    draws = [c.draw for c in cfg.cameras] if cfg.cameras else [True] * plan.streams
+    draws = [c.draw for c in cfg.cameras] + [True] * (plan.streams - len(cfg.cameras))
     settings = [_draw_settings(cfg.draw_for(s), tracking=cfg.tracking.enabled, poses=draws[s])
                 for s in range(plan.streams)]
     return functools.partial(_build_annotators, settings)
@@ -277,9 +365,11 @@ def _engines(plan: RunPlan) -> Callable[[int], EventEngine | None] | None:
                              min_keypoints=events.min_keypoints)
 
 
-def _engine(stream: int, *, rules: tuple[Any, ...], cameras: tuple[str, ...], skeleton: str,
-            forget_after: int, min_keypoints: int) -> EventEngine:
-    return EventEngine(camera=cameras[stream], rules=rules, skeleton=get_skeleton(skeleton),
+def _engine(stream: int, camera: str | None = None, *, rules: tuple[Any, ...],
+            cameras: tuple[str, ...], skeleton: str, forget_after: int,
+            min_keypoints: int) -> EventEngine:
+    camera = cameras[stream] if camera is None else camera
+    return EventEngine(camera=camera, rules=rules, skeleton=get_skeleton(skeleton),
                        forget_after=forget_after, min_keypoints=min_keypoints)
 
 
@@ -291,8 +381,10 @@ def _sinks(plan: RunPlan, shard: int) -> list[Sink]:
                                                threads=1 if threads is None else threads)
     shards = plan.processes.render
     owned, part = shards[shard], (shard if len(shards) > 1 else None)
-    sinks = build_sinks(plan.config.outputs, all_stream_facts(plan), encoder,
-                        owned=owned, part=part)
+    outputs = plan.config.outputs
+    if plan.config.slots is not None:  # recordings open and close with their cameras
+        outputs = dataclasses.replace(outputs, video=None)
+    sinks = build_sinks(outputs, all_stream_facts(plan), encoder, owned=owned, part=part)
     if plan.console is not None:
         from streampose.console.sink import console_sinks  # OpenCV: only with --serve
 
@@ -301,3 +393,42 @@ def _sinks(plan: RunPlan, shard: int) -> list[Sink]:
     if events is not None:
         sinks.append(EventsSink(path=events if part is None else part_path(events, part)))
     return sinks + mqtt_sinks(plan.config.mqtt, plan.cameras, plan.counters)
+
+
+@dataclasses.dataclass(frozen=True)
+class SlotOutputs:
+    """What render needs to follow the cameras of stream slots: the slot table, the
+    annotated-video template and encoder, and the drawing settings a camera's own
+    ``draw``/``blur_faces`` adjust."""
+
+    table: SlotTable
+    template: str | None
+    encoder: EncoderSettings
+    draw: DrawConfig
+    tracking: bool
+
+    def annotators(self, camera: Camera) -> list[Any]:
+        draw = self.draw if camera.blur_faces is None else \
+            dataclasses.replace(self.draw, blur_faces=camera.blur_faces)
+        return _build_annotators([_draw_settings(draw, tracking=self.tracking,
+                                                 poses=camera.draw)], 0)
+
+
+def slot_recording(template: str | None, stream: int, camera: str) -> Path | None:
+    """The recording of ``camera`` on stream slot ``stream``: ``{camera}`` and
+    ``{stream}`` replaced; without ``{camera}``, ``_<camera>`` before the extension (a
+    slot's next camera never overwrites the last one's file)."""
+    path = annotated_path(template, stream, 1, camera)
+    if path is None or template is None or "{camera}" in template:
+        return path
+    return path.with_name(f"{path.stem}_{camera}{path.suffix}")
+
+
+def _slot_outputs(plan: RunPlan) -> SlotOutputs:
+    assert plan.slots is not None, "Pipeline.run adds the slot table"
+    threads = plan.budget(RenderStage.kind).encoder
+    encoder = EncoderSettings.from_performance(plan.config.performance,
+                                               threads=1 if threads is None else threads)
+    cfg = plan.config
+    return SlotOutputs(table=plan.slots, template=cfg.outputs.video, encoder=encoder,
+                       draw=cfg.draw, tracking=cfg.tracking.enabled)

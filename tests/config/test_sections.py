@@ -46,7 +46,7 @@ MQTT = ("--mqtt", "--mqtt-every", "--mqtt-max-rate", "--mqtt-ca", "--mqtt-node")
 # The thread plan's overrides (issue 15).
 THREADS = ("--cores", "--opencv-threads")
 # Many cameras (issue 12): the cameras file.
-CAMERAS = ("--cameras",)
+CAMERAS = ("--cameras", "--max-streams")
 TRACKER = ("--track-max-age", "--track-min-similarity", "--track-min-hits", "--track-sigma",
            "--track-min-scale", "--track-velocity-smoothing")
 

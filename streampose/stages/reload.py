@@ -1,0 +1,161 @@
+"""Live add and remove: the cameras file watched, its difference applied to the slots.
+
+:class:`CameraAssigner` runs in the parent, on the supervisor's tick. It re-reads the
+cameras file when its modification time changes (checked at most every
+:data:`POLL_S`) or when asked (SIGHUP: :meth:`CameraAssigner.request`), and applies the
+difference by camera name to the :class:`~streampose.stages.slots.SlotTable`:
+
+- a camera no longer in the file is taken off its slot at once (its decoder stops it,
+  render closes its recording, the slot is drained);
+- a new camera waits for a free slot (one with no camera, every frame out), then gets it;
+- a camera whose URL or options changed is removed and added again.
+
+The other tables of the file (model, batching, outputs, ...) are read at start only: a
+change to them is logged as needing a restart. A file that does not load (a mistake
+while editing it) is one error in the log, and the cameras stay as they are.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from streampose.config.camera import Camera
+from streampose.config.cameras import load_cameras
+from streampose.errors import ConfigError
+from streampose.stages.slots import SlotTable
+
+__all__ = ["POLL_S", "CameraAssigner"]
+
+log = logging.getLogger(__name__)
+
+POLL_S = 1.0  # how often the file's modification time is looked at
+
+
+class CameraAssigner:
+    """Slot -> camera for a run whose cameras come and go (see the module doc).
+
+    ``on_change(slot, name)`` is called when a slot's camera changes (``""``: none), so
+    the parent's views (statistics, MQTT status, console) follow it.
+    """
+
+    def __init__(self, table: SlotTable, *, path: Path | None = None,
+                 on_change: Callable[[int, str], None] | None = None) -> None:
+        self.table, self.path, self.on_change = table, path, on_change
+        self.slot_of: dict[str, int] = {}  # cameras on a slot (or leaving it)
+        self.cameras: dict[str, Camera] = {}
+        self.pending: list[Camera] = []  # wanted, waiting for a free slot
+        self.history: list[list[str]] = [[] for _ in range(table.slots)]  # names per slot
+        self._leaving: dict[int, str] = {}  # slot -> camera whose frames still drain
+        self._settings: dict[str, object] | None = None
+        if path is not None:
+            with contextlib.suppress(ConfigError):  # read by the run a moment ago
+                self._settings = load_cameras(path).settings
+        self._mtime = self._stat()
+        self._requested = False
+        self._next_poll = 0.0
+        self._warned: set[str] = set()
+
+    def start(self, cameras: tuple[Camera, ...]) -> None:
+        """The first cameras, before any stage runs."""
+        self._apply(cameras)
+
+    def request(self) -> None:
+        """Re-read the file at the next tick (SIGHUP; safe in a signal handler)."""
+        self._requested = True
+
+    def tick(self, now: float | None = None) -> None:
+        """Re-read the file if it changed or was asked for; hand free slots out."""
+        now = time.monotonic() if now is None else now
+        if self.path is not None and (self._requested or now >= self._next_poll):
+            self._next_poll = now + POLL_S
+            mtime = self._stat()
+            if self._requested or mtime != self._mtime:
+                self._requested, self._mtime = False, mtime
+                self._reload()
+        self._place()
+
+    @property
+    def names(self) -> list[str]:
+        """Each slot's camera now (``""``: none)."""
+        names = [""] * self.table.slots
+        for name, slot in self.slot_of.items():
+            names[slot] = name
+        return names
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _stat(self) -> float | None:
+        if self.path is None:
+            return None
+        try:
+            return self.path.stat().st_mtime_ns
+        except OSError:
+            return None
+
+    def _reload(self) -> None:
+        assert self.path is not None
+        try:
+            cf = load_cameras(self.path)
+        except ConfigError as exc:
+            log.error("cameras file not applied (the cameras stay as they are): %s", exc)
+            return
+        if self._settings is not None and cf.settings != self._settings:
+            log.warning("%s: only the [[camera]] tables are applied while running; the other "
+                        "tables take effect at the next start", self.path)
+            self._settings = cf.settings
+        files = [c.name for c in cf.cameras if not c.is_live]
+        if files:
+            log.error("cameras file not applied: %s %s a file; cameras added while the run "
+                      "goes on are live cameras", ", ".join(map(repr, files)),
+                      "is" if len(files) == 1 else "are")
+            return
+        log.info("cameras file changed: applying it")
+        self._apply(cf.cameras)
+
+    def _apply(self, wanted: tuple[Camera, ...]) -> None:
+        by_name = {c.name: c for c in wanted}
+        for name in list(self.cameras):
+            if by_name.get(name) != self.cameras[name]:
+                self._remove(name)
+        self.pending = [c for c in wanted if c.name not in self.slot_of]
+        self.cameras = by_name
+        self._place()
+
+    def _remove(self, name: str) -> None:
+        self.cameras.pop(name)
+        slot = self.slot_of.pop(name, None)
+        if slot is None:
+            self.pending = [c for c in self.pending if c.name != name]
+            return
+        self.table.release(slot)
+        self._leaving[slot] = name
+        log.warning("camera %r removed from stream %d", name, slot)
+        if self.on_change is not None:
+            self.on_change(slot, "")
+
+    def _place(self) -> None:
+        for slot in list(self._leaving):
+            if self.table.is_free(slot):
+                log.info("stream %d: camera %r drained", slot, self._leaving.pop(slot))
+        while self.pending:
+            free = next((s for s in range(self.table.slots)
+                         if s not in self.slot_of.values() and self.table.is_free(s)), None)
+            if free is None:
+                camera = self.pending[0]
+                if not self._leaving and camera.name not in self._warned:
+                    self._warned.add(camera.name)
+                    log.error("camera %r waits: all %d stream slots are taken (--max-streams)",
+                              camera.name, self.table.slots)
+                return
+            camera, slot = self.pending.pop(0), free
+            self.table.assign(slot, camera)
+            self.slot_of[camera.name] = slot
+            self.history[slot].append(camera.name)
+            self._warned.discard(camera.name)
+            log.warning("camera %r added on stream %d", camera.name, slot)
+            if self.on_change is not None:
+                self.on_change(slot, camera.name)

@@ -1,0 +1,56 @@
+"""The slot table: the parent assigns and releases, the stages read, render drains."""
+
+from __future__ import annotations
+
+import multiprocessing
+
+import pytest
+
+from streampose.config.camera import Camera
+from streampose.errors import ConfigError
+from streampose.stages.slots import CAMERA_BYTES, SlotTable
+
+CTX = multiprocessing.get_context("spawn")
+
+
+def test_a_slot_goes_round_assigned_released_drained() -> None:
+    table = SlotTable(slots=2, ctx=CTX)
+    assert table.is_free(0) and table.read(0) == (0, None, None)
+    door = Camera("door", "rtsp://u:pw@h/x", transport="udp", record=False, blur_faces=True)
+    table.assign(0, door)
+    assert table.generation(0) == 1 and table.read(0) == (1, door, door)
+    assert not table.is_free(0) and table.assigned(0) and table.is_free(1)
+    table.release(0)
+    assert table.read(0) == (2, None, door)  # the last camera stays readable: its frames
+    assert not table.is_free(0)  # ... are still on their way
+    table.drained(0, 1)
+    assert not table.is_free(0)
+    table.drained(0, 2)
+    assert table.is_free(0)
+    table.drained(0, 1)  # never goes back
+    assert table.is_free(0)
+    yard = Camera("yard", "rtsp://h/y")
+    table.assign(0, yard)
+    assert table.read(0) == (3, yard, yard)
+
+
+def test_a_camera_too_big_for_a_slot_is_refused() -> None:
+    table = SlotTable(slots=1, ctx=CTX)
+    with pytest.raises(ConfigError, match="more than a stream slot holds"):
+        table.assign(0, Camera("a", "rtsp://h/" + "x" * CAMERA_BYTES))
+    assert table.is_free(0)
+
+
+def _read_in_a_child(table: SlotTable, out: object) -> None:
+    out.put(table.read(1))  # type: ignore[attr-defined]
+
+
+def test_another_process_reads_what_the_parent_wrote() -> None:
+    table = SlotTable(slots=2, ctx=CTX)
+    table.assign(1, Camera("gate", "rtsp://h/g", draw=False))
+    out = CTX.Queue()
+    proc = CTX.Process(target=_read_in_a_child, args=(table, out))
+    proc.start()
+    got = out.get(timeout=60)
+    proc.join(60)
+    assert got[0] == 1 and got[1] == Camera("gate", "rtsp://h/g", draw=False)

@@ -196,8 +196,9 @@ class OwnerWatch:
 
 def test_up_places_three_cameras(cluster: Any, cameras_file: Path, subscriber: Subscriber,
                                  folder: Path) -> None:
+    # two cameras a node (each slot of a pipeline has its decode process from the start)
     assert main(["fleet", "up", str(cameras_file), "--address", cluster.address,
-                 "--work-dir", str(folder / "work")]) == 0
+                 "--work-dir", str(folder / "work"), "--cameras-per-node", "2"]) == 0
     placed = wait_until(all_online, timeout=DEADLINE_S, what="three cameras online")
     # one per node: the least-loaded node takes each next camera
     assert sorted(r["node"] for r in placed.values()) == sorted(node_infos())

@@ -1,7 +1,7 @@
 """The fleet against one ``streampose run``, on this machine (issue 12's benchmark).
 
-The same N RTSP test cameras (``tests/live/rtsp_server.py`` looping vtest, one server
-each) through:
+The same N RTSP test cameras (``tests/live/rtsp_server.py`` looping vtest re-encoded
+with a keyframe a second, 10 fps, one server each) through:
 
 (a) one ``streampose run --cameras`` (no Ray);
 (b) the fleet on a local Ray cluster with one node (``ray.cluster_utils.Cluster``);
@@ -38,7 +38,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.broker import Mosquitto, Subscriber  # noqa: E402 - after the path
+from benchmarks.startup import one_second_gop  # noqa: E402 - after the path
+from tests.broker import Mosquitto, Subscriber  # noqa: E402
 from tests.live.camera import VTEST, RtspCamera  # noqa: E402
 
 MODEL = ROOT.parent / "shared/models/openpose-mnv2s-coco18.onnx"
@@ -134,8 +135,10 @@ def fleet_figures(ray: Any) -> dict[str, Any] | None:
     return out
 
 
-def fleet(file: Path, nodes: int, seconds: float, folder: Path) -> dict[str, Any]:
-    """(b)/(c): the fleet on a local cluster of ``nodes`` one-CPU nodes."""
+def fleet(file: Path, nodes: int, seconds: float, folder: Path, per_node: int
+          ) -> dict[str, Any]:
+    """(b)/(c): the fleet on a local cluster of ``nodes`` one-CPU nodes, each taking at
+    most ``per_node`` cameras (its pipeline's stream slots)."""
     import ray
     from ray.cluster_utils import Cluster
 
@@ -148,7 +151,7 @@ def fleet(file: Path, nodes: int, seconds: float, folder: Path) -> dict[str, Any
     ray.init(address=cluster.address, namespace="streampose", log_to_driver=False)
     try:
         assert main(["fleet", "up", str(file), "--work-dir", str(folder / f"work{nodes}"),
-                     "--cameras-per-node", "16"]) == 0
+                     "--cameras-per-node", str(per_node)]) == 0
         first = wait_for(lambda: _all_flowing(fleet_figures(ray)), 120)
         with window(seconds) as cpu:
             time.sleep(seconds)
@@ -161,7 +164,7 @@ def fleet(file: Path, nodes: int, seconds: float, folder: Path) -> dict[str, Any
 
 
 def reassignment(file: Path, trials: int, kill: bool, broker: Mosquitto,
-                 camera_url: str, folder: Path) -> list[float]:
+                 camera_url: str, folder: Path, per_node: int) -> list[float]:
     """Seconds from a node's removal to its camera's first pose from the survivor."""
     import ray
     from ray.cluster_utils import Cluster
@@ -174,7 +177,7 @@ def reassignment(file: Path, trials: int, kill: bool, broker: Mosquitto,
     times = []
     try:
         assert main(["fleet", "up", str(file), "--work-dir", str(folder / "work-r"),
-                     "--cameras-per-node", "16"]) == 0
+                     "--cameras-per-node", str(per_node)]) == 0
         for trial in range(trials):
             node = cluster.add_node(**NODE)
             cluster.wait_for_nodes()
@@ -236,17 +239,19 @@ def main() -> int:
     with contextlib.ExitStack() as stack:
         broker = Mosquitto(folder / "mqtt").start()
         stack.callback(broker.stop)
-        cams = [stack.enter_context(RtspCamera(file=VTEST, fps=10, mount=f"/cam{i}"))
+        clip = one_second_gop(VTEST, folder / "camera.mp4")  # a keyframe a second
+        cams = [stack.enter_context(RtspCamera(file=clip, fps=10, mount=f"/cam{i}"))
                 for i in range(args.cameras + 1)]
         file = cameras_file(folder, [c.url for c in cams[:-1]], broker, args.backend)
         results["single"] = single(file, args.seconds, folder)
         print(json.dumps(results["single"]), file=sys.stderr)
-        results["fleet_1_node"] = fleet(file, 1, args.seconds, folder)
+        results["fleet_1_node"] = fleet(file, 1, args.seconds, folder, args.cameras)
         print(json.dumps(results["fleet_1_node"]), file=sys.stderr)
-        results["fleet_2_nodes"] = fleet(file, 2, args.seconds, folder)
+        results["fleet_2_nodes"] = fleet(file, 2, args.seconds, folder, args.cameras)
         print(json.dumps(results["fleet_2_nodes"]), file=sys.stderr)
         if args.trials:
-            times = reassignment(file, args.trials, args.kill, broker, cams[-1].url, folder)
+            times = reassignment(file, args.trials, args.kill, broker, cams[-1].url, folder,
+                                 args.cameras + 1)
             results["reassign_s"] = {"kill": args.kill, "trials": [round(t, 2) for t in times],
                                      "p50": round(statistics.median(times), 2),
                                      "p95": round(sorted(times)[max(0, round(0.95 *

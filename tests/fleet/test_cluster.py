@@ -48,14 +48,15 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def camera() -> Iterator[RtspCamera]:
-    """One RTSP test server looping vtest at 5 fps; every fleet camera watches it under its
-    own name (the server shares one media between its clients)."""
+    """One RTSP test server looping vtest at 10 fps (a keyframe every 6.4 s); every fleet
+    camera watches it under its own name (the server shares one media between its
+    clients)."""
     reason = rtsp_available()
     if reason is not None:
         pytest.skip(f"no RTSP test server: {reason}")
     if not VTEST.exists():
         pytest.skip("needs ../shared/media/vtest.mp4 (the shared data folder)")
-    with RtspCamera(file=VTEST, fps=5) as cam:
+    with RtspCamera(file=VTEST, fps=10) as cam:
         yield cam
 
 
@@ -101,7 +102,7 @@ def cameras_file(folder: Path, camera: RtspCamera, broker: Mosquitto) -> Path:
                    for name in ("cam1", "cam2", "cam3"))
     path.write_text(f'[model]\npath = "{MODEL_NAME}"\nbackend = "fake"\n'
                     f'[mqtt]\nurl = "{broker.url(prefix=PREFIX)}"\nstatus_interval_s = 1\n'
-                    f'[live]\nstall_timeout_s = 10\n\n{cams}', encoding="utf-8")
+                    f'[live]\nstall_timeout_s = 20\n\n{cams}', encoding="utf-8")
     return path
 
 

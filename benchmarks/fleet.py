@@ -194,6 +194,7 @@ def reassignment(file: Path, trials: int, kill: bool, broker: Mosquitto,
             wait_for(lambda c=name, m=mark: _poses_after_move(sub, c, m), 180)
             times.append(time.monotonic() - start)
             print(f"trial {trial + 1}: {times[-1]:.2f} s", file=sys.stderr)
+            assert main(["fleet", "remove", name]) == 0  # room on the head for the next
         main(["fleet", "down"])
     finally:
         sub.close()

@@ -47,6 +47,7 @@ STOP_TIMEOUT_S = 30.0  # SIGTERM -> SIGKILL of the group
 STALE_S = 5.0  # a camera without a new frame for this long is "reconnecting"
 BACKOFF_S = (1.0, 2.0, 4.0, 8.0)  # restarts of a pipeline that exited on its own
 TICK_S = 0.2
+FAILING_AFTER = 3  # pipeline exits in a row, each soon after its start
 
 
 def write_node_file(path: Path, cameras: Sequence[Camera], settings: Mapping[str, Any]
@@ -159,10 +160,12 @@ class NodePipeline:
 
     def figures(self) -> dict[str, dict[str, Any]]:
         """Each camera's figures and ``state``: ``starting`` (no frame yet on this node),
-        ``online``, ``reconnecting`` (no new frame for ``STALE_S``)."""
+        ``online``, ``reconnecting`` (no new frame for ``STALE_S``), ``failing`` (the
+        pipeline keeps exiting soon after it starts: see its log)."""
         with self._lock:
             names = [c.name for c in self._cameras]
             port = self._port if self._running() else 0
+            failing = self._failures >= FAILING_AFTER
         read = read_figures(port) if port else None
         now = time.monotonic()
         out: dict[str, dict[str, Any]] = {}
@@ -172,13 +175,17 @@ class NodePipeline:
             seen = self._seen.get(name)
             if frames > 0 and (seen is None or frames != seen[0]):
                 self._seen[name] = seen = (frames, now)
-            if seen is None:
+            if failing:
+                state = "failing"
+            elif seen is None:
                 state = "starting"
             elif now - seen[1] > STALE_S:
                 state = "reconnecting"
             else:
                 state = "online"
             out[name] = {**record, "state": state, "node": self.node}
+            if failing:
+                out[name]["log"] = str(self._log_path)
         return out
 
     def stop(self) -> None:
@@ -234,9 +241,10 @@ class NodePipeline:
         return self.work_dir / "pipeline.log"
 
     def _command(self) -> list[str]:
-        slots = ["--max-streams", str(max(1, self._max_streams))] if live_changes() else []
+        slots = max(1, self._max_streams, len(self._cameras))
+        slots_args = ["--max-streams", str(slots)] if live_changes() else []
         return [sys.executable, "-m", "streampose.fleet.child", str(os.getpid()), "run",
-                "--cameras", str(self.file), *slots,
+                "--cameras", str(self.file), *slots_args,
                 "--metrics-port", str(self._port), "--metrics-host", "127.0.0.1",
                 "--mqtt-node", self.node, "--no-progress", "--log-level", "INFO",
                 *self.run_args]

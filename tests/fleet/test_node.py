@@ -108,3 +108,21 @@ def test_child_without_arguments_says_how() -> None:
                          text=True, timeout=60)
     assert run.returncode == 2 and "usage" in run.stderr
 
+
+
+def test_a_pipeline_that_keeps_failing_says_so(tmp_path: Path) -> None:
+    """A node whose pipeline exits at once (here: an unknown backend) restarts it with
+    backoff and reports its cameras ``failing`` with the log to read."""
+    from streampose.fleet.node import NodePipeline
+
+    node = NodePipeline("n1", "host-n1", str(tmp_path / "node"))
+    try:
+        node.apply([Camera(name="door", url="rtsp://127.0.0.1:9/none")],
+                   {"model": {"path": "openpose-mnv2s-coco18.onnx", "backend": "nope"}}, 1)
+        figures = wait_until(lambda: node.figures()["door"]["state"] == "failing"
+                             and node.figures(), timeout=120, what="the failing state")
+        log = Path(figures["door"]["log"]).read_text()
+        assert "nope" in log and node.info()["starts"] >= 3
+    finally:
+        node.stop()
+    assert node.info()["pid"] is None

@@ -5,7 +5,9 @@ One detached, named Ray actor (:func:`streampose.fleet.cluster.start_controller`
 
 1. the live nodes (``ray.nodes()``) and their node actors: a node that Ray reports dead,
    or whose actor died, is lost, and its cameras are orphans;
-2. a live node with capacity and no actor gets one (pinned to it);
+2. a live node with capacity and no actor gets one (pinned to it); while one is
+   starting (at most ``START_GRACE_S``), or an actor found running (after a controller
+   restart) has not said what it runs, nothing is placed: placement sees every node;
 3. :func:`streampose.fleet.assign.assign` gives every camera an owner (stable, least
    loaded first), and each node whose cameras changed gets them (:meth:`NodePipeline.apply`):
    first the nodes that only lose cameras, then those that gain some, so a camera is
@@ -46,6 +48,7 @@ log = logging.getLogger(__name__)
 CALL_TIMEOUT_S = 30.0  # longest wait for a node actor to answer apply()
 PING_TIMEOUT_S = 5.0
 FIGURES_EVERY_S = 1.0
+START_GRACE_S = 10.0  # placement waits this long at most for a node actor to start
 HISTORY = 1000  # ownership events kept (status --json, tests)
 
 
@@ -80,6 +83,7 @@ class Controller:
         # node id -> (node, capacity, actor, its answer to assigned(), since): starting
         self._starting: dict[str, tuple[cluster.LiveNode, int, Any, Any, float]] = {}
         self._unheard: set[str] = set()  # live node actors found running, not heard yet
+        self._slow: set[str] = set()  # node actors starting for longer than CALL_TIMEOUT_S
         self.history: list[dict[str, Any]] = []
         self._next_figures = 0.0
         self._publisher: Any = None
@@ -224,6 +228,9 @@ class Controller:
         self._add_nodes(ray, alive)
         if self._unheard:  # a camera without an owner here may still run there
             return
+        now = time.monotonic()
+        if any(now - entry[4] < START_GRACE_S for entry in self._starting.values()):
+            return  # a node whose actor is starting: wait for it, so placement sees it
         with self._lock:
             wanted = list(self.cameras)
             before = dict(self.owner)
@@ -298,12 +305,13 @@ class Controller:
         for node_id, (node, cap, handle, ref, since) in list(self._starting.items()):
             ready, _ = ray.wait([ref], timeout=0)
             if not ready:
-                if time.monotonic() - since > CALL_TIMEOUT_S:
+                if time.monotonic() - since > CALL_TIMEOUT_S and node_id not in self._slow:
+                    self._slow.add(node_id)
                     log.warning("fleet: node %s: its pipeline actor has not started in "
                                 "%.0f s (resources taken?); still waiting", node.name,
                                 CALL_TIMEOUT_S)
-                    self._starting[node_id] = (node, cap, handle, ref, time.monotonic())
                 continue
+            self._slow.discard(node_id)
             del self._starting[node_id]
             self._unheard.discard(node_id)
             try:

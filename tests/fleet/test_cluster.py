@@ -300,6 +300,9 @@ def test_a_new_node_takes_new_cameras(cluster: Any, subscriber: Subscriber,
     assert "cam4" not in rows()
     wait_until(lambda: "cam4" not in node_infos()[fresh["node"]]["cameras"],
                timeout=DEADLINE_S, what="cam4 to leave its node")
+    # a node left without cameras stops its pipeline
+    wait_until(lambda: node_infos()[fresh["node"]]["pid"] is None, timeout=DEADLINE_S,
+               what="the idle node's pipeline to stop")
 
 
 def test_a_restarted_controller_keeps_healthy_cameras(cluster: Any) -> None:

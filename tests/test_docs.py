@@ -19,6 +19,8 @@ DOCS = [ROOT / "README.md", ROOT / "ARCHITECTURE.md", *sorted((ROOT / "pipelines
 FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
 OTHER_TOOLS = {  # flag -> the file that defines it
     "--cpu-smoke": "benchmarks/gpu.py",
+    "--camera": "benchmarks/startup.py",
+    "--checkout": "benchmarks/startup.py",
     "--check": ".ci/apt.sh",
     "--x": "samples/count_line_crossings.py",
     "--follow": "samples/count_line_crossings.py",

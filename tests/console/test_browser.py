@@ -2,7 +2,8 @@
 
 Debian's chromium (``/usr/bin/chromium``), driven by Playwright's sync API in a thread,
 nothing downloaded. The pipeline runs in this process (fake backend, slowed down so that
-the run outlasts the checks); the browser thread ends it with SIGINT when done. The
+the run outlasts the checks on a loaded machine too); the browser thread ends it with
+SIGINT when done. The
 console is bound beyond loopback with a token: the page without it is a 401. The event is
 a fake one fed through the console sink, the seam the render stage uses.
 """
@@ -22,7 +23,7 @@ import numpy as np
 import pytest
 
 from streampose import Pipeline, PipelineConfig
-from streampose.config import ModelConfig
+from streampose.config import BatchingConfig, ModelConfig
 from streampose.config.sections import ConsoleConfig
 from streampose.console.sink import ConsoleSink
 from streampose.outputs.base import FrameMeta
@@ -133,7 +134,10 @@ def test_two_cameras_live_in_a_browser(tmp_path: Path) -> None:
     port = free_port()
     config = PipelineConfig(
         sources=tuple(str(c) for c in clips),
-        model=ModelConfig(path=MODEL_NAME, backend="fake", backend_options={"delay_ms": 25}),
+        # 200 ms a frame (batches of one): the run lasts minutes, and the browser ends it
+        # with SIGINT once done, so the pictures keep changing however slowly it starts.
+        model=ModelConfig(path=MODEL_NAME, backend="fake", backend_options={"delay_ms": 200}),
+        batching=BatchingConfig(batch=1),
         console=ConsoleConfig(serve=f"0.0.0.0:{port}", serve_auth="s3cret"))
     pipeline = Pipeline(config)
     browse = Browse(base=f"http://127.0.0.1:{port}/", out=tmp_path)

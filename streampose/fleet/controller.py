@@ -8,7 +8,9 @@ One detached, named Ray actor (:func:`streampose.fleet.cluster.start_controller`
 2. a live node with capacity and no actor gets one (pinned to it); while one is
    starting (at most ``START_GRACE_S``), or an actor found running (after a controller
    restart) has not said what it runs, nothing is placed: placement sees every node;
-3. :func:`streampose.fleet.assign.assign` gives every camera an owner (stable, least
+3. (``FENCE_S`` after a node was lost with cameras: the lost node's own actor stops its
+   pipeline when its raylet goes, which Ray notices later than that) then
+   :func:`streampose.fleet.assign.assign` gives every camera an owner (stable, least
    loaded first), and each node whose cameras changed gets them (:meth:`NodePipeline.apply`):
    first the nodes that only lose cameras, then those that gain some, so a camera is
    never given to a second live node before the first has dropped it;
@@ -49,6 +51,7 @@ CALL_TIMEOUT_S = 30.0  # longest wait for a node actor to answer apply()
 PING_TIMEOUT_S = 5.0
 FIGURES_EVERY_S = 1.0
 START_GRACE_S = 10.0  # placement waits this long at most for a node actor to start
+FENCE_S = 1.0  # a lost node's cameras wait this long: its node actor stops them first
 HISTORY = 1000  # ownership events kept (status --json, tests)
 
 
@@ -83,6 +86,7 @@ class Controller:
         # node id -> (node, capacity, actor, its answer to assigned(), since): starting
         self._starting: dict[str, tuple[cluster.LiveNode, int, Any, Any, float]] = {}
         self._unheard: set[str] = set()  # live node actors found running, not heard yet
+        self._fenced_until = 0.0  # monotonic time until which a lost node's cameras wait
         self._slow: set[str] = set()  # node actors starting for longer than CALL_TIMEOUT_S
         self.history: list[dict[str, Any]] = []
         self._next_figures = 0.0
@@ -229,6 +233,10 @@ class Controller:
         if self._unheard:  # a camera without an owner here may still run there
             return
         now = time.monotonic()
+        if now < self._fenced_until:
+            self._wake.set()  # come back as soon as the wait is over
+            time.sleep(min(self.poll_s, self._fenced_until - now))
+            return
         if any(now - entry[4] < START_GRACE_S for entry in self._starting.values()):
             return  # a node whose actor is starting: wait for it, so placement sees it
         with self._lock:
@@ -272,6 +280,8 @@ class Controller:
                 self.owner[camera] = None
                 self.lost_from[camera] = name
             self.nodes.pop(node_id, None)
+            if orphans:
+                self._fenced_until = time.monotonic() + FENCE_S
             self.capacity.pop(node_id, None)
             self.applied.pop(node_id, None)
             self._event("node_lost", node=name, cameras=orphans)

@@ -16,8 +16,10 @@ node's cameras and the fleet's pipeline settings; the node writes its cameras fi
 One supervisor thread owns the pipeline's process: it starts it (through
 :mod:`streampose.fleet.child`, so the process dies with that thread's process), restarts
 it with backoff when it exits on its own, and stops it (SIGTERM, then SIGKILL of its
-process group after ``STOP_TIMEOUT_S``). :meth:`figures` reads each camera's figures
-from the pipeline's metrics page.
+process group after ``STOP_TIMEOUT_S``). It also fences the node: when the actor's
+parent, the node's raylet, is gone (the node is lost to Ray, which will give its cameras
+to other nodes), it kills the pipeline's supervisor at once, without a drain.
+:meth:`figures` reads each camera's figures from the pipeline's metrics page.
 """
 
 from __future__ import annotations
@@ -107,6 +109,7 @@ class NodePipeline:
         self._seen: dict[str, tuple[int, float]] = {}  # camera -> (frames_in, when it grew)
         self._starts: dict[str, float] = {}  # camera -> when this node got it
         self.restarts = 0
+        self._raylet = os.getppid()  # a Ray worker's parent is its node's raylet
         self._thread = threading.Thread(target=self._supervise, name="node-pipeline",
                                         daemon=True)
         self._thread.start()
@@ -201,6 +204,9 @@ class NodePipeline:
 
     def _supervise(self) -> None:
         while True:
+            if os.getppid() != self._raylet:
+                self._fence()
+                return
             with self._lock:
                 stopping, cameras = self._stopping, self._cameras
                 restart, reload = self._restart, self._reload
@@ -220,6 +226,15 @@ class NodePipeline:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(proc.pid, signal.SIGHUP)
             time.sleep(TICK_S)
+
+    def _fence(self) -> None:
+        """The raylet is gone: stop processing now (SIGKILL of the pipeline's supervisor;
+        its stages stop at their next check and clean up)."""
+        proc = self._proc
+        log.warning("node %s: lost its raylet; stopping its pipeline now", self.node)
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
 
     def _restart_exited(self) -> None:
         proc = self._proc

@@ -12,7 +12,8 @@ pipelines' own counters), lag p95 (the worst camera's capture-to-output p95) and
 machine's busy cores over the window (``/proc/stat``: the pipelines, Ray and the test
 cameras together). Then, with two nodes, ``--trials`` times: a camera is added (it lands
 on the second node, the least loaded), the node is removed (``--kill``: all its
-processes SIGKILLed, so Ray's health checks must notice; default: a graceful stop) and
+processes SIGKILLed, so Ray's health checks must notice: 1 s period, 3 failures; default:
+a graceful stop) and
 the time from the removal to the camera's first pose message on MQTT from the survivor
 is measured (p50/p95). Needs Ray (``pip install -e ".[cluster]"``), mosquitto and the
 RTSP test server (``bash .ci/apt.sh``), and ``../shared``.
@@ -101,14 +102,15 @@ def single(file: Path, seconds: float, folder: Path) -> dict[str, Any]:
 
 
 def _all_flowing(figures: dict[str, Any] | None) -> dict[str, Any] | None:
-    if figures and all(f["frames_out"] > 0 for f in figures.values()):
+    if figures and all(f.get("frames_out", 0) > 0 for f in figures.values()):
         return figures
     return None
 
 
 def summarize(first: dict[str, Any], last: dict[str, Any], seconds: float,
               cpu: dict[str, float]) -> dict[str, Any]:
-    frames = sum(last[c]["frames_out"] - first[c]["frames_out"] for c in last if c in first)
+    frames = sum(last[c].get("frames_out", 0) - first[c].get("frames_out", 0)
+                 for c in last if c in first)
     lags = [f["lag_p95"] for f in last.values() if f.get("lag_p95") is not None]
     return {"fps": round(frames / seconds, 2), "lag_p95_s": round(max(lags), 3) if lags
             else None, "cpu_cores": round(cpu["cpu_cores"], 2)}
@@ -171,7 +173,11 @@ def reassignment(file: Path, trials: int, kill: bool, broker: Mosquitto,
 
     from streampose.cli import main
 
-    cluster = Cluster(initialize_head=True, head_node_args=dict(NODE))
+    # with --kill, Ray must notice the node's death: health checks every 1 s, dead after 3
+    checks = {"health_check_period_ms": 1000, "health_check_timeout_ms": 1000,
+              "health_check_failure_threshold": 3}
+    cluster = Cluster(initialize_head=True,
+                      head_node_args={**NODE, "_system_config": checks} if kill else NODE)
     ray.init(address=cluster.address, namespace="streampose", log_to_driver=False)
     sub = Subscriber(broker, f"{PREFIX}/#")
     times = []

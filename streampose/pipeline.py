@@ -59,7 +59,7 @@ from streampose.runtime.topology import Step, Topology
 from streampose.sources.base import SourceInfo
 from streampose.sources.live import LIVE_TIME_BASE
 from streampose.sources.probe import LIVE_DEFAULT_SIZE, ProbedSource, probe_source
-from streampose.stages.decode import DecodeStage
+from streampose.stages.decode import SLOT_MAX_ASPECT, DecodeStage
 from streampose.stages.infer import InferStage
 from streampose.stages.layout import Layout, plan_layout
 from streampose.stages.plan import RunPlan, stream_facts
@@ -173,9 +173,11 @@ class Pipeline:
             summary = summarise([s.info.uri for s in plan.sources], result, counters, latency,
                                 cameras=view.cameras)
             if assigner is not None:  # every camera each slot carried, in order
-                for entry, names in zip(summary.streams, assigner.history, strict=True):
+                for entry, names, shares in zip(summary.streams, assigner.history,
+                                                assigner.camera_counts(), strict=True):
                     entry["cameras"] = names
                     entry["camera"] = names[-1] if names else ""
+                    entry["by_camera"] = shares
             if failure is not None:
                 summary.extra["error"] = {"kind": type(failure).__name__,
                                           "message": str(failure),
@@ -202,7 +204,8 @@ class Pipeline:
             if status is not None:
                 status.rename(slot, name)
 
-        assigner = CameraAssigner(slots, path=self.cameras_file, on_change=changed)
+        assigner = CameraAssigner(slots, path=self.cameras_file, on_change=changed,
+                                  counts=lambda slot: view.counters.snapshot()[slot])
         self.assigner = assigner
         assigner.start(self.config.cameras)
         if self.cameras_file is not None and \
@@ -287,8 +290,9 @@ def validate(config: PipelineConfig) -> RunPlan:
     if config.slots is not None:  # stream slots: sized for any camera, none probed
         sources = _slot_sources(config)
         height = sources[0].sizes[0][1]  # and a reserve for frames up to 2:1 wide
+        wide = int(SLOT_MAX_ASPECT * height)
         plans = _letterbox_plans(sources, model.spec, model_cfg.height) | \
-            {plan_for_spec(model.spec, src_w=2 * height, src_h=height, height=model_cfg.height)}
+            {plan_for_spec(model.spec, src_w=wide, src_h=height, height=model_cfg.height)}
     else:
         sources = tuple(probe_source(uri, live=config.live_for(i))
                         for i, uri in enumerate(config.sources))
@@ -387,9 +391,14 @@ def _backend_options(backend: str, options: dict[str, object],
 
 def _slot_sources(config: PipelineConfig) -> tuple[ProbedSource, ...]:
     """One stand-in per stream slot: a live source of the largest size a slot holds
-    (larger frames are scaled to fit); the first cameras' URLs (redacted) where known."""
+    (1920x1080, or the largest of the first cameras, probed; larger frames are scaled to
+    fit); the first cameras' URLs (redacted) where known."""
     assert config.slots is not None
-    width, height = LIVE_DEFAULT_SIZE
+    # a camera that is down now is no reason to stop: it may be fixed or removed later
+    lives = [replace(config.live_for(i), reconnect=True) for i in range(len(config.cameras))]
+    sizes = [LIVE_DEFAULT_SIZE] + [size for c, live in zip(config.cameras, lives, strict=True)
+                                   for size in probe_source(c.url, live=live).sizes]
+    width, height = max(w for w, _ in sizes), max(h for _, h in sizes)
     uris = [redact(c.url) for c in config.cameras] + [""] * (config.slots - len(config.cameras))
     return tuple(ProbedSource(SourceInfo(uri=uri, width=width, height=height,
                                          time_base=LIVE_TIME_BASE, fps=None, frames=None,

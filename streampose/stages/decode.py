@@ -22,11 +22,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from typing import Any
+
+import numpy as np
 
 from streampose.config.sections import LiveConfig
 from streampose.errors import SourceError
@@ -53,6 +56,7 @@ log = logging.getLogger(__name__)
 
 PIPELINE_WAIT_S = 60.0  # a live source connects once every stage is open, or after this
 LIVE_EOS_WAIT_S = 5.0  # longest wait for a slot to queue a live stream's end
+SLOT_MAX_ASPECT = 2.0  # a stream slot's buffers hold network inputs up to 2:1 wide
 
 
 class DecodeStage(Stage):
@@ -67,9 +71,9 @@ class DecodeStage(Stage):
     @classmethod
     def outputs(cls, plan: RunPlan, index: int) -> list[ChannelSpec]:
         source, live = plan.sources[index], plan.config.live_for(index)
-        policy = policy_for(source, live) if plan.config.slots is None else \
-            SlotPolicy.__new__(SlotPolicy)
-        return [RingSpec(name=f"frames{index}", codec=FRAME_CODEC, policy=policy.ring_policy,
+        ring_policy = policy_for(source, live).ring_policy if plan.config.slots is None \
+            else SlotPolicy.ring_policy
+        return [RingSpec(name=f"frames{index}", codec=FRAME_CODEC, policy=ring_policy,
                          slots=live.slots if source.live else plan.file_slots,
                          slot_bytes=max(w * h * 3 for w, h in source.sizes)),
                 DoorbellSpec(name=f"doorbell{plan.processes.preprocess_shard(index)}")]
@@ -230,14 +234,18 @@ class LivePolicy(DecodePolicy):
     """Cameras: a reader thread, ``drop_oldest``, reconnects with capped backoff.
 
     ``max_size`` is the (width, height) the ring's slots hold: larger frames (the camera
-    changed resolution) are scaled down to fit. The first frame after a drop carries
-    FLAG_DROPPED_BEFORE, the first after a reconnect FLAG_RECONNECTED.
+    changed resolution) are scaled down to fit. ``max_aspect`` (a stream slot, whose
+    buffers were sized before its camera was known): a frame wider than that is padded
+    with black rows at the bottom (its pixels, and so the poses' coordinates, unchanged).
+    The first frame after a drop carries FLAG_DROPPED_BEFORE, the first after a
+    reconnect FLAG_RECONNECTED.
     """
 
     ring_policy = "drop_oldest"
 
-    def __init__(self, *, config: LiveConfig, max_size: tuple[int, int]) -> None:
-        self.config, self.max_size = config, max_size
+    def __init__(self, *, config: LiveConfig, max_size: tuple[int, int],
+                 max_aspect: float | None = None) -> None:
+        self.config, self.max_size, self.max_aspect = config, max_size, max_aspect
 
     def start(self, stage: DecodeStage) -> None:
         self._stage, self._flags = stage, 0
@@ -346,14 +354,20 @@ class LivePolicy(DecodePolicy):
         """A frame larger than the ring's slots (the camera changed resolution), scaled."""
         max_w, max_h = self.max_size
         h, w = frame.image.shape[:2]
-        if w <= max_w and h <= max_h:
-            return frame
-        import cv2  # only here: a decode process needs no OpenCV otherwise
+        if w > max_w or h > max_h:
+            import cv2  # only here: a decode process needs no OpenCV otherwise
 
-        scale = min(max_w / w, max_h / h)
-        size = (max(1, int(w * scale)), max(1, int(h * scale)))
-        image = cv2.resize(frame.image, size, interpolation=cv2.INTER_AREA)
-        return dataclasses.replace(frame, image=image)
+            scale = min(max_w / w, max_h / h)
+            size = (max(1, int(w * scale)), max(1, int(h * scale)))
+            frame = dataclasses.replace(frame, image=cv2.resize(frame.image, size,
+                                                                interpolation=cv2.INTER_AREA))
+            h, w = frame.image.shape[:2]
+        if self.max_aspect is not None and w > self.max_aspect * h:
+            tall = min(max_h, math.ceil(w / self.max_aspect))
+            image = np.zeros((tall, w, 3), np.uint8)
+            image[:h] = frame.image
+            frame = dataclasses.replace(frame, image=image)
+        return frame
 
 
 def queue_eos(stage: DecodeStage) -> None:
@@ -402,7 +416,13 @@ class SlotPolicy(DecodePolicy):
         if self._inner is None:
             time.sleep(POLL_S)
             return True
-        if not self._inner.step(stage):  # the camera ended for good (it queued a detach)
+        try:
+            going = self._inner.step(stage)
+        except SourceError as exc:  # never opened, no reconnection: this camera only
+            log.error("%s: %s", stage.name, exc)
+            queue_eos(stage)  # its detach marker
+            going = False
+        if not going:  # the camera ended for good (its detach marker is queued)
             self._inner.stop(stage)
             self._inner = None
             self._attached = False
@@ -433,7 +453,8 @@ class SlotPolicy(DecodePolicy):
         stage.source = create_source(camera.url, threads=self.threads, live=live)
         stage._seq, stage._damage_seen = 0, 0
         stage.detach_generation = generation
-        self._inner = LivePolicy(config=live, max_size=self.max_size)
+        self._inner = LivePolicy(config=live, max_size=self.max_size,
+                                 max_aspect=SLOT_MAX_ASPECT)
         self._inner.start(stage)
         self._attached = True
         via = f", RTSP over {live.rtsp_transport}" if camera.url.lower().startswith("rtsp") \

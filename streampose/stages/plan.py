@@ -85,7 +85,8 @@ class RunPlan:
     def recorded(self) -> tuple[bool, ...]:
         """Whether each stream's annotated video is written (a camera's ``record``)."""
         cameras = self.config.cameras
-        return tuple(c.record for c in cameras) + (True,) * (self.streams - len(cameras))
+        rest = self.streams - len(cameras)  # idle stream slots record nothing (yet)
+        return tuple(c.record for c in cameras) + (self.config.slots is None,) * rest
 
     @property
     def streams(self) -> int:

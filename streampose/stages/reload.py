@@ -39,12 +39,18 @@ class CameraAssigner:
     """Slot -> camera for a run whose cameras come and go (see the module doc).
 
     ``on_change(slot, name)`` is called when a slot's camera changes (``""``: none), so
-    the parent's views (statistics, MQTT status, console) follow it.
+    the parent's views (statistics, MQTT status, console) follow it. ``counts(slot)``:
+    the slot's counters now; each camera's share is what they grew by while it was
+    there (from its assignment to its slot being drained): :meth:`camera_counts`.
     """
 
     def __init__(self, table: SlotTable, *, path: Path | None = None,
-                 on_change: Callable[[int, str], None] | None = None) -> None:
+                 on_change: Callable[[int, str], None] | None = None,
+                 counts: Callable[[int], dict[str, int]] | None = None) -> None:
         self.table, self.path, self.on_change = table, path, on_change
+        self.counts = counts
+        self._base: dict[int, dict[str, int]] = {}  # slot -> its counters at assignment
+        self._done: list[list[dict[str, object]]] = [[] for _ in range(table.slots)]
         self.slot_of: dict[str, int] = {}  # cameras on a slot (or leaving it)
         self.cameras: dict[str, Camera] = {}
         self.pending: list[Camera] = []  # wanted, waiting for a free slot
@@ -85,6 +91,23 @@ class CameraAssigner:
         for name, slot in self.slot_of.items():
             names[slot] = name
         return names
+
+    def camera_counts(self) -> list[list[dict[str, object]]]:
+        """Per slot, each camera it carried (in order) with its share of the slot's
+        counters (``{"camera": name, "frames_in": ...}``); the cameras still there (or
+        still draining) counted up to now."""
+        out = [list(done) for done in self._done]
+        for name, slot in self.slot_of.items():
+            out[slot].append(self._share(slot, name))
+        for slot, name in self._leaving.items():
+            out[slot].append(self._share(slot, name))
+        return out
+
+    def _share(self, slot: int, name: str) -> dict[str, object]:
+        if self.counts is None:
+            return {"camera": name}
+        now, base = self.counts(slot), self._base.get(slot, {})
+        return {"camera": name, **{k: v - base.get(k, 0) for k, v in now.items()}}
 
     # -- internals ---------------------------------------------------------------------
 
@@ -140,7 +163,9 @@ class CameraAssigner:
     def _place(self) -> None:
         for slot in list(self._leaving):
             if self.table.is_free(slot):
-                log.info("stream %d: camera %r drained", slot, self._leaving.pop(slot))
+                name = self._leaving.pop(slot)
+                self._done[slot].append(self._share(slot, name))
+                log.info("stream %d: camera %r drained", slot, name)
         while self.pending:
             free = next((s for s in range(self.table.slots)
                          if s not in self.slot_of.values() and self.table.is_free(s)), None)
@@ -152,6 +177,8 @@ class CameraAssigner:
                               camera.name, self.table.slots)
                 return
             camera, slot = self.pending.pop(0), free
+            if self.counts is not None:
+                self._base[slot] = self.counts(slot)
             self.table.assign(slot, camera)
             self.slot_of[camera.name] = slot
             self.history[slot].append(camera.name)

@@ -242,6 +242,10 @@ class RenderStage(Stage):
         path = slot_recording(slots.template, stream, camera.name)
         if path is None or not camera.record:
             return None
+        if not slots.overwrite and path.exists():
+            log.error("camera %r: -o %s exists, and --no-overwrite is set: not recorded",
+                      camera.name, path)
+            return None
         from streampose.outputs.video import VideoSink  # PyAV: where a video is written
 
         sink = VideoSink(stream=stream, path=path, width=header.width, height=header.height,
@@ -406,6 +410,7 @@ class SlotOutputs:
     encoder: EncoderSettings
     draw: DrawConfig
     tracking: bool
+    overwrite: bool = True
 
     def annotators(self, camera: Camera) -> list[Any]:
         draw = self.draw if camera.blur_faces is None else \
@@ -431,4 +436,5 @@ def _slot_outputs(plan: RunPlan) -> SlotOutputs:
                                                threads=1 if threads is None else threads)
     cfg = plan.config
     return SlotOutputs(table=plan.slots, template=cfg.outputs.video, encoder=encoder,
-                       draw=cfg.draw, tracking=cfg.tracking.enabled)
+                       draw=cfg.draw, tracking=cfg.tracking.enabled,
+                       overwrite=cfg.outputs.overwrite)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -94,6 +95,8 @@ class Run:
         log = self.log.read_text()
         assert self.proc.returncode == 130, log
         assert shm_segments(self.proc.pid) == []
+        mine = f"sp-{self.proc.pid}-"  # segments and the run's semaphores (sem.sp-...)
+        assert [n for n in os.listdir("/dev/shm") if mine in n] == []
         assert "Traceback" not in log
         return json.loads((self.tmp / "s.json").read_text())
 
@@ -164,6 +167,9 @@ def test_a_freed_slot_is_reused_on_sighup_with_the_real_model(tmp_path: Path) ->
     assert max_gap(walls["b"], changed - 2.0, settled) <= MAX_GAP_S
     # two slots (the file's two cameras): c took the one a left
     assert [s["cameras"] for s in summary["streams"]] == [["a", "c"], ["b"]]
+    shares = summary["streams"][0]["by_camera"]  # each camera's own counts in the slot
+    assert [(x["camera"], x["frames_out"]) for x in shares] == \
+        [("a", len(walls["a"])), ("c", len(walls["c"]))]
     assert decoded_frames(tmp_path / "rec" / "a.mp4") == len(walls["a"])
     records = [json.loads(x) for x in run.jsonl.read_text().splitlines()]
     assert any(r["persons"] for r in records if r["camera"] == "c")  # the model saw people
@@ -210,3 +216,14 @@ def test_mqtt_follows_the_slots(tmp_path: Path) -> None:
     poses = [json.loads(m.text) for m in subscriber.on("streampose/b/poses")]
     assert all(p["camera"] == "b" and p["stream"] == 0 for p in poses)
     assert [s["cameras"] for s in summary["streams"]] == [["a", "b"]]
+
+
+def test_a_dead_camera_without_reconnection_ends_alone(tmp_path: Path) -> None:
+    with RtspCamera(file=VTEST) as a:
+        dead = RtspCamera(file=VTEST, port=free_port())  # never started: its port refuses
+        run = Run(tmp_path, {"a": a, "dead": dead}, "--no-reconnect", "--open-timeout", "2")
+        run.await_log("ERROR decode1: ")  # the dead camera fails alone
+        run.await_frames("a", 20)
+        summary = run.interrupt()
+    assert [s["cameras"] for s in summary["streams"]] == [["a"], ["dead"]]
+    assert summary["streams"][1]["frames_out"] == 0

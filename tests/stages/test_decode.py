@@ -396,3 +396,17 @@ def test_stage_parts_pickle_before_they_start(tmp_path: Path) -> None:
     for part in (LivePolicy(config=FAST, max_size=(W, H)), BlockingPolicy(),
                  create_source("rtsp://cam/1", live=FAST), create_source(tmp_path / "a.mp4")):
         assert type(pickle.loads(pickle.dumps(part))) is type(part)
+
+
+def test_a_slot_pads_a_frame_wider_than_its_buffers_allow() -> None:
+    from streampose.sources import Frame
+
+    policy = LivePolicy(config=FAST, max_size=(1920, 1080), max_aspect=2.0)
+    wide = np.full((100, 320, 3), 7, np.uint8)  # 3.2:1
+    out = policy._fit(Frame(image=wide, pts=0, index=0)).image
+    assert out.shape == (160, 320, 3)  # 2:1, the picture on top, unchanged
+    assert (out[:100] == 7).all() and (out[100:] == 0).all()
+    plain = np.zeros((100, 150, 3), np.uint8)
+    assert policy._fit(Frame(image=plain, pts=0, index=0)).image is plain
+    huge = np.zeros((1000, 4000, 3), np.uint8)  # scaled to fit first, then padded
+    assert policy._fit(Frame(image=huge, pts=0, index=0)).image.shape == (960, 1920, 3)

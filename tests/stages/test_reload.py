@@ -126,3 +126,18 @@ def test_other_tables_changing_is_a_warning(tmp_path: Path,
     with caplog.at_level(logging.WARNING):
         assigner.tick(5.0)
     assert "take effect at the next start" in caplog.text and assigner.names == ["a"]
+
+
+def test_each_camera_gets_its_share_of_the_slot_s_counters() -> None:
+    table = SlotTable(slots=1, ctx=CTX)
+    counts = {"frames_out": 0}
+    assigner = CameraAssigner(table, counts=lambda slot: dict(counts))
+    assigner.start((cam("a"),))
+    counts["frames_out"] = 30
+    assigner._apply((cam("b"),))  # a leaves; b waits for the slot
+    counts["frames_out"] = 32  # a's last frames come out
+    drain(table)
+    assigner.tick(1.0)
+    counts["frames_out"] = 50
+    assert assigner.camera_counts() == [[{"camera": "a", "frames_out": 32},
+                                         {"camera": "b", "frames_out": 18}]]

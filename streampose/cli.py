@@ -1,5 +1,6 @@
 """Command line: ``streampose run SOURCE... [options]``, ``streampose eval IMAGES ANN.json
-[options]`` (COCO keypoint metrics) and ``streampose export``.
+[options]`` (COCO keypoint metrics), ``streampose export`` and ``streampose fleet ...``
+(cameras on a Ray cluster, :mod:`streampose.fleet.cli`).
 
 Exit codes: 0 success; 1 unexpected internal error; 2 bad usage or configuration;
 3 source cannot be opened or decoded; 4 output cannot be written; 5 model or model spec
@@ -24,6 +25,7 @@ from streampose.config.cameras import Camera, load_cameras
 from streampose.config.sections import PipelineConfig
 from streampose.config.toml import load_pipeline_file
 from streampose.errors import ConfigError, StreamposeError
+from streampose.fleet.cli import add_fleet_arguments, fleet_command
 from streampose.outputs.writable import check_writable
 from streampose.uri import redact
 
@@ -49,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_eval_arguments(evaluate)
     export = sub.add_parser("export", help="export a built-in torch network to ONNX")
     _add_export_arguments(export)
+    fleet = sub.add_parser("fleet", help="cameras on a Ray cluster: up, status, add, "
+                           "remove, down (pip install \"streampose[cluster]\")")
+    add_fleet_arguments(fleet)
     return parser
 
 
@@ -282,6 +287,9 @@ def _main(argv: list[str] | None) -> int:
             logging.basicConfig(level=getattr(logging, args.log_level))
             return export_command(args)
         args = build_parser().parse_args(argv)
+        if args.command == "fleet":
+            _log_to_stderr("WARNING")
+            return fleet_command(args)
         if args.command == "eval":
             config = eval_config(args)
             _log_to_stderr(args.log_level)

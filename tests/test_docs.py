@@ -24,6 +24,13 @@ OTHER_TOOLS = {  # flag -> the file that defines it
     "--check": ".ci/apt.sh",
     "--x": "samples/count_line_crossings.py",
     "--follow": "samples/count_line_crossings.py",
+    "--seconds": "benchmarks/fleet.py",
+    "--trials": "benchmarks/fleet.py",
+    "--kill": "benchmarks/fleet.py",
+    # `ray start` (the fleet's cluster is started by the user)
+    "--head": "streampose/fleet/cli.py",
+    "--port": "streampose/fleet/cli.py",
+    "--num-cpus": "streampose/fleet/cli.py",
 }
 
 

@@ -4,7 +4,7 @@
     python tools/readme_usage.py --check   # exit 1 (and say so) if it is out of date
 
 The block sits between ``<!-- usage:begin -->`` and ``<!-- usage:end -->`` in README.md:
-argparse's own usage line of each ``streampose`` command (run, eval, export) at a fixed
+argparse's own usage line of each ``streampose`` command (run, eval, export, fleet ...) at a fixed
 width, so adding an option to a config section (or a command) needs no hand edit of the
 README, only a re-run of this script; tests/test_docs.py fails until it is re-run.
 """
@@ -23,16 +23,27 @@ COMMAND = "python tools/readme_usage.py"
 
 
 def commands() -> dict[str, argparse.ArgumentParser]:
-    """The ``streampose`` subcommands' parsers, by name."""
+    """The ``streampose`` subcommands' parsers, by name; a command with commands of its
+    own (``fleet``) is replaced by them (``fleet up``, ``fleet status``, ...)."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     from streampose.cli import build_parser
 
-    parser = build_parser()
+    found = _subcommands(build_parser())
+    if not found:
+        raise RuntimeError("streampose's parser has no subcommands")
+    return found
+
+
+def _subcommands(parser: argparse.ArgumentParser, prefix: str = ""
+                 ) -> dict[str, argparse.ArgumentParser]:
     for action in parser._actions:  # argparse keeps subparsers only here
         if isinstance(action, argparse._SubParsersAction):
-            return dict(action.choices)
-    raise RuntimeError("streampose's parser has no subcommands")
+            found: dict[str, argparse.ArgumentParser] = {}
+            for name, sub in action.choices.items():
+                found.update(_subcommands(sub, f"{prefix}{name} ") or {prefix + name: sub})
+            return found
+    return {}
 
 
 def usage_block() -> str:

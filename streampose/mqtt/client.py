@@ -168,14 +168,17 @@ class Publisher:
 
     # -- publishing -----------------------------------------------------------------------
 
-    def publish(self, topic: str, payload: str, *, qos: int = 0, tag: int = 0) -> bool:
+    def publish(self, topic: str, payload: str, *, qos: int = 0, tag: int = 0,
+                retain: bool = False) -> bool:
         """Hand ``payload`` to paho without waiting; False if dropped (counted under
-        ``tag``). QoS 1 messages wait in paho's queue while the broker is away."""
+        ``tag``). QoS 1 messages wait in paho's queue while the broker is away.
+        ``retain``: a retained message sent once (not re-sent after a reconnection,
+        unlike :meth:`publish_retained`)."""
         self._prune()
         if self._stopping or (qos == 0 and not self._connected.is_set()) \
                 or self.queued >= self.max_queued:
             return self._drop(tag)
-        info = self._client.publish(topic, payload, qos=qos)
+        info = self._client.publish(topic, payload, qos=qos, retain=retain)
         if info.rc == self._mqtt.MQTT_ERR_QUEUE_SIZE or (
                 qos == 0 and info.rc != self._mqtt.MQTT_ERR_SUCCESS):
             return self._drop(tag)

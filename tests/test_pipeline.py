@@ -139,8 +139,11 @@ def test_failing_stage_is_reported_with_its_name(tmp_path: Path, clip: Path) -> 
 @pytest.mark.parametrize("victim", ["infer", "postprocess0", "decode0"])
 def test_killed_stage_stops_the_run_quickly(tmp_path: Path, victim: str) -> None:
     clip = make_video(tmp_path / "long.mp4", frames=300)
+    # 100 ms a batch: the run lasts seconds however fast the machine (with the fork
+    # server a fast one finished 300 frames before the first progress tick).
     config = PipelineConfig(sources=(str(clip),),
-                            model=ModelConfig(path=MODEL_NAME, backend="fake"),
+                            model=ModelConfig(path=MODEL_NAME, backend="fake",
+                                              backend_options={"delay_ms": 100}),
                             outputs=OutputsConfig(video=str(tmp_path / "o.mp4")))
     killed: list[float] = []
 

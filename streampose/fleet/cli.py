@@ -127,20 +127,20 @@ def _add(args: argparse.Namespace) -> int:
 
     camera = Camera(name=args.name, url=args.url, transport=args.transport,
                     record=not args.no_record)  # ConfigError: one line, before Ray
-    ray, controller = _controller(args.address)
-    error = ray.get(controller.add.remote(camera), timeout=CALL_TIMEOUT_S)
-    if error:
-        raise ConfigError(error)
-    print(f"streampose: camera {camera.name} added", file=sys.stderr)
-    return 0
+    return _change(args.address, "add", camera, f"camera {camera.name} added")
 
 
 def _remove(args: argparse.Namespace) -> int:
-    ray, controller = _controller(args.address)
-    error = ray.get(controller.remove.remote(args.name), timeout=CALL_TIMEOUT_S)
+    return _change(args.address, "remove", args.name, f"camera {args.name} removed")
+
+
+def _change(address: str | None, method: str, arg: Any, done: str) -> int:
+    """Ask the controller to ``method(arg)``; its refusal is one error line."""
+    ray, controller = _controller(address)
+    error = ray.get(getattr(controller, method).remote(arg), timeout=CALL_TIMEOUT_S)
     if error:
         raise ConfigError(error)
-    print(f"streampose: camera {args.name} removed", file=sys.stderr)
+    print(f"streampose: {done}", file=sys.stderr)
     return 0
 
 

@@ -43,12 +43,12 @@ from streampose.observe.live import LiveView
 from streampose.observe.metrics import MetricsServer
 from streampose.observe.stats import LatencyWindow
 from streampose.observe.summary import Progress, Summary, summarise
-from streampose.outputs.factory import StreamFacts, check_outputs
+from streampose.outputs.factory import StreamFacts
 from streampose.outputs.lock import OutputLocks, refuse_existing, run_outputs
-from streampose.outputs.openpose import openpose_layout
 from streampose.outputs.parts import clear_parts, join_parts
-from streampose.outputs.writable import check_writable, write_file
-from streampose.pose import COCO17, can_convert, get_skeleton
+from streampose.outputs.registry import OUTPUTS, check_outputs
+from streampose.outputs.writable import write_file
+from streampose.pose import can_convert, get_skeleton
 from streampose.pose.letterbox import Letterbox, plan_for_spec
 from streampose.processing import choose_processing
 from streampose.runtime.memory import available_memory, check_fits, shm_free
@@ -110,20 +110,20 @@ class Pipeline:
 
     def run(self, on_progress: Callable[[Progress], None] | None = None) -> Summary:
         shards = len(self.plan.processes.render)
-        events = [p for p in (self.config.events.jsonl,) if p is not None]
-        clear_parts(self.config.outputs, shards, events)
+        spanning = OUTPUTS.spanning(self.config)
+        clear_parts(spanning, shards)
         try:
             summary = self._locked(on_progress)
         except BaseException:  # keep what the shards wrote, as one render would have
             with contextlib.suppress(OutputError):
-                join_parts(self.config.outputs, shards, events)
+                join_parts(spanning, shards)
             raise
-        join_parts(self.config.outputs, shards, events)  # every stage has exited by now
+        join_parts(spanning, shards)  # every stage has exited by now
         return summary
 
     def _locked(self, on_progress: Callable[[Progress], None] | None) -> Summary:
         cfg, plan = self.config, self.plan
-        with OutputLocks(run_outputs(cfg.outputs, plan.streams, cameras=plan.cameras,
+        with OutputLocks(run_outputs(cfg, plan.streams, cameras=plan.cameras,
                                      recorded=plan.recorded),
                          refuse=not cfg.outputs.overwrite):
             return self._run(on_progress)
@@ -317,8 +317,8 @@ def validate(config: PipelineConfig) -> RunPlan:
 
 
 def _check_events(plan: RunPlan) -> None:
-    """Every rule's camera is one of the run's, its anchor a point of the model's
-    skeleton, and the ``--events`` file writable."""
+    """Every rule's camera is one of the run's and its anchor a point of the model's
+    skeleton (the ``--events`` file is checked with the outputs)."""
     events = plan.config.events
     if not events.enabled:
         return
@@ -332,8 +332,6 @@ def _check_events(plan: RunPlan) -> None:
     skeleton = get_skeleton(plan.spec.skeleton)
     for camera in plan.cameras:
         EventEngine(camera=camera, rules=rules, skeleton=skeleton)
-    if events.jsonl is not None:
-        check_writable(events.jsonl, "events output")
 
 
 def _decoders_ended(sup: Supervisor, streams: int) -> list[bool]:
@@ -359,8 +357,7 @@ def _layout(config: PipelineConfig, sources: tuple[ProbedSource, ...],
     """The process layout; auto keeps one render process when a live run writes a file
     that spans streams (JSON lines, COCO), so that file grows as frames come out (with
     several render processes such files are written in parts, joined at the end)."""
-    outputs = config.outputs
-    spans = any(p is not None for p in (outputs.json, outputs.coco, config.events.jsonl))
+    spans = bool(OUTPUTS.spanning(config))
     return plan_layout(config.performance, streams=len(sources), devices=devices,
                        threads=config.model.threads,
                        single_render=spans and any(s.live for s in sources))
@@ -416,18 +413,17 @@ def _check_cameras(config: PipelineConfig) -> None:
 
 
 def _check_outputs(config: PipelineConfig, streams: list[StreamFacts], spec: ModelSpec) -> None:
-    check_outputs(config.outputs, streams)
+    check_outputs(config, streams)
     if not config.outputs.overwrite:
-        refuse_existing(run_outputs(config.outputs, len(streams),
+        refuse_existing(run_outputs(config, len(streams),
                                     cameras=[s.camera for s in streams],
                                     recorded=[s.record for s in streams]))
     skeleton = get_skeleton(spec.skeleton)
-    wanted = ((config.outputs.coco, "--coco", COCO17),
-              (config.outputs.openpose_json, "--openpose-json", openpose_layout(skeleton)))
-    for path, flag, target in wanted:
-        if path is not None and not can_convert(skeleton, target):
-            raise ConfigError(f"{flag}: model {spec.name} gives {skeleton.name} poses, which "
-                              f"do not convert to {target.name}")
+    for output in OUTPUTS.active(config):
+        target = output.layout(skeleton) if output.layout is not None else None
+        if target is not None and not can_convert(skeleton, target):
+            raise ConfigError(f"{output.flag}: model {spec.name} gives {skeleton.name} poses, "
+                              f"which do not convert to {target.name}")
 
 
 def run(config: PipelineConfig, **kw: Any) -> Summary:

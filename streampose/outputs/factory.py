@@ -1,9 +1,9 @@
-"""Which sinks a run writes to, from the ``[outputs]`` settings and what each source is.
+"""What the outputs know of each stream (:class:`StreamFacts`), and the annotated output.
 
-:func:`build_sinks` is the one place that turns the outputs configuration into sinks: an
-annotated video (or image folder) per stream, JSON lines, COCO results, OpenPose JSON.
-It checks every output first (:func:`check_outputs`), so it runs in the parent before any
-stage starts and a bad path fails fast. See ARCHITECTURE.md.
+The annotated output is written per stream: a video (or an image folder) whose path is
+the ``-o`` template with the stream's index or camera name (:func:`annotated_path`).
+:func:`check_annotated` and :func:`annotated_sinks` are its check and its maker in the
+sink registry (:mod:`streampose.outputs.registry`), which makes every sink of a run.
 """
 
 from __future__ import annotations
@@ -16,16 +16,12 @@ from pathlib import Path
 from streampose.config.sections import OutputsConfig, PerformanceConfig
 from streampose.errors import ConfigError
 from streampose.outputs.base import Sink
-from streampose.outputs.coco import CocoResultsSink
 from streampose.outputs.coco_ids import check_names, load_image_ids
 from streampose.outputs.images import ImageFolderSink
-from streampose.outputs.jsonl import JsonLinesSink
-from streampose.outputs.openpose import OpenPoseJsonSink
-from streampose.outputs.parts import part_path
 from streampose.outputs.writable import check_writable
 
-__all__ = ["DEFAULT_FPS", "EncoderSettings", "StreamFacts", "annotated_path", "build_sinks",
-           "check_outputs", "writes_folder"]
+__all__ = ["DEFAULT_FPS", "EncoderSettings", "StreamFacts", "annotated_path",
+           "annotated_sinks", "check_annotated", "coco_ids", "video_sink", "writes_folder"]
 
 DEFAULT_FPS = Fraction(25)  # for a source that does not state its frame rate
 
@@ -101,60 +97,31 @@ def writes_folder(template: str, path: Path) -> bool:
     return _ends_with_separator(template) or path.is_dir()
 
 
-def check_outputs(outputs: OutputsConfig, streams: Sequence[StreamFacts]) -> None:
-    """Raise ConfigError or OutputError unless every output in ``outputs`` can be written.
-
-    Image sources need a folder for their annotated output (``-o annotated/``); with
-    ``coco_ids``, every source must be images listed in that annotation file.
-    """
-    _check_files(outputs, streams)
-    _coco_ids(outputs, streams)
-
-
-def _check_files(outputs: OutputsConfig, streams: Sequence[StreamFacts]) -> None:
+def check_annotated(template: str, streams: Sequence[StreamFacts]) -> None:
+    """Raise ConfigError or OutputError unless every recorded stream's annotated output
+    (``template``, see :func:`annotated_path`) can be written; image sources need a
+    folder (``-o annotated/``)."""
     for stream, facts in enumerate(streams):
-        path = annotated_path(outputs.video, stream, len(streams), facts.camera)
-        if path is None or outputs.video is None or not facts.record:
+        path = annotated_path(template, stream, len(streams), facts.camera)
+        if path is None or not facts.record:
             continue
-        folder = writes_folder(outputs.video, path)
+        folder = writes_folder(template, path)
         if facts.images and not folder:
-            raise ConfigError(f"-o {outputs.video}: image sources are written to a folder: "
+            raise ConfigError(f"-o {template}: image sources are written to a folder: "
                               "end the path with '/' (e.g. -o annotated/)")
         if not folder:
             check_writable(path, "video output")
-    for file, what in ((outputs.json, "JSON lines output"), (outputs.summary, "summary"),
-                       (outputs.coco, "COCO results")):
-        if file is not None:
-            check_writable(file, what)
 
 
-def build_sinks(outputs: OutputsConfig, streams: Sequence[StreamFacts],
-                encoder: EncoderSettings, *, owned: Sequence[int] | None = None,
-                part: int | None = None) -> list[Sink]:
-    """The sinks for ``outputs``, after :func:`check_outputs`: the annotated output of
-    each stream (in stream order), then JSON lines, COCO results and OpenPose JSON.
-
-    For one render shard of several: ``owned``, the streams whose annotated outputs it
-    writes (default: all); ``part``, its index: the files that span streams (JSON lines,
-    COCO) are then written as that part (:func:`streampose.outputs.parts.part_path`),
-    joined after the run by :func:`streampose.outputs.parts.join_parts`.
-    """
-    _check_files(outputs, streams)
-    ids = _coco_ids(outputs, streams)
+def annotated_sinks(template: str, streams: Sequence[StreamFacts], encoder: EncoderSettings,
+                    owned: Sequence[int] | None = None) -> list[Sink]:
+    """The annotated output (video or image folder) of each recorded stream of ``owned``
+    (default: all), in stream order."""
     mine = range(len(streams)) if owned is None else owned
-    sinks = [_annotated_sink(outputs.video, i, streams, encoder)
-             for i in mine if outputs.video and streams[i].record]
-    if outputs.json is not None:
-        sinks.append(JsonLinesSink(path=part_path(outputs.json, part)))
-    if outputs.coco is not None:
-        sinks.append(CocoResultsSink(path=part_path(outputs.coco, part), ids=ids))
-    if outputs.openpose_json is not None:
-        sinks.append(OpenPoseJsonSink(folder=outputs.openpose_json,
-                                      stems=[s.stem for s in streams]))
-    return sinks
+    return [_annotated_sink(template, i, streams, encoder) for i in mine if streams[i].record]
 
 
-def _coco_ids(outputs: OutputsConfig, streams: Sequence[StreamFacts]) -> dict[str, int] | None:
+def coco_ids(outputs: OutputsConfig, streams: Sequence[StreamFacts]) -> dict[str, int] | None:
     """The image ids of ``outputs.coco_ids`` (None without it), checked against every
     stream's file names."""
     if outputs.coco_ids is None:
@@ -175,12 +142,19 @@ def _annotated_sink(template: str, stream: int, streams: Sequence[StreamFacts],
     assert path is not None
     if writes_folder(template, path):
         return ImageFolderSink(folder=path)
+    facts = streams[stream]
+    return video_sink(stream, path, width=facts.width, height=facts.height,
+                      fps=facts.fps or DEFAULT_FPS, time_base=facts.time_base, encoder=encoder)
+
+
+def video_sink(stream: int, path: Path, *, width: int, height: int, fps: Fraction,
+               time_base: Fraction, encoder: EncoderSettings) -> Sink:
+    """The annotated video of ``stream`` at ``path`` (also a stream slot's recording)."""
     from streampose.outputs.video import VideoSink  # PyAV: only where a video is written
 
-    facts = streams[stream]
-    return VideoSink(stream=stream, path=path, width=facts.width, height=facts.height,
-                     fps=facts.fps or DEFAULT_FPS, time_base=facts.time_base,
-                     preset=encoder.preset, crf=encoder.crf, threads=encoder.threads)
+    return VideoSink(stream=stream, path=path, width=width, height=height, fps=fps,
+                     time_base=time_base, preset=encoder.preset, crf=encoder.crf,
+                     threads=encoder.threads)
 
 
 def _ends_with_separator(template: str) -> bool:

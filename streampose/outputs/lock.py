@@ -20,10 +20,10 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from streampose.config.sections import OutputsConfig
+from streampose.config.sections import PipelineConfig
 from streampose.errors import OutputError
 from streampose.lifecycle import Resource
-from streampose.outputs.factory import annotated_path
+from streampose.outputs.registry import OUTPUTS
 
 __all__ = ["LOCK_DIR", "OutputLocks", "lock_path", "refuse_existing", "run_outputs"]
 
@@ -39,26 +39,17 @@ def lock_path(output: Path, folder: Path = LOCK_DIR) -> Path:
     return folder / f"{hashlib.sha256(real.encode()).hexdigest()[:32]}.lock"
 
 
-def run_outputs(outputs: OutputsConfig, streams: int, *,
+def run_outputs(config: PipelineConfig, streams: int, *,
                 cameras: Sequence[str] | None = None,
                 recorded: Sequence[bool] | None = None) -> list[tuple[str, Path]]:
-    """Every file or folder a run with ``streams`` sources writes, as (flag, path);
-    ``cameras``: their names (``{camera}``), ``recorded``: whether each one's annotated
-    video is written (default: every one)."""
-    found: list[tuple[str, Path]] = []
-    for stream in range(streams):
-        if recorded is not None and not recorded[stream]:
-            continue
-        camera = cameras[stream] if cameras is not None else None
-        path = annotated_path(outputs.video, stream, streams, camera)
-        if path is not None:
-            found.append(("-o", path))
-    for flag, file in (("--json", outputs.json), ("--coco", outputs.coco),
-                       ("--openpose-json", outputs.openpose_json),
-                       ("--summary", outputs.summary)):
-        if file is not None:
-            found.append((flag, Path(file)))
-    return found
+    """Every file or folder a run of ``config`` with ``streams`` sources writes and locks
+    (the sink registry's locked outputs), as (flag, path); ``cameras``: their names
+    (``{camera}``), ``recorded``: whether each one's annotated video is written (default:
+    every one)."""
+    names = list(cameras) if cameras is not None else [None] * streams
+    records = list(recorded) if recorded is not None else [True] * streams
+    return [(output.flag, path) for output in OUTPUTS if output.locked
+            for path in output.paths(config, names, records)]
 
 
 def refuse_existing(outputs: Sequence[tuple[str, Path]]) -> None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from streampose.config.sections import MqttConfig
-from streampose.mqtt.client import Publisher, require_paho
+from streampose.mqtt.client import Publisher
 from streampose.mqtt.gate import FrameGate
 from streampose.mqtt.status import node_name
 from streampose.mqtt.url import parse_broker_url
@@ -31,7 +31,7 @@ from streampose.pose import Poses
 if TYPE_CHECKING:
     from streampose.events.event import Event
 
-__all__ = ["DROPPED", "MqttSink", "mqtt_sinks"]
+__all__ = ["DROPPED", "MqttSink"]
 
 DROPPED = "mqtt_dropped"  # the shared counter of messages dropped, per stream
 FLUSH_S = 2.0  # longest wait at close for the messages in flight
@@ -100,11 +100,3 @@ class MqttSink(Sink):
         self._count_drops()
         self._publisher = None
 
-
-def mqtt_sinks(config: MqttConfig, cameras: Sequence[str],
-               counters: StreamCounters | None) -> list[Sink]:
-    """The MQTT sink of a run (none without ``--mqtt``); paho must be installed."""
-    if config.url is None:
-        return []
-    require_paho()
-    return [MqttSink(config=config, cameras=cameras, counters=counters)]

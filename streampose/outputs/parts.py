@@ -1,8 +1,9 @@
 """Files that span streams, written by several render shards: one part per shard,
 joined into the file asked for once the run ends.
 
-A render shard owns some streams; JSON lines and COCO results hold every stream in one
-file, so each shard writes its own part next to it (``out.jsonl.part0``, ...) and the
+A render shard owns some streams; a file that spans streams (JSON lines, COCO results,
+events: the sink registry says which, :mod:`streampose.outputs.registry`) holds every
+stream, so each shard writes its own part next to it (``out.jsonl.part0``, ...) and the
 parent joins the parts in shard order (:func:`join_parts`) and removes them. Each
 stream's records keep their order (one shard owns a stream); records of different
 streams are grouped by shard instead of interleaved as they came out. A run that fails
@@ -16,12 +17,15 @@ import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from streampose.config.sections import OutputsConfig
 from streampose.errors import OutputError
 
-__all__ = ["clear_parts", "join_parts", "part_path"]
+__all__ = ["Join", "Spanning", "clear_parts", "concatenate", "join_coco", "join_parts",
+           "part_path"]
 
 log = logging.getLogger(__name__)
+
+Join = Callable[[list[Path], Path], None]  # how a file's parts become the file
+Spanning = tuple[Path, Join]  # a file that spans streams, and how its parts are joined
 
 _COCO_OPEN, _COCO_CLOSE = "[", "\n]\n"  # as CocoResultsSink writes them
 
@@ -31,33 +35,28 @@ def part_path(path: Path, part: int | None) -> Path:
     return path if part is None else path.with_name(f"{path.name}.part{part}")
 
 
-def _spanning(outputs: OutputsConfig) -> list[Path]:
-    return [p for p in (outputs.json, outputs.coco) if p is not None]
-
-
-def clear_parts(outputs: OutputsConfig, parts: int, lines: Sequence[Path] = ()) -> None:
-    """Remove parts an earlier run left (before the shards start writing theirs);
-    ``lines``: other JSON lines files that span streams (the events)."""
+def clear_parts(files: Sequence[Spanning], parts: int) -> None:
+    """Remove the parts of ``files`` (path, join) that an earlier run left, before the
+    shards start writing theirs."""
     if parts < 2:
         return
-    for path in [*_spanning(outputs), *lines]:
+    for path, _ in files:
         for i in range(parts):
             part_path(path, i).unlink(missing_ok=True)
 
 
-def join_parts(outputs: OutputsConfig, parts: int, lines: Sequence[Path] = ()) -> None:
-    """Join the ``parts`` parts of the JSON lines and COCO files of ``outputs`` and of the
-    JSON lines files ``lines`` (when there is more than one part) and remove them; parts
-    that were never written are skipped."""
+def join_parts(files: Sequence[Spanning], parts: int) -> None:
+    """Join the ``parts`` parts of each of ``files`` (path, how: :func:`concatenate`,
+    :func:`join_coco`) when there is more than one part, and remove them; parts that were
+    never written are skipped. ``files``: the sink registry's
+    (:meth:`streampose.outputs.registry.Registry.spanning`)."""
     if parts < 2:
         return
-    for path in [p for p in (outputs.json,) if p is not None] + list(lines):
-        _join(path, parts, _concatenate)
-    if outputs.coco is not None:
-        _join(outputs.coco, parts, _join_coco)
+    for path, how in files:
+        _join(path, parts, how)
 
 
-def _join(path: Path, parts: int, how: Callable[[list[Path], Path], None]) -> None:
+def _join(path: Path, parts: int, how: Join) -> None:
     found = [p for p in (part_path(path, i) for i in range(parts)) if p.exists()]
     if not found:
         return
@@ -70,7 +69,7 @@ def _join(path: Path, parts: int, how: Callable[[list[Path], Path], None]) -> No
     log.debug("%s: joined %d parts", path, len(found))
 
 
-def _concatenate(parts: list[Path], path: Path) -> None:
+def concatenate(parts: list[Path], path: Path) -> None:
     """JSON lines: the parts one after the other."""
     with open(path, "wb") as out:
         for part in parts:
@@ -78,7 +77,7 @@ def _concatenate(parts: list[Path], path: Path) -> None:
                 shutil.copyfileobj(src, out)
 
 
-def _join_coco(parts: list[Path], path: Path) -> None:
+def join_coco(parts: list[Path], path: Path) -> None:
     """COCO results: one array of every part's results, laid out as one sink writes it.
     A part cut short (its shard failed) contributes what it holds up to its last result."""
     bodies = [b for b in (_coco_body(p.read_text(encoding="utf-8")) for p in parts) if b]

@@ -31,17 +31,10 @@ from streampose.config.camera import Camera
 from streampose.config.sections import DrawConfig, TrackingConfig
 from streampose.errors import OutputError, describe_error
 from streampose.events.engine import EventEngine
-from streampose.events.sink import EventsSink
 from streampose.observe.counters import StreamCounters
 from streampose.outputs.base import FrameMeta, Sink, image_id
-from streampose.outputs.factory import (
-    DEFAULT_FPS,
-    EncoderSettings,
-    annotated_path,
-    build_sinks,
-)
-from streampose.outputs.mqtt import mqtt_sinks
-from streampose.outputs.parts import part_path
+from streampose.outputs.factory import DEFAULT_FPS, EncoderSettings, annotated_path
+from streampose.outputs.registry import SinkContext, make_sinks
 from streampose.pose import Poses, get_skeleton
 from streampose.runtime.channels import Channels
 from streampose.runtime.stage import POLL_S, Stage
@@ -378,25 +371,22 @@ def _engine(stream: int, camera: str | None = None, *, rules: tuple[Any, ...],
 
 
 def _sinks(plan: RunPlan, shard: int) -> list[Sink]:
-    """The sinks of render shard ``shard``: its streams' outputs, and files that span
-    streams written as this shard's part when there are several shards."""
-    threads = plan.budget(RenderStage.kind).encoder
-    encoder = EncoderSettings.from_performance(plan.config.performance,
-                                               threads=1 if threads is None else threads)
+    """The sinks of render shard ``shard`` (:func:`streampose.outputs.registry.make_sinks`):
+    its streams' outputs, and files that span streams written as this shard's part when
+    there are several shards."""
     shards = plan.processes.render
-    owned, part = shards[shard], (shard if len(shards) > 1 else None)
-    outputs = plan.config.outputs
-    if plan.config.slots is not None:  # recordings open and close with their cameras
-        outputs = dataclasses.replace(outputs, video=None)
-    sinks = build_sinks(outputs, all_stream_facts(plan), encoder, owned=owned, part=part)
-    if plan.console is not None:
-        from streampose.console.sink import console_sinks  # OpenCV: only with --serve
+    context = SinkContext(config=plan.config, streams=all_stream_facts(plan),
+                          encoder=_encoder(plan), owned=shards[shard],
+                          part=shard if len(shards) > 1 else None,
+                          counters=plan.counters, console=plan.console)
+    return make_sinks(context)
 
-        sinks += console_sinks(plan.console, plan.cameras, owned)
-    events = plan.config.events.jsonl
-    if events is not None:
-        sinks.append(EventsSink(path=events if part is None else part_path(events, part)))
-    return sinks + mqtt_sinks(plan.config.mqtt, plan.cameras, plan.counters)
+
+def _encoder(plan: RunPlan) -> EncoderSettings:
+    """The annotated videos' encoder settings, with render's thread budget."""
+    threads = plan.budget(RenderStage.kind).encoder
+    return EncoderSettings.from_performance(plan.config.performance,
+                                            threads=1 if threads is None else threads)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -431,10 +421,7 @@ def slot_recording(template: str | None, stream: int, camera: str) -> Path | Non
 
 def _slot_outputs(plan: RunPlan) -> SlotOutputs:
     assert plan.slots is not None, "Pipeline.run adds the slot table"
-    threads = plan.budget(RenderStage.kind).encoder
-    encoder = EncoderSettings.from_performance(plan.config.performance,
-                                               threads=1 if threads is None else threads)
     cfg = plan.config
-    return SlotOutputs(table=plan.slots, template=cfg.outputs.video, encoder=encoder,
+    return SlotOutputs(table=plan.slots, template=cfg.outputs.video, encoder=_encoder(plan),
                        draw=cfg.draw, tracking=cfg.tracking.enabled,
                        overwrite=cfg.outputs.overwrite)

@@ -10,12 +10,13 @@ import cv2
 import numpy as np
 import pytest
 
-from streampose.config.sections import OutputsConfig
+from streampose.config.sections import ModelConfig, OutputsConfig, PipelineConfig
 from streampose.errors import ConfigError, OutputError
 from streampose.outputs.base import FrameMeta
 from streampose.outputs.coco import CocoResultsSink
 from streampose.outputs.coco_ids import check_names, load_image_ids
-from streampose.outputs.factory import StreamFacts, check_outputs
+from streampose.outputs.factory import StreamFacts
+from streampose.outputs.registry import check_outputs
 from streampose.pose import COCO18, Poses
 from tests.helpers import MODEL_NAME, run_cli
 
@@ -70,7 +71,8 @@ def test_coco_ids_need_coco_results(tmp_path: Path) -> None:
 
 def test_check_outputs_refuses_unlisted_images_and_videos(tmp_path: Path) -> None:
     ann = write_annotations(tmp_path / "ann.json", {"a.jpg": 7})
-    outputs = OutputsConfig(coco=tmp_path / "res.json", coco_ids=ann)
+    outputs = PipelineConfig(sources=("a.jpg",), model=ModelConfig(path=Path("m.onnx")),
+                             outputs=OutputsConfig(coco=tmp_path / "res.json", coco_ids=ann))
     check_outputs(outputs, [image_facts("a.jpg")])
     with pytest.raises(ConfigError, match=r"b\.jpg"):
         check_outputs(outputs, [image_facts("a.jpg", "b.jpg")])

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from streampose.config import OutputsConfig
+from streampose.config import ModelConfig, OutputsConfig, PipelineConfig
+from streampose.config.sections import EventsConfig
 from streampose.errors import OutputError
 from streampose.outputs.lock import OutputLocks, lock_path, refuse_existing, run_outputs
 
@@ -57,17 +58,30 @@ def test_a_killed_owner_leaves_the_output_free(tmp_path: Path) -> None:
         pass
 
 
+def config(outputs: OutputsConfig, events: Path | None = None) -> PipelineConfig:
+    return PipelineConfig(sources=("a.mp4",), model=ModelConfig(path=Path("m.onnx")),
+                          outputs=outputs,
+                          events=EventsConfig(jsonl=events, fall={} if events else None))
+
+
 def test_run_outputs_lists_every_path_per_stream() -> None:
     outputs = OutputsConfig(video="v.mp4", json=Path("o.jsonl"), summary=Path("s.json"))
-    assert run_outputs(outputs, 2) == [("-o", Path("v_0.mp4")), ("-o", Path("v_1.mp4")),
+    assert run_outputs(config(outputs), 2) == [("-o", Path("v_0.mp4")), ("-o", Path("v_1.mp4")),
                                        ("--json", Path("o.jsonl")),
                                        ("--summary", Path("s.json"))]
 
 
 def test_run_outputs_by_camera_name_and_only_the_recorded() -> None:
     outputs = OutputsConfig(video="rec/{camera}.mp4")
-    assert run_outputs(outputs, 3, cameras=["a", "b", "c"], recorded=[True, False, True]) == \
-        [("-o", Path("rec/a.mp4")), ("-o", Path("rec/c.mp4"))]
+    found = run_outputs(config(outputs), 3, cameras=["a", "b", "c"],
+                        recorded=[True, False, True])
+    assert found == [("-o", Path("rec/a.mp4")), ("-o", Path("rec/c.mp4"))]
+
+
+def test_run_outputs_leaves_out_the_events_file_and_what_is_not_a_file() -> None:
+    outputs = OutputsConfig(json=Path("o.jsonl"))
+    assert run_outputs(config(outputs, events=Path("e.jsonl")), 1) == \
+        [("--json", Path("o.jsonl"))]
 
 
 def test_refuse_existing(tmp_path: Path) -> None:

@@ -8,11 +8,16 @@ from pathlib import Path
 
 import numpy as np
 
-from streampose.config import OutputsConfig
 from streampose.outputs.base import FrameMeta
 from streampose.outputs.coco import CocoResultsSink
 from streampose.outputs.jsonl import JsonLinesSink
-from streampose.outputs.parts import clear_parts, join_parts, part_path
+from streampose.outputs.parts import (
+    clear_parts,
+    concatenate,
+    join_coco,
+    join_parts,
+    part_path,
+)
 from streampose.pose import COCO18, Poses
 
 
@@ -45,14 +50,13 @@ def test_joined_parts_equal_one_sink_writing_the_shards_in_turn(tmp_path: Path) 
     whole, parted = tmp_path / "whole", tmp_path / "parted"
     whole.mkdir()
     parted.mkdir()
-    outputs = OutputsConfig(json=parted / "o.jsonl", coco=parted / "c.json")
     shards = [[f for f in FRAMES if f[0] == s] for s in (0, 1)]
     for shard, frames in enumerate(shards):
         write(JsonLinesSink(path=part_path(parted / "o.jsonl", shard)), frames)
         write(CocoResultsSink(path=part_path(parted / "c.json", shard)), frames)
     write(JsonLinesSink(path=whole / "o.jsonl"), shards[0] + shards[1])
     write(CocoResultsSink(path=whole / "c.json"), shards[0] + shards[1])
-    join_parts(outputs, 2)
+    join_parts([(parted / "o.jsonl", concatenate), (parted / "c.json", join_coco)], 2)
     assert (parted / "o.jsonl").read_bytes() == (whole / "o.jsonl").read_bytes()
     assert (parted / "c.json").read_bytes() == (whole / "c.json").read_bytes()
     assert len(json.loads((parted / "c.json").read_text())) == 5
@@ -63,7 +67,7 @@ def test_empty_missing_and_cut_short_parts(tmp_path: Path) -> None:
     coco = tmp_path / "c.json"
     write(CocoResultsSink(path=part_path(coco, 0)), [])  # a shard with no people
     part_path(coco, 1).write_text('[\n{"image_id": 1, "score": 1.0},\n{"image_id": 2, "sc')
-    join_parts(OutputsConfig(coco=coco), 3)  # part 2 was never written
+    join_parts([(coco, join_coco)], 3)  # part 2 was never written
     assert json.loads(coco.read_text()) == [{"image_id": 1, "score": 1.0}]
     assert not part_path(coco, 0).exists() and not part_path(coco, 1).exists()
 
@@ -71,8 +75,8 @@ def test_empty_missing_and_cut_short_parts(tmp_path: Path) -> None:
 def test_one_shard_has_no_parts_and_stale_parts_are_cleared(tmp_path: Path) -> None:
     jsonl = tmp_path / "o.jsonl"
     jsonl.write_text("kept\n")
-    join_parts(OutputsConfig(json=jsonl), 1)
+    join_parts([(jsonl, concatenate)], 1)
     assert jsonl.read_text() == "kept\n"
     part_path(jsonl, 1).write_text("stale\n")
-    clear_parts(OutputsConfig(json=jsonl), 2)
+    clear_parts([(jsonl, concatenate)], 2)
     assert not part_path(jsonl, 1).exists() and jsonl.read_text() == "kept\n"

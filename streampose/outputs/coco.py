@@ -32,7 +32,7 @@ class CocoResultsSink(Sink):
     """A COCO keypoint results file (a JSON array), streamed: nothing accumulates in memory.
 
     ``ids``: image ids by file name; every frame must then be a named image listed there
-    (checked before the run by :func:`streampose.outputs.factory.check_outputs`).
+    (checked before the run by :func:`streampose.outputs.registry.check_outputs`).
     """
 
     def __init__(self, *, path: Path, ids: Mapping[str, int] | None = None) -> None:

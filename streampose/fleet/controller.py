@@ -41,7 +41,7 @@ from typing import Any
 from streampose.config.cameras import Camera
 from streampose.fleet import cluster
 from streampose.fleet.assign import CapacityRule, assign
-from streampose.mqtt.state import MOVED
+from streampose.observe.camera_state import MOVED
 
 __all__ = ["CALL_TIMEOUT_S", "Controller"]
 

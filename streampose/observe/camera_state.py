@@ -79,12 +79,16 @@ class CameraStates:
         self.totals = list(totals) if totals is not None else [None] * len(self.live)
         self._frames = [0] * len(self.live)
         self._last: list[float | None] = [None] * len(self.live)
+        self._new: set[int] = set()  # cameras restarted: their next count is a baseline
 
     def reading(self, i: int, counts: Mapping[str, Any], now: float,
                 ended: bool = False) -> CameraReading:
         """Camera ``i``'s reading from its counters (``frames_in``, ``frames_out``)."""
         frames_in = int(counts.get("frames_in", 0))
-        if frames_in != self._frames[i]:
+        if i in self._new:
+            self._new.discard(i)
+            self._frames[i] = frames_in
+        elif frames_in != self._frames[i]:
             self._frames[i], self._last[i] = frames_in, now
         return CameraReading(frames_in=frames_in, frames_out=int(counts.get("frames_out", 0)),
                              last_frame=self._last[i], live=self.live[i], ended=ended,
@@ -99,3 +103,9 @@ class CameraStates:
         has ended."""
         done = list(ended) if ended is not None else [False] * len(counts)
         return [self.state(i, c, now, done[i]) for i, c in enumerate(counts)]
+
+    def restart(self, i: int) -> None:
+        """Stream ``i`` now carries another camera (a stream slot whose counters go on):
+        it is ``starting`` until its first frame of its own."""
+        self._last[i] = None
+        self._new.add(i)

@@ -41,6 +41,7 @@ class LiveView:
         self.totals = list(totals) if totals is not None else [None] * n
         self.counters, self.latency, self.started = counters, latency, started
         self.states = CameraStates(live=self.live, totals=self.totals, stale_s=stale_s)
+        self._carried = list(self.cameras)  # the camera each state is of
         self._ended = ended
         self.meter = RateMeter()
         self.latest = MetricsSnapshot(streams=[], stages=[], uptime_s=0.0)
@@ -53,6 +54,10 @@ class LiveView:
         busy = stage_stats.snapshot() if stage_stats is not None else {}
         values = counter_keys(counts) | {f"busy/{n}": b for n, (_, b) in busy.items()}
         self.meter.update(now, values)
+        for i, name in enumerate(self.cameras):
+            if name != self._carried[i]:  # a stream slot given another camera
+                self._carried[i] = name
+                self.states.restart(i)
         states = self.states.update(now, counts, self._ended() if self._ended else None)
         streams = [self._stream(i, c, state)
                    for i, (c, state) in enumerate(zip(counts, states, strict=True))]

@@ -99,3 +99,12 @@ def test_latency_since(records: list[float], seen: int, expected: list[float]) -
         window.record(1, x)
     values, count = window.since(1, seen)
     assert values.tolist() == expected and count == len(records)
+
+
+def test_a_slot_given_another_camera_starts_again() -> None:
+    v = view(live=True)
+    assert states(v, [(1.0, {"frames_in": 5}), (1.5, {"frames_in": 5})]) == \
+        ["online", "online"]
+    v.cameras[0] = "yard"  # the slot's counters go on; its new camera has given nothing
+    assert states(v, [(2.0, {}), (STALE_S + 3, {})]) == ["starting", "starting"]
+    assert states(v, [(STALE_S + 4, {"frames_in": 1})]) == ["online"]

@@ -146,7 +146,9 @@ class Pipeline:
             uris = list(cfg.sources) if cfg.slots is None else [s.info.uri for s in plan.sources]
             view = LiveView(sources=uris, counters=counters,
                             latency=latency, started=time.monotonic(), cameras=plan.cameras,
-                            live=[s.live for s in plan.sources], totals=self.totals())
+                            live=[s.live for s in plan.sources], totals=self.totals(),
+                            stale_s=cfg.live.stall_timeout_s,
+                            ended=lambda: _decoders_ended(sup, plan.streams))
             self._serve_metrics(stack, view)
             pump = self._serve_console(stack, view, plan.console)
             assigner = self._assign(stack, slots, view, status)
@@ -157,7 +159,7 @@ class Pipeline:
                 live = view.update(now, sup.stage_stats)
                 pump()
                 if status is not None:
-                    status.update(now, live.streams, _decoders_ended(sup, plan.streams))
+                    status.update(now, live.streams)  # the states the view computed
                 if on_progress is not None:
                     on_progress(Progress(counters.snapshot(), self.totals(),
                                          now - view.started, sup.pids, live))
@@ -238,9 +240,7 @@ class Pipeline:
         cfg = self.config
         if cfg.mqtt.url is None:
             return None
-        status = StatusPublisher(cfg.mqtt, cameras=self.plan.cameras,
-                                 live=[s.live for s in self.plan.sources],
-                                 stale_s=cfg.live.stall_timeout_s, started=time.monotonic())
+        status = StatusPublisher(cfg.mqtt, cameras=self.plan.cameras)
         return stack.enter_context(status)
 
     def _serve_metrics(self, stack: contextlib.ExitStack, view: LiveView) -> None:

@@ -4,7 +4,9 @@ A node pipeline is an ordinary ``streampose run``; its node actor reads
 ``http://127.0.0.1:<port>/metrics`` and turns the per-stream families into one record
 per camera (the ``camera`` label of ``streampose_stream_info`` names each stream):
 ``fps_in``, ``fps_out``, ``frames_in``, ``frames_out``, ``dropped``, ``reconnects``,
-``lag_p95`` (capture-to-output latency, seconds, None before the first frame).
+``lag_p95`` (capture-to-output latency, seconds, None before the first frame) and
+``state`` (the pipeline's own camera state, :mod:`streampose.observe.camera_state`;
+None on a page without it).
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ def parse_metrics(text: str) -> dict[str, dict[str, Any]]:
             key = _FAMILIES.get(family.name)
             if key is not None and sample.name in (family.name, family.name + "_total"):
                 values.setdefault(stream, {})[key] = sample.value
+            elif family.name == "streampose_stream_state" and sample.value == 1:
+                values.setdefault(stream, {})["state"] = sample.labels.get("state")
             elif family.name == "streampose_latency_seconds" and \
                     sample.labels.get("quantile") == "0.95":
                 values.setdefault(stream, {})["lag_p95"] = sample.value
@@ -53,9 +57,9 @@ def parse_metrics(text: str) -> dict[str, dict[str, Any]]:
     for stream, camera in cameras.items():
         record: dict[str, Any] = {"fps_in": 0.0, "fps_out": 0.0, "frames_in": 0,
                                   "frames_out": 0, "dropped": 0, "reconnects": 0,
-                                  "lag_p95": None}
+                                  "lag_p95": None, "state": None}
         for key, value in values.get(stream, {}).items():
-            record[key] = value if key.startswith(("fps", "lag")) else int(value)
+            record[key] = value if key.startswith(("fps", "lag", "state")) else int(value)
         out[camera] = record
     return out
 

@@ -40,13 +40,13 @@ from typing import IO, Any
 
 from streampose.config.cameras import Camera, CamerasFile, dump_cameras
 from streampose.fleet.figures import read_figures
+from streampose.observe.camera_state import FAILING, STARTING
 
-__all__ = ["STALE_S", "NodePipeline", "catches_sighup", "write_node_file"]
+__all__ = ["NodePipeline", "catches_sighup", "write_node_file"]
 
 log = logging.getLogger(__name__)
 
 STOP_TIMEOUT_S = 30.0  # SIGTERM -> SIGKILL of the group
-STALE_S = 5.0  # a camera without a new frame for this long is "reconnecting"
 BACKOFF_S = (1.0, 2.0, 4.0, 8.0)  # restarts of a pipeline that exited on its own
 TICK_S = 0.2
 FAILING_AFTER = 3  # pipeline exits in a row, each soon after its start
@@ -106,7 +106,6 @@ class NodePipeline:
         self._port = 0
         self._failures = 0
         self._next_start = 0.0
-        self._seen: dict[str, tuple[int, float]] = {}  # camera -> (frames_in, when it grew)
         self._starts: dict[str, float] = {}  # camera -> when this node got it
         self.restarts = 0
         self._raylet = os.getppid()  # a Ray worker's parent is its node's raylet
@@ -135,7 +134,6 @@ class NodePipeline:
             names = {c.name for c in cameras}
             now = time.monotonic()
             self._starts = {n: self._starts.get(n, now) for n in names}
-            self._seen = {n: v for n, v in self._seen.items() if n in names}
             restart = (dict(settings) != self._settings or max_streams != self._max_streams
                        or not live_changes())
             if not restart and set(cameras) == set(self._cameras):
@@ -162,33 +160,23 @@ class NodePipeline:
                     "starts": self.restarts, "log": str(self._log_path)}
 
     def figures(self) -> dict[str, dict[str, Any]]:
-        """Each camera's figures and ``state``: ``starting`` (no frame yet on this node),
-        ``online``, ``reconnecting`` (no new frame for ``STALE_S``), ``failing`` (the
-        pipeline keeps exiting soon after it starts: see its log)."""
+        """Each camera's figures and ``state``: the state its pipeline computed
+        (:mod:`streampose.observe.camera_state`; ``starting`` before the pipeline shows
+        the camera), or ``failing`` (the pipeline keeps exiting soon after it starts: see
+        its log)."""
         with self._lock:
             names = [c.name for c in self._cameras]
             port = self._port if self._running() else 0
             failing = self._failures >= FAILING_AFTER
-        read = read_figures(port) if port else None
-        now = time.monotonic()
-        out: dict[str, dict[str, Any]] = {}
-        for name in names:
-            record = dict((read or {}).get(name) or {})
-            frames = int(record.get("frames_in", 0))
-            seen = self._seen.get(name)
-            if frames > 0 and (seen is None or frames != seen[0]):
-                self._seen[name] = seen = (frames, now)
-            if failing:
-                state = "failing"
-            elif seen is None:
-                state = "starting"
-            elif now - seen[1] > STALE_S:
-                state = "reconnecting"
-            else:
-                state = "online"
-            out[name] = {**record, "state": state, "node": self.node}
-            if failing:
-                out[name]["log"] = str(self._log_path)
+        read = (read_figures(port) if port else None) or {}
+        return {name: self._figure(name, read.get(name), failing) for name in names}
+
+    def _figure(self, name: str, record: Mapping[str, Any] | None,
+                failing: bool) -> dict[str, Any]:
+        state = FAILING if failing else (record or {}).get("state") or STARTING
+        out = {**(record or {}), "state": state, "node": self.node}
+        if failing:
+            out["log"] = str(self._log_path)
         return out
 
     def stop(self) -> None:

@@ -7,10 +7,9 @@ The pieces are shared by the single-host pipeline and, later, a fleet node:
 - :mod:`~streampose.mqtt.client`: :class:`Publisher`, a paho-mqtt client whose
   ``publish`` never waits (bounded queue, dropped messages counted, reconnect with
   backoff, retained messages re-sent after a reconnect); paho is imported lazily;
-- :mod:`~streampose.mqtt.state`: each camera's state (online / reconnecting /
-  offline) from the shared counters;
 - :mod:`~streampose.mqtt.status`: the parent's ``<prefix>/availability`` (with a last
-  will) and ``<prefix>/<camera>/status`` messages;
+  will) and ``<prefix>/<camera>/status`` messages (each camera's state is the live
+  view's: :mod:`streampose.observe.camera_state`);
 - :mod:`~streampose.mqtt.gate`: which frames' poses are published (every Nth, at most
   R per second by presentation time).
 

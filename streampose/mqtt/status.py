@@ -7,7 +7,9 @@ without saying goodbye (killed). Each camera's ``status`` is a JSON object::
     {"camera": "entrance", "state": "online", "node": "host1", "fps": 24.8,
      "fps_in": 25.0, "lag_s": 0.081, "time": 1764650000.123, "frames_in": 1200, ...}
 
-with ``state`` one of online / reconnecting / offline (``moved`` is a fleet's), the
+with ``state`` the camera's state as the live view computed it on this tick (one
+vocabulary: :mod:`streampose.observe.camera_state`; ``moved`` and the other fleet states
+are a fleet's), the
 output and input rates, ``lag_s`` (capture to output, p95 over the recent window, None
 before the first frame) and every shared counter (:data:`streampose.observe.counters.FIELDS`).
 Both are retained, QoS 1; a status is sent when the camera's state changes and every
@@ -27,8 +29,8 @@ from typing import Any
 from streampose.config.sections import MqttConfig
 from streampose.lifecycle import Resource
 from streampose.mqtt.client import Publisher
-from streampose.mqtt.state import OFFLINE, CameraStates
 from streampose.mqtt.url import BrokerUrl, parse_broker_url
+from streampose.observe.camera_state import OFFLINE, STARTING
 from streampose.observe.counters import FIELDS
 
 __all__ = ["FINAL_WAIT_S", "StatusPublisher", "node_name", "status_payload"]
@@ -43,11 +45,13 @@ def node_name(config: MqttConfig) -> str:
     return config.node or socket.gethostname() or "node"
 
 
-def status_payload(camera: str, state: str, node: str, stream: Mapping[str, Any]) -> str:
-    """The JSON status of one camera from its live figures (a MetricsSnapshot stream)."""
+def status_payload(camera: str, state: str, node: str, stream: Mapping[str, Any],
+                   **extra: Any) -> str:
+    """The JSON status of one camera from its live figures (a MetricsSnapshot stream);
+    ``extra``: more keys (a fleet's ``moved`` says ``from``)."""
     lag = stream.get("latency_p95")
     record: dict[str, Any] = {
-        "camera": camera, "state": state, "node": node,
+        "camera": camera, "state": state, "node": node, **extra,
         "fps": round(float(stream.get("fps_out") or 0.0), 3),
         "fps_in": round(float(stream.get("fps_in") or 0.0), 3),
         "lag_s": None if lag is None else round(float(lag), 4),
@@ -65,13 +69,11 @@ class StatusPublisher(Resource):
     availability ``offline``, and disconnects.
     """
 
-    def __init__(self, config: MqttConfig, *, cameras: Sequence[str], live: Sequence[bool],
-                 stale_s: float, started: float) -> None:
+    def __init__(self, config: MqttConfig, *, cameras: Sequence[str]) -> None:
         assert config.url is not None, "no --mqtt URL"
         self.config, self.cameras = config, list(cameras)
         self.url: BrokerUrl = parse_broker_url(config.url)
         self.node = node_name(config)
-        self.states = CameraStates(live=live, stale_s=stale_s, started=started)
         self._shown: list[str | None] = [None] * len(self.cameras)
         self._latest: list[Mapping[str, Any]] = [{} for _ in self.cameras]
         self._next_all = 0.0
@@ -92,19 +94,18 @@ class StatusPublisher(Resource):
         publisher.publish_retained(self.availability, "online")
         self.publisher = publisher
 
-    def update(self, now: float, streams: Sequence[Mapping[str, Any]],
-               ended: Sequence[bool]) -> None:
+    def update(self, now: float, streams: Sequence[Mapping[str, Any]]) -> None:
         """Send the status of each camera whose state changed, and of all of them every
-        ``status_interval_s``; ``streams``: the live figures, ``ended``: whose stream
-        has ended."""
+        ``status_interval_s``; ``streams``: the live figures of this tick (a
+        MetricsSnapshot's), whose ``state`` each camera's status says."""
         if self.publisher is None or len(streams) != len(self.cameras):
             return
-        states = self.states.update(now, [int(s.get("frames_in", 0)) for s in streams], ended)
         due = now >= self._next_all
         if due:
             self._next_all = now + self.config.status_interval_s
-        for i, state in enumerate(states):
-            self._latest[i] = streams[i]
+        for i, stream in enumerate(streams):
+            state = str(stream.get("state") or STARTING)
+            self._latest[i] = stream
             if due or state != self._shown[i]:
                 self._send(i, state)
 

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from streampose.observe.camera_state import STALE_S, CameraStates
 from streampose.observe.counters import StreamCounters
 from streampose.observe.metrics import MetricsSnapshot, RunMetrics
 from streampose.observe.stats import LatencyWindow, RateMeter, StageStats, counter_keys
 from streampose.uri import redact
 
-STALE_S = 2.0  # a stream with no new frame for this long is no longer "online"
+__all__ = ["STALE_S", "LiveView"]
 
 
 class LiveView:
@@ -20,24 +21,32 @@ class LiveView:
     ``update(now)`` runs on the supervisor's tick; ``latest`` is read by the servers'
     threads (a reference swap, so no lock is needed). ``cameras``: each stream's run
     name; ``live``: which streams are live sources; ``totals``: frames each stream will
-    give, where known.
+    give, where known; ``stale_s``: the staleness rule of the camera states
+    (:mod:`streampose.observe.camera_state`); ``ended``: whether each stream's decoder has
+    ended (read on each update).
+
+    Each stream's ``state`` is computed here, once per tick, and every reader of the
+    snapshot (terminal, console, Prometheus, MQTT status, a fleet node) shows that one.
     """
 
     def __init__(self, *, sources: list[str], counters: StreamCounters,
                  latency: LatencyWindow, started: float,
                  cameras: Sequence[str] | None = None, live: Sequence[bool] | None = None,
-                 totals: Sequence[int | None] | None = None) -> None:
+                 totals: Sequence[int | None] | None = None, stale_s: float = STALE_S,
+                 ended: Callable[[], Sequence[bool]] | None = None) -> None:
         n = len(sources)
         self.sources = [redact(s) for s in sources]
         self.cameras = list(cameras) if cameras is not None else [f"stream{i}" for i in range(n)]
         self.live = list(live) if live is not None else [False] * n
         self.totals = list(totals) if totals is not None else [None] * n
         self.counters, self.latency, self.started = counters, latency, started
+        self.states = CameraStates(live=self.live, totals=self.totals, stale_s=stale_s)
+        self._carried = list(self.cameras)  # the camera each state is of
+        self._ended = ended
         self.meter = RateMeter()
         self.latest = MetricsSnapshot(streams=[], stages=[], uptime_s=0.0)
         self.metrics = RunMetrics(lambda: self.latest)
         self._seen = [0] * n                      # latency samples fed to the histogram
-        self._last_in: list[tuple[int, float]] = [(0, started)] * n
         self._busy: dict[str, tuple[int, float]] = {}
 
     def update(self, now: float, stage_stats: StageStats | None) -> MetricsSnapshot:
@@ -45,7 +54,13 @@ class LiveView:
         busy = stage_stats.snapshot() if stage_stats is not None else {}
         values = counter_keys(counts) | {f"busy/{n}": b for n, (_, b) in busy.items()}
         self.meter.update(now, values)
-        streams = [self._stream(i, c, now) for i, c in enumerate(counts)]
+        for i, name in enumerate(self.cameras):
+            if name != self._carried[i]:  # a stream slot given another camera
+                self._carried[i] = name
+                self.states.restart(i)
+        states = self.states.update(now, counts, self._ended() if self._ended else None)
+        streams = [self._stream(i, c, state)
+                   for i, (c, state) in enumerate(zip(counts, states, strict=True))]
         stages = [{"stage": n, "items": items, "busy_s": b,
                    "busy_ratio": min(1.0, self.meter.rate(f"busy/{n}"))}
                   for n, (items, b) in busy.items()]
@@ -54,33 +69,14 @@ class LiveView:
                                       uptime_s=now - self.started)
         return self.latest
 
-    def _stream(self, i: int, counts: dict[str, int], now: float) -> dict[str, Any]:
+    def _stream(self, i: int, counts: dict[str, int], state: str) -> dict[str, Any]:
         p50, p95 = self.latency.percentiles(i) or (None, None)
         return {"stream": i, "camera": self.cameras[i], "source": self.sources[i], **counts,
                 "fps_in": self.meter.rate(f"{i}/frames_in"),
                 "fps_out": self.meter.rate(f"{i}/frames_out"),
                 "latency_p50": p50, "latency_p95": p95,
                 "latency_count": self.latency.count(i), "latency_sum": self.latency.total(i),
-                "state": self._state(i, counts, now), "total": self.totals[i]}
-
-    def _state(self, i: int, counts: dict[str, int], now: float) -> str:
-        """``online`` (frames arriving), ``finished`` (a file read to its end),
-        ``reconnecting`` (a live source that went quiet), ``starting`` or ``offline``."""
-        frames_in = counts.get("frames_in", 0)
-        seen, since = self._last_in[i]
-        if frames_in != seen:
-            self._last_in[i] = (frames_in, now)
-            return "online"
-        total, frames_out = self.totals[i], counts.get("frames_out", 0)
-        if total is not None and frames_out >= total:
-            return "finished"
-        if self.live[i] and now - since >= STALE_S:
-            return "reconnecting" if frames_in or counts.get("reconnects", 0) else "offline"
-        if not frames_in:
-            return "starting"
-        if now - since < STALE_S:
-            return "online"
-        return "finished" if frames_out >= frames_in else "stalled"
+                "state": state, "total": self.totals[i]}
 
     def _observe(self, busy: dict[str, tuple[int, float]]) -> None:
         for i in range(len(self._seen)):

@@ -4,10 +4,11 @@ The per-stream and per-stage figures live in shared memory and are turned into a
 :class:`MetricsSnapshot` on the parent's progress tick (:mod:`streampose.observe.live`);
 a custom collector exposes the latest snapshot (counters from the shared counters, one
 family per name in :data:`streampose.observe.counters.FIELDS`; gauges; the latency
-summary). Two histograms are fed on the same tick: every frame's capture-to-output
-latency, and each stage's mean work time per item. Events by type come from the console
-when it runs. :class:`MetricsServer` serves the registry on ``--metrics-port`` with the
-library's own HTTP server; the console serves the same registry at ``/metrics``.
+summary; each stream's state, one sample per state). Two histograms are fed on the same
+tick: every frame's capture-to-output latency, and each stage's mean work time per
+item. Events by type come from the console when it runs. :class:`MetricsServer` serves
+the registry on ``--metrics-port`` with the library's own HTTP server; the console
+serves the same registry at ``/metrics``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from prometheus_client.registry import Collector
 
 from streampose.errors import OutputError
 from streampose.lifecycle import Resource
+from streampose.observe.camera_state import STATES
 from streampose.observe.counters import FIELDS
 
 __all__ = ["CONTENT_TYPE", "MetricsServer", "MetricsSnapshot", "RunMetrics"]
@@ -83,6 +85,7 @@ class _SnapshotCollector(Collector):
                 ("streampose_fps_in", "fps_in", "Frames in per second, recent window."),
                 ("streampose_fps_out", "fps_out", "Frames out per second, recent window.")))
             yield _latency_summary(snap.streams)
+            yield _stream_state(snap.streams)
         yield from _stage_families(snap.stages)
         yield GaugeMetricFamily("streampose_uptime_seconds", "Seconds since the run started.",
                                 value=snap.uptime_s)
@@ -96,6 +99,17 @@ def _stream_info(streams: Sequence[Mapping[str, Any]]) -> Metric:
         info.add_metric([str(s["stream"]), str(s.get("camera", "")), str(s.get("source", ""))],
                         1)
     return info
+
+
+def _stream_state(streams: Sequence[Mapping[str, Any]]) -> Metric:
+    """``streampose_stream_state{stream,state}``: 1 for the stream's state on this tick,
+    0 for the others of :data:`~streampose.observe.camera_state.STATES`."""
+    family = GaugeMetricFamily("streampose_stream_state", "State of each stream's camera "
+                               "(1 for the current one).", labels=["stream", "state"])
+    for s in streams:
+        for state in STATES:
+            family.add_metric([str(s["stream"]), state], int(s.get("state") == state))
+    return family
 
 
 def _stream_counters(streams: Sequence[Mapping[str, Any]]) -> Iterator[Metric]:

@@ -20,13 +20,14 @@ from rich.table import Table
 from rich.text import Text
 
 from streampose.lifecycle import Resource
+from streampose.observe.camera_state import FINISHED, OFFLINE, ONLINE, RECONNECTING, STALLED
 from streampose.observe.counters import FIELDS
 
 __all__ = ["StatusDisplay", "stage_line", "status_table"]
 
 _RATE_FIELDS = ("frames_in", "frames_out")  # shown as rates, not as counts
-_STATE_STYLE = {"online": "green", "reconnecting": "yellow", "offline": "red",
-                "stalled": "red", "finished": "blue"}
+_STATE_STYLE = {ONLINE: "green", RECONNECTING: "yellow", OFFLINE: "red", STALLED: "red",
+                FINISHED: "blue"}
 
 
 def _latency(value: float | None) -> str:

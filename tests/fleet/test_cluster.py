@@ -266,6 +266,10 @@ def test_a_lost_node_moves_its_camera(cluster: Any, subscriber: Subscriber) -> N
         later = [json.loads(m.text) for m in subscriber.messages[moved_at:]
                  if m.topic == topic]
     assert not any(s["state"] == "online" and s["node"] == lost["node"] for s in later)
+    # the new owner starts the camera: it says starting (never reconnecting), then online
+    by_target = [s["state"] for s in later if s["node"] == target and s["state"] != "moved"]
+    first_online = by_target.index("online")
+    assert set(by_target[:first_online]) <= {"starting"}, by_target
 
 
 def test_a_new_node_takes_new_cameras(cluster: Any, subscriber: Subscriber,

@@ -97,7 +97,7 @@ class FakeNodeActor:
 
 class FakeCluster:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.setattr("streampose.fleet.controller.FENCE_S", 0.0)
+        monkeypatch.setattr("streampose.fleet.reconcile.FENCE_S", 0.0)
         self.alive: dict[str, LiveNode] = {}
         self.actors: dict[str, FakeNodeActor] = {}
         monkeypatch.setattr(cluster, "require_ray", lambda: FakeRay)

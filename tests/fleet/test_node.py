@@ -52,18 +52,19 @@ def test_figures_from_a_metrics_page() -> None:
          "frames_out": 118, "dropped": 2, "reconnects": 1, "mqtt_dropped": 0,
          "decode_errors": 0, "events": 0, "fps_in": 10.0, "fps_out": 9.5,
          "latency_p50": 0.08, "latency_p95": 0.125, "latency_count": 118,
-         "latency_sum": 9.0},
+         "latency_sum": 9.0, "state": "online"},
         {"stream": 1, "camera": "yard", "source": "rtsp://y/2", "frames_in": 0,
          "frames_out": 0, "dropped": 0, "reconnects": 0, "fps_in": 0.0, "fps_out": 0.0,
-         "latency_p50": None, "latency_p95": None},
+         "latency_p50": None, "latency_p95": None, "state": "starting"},
     ]
     text = RunMetrics(lambda: MetricsSnapshot(streams=streams, uptime_s=12.0)) \
         .exposition().decode()
     figures = parse_metrics(text)
     assert figures["door"] == {"fps_in": 10.0, "fps_out": 9.5, "frames_in": 120,
                                "frames_out": 118, "dropped": 2, "reconnects": 1,
-                               "lag_p95": 0.125}
+                               "lag_p95": 0.125, "state": "online"}
     assert figures["yard"]["lag_p95"] is None and figures["yard"]["frames_in"] == 0
+    assert figures["yard"]["state"] == "starting"  # the pipeline's own state, read
 
 
 def test_the_pipeline_process_dies_with_its_parent(tmp_path: Path) -> None:

@@ -36,7 +36,27 @@ def test_live_camera_goes_reconnecting_and_back() -> None:
     got = states(v, [(0.5, {}), (STALE_S + 1, {}), (STALE_S + 2, {"frames_in": 5}),
                      (STALE_S + 3, {"frames_in": 5}), (2 * STALE_S + 4, {}),
                      (2 * STALE_S + 5, {"frames_in": 1, "reconnects": 1})])
-    assert got == ["starting", "offline", "online", "online", "reconnecting", "online"]
+    # a camera slow to give its first frame is starting, not offline nor reconnecting
+    assert got == ["starting", "starting", "online", "online", "reconnecting", "online"]
+
+
+def test_the_staleness_rule_is_the_views_own() -> None:
+    counters = StreamCounters(streams=1, ctx=CTX)
+    v = LiveView(sources=["rtsp://cam/door"], counters=counters,
+                 latency=LatencyWindow(streams=1, size=4, ctx=CTX), started=0.0,
+                 live=[True], stale_s=1.0)
+    assert states(v, [(0.5, {"frames_in": 1}), (1.4, {}), (1.5, {})]) == \
+        ["online", "online", "reconnecting"]
+
+
+def test_a_live_camera_whose_decoder_ended_is_offline() -> None:
+    ended = [False]
+    v = LiveView(sources=["rtsp://cam/door"], counters=StreamCounters(streams=1, ctx=CTX),
+                 latency=LatencyWindow(streams=1, size=4, ctx=CTX), started=0.0,
+                 live=[True], ended=lambda: ended)
+    assert states(v, [(0.5, {"frames_in": 3})]) == ["online"]
+    ended[0] = True
+    assert states(v, [(0.6, {})]) == ["offline"]
 
 
 def test_file_goes_finished() -> None:
@@ -79,3 +99,12 @@ def test_latency_since(records: list[float], seen: int, expected: list[float]) -
         window.record(1, x)
     values, count = window.since(1, seen)
     assert values.tolist() == expected and count == len(records)
+
+
+def test_a_slot_given_another_camera_starts_again() -> None:
+    v = view(live=True)
+    assert states(v, [(1.0, {"frames_in": 5}), (1.5, {"frames_in": 5})]) == \
+        ["online", "online"]
+    v.cameras[0] = "yard"  # the slot's counters go on; its new camera has given nothing
+    assert states(v, [(2.0, {}), (STALE_S + 3, {})]) == ["starting", "starting"]
+    assert states(v, [(STALE_S + 4, {"frames_in": 1})]) == ["online"]

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from streampose.config.camera import Camera
 from streampose.config.fields import Section, option
+from streampose.config.overrides import StreamSettings
 from streampose.config.rules import parse_line, parse_zone
 from streampose.errors import ConfigError
 from streampose.mqtt.url import parse_broker_url
@@ -534,20 +535,23 @@ class PipelineConfig:
         if self.slots is not None:
             _check_slots(self)
 
+    @property
+    def settings(self) -> StreamSettings:
+        """The run's own stream settings (``[live]``, ``[draw]``), before any camera's."""
+        return StreamSettings(live=self.live, draw=self.draw)
+
+    def settings_for(self, stream: int) -> StreamSettings:
+        """The settings of ``stream``: the run's, with its camera's own (if any)."""
+        camera = self.cameras[stream] if stream < len(self.cameras) else None
+        return self.settings.for_camera(camera)
+
     def live_for(self, stream: int) -> LiveConfig:
         """The ``[live]`` settings of ``stream``, with its camera's own transport."""
-        camera = self.cameras[stream] if stream < len(self.cameras) else None
-        if camera is None or camera.transport is None:
-            return self.live
-        return dataclasses.replace(self.live, rtsp_transport=camera.transport)
+        return self.settings_for(stream).live
 
     def draw_for(self, stream: int) -> DrawConfig:
         """The ``[draw]`` settings of ``stream``, with its camera's own face blurring."""
-        camera = self.cameras[stream] if stream < len(self.cameras) else None
-        if camera is None or camera.blur_faces is None:
-            return self.draw
-        return dataclasses.replace(self.draw, blur_faces=camera.blur_faces)
-
+        return self.settings_for(stream).draw
 
 MAX_STREAMS = 256
 

@@ -311,13 +311,3 @@ def test_a_render_shard_owns_some_streams_and_ends_with_them(
     assert report["first_out_at"] <= report["last_out_at"]
     stage.close()
 
-
-def test_a_slot_s_recordings_are_named_by_camera() -> None:
-    from pathlib import Path
-
-    from streampose.stages.render import slot_recording
-
-    assert slot_recording("rec/{camera}.mp4", 2, "door") == Path("rec/door.mp4")
-    assert slot_recording("rec/out.mp4", 2, "door") == Path("rec/out_door.mp4")
-    assert slot_recording("rec/s{stream}.mp4", 2, "door") == Path("rec/s2_door.mp4")
-    assert slot_recording(None, 2, "door") is None

@@ -513,7 +513,7 @@ class PipelineConfig:
         if isinstance(self.sources, str) or not all(isinstance(s, str) for s in self.sources):
             raise ConfigError(f"SOURCE / sources: {self.sources!r} is not a list of strings")
         object.__setattr__(self, "sources", tuple(self.sources))
-        if not self.sources and self.slots is None:
+        if not self.sources and not self.cameras_change:
             raise ConfigError("give at least one SOURCE (on the command line or in --config: "
                               "sources = [...])")
         for name, section in SECTIONS.items():
@@ -532,8 +532,19 @@ class PipelineConfig:
             if len(self.cameras) != len(self.sources):
                 raise ConfigError(f"PipelineConfig.cameras: {len(self.cameras)} cameras for "
                                   f"{len(self.sources)} sources; give one per source")
-        if self.slots is not None:
+        if self.cameras_change:
             _check_slots(self)
+
+    @property
+    def streams(self) -> int:
+        """How many streams the run has: its stream slots, else one per source."""
+        return len(self.sources) if self.slots is None else self.slots
+
+    @property
+    def cameras_change(self) -> bool:
+        """Whether cameras come and go while the run goes on (stream slots: ``slots``),
+        rather than being assigned once at the start."""
+        return self.slots is not None
 
     @property
     def settings(self) -> StreamSettings:

@@ -105,6 +105,7 @@ class CameraStates:
                  cameras: Sequence[str] | None = None,
                  slots: SlotCameras | None = None) -> None:
         self.make_tracker, self.make_engine, self.slots = tracker, events, slots
+        self.changing = bool(slots)  # with slot outputs: the cameras come and go
         self.named = cameras is not None
         self._states = [self._first(s, annotators, cameras) if s in owned
                         else CameraState(name=cameras[s] if cameras else None)
@@ -123,26 +124,26 @@ class CameraStates:
 
     def needs_attach(self, stream: int) -> bool:
         """Whether ``stream`` is a slot with no camera attached yet."""
-        return self.slots is not None and self._states[stream].camera is None
+        return self.changing and self._states[stream].camera is None
 
     def attach(self, stream: int, header: FrameHeader) -> CameraState | None:
         """The first frame of the slot's camera: its name, drawing, tracker, events and
         recording (sized from ``header``); None when the slot has no camera now."""
-        assert self.slots is not None
-        _, _, camera = self.slots.table.read(stream)
+        slots = self.slots
+        assert slots, "a stream slot's camera comes from its slot outputs"
+        _, _, camera = slots.table.read(stream)
         if camera is None:
             return None
         state = self._states[stream]
         state.camera = camera
         if self.named:
             state.name = camera.name
-        state.annotators = self.slots.annotators(camera)
+        state.annotators = slots.annotators(camera)
         state.tracker = self.make_tracker() if self.make_tracker else None
         state.engine = self.make_engine(stream, camera.name) if self.make_engine else None
         state.rules = _rules(state.engine)
-        state.recording = open_recording(template=self.slots.template,
-                                         encoder=self.slots.encoder,
-                                         overwrite=self.slots.overwrite, stream=stream,
+        state.recording = open_recording(template=slots.template, encoder=slots.encoder,
+                                         overwrite=slots.overwrite, stream=stream,
                                          camera=camera, header=header)
         return state
 
@@ -156,5 +157,5 @@ class CameraStates:
 
     def drained(self, stream: int, generation: int) -> None:
         """Tell the slot table every frame of ``stream`` up to ``generation`` is out."""
-        if self.slots is not None:
+        if self.slots:
             self.slots.table.drained(stream, generation)

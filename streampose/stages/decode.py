@@ -72,8 +72,8 @@ class DecodeStage(Stage):
     @classmethod
     def outputs(cls, plan: RunPlan, index: int) -> list[ChannelSpec]:
         source, live = plan.sources[index], plan.config.live_for(index)
-        ring_policy = policy_for(source, live).ring_policy if plan.config.slots is None \
-            else SlotPolicy.ring_policy
+        ring_policy = SlotPolicy.ring_policy if plan.lineup.changing \
+            else policy_for(source, live).ring_policy
         return [RingSpec(name=f"frames{index}", codec=FRAME_CODEC, policy=ring_policy,
                          slots=live.slots if source.live else plan.file_slots,
                          slot_bytes=max(w * h * 3 for w, h in source.sizes)),
@@ -83,8 +83,8 @@ class DecodeStage(Stage):
     def build(cls, plan: RunPlan, channels: Channels, index: int) -> DecodeStage:
         cfg, probed = plan.config, plan.sources[index]
         threads = plan.budget(cls.kind).decode
-        if cfg.slots is not None:  # a stream slot: its cameras come from the slot table
-            assert plan.slots is not None, "Pipeline.run adds the slot table"
+        if plan.lineup.changing:  # a stream slot: its cameras come from the slot table
+            assert isinstance(plan.slots, SlotTable), "Pipeline.run adds the slot table"
             policy = SlotPolicy(slots=plan.slots, settings=cfg.settings, max_size=probed.sizes[0],
                                 threads=1 if threads is None else threads)
             return cls(stream=index, source=None, ring=channels[f"frames{index}"],

@@ -66,8 +66,8 @@ class RenderStage(Stage):
                    names=[list(s.names) if s.names else None for s in plan.sources],
                    annotators=_annotators(plan),
                    tracker=_tracker(cfg.tracking), events=_engines(plan),
-                   cameras=plan.cameras if cfg.cameras or cfg.slots else None,
-                   slots=_slot_outputs(plan) if cfg.slots is not None else None,
+                   cameras=plan.cameras if plan.lineup.named else None,
+                   slots=_slot_outputs(plan) if plan.lineup.changing else None,
                    name=cls.kind if len(layout.render) == 1 else f"{cls.kind}{index}")
 
     def __init__(self, *, frames: Sequence[SharedRing | None], results: Any, sinks: list[Sink],

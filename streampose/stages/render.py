@@ -45,6 +45,7 @@ from streampose.stages.plan import RunPlan, all_stream_facts
 from streampose.stages.render_order import TicketOrder
 from streampose.stages.sink_set import SinkSet
 from streampose.stages.slots import SlotTable
+from streampose.stages.steady_rate import SteadyRate
 from streampose.transport.ring import SharedRing
 
 log = logging.getLogger(__name__)
@@ -97,8 +98,7 @@ class RenderStage(Stage):
         self.slots = slots
         self.order = TicketOrder(streams=streams)
         self._ended = [s not in self.owned for s in range(streams)]
-        self._first_out: float | None = None
-        self._last_out: float | None = None
+        self.rate = SteadyRate()
 
     def open(self) -> None:
         self.skeleton = get_skeleton(self.skeleton_name)
@@ -171,9 +171,7 @@ class RenderStage(Stage):
     def _count(self, stream: int) -> None:
         self.items += 1
         self.counters.add(stream, "frames_out")
-        self._last_out = time.monotonic()
-        if self._first_out is None:
-            self._first_out = self._last_out
+        self.rate.tick()
 
     # -- stream slots: cameras come and go ------------------------------------------------
 
@@ -199,14 +197,8 @@ class RenderStage(Stage):
         self.states.drained(stream, generation)
 
     def extra_report(self) -> dict[str, Any]:
-        """Steady-state rate: frames between the first and the last one out (no start-up);
-        with the times of both (``time.monotonic``, one clock for every process) so that
-        the rates of several render shards add up (:class:`~streampose.observe.summary.Summary`)."""
-        if self._first_out is None or self._last_out is None or self.items < 2:
-            return {}
-        span = self._last_out - self._first_out
-        return {"steady_fps": round((self.items - 1) / span, 3) if span > 0 else None,
-                "first_out_at": self._first_out, "last_out_at": self._last_out}
+        """The steady-state rate (:class:`~streampose.stages.steady_rate.SteadyRate`)."""
+        return self.rate.report()
 
     def close(self) -> None:
         """Close every output, even after one fails; then raise the first failure."""

@@ -243,7 +243,7 @@ def summary_line(summary: Summary) -> str:
 def run_command(args: argparse.Namespace, config: PipelineConfig) -> int:
     from streampose.pipeline import Pipeline
 
-    watched = getattr(args, "cameras", None) if config.slots is not None else None
+    watched = getattr(args, "cameras", None) if config.cameras_change else None
     pipeline = Pipeline(config, cameras_file=watched)
     progress = None
     if sys.stderr.isatty() and not args.no_progress:

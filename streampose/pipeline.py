@@ -194,8 +194,9 @@ class Pipeline:
                 status: StatusPublisher | None) -> CameraAssigner | None:
         """With stream slots: the first cameras assigned, the file watched (and SIGHUP
         caught) while the run goes on; the views follow each slot's camera."""
-        if slots is None:
-            return None
+        if not self.config.cameras_change:
+            return None  # its cameras were assigned once, at the start
+        assert isinstance(slots, SlotTable), "Pipeline.run adds the slot table"
         sources = list(view.sources)
 
         def changed(slot: int, name: str) -> None:
@@ -287,7 +288,7 @@ def validate(config: PipelineConfig) -> RunPlan:
                           must_exist=backend != "fake")
     warm()  # the stages' fork server imports their modules while the sources are probed
     _check_cameras(config)
-    if config.slots is not None:  # stream slots: sized for any camera, none probed
+    if config.cameras_change:  # stream slots: sized for any camera, none probed
         sources = _slot_sources(config)
         height = sources[0].sizes[0][1]  # and a reserve for frames up to 2:1 wide
         wide = int(SLOT_MAX_ASPECT * height)
@@ -324,7 +325,7 @@ def _check_events(plan: RunPlan) -> None:
         return
     rules = events.rules()
     for rule in rules:
-        if plan.config.slots is not None:
+        if plan.lineup.changing:
             break  # cameras come and go: a rule may name one that is not there yet
         if rule.camera is not None and rule.camera not in plan.cameras:
             raise ConfigError(f"[events] rule {rule.name!r}: camera = {rule.camera!r} is not "
@@ -390,13 +391,13 @@ def _slot_sources(config: PipelineConfig) -> tuple[ProbedSource, ...]:
     """One stand-in per stream slot: a live source of the largest size a slot holds
     (1920x1080, or the largest of the first cameras, probed; larger frames are scaled to
     fit); the first cameras' URLs (redacted) where known."""
-    assert config.slots is not None
     # a camera that is down now is no reason to stop: it may be fixed or removed later
     lives = [replace(config.live_for(i), reconnect=True) for i in range(len(config.cameras))]
     sizes = [LIVE_DEFAULT_SIZE] + [size for c, live in zip(config.cameras, lives, strict=True)
                                    for size in probe_source(c.url, live=live).sizes]
     width, height = max(w for w, _ in sizes), max(h for _, h in sizes)
-    uris = [redact(c.url) for c in config.cameras] + [""] * (config.slots - len(config.cameras))
+    idle = config.streams - len(config.cameras)
+    uris = [redact(c.url) for c in config.cameras] + [""] * idle
     return tuple(ProbedSource(SourceInfo(uri=uri, width=width, height=height,
                                          time_base=LIVE_TIME_BASE, fps=None, frames=None,
                                          live=True), ((width, height),), live=True)

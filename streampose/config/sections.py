@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from streampose.config.camera import Camera
 from streampose.config.fields import Section, option
+from streampose.config.overrides import StreamSettings
 from streampose.config.rules import parse_line, parse_zone
 from streampose.errors import ConfigError
 from streampose.mqtt.url import parse_broker_url
@@ -512,7 +513,7 @@ class PipelineConfig:
         if isinstance(self.sources, str) or not all(isinstance(s, str) for s in self.sources):
             raise ConfigError(f"SOURCE / sources: {self.sources!r} is not a list of strings")
         object.__setattr__(self, "sources", tuple(self.sources))
-        if not self.sources and self.slots is None:
+        if not self.sources and not self.cameras_change:
             raise ConfigError("give at least one SOURCE (on the command line or in --config: "
                               "sources = [...])")
         for name, section in SECTIONS.items():
@@ -531,23 +532,37 @@ class PipelineConfig:
             if len(self.cameras) != len(self.sources):
                 raise ConfigError(f"PipelineConfig.cameras: {len(self.cameras)} cameras for "
                                   f"{len(self.sources)} sources; give one per source")
-        if self.slots is not None:
+        if self.cameras_change:
             _check_slots(self)
+
+    @property
+    def streams(self) -> int:
+        """How many streams the run has: its stream slots, else one per source."""
+        return len(self.sources) if self.slots is None else self.slots
+
+    @property
+    def cameras_change(self) -> bool:
+        """Whether cameras come and go while the run goes on (stream slots: ``slots``),
+        rather than being assigned once at the start."""
+        return self.slots is not None
+
+    @property
+    def settings(self) -> StreamSettings:
+        """The run's own stream settings (``[live]``, ``[draw]``), before any camera's."""
+        return StreamSettings(live=self.live, draw=self.draw)
+
+    def settings_for(self, stream: int) -> StreamSettings:
+        """The settings of ``stream``: the run's, with its camera's own (if any)."""
+        camera = self.cameras[stream] if stream < len(self.cameras) else None
+        return self.settings.for_camera(camera)
 
     def live_for(self, stream: int) -> LiveConfig:
         """The ``[live]`` settings of ``stream``, with its camera's own transport."""
-        camera = self.cameras[stream] if stream < len(self.cameras) else None
-        if camera is None or camera.transport is None:
-            return self.live
-        return dataclasses.replace(self.live, rtsp_transport=camera.transport)
+        return self.settings_for(stream).live
 
     def draw_for(self, stream: int) -> DrawConfig:
         """The ``[draw]`` settings of ``stream``, with its camera's own face blurring."""
-        camera = self.cameras[stream] if stream < len(self.cameras) else None
-        if camera is None or camera.blur_faces is None:
-            return self.draw
-        return dataclasses.replace(self.draw, blur_faces=camera.blur_faces)
-
+        return self.settings_for(stream).draw
 
 MAX_STREAMS = 256
 

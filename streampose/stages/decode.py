@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from streampose.config.overrides import StreamSettings
 from streampose.config.sections import LiveConfig
 from streampose.errors import SourceError
 from streampose.observe.counters import StreamCounters
@@ -71,8 +72,8 @@ class DecodeStage(Stage):
     @classmethod
     def outputs(cls, plan: RunPlan, index: int) -> list[ChannelSpec]:
         source, live = plan.sources[index], plan.config.live_for(index)
-        ring_policy = policy_for(source, live).ring_policy if plan.config.slots is None \
-            else SlotPolicy.ring_policy
+        ring_policy = SlotPolicy.ring_policy if plan.lineup.changing \
+            else policy_for(source, live).ring_policy
         return [RingSpec(name=f"frames{index}", codec=FRAME_CODEC, policy=ring_policy,
                          slots=live.slots if source.live else plan.file_slots,
                          slot_bytes=max(w * h * 3 for w, h in source.sizes)),
@@ -82,9 +83,9 @@ class DecodeStage(Stage):
     def build(cls, plan: RunPlan, channels: Channels, index: int) -> DecodeStage:
         cfg, probed = plan.config, plan.sources[index]
         threads = plan.budget(cls.kind).decode
-        if cfg.slots is not None:  # a stream slot: its cameras come from the slot table
-            assert plan.slots is not None, "Pipeline.run adds the slot table"
-            policy = SlotPolicy(slots=plan.slots, live=cfg.live, max_size=probed.sizes[0],
+        if plan.lineup.changing:  # a stream slot: its cameras come from the slot table
+            assert isinstance(plan.slots, SlotTable), "Pipeline.run adds the slot table"
+            policy = SlotPolicy(slots=plan.slots, settings=cfg.settings, max_size=probed.sizes[0],
                                 threads=1 if threads is None else threads)
             return cls(stream=index, source=None, ring=channels[f"frames{index}"],
                        doorbell=channels[f"doorbell{plan.processes.preprocess_shard(index)}"],
@@ -121,6 +122,12 @@ class DecodeStage(Stage):
         self.policy.stop(self)
 
     # -- what the policies share --------------------------------------------------------
+
+    def begin_source(self, source: Source) -> None:
+        """Read ``source`` from now on (a stream slot's next camera): its frames are
+        numbered from 0, its damage counted from none."""
+        self.source = source
+        self._seq, self._damage_seen = 0, 0
 
     def should_end(self) -> bool:
         """``max_frames`` written, or the supervisor asked the sources to stop."""
@@ -396,9 +403,11 @@ class SlotPolicy(DecodePolicy):
 
     ring_policy = "drop_oldest"
 
-    def __init__(self, *, slots: SlotTable, live: LiveConfig, max_size: tuple[int, int],
-                 threads: int = 1) -> None:
-        self.slots, self.live, self.max_size, self.threads = slots, live, max_size, threads
+    def __init__(self, *, slots: SlotTable, settings: StreamSettings,
+                 max_size: tuple[int, int], threads: int = 1) -> None:
+        """``settings``: the run's, which each camera's own adjust."""
+        self.slots, self.settings = slots, settings
+        self.max_size, self.threads = max_size, threads
 
     def start(self, stage: DecodeStage) -> None:
         self._seen = 0  # the generation acted on
@@ -448,10 +457,8 @@ class SlotPolicy(DecodePolicy):
         self._seen, self._attached = generation, False
         if camera is None:
             return
-        live = self.live if camera.transport is None else \
-            dataclasses.replace(self.live, rtsp_transport=camera.transport)
-        stage.source = create_source(camera.url, threads=self.threads, live=live)
-        stage._seq, stage._damage_seen = 0, 0
+        live = self.settings.for_camera(camera).live
+        stage.begin_source(create_source(camera.url, threads=self.threads, live=live))
         stage.detach_generation = generation
         self._inner = LivePolicy(config=live, max_size=self.max_size,
                                  max_aspect=SLOT_MAX_ASPECT)

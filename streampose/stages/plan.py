@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from streampose.config.lineup import Lineup, lineup
 from streampose.runtime.threads import ThreadBudget, ThreadPlan
 from streampose.stages.layout import Layout
-from streampose.uri import camera_name, unique_names
 
 if TYPE_CHECKING:  # types only: every stage module imports this one, keep it light
     from streampose.backends.request import BackendRequest
@@ -71,22 +71,24 @@ class RunPlan:
         return self.config.model.height or self.spec.input_height
 
     @property
+    def lineup(self) -> Lineup:
+        """Each stream's camera at the start, and whether the cameras change
+        (:mod:`streampose.config.lineup`)."""
+        cfg = self.config
+        return lineup(cfg.cameras, [s.info.uri for s in self.sources], cfg.settings,
+                      changing=cfg.cameras_change)
+
+    @property
     def cameras(self) -> tuple[str, ...]:
         """Each stream's name, unique in the run: its camera's in a cameras file, else a
-        short name made from its URI (:func:`streampose.uri.camera_name`)."""
-        cameras = self.config.cameras
-        if self.config.slots is not None:  # the first cameras; "" for an idle slot
-            return tuple(c.name for c in cameras) + ("",) * (self.streams - len(cameras))
-        if cameras:
-            return tuple(c.name for c in cameras)
-        return unique_names([camera_name(s.info.uri) for s in self.sources])
+        short name made from its URI (:func:`streampose.uri.camera_name`); "" for an idle
+        stream slot."""
+        return self.lineup.names
 
     @property
     def recorded(self) -> tuple[bool, ...]:
         """Whether each stream's annotated video is written (a camera's ``record``)."""
-        cameras = self.config.cameras
-        rest = self.streams - len(cameras)  # idle stream slots record nothing (yet)
-        return tuple(c.record for c in cameras) + (self.config.slots is None,) * rest
+        return self.lineup.recorded
 
     @property
     def streams(self) -> int:

@@ -410,3 +410,17 @@ def test_a_slot_pads_a_frame_wider_than_its_buffers_allow() -> None:
     assert policy._fit(Frame(image=plain, pts=0, index=0)).image is plain
     huge = np.zeros((1000, 4000, 3), np.uint8)  # scaled to fit first, then padded
     assert policy._fit(Frame(image=huge, pts=0, index=0)).image.shape == (960, 1920, 3)
+
+
+def test_a_slot_s_next_camera_is_counted_from_none(
+    make_ring: Callable[..., SharedRing]
+) -> None:
+    class Damaged:
+        def __init__(self, errors: int) -> None:
+            self.decode_errors, self.uri = errors, "rtsp://cam/x"
+
+    stage = make_stage(Damaged(3), make_ring(slots=4), BlockingPolicy())  # type: ignore[arg-type]
+    stage.count_damage()
+    stage.begin_source(Damaged(2))  # type: ignore[arg-type]
+    stage.count_damage()
+    assert stage.counters.get(0, "decode_errors") == 5

@@ -312,12 +312,38 @@ def test_a_render_shard_owns_some_streams_and_ends_with_them(
     stage.close()
 
 
-def test_a_slot_s_recordings_are_named_by_camera() -> None:
-    from pathlib import Path
 
-    from streampose.stages.render import slot_recording
+def test_a_slot_s_camera_is_followed_from_its_first_frame_to_its_detach_marker(
+    frames: list[SharedRing], stage_control: StageControl, free_slots: Callable
+) -> None:
+    from streampose.config.camera import Camera
+    from streampose.config.overrides import StreamSettings
+    from streampose.config.sections import DrawConfig, LiveConfig
+    from streampose.outputs.factory import EncoderSettings
+    from streampose.stages.messages import FLAG_DETACH
+    from streampose.stages.render import SlotOutputs
+    from streampose.stages.slots import SlotTable
 
-    assert slot_recording("rec/{camera}.mp4", 2, "door") == Path("rec/door.mp4")
-    assert slot_recording("rec/out.mp4", 2, "door") == Path("rec/out_door.mp4")
-    assert slot_recording("rec/s{stream}.mp4", 2, "door") == Path("rec/s2_door.mp4")
-    assert slot_recording(None, 2, "door") is None
+    class PerStream(Recorder):
+        def __init__(self) -> None:
+            super().__init__(frames, free_slots)
+            self.stream, self.camera = 0, ""
+
+    table = SlotTable(slots=2, ctx=CTX)
+    slots = SlotOutputs(table=table, template=None, encoder=EncoderSettings(),
+                        settings=StreamSettings(live=LiveConfig(), draw=DrawConfig()),
+                        tracking=False)
+    sink = PerStream()
+    stage = render(frames, [sink], stage_control, cameras=["", ""], slots=slots)
+    table.assign(0, Camera(name="door", url="rtsp://cam/door"))
+    feed(stage, result(0, 0, lease_frame(frames[0], 0, 0)))
+    assert sink.written[0][0].camera == "door" and sink.camera == "door"
+    table.release(0)
+    generation = table.generation(0)
+    marker = FrameHeader(stream=0, seq=1, pts=generation, flags=FLAG_EOS | FLAG_DETACH,
+                         ticket=1)
+    assert not table.is_free(0)
+    assert feed(stage, PoseResult(marker)) is True  # a detach is no end of the stream
+    assert table.is_free(0) and stage.states[0].camera is None
+    assert free_slots(frames[0]) == SLOTS
+    stage.close()

@@ -1,0 +1,108 @@
+"""Render's per-camera state: made per stream, a slot's camera attached and detached."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from streampose.config.camera import Camera
+from streampose.outputs.factory import EncoderSettings
+from streampose.pose import Poses, get_skeleton
+from streampose.stages.camera_state import CameraState, CameraStates
+from streampose.stages.messages import FrameHeader
+from streampose.stages.slots import SlotTable
+
+CTX = mp.get_context("spawn")
+HEADER = FrameHeader(stream=0, seq=0, width=32, height=24)
+
+
+@dataclass
+class Slots:
+    """The slot outputs render follows a slot's cameras with (no recording template)."""
+
+    table: SlotTable
+    template: str | None = None
+    encoder: EncoderSettings = field(default_factory=EncoderSettings)
+    overwrite: bool = True
+
+    def annotators(self, camera: Camera) -> list[Any]:
+        return [f"drawing for {camera.name}"]
+
+
+class Tracker:
+    made = 0
+
+    def __init__(self) -> None:
+        Tracker.made += 1
+        self.number = Tracker.made
+
+    def update(self, poses: Poses) -> Poses:
+        return poses
+
+
+def states(slots: Slots | None, owned: tuple[int, ...] = (0, 1)) -> CameraStates:
+    return CameraStates(streams=2, owned=owned, annotators=lambda s: [f"drawing {s}"],
+                        tracker=Tracker, cameras=["cam0", "cam1"], slots=slots)
+
+
+def test_each_owned_stream_gets_its_own_parts() -> None:
+    made = states(None, owned=(1,))
+    assert made[1].name == "cam1" and made[1].annotators == ["drawing 1"]
+    assert isinstance(made[1].tracker, Tracker) and made[1].engine is None
+    assert made[0].name == "cam0" and made[0].tracker is None and made[0].annotators == []
+    assert not made.changing and not made.needs_attach(1)
+
+
+def test_a_slot_s_camera_is_attached_at_its_first_frame_and_forgotten_at_detach() -> None:
+    table = SlotTable(slots=2, ctx=CTX)
+    made = states(Slots(table))
+    assert made.needs_attach(0)
+    assert made.attach(0, HEADER) is None  # no camera yet: nothing changes
+    assert made.needs_attach(0) and made[0].name == "cam0"
+    door = Camera(name="door", url="rtsp://cam/door")
+    table.assign(0, door)
+    first = made[0].tracker
+    state = made.attach(0, HEADER)
+    assert state is made[0] and state.camera == door and state.name == "door"
+    assert state.annotators == ["drawing for door"] and state.tracker is not first
+    assert state.recording is None and not made.needs_attach(0)  # no -o: not recorded
+    assert made.detach(0) == (door, None)
+    assert state.tracker is None and state.camera is None and made.needs_attach(0)
+    assert state.name == "door"  # until the next camera's first frame
+    table.release(0)
+    made.drained(0, table.generation(0))
+    assert table.is_free(0)
+
+
+def test_a_slot_s_camera_is_recorded_from_its_first_frame(tmp_path: Path) -> None:
+    table = SlotTable(slots=2, ctx=CTX)
+    made = states(Slots(table, template=str(tmp_path / "{camera}.mp4")))
+    table.assign(1, Camera(name="yard", url="rtsp://cam/yard"))
+    state = made.attach(1, FrameHeader(stream=1, seq=0, width=32, height=24))
+    assert state is not None and state.recording is not None
+    _, recording = made.detach(1)
+    assert recording is not None and state.recording is None
+    recording.close()
+    assert (tmp_path / "yard.mp4").exists()
+
+
+def test_a_camera_state_draws_its_rules_under_its_poses() -> None:
+    drawn: list[str] = []
+
+    class Draws:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def annotate(self, frame: np.ndarray, poses: Poses) -> None:
+            drawn.append(self.name)
+
+    state = CameraState(annotators=[Draws("poses")], rules=Draws("rules"))
+    poses = Poses.empty(get_skeleton("coco18"))
+    state.draw(np.zeros((2, 2, 3), np.uint8), poses)
+    assert drawn == ["rules", "poses"]
+    assert state.track(poses) is poses  # no tracker, no engine: unchanged, no events
+    assert state.events(None, poses) == []  # type: ignore[arg-type]

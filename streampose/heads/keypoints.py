@@ -36,6 +36,7 @@ from streampose.errors import ModelError
 from streampose.heads.base import Head, HeadSettings, Payload, Shape, as_numpy
 from streampose.models.spec import ModelSpec, check_keys, fail
 from streampose.pose.letterbox import Letterbox
+from streampose.pose.nms import box_nms
 from streampose.pose.poses import Poses
 
 if TYPE_CHECKING:
@@ -213,39 +214,9 @@ def select_people(predictions: np.ndarray, limits: KeypointLimits) -> np.ndarray
     return table
 
 
-def box_nms(boxes: np.ndarray, iou_threshold: float, limit: int) -> np.ndarray:
-    """Greedy NMS over ``boxes`` ``(m, 4)`` (x1, y1, x2, y2) sorted best first: the indices
-    kept, in order; a box overlapping a kept one by IoU > ``iou_threshold`` is dropped."""
-    kept: list[int] = []
-    alive = np.arange(len(boxes))
-    areas = _areas(boxes)
-    while alive.size and len(kept) < limit:
-        best, rest = alive[0], alive[1:]
-        kept.append(int(best))
-        overlap = _iou(boxes[best], areas[best], boxes[rest], areas[rest])
-        alive = rest[~(overlap > iou_threshold)]
-    return np.asarray(kept, np.int64)
-
-
 def _corners(xywh: np.ndarray) -> np.ndarray:
     centre, half = xywh[:, :2], xywh[:, 2:4] / 2
     return np.concatenate([centre - half, centre + half], axis=1)
-
-
-def _areas(boxes: np.ndarray) -> np.ndarray:
-    sizes = np.clip(boxes[:, 2:4] - boxes[:, :2], 0.0, None)
-    areas: np.ndarray = sizes[:, 0] * sizes[:, 1]
-    return areas
-
-
-def _iou(box: np.ndarray, area: float, others: np.ndarray, areas: np.ndarray) -> np.ndarray:
-    lo = np.maximum(box[:2], others[:, :2])
-    hi = np.minimum(box[2:], others[:, 2:])
-    inter = np.clip(hi - lo, 0.0, None).prod(axis=1)
-    union = area + areas - inter
-    with np.errstate(invalid="ignore", divide="ignore"):
-        iou: np.ndarray = np.where(union > 0, inter / union, 0.0)
-    return iou
 
 
 def _clean_keypoints(flat: np.ndarray) -> np.ndarray:

@@ -43,10 +43,11 @@ from streampose.outputs.factory import (
 from streampose.outputs.mqtt import mqtt_sinks
 from streampose.outputs.parts import part_path
 from streampose.pose import Poses, get_skeleton
-from streampose.runtime.channels import Channels
+from streampose.runtime.channels import Wiring
 from streampose.runtime.stage import POLL_S, Stage
 from streampose.stages.messages import FrameHeader, PoseResult
 from streampose.stages.plan import RunPlan, all_stream_facts
+from streampose.stages.run_state import RunState
 from streampose.stages.slots import SlotTable
 from streampose.transport.ring import SharedRing
 
@@ -59,18 +60,18 @@ class RenderStage(Stage):
     name = kind = "render"
 
     @classmethod
-    def build(cls, plan: RunPlan, channels: Channels, index: int) -> RenderStage:
-        cfg, layout = plan.config, plan.processes
+    def build(cls, plan: RunPlan, wiring: Wiring[RunState], index: int) -> RenderStage:
+        cfg, layout, channels, run = plan.config, plan.processes, wiring.channels, wiring.run
         mine = layout.render[index]
         frames = [ring if s in mine else None for s, ring in enumerate(channels.group("frames"))]
-        return cls(frames=frames, results=channels[f"results{index}"],
-                   sinks=_sinks(plan, index), skeleton=plan.spec.skeleton,
-                   counters=plan.statistics()[0], latency=plan.statistics()[1],
+        return cls(frames=frames, results=channels.at("results", index),
+                   sinks=_sinks(plan, run, index), skeleton=plan.spec.skeleton,
+                   counters=run.counters, latency=run.latency,
                    names=[list(s.names) if s.names else None for s in plan.sources],
                    annotators=_annotators(plan),
                    tracker=_tracker(cfg.tracking), events=_engines(plan),
                    cameras=plan.cameras if cfg.cameras or cfg.slots else None,
-                   slots=_slot_outputs(plan) if cfg.slots is not None else None,
+                   slots=_slot_outputs(plan, run) if cfg.slots is not None else None,
                    name=cls.kind if len(layout.render) == 1 else f"{cls.kind}{index}")
 
     def __init__(self, *, frames: Sequence[SharedRing | None], results: Any, sinks: list[Sink],
@@ -377,7 +378,7 @@ def _engine(stream: int, camera: str | None = None, *, rules: tuple[Any, ...],
                        forget_after=forget_after, min_keypoints=min_keypoints)
 
 
-def _sinks(plan: RunPlan, shard: int) -> list[Sink]:
+def _sinks(plan: RunPlan, run: RunState, shard: int) -> list[Sink]:
     """The sinks of render shard ``shard``: its streams' outputs, and files that span
     streams written as this shard's part when there are several shards."""
     threads = plan.budget(RenderStage.kind).encoder
@@ -389,14 +390,14 @@ def _sinks(plan: RunPlan, shard: int) -> list[Sink]:
     if plan.config.slots is not None:  # recordings open and close with their cameras
         outputs = dataclasses.replace(outputs, video=None)
     sinks = build_sinks(outputs, all_stream_facts(plan), encoder, owned=owned, part=part)
-    if plan.console is not None:
+    if run.console is not None:
         from streampose.console.sink import console_sinks  # OpenCV: only with --serve
 
-        sinks += console_sinks(plan.console, plan.cameras, owned)
+        sinks += console_sinks(run.console, plan.cameras, owned)
     events = plan.config.events.jsonl
     if events is not None:
         sinks.append(EventsSink(path=events if part is None else part_path(events, part)))
-    return sinks + mqtt_sinks(plan.config.mqtt, plan.cameras, plan.counters)
+    return sinks + mqtt_sinks(plan.config.mqtt, plan.cameras, run.counters)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -429,12 +430,12 @@ def slot_recording(template: str | None, stream: int, camera: str) -> Path | Non
     return path.with_name(f"{path.stem}_{camera}{path.suffix}")
 
 
-def _slot_outputs(plan: RunPlan) -> SlotOutputs:
-    assert plan.slots is not None, "Pipeline.run adds the slot table"
+def _slot_outputs(plan: RunPlan, run: RunState) -> SlotOutputs:
+    assert run.slots is not None, "RunState.create makes the slot table"
     threads = plan.budget(RenderStage.kind).encoder
     encoder = EncoderSettings.from_performance(plan.config.performance,
                                                threads=1 if threads is None else threads)
     cfg = plan.config
-    return SlotOutputs(table=plan.slots, template=cfg.outputs.video, encoder=encoder,
+    return SlotOutputs(table=run.slots, template=cfg.outputs.video, encoder=encoder,
                        draw=cfg.draw, tracking=cfg.tracking.enabled,
                        overwrite=cfg.outputs.overwrite)

@@ -15,7 +15,7 @@ ARCHITECTURE.md for the path of one frame.
 from __future__ import annotations
 
 import contextlib
-import json
+import functools
 import logging
 import signal
 import threading
@@ -38,35 +38,41 @@ from streampose.models.resolve import resolve_model
 from streampose.models.spec import ModelSpec
 from streampose.mqtt.client import require_paho
 from streampose.mqtt.status import StatusPublisher
-from streampose.observe.counters import StreamCounters
 from streampose.observe.live import LiveView
-from streampose.observe.metrics import MetricsServer
-from streampose.observe.stats import LatencyWindow
-from streampose.observe.summary import Progress, Summary, summarise
+from streampose.observe.summary import Progress, Summary
 from streampose.outputs.factory import StreamFacts
 from streampose.outputs.lock import OutputLocks, refuse_existing, run_outputs
 from streampose.outputs.parts import clear_parts, join_parts
 from streampose.outputs.registry import OUTPUTS, check_outputs
-from streampose.outputs.writable import write_file
 from streampose.pose import can_convert, get_skeleton
 from streampose.pose.letterbox import Letterbox, plan_for_spec
 from streampose.processing import choose_processing
 from streampose.runtime.memory import available_memory, check_fits, shm_free
 from streampose.runtime.spawner import warm
+from streampose.runtime.stage import Stage
 from streampose.runtime.supervisor import RunResult, Supervisor
 from streampose.runtime.threads import ThreadPlan, ThreadSettings, available_cores, plan_threads
 from streampose.runtime.topology import Step, Topology
+from streampose.services.cameras import CameraService
+from streampose.services.console import ConsoleService
+from streampose.services.live import LiveService, decoders_ended
+from streampose.services.metrics import MetricsService
+from streampose.services.progress import ProgressService
+from streampose.services.service import Service, ServiceSet
+from streampose.services.status import StatusService
+from streampose.services.summary import SummaryService
 from streampose.sources.base import SourceInfo
 from streampose.sources.live import LIVE_TIME_BASE
 from streampose.sources.probe import LIVE_DEFAULT_SIZE, ProbedSource, probe_source
 from streampose.stages.decode import SLOT_MAX_ASPECT, DecodeStage
 from streampose.stages.infer import InferStage
 from streampose.stages.layout import Layout, plan_layout
-from streampose.stages.plan import RunPlan, stream_facts
+from streampose.stages.plan import RunPlan, process_count, stream_facts
 from streampose.stages.postprocess import PostprocessStage
 from streampose.stages.preprocess import PreprocessStage
 from streampose.stages.reload import CameraAssigner
 from streampose.stages.render import RenderStage
+from streampose.stages.run_state import RunState
 from streampose.stages.slots import SlotTable
 from streampose.uri import is_image_uri, redact
 
@@ -77,11 +83,14 @@ log = logging.getLogger(__name__)
 # The pipeline, in data-flow order. Render releases each frame slot after writing it.
 # Preprocess and render are sharded by stream (each shard owns some streams); the
 # inference workers share the input ring; see streampose.stages.layout.
+# Every channel a stage uses is declared here: the topology makes these and no others.
+# Infer reads the frame rings when the processing strategy letterboxes on the device.
 STEPS = (
     Step(DecodeStage, writes=("frames[stream]", "doorbell[shard]"), per="stream"),
-    Step(PreprocessStage, reads=("frames[stream]", "doorbell[shard]"), writes=("inputs",),
-         per="preprocess_shard"),
-    Step(InferStage, reads=("inputs",), writes=("maps",), per="infer_worker"),
+    Step(PreprocessStage, reads=("frames[stream]", "doorbell[shard]"),
+         writes=("inputs", "preprocess_done"), per="preprocess_shard"),
+    Step(InferStage, reads=("inputs", "frames[stream]"), writes=("maps", "infer_done"),
+         per="infer_worker"),
     Step(PostprocessStage, reads=("maps",), writes=("results[shard]",), per="worker"),
     Step(RenderStage, reads=("results[shard]", "frames[stream]"), per="render_shard"),
 )
@@ -99,11 +108,9 @@ class Pipeline:
         self.config = config
         self.cameras_file = cameras_file
         self.assigner: CameraAssigner | None = None
-        plan = validate(config)
-        self.topology = Topology(STEPS, counts=plan.count)
-        threads = thread_plan(plan, self.topology.layout())
-        threads.log(log)
-        self.plan = replace(plan, threads=threads)
+        self.plan = validate(config)
+        self.topology = Topology(STEPS, counts=self.plan.count)
+        self.plan.threads.log(log)
         self.console: ConsoleLink | None = None  # the web console's shared state, while it runs
         check_fits(self.topology.ring_bytes(self.plan), memory=available_memory(),
                    shm=shm_free(), sizes=_sizes(self.plan))
@@ -129,66 +136,86 @@ class Pipeline:
             return self._run(on_progress)
 
     def _run(self, on_progress: Callable[[Progress], None] | None) -> Summary:
-        cfg, plan = self.config, self.plan
+        """Build the stages, start the services, run the supervisor; the summary."""
+        cfg = self.config
         with Supervisor(log_level=cfg.log_level,
-                        drain_timeout_s=cfg.performance.drain_timeout_s) as sup, \
-                contextlib.ExitStack() as stack:
-            counters = StreamCounters(streams=plan.streams, ctx=sup.ctx)
-            latency = LatencyWindow(streams=plan.streams, ctx=sup.ctx)
-            self.console = self._console_link(sup)
-            slots = SlotTable(slots=plan.streams, ctx=sup.ctx) if cfg.slots else None
-            plan = replace(plan, counters=counters, latency=latency, console=self.console,
-                           slots=slots)
-            status = self._publish_status(stack)  # before any stage: a refused login stops here
-            stages = self.topology.build(sup, plan)
-            for stage in stages:
-                stage.threads = plan.budget(stage.kind)
-            uris = list(cfg.sources) if cfg.slots is None else [s.info.uri for s in plan.sources]
-            view = LiveView(sources=uris, counters=counters,
-                            latency=latency, started=time.monotonic(), cameras=plan.cameras,
-                            live=[s.live for s in plan.sources], totals=self.totals(),
-                            stale_s=cfg.live.stall_timeout_s,
-                            ended=lambda: _decoders_ended(sup, plan.streams))
-            self._serve_metrics(stack, view)
-            pump = self._serve_console(stack, view, plan.console)
-            assigner = self._assign(stack, slots, view, status)
-
-            def tick(now: float) -> None:
-                if assigner is not None:
-                    assigner.tick(now)
-                live = view.update(now, sup.stage_stats)
-                pump()
-                if status is not None:
-                    status.update(now, live.streams)  # the states the view computed
-                if on_progress is not None:
-                    on_progress(Progress(counters.snapshot(), self.totals(),
-                                         now - view.started, sup.pids, live))
-
-            failure: StreamposeError | None = None
-            try:
-                result = sup.run(stages, tick, duration_s=cfg.live.duration_s)
-            except StreamposeError as exc:  # the run started: its summary says how it ended
-                failure = exc
-                result = RunResult(wall_s=time.monotonic() - view.started)
-                sup.stop_stages()  # every stage has ended: the counters hold their last counts
-            tick(time.monotonic())  # the final figures, for the status, metrics and console
-            summary = summarise([s.info.uri for s in plan.sources], result, counters, latency,
-                                cameras=view.cameras)
-            if assigner is not None:  # every camera each slot carried, in order
-                for entry, names, shares in zip(summary.streams, assigner.history,
-                                                assigner.camera_counts(), strict=True):
-                    entry["cameras"] = names
-                    entry["camera"] = names[-1] if names else ""
-                    entry["by_camera"] = shares
-            if failure is not None:
-                summary.extra["error"] = {"kind": type(failure).__name__,
-                                          "message": str(failure),
-                                          "exit_code": failure.exit_code}
-            self._write_summary(summary, failure)  # while a signal is still only recorded
+                        drain_timeout_s=cfg.performance.drain_timeout_s) as sup:
+            state = RunState.create(self.plan, sup)
+            self.console = state.console
+            stages = self._stages(sup, state)
+            view = self._view(sup, state)
+            services, summaries = self._services(sup, state, view, on_progress)
+            with services:  # the summary is written when they stop
+                result, failure = self._supervise(sup, stages, services, view)
+                services.tick(time.monotonic())  # the final figures, for every service
+                summary = summaries.finish(result, failure)
         self.console = None  # its rings are gone with the supervisor
         if failure is not None:
             raise failure
         return summary
+
+    def _stages(self, sup: Supervisor, state: RunState) -> list[Stage]:
+        """Every stage, wired to its channels and the run's state, with its threads."""
+        stages = self.topology.build(sup, self.plan, state)
+        for stage in stages:
+            stage.threads = self.plan.budget(stage.kind)
+        return stages
+
+    def _view(self, sup: Supervisor, state: RunState) -> LiveView:
+        plan, cfg = self.plan, self.config
+        return LiveView(sources=[s.info.uri for s in plan.sources], counters=state.counters,
+                        latency=state.latency, started=time.monotonic(), cameras=plan.cameras,
+                        live=[s.live for s in plan.sources], totals=self.totals(),
+                        stale_s=cfg.live.stall_timeout_s,
+                        ended=lambda: decoders_ended(sup, plan.streams))
+
+    def _supervise(self, sup: Supervisor, stages: list[Stage], services: ServiceSet,
+                   view: LiveView) -> tuple[RunResult, StreamposeError | None]:
+        """Run the stages, ticking ``services``; a failure ends the run, not the summary."""
+        try:
+            return sup.run(stages, services.tick, duration_s=self.config.live.duration_s), None
+        except StreamposeError as exc:  # the run started: its summary says how it ended
+            result = RunResult(wall_s=time.monotonic() - view.started)
+            sup.stop_stages()  # every stage has ended: the counters hold their last counts
+            return result, exc
+
+    def _services(self, sup: Supervisor, state: RunState, view: LiveView,
+                  on_progress: Callable[[Progress], None] | None
+                  ) -> tuple[ServiceSet, SummaryService]:
+        """The run's services, in start order (they tick by phase), and its summary's."""
+        live = LiveService(view=view, supervisor=sup)
+        status = self._status_service(sup, live)  # a refused login stops the run there
+        publisher = None if status is None else status.publisher
+        cameras = CameraService(
+            assign=lambda stack: self._assign(stack, state.slots, view, publisher))
+        summary = SummaryService(path=self.config.outputs.summary,
+                                 uris=[s.info.uri for s in self.plan.sources],
+                                 counters=state.counters, latency=state.latency, view=view,
+                                 cameras=cameras)
+        services = [summary, status, live, *self._servers(state, view), cameras]
+        if on_progress is not None:
+            services.append(ProgressService(callback=on_progress, counters=state.counters,
+                                            totals=self.totals, live=live, supervisor=sup))
+        return ServiceSet([s for s in services if s is not None]), summary
+
+    def _status_service(self, sup: Supervisor, live: LiveService) -> StatusService | None:
+        """The MQTT availability and camera status (``--mqtt``)."""
+        cfg, plan = self.config, self.plan
+        if cfg.mqtt.url is None:
+            return None
+        publisher = StatusPublisher(cfg.mqtt, cameras=plan.cameras)
+        return StatusService(publisher=publisher, live=live)
+
+    def _servers(self, state: RunState, view: LiveView) -> list[Service]:
+        """The metrics server (``--metrics-port``) and the web console (``--serve``)."""
+        outputs, servers = self.config.outputs, list[Service]()
+        if outputs.metrics_port is not None:
+            servers.append(MetricsService(view=view, port=outputs.metrics_port,
+                                          host=outputs.metrics_host))
+        if state.console is not None:
+            servers.append(ConsoleService(config=self.config.console, view=view,
+                                          link=state.console))
+        return servers
 
     def _assign(self, stack: contextlib.ExitStack, slots: SlotTable | None, view: LiveView,
                 status: StatusPublisher | None) -> CameraAssigner | None:
@@ -217,60 +244,11 @@ class Pipeline:
             stack.callback(signal.signal, signal.SIGHUP, previous)
         return assigner
 
-    def _write_summary(self, summary: Summary, failure: StreamposeError | None) -> None:
-        """``--summary``, written whole or not at all; OutputError naming it (logged
-        instead when the run already failed: that error is the one to report)."""
-        path = self.config.outputs.summary
-        if path is None:
-            return
-        try:
-            write_file(path, json.dumps(summary.to_json(), indent=2) + "\n")
-        except OutputError as exc:
-            if failure is None:
-                raise
-            log.error("%s", exc)
-
     def totals(self) -> list[int | None]:
         """Frames each stream will give, where known (files and image sets)."""
         limit = self.config.performance.max_frames
         known = ([x for x in (s.info.frames, limit) if x is not None] for s in self.plan.sources)
         return [min(k) if k else None for k in known]
-
-    def _publish_status(self, stack: contextlib.ExitStack) -> StatusPublisher | None:
-        """The MQTT availability and camera status (``--mqtt``), closed after the run."""
-        cfg = self.config
-        if cfg.mqtt.url is None:
-            return None
-        status = StatusPublisher(cfg.mqtt, cameras=self.plan.cameras)
-        return stack.enter_context(status)
-
-    def _serve_metrics(self, stack: contextlib.ExitStack, view: LiveView) -> None:
-        outputs = self.config.outputs
-        if outputs.metrics_port is None:
-            return
-        server = stack.enter_context(MetricsServer(port=outputs.metrics_port,
-                                                   host=outputs.metrics_host,
-                                                   registry=view.metrics.registry))
-        log.info("Prometheus metrics at %s", server.url)
-
-    def _console_link(self, sup: Supervisor) -> ConsoleLink | None:
-        """The console's shared state (preview rings, flags, events queue), with --serve."""
-        console = self.config.console
-        if console.serve is None:
-            return None
-        sizes = [(s.info.width, s.info.height) for s in self.plan.sources]
-        return ConsoleLink.create(sup, sizes, max_width=console.preview_width,
-                                  fps=console.preview_fps)
-
-    def _serve_console(self, stack: contextlib.ExitStack, view: LiveView,
-                       link: ConsoleLink | None) -> Callable[[], object]:
-        """Start the web console (with --serve); returns what the tick calls to take the
-        events the render process sent."""
-        if link is None:
-            return lambda: None
-        from streampose.console.app import start_console
-
-        return start_console(stack, self.config.console, view, link)
 
 
 def validate(config: PipelineConfig) -> RunPlan:
@@ -310,9 +288,11 @@ def validate(config: PipelineConfig) -> RunPlan:
                              options=_backend_options(backend, model_cfg.backend_options, plans))
     if config.mqtt.url is not None:
         require_paho()
+    layout = _layout(config, sources, devices)
+    threads = thread_plan(config, _processes(config, layout, len(sources)),
+                          device=request.device, streams=len(sources))
     plan = RunPlan(config=config, sources=sources, spec=model.spec, backend=request,
-                   processing=processing, plans=plans,
-                   layout=_layout(config, sources, devices))
+                   processing=processing, plans=plans, layout=layout, threads=threads)
     _check_events(plan)
     return plan
 
@@ -335,22 +315,24 @@ def _check_events(plan: RunPlan) -> None:
         EventEngine(camera=camera, rules=rules, skeleton=skeleton)
 
 
-def _decoders_ended(sup: Supervisor, streams: int) -> list[bool]:
-    """Whether each stream's decode stage (``decode<i>``) has ended."""
-    exited = sup.exited()
-    return [f"decode{i}" in exited for i in range(streams)]
-
-
-def thread_plan(plan: RunPlan, layout: dict[str, int]) -> ThreadPlan:
+def thread_plan(cfg: PipelineConfig, layout: dict[str, int], *, device: str,
+                streams: int) -> ThreadPlan:
     """The run's thread plan (:mod:`streampose.runtime.threads`): the cores this process
-    may use, the stage layout, and the config's overrides."""
-    cfg = plan.config
+    may use, the stage layout (processes of each kind), the inference ``device`` and the
+    config's overrides."""
     settings = ThreadSettings(cores=cfg.threads.cores, intra_op=cfg.model.threads,
                               inter_op=cfg.threads.inter_op, opencv=cfg.threads.opencv,
                               decode=cfg.performance.decode_threads,
                               encoder=cfg.performance.encoder_threads)
     return plan_threads(available_cores(), layout, settings,
-                        cpu_inference=plan.backend.device == "cpu", streams=plan.streams)
+                        cpu_inference=device == "cpu", streams=streams)
+
+
+def _processes(config: PipelineConfig, layout: Layout, streams: int) -> dict[str, int]:
+    """How many processes each stage kind has (:meth:`Topology.layout` of :data:`STEPS`)."""
+    counts = functools.partial(process_count, layout, streams=streams,
+                               workers=config.performance.postprocess_workers)
+    return Topology(STEPS, counts=lambda per: counts(per=per)).layout()
 
 
 def _layout(config: PipelineConfig, sources: tuple[ProbedSource, ...],

@@ -196,3 +196,39 @@ def test_event_rules_are_checked_against_the_run(clip: Path, rule: dict[str, obj
     with pytest.raises(ConfigError) as caught:
         validate(config)
     assert message in str(caught.value)
+
+
+def test_the_steps_declare_every_channel_their_stages_use(clip: Path) -> None:
+    """No GPU, no run: the declared topology builds every stage, and a stage whose step
+    loses a read it uses is refused."""
+    from dataclasses import replace
+
+    from streampose.pipeline import STEPS
+    from streampose.runtime.channels import UndeclaredChannelError
+    from streampose.runtime.supervisor import Supervisor
+    from streampose.runtime.topology import Topology
+    from streampose.stages.render import RenderStage
+    from streampose.stages.run_state import RunState
+
+    pipeline = Pipeline(PipelineConfig(sources=(str(clip), str(clip)),
+                                       model=ModelConfig(path=MODEL_NAME, backend="fake")))
+    plan = pipeline.plan
+    assert pipeline.topology.describe() == (  # as ARCHITECTURE.md quotes it
+        "decode[stream] -> frames[stream] -> preprocess[shard] -> inputs -> infer[worker] "
+        "-> maps -> postprocess[worker] -> results[shard] -> render[shard]")
+    blind = tuple(replace(s, reads=("results[shard]",)) if s.stage is RenderStage else s
+                  for s in STEPS)
+    with Supervisor() as sup:
+        state = RunState.create(plan, sup)
+        stages = pipeline.topology.build(sup, plan, state)
+        kinds = [s.kind for s in stages]
+        assert {k: kinds.count(k) for k in kinds} == pipeline.topology.layout()
+        assert kinds[:2] == ["decode", "decode"] and kinds[-1] == "render"
+        assert stages[-1].counters is state.counters  # type: ignore[attr-defined]
+    with Supervisor() as sup:  # the channels again, by the same names: another supervisor
+        state = RunState.create(plan, sup)
+        with pytest.raises(UndeclaredChannelError,
+                           match=r"render\[shard\] does not declare that it reads channel "
+                                 r"'frames'"):
+            Topology(blind, counts=plan.count).build(sup, plan, state)
+    assert shm_segments() == []

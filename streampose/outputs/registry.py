@@ -184,7 +184,7 @@ def _check_video(output: Output, config: PipelineConfig,
 
 
 def _video(context: SinkContext, template: str) -> list[Sink]:
-    if context.config.slots is not None:  # render opens a recording per camera instead
+    if context.config.cameras_change:  # render opens a recording per camera instead
         return []
     return annotated_sinks(template, context.streams, context.encoder, context.owned)
 

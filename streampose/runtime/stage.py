@@ -28,7 +28,7 @@ import traceback
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from streampose.runtime.channels import Channels, ChannelSpec
+from streampose.runtime.channels import ChannelSpec, StageChannels, Wiring
 from streampose.runtime.control import ErrorReport, StageControl, StageReport
 from streampose.runtime.threads import ThreadBudget, apply_opencv_threads
 from streampose.transport.ring import SharedRing
@@ -44,21 +44,23 @@ class Stage:
     """Base class: subclasses implement ``step`` and may override ``open``/``close``.
 
     A stage that takes part in a :class:`~streampose.runtime.topology.Topology` also
-    implements the class methods :meth:`outputs` (the channels it writes, sized by it)
-    and :meth:`build` (the stage object, from the run plan).
+    implements the class methods :meth:`outputs` (the channels it writes, sized by it,
+    named through the declared channels) and :meth:`build` (the stage object, from the
+    run plan and its wiring: its declared channels and the run's shared state).
     """
 
     name = "stage"
     kind = "stage"  # its step's name in a topology
 
     @classmethod
-    def outputs(cls, plan: Any, index: int) -> Sequence[ChannelSpec]:
-        """The channels this stage writes (``index``: its stream or worker number)."""
+    def outputs(cls, plan: Any, channels: StageChannels, index: int) -> Sequence[ChannelSpec]:
+        """The channels this stage writes (``index``: its stream or worker number), each
+        named by ``channels.name``."""
         return ()
 
     @classmethod
-    def build(cls, plan: Any, channels: Channels, index: int) -> Stage:
-        """The stage object for ``plan``, connected to ``channels``."""
+    def build(cls, plan: Any, wiring: Wiring[Any], index: int) -> Stage:
+        """The stage object for ``plan``, connected to ``wiring.channels``."""
         raise NotImplementedError(f"{cls.__name__} cannot be built from a topology")
 
     def __init__(self) -> None:

@@ -6,22 +6,37 @@ GStreamer launch line (``describe()`` prints it that way)::
     decode[stream] -> frames[stream] -> preprocess[shard] -> inputs -> infer[worker]
         -> maps -> postprocess[worker] -> results[shard] -> render[shard]
 
-Each step names the stage class, the channels it reads and writes, and how many copies
+Each step names the stage class, every channel it reads and writes, and how many copies
 run: one, one per stream, or as many as the plan's count for its ``per`` (workers,
-shards). The stage class owns its output channels: its
-``outputs(plan, index)`` says how big they are (the stage that owns a payload sizes its
-ring) and its ``build(plan, channels, index)`` makes the stage object from the run
-plan's config sections. :meth:`Topology.build` creates every channel through the
-supervisor (which owns and unlinks shared memory) and then every stage.
+shards). The declaration is the wiring: the stage class owns its output channels (its
+``outputs(plan, channels, index)`` gives their specs, named through ``channels`` and
+sized by :mod:`streampose.stages.capacity`), and its ``build(plan, wiring, index)``
+makes the stage object from the run plan, the run's shared state (``wiring.run``) and
+``wiring.channels``: a view holding exactly the channels its step declares.
+:meth:`Topology.build` creates every channel through the supervisor (which owns and
+unlinks shared memory), then every stage; a stage that makes or asks for a channel its
+step does not declare, or a step that reads what no step writes, stops the build
+(:class:`~streampose.runtime.channels.UndeclaredChannelError`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from streampose.runtime.channels import Channels, ChannelSpec, CountSpec, QueueSpec, RingSpec
+from streampose.runtime.channels import (
+    Channels,
+    ChannelSpec,
+    CountSpec,
+    QueueSpec,
+    RingSpec,
+    StageChannels,
+    UndeclaredChannelError,
+    Wiring,
+    declared_name,
+)
 from streampose.runtime.stage import Stage
 from streampose.transport.codec import HeaderCodec
 
@@ -45,7 +60,9 @@ class Step:
     ``per``: ``None`` (one stage), ``"stream"`` (one per source), or another name the
     plan counts (``"worker"``, ``"infer_worker"``, ``"render_shard"``...); a ``per``
     starting with the stage's kind is shown without it (``render[shard]``).
-    ``[stream]`` / ``[shard]`` in a channel name stands for an index.
+    ``[stream]`` / ``[shard]`` in a channel name stands for an index. Signals (doorbells,
+    ``*_done`` end-of-work counts) are declared like any channel but not shown by
+    :meth:`Topology.describe`.
     """
 
     stage: type[Stage]
@@ -72,7 +89,7 @@ class Topology:
         parts: list[str] = []
         for step in self.steps:
             parts.append(step.label)
-            parts += [name for name in step.writes if not name.startswith("doorbell")]
+            parts += [name for name in step.writes if not _is_signal(name)]
         return " -> ".join(parts)
 
     def layout(self) -> dict[str, int]:
@@ -91,25 +108,60 @@ class Topology:
         ring once): what :meth:`build` will allocate, known before it does."""
         rings: dict[str, RingSpec] = {}
         for step, index in self._instances():
-            for spec in step.stage.outputs(plan, index):
+            for spec in self._outputs(step, plan, index):
                 if isinstance(spec, RingSpec):
                     rings.setdefault(spec.name, spec)
         return sum(spec.slots * spec.slot_bytes for spec in rings.values())
 
-    def build(self, maker: Maker, plan: Any) -> list[Stage]:
-        """Create every channel (through ``maker``), then every stage."""
+    def build(self, maker: Maker, plan: Any, run: Any = None) -> list[Stage]:
+        """Create every declared channel (through ``maker``), then every stage, each
+        wired to its own channels and the run's shared state ``run``."""
         channels = Channels()
         for step, index in self._instances():
-            for spec in step.stage.outputs(plan, index):
+            for spec in self._outputs(step, plan, index):
                 if spec.name not in channels:
                     channels.add(spec.name, _make(maker, spec))
-        return [step.stage.build(plan, channels, index)
+        self._check_reads(channels)
+        return [step.stage.build(plan, Wiring(channels=_view(step, channels), run=run), index)
                 for step, index in self._instances()]
+
+    def _outputs(self, step: Step, plan: Any, index: int) -> list[ChannelSpec]:
+        """The specs of one stage's outputs, each one a channel its step writes."""
+        specs = list(step.stage.outputs(plan, _view(step), index))
+        written = {declared_name(d)[0] for d in step.writes}
+        for spec in specs:
+            found = _MADE.match(spec.name)
+            if found is None or found["base"] not in written:
+                raise UndeclaredChannelError(f"{step.label} makes channel {spec.name!r}, "
+                                             "which its step does not declare it writes")
+        return specs
+
+    def _check_reads(self, channels: Channels) -> None:
+        for step in self.steps:
+            for declared in step.reads:
+                base, indexed = declared_name(declared)
+                if not (channels.group(base) if indexed else base in channels):
+                    raise UndeclaredChannelError(f"{step.label} reads {declared!r}, "
+                                                 "which no step writes")
 
     def _instances(self) -> Iterator[tuple[Step, int]]:
         for step in self.steps:
             for index in self.indices(step):
                 yield step, index
+
+
+_MADE = re.compile(r"^(?P<base>[a-z_]+?)\d*$")
+
+
+def _is_signal(declared: str) -> bool:
+    return declared.startswith("doorbell") or declared.endswith("_done")
+
+
+def _view(step: Step, channels: Channels | None = None) -> StageChannels:
+    """What one stage of ``step`` may use: its declared channels (only their names
+    while ``channels`` is None)."""
+    return StageChannels(owner=step.label, reads=step.reads, writes=step.writes,
+                         channels=channels)
 
 
 def _make(maker: Maker, spec: ChannelSpec) -> Any:

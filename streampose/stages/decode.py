@@ -35,9 +35,16 @@ from streampose.config.overrides import StreamSettings
 from streampose.config.sections import LiveConfig
 from streampose.errors import SourceError
 from streampose.observe.counters import StreamCounters
-from streampose.runtime.channels import Channels, ChannelSpec, DoorbellSpec, RingSpec
+from streampose.runtime.channels import (
+    ChannelSpec,
+    DoorbellSpec,
+    RingSpec,
+    StageChannels,
+    Wiring,
+)
 from streampose.runtime.stage import POLL_S, Stage
 from streampose.sources import Frame, ProbedSource, Source, create_source, redact
+from streampose.stages.capacity import frame_bytes, frame_slots
 from streampose.stages.messages import (
     FLAG_DETACH,
     FLAG_DROPPED_BEFORE,
@@ -47,6 +54,7 @@ from streampose.stages.messages import (
     FrameHeader,
 )
 from streampose.stages.plan import RunPlan
+from streampose.stages.run_state import RunState
 from streampose.stages.slots import SlotTable
 from streampose.transport.ring import SharedRing
 
@@ -70,33 +78,35 @@ class DecodeStage(Stage):
     kind = "decode"
 
     @classmethod
-    def outputs(cls, plan: RunPlan, index: int) -> list[ChannelSpec]:
+    def outputs(cls, plan: RunPlan, channels: StageChannels, index: int) -> list[ChannelSpec]:
         source, live = plan.sources[index], plan.config.live_for(index)
         ring_policy = SlotPolicy.ring_policy if plan.lineup.changing \
             else policy_for(source, live).ring_policy
-        return [RingSpec(name=f"frames{index}", codec=FRAME_CODEC, policy=ring_policy,
-                         slots=live.slots if source.live else plan.file_slots,
-                         slot_bytes=max(w * h * 3 for w, h in source.sizes)),
-                DoorbellSpec(name=f"doorbell{plan.processes.preprocess_shard(index)}")]
+        return [RingSpec(name=channels.name("frames", index), codec=FRAME_CODEC,
+                         policy=ring_policy, slots=frame_slots(plan, index),
+                         slot_bytes=frame_bytes(plan, index)),
+                DoorbellSpec(name=channels.name("doorbell",
+                                                plan.processes.preprocess_shard(index)))]
 
     @classmethod
-    def build(cls, plan: RunPlan, channels: Channels, index: int) -> DecodeStage:
-        cfg, probed = plan.config, plan.sources[index]
+    def build(cls, plan: RunPlan, wiring: Wiring[RunState], index: int) -> DecodeStage:
+        cfg, probed, run = plan.config, plan.sources[index], wiring.run
         threads = plan.budget(cls.kind).decode
+        channels = wiring.channels
+        ring = channels.at("frames", index)
+        doorbell = channels.at("doorbell", plan.processes.preprocess_shard(index))
         if plan.lineup.changing:  # a stream slot: its cameras come from the slot table
-            assert isinstance(plan.slots, SlotTable), "Pipeline.run adds the slot table"
-            policy = SlotPolicy(slots=plan.slots, settings=cfg.settings, max_size=probed.sizes[0],
+            assert isinstance(run.slots, SlotTable), "RunState.create makes the slot table"
+            policy = SlotPolicy(slots=run.slots, settings=cfg.settings, max_size=probed.sizes[0],
                                 threads=1 if threads is None else threads)
-            return cls(stream=index, source=None, ring=channels[f"frames{index}"],
-                       doorbell=channels[f"doorbell{plan.processes.preprocess_shard(index)}"],
-                       counters=plan.statistics()[0], policy=policy,
+            return cls(stream=index, source=None, ring=ring, doorbell=doorbell,
+                       counters=run.counters, policy=policy,
                        max_frames=cfg.performance.max_frames)
         live = cfg.live_for(index)
         source = create_source(cfg.sources[index], threads=1 if threads is None else threads,
                                live=live)
-        return cls(stream=index, source=source, ring=channels[f"frames{index}"],
-                   doorbell=channels[f"doorbell{plan.processes.preprocess_shard(index)}"],
-                   counters=plan.statistics()[0],
+        return cls(stream=index, source=source, ring=ring, doorbell=doorbell,
+                   counters=run.counters,
                    policy=policy_for(probed, live), max_frames=cfg.performance.max_frames)
 
     def __init__(self, *, stream: int, source: Source | None, ring: SharedRing, doorbell: Any,

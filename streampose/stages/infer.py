@@ -16,16 +16,12 @@ import numpy as np
 
 from streampose.backends.request import BackendRequest
 from streampose.processing import Processing
-from streampose.runtime.channels import (
-    Channels,
-    ChannelSpec,
-    CountSpec,
-    RingSpec,
-    last_to_finish,
-)
+from streampose.runtime.channels import ChannelSpec, CountSpec, RingSpec, StageChannels, Wiring
 from streampose.runtime.stage import POLL_S, Stage
 from streampose.runtime.threads import ThreadBudget
-from streampose.stages.messages import FLAG_EOS, FRAME_CODEC, FrameHeader
+from streampose.stages.capacity import map_slots
+from streampose.stages.ending import end_work
+from streampose.stages.messages import FRAME_CODEC, FrameHeader
 from streampose.stages.plan import RunPlan
 from streampose.transport.ring import SharedRing
 
@@ -60,15 +56,14 @@ class InferStage(Stage):
     name = kind = "infer"
 
     @classmethod
-    def outputs(cls, plan: RunPlan, index: int) -> list[ChannelSpec]:
-        slots = plan.config.batching.batch * len(plan.processes.infer) + 2 + plan.workers
-        return [RingSpec(name="maps", slots=slots, codec=FRAME_CODEC,
+    def outputs(cls, plan: RunPlan, channels: StageChannels, index: int) -> list[ChannelSpec]:
+        return [RingSpec(name=channels.name("maps"), slots=map_slots(plan), codec=FRAME_CODEC,
                          slot_bytes=plan.processing.output_bytes(plan.plans)),
-                CountSpec(name="infer_done")]
+                CountSpec(name=channels.name("infer_done"))]
 
     @classmethod
-    def build(cls, plan: RunPlan, channels: Channels, index: int) -> InferStage:
-        batching, processing = plan.config.batching, plan.processing
+    def build(cls, plan: RunPlan, wiring: Wiring[Any], index: int) -> InferStage:
+        batching, processing, channels = plan.config.batching, plan.processing, wiring.channels
         workers = plan.processes.infer
         worker = workers[index]
         return cls(inputs=channels["inputs"], maps=channels["maps"], processing=processing,
@@ -174,12 +169,8 @@ class InferStage(Stage):
 
     def _end_work(self) -> None:
         """The last worker to finish: one end-of-work item per postprocess worker."""
-        if not last_to_finish(self.finished, self.peers):
-            return
-        for _ in range(self.consumers):
-            out = self.write_slot(self.maps)
-            if out is not None:
-                self.maps.publish(out, FrameHeader(stream=-1, flags=FLAG_EOS), pinned=True)
+        end_work(self, self.maps, finished=self.finished, peers=self.peers,
+                 consumers=self.consumers)
 
     def extra_report(self) -> dict[str, object]:
         per_item = round(self.bytes_back / self.items) if self.items else None

@@ -3,7 +3,9 @@
 :class:`streampose.pipeline.Pipeline` makes it (validating the config, probing the
 sources, resolving the model, choosing the backend and the processing strategy); each
 stage class's ``outputs``/``build`` (see :mod:`streampose.runtime.topology`) reads the
-parts and config sections it needs.
+parts and config sections it needs. The plan is complete when made (thread plan and
+process layout included) and never changes; what the run shares while it goes on is
+:class:`streampose.stages.run_state.RunState`.
 """
 
 from __future__ import annotations
@@ -18,28 +20,20 @@ from streampose.stages.layout import Layout
 if TYPE_CHECKING:  # types only: every stage module imports this one, keep it light
     from streampose.backends.request import BackendRequest
     from streampose.config import PipelineConfig
-    from streampose.console.link import ConsoleLink
     from streampose.models.spec import ModelSpec
-    from streampose.observe.counters import StreamCounters
-    from streampose.observe.stats import LatencyWindow
     from streampose.outputs.factory import StreamFacts
     from streampose.pose.letterbox import Letterbox
     from streampose.processing import Processing
     from streampose.sources.probe import ProbedSource
-    from streampose.stages.slots import SlotTable
 
-__all__ = ["RunPlan", "all_stream_facts", "stream_facts"]
+__all__ = ["RunPlan", "all_stream_facts", "process_count", "stream_facts"]
 
 
 @dataclass(frozen=True)
 class RunPlan:
-    """A validated run: config, probed sources, model, backend, processing strategy.
-
-    ``counters`` and ``latency`` (shared-memory statistics), and ``console`` (the web
-    console's shared state, with ``--serve``) are added when the run starts, since they
-    need the supervisor's multiprocessing context; ``threads`` (the thread plan) once the
-    topology is known (``Pipeline``).
-    """
+    """A validated run: config, probed sources, model, backend, processing strategy,
+    process layout and thread plan; complete when made (``validate`` in
+    :mod:`streampose.pipeline`)."""
 
     config: PipelineConfig
     sources: tuple[ProbedSource, ...]
@@ -47,23 +41,12 @@ class RunPlan:
     backend: BackendRequest
     processing: Processing
     plans: frozenset[Letterbox]
-    counters: StreamCounters | None = None
-    latency: LatencyWindow | None = None
-    threads: ThreadPlan | None = None
-    console: ConsoleLink | None = None
-    layout: Layout | None = None  # None: one process of each stage (Layout.single)
-    slots: SlotTable | None = None  # stream slots (config.slots): added by Pipeline.run
-
-    def statistics(self) -> tuple[StreamCounters, LatencyWindow]:
-        """The run's shared counters and latency windows (added by ``Pipeline.run``)."""
-        if self.counters is None or self.latency is None:
-            raise RuntimeError("this run plan has no statistics yet: Pipeline.run adds them")
-        return self.counters, self.latency
+    layout: Layout
+    threads: ThreadPlan
 
     def budget(self, kind: str) -> ThreadBudget:
-        """The thread budget of a stage kind (without a thread plan: 1 thread each, the
-        libraries' own defaults for the inference session and the codecs)."""
-        return ThreadBudget(kind=kind) if self.threads is None else self.threads.budget(kind)
+        """The thread budget of a stage kind."""
+        return self.threads.budget(kind)
 
     @property
     def input_height(self) -> int:
@@ -101,25 +84,20 @@ class RunPlan:
     @property
     def processes(self) -> Layout:
         """The process layout: inference workers, preprocess and render shards."""
-        if self.layout is not None:
-            return self.layout
-        return Layout.single(self.streams, self.backend.device, self.backend.threads)
+        return self.layout
 
     def count(self, per: str) -> int:
-        """How many stages a topology step has ``per`` stream, postprocess ``worker``,
-        ``infer_worker``, ``preprocess_shard`` or ``render_shard``."""
-        layout = self.processes
-        return {"stream": self.streams, "worker": self.workers,
-                "infer_worker": len(layout.infer), "preprocess_shard": len(layout.preprocess),
-                "render_shard": len(layout.render)}[per]
+        """How many stages a topology step has ``per`` (:func:`process_count`)."""
+        return process_count(self.layout, streams=self.streams, workers=self.workers, per=per)
 
-    @property
-    def file_slots(self) -> int:
-        """Frame slots per file stream (one more batch per extra inference worker)."""
-        performance, batch = self.config.performance, self.config.batching.batch
-        if performance.frame_slots is not None:
-            return performance.frame_slots
-        return performance.ring_slots(batch) + (len(self.processes.infer) - 1) * batch
+
+def process_count(layout: Layout, *, streams: int, workers: int, per: str) -> int:
+    """How many stages a topology step has ``per`` stream, postprocess ``worker``,
+    ``infer_worker``, ``preprocess_shard`` or ``render_shard`` (known before the plan is
+    made: its thread plan needs it)."""
+    return {"stream": streams, "worker": workers,
+            "infer_worker": len(layout.infer), "preprocess_shard": len(layout.preprocess),
+            "render_shard": len(layout.render)}[per]
 
 
 def stream_facts(source: ProbedSource, camera: str = "camera",

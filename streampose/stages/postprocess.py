@@ -9,8 +9,9 @@ from typing import Any
 from streampose.pose import Poses
 from streampose.pose.letterbox import input_to_frame
 from streampose.processing import Processing
-from streampose.runtime.channels import Channels, ChannelSpec, QueueSpec
+from streampose.runtime.channels import ChannelSpec, QueueSpec, StageChannels, Wiring
 from streampose.runtime.stage import POLL_S, Stage
+from streampose.stages.capacity import results_size
 from streampose.stages.messages import FrameHeader, PoseResult
 from streampose.stages.plan import RunPlan
 from streampose.transport.ring import SharedRing
@@ -35,13 +36,13 @@ class PostprocessStage(Stage):
     kind = "postprocess"
 
     @classmethod
-    def outputs(cls, plan: RunPlan, index: int) -> list[ChannelSpec]:
-        return [QueueSpec(name=f"results{shard}", maxsize=4 * plan.file_slots * len(streams))
-                for shard, streams in enumerate(plan.processes.render)]
+    def outputs(cls, plan: RunPlan, channels: StageChannels, index: int) -> list[ChannelSpec]:
+        return [QueueSpec(name=channels.name("results", shard), maxsize=results_size(plan, shard))
+                for shard in range(len(plan.processes.render))]
 
     @classmethod
-    def build(cls, plan: RunPlan, channels: Channels, index: int) -> PostprocessStage:
-        layout = plan.processes
+    def build(cls, plan: RunPlan, wiring: Wiring[Any], index: int) -> PostprocessStage:
+        layout, channels = plan.processes, wiring.channels
         return cls(maps=channels["maps"], results=channels.group("results"),
                    processing=plan.processing, worker=index,
                    route=[layout.render_shard(s) for s in range(plan.streams)])

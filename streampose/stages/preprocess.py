@@ -8,15 +8,11 @@ from typing import Any
 
 from streampose.pose.letterbox import Letterbox, plan_for_spec
 from streampose.processing import Processing
-from streampose.runtime.channels import (
-    Channels,
-    ChannelSpec,
-    CountSpec,
-    RingSpec,
-    last_to_finish,
-)
+from streampose.runtime.channels import ChannelSpec, CountSpec, RingSpec, StageChannels, Wiring
 from streampose.runtime.stage import POLL_S, Stage
-from streampose.stages.messages import FLAG_EOS, FRAME_CODEC, FrameHeader, FrameRef
+from streampose.stages.capacity import input_slots
+from streampose.stages.ending import end_work
+from streampose.stages.messages import FRAME_CODEC, FrameHeader, FrameRef
 from streampose.stages.plan import RunPlan
 from streampose.transport.ring import SharedRing
 
@@ -38,18 +34,17 @@ class PreprocessStage(Stage):
     name = kind = "preprocess"
 
     @classmethod
-    def outputs(cls, plan: RunPlan, index: int) -> list[ChannelSpec]:
-        slots = plan.config.batching.batch * len(plan.processes.infer) + 2
-        return [RingSpec(name="inputs", slots=slots, codec=FRAME_CODEC,
-                         slot_bytes=plan.processing.input_bytes(plan.plans)),
-                CountSpec(name="preprocess_done")]
+    def outputs(cls, plan: RunPlan, channels: StageChannels, index: int) -> list[ChannelSpec]:
+        return [RingSpec(name=channels.name("inputs"), slots=input_slots(plan),
+                         codec=FRAME_CODEC, slot_bytes=plan.processing.input_bytes(plan.plans)),
+                CountSpec(name=channels.name("preprocess_done"))]
 
     @classmethod
-    def build(cls, plan: RunPlan, channels: Channels, index: int) -> PreprocessStage:
-        layout = plan.processes
+    def build(cls, plan: RunPlan, wiring: Wiring[Any], index: int) -> PreprocessStage:
+        layout, channels = plan.processes, wiring.channels
         mine = layout.preprocess[index]
         frames = [ring if s in mine else None for s, ring in enumerate(channels.group("frames"))]
-        return cls(frames=frames, doorbell=channels[f"doorbell{index}"],
+        return cls(frames=frames, doorbell=channels.at("doorbell", index),
                    inputs=channels["inputs"], processing=plan.processing,
                    height=plan.input_height, consumers=len(layout.infer),
                    finished=channels["preprocess_done"], peers=len(layout.preprocess),
@@ -138,12 +133,8 @@ class PreprocessStage(Stage):
 
     def _end_work(self) -> None:
         """The last shard to finish: one end-of-work item per inference worker."""
-        if not last_to_finish(self.finished, self.peers):
-            return
-        for _ in range(self.consumers):
-            out = self.write_slot(self.inputs)
-            if out is not None:
-                self.inputs.publish(out, FrameHeader(stream=-1, flags=FLAG_EOS), pinned=True)
+        end_work(self, self.inputs, finished=self.finished, peers=self.peers,
+                 consumers=self.consumers)
 
     def _next_ticket(self, stream: int) -> int:
         self._tickets[stream] += 1

@@ -35,12 +35,13 @@ from streampose.outputs.base import FrameMeta, Sink, image_id
 from streampose.outputs.factory import EncoderSettings
 from streampose.outputs.registry import SinkContext, make_sinks
 from streampose.pose import Poses, get_skeleton
-from streampose.runtime.channels import Channels
+from streampose.runtime.channels import Wiring
 from streampose.runtime.stage import POLL_S, Stage
 from streampose.stages.camera_state import CameraState, CameraStates
 from streampose.stages.messages import FrameHeader, PoseResult
 from streampose.stages.plan import RunPlan, all_stream_facts
 from streampose.stages.render_order import TicketOrder
+from streampose.stages.run_state import RunState
 from streampose.stages.sink_set import SinkSet
 from streampose.stages.slots import SlotTable
 from streampose.stages.steady_rate import SteadyRate
@@ -55,18 +56,18 @@ class RenderStage(Stage):
     name = kind = "render"
 
     @classmethod
-    def build(cls, plan: RunPlan, channels: Channels, index: int) -> RenderStage:
-        cfg, layout = plan.config, plan.processes
+    def build(cls, plan: RunPlan, wiring: Wiring[RunState], index: int) -> RenderStage:
+        cfg, layout, channels, run = plan.config, plan.processes, wiring.channels, wiring.run
         mine = layout.render[index]
         frames = [ring if s in mine else None for s, ring in enumerate(channels.group("frames"))]
-        return cls(frames=frames, results=channels[f"results{index}"],
-                   sinks=_sinks(plan, index), skeleton=plan.spec.skeleton,
-                   counters=plan.statistics()[0], latency=plan.statistics()[1],
+        return cls(frames=frames, results=channels.at("results", index),
+                   sinks=_sinks(plan, run, index), skeleton=plan.spec.skeleton,
+                   counters=run.counters, latency=run.latency,
                    names=[list(s.names) if s.names else None for s in plan.sources],
                    annotators=_annotators(plan),
                    tracker=_tracker(cfg.tracking), events=_engines(plan),
                    cameras=plan.cameras if plan.lineup.named else None,
-                   slots=_slot_outputs(plan) if plan.lineup.changing else None,
+                   slots=_slot_outputs(plan, run) if plan.lineup.changing else None,
                    name=cls.kind if len(layout.render) == 1 else f"{cls.kind}{index}")
 
     def __init__(self, *, frames: Sequence[SharedRing | None], results: Any, sinks: list[Sink],
@@ -260,7 +261,7 @@ def _engine(stream: int, camera: str | None = None, *, rules: tuple[Any, ...],
                        forget_after=forget_after, min_keypoints=min_keypoints)
 
 
-def _sinks(plan: RunPlan, shard: int) -> list[Sink]:
+def _sinks(plan: RunPlan, run: RunState, shard: int) -> list[Sink]:
     """The sinks of render shard ``shard`` (:func:`streampose.outputs.registry.make_sinks`):
     its streams' outputs, and files that span streams written as this shard's part when
     there are several shards."""
@@ -268,7 +269,7 @@ def _sinks(plan: RunPlan, shard: int) -> list[Sink]:
     context = SinkContext(config=plan.config, streams=all_stream_facts(plan),
                           encoder=_encoder(plan), owned=shards[shard],
                           part=shard if len(shards) > 1 else None,
-                          counters=plan.counters, console=plan.console)
+                          counters=run.counters, console=run.console)
     return make_sinks(context)
 
 
@@ -298,9 +299,9 @@ class SlotOutputs:
                                                  poses=own.poses)], 0)
 
 
-def _slot_outputs(plan: RunPlan) -> SlotOutputs:
-    assert plan.slots is not None, "Pipeline.run adds the slot table"
+def _slot_outputs(plan: RunPlan, run: RunState) -> SlotOutputs:
+    assert run.slots is not None, "RunState.create makes the slot table"
     cfg = plan.config
-    return SlotOutputs(table=plan.slots, template=cfg.outputs.video, encoder=_encoder(plan),
+    return SlotOutputs(table=run.slots, template=cfg.outputs.video, encoder=_encoder(plan),
                        settings=cfg.settings, tracking=cfg.tracking.enabled,
                        overwrite=cfg.outputs.overwrite)

@@ -1,5 +1,6 @@
 """Topology: the launch line, channels created once through the maker, stages built per
-stream and per worker; Channels by name and by group."""
+stream and per worker, each with only its declared channels; Channels by name and by
+group."""
 
 from __future__ import annotations
 
@@ -8,7 +9,15 @@ from typing import Any
 
 import pytest
 
-from streampose.runtime.channels import Channels, DoorbellSpec, QueueSpec, RingSpec
+from streampose.runtime.channels import (
+    Channels,
+    DoorbellSpec,
+    QueueSpec,
+    RingSpec,
+    StageChannels,
+    UndeclaredChannelError,
+    Wiring,
+)
 from streampose.runtime.stage import Stage
 from streampose.runtime.topology import Step, Topology
 from streampose.stages.messages import FRAME_CODEC
@@ -52,14 +61,16 @@ class Source(Stage):
     kind = "src"
 
     @classmethod
-    def outputs(cls, plan: Plan, index: int) -> list[Any]:
-        return [RingSpec(name=f"frames{index}", slots=2 + index, slot_bytes=64,
+    def outputs(cls, plan: Plan, channels: StageChannels, index: int) -> list[Any]:
+        return [RingSpec(name=channels.name("frames", index), slots=2 + index, slot_bytes=64,
                          codec=FRAME_CODEC, policy="drop_oldest"),
-                DoorbellSpec(name="doorbell")]
+                DoorbellSpec(name=channels.name("doorbell"))]
 
     @classmethod
-    def build(cls, plan: Plan, channels: Channels, index: int) -> Source:
-        return cls(ring=channels[f"frames{index}"], doorbell=channels["doorbell"], index=index)
+    def build(cls, plan: Plan, wiring: Wiring[Any], index: int) -> Source:
+        channels = wiring.channels
+        return cls(ring=channels.at("frames", index), doorbell=channels["doorbell"],
+                   index=index)
 
     def __init__(self, *, ring: Any, doorbell: Any, index: int) -> None:
         super().__init__()
@@ -70,11 +81,12 @@ class Middle(Stage):
     kind = "mid"
 
     @classmethod
-    def outputs(cls, plan: Plan, index: int) -> list[Any]:
-        return [QueueSpec(name="results", maxsize=4 * plan.streams)]
+    def outputs(cls, plan: Plan, channels: StageChannels, index: int) -> list[Any]:
+        return [QueueSpec(name=channels.name("results"), maxsize=4 * plan.streams)]
 
     @classmethod
-    def build(cls, plan: Plan, channels: Channels, index: int) -> Middle:
+    def build(cls, plan: Plan, wiring: Wiring[Any], index: int) -> Middle:
+        channels = wiring.channels
         return cls(frames=channels.group("frames"), doorbell=channels["doorbell"],
                    results=channels["results"])
 
@@ -87,12 +99,12 @@ class Sink(Stage):
     kind = "out"
 
     @classmethod
-    def build(cls, plan: Plan, channels: Channels, index: int) -> Sink:
-        return cls(results=channels["results"], index=index)
+    def build(cls, plan: Plan, wiring: Wiring[Any], index: int) -> Sink:
+        return cls(results=wiring.channels["results"], index=index, run=wiring.run)
 
-    def __init__(self, *, results: Any, index: int) -> None:
+    def __init__(self, *, results: Any, index: int, run: Any = None) -> None:
         super().__init__()
-        self.results, self.index = results, index
+        self.results, self.index, self.run = results, index, run
 
 
 STEPS = (
@@ -145,15 +157,100 @@ def test_ring_bytes_is_what_build_allocates() -> None:
     assert top.ring_bytes(plan) == expected == (2 + 3 + 4) * 64
 
 
-def test_a_stage_asking_for_a_missing_channel_fails_the_build() -> None:
-    class Lost(Stage):
+def test_the_run_state_reaches_every_stage() -> None:
+    state = object()
+    stages = topology(Plan(streams=1, workers=2)).build(FakeMaker(), Plan(streams=1, workers=2),
+                                                        state)
+    assert [s.run for s in stages if isinstance(s, Sink)] == [state, state]
+
+
+def test_an_undeclared_read_is_refused() -> None:
+    class Nosy(Stage):
+        kind = "nosy"
+
         @classmethod
-        def build(cls, plan: Plan, channels: Channels, index: int) -> Lost:
-            channels["maps"]
+        def build(cls, plan: Plan, wiring: Wiring[Any], index: int) -> Nosy:
+            wiring.channels["results"]  # made by Middle, but not declared by this step
             raise AssertionError("unreachable")
 
-    top = Topology([STEPS[0], Step(Lost, reads=("maps",))], counts=Plan().count)
-    with pytest.raises(KeyError, match=r"no channel 'maps' \(have: frames0, doorbell, frames1"):
+    top = Topology([*STEPS, Step(Nosy, reads=("frames[stream]",))], counts=Plan().count)
+    with pytest.raises(UndeclaredChannelError,
+                       match=r"nosy does not declare that it reads channel 'results' "
+                             r"\(declared: frames\[stream\]\)"):
+        top.build(FakeMaker(), Plan())
+
+
+def test_an_undeclared_write_is_refused() -> None:
+    class Sneaky(Middle):
+        @classmethod
+        def outputs(cls, plan: Plan, channels: StageChannels, index: int) -> list[Any]:
+            return [*super().outputs(plan, channels, index), QueueSpec(name="extra", maxsize=1)]
+
+    steps = [STEPS[0], Step(Sneaky, reads=("frames[stream]", "doorbell"), writes=("results",))]
+    with pytest.raises(UndeclaredChannelError, match="mid makes channel 'extra'"):
+        Topology(steps, counts=Plan().count).build(FakeMaker(), Plan())
+    with pytest.raises(UndeclaredChannelError, match="mid makes channel 'extra'"):
+        Topology(steps, counts=Plan().count).ring_bytes(Plan())
+
+
+def test_naming_an_undeclared_output_is_refused() -> None:
+    class Stray(Source):
+        @classmethod
+        def outputs(cls, plan: Plan, channels: StageChannels, index: int) -> list[Any]:
+            return [DoorbellSpec(name=channels.name("bell"))]
+
+    with pytest.raises(UndeclaredChannelError,
+                       match="does not declare that it writes channel 'bell'"):
+        Topology([Step(Stray, writes=("doorbell",))], counts=Plan().count).build(
+            FakeMaker(), Plan())
+
+
+def test_a_read_that_no_step_writes_fails_the_build() -> None:
+    top = Topology([STEPS[0], Step(Sink, reads=("results",), per="worker")],
+                   counts=Plan().count)
+    with pytest.raises(UndeclaredChannelError, match="out\\[worker\\] reads 'results', "
+                                                     "which no step writes"):
+        top.build(FakeMaker(), Plan())
+
+
+def test_each_stage_sees_only_its_declared_channels() -> None:
+    seen: list[StageChannels] = []
+
+    class Spy(Sink):
+        @classmethod
+        def build(cls, plan: Plan, wiring: Wiring[Any], index: int) -> Spy:
+            seen.append(wiring.channels)
+            return cls(results=wiring.channels["results"], index=index)
+
+    top = Topology([*STEPS[:2], Step(Spy, reads=("results",))], counts=Plan().count)
+    top.build(FakeMaker(), Plan())
+    (view,) = seen
+    assert view.declared == ("results",)
+    assert view["results"] == ("queue", 12)
+    for ask in (lambda: view.at("frames", 0), lambda: view.group("frames"),
+                lambda: view["doorbell"], lambda: view.name("results")):
+        with pytest.raises(UndeclaredChannelError):
+            ask()
+
+
+def test_an_indexed_channel_is_asked_for_with_its_index() -> None:
+    view = StageChannels(owner="mid", reads=("frames[stream]", "inputs"), writes=(),
+                         channels=Channels())
+    with pytest.raises(UndeclaredChannelError, match="'frames' is declared as 'frames\\[index\\]'"):
+        view["frames"]
+    with pytest.raises(UndeclaredChannelError, match="ask for it without an index"):
+        view.at("inputs", 0)
+
+
+def test_a_stage_asking_for_a_declared_channel_not_made_fails_clearly() -> None:
+    class Lost(Stage):
+        @classmethod
+        def build(cls, plan: Plan, wiring: Wiring[Any], index: int) -> Lost:
+            wiring.channels.at("frames", 7)
+            raise AssertionError("unreachable")
+
+    top = Topology([STEPS[0], Step(Lost, reads=("frames[stream]",))], counts=Plan().count)
+    with pytest.raises(KeyError, match=r"no channel 'frames7' \(have: frames0, doorbell, frames1"):
         top.build(FakeMaker(), Plan())
 
 

@@ -131,12 +131,9 @@ def test_the_real_model_gives_the_same_json_lines_with_two_workers(tmp_path: Pat
 
 def test_a_device_list_plans_one_infer_worker_per_gpu(clips: list[Path]) -> None:
     """No GPU needed: the plan and the built stages, not the run."""
-    from dataclasses import replace
-
-    from streampose.observe.counters import StreamCounters
-    from streampose.observe.stats import LatencyWindow
     from streampose.runtime.supervisor import Supervisor
     from streampose.stages.infer import InferStage
+    from streampose.stages.run_state import RunState
 
     config = PipelineConfig(sources=(str(clips[0]),),
                             model=ModelConfig(path=MODEL_NAME, backend="fake",
@@ -145,9 +142,8 @@ def test_a_device_list_plans_one_infer_worker_per_gpu(clips: list[Path]) -> None
     assert pipeline.plan.count("infer_worker") == 2
     assert "infer[worker] -> maps" in pipeline.topology.describe()
     with Supervisor() as sup:
-        plan = replace(pipeline.plan, counters=StreamCounters(streams=1, ctx=sup.ctx),
-                       latency=LatencyWindow(streams=1, ctx=sup.ctx))
-        stages = pipeline.topology.build(sup, plan)
+        plan = pipeline.plan
+        stages = pipeline.topology.build(sup, plan, RunState.create(plan, sup))
         infer = [s for s in stages if isinstance(s, InferStage)]
         assert [(s.name, s.request.device) for s in infer] == [("infer0", "cuda:0"),
                                                                ("infer1", "cuda:1")]

@@ -1,0 +1,36 @@
+"""The camera service: with stream slots, the cameras file watched (and SIGHUP caught)
+while the run goes on (:mod:`streampose.stages.reload`)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+
+from streampose.services.service import Phase, Service
+from streampose.stages.reload import CameraAssigner
+
+__all__ = ["CameraService"]
+
+
+class CameraService(Service):
+    """Starts the camera assigner that ``assign(stack)`` makes (None: no stream slots;
+    what it sets up is undone when ``stack`` closes) and ticks it before the live view,
+    so a new assignment shows in the same tick."""
+
+    phase = Phase.STEER
+
+    def __init__(self, *, assign: Callable[[contextlib.ExitStack], CameraAssigner | None]
+                 ) -> None:
+        self._assign = assign
+        self._stack = contextlib.ExitStack()
+        self.assigner: CameraAssigner | None = None
+
+    def start(self) -> None:
+        self.assigner = self._assign(self._stack)
+
+    def tick(self, now: float) -> None:
+        if self.assigner is not None:
+            self.assigner.tick(now)
+
+    def stop(self) -> None:
+        self._stack.close()

@@ -1,0 +1,54 @@
+"""How many items each channel between the stages holds: every ring and queue size of a
+run, in one place (the stages' ``outputs`` read them from here).
+
+A frame ring holds a live stream's ``[live].slots`` frames, or a file stream's
+:func:`file_slots`; the input ring a batch per inference worker and two more; the map
+ring as much, plus one per postprocess worker; a render shard's results queue four
+file rings' worth per stream it owns.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from streampose.stages.plan import RunPlan
+
+__all__ = ["file_slots", "frame_bytes", "frame_slots", "input_slots", "map_slots",
+           "results_size"]
+
+
+def file_slots(plan: RunPlan) -> int:
+    """Frame slots per file stream: ``frame_slots``, or the config's ring of frames plus
+    one more batch per extra inference worker."""
+    performance, batch = plan.config.performance, plan.config.batching.batch
+    if performance.frame_slots is not None:
+        return performance.frame_slots
+    return performance.ring_slots(batch) + (len(plan.processes.infer) - 1) * batch
+
+
+def frame_slots(plan: RunPlan, stream: int) -> int:
+    """Slots of one stream's frame ring."""
+    if plan.sources[stream].live:
+        return plan.config.live_for(stream).slots
+    return file_slots(plan)
+
+
+def frame_bytes(plan: RunPlan, stream: int) -> int:
+    """Bytes of one frame-ring slot: the stream's largest BGR frame."""
+    return max(w * h * 3 for w, h in plan.sources[stream].sizes)
+
+
+def input_slots(plan: RunPlan) -> int:
+    """Slots of the input ring: a batch per inference worker, and two more."""
+    return plan.config.batching.batch * len(plan.processes.infer) + 2
+
+
+def map_slots(plan: RunPlan) -> int:
+    """Slots of the map ring: the input ring's, and one per postprocess worker."""
+    return input_slots(plan) + plan.workers
+
+
+def results_size(plan: RunPlan, shard: int) -> int:
+    """Items a render shard's results queue holds."""
+    return 4 * file_slots(plan) * len(plan.processes.render[shard])

@@ -1,0 +1,56 @@
+"""capacity: every ring and queue size of a run, from the plan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+from streampose.config.sections import LiveConfig, PerformanceConfig
+from streampose.stages import capacity
+from streampose.stages.layout import InferWorker, Layout
+
+
+@dataclass
+class Plan:
+    """What capacity reads of a RunPlan."""
+
+    live: tuple[bool, ...] = (False, True)
+    batch: int = 4
+    frame_slots: int | None = None
+    infer: int = 2
+    workers: int = 3
+    render: tuple[tuple[int, ...], ...] = ((0, 1),)
+    sizes: tuple[tuple[int, int], ...] = ((640, 480), (320, 240))
+    config: Any = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.config = SimpleNamespace(
+            performance=PerformanceConfig(frame_slots=self.frame_slots),
+            batching=SimpleNamespace(batch=self.batch),
+            live_for=lambda stream: LiveConfig(slots=5))
+        self.sources = [SimpleNamespace(live=live, sizes=self.sizes) for live in self.live]
+        self.processes = Layout(infer=(InferWorker("cpu", None),) * self.infer,
+                                preprocess=(tuple(range(len(self.live))),), render=self.render)
+
+
+def test_a_file_stream_holds_two_batches_and_a_batch_per_extra_worker() -> None:
+    plan: Any = Plan(batch=4, infer=2)
+    assert capacity.file_slots(plan) == 2 * 4 + 6 + 4
+    assert capacity.frame_slots(plan, 0) == capacity.file_slots(plan)
+    assert capacity.file_slots(Plan(frame_slots=9)) == 9  # type: ignore[arg-type]
+
+
+def test_a_live_stream_holds_its_live_slots() -> None:
+    assert capacity.frame_slots(Plan(), 1) == 5  # type: ignore[arg-type]
+
+
+def test_a_frame_slot_holds_the_largest_frame() -> None:
+    assert capacity.frame_bytes(Plan(), 0) == 640 * 480 * 3  # type: ignore[arg-type]
+
+
+def test_inputs_maps_and_results() -> None:
+    plan: Any = Plan(batch=4, infer=2, workers=3, render=((0,), (1,)))
+    assert capacity.input_slots(plan) == 4 * 2 + 2
+    assert capacity.map_slots(plan) == 4 * 2 + 2 + 3
+    assert capacity.results_size(plan, 1) == 4 * capacity.file_slots(plan) * 1

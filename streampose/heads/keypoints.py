@@ -39,7 +39,7 @@ from streampose.pose.letterbox import Letterbox
 from streampose.pose.poses import Poses
 
 if TYPE_CHECKING:
-    from streampose.stages.messages import FrameHeader
+    from streampose.transport.messages import FrameHeader
     from streampose.transport.ring import SharedRing
 
 __all__ = ["KeypointHead", "KeypointLimits", "KeypointOptions", "PeopleTable", "box_nms",

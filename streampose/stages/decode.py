@@ -37,7 +37,9 @@ from streampose.observe.counters import StreamCounters
 from streampose.runtime.channels import Channels, ChannelSpec, DoorbellSpec, RingSpec
 from streampose.runtime.stage import POLL_S, Stage
 from streampose.sources import Frame, ProbedSource, Source, create_source, redact
-from streampose.stages.messages import (
+from streampose.stages.plan import RunPlan
+from streampose.stages.slots import SlotTable
+from streampose.transport.messages import (
     FLAG_DETACH,
     FLAG_DROPPED_BEFORE,
     FLAG_EOS,
@@ -45,8 +47,6 @@ from streampose.stages.messages import (
     FRAME_CODEC,
     FrameHeader,
 )
-from streampose.stages.plan import RunPlan
-from streampose.stages.slots import SlotTable
 from streampose.transport.ring import SharedRing
 
 __all__ = ["BlockingPolicy", "DecodePolicy", "DecodeStage", "LivePolicy", "SlotPolicy",

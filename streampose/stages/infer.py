@@ -25,8 +25,8 @@ from streampose.runtime.channels import (
 )
 from streampose.runtime.stage import POLL_S, Stage
 from streampose.runtime.threads import ThreadBudget
-from streampose.stages.messages import FLAG_EOS, FRAME_CODEC, FrameHeader
 from streampose.stages.plan import RunPlan
+from streampose.transport.messages import FLAG_EOS, FRAME_CODEC, FrameHeader
 from streampose.transport.ring import SharedRing
 
 Item = tuple[int, FrameHeader]

@@ -11,8 +11,8 @@ from streampose.pose.letterbox import input_to_frame
 from streampose.processing import Processing
 from streampose.runtime.channels import Channels, ChannelSpec, QueueSpec
 from streampose.runtime.stage import POLL_S, Stage
-from streampose.stages.messages import FrameHeader, PoseResult
 from streampose.stages.plan import RunPlan
+from streampose.transport.messages import FrameHeader, PoseResult
 from streampose.transport.ring import SharedRing
 
 

@@ -16,8 +16,8 @@ from streampose.runtime.channels import (
     last_to_finish,
 )
 from streampose.runtime.stage import POLL_S, Stage
-from streampose.stages.messages import FLAG_EOS, FRAME_CODEC, FrameHeader, FrameRef
 from streampose.stages.plan import RunPlan
+from streampose.transport.messages import FLAG_EOS, FRAME_CODEC, FrameHeader, FrameRef
 from streampose.transport.ring import SharedRing
 
 

@@ -38,9 +38,9 @@ from streampose.outputs.registry import SinkContext, make_sinks
 from streampose.pose import Poses, get_skeleton
 from streampose.runtime.channels import Channels
 from streampose.runtime.stage import POLL_S, Stage
-from streampose.stages.messages import FrameHeader, PoseResult
 from streampose.stages.plan import RunPlan, all_stream_facts
 from streampose.stages.slots import SlotTable
+from streampose.transport.messages import FrameHeader, PoseResult
 from streampose.transport.ring import SharedRing
 
 log = logging.getLogger(__name__)

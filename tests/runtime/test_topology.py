@@ -11,7 +11,7 @@ import pytest
 from streampose.runtime.channels import Channels, DoorbellSpec, QueueSpec, RingSpec
 from streampose.runtime.stage import Stage
 from streampose.runtime.topology import Step, Topology
-from streampose.stages.messages import FRAME_CODEC
+from streampose.transport.messages import FRAME_CODEC
 
 
 @dataclass

@@ -19,8 +19,8 @@ from streampose.observe.counters import StreamCounters
 from streampose.outputs.base import FrameMeta, Sink
 from streampose.pose import Poses
 from streampose.runtime.control import StageControl
-from streampose.stages.messages import FLAG_EOS, FrameHeader, FrameRef, PoseResult
 from streampose.stages.render import RenderStage
+from streampose.transport.messages import FLAG_EOS, FrameHeader, FrameRef, PoseResult
 from streampose.transport.ring import SharedRing
 
 CTX = mp.get_context("spawn")

@@ -24,8 +24,7 @@ standard library's ``ast``; prints the median function length too. The joint fig
   (``states.append(OFFLINE)``); comparisons (``state == "online"``) only read a state
   and do not count;
 - upward imports and import cycles, against the layer contract of tools/layers.py
-  (every import kind; cycles among module-level and ``TYPE_CHECKING`` imports, and among
-  all kinds, lazy ones included).
+  (every import kind; cycles among module-level imports, and among all kinds).
 """
 
 from __future__ import annotations
@@ -259,7 +258,7 @@ def layer_figures(root: Path) -> tuple[dict[str, Any], list[layers.Import]]:
         "imports": dict(Counter(imp.kind for imp in found)),
         "upward": [layers.describe(imp) for imp in up],
         "upward_by_kind": dict(Counter(imp.kind for imp in up)),
-        "cycles_static": layers.cycles(found, layers.STATIC),
+        "cycles_module_level": layers.cycles(found, layers.CYCLE_KINDS),
         "cycles_all_kinds": layers.cycles(found, every),
     }, found
 
@@ -316,7 +315,7 @@ def _layers(layer: dict[str, Any]) -> Iterator[str]:
     kinds = ", ".join(f"{k} {n}" for k, n in sorted(layer["upward_by_kind"].items()))
     yield from _counted(f"upward imports ({kinds or 'none'})", len(layer["upward"]),
                         iter(layer["upward"]))
-    for key in ("cycles_static", "cycles_all_kinds"):
+    for key in ("cycles_module_level", "cycles_all_kinds"):
         yield from _counted(f"import cycles ({key.removeprefix('cycles_').replace('_', ' ')})",
                             len(layer[key]), (" -> ".join(c) for c in layer[key]))
 

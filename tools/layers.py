@@ -11,10 +11,12 @@ How imports are counted:
 - ``lazy``: inside a function body; executed on first call (optional dependencies, and
   peers of one layer that need each other: a registry and what it registers).
 
-All three must point down the layers (or stay in their layer). ``top`` and ``type`` imports
-must form no cycle (:data:`STATIC`); ``lazy`` ones are left out of the cycle check, as
-Python runs them after every module is loaded: a lazy import may close a loop within a
-layer, never across layers.
+All three must point down the layers (or stay in their layer). ``top`` imports must form
+no cycle (:data:`CYCLE_KINDS`): a cycle at module level is what makes import order matter.
+``type`` and ``lazy`` imports are left out of the cycle check (the first never run, the
+second run after every module is loaded), so either may close a loop within one layer,
+never across layers (a ``TYPE_CHECKING`` import between two sections of the config, a
+registry that imports what it registers on first use).
 
 An import names the most specific module that exists: ``from streampose.pose import Poses``
 is an edge to ``streampose.pose`` (its ``__init__``), ``from streampose.pose import decoder``
@@ -46,10 +48,11 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("transport, pose", ("streampose.transport", "streampose.pose")),
     # counters, stats, metrics, live state, the terminal status: read by every layer above
     ("observe", ("streampose.observe",)),
-    # the letterbox is the network input as the model spec asks (pose/letterbox.py)
+    # the letterbox is the network input as the model spec asks (pose/letterbox.py);
+    # regions: where in a frame the network looks
     ("models, heads, backends, processing", (
         "streampose.models", "streampose.heads", "streampose.backends",
-        "streampose.processing", "streampose.pose.letterbox")),
+        "streampose.processing", "streampose.pose.letterbox", "streampose.regions")),
     # what frames come from and results go to (the web console and MQTT are outputs too)
     ("sources, outputs, render, events", (
         "streampose.sources", "streampose.outputs", "streampose.render",
@@ -57,6 +60,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     # the stage runner, channels, supervisor; the run summary reads the supervisor's result
     ("runtime", ("streampose.runtime", "streampose.observe.summary")),
     ("stages", ("streampose.stages",)),
+    # what the parent runs beside the stages, each listening to the tick
+    ("services", ("streampose.services",)),
     # the package's lazy attributes (streampose.Pipeline, .run) are the pipeline's
     ("pipeline", ("streampose", "streampose.pipeline", "streampose.evaluate")),
     ("fleet", ("streampose.fleet",)),
@@ -76,7 +81,7 @@ KNOWN: dict[tuple[str, str], str] = {
 }
 
 # The kinds of import the cycle check covers.
-STATIC = ("top", "type")
+CYCLE_KINDS = ("top",)
 
 
 @dataclass(frozen=True)

@@ -59,5 +59,5 @@ def test_joint_figures_of_a_toy_package(tmp_path: Path) -> None:
     assert f["state_machines"] == {
         "count": 1, "where": {f"{render}:13 state": ["offline", "online", "reconnecting"]}}
     assert f["layers"]["upward_by_kind"] == {"top": 1}
-    assert f["layers"]["cycles_static"] == [["streampose.pose.track",
+    assert f["layers"]["cycles_module_level"] == [["streampose.pose.track",
                                              "streampose.stages.render"]]

@@ -14,9 +14,9 @@ standard library's ``ast``; prints the median function length too. The joint fig
 - ``slots is None`` branches: comparisons (``is``, ``is not``, ``==``, ``!=``) of a name or
   attribute whose name contains "slots" with ``None``, and such a name tested for truth
   (``if cfg.slots``, ``x.slots or y``, ``not slots``), per file;
-- places that construct sinks: calls (or ``functools.partial``-style references as a
-  call's argument) of a class deriving, within the package, from ``Sink``
-  (outputs/base.py), per function or module, outside tests;
+- places that construct sinks: calls (or references passed as a call's argument, as to
+  ``functools.partial`` or a registry entry) of a class deriving, within the package,
+  from ``Sink`` (outputs/base.py), per function (or module body) and per file;
 - camera-state machines: functions that *produce* two or more words of the camera-state
   vocabulary (starting, online, reconnecting, stalled, offline, finished, failing,
   pending, moved), as a string literal or a module constant holding one, in a
@@ -170,7 +170,8 @@ def sink_constructions(trees: dict[Path, ast.Module]) -> dict[str, list[str]]:
     places: dict[str, list[str]] = {}
     for path, tree in trees.items():
         for scope, call in _calls(tree):
-            made = [n for n in (_name(call.func), *map(_name, call.args)) if n in sinks]
+            named = (call.func, *call.args, *(k.value for k in call.keywords))
+            made = [n for n in map(_name, named) if n in sinks]
             if made:
                 key = f"{path}:{scope.lineno} {getattr(scope, 'name', '<module>')}"
                 places.setdefault(key, []).extend(made)
@@ -281,7 +282,8 @@ def figures(root: Path, top: int) -> dict[str, Any]:
         "largest_classes": large_classes(trees)[:top],
         "slots_is_none": {"total": sum(slots.values()), "files": slots},
         "sink_classes": sorted(sink_classes(trees)),
-        "sink_constructions": {"places": len(sinks), "where": sinks},
+        "sink_constructions": {"places": len(sinks), "files": len({w.split(":")[0] for w in sinks}),
+                               "where": sinks},
         "state_machines": {"count": len(machines), "where": machines},
         "layers": layer,
     }
@@ -298,7 +300,8 @@ def report(f: dict[str, Any]) -> Iterator[str]:
                 for r in f["largest_classes"])
     yield from _counted("`slots is None`-style branches", f["slots_is_none"]["total"],
                         (f"{n:3d}  {p}" for p, n in f["slots_is_none"]["files"].items()))
-    yield from _counted("places that construct sinks", f["sink_constructions"]["places"],
+    made = f["sink_constructions"]
+    yield from _counted(f"places that construct sinks ({made['files']} files)", made["places"],
                         (f"{w}: {', '.join(s)}"
                          for w, s in f["sink_constructions"]["where"].items()))
     yield from _counted("camera-state machines", f["state_machines"]["count"],

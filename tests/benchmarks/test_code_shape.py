@@ -55,7 +55,7 @@ def test_joint_figures_of_a_toy_package(tmp_path: Path) -> None:
     assert f["slots_is_none"] == {"total": 2, "files": {render: 2}}
     assert f["sink_classes"] == ["FileSink", "VideoSink"]
     assert f["sink_constructions"] == {
-        "places": 1, "where": {f"{render}:8 sinks": ["FileSink", "VideoSink"]}}
+        "places": 1, "files": 1, "where": {f"{render}:8 sinks": ["FileSink", "VideoSink"]}}
     assert f["state_machines"] == {
         "count": 1, "where": {f"{render}:13 state": ["offline", "online", "reconnecting"]}}
     assert f["layers"]["upward_by_kind"] == {"top": 1}

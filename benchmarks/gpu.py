@@ -69,7 +69,8 @@ from streampose.backends import create_backend
 from streampose.backends.auto import cuda_available, importable, ort_has_cuda
 from streampose.config import BatchingConfig, ModelConfig, OutputsConfig, PerformanceConfig
 from streampose.models import ARCHITECTURES, architecture_spec
-from streampose.models.spec import ModelSpec, resolve_spec
+from streampose.models.resolve import resolve_spec
+from streampose.models.spec import ModelSpec
 from streampose.pose.letterbox import letterbox_into, plan_letterbox
 
 ROOT = Path(__file__).resolve().parents[1]

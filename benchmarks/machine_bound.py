@@ -57,7 +57,8 @@ from streampose.config import (  # noqa: E402
 )
 from streampose.heads import make_head  # noqa: E402
 from streampose.heads.paf import MapsPayload  # noqa: E402
-from streampose.models.spec import ModelSpec, resolve_spec  # noqa: E402
+from streampose.models.resolve import resolve_spec  # noqa: E402
+from streampose.models.spec import ModelSpec  # noqa: E402
 from streampose.outputs.base import FrameMeta  # noqa: E402
 from streampose.outputs.encoder import VideoWriter  # noqa: E402
 from streampose.outputs.jsonl import JsonLinesSink  # noqa: E402
@@ -66,8 +67,8 @@ from streampose.pose.letterbox import letterbox_into, plan_for_spec  # noqa: E40
 from streampose.pose.tracking import PoseTracker  # noqa: E402
 from streampose.render import SkeletonAnnotator, build_annotators  # noqa: E402
 from streampose.sources import VideoFileSource  # noqa: E402
-from streampose.stages.messages import FrameHeader  # noqa: E402
 from streampose.stages.postprocess import to_frame  # noqa: E402
+from streampose.transport.messages import FrameHeader  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 VIDEOS = (SHARED / "media/vtest_1080p_300f.mp4", SHARED / "media/vtest.mp4")

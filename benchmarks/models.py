@@ -33,9 +33,10 @@ from streampose.backends import create_backend
 from streampose.config import BatchingConfig, ModelConfig, OutputsConfig, PerformanceConfig
 from streampose.evaluate import evaluate
 from streampose.heads import HeadSettings, make_head
-from streampose.models.spec import ModelSpec, resolve_spec
+from streampose.models.resolve import resolve_spec
+from streampose.models.spec import ModelSpec
 from streampose.pose.letterbox import letterbox_into, plan_for_spec
-from streampose.stages.messages import FRAME_CODEC, FrameHeader
+from streampose.transport.messages import FRAME_CODEC, FrameHeader
 from streampose.transport.ring import SharedRing
 
 ROOT = Path(__file__).resolve().parents[1]

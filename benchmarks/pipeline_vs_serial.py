@@ -26,7 +26,7 @@ from streampose.backends import create_backend
 from streampose.config import ModelConfig, OutputsConfig, PerformanceConfig
 from streampose.heads import make_head
 from streampose.heads.paf import MapsPayload
-from streampose.models.spec import resolve_spec
+from streampose.models.resolve import resolve_spec
 from streampose.pose import COCO18, PafDecoder, Poses
 from streampose.pose.letterbox import letterbox_into, plan_letterbox
 from streampose.render import SkeletonAnnotator
@@ -102,7 +102,7 @@ def plain_loop(frames: int, height: int, threads: int | None, spin: bool, out_pa
 def _frame_poses(poses: Poses, lb, width: int, height: int, stride: int) -> Poses:
     """Map-cell poses -> frame pixels, as the pipeline's head and postprocess do it (map
     cell j is network-input pixel (j + 0.5) * stride)."""
-    from streampose.stages.messages import FrameHeader
+    from streampose.transport.messages import FrameHeader
 
     header = FrameHeader(width=width, height=height,
                          transform=lb.transform)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from streampose.stages.messages import FLAG_EOS, FRAME_CODEC, FrameHeader
+from streampose.transport.messages import FLAG_EOS, FRAME_CODEC, FrameHeader
 from streampose.transport.ring import SharedRing
 from streampose.transport.shm import sweep_stale_segments
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from streampose import __version__
-from streampose.config.arguments import add_config_arguments, given_values
+from streampose.config.arguments import add_config_arguments, add_run_arguments, given_values
 from streampose.config.build import build_config, merge_values
 from streampose.config.cameras import Camera, load_cameras
 from streampose.config.sections import PipelineConfig
@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"streampose {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the pipeline on videos, images or live cameras")
-    _add_run_arguments(run)
+    add_run_arguments(run)
     evaluate = sub.add_parser("eval", help="COCO keypoint AP of a model on annotated images")
     _add_eval_arguments(evaluate)
     export = sub.add_parser("export", help="export a built-in torch network to ONNX")
@@ -130,30 +130,6 @@ def eval_command(args: argparse.Namespace, config: PipelineConfig) -> int:
         args.metrics_json.write_text(json.dumps(metrics.to_json(), indent=2) + "\n",
                                      encoding="utf-8")
     return 0
-
-
-def _add_run_arguments(p: argparse.ArgumentParser) -> None:
-    """The config options come from the sections (:mod:`streampose.config.arguments`);
-    the ones here are about this command, not the pipeline."""
-    p.add_argument("sources", nargs="*", metavar="SOURCE", help=(
-        "video file, image file, folder of images or glob, or a live camera: an rtsp://, "
-        "rtsps:// or http(s):// URL (MJPEG, HLS, ...), a webcam as /dev/videoN or N"))
-    p.add_argument("--config", type=Path, metavar="PIPELINE.toml",
-                   help="pipeline config file (pipelines/*.toml); command-line options win")
-    p.add_argument("--cameras", type=Path, metavar="CAMERAS.toml", help=(
-        "cameras file: [[camera]] tables (name, url, transport, record, draw, blur_faces) "
-        "and pipeline tables; its cameras are the sources, named as in the file; "
-        "command-line options win over its tables, which win over those of --config "
-        "PIPELINE.toml. With live cameras only, the file is watched: cameras added to it or "
-        "removed from it are added or removed while the run goes on (also on SIGHUP)"))
-    p.add_argument("--max-streams", type=int, metavar="N", help=(
-        "stream slots for up to N cameras of the --cameras file at once, so that cameras "
-        "can be added to the file while the run goes on (default: the file's cameras)"))
-    p.add_argument("--no-progress", action="store_true",
-                   help="no progress bar or live status on a terminal")
-    p.add_argument("--log-level", default="WARNING",
-                   choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="(default WARNING)")
-    add_config_arguments(p)
 
 
 def config_of(args: argparse.Namespace) -> PipelineConfig:

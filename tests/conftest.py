@@ -38,7 +38,7 @@ def make_ring():
     every ring made is closed and unlinked after the test."""
     import multiprocessing
 
-    from streampose.stages.messages import FRAME_CODEC
+    from streampose.transport.messages import FRAME_CODEC
     from streampose.transport.ring import SharedRing
 
     rings: list[SharedRing] = []

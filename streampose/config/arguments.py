@@ -17,7 +17,8 @@ from typing import Any
 from streampose.config.fields import Option, options
 from streampose.config.sections import SECTIONS
 
-__all__ = ["add_config_arguments", "cli_options", "given_values", "key_value"]
+__all__ = ["add_config_arguments", "add_run_arguments", "cli_options", "given_values",
+           "key_value"]
 
 _TYPES: dict[str, Any] = {"int": int, "float": float, "str": str, "template": str,
                           "path": Path}
@@ -42,6 +43,30 @@ def add_config_arguments(parser: argparse.ArgumentParser,
         group = parser.add_argument_group(f"[{table}]", summary.removeprefix(f"[{table}]: "))
         for opt in flagged:
             _add(group, opt)
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """The arguments of ``streampose run``: the config options (:func:`add_config_arguments`)
+    and those about the command itself (sources, files, progress, logging)."""
+    p.add_argument("sources", nargs="*", metavar="SOURCE", help=(
+        "video file, image file, folder of images or glob, or a live camera: an rtsp://, "
+        "rtsps:// or http(s):// URL (MJPEG, HLS, ...), a webcam as /dev/videoN or N"))
+    p.add_argument("--config", type=Path, metavar="PIPELINE.toml",
+                   help="pipeline config file (pipelines/*.toml); command-line options win")
+    p.add_argument("--cameras", type=Path, metavar="CAMERAS.toml", help=(
+        "cameras file: [[camera]] tables (name, url, transport, record, draw, blur_faces) "
+        "and pipeline tables; its cameras are the sources, named as in the file; "
+        "command-line options win over its tables, which win over those of --config "
+        "PIPELINE.toml. With live cameras only, the file is watched: cameras added to it or "
+        "removed from it are added or removed while the run goes on (also on SIGHUP)"))
+    p.add_argument("--max-streams", type=int, metavar="N", help=(
+        "stream slots for up to N cameras of the --cameras file at once, so that cameras "
+        "can be added to the file while the run goes on (default: the file's cameras)"))
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar or live status on a terminal")
+    p.add_argument("--log-level", default="WARNING",
+                   choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="(default WARNING)")
+    add_config_arguments(p)
 
 
 def given_values(args: argparse.Namespace) -> dict[str, Any]:

@@ -93,7 +93,9 @@ def _up(args: argparse.Namespace) -> int:
         raise ConfigError("a fleet is already up on this Ray cluster; `streampose fleet "
                           "down` first (or `fleet add` / `fleet remove` to change it)")
     work_dir = args.work_dir or cluster.default_work_dir()
-    controller = cluster.start_controller(
+    from streampose.fleet.controller import start_controller  # imports Ray's side
+
+    controller = start_controller(
         fleet_id=uuid.uuid4().hex, cameras=list(cameras.cameras),
         settings=cameras.settings, work_dir=work_dir, node_work_dir=work_dir,
         rule={"per_node": rule.per_node, "per_cpu": rule.per_cpu, "per_gpu": rule.per_gpu})

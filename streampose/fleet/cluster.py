@@ -22,7 +22,7 @@ from typing import Any
 from streampose.errors import ConfigError
 
 __all__ = ["CONTROLLER", "NAMESPACE", "LiveNode", "connect", "controller_handle",
-           "live_nodes", "node_actor", "node_actor_name", "require_ray", "start_controller"]
+           "live_nodes", "node_actor", "node_actor_name", "require_ray"]
 
 log = logging.getLogger(__name__)
 
@@ -150,17 +150,6 @@ def controller_handle() -> Any | None:
         return ray.get_actor(CONTROLLER, namespace=NAMESPACE)
     except ValueError:
         return None
-
-
-def start_controller(**kwargs: Any) -> Any:
-    """Start the detached controller on the head node (Ray restarts it if it dies)."""
-    ray = require_ray()
-    from streampose.fleet.controller import Controller
-
-    actor = ray.remote(Controller).options(
-        name=CONTROLLER, namespace=NAMESPACE, lifetime="detached", max_restarts=-1,
-        max_task_retries=3, num_cpus=0, resources={HEAD_RESOURCE: 0.001})
-    return actor.remote(**kwargs)
 
 
 def default_work_dir() -> str:

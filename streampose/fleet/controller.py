@@ -1,6 +1,6 @@
 """The fleet's controller: the Ray actor that answers the CLI and runs the rounds.
 
-One detached, named Ray actor (:func:`streampose.fleet.cluster.start_controller`) runs
+One detached, named Ray actor (:func:`start_controller`) runs
 :class:`Controller`, a thin shell: a thread of its own calls
 :meth:`streampose.fleet.reconcile.Reconciler.round` every ``poll_s`` (and at once after
 a change), and the CLI's calls go to the same :class:`Reconciler`. The pieces:
@@ -28,7 +28,7 @@ from streampose.fleet.reconcile import Reconciler
 from streampose.fleet.store import StateFile
 from streampose.fleet.watch import CALL_TIMEOUT_S, NodeWatch
 
-__all__ = ["CALL_TIMEOUT_S", "Controller"]
+__all__ = ["CALL_TIMEOUT_S", "Controller", "start_controller"]
 
 log = logging.getLogger(__name__)
 
@@ -129,3 +129,13 @@ class Controller:
                 log.exception("fleet controller: reconcile failed")
             self._wake.wait(self.poll_s)
             self._wake.clear()
+
+
+def start_controller(**kwargs: Any) -> Any:
+    """Start the detached controller on the head node (Ray restarts it if it dies)."""
+    ray = cluster.require_ray()
+    actor = ray.remote(Controller).options(
+        name=cluster.CONTROLLER, namespace=cluster.NAMESPACE, lifetime="detached",
+        max_restarts=-1, max_task_retries=3, num_cpus=0,
+        resources={cluster.HEAD_RESOURCE: 0.001})
+    return actor.remote(**kwargs)

@@ -288,10 +288,8 @@ def live_changes() -> bool:
     re-reads its cameras file on a change); without it every change is a restart."""
     import argparse
 
-    from streampose.cli import build_parser
+    from streampose.config.arguments import add_run_arguments
 
-    for action in build_parser()._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            run = action.choices["run"]
-            return any("--max-streams" in a.option_strings for a in run._actions)
-    return False
+    run = argparse.ArgumentParser()
+    add_run_arguments(run)
+    return any("--max-streams" in a.option_strings for a in run._actions)

@@ -32,7 +32,7 @@ from streampose.pose.skeleton import Skeleton, get_skeleton
 
 if TYPE_CHECKING:
     from streampose.models.spec import ModelSpec
-    from streampose.stages.messages import FrameHeader
+    from streampose.transport.messages import FrameHeader
     from streampose.transport.ring import SharedRing
 
 __all__ = ["Head", "HeadSettings", "Payload", "Shape"]

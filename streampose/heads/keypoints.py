@@ -40,7 +40,7 @@ from streampose.pose.nms import box_nms
 from streampose.pose.poses import Poses
 
 if TYPE_CHECKING:
-    from streampose.stages.messages import FrameHeader
+    from streampose.transport.messages import FrameHeader
     from streampose.transport.ring import SharedRing
 
 __all__ = ["KeypointHead", "KeypointLimits", "KeypointOptions", "PeopleTable", "box_nms",

@@ -40,7 +40,7 @@ from streampose.pose.peaks import Peaks
 from streampose.pose.poses import Poses
 
 if TYPE_CHECKING:
-    from streampose.stages.messages import FrameHeader
+    from streampose.transport.messages import FrameHeader
     from streampose.transport.ring import SharedRing
 
 __all__ = ["MapsPayload", "PafHead", "PafOutputs", "PeaksPayload"]

@@ -17,7 +17,7 @@ import numpy as np
 from streampose.arith import ceil_div, round_up
 
 if TYPE_CHECKING:
-    from streampose.stages.messages import FrameHeader
+    from streampose.transport.messages import FrameHeader
 
 __all__ = ["max_peaks", "peak_payload_bytes", "read_peak_payload", "write_peak_payload"]
 

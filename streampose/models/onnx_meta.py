@@ -12,7 +12,7 @@ the stride. The default long side is :data:`STREAM_SCALE` times the training siz
 (on ../shared's surveillance clip YOLO11n-pose finds 0.4 people per frame at 640 and 3.5
 at 960, and COCO AP on coco4 is 0.70 at 640 and 0.74 at 960), at 2.25x the cost;
 ``--height 640`` runs the training size. A sidecar or ``--model-spec`` still wins
-(:func:`~.spec.resolve_spec`).
+(:func:`~.resolve.resolve_spec`).
 """
 
 from __future__ import annotations

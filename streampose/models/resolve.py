@@ -8,9 +8,10 @@ from pathlib import Path
 
 from streampose.errors import ModelError
 from streampose.models import ARCHITECTURES, architecture_spec
-from streampose.models.spec import ModelSpec, resolve_spec
+from streampose.models.onnx_meta import spec_from_onnx_metadata
+from streampose.models.spec import ModelSpec, builtin_specs
 
-__all__ = ["ResolvedModel", "resolve_model", "resolve_network_weights"]
+__all__ = ["ResolvedModel", "resolve_model", "resolve_network_weights", "resolve_spec"]
 
 log = logging.getLogger(__name__)
 
@@ -50,3 +51,42 @@ def resolve_network_weights(name: str, weights: str | None) -> Path | None:
     from streampose.models.registry import resolve_weights
 
     return resolve_weights(name, weights=weights)
+
+
+def resolve_spec(model_path: Path, spec_path: Path | None = None) -> ModelSpec:
+    """Find the spec of ``model_path``.
+
+    In order: the explicit ``spec_path``; a sidecar ``<model stem>.toml`` next to the model;
+    a built-in spec whose ``name`` equals the model file's stem; the model's own ONNX
+    metadata when it describes a pose model (YOLO-pose exports,
+    :mod:`streampose.models.onnx_meta`). Otherwise ModelError.
+    """
+    model_path = Path(model_path)
+    if spec_path is not None:
+        return _chosen(ModelSpec.from_toml(spec_path), "explicit", model_path)
+    sidecar = model_path.with_suffix(".toml")
+    if sidecar.is_file():
+        return _chosen(ModelSpec.from_toml(sidecar), "sidecar", model_path)
+    builtin = builtin_specs().get(model_path.stem)
+    if builtin is not None:
+        return _chosen(builtin, "built-in", model_path)
+    from_metadata = _from_metadata(model_path)
+    if from_metadata is not None:
+        return _chosen(from_metadata, "metadata", model_path)
+    raise ModelError(
+        f"no model spec for {model_path}: no sidecar {sidecar.name}, no built-in spec "
+        f"named {model_path.stem!r} and no pose-model metadata in the file; pass "
+        f"--model-spec PATH.toml "
+        f"(built-in specs: {', '.join(sorted(builtin_specs())) or 'none'})"
+    )
+
+
+def _from_metadata(model_path: Path) -> ModelSpec | None:
+    if model_path.suffix.lower() != ".onnx" or not model_path.is_file():
+        return None
+    return spec_from_onnx_metadata(model_path)
+
+
+def _chosen(spec: ModelSpec, how: str, model_path: Path) -> ModelSpec:
+    log.debug("model %s: using %s spec %r from %s", model_path, how, spec.name, spec.source)
+    return spec

@@ -59,7 +59,7 @@ else:  # pragma: no cover - Python 3.10
         _toml = None
 
 __all__ = ["FITS", "LAYOUTS", "ModelSpec", "OutputRef", "builtin_specs", "check_keys", "choice",
-           "fail", "resolve_spec"]
+           "fail"]
 
 log = logging.getLogger(__name__)
 
@@ -300,44 +300,3 @@ def builtin_specs() -> dict[str, ModelSpec]:
             spec = ModelSpec.from_dict(_parse_toml(entry.read_bytes(), source), source=source)
             specs[spec.name] = spec
     return specs
-
-
-def resolve_spec(model_path: Path, spec_path: Path | None = None) -> ModelSpec:
-    """Find the spec of ``model_path``.
-
-    In order: the explicit ``spec_path``; a sidecar ``<model stem>.toml`` next to the model;
-    a built-in spec whose ``name`` equals the model file's stem; the model's own ONNX
-    metadata when it describes a pose model (YOLO-pose exports,
-    :mod:`streampose.models.onnx_meta`). Otherwise ModelError.
-    """
-    model_path = Path(model_path)
-    if spec_path is not None:
-        return _chosen(ModelSpec.from_toml(spec_path), "explicit", model_path)
-    sidecar = model_path.with_suffix(".toml")
-    if sidecar.is_file():
-        return _chosen(ModelSpec.from_toml(sidecar), "sidecar", model_path)
-    builtin = builtin_specs().get(model_path.stem)
-    if builtin is not None:
-        return _chosen(builtin, "built-in", model_path)
-    from_metadata = _from_metadata(model_path)
-    if from_metadata is not None:
-        return _chosen(from_metadata, "metadata", model_path)
-    raise ModelError(
-        f"no model spec for {model_path}: no sidecar {sidecar.name}, no built-in spec "
-        f"named {model_path.stem!r} and no pose-model metadata in the file; pass "
-        f"--model-spec PATH.toml "
-        f"(built-in specs: {', '.join(sorted(builtin_specs())) or 'none'})"
-    )
-
-
-def _from_metadata(model_path: Path) -> ModelSpec | None:
-    if model_path.suffix.lower() != ".onnx" or not model_path.is_file():
-        return None
-    from streampose.models.onnx_meta import spec_from_onnx_metadata
-
-    return spec_from_onnx_metadata(model_path)
-
-
-def _chosen(spec: ModelSpec, how: str, model_path: Path) -> ModelSpec:
-    log.debug("model %s: using %s spec %r from %s", model_path, how, spec.name, spec.source)
-    return spec

@@ -21,7 +21,7 @@ from streampose.heads.base import Head, Payload
 from streampose.models.spec import ModelSpec
 from streampose.pose.letterbox import Letterbox
 from streampose.pose.poses import Poses
-from streampose.stages.messages import FrameHeader
+from streampose.transport.messages import FrameHeader
 from streampose.transport.ring import SharedRing
 
 __all__ = ["FrameReader", "Payload", "Processing"]

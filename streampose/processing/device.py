@@ -16,7 +16,7 @@ import numpy as np
 
 from streampose.pose.letterbox import Letterbox, rebuild_letterbox
 from streampose.processing.base import FrameReader, Processing
-from streampose.stages.messages import FrameHeader
+from streampose.transport.messages import FrameHeader
 from streampose.transport.ring import SharedRing
 
 __all__ = ["DeviceProcessing"]

@@ -9,7 +9,7 @@ import numpy as np
 
 from streampose.pose.letterbox import Letterbox, letterbox_into
 from streampose.processing.base import FrameReader, Processing
-from streampose.stages.messages import FrameHeader
+from streampose.transport.messages import FrameHeader
 from streampose.transport.ring import SharedRing
 
 __all__ = ["HostProcessing"]

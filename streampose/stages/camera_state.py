@@ -21,9 +21,9 @@ from streampose.events.engine import EventEngine
 from streampose.outputs.base import FrameMeta, Sink
 from streampose.outputs.factory import EncoderSettings
 from streampose.pose import Poses
-from streampose.stages.messages import FrameHeader
 from streampose.stages.recording import open_recording
 from streampose.stages.slots import SlotTable
+from streampose.transport.messages import FrameHeader
 
 __all__ = ["CameraState", "CameraStates", "SlotCameras"]
 

@@ -45,7 +45,10 @@ from streampose.runtime.channels import (
 from streampose.runtime.stage import POLL_S, Stage
 from streampose.sources import Frame, ProbedSource, Source, create_source, redact
 from streampose.stages.capacity import frame_bytes, frame_slots
-from streampose.stages.messages import (
+from streampose.stages.plan import RunPlan
+from streampose.stages.run_state import RunState
+from streampose.stages.slots import SlotTable
+from streampose.transport.messages import (
     FLAG_DETACH,
     FLAG_DROPPED_BEFORE,
     FLAG_EOS,
@@ -53,9 +56,6 @@ from streampose.stages.messages import (
     FRAME_CODEC,
     FrameHeader,
 )
-from streampose.stages.plan import RunPlan
-from streampose.stages.run_state import RunState
-from streampose.stages.slots import SlotTable
 from streampose.transport.ring import SharedRing
 
 __all__ = ["BlockingPolicy", "DecodePolicy", "DecodeStage", "LivePolicy", "SlotPolicy",

@@ -7,7 +7,7 @@ from typing import Any
 
 from streampose.runtime.channels import last_to_finish
 from streampose.runtime.stage import Stage
-from streampose.stages.messages import FLAG_EOS, FrameHeader
+from streampose.transport.messages import FLAG_EOS, FrameHeader
 from streampose.transport.ring import SharedRing
 
 __all__ = ["end_work"]

@@ -21,8 +21,8 @@ from streampose.runtime.stage import POLL_S, Stage
 from streampose.runtime.threads import ThreadBudget
 from streampose.stages.capacity import map_slots
 from streampose.stages.ending import end_work
-from streampose.stages.messages import FRAME_CODEC, FrameHeader
 from streampose.stages.plan import RunPlan
+from streampose.transport.messages import FRAME_CODEC, FrameHeader
 from streampose.transport.ring import SharedRing
 
 Item = tuple[int, FrameHeader]

@@ -12,8 +12,8 @@ from streampose.processing import Processing
 from streampose.runtime.channels import ChannelSpec, QueueSpec, StageChannels, Wiring
 from streampose.runtime.stage import POLL_S, Stage
 from streampose.stages.capacity import results_size
-from streampose.stages.messages import FrameHeader, PoseResult
 from streampose.stages.plan import RunPlan
+from streampose.transport.messages import FrameHeader, PoseResult
 from streampose.transport.ring import SharedRing
 
 

@@ -12,8 +12,8 @@ from streampose.runtime.channels import ChannelSpec, CountSpec, RingSpec, StageC
 from streampose.runtime.stage import POLL_S, Stage
 from streampose.stages.capacity import input_slots
 from streampose.stages.ending import end_work
-from streampose.stages.messages import FRAME_CODEC, FrameHeader, FrameRef
 from streampose.stages.plan import RunPlan
+from streampose.transport.messages import FRAME_CODEC, FrameHeader, FrameRef
 from streampose.transport.ring import SharedRing
 
 

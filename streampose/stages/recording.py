@@ -14,8 +14,8 @@ from streampose.config.camera import Camera
 from streampose.errors import OutputError
 from streampose.outputs.base import Sink
 from streampose.outputs.factory import DEFAULT_FPS, EncoderSettings, annotated_path, video_sink
-from streampose.stages.messages import FrameHeader
 from streampose.stages.sink_set import guarded
+from streampose.transport.messages import FrameHeader
 
 __all__ = ["open_recording", "slot_recording"]
 

@@ -38,13 +38,13 @@ from streampose.pose import Poses, get_skeleton
 from streampose.runtime.channels import Wiring
 from streampose.runtime.stage import POLL_S, Stage
 from streampose.stages.camera_state import CameraState, CameraStates
-from streampose.stages.messages import FrameHeader, PoseResult
 from streampose.stages.plan import RunPlan, all_stream_facts
 from streampose.stages.render_order import TicketOrder
 from streampose.stages.run_state import RunState
 from streampose.stages.sink_set import SinkSet
 from streampose.stages.slots import SlotTable
 from streampose.stages.steady_rate import SteadyRate
+from streampose.transport.messages import FrameHeader, PoseResult
 from streampose.transport.ring import SharedRing
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from streampose.stages.messages import PoseResult
+from streampose.transport.messages import PoseResult
 
 __all__ = ["TicketOrder"]
 

@@ -2,7 +2,7 @@
 
 The ring itself treats headers as opaque: it asks its codec for the record size and to
 pack/unpack records at an offset of the segment. Stages define their message types and
-codecs (:mod:`streampose.stages.messages`); a codec must be picklable (it travels to the
+codecs (:mod:`streampose.transport.messages`); a codec must be picklable (it travels to the
 stage processes with the ring).
 """
 

@@ -16,8 +16,8 @@ from streampose.heads.keypoints import KeypointHead, KeypointLimits, box_nms, se
 from streampose.models.onnx_meta import spec_from_metadata
 from streampose.models.spec import ModelSpec
 from streampose.pose.letterbox import plan_for_spec
-from streampose.stages.messages import FrameHeader
 from streampose.stages.postprocess import to_frame
+from streampose.transport.messages import FrameHeader
 
 K = 17
 COLUMNS = 5 + 3 * K

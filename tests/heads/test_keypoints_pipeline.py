@@ -20,7 +20,7 @@ from streampose.backends.ort import OnnxRuntimeBackend
 from streampose.config import BatchingConfig, ModelConfig, OutputsConfig, PipelineConfig
 from streampose.heads import make_head
 from streampose.heads.keypoints import KeypointHead, select_people
-from streampose.models.spec import resolve_spec
+from streampose.models.resolve import resolve_spec
 from streampose.pipeline import Pipeline
 from streampose.pose.letterbox import letterbox_into, plan_for_spec
 from streampose.sources import probe_video

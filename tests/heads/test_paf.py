@@ -20,7 +20,7 @@ from streampose.models.spec import ModelSpec, OutputRef, builtin_specs
 from streampose.pose import COCO18, PafDecoder
 from streampose.pose.decoder import DecoderThresholds
 from streampose.pose.letterbox import plan_letterbox
-from streampose.stages.messages import FrameHeader
+from streampose.transport.messages import FrameHeader
 from streampose.transport.ring import SharedRing
 from tests.helpers import paf_head
 

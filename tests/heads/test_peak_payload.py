@@ -11,7 +11,7 @@ from streampose.heads.peak_payload import (
     read_peak_payload,
     write_peak_payload,
 )
-from streampose.stages.messages import FrameHeader
+from streampose.transport.messages import FrameHeader
 
 
 def test_payload_round_trip_and_bound() -> None:

@@ -14,11 +14,12 @@ import pytest
 
 from streampose.backends.ort import OnnxRuntimeBackend
 from streampose.heads import HeadSettings, make_head
-from streampose.models.spec import ModelSpec, resolve_spec
+from streampose.models.resolve import resolve_spec
+from streampose.models.spec import ModelSpec
 from streampose.pose.letterbox import letterbox_into, plan_for_spec
 from streampose.pose.poses import Poses
 from streampose.sources import probe_video
-from streampose.stages.messages import FRAME_CODEC, FrameHeader
+from streampose.transport.messages import FRAME_CODEC, FrameHeader
 from streampose.transport.ring import SharedRing
 from tests.helpers import SHM, run_cli, shared_file
 

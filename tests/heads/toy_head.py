@@ -15,7 +15,7 @@ from streampose.heads.paf import PafHead
 from streampose.pose.poses import Poses
 
 if TYPE_CHECKING:
-    from streampose.stages.messages import FrameHeader
+    from streampose.transport.messages import FrameHeader
     from streampose.transport.ring import SharedRing
 
 SHIFT = 1.0  # network-input pixels

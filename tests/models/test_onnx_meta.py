@@ -11,7 +11,7 @@ import pytest
 from streampose.errors import ModelError
 from streampose.heads.keypoints import KeypointOptions
 from streampose.models.onnx_meta import spec_from_metadata, spec_from_onnx_metadata
-from streampose.models.spec import resolve_spec
+from streampose.models.resolve import resolve_spec
 from tests.helpers import shared_file
 
 YOLO = "models/yolo11n-pose.onnx"

@@ -17,7 +17,7 @@ from streampose.models.spec import builtin_specs
 from streampose.pose.decoder import DecoderThresholds
 from streampose.pose.letterbox import letterbox_into, plan_letterbox
 from streampose.processing.device import PLAN_ONLY_BYTES
-from streampose.stages.messages import FrameHeader, FrameRef
+from streampose.transport.messages import FrameHeader, FrameRef
 from streampose.transport.ring import SharedRing
 from tests.helpers import device_processing, host_processing
 

@@ -16,7 +16,7 @@ from streampose.models.spec import ModelSpec, builtin_specs
 from streampose.pose import COCO18, PafDecoder
 from streampose.pose.letterbox import Letterbox, letterbox_into, plan_letterbox
 from streampose.processing import HostProcessing
-from streampose.stages.messages import FrameHeader
+from streampose.transport.messages import FrameHeader
 from streampose.transport.ring import SharedRing
 from tests.helpers import host_processing, paf_maps
 

@@ -20,7 +20,7 @@ import pytest
 from streampose.errors import StageError
 from streampose.runtime.stage import Stage
 from streampose.runtime.supervisor import Supervisor
-from streampose.stages.messages import FRAME_CODEC
+from streampose.transport.messages import FRAME_CODEC
 from streampose.transport.ring import SharedRing
 from tests.helpers import shm_segments
 

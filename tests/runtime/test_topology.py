@@ -20,7 +20,7 @@ from streampose.runtime.channels import (
 )
 from streampose.runtime.stage import Stage
 from streampose.runtime.topology import Step, Topology
-from streampose.stages.messages import FRAME_CODEC
+from streampose.transport.messages import FRAME_CODEC
 
 
 @dataclass

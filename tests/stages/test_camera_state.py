@@ -13,8 +13,8 @@ from streampose.config.camera import Camera
 from streampose.outputs.factory import EncoderSettings
 from streampose.pose import Poses, get_skeleton
 from streampose.stages.camera_state import CameraState, CameraStates
-from streampose.stages.messages import FrameHeader
 from streampose.stages.slots import SlotTable
+from streampose.transport.messages import FrameHeader
 
 CTX = mp.get_context("spawn")
 HEADER = FrameHeader(stream=0, seq=0, width=32, height=24)

@@ -40,7 +40,7 @@ from streampose.stages.decode import (
     backoff_s,
     policy_for,
 )
-from streampose.stages.messages import (
+from streampose.transport.messages import (
     FLAG_DROPPED_BEFORE,
     FLAG_RECONNECTED,
     FRAME_CODEC,

@@ -19,7 +19,7 @@ from streampose.processing.base import FrameReader, Payload
 from streampose.runtime.control import StageControl
 from streampose.runtime.threads import ThreadBudget
 from streampose.stages.infer import InferStage, with_threads
-from streampose.stages.messages import FLAG_EOS, FrameHeader, FrameRef
+from streampose.transport.messages import FLAG_EOS, FrameHeader, FrameRef
 from streampose.transport.ring import SharedRing
 from tests.helpers import device_processing, paf_head, paf_maps
 

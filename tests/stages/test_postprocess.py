@@ -15,8 +15,8 @@ from streampose.models.spec import builtin_specs
 from streampose.pose import COCO18, PafDecoder, Poses
 from streampose.pose.letterbox import plan_letterbox
 from streampose.runtime.control import StageControl
-from streampose.stages.messages import FLAG_EOS, FrameHeader, FrameRef, PoseResult
 from streampose.stages.postprocess import PostprocessStage, to_frame
+from streampose.transport.messages import FLAG_EOS, FrameHeader, FrameRef, PoseResult
 from streampose.transport.ring import SharedRing
 from tests.helpers import host_processing
 

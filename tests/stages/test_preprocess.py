@@ -15,8 +15,8 @@ from streampose.models.spec import builtin_specs
 from streampose.pose.letterbox import letterbox_into, plan_letterbox
 from streampose.processing import HostProcessing
 from streampose.runtime.control import StageControl
-from streampose.stages.messages import FLAG_EOS, FrameHeader, FrameRef
 from streampose.stages.preprocess import PreprocessStage
+from streampose.transport.messages import FLAG_EOS, FrameHeader, FrameRef
 from streampose.transport.ring import SharedRing
 from tests.helpers import device_processing, host_processing
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from streampose.config.camera import Camera
 from streampose.outputs.factory import EncoderSettings
-from streampose.stages.messages import FrameHeader
 from streampose.stages.recording import open_recording, slot_recording
+from streampose.transport.messages import FrameHeader
 
 
 def test_a_slot_s_recordings_are_named_by_camera() -> None:

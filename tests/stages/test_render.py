@@ -19,8 +19,8 @@ from streampose.observe.counters import StreamCounters
 from streampose.outputs.base import FrameMeta, Sink
 from streampose.pose import Poses
 from streampose.runtime.control import StageControl
-from streampose.stages.messages import FLAG_EOS, FrameHeader, FrameRef, PoseResult
 from streampose.stages.render import RenderStage
+from streampose.transport.messages import FLAG_EOS, FrameHeader, FrameRef, PoseResult
 from streampose.transport.ring import SharedRing
 
 CTX = mp.get_context("spawn")
@@ -320,9 +320,9 @@ def test_a_slot_s_camera_is_followed_from_its_first_frame_to_its_detach_marker(
     from streampose.config.overrides import StreamSettings
     from streampose.config.sections import DrawConfig, LiveConfig
     from streampose.outputs.factory import EncoderSettings
-    from streampose.stages.messages import FLAG_DETACH
     from streampose.stages.render import SlotOutputs
     from streampose.stages.slots import SlotTable
+    from streampose.transport.messages import FLAG_DETACH
 
     class PerStream(Recorder):
         def __init__(self) -> None:

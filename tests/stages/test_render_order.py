@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from streampose.stages.messages import FrameHeader, PoseResult
 from streampose.stages.render_order import TicketOrder
+from streampose.transport.messages import FrameHeader, PoseResult
 
 
 def item(stream: int, ticket: int) -> PoseResult:

@@ -1,7 +1,7 @@
 """SharedRing across real spawned processes: integrity, order, policies, pins, leases, failures.
 
 The ring carries opaque headers; these tests use the stages' frame codec
-(:data:`~streampose.stages.messages.FRAME_CODEC`) and one tiny codec of their own.
+(:data:`~streampose.transport.messages.FRAME_CODEC`) and one tiny codec of their own.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from streampose.errors import RingTimeout
-from streampose.stages.messages import FLAG_EOS, FRAME_CODEC, FrameHeader, FrameRef
+from streampose.transport.messages import FLAG_EOS, FRAME_CODEC, FrameHeader, FrameRef
 from streampose.transport.ring import SharedRing
 from tests.helpers import shm_segments
 

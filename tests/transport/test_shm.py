@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from streampose.stages.messages import FrameHeader
+from streampose.transport.messages import FrameHeader
 from streampose.transport.ring import SharedRing
 from streampose.transport.shm import (
     attach_untracked,
@@ -91,7 +91,7 @@ SCRIPT = textwrap.dedent(
     """
     import multiprocessing as mp, os
     from pathlib import Path
-    from streampose.stages.messages import FRAME_CODEC
+    from streampose.transport.messages import FRAME_CODEC
     from streampose.transport.ring import SharedRing
     from tests.transport import test_shm
 
@@ -156,7 +156,7 @@ def test_run_prefix_is_new_in_a_child_process() -> None:
 KILLED_RUN = textwrap.dedent(
     """
     import multiprocessing as mp, os, signal, sys
-    from streampose.stages.messages import FRAME_CODEC
+    from streampose.transport.messages import FRAME_CODEC
     from streampose.transport.ring import SharedRing
     from streampose.transport.shm import own_run_resources
 

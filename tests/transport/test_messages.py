@@ -8,7 +8,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from streampose.stages.messages import (
+from streampose.transport.messages import (
     FLAG_DROPPED_BEFORE,
     FLAG_EOS,
     FLAG_RECONNECTED,

@@ -32,7 +32,7 @@ from streampose.config import PipelineConfig
 from streampose.console.link import ConsoleLink
 from streampose.errors import ConfigError, ModelError, OutputError, StreamposeError
 from streampose.events.engine import EventEngine
-from streampose.heads import HeadSettings, make_head
+from streampose.heads import head_settings, make_head
 from streampose.models import ARCHITECTURES
 from streampose.models.resolve import resolve_model
 from streampose.models.spec import ModelSpec
@@ -280,7 +280,7 @@ def validate(config: PipelineConfig) -> RunPlan:
                                                               strict=False)] \
         if config.cameras else [stream_facts(s) for s in sources]
     _check_outputs(config, facts, model.spec)
-    head = make_head(model.spec, HeadSettings(paf=config.decoder, keypoints=config.keypoints))
+    head = make_head(model.spec, head_settings(model.spec, config))
     processing = choose_processing(model_cfg.device_ops, backend=backend, device=device,
                                    head=head)
     request = BackendRequest(name=backend, spec=model.spec, model_path=model.path,

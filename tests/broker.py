@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import wait_until
+from tests.support.waiting import wait_until
 
 DEADLINE_S = 60.0  # generous: the machine may be loaded
 

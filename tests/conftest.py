@@ -1,5 +1,5 @@
 """Shared fixtures (in-memory rings, a stage control, a local HTTP server, a test clip);
-the factories behind them live in tests/helpers.py."""
+the factories behind them live in tests/support/."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import PAYLOAD, LocalServer, make_video, refusing_url, running_server
+from tests.support.http_server import PAYLOAD, LocalServer, refusing_url, running_server
+from tests.support.media import make_video
 
 
 @pytest.fixture
@@ -28,7 +29,7 @@ def refused_url() -> Iterator[str]:
 
 @pytest.fixture
 def clip(tmp_path: Path) -> Path:
-    """A 12-frame 96x64 H.264 clip at 10 fps (``helpers.make_video``)."""
+    """A 12-frame 96x64 H.264 clip at 10 fps (``tests.support.media.make_video``)."""
     return make_video(tmp_path / "clip.mp4")
 
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from streampose import cli
-from tests.helpers import make_video, run_cli
+from tests.support.cli import run_cli
+from tests.support.media import make_video
 
 
 def write_config(path: Path, clip: Path, extra: str = "") -> Path:

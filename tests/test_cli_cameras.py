@@ -9,7 +9,9 @@ from pathlib import Path
 import av
 import numpy as np
 
-from tests.helpers import make_video, run_cli, shared_file
+from tests.support.cli import run_cli
+from tests.support.media import make_video
+from tests.support.shared import shared_file
 
 
 def write_cameras(folder: Path, cameras: str, tables: str = "") -> Path:

@@ -15,15 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import (
-    MODEL_NAME,
+from tests.support.cli import run_cli
+from tests.support.damaged import (
     flip_bytes,
     make_textured_video,
     plain_decode,
-    run_cli,
     truncate_copy,
     zero_packets,
 )
+from tests.support.models import MODEL_NAME
 
 
 @contextmanager

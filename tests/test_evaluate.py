@@ -13,7 +13,9 @@ import pytest
 
 from streampose.cli import main
 from streampose.evaluate import METRICS
-from tests.helpers import MODEL_NAME, run_cli, shared_file
+from tests.support.cli import run_cli
+from tests.support.models import MODEL_NAME
+from tests.support.shared import shared_file
 
 FAKE = ("--model", str(MODEL_NAME), "--backend", "fake")
 

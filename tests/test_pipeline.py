@@ -20,7 +20,12 @@ from streampose import Pipeline, PipelineConfig
 from streampose.config import BatchingConfig, ModelConfig, OutputsConfig, PerformanceConfig
 from streampose.errors import StageError
 from streampose.sources import probe_video
-from tests.helpers import MODEL_NAME, make_video, run_cli, shared_file, shm_segments, wait_until
+from tests.support.cli import run_cli
+from tests.support.media import make_video
+from tests.support.models import MODEL_NAME
+from tests.support.shared import shared_file
+from tests.support.shm import shm_segments
+from tests.support.waiting import wait_until
 
 
 def test_fake_backend_end_to_end_keeps_frames_and_timing(tmp_path: Path, clip: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import shared_file
+from tests.support.shared import shared_file
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from streampose.config.camera import Camera
-from streampose.config.sections import SECTIONS, PipelineConfig
+from streampose.config.sections import HEAD_TABLE, SECTIONS, PipelineConfig
 from streampose.errors import ConfigError
 
 __all__ = ["Values", "build_config", "merge_values"]
@@ -32,7 +32,7 @@ def build_config(file_values: Values, cli_values: Values, *,
     sources = tuple(c.url for c in cameras) if cameras or slots else \
         tuple(merged.get("sources", ()))
     return PipelineConfig(sources=sources, log_level=log_level, cameras=tuple(cameras),
-                          slots=slots, **sections)
+                          slots=slots, heads=merged.get(HEAD_TABLE, {}), **sections)
 
 
 def merge_values(*layers: Values) -> dict[str, Any]:
@@ -46,10 +46,18 @@ def merge_values(*layers: Values) -> dict[str, Any]:
                     merged["sources"] = list(value)
             elif name in SECTIONS:
                 merged[name] = {**merged.get(name, {}), **value}
+            elif name == HEAD_TABLE:
+                merged[name] = _merge_heads(merged.get(name, {}), value)
             else:
                 raise ConfigError(f"{name}: not a pipeline option (known: sources, "
                                   f"{', '.join(SECTIONS)})")
     return merged
+
+
+def _merge_heads(earlier: Mapping[str, Any], later: Mapping[str, Any]) -> dict[str, Any]:
+    """``[head.<name>]`` tables merged key by key within each head, later ones winning."""
+    return {**earlier, **{name: {**earlier.get(name, {}), **table}
+                          for name, table in later.items()}}
 
 
 def _section(table: str, values: dict[str, Any]) -> Any:

@@ -15,6 +15,7 @@ import ipaddress
 import logging
 import re
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -489,6 +490,8 @@ class PipelineConfig:
     ``slots`` (``--max-streams``): the run has that many stream slots, whose cameras
     may come and go while it runs (:mod:`streampose.stages.slots`); ``cameras`` are the
     first ones (live cameras only; none is fine), and ``sources`` their URLs.
+    ``heads`` (a pipeline file's ``[head.<name>]`` tables, ``{name: {key: value}}``): a
+    head's own options, read by that head (``Head.parse_settings``) when the model has it.
     """
 
     sources: tuple[str, ...]
@@ -508,6 +511,7 @@ class PipelineConfig:
     log_level: int = logging.WARNING
     cameras: tuple[Camera, ...] = ()
     slots: int | None = None
+    heads: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if isinstance(self.sources, str) or not all(isinstance(s, str) for s in self.sources):
@@ -534,6 +538,7 @@ class PipelineConfig:
                                   f"{len(self.sources)} sources; give one per source")
         if self.cameras_change:
             _check_slots(self)
+        object.__setattr__(self, "heads", _head_tables(self.heads))
 
     @property
     def streams(self) -> int:
@@ -565,6 +570,18 @@ class PipelineConfig:
         return self.settings_for(stream).draw
 
 MAX_STREAMS = 256
+
+
+HEAD_TABLE = "head"  # a pipeline file's [head.<name>] tables (PipelineConfig.heads)
+
+
+def _head_tables(heads: object) -> dict[str, dict[str, object]]:
+    """``heads`` as ``{name: {key: value}}`` (copies); ConfigError if it is not one."""
+    if not isinstance(heads, Mapping) or not all(
+            isinstance(name, str) and isinstance(table, Mapping) for name, table in heads.items()):
+        raise ConfigError(f"PipelineConfig.heads: {heads!r} is not a {{head name: table}} "
+                          "mapping ([head.<name>] tables)")
+    return {name: dict(table) for name, table in heads.items()}
 
 
 def _check_slots(config: PipelineConfig) -> None:

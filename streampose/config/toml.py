@@ -16,9 +16,11 @@ so the file format, the command line and the Python API stay in sync::
 :func:`load_pipeline_file` returns ``{"sources": [...], TABLE: {KEY: value}}`` for the
 keys the file sets, after checking each value's type and range; unknown tables and keys
 are rejected (the error names the file, the key path such as ``[outputs].vidoe``, and
-the keys that table knows). Relative paths are resolved against the file's folder, so a
-pipeline file works from any working directory; URLs (``rtsp://...``) and webcam
-indices are left as they are. See ARCHITECTURE.md (configuration).
+the keys that table knows). ``[head.<name>]`` tables are a head's own options, kept as
+written under ``"head"`` (the head checks them, see ``Head.parse_settings``). Relative
+paths are resolved against the file's folder, so a pipeline file works from any working
+directory; URLs (``rtsp://...``) and webcam indices are left as they are. See
+ARCHITECTURE.md (configuration).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from streampose.config.fields import Option, options
-from streampose.config.sections import SECTIONS
+from streampose.config.sections import HEAD_TABLE, SECTIONS
 from streampose.errors import ConfigError
 from streampose.uri import is_url
 
@@ -67,7 +69,9 @@ def load_pipeline_file(path: str | Path) -> dict[str, Any]:
     base = Path(os.path.abspath(file)).parent
     values: dict[str, Any] = {}
     for name, value in data.items():
-        if name in SCHEMA and name != TOP_LEVEL:
+        if name == HEAD_TABLE:
+            values[name] = head_tables(file, value)
+        elif name in SCHEMA and name != TOP_LEVEL:
             values[name] = table_values(file, base, name, value)
         else:
             _unknown_unless_known(file, TOP_LEVEL, name)
@@ -105,6 +109,15 @@ def table_values(file: Path, base: Path, table: str, value: Any) -> dict[str, An
         assert opt is not None
         values[name] = _convert(file, opt, item, base)
     return values
+
+
+def head_tables(file: Path, value: Any) -> dict[str, dict[str, Any]]:
+    """``{name: {key: value}}`` of the ``[head.<name>]`` tables of ``file``, as written
+    (each head checks its own); ConfigError unless ``[head]`` holds only tables."""
+    if not isinstance(value, dict) or not all(isinstance(t, dict) for t in value.values()):
+        raise ConfigError(f"{file}: [{HEAD_TABLE}]: must hold one table per head "
+                          f"([{HEAD_TABLE}.<name>]), got {_type_name(value)}")
+    return {name: dict(table) for name, table in value.items()}
 
 
 def _unknown_unless_known(file: Path, table: str, name: str) -> None:

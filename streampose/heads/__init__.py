@@ -2,18 +2,21 @@
 
 Built-in: ``paf`` (OpenPose-style heatmaps + part affinity fields, greedy grouping) and
 ``keypoints`` (one-stage: a box, a score and K keypoints per anchor, then NMS). A head
-added elsewhere registers with :func:`register_head`; nothing else changes.
+added elsewhere registers with :func:`register_head`; nothing else changes. A head's own
+thresholds come from the pipeline file's ``[head.<name>]`` table, read by its
+:meth:`~streampose.heads.base.Head.parse_settings` (:func:`head_settings`).
 """
 
 from __future__ import annotations
 
 import importlib
 
-from streampose.errors import ModelError
+from streampose.config.sections import HEAD_TABLE, PipelineConfig
+from streampose.errors import ConfigError, ModelError
 from streampose.heads.base import Head, HeadSettings, Payload
 
-__all__ = ["Head", "HeadSettings", "Payload", "head_class", "head_names", "make_head",
-           "register_head"]
+__all__ = ["Head", "HeadSettings", "Payload", "head_class", "head_names", "head_settings",
+           "make_head", "register_head"]
 
 _BUILT_IN = {
     "paf": "streampose.heads.paf:PafHead",
@@ -53,3 +56,20 @@ def make_head(spec: object, settings: HeadSettings | None = None) -> Head:
 
     assert isinstance(spec, ModelSpec)
     return head_class(spec.head, source=spec.source)(spec, settings)
+
+
+def head_settings(spec: object, config: PipelineConfig) -> HeadSettings:
+    """The run-time settings of ``spec``'s head: the ``[decoder]`` and ``[keypoints]``
+    thresholds, and what it makes of its ``[head.<name>]`` table. Every such table is
+    checked by its head; ConfigError for a table that names no head."""
+    from streampose.models.spec import ModelSpec
+
+    assert isinstance(spec, ModelSpec)
+    unknown = sorted(set(config.heads) - set(head_names()))
+    if unknown:
+        raise ConfigError(f"[{HEAD_TABLE}.{unknown[0]}]: no such head (known: "
+                          f"{' | '.join(head_names())})")
+    own = {name: head_class(name).parse_settings(table, source=f"[{HEAD_TABLE}.{name}]")
+           for name, table in config.heads.items()}
+    return HeadSettings(paf=config.decoder, keypoints=config.keypoints,
+                        head=own.get(spec.head))

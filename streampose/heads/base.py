@@ -6,6 +6,9 @@ is chosen by that name from the registry (:mod:`streampose.heads`). A head knows
 * which tables of the spec describe its outputs (:meth:`Head.parse_options`, run while
   the spec is read, so a bad table is one :class:`~streampose.errors.ModelError` naming
   the file and the field);
+* its own run-time options, such as thresholds, from the pipeline file's ``[head.<name>]``
+  table (:meth:`Head.parse_settings`; none by default: the built-in heads take theirs from
+  ``[decoder]`` and ``[keypoints]``);
 * which model outputs it reads (:attr:`Head.outputs`) and what shape they must have
   (:meth:`Head.check_outputs`, run when the backend opens the model);
 * how big one frame's payload is in the map ring (:meth:`Head.payload_bytes`);
@@ -26,6 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from streampose.errors import ConfigError
 from streampose.pose.letterbox import Letterbox
 from streampose.pose.poses import Poses
 from streampose.pose.skeleton import Skeleton, get_skeleton
@@ -55,7 +59,8 @@ class Payload(ABC):
 
 class HeadSettings:
     """Run-time settings a head may use (thresholds from the config); a plain bag so
-    heads added later take their own without changing the callers."""
+    heads added later take their own without changing the callers. ``head``: what the
+    head's :meth:`Head.parse_settings` made of its ``[head.<name>]`` table."""
 
     def __init__(self, **values: Any) -> None:
         self.values = values
@@ -84,6 +89,18 @@ class Head(ABC):
 
         Raises ModelError naming ``source`` and the field for anything missing or wrong.
         """
+
+    @classmethod
+    def parse_settings(cls, table: Mapping[str, object], *, source: str) -> object:
+        """The head's own run-time options (thresholds) from the pipeline file's
+        ``[head.<name>]`` table, checked; the head finds them as ``settings.get("head")``.
+
+        A head takes none unless it overrides this: ConfigError naming ``source`` for a key.
+        """
+        if table:
+            raise ConfigError(f"{source}: unknown key {next(iter(table))!r} (the "
+                              f"{cls.name!r} head takes no options here)")
+        return None
 
     @property
     def options(self) -> Any:

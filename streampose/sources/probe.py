@@ -20,10 +20,10 @@ import av.error
 from streampose.config.sections import LiveConfig
 from streampose.errors import SourceError, describe_error
 from streampose.sources.base import Source, SourceInfo
-from streampose.sources.factory import create_source
+from streampose.sources.factory import SOURCES, create_source
 from streampose.sources.live import LIVE_TIME_BASE
 from streampose.sources.video import open_input, positive, video_stream
-from streampose.uri import check_url, is_live_uri, redact
+from streampose.uri import check_url, redact
 
 __all__ = ["LIVE_DEFAULT_SIZE", "ProbedSource", "probe_source", "probe_video"]
 
@@ -62,7 +62,7 @@ def probe_source(uri: str, *, live: LiveConfig | None = None) -> ProbedSource:
                 info, sizes = _size_from_a_frame(source)
             return ProbedSource(info, sizes, names, live=info.live)
     except SourceError as exc:
-        if not is_live_uri(uri) or (live is not None and not live.reconnect):
+        if not SOURCES.kind_for(uri).live or (live is not None and not live.reconnect):
             raise
         width, height = LIVE_DEFAULT_SIZE
         log.warning("%s: not reachable yet; will keep retrying (frames up to %dx%d)", exc,

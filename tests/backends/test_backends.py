@@ -21,7 +21,8 @@ from streampose.backends.fake_people import standing_person
 from streampose.errors import ConfigError, ModelError
 from streampose.models.spec import ModelSpec, builtin_specs
 from streampose.pose import COCO18, PafDecoder
-from tests.helpers import SHARED, host_processing, paf_head, paf_maps
+from tests.support.models import host_processing, paf_head, paf_maps
+from tests.support.shared import SHARED
 
 MODEL = SHARED / "models" / "openpose-mnv2s-coco18.onnx"
 needs_model = pytest.mark.skipif(

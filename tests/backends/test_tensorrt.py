@@ -32,7 +32,8 @@ from streampose.backends.tensorrt.backend import TensorRTBackend
 from streampose.backends.tensorrt.shapes import profile_shapes
 from streampose.errors import ConfigError, ModelError
 from streampose.models.spec import builtin_specs
-from tests.helpers import paf_head, paf_maps, shared_file
+from tests.support.models import paf_head, paf_maps
+from tests.support.shared import shared_file
 
 torch = pytest.importorskip("torch")
 

@@ -14,7 +14,9 @@ from streampose.backends import create_backend  # noqa: E402
 from streampose.backends.auto import choose_backend  # noqa: E402
 from streampose.models import OUTPUT_NAMES, architecture_spec, build_model  # noqa: E402
 from streampose.models.spec import ModelSpec  # noqa: E402
-from tests.helpers import make_video, paf_head, run_cli  # noqa: E402
+from tests.support.cli import run_cli  # noqa: E402
+from tests.support.media import make_video  # noqa: E402
+from tests.support.models import paf_head  # noqa: E402
 
 SPEC = ModelSpec.from_dict(architecture_spec("lightweight-openpose"))
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import MODEL_NAME, make_video
+from tests.support.media import make_video
+from tests.support.models import MODEL_NAME
 
 pytestmark = [pytest.mark.slow]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import make_video
+from tests.support.media import make_video
 
 pytest.importorskip("torch", reason="the smoke run uses the torch backend")
 

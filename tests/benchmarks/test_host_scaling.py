@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.helpers import make_video
+from tests.support.media import make_video
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "host_scaling.py"
 

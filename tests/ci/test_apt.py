@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.support.shared import ROOT
 
 pytestmark = pytest.mark.skipif(shutil.which("dpkg-query") is None,
                                 reason="needs dpkg-query (a Debian/Ubuntu system)")

@@ -29,7 +29,7 @@ from streampose.config.sections import (
 )
 from streampose.config.toml import SCHEMA, TOP_LEVEL, load_pipeline_file
 from streampose.errors import ConfigError
-from tests.helpers import shared_file
+from tests.support.shared import shared_file
 
 PIPELINES = Path(__file__).resolve().parents[2] / "pipelines"
 SHIPPED = sorted(PIPELINES.glob("*.toml"))

@@ -28,8 +28,10 @@ from streampose.config.sections import ConsoleConfig
 from streampose.console.sink import ConsoleSink
 from streampose.outputs.base import FrameMeta
 from streampose.pose import Poses, get_skeleton
-from tests.helpers import MODEL_NAME, make_video, shm_segments
 from tests.live.camera import free_port
+from tests.support.media import make_video
+from tests.support.models import MODEL_NAME
+from tests.support.shm import shm_segments
 
 pytestmark = [pytest.mark.slow]
 

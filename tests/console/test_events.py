@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from streampose.console.events import EventHub
-from tests.helpers import wait_until
+from tests.support.waiting import wait_until
 
 
 def record(kind: str, camera: str = "a") -> dict[str, Any]:

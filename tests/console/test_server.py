@@ -24,7 +24,7 @@ from streampose.console.preview import PreviewHub
 from streampose.console.server import EVENT_QUEUE, ConsoleServer, ConsoleState
 from streampose.errors import OutputError
 from streampose.observe.metrics import MetricsSnapshot, RunMetrics
-from tests.helpers import wait_until
+from tests.support.waiting import wait_until
 
 WAIT_S = 60.0
 SNAPSHOT = MetricsSnapshot(streams=[{"stream": 0, "camera": "a", "frames_in": 3}])

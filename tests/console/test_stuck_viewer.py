@@ -12,8 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import MODEL_NAME, make_video, shm_segments, wait_until
 from tests.live.camera import free_port
+from tests.support.media import make_video
+from tests.support.models import MODEL_NAME
+from tests.support.shm import shm_segments
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.slow]
 

@@ -44,7 +44,7 @@ def test_a_run_writes_its_events_file_and_counts_them(tmp_path: Path, clip: Path
     from streampose import Pipeline, PipelineConfig
     from streampose.config import ModelConfig, OutputsConfig
     from streampose.config.sections import EventsConfig
-    from tests.helpers import MODEL_NAME
+    from tests.support.models import MODEL_NAME
 
     events, summary = tmp_path / "events.jsonl", tmp_path / "summary.json"
     config = PipelineConfig(

@@ -27,7 +27,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import run_cli, shared_file
+from tests.support.cli import run_cli
+from tests.support.shared import shared_file
 
 LINE = "walkway:200,240,200,110"
 FRAMES = 250

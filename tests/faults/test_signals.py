@@ -38,8 +38,10 @@ import numpy as np
 import pytest
 
 from streampose.transport.shm import sweep_stale_segments
-from tests.helpers import MODEL_NAME, SHM, wait_until
 from tests.live import camera as live
+from tests.support.models import MODEL_NAME
+from tests.support.shm import SHM
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow  # each case starts a whole pipeline
 

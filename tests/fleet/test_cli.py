@@ -11,7 +11,7 @@ import pytest
 
 from streampose.cli import main
 from streampose.fleet.cli import status_table
-from tests.helpers import MODEL_NAME
+from tests.support.models import MODEL_NAME
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:

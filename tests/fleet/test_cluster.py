@@ -29,8 +29,9 @@ import pytest
 
 from streampose.cli import main
 from tests.broker import Mosquitto, Subscriber
-from tests.helpers import MODEL_NAME, wait_until
 from tests.live.camera import VTEST, RtspCamera, rtsp_available
+from tests.support.models import MODEL_NAME
+from tests.support.waiting import wait_until
 
 ray = pytest.importorskip("ray", reason='needs Ray: pip install -e ".[cluster]"')
 pytestmark = [pytest.mark.cluster, pytest.mark.live, pytest.mark.slow]

@@ -13,7 +13,7 @@ from streampose.config.cameras import Camera, load_cameras
 from streampose.fleet.figures import parse_metrics
 from streampose.fleet.node import catches_sighup, write_node_file
 from streampose.observe.metrics import MetricsSnapshot, RunMetrics
-from tests.helpers import wait_until
+from tests.support.waiting import wait_until
 
 
 def test_node_file_reads_back(tmp_path: Path) -> None:

@@ -24,7 +24,10 @@ from streampose.models.resolve import resolve_spec
 from streampose.pipeline import Pipeline
 from streampose.pose.letterbox import letterbox_into, plan_for_spec
 from streampose.sources import probe_video
-from tests.helpers import make_video, run_cli, shared_file, shm_segments
+from tests.support.cli import run_cli
+from tests.support.media import make_video
+from tests.support.shared import shared_file
+from tests.support.shm import shm_segments
 
 YOLO = "models/yolo11n-pose.onnx"
 TINY_SPEC = """name = "tiny-pose"

@@ -22,7 +22,7 @@ from streampose.pose.decoder import DecoderThresholds
 from streampose.pose.letterbox import plan_letterbox
 from streampose.transport.messages import FrameHeader
 from streampose.transport.ring import SharedRing
-from tests.helpers import paf_head
+from tests.support.models import paf_head
 
 SPEC = builtin_specs()["openpose-mnv2s-coco18"]  # one NHWC output: 19 heatmaps + 38 PAFs
 NCHW = ModelSpec.from_dict(architecture_spec("lightweight-openpose"))  # two NCHW outputs

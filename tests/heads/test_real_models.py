@@ -21,7 +21,9 @@ from streampose.pose.poses import Poses
 from streampose.sources import probe_video
 from streampose.transport.messages import FRAME_CODEC, FrameHeader
 from streampose.transport.ring import SharedRing
-from tests.helpers import SHM, run_cli, shared_file
+from tests.support.cli import run_cli
+from tests.support.shared import shared_file
+from tests.support.shm import SHM
 
 pytestmark = pytest.mark.shared
 

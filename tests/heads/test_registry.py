@@ -18,7 +18,9 @@ from streampose.heads.paf import PafHead, PafOutputs
 from streampose.models.spec import ModelSpec
 from streampose.pose.letterbox import plan_letterbox
 from tests.heads.toy_head import SHIFT, ToyHead
-from tests.helpers import MODEL_NAME, make_video, shm_segments, valid_spec_dict
+from tests.support.media import make_video
+from tests.support.models import MODEL_NAME, valid_spec_dict
+from tests.support.shm import shm_segments
 
 SHIPPED = Path(__file__).resolve().parents[2] / "streampose/models/specs/openpose-mnv2s-coco18.toml"
 

@@ -22,9 +22,9 @@ import av
 import numpy as np
 import pytest
 
-from tests.helpers import wait_until
 from tests.live import camera as live
 from tests.live.camera import RtspCamera
+from tests.support.waiting import wait_until
 
 # The fixtures, by assignment (an import would read as unused to linters).
 camera = live.camera

@@ -26,8 +26,9 @@ from typing import Any
 import pytest
 
 from streampose.sources import probe_video
-from tests.helpers import shm_segments, wait_until
 from tests.live.camera import VTEST, RtspCamera, free_port
+from tests.support.shm import shm_segments
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.live, pytest.mark.slow, pytest.mark.usefixtures("rtsp_vtest")]
 

@@ -1,5 +1,6 @@
-"""Weights downloads against a local HTTP server on 127.0.0.1 (tests.helpers.LocalServer,
-whose routes misbehave on purpose): atomic, verified, clean failures."""
+"""Weights downloads against a local HTTP server on 127.0.0.1
+(tests.support.http_server.LocalServer, whose routes misbehave on purpose): atomic,
+verified, clean failures."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 
 from streampose.errors import ModelError
 from streampose.models.download import cache_dir, download, sha256_of
-from tests.helpers import PAYLOAD, PAYLOAD_SHA256, WRONG_SHA256, LocalServer, leftovers
+from tests.support.http_server import PAYLOAD, PAYLOAD_SHA256, WRONG_SHA256, LocalServer, leftovers
 
 # --- cache_dir / sha256_of -------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from streampose.errors import ModelError
 from streampose.heads.keypoints import KeypointOptions
 from streampose.models.onnx_meta import spec_from_metadata, spec_from_onnx_metadata
 from streampose.models.resolve import resolve_spec
-from tests.helpers import shared_file
+from tests.support.shared import shared_file
 
 YOLO = "models/yolo11n-pose.onnx"
 ULTRALYTICS = {"task": "pose", "kpt_shape": "[17, 3]", "stride": "32",

@@ -24,13 +24,7 @@ from streampose.models.registry import (
     weights_env_var,
 )
 from streampose.pose.skeleton import COCO18
-from tests.helpers import (
-    PAYLOAD,
-    PAYLOAD_SHA256,
-    WRONG_SHA256,
-    LocalServer,
-    leftovers,
-)
+from tests.support.http_server import PAYLOAD, PAYLOAD_SHA256, WRONG_SHA256, LocalServer, leftovers
 
 NAME = "lightweight-openpose"
 ENV_VAR = "STREAMPOSE_WEIGHTS_LIGHTWEIGHT_OPENPOSE"

@@ -11,7 +11,7 @@ from streampose.errors import ModelError
 from streampose.heads.paf import PafOutputs
 from streampose.models.resolve import resolve_spec
 from streampose.models.spec import ModelSpec, OutputRef, builtin_specs
-from tests.helpers import valid_spec_dict
+from tests.support.models import valid_spec_dict
 
 BUILTIN = Path(__file__).resolve().parents[2] / "streampose/models/specs"
 SHIPPED = BUILTIN / "openpose-mnv2s-coco18.toml"

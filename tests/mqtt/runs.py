@@ -9,7 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.helpers import MODEL_NAME, SHM, make_video, shm_segments
+from tests.support.media import make_video
+from tests.support.models import MODEL_NAME
+from tests.support.shm import SHM, shm_segments
 
 
 def run_args(clip: Path, url: str, *extra: str) -> list[str]:

@@ -16,7 +16,7 @@ from streampose.errors import ConfigError
 from streampose.mqtt.client import Publisher, require_paho
 from streampose.mqtt.url import parse_broker_url
 from tests.broker import DEADLINE_S, Mosquitto, Subscriber, make_certificates
-from tests.helpers import wait_until
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture

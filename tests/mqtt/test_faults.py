@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from tests.broker import DEADLINE_S, Mosquitto, Subscriber, free_port
-from tests.helpers import make_video, wait_until
 from tests.mqtt.runs import kill_group, lines, run_args, slow_clip, start
+from tests.support.media import make_video
+from tests.support.waiting import wait_until
 
 FRAMES = 150  # 100 ms per frame (fake backend delay): at least 15 s, time to restart
 

@@ -14,8 +14,8 @@ import pytest
 from streampose.config.sections import MqttConfig
 from streampose.mqtt.status import StatusPublisher
 from tests.broker import Mosquitto, Subscriber, settle
-from tests.helpers import make_video
 from tests.mqtt.runs import kill_group, run_args, slow_clip, start
+from tests.support.media import make_video
 
 
 @pytest.fixture

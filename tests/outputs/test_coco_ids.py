@@ -18,7 +18,8 @@ from streampose.outputs.coco_ids import check_names, load_image_ids
 from streampose.outputs.factory import StreamFacts
 from streampose.outputs.registry import check_outputs
 from streampose.pose import COCO18, Poses
-from tests.helpers import MODEL_NAME, run_cli
+from tests.support.cli import run_cli
+from tests.support.models import MODEL_NAME
 
 
 def write_annotations(path: Path, images: dict[str, int]) -> Path:

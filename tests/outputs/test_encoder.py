@@ -17,7 +17,7 @@ import pytest
 from streampose.errors import ConfigError, OutputError
 from streampose.outputs.encoder import VideoWriter
 from streampose.sources import VideoFileSource, probe_video
-from tests.helpers import H, W, assert_close, make_pattern_video, pattern, read_all
+from tests.support.media import H, W, assert_close, make_pattern_video, pattern, read_all
 
 
 @pytest.mark.parametrize("fragmented", [False, True])

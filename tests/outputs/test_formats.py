@@ -12,7 +12,10 @@ import numpy as np
 import pytest
 
 from streampose.outputs.base import image_id
-from tests.helpers import MODEL_NAME, make_video, run_cli, shared_file
+from tests.support.cli import run_cli
+from tests.support.media import make_video
+from tests.support.models import MODEL_NAME
+from tests.support.shared import shared_file
 
 
 @pytest.mark.parametrize(("name", "index", "expected"), [

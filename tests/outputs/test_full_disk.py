@@ -14,7 +14,10 @@ import cv2
 import pytest
 
 from streampose.sources import probe_video
-from tests.helpers import MODEL_NAME, full_disk, make_textured_video, run_cli
+from tests.support.cli import run_cli
+from tests.support.damaged import make_textured_video
+from tests.support.disk import full_disk
+from tests.support.models import MODEL_NAME
 
 FRAMES = 40
 

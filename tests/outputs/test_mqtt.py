@@ -19,7 +19,9 @@ from streampose.outputs.base import FrameMeta
 from streampose.outputs.mqtt import MqttSink
 from streampose.pose import Poses, get_skeleton
 from tests.broker import Mosquitto, Subscriber, free_port, settle
-from tests.helpers import MODEL_NAME, make_video, run_cli
+from tests.support.cli import run_cli
+from tests.support.media import make_video
+from tests.support.models import MODEL_NAME
 
 
 @pytest.fixture

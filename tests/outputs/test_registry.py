@@ -29,7 +29,8 @@ from streampose.outputs.parts import concatenate, join_coco
 from streampose.outputs.registry import OUTPUTS, Output, SinkContext, check_outputs, make_sinks
 from streampose.outputs.video import VideoSink
 from streampose.pose import Poses
-from tests.helpers import MODEL_NAME, make_video
+from tests.support.media import make_video
+from tests.support.models import MODEL_NAME
 
 ENCODER = EncoderSettings(preset="veryfast", crf=30, threads=2)
 

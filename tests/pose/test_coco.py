@@ -11,7 +11,7 @@ import pytest
 
 from streampose.pose import COCO18, PafDecoder
 from streampose.pose.coco import to_coco_results
-from tests.helpers import shared_file
+from tests.support.shared import shared_file
 
 cv2 = pytest.importorskip("cv2")
 ort = pytest.importorskip("onnxruntime")

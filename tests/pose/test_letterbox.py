@@ -11,7 +11,7 @@ import pytest
 from streampose.errors import ConfigError
 from streampose.models.spec import ModelSpec
 from streampose.pose.letterbox import Letterbox, letterbox_into, plan_letterbox
-from tests.helpers import valid_spec_dict
+from tests.support.models import valid_spec_dict
 
 
 def _spec(**changes: object) -> ModelSpec:

@@ -12,7 +12,7 @@ import pytest
 from streampose.backends.fake_people import standing_person
 from streampose.pose import BODY25, COCO18, Poses
 from streampose.pose.tracking import PoseTracker
-from tests.helpers import shared_file
+from tests.support.shared import shared_file
 
 Person = np.ndarray  # (18, 3) keypoints of one person in one frame
 

@@ -10,7 +10,7 @@ from streampose.heads.paf import PafHead
 from streampose.models.spec import builtin_specs
 from streampose.pose.decoder import DecoderThresholds
 from streampose.processing import HostProcessing, choose_processing
-from tests.helpers import paf_head
+from tests.support.models import paf_head
 
 SPEC = builtin_specs()["openpose-mnv2s-coco18"]
 

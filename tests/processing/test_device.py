@@ -19,7 +19,7 @@ from streampose.pose.letterbox import letterbox_into, plan_letterbox
 from streampose.processing.device import PLAN_ONLY_BYTES
 from streampose.transport.messages import FrameHeader, FrameRef
 from streampose.transport.ring import SharedRing
-from tests.helpers import device_processing, host_processing
+from tests.support.models import device_processing, host_processing
 
 SPEC = builtin_specs()["openpose-mnv2s-coco18"]
 LB = plan_letterbox(src_w=160, src_h=96, height=64, stride=8)  # 112 x 64 input, 14 x 8 maps

@@ -20,7 +20,9 @@ from streampose.config.sections import (
 )
 from streampose.errors import ConfigError
 from streampose.processing import HostProcessing
-from tests.helpers import MODEL_NAME, make_video, shm_segments
+from tests.support.media import make_video
+from tests.support.models import MODEL_NAME
+from tests.support.shm import shm_segments
 
 
 def fake_model(**kw: object) -> ModelConfig:

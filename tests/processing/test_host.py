@@ -18,7 +18,7 @@ from streampose.pose.letterbox import Letterbox, letterbox_into, plan_letterbox
 from streampose.processing import HostProcessing
 from streampose.transport.messages import FrameHeader
 from streampose.transport.ring import SharedRing
-from tests.helpers import host_processing, paf_maps
+from tests.support.models import host_processing, paf_maps
 
 NHWC = builtin_specs()["openpose-mnv2s-coco18"]  # 19 heatmaps, 38 PAFs, stride 8
 NCHW = ModelSpec.from_dict(architecture_spec("lightweight-openpose"))

@@ -26,7 +26,7 @@ from streampose.processing.torch_ops import (  # noqa: E402
     find_peaks_tensor,
     letterbox_tensor,
 )
-from tests.helpers import shared_file  # noqa: E402
+from tests.support.shared import shared_file  # noqa: E402
 
 SHARED_SPEC = builtin_specs()["openpose-mnv2s-coco18"]  # NHWC, pixel values as they are
 TORCH_SPEC = ModelSpec.from_dict(architecture_spec("lightweight-openpose"))  # NCHW

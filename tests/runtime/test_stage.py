@@ -23,7 +23,8 @@ import pytest
 from streampose.observe.stats import StageStats
 from streampose.runtime.control import ErrorReport, StageControl, StageReport
 from streampose.runtime.stage import Stage, stage_main
-from tests.helpers import SHM, wait_until
+from tests.support.shm import SHM
+from tests.support.waiting import wait_until
 
 CTX = mp.get_context("spawn")
 WAIT_S = 120.0  # a deadline for a loaded machine, not a speed requirement

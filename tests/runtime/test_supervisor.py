@@ -22,7 +22,7 @@ from streampose.runtime.stage import Stage
 from streampose.runtime.supervisor import Supervisor
 from streampose.transport.messages import FRAME_CODEC
 from streampose.transport.ring import SharedRing
-from tests.helpers import shm_segments
+from tests.support.shm import shm_segments
 
 GIVE_UP_S = 120.0  # a stage waiting for a stop that never comes ends itself after this
 STEP_S = 0.02      # each step sleeps a little: the machine is shared

@@ -17,14 +17,14 @@ import pytest
 from streampose.errors import SourceError
 from streampose.sources import VideoFileSource
 from streampose.sources.damage import DamageLog
-from tests.helpers import (
+from tests.support.damaged import (
     flip_bytes,
     make_textured_video,
     plain_decode,
-    shared_file,
     truncate_copy,
     zero_packets,
 )
+from tests.support.shared import shared_file
 
 # -- DamageLog -------------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ from streampose.sources import (
 )
 from streampose.sources.probe import LIVE_DEFAULT_SIZE
 from streampose.uri import is_url
-from tests.helpers import H, W, make_pattern_video, write_image
+from tests.support.media import H, W, make_pattern_video, write_image
 
 QUICK = LiveConfig(open_timeout_s=2.0, read_timeout_s=2.0)
 

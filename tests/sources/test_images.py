@@ -8,7 +8,8 @@ import pytest
 
 from streampose.errors import SourceError
 from streampose.sources import ImageSource, open_source
-from tests.helpers import H, W, shared_file, write_image
+from tests.support.media import H, W, write_image
+from tests.support.shared import shared_file
 
 # -- ImageSource -----------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ import pytest
 
 from streampose.config.sections import LiveConfig
 from streampose.sources import LIVE_TIME_BASE, Frame, LiveSource
-from tests.helpers import H, W, pattern
+from tests.support.media import H, W, pattern
 
 FRAMES = 8
 

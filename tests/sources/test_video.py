@@ -14,7 +14,7 @@ import pytest
 
 from streampose.errors import ConfigError, SourceError, SourceNotFoundError
 from streampose.sources import MonotonicPts, VideoFileSource, open_source, probe_video
-from tests.helpers import (
+from tests.support.media import (
     H,
     W,
     assert_close,
@@ -22,8 +22,8 @@ from tests.helpers import (
     make_pattern_video,
     pattern,
     read_all,
-    shared_file,
 )
+from tests.support.shared import shared_file
 
 # -- VideoFileSource -------------------------------------------------------------------
 

@@ -47,7 +47,7 @@ from streampose.transport.messages import (
     FrameHeader,
 )
 from streampose.transport.ring import SharedRing
-from tests.helpers import H, W, assert_close, make_pattern_video, pattern, write_image
+from tests.support.media import H, W, assert_close, make_pattern_video, pattern, write_image
 
 CTX = mp.get_context("spawn")
 WAIT_S = 10.0  # generous: a broken stage must fail the test, not hang it

@@ -21,7 +21,7 @@ from streampose.runtime.threads import ThreadBudget
 from streampose.stages.infer import InferStage, with_threads
 from streampose.transport.messages import FLAG_EOS, FrameHeader, FrameRef
 from streampose.transport.ring import SharedRing
-from tests.helpers import device_processing, paf_head, paf_maps
+from tests.support.models import device_processing, paf_head, paf_maps
 
 SPEC = builtin_specs()["openpose-mnv2s-coco18"]
 WIDE = plan_letterbox(src_w=96, src_h=64, height=64, stride=8)  # input 96 x 64

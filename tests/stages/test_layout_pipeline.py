@@ -15,7 +15,10 @@ from streampose import Pipeline, PipelineConfig
 from streampose.config import BatchingConfig, ModelConfig, OutputsConfig, PerformanceConfig
 from streampose.outputs.parts import part_path
 from streampose.sources import probe_video
-from tests.helpers import MODEL_NAME, make_video, shared_file, shm_segments
+from tests.support.media import make_video
+from tests.support.models import MODEL_NAME
+from tests.support.shared import shared_file
+from tests.support.shm import shm_segments
 
 FRAMES = (12, 7, 9)  # streams of different lengths end at different times
 

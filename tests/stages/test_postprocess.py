@@ -18,7 +18,7 @@ from streampose.runtime.control import StageControl
 from streampose.stages.postprocess import PostprocessStage, to_frame
 from streampose.transport.messages import FLAG_EOS, FrameHeader, FrameRef, PoseResult
 from streampose.transport.ring import SharedRing
-from tests.helpers import host_processing
+from tests.support.models import host_processing
 
 CTX = mp.get_context("spawn")
 SPEC = builtin_specs()["openpose-mnv2s-coco18"]

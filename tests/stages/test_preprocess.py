@@ -18,7 +18,7 @@ from streampose.runtime.control import StageControl
 from streampose.stages.preprocess import PreprocessStage
 from streampose.transport.messages import FLAG_EOS, FrameHeader, FrameRef
 from streampose.transport.ring import SharedRing
-from tests.helpers import device_processing, host_processing
+from tests.support.models import device_processing, host_processing
 
 CTX = mp.get_context("spawn")
 SPEC = builtin_specs()["openpose-mnv2s-coco18"]

@@ -23,7 +23,7 @@ import pytest
 from streampose.errors import RingTimeout
 from streampose.transport.messages import FLAG_EOS, FRAME_CODEC, FrameHeader, FrameRef
 from streampose.transport.ring import SharedRing
-from tests.helpers import shm_segments
+from tests.support.shm import shm_segments
 
 CTX = mp.get_context("spawn")
 WAIT_S = 10.0  # generous: a failing worker must fail, not hang the suite

@@ -1,0 +1,89 @@
+"""Tiny videos, audio files and images written with PyAV/OpenCV alone (sources, decode,
+encoder), and reading them back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+
+from streampose.sources import Frame, SourceInfo, VideoFileSource
+
+
+def make_video(path: Path, frames: int = 12, size: tuple[int, int] = (96, 64),
+               fps: int = 10) -> Path:
+    """A tiny H.264 clip with a bright square moving across a dark background."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+        for i in range(frames):
+            image = np.full((size[1], size[0], 3), 20, np.uint8)
+            x = 8 + 4 * i
+            image[20:28, x:x + 8] = 250
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path
+
+
+W, H = 32, 24
+TOLERANCE = 6  # mean absolute difference after a lossy yuv420p round trip
+
+
+def pattern(i: int, width: int = W, height: int = H) -> np.ndarray:
+    """Frame ``i``: flat colours that change with the index (blue up, red down)."""
+    image = np.empty((height, width, 3), np.uint8)
+    image[..., 0] = 20 + 20 * (i % 11)
+    image[..., 1] = 128
+    image[..., 2] = 235 - 20 * (i % 11)
+    return image
+
+
+def make_pattern_video(
+    path: Path, frames: int, *, codec: str = "libx264", fps: int = 10, width: int = W
+) -> Path:
+    """A tiny video written with PyAV alone (independent of VideoWriter)."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, H, "yuv420p"
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(pattern(i, width), format="bgr24")
+            frame.pts = i
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+def make_audio(path: Path, codec: str) -> Path:
+    """An audio-only file: a few frames of silence."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=48000)
+        samples = stream.codec_context.frame_size or 1152
+        for i in range(4):
+            frame = av.AudioFrame(format=stream.format.name, layout="mono", samples=samples)
+            for plane in frame.planes:
+                plane.update(bytes(plane.buffer_size))
+            frame.sample_rate, frame.pts = 48000, i * samples
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+def read_all(path: Path) -> tuple[SourceInfo, list[Frame]]:
+    """Info and every frame of a video file (closed afterwards)."""
+    with VideoFileSource(path=path) as source:
+        return source.info, list(source.frames())
+
+
+def assert_close(image: np.ndarray, expected: np.ndarray) -> None:
+    assert image.shape == expected.shape
+    assert np.abs(image.astype(int) - expected).mean() <= TOLERANCE
+
+
+def write_image(path: Path, value: int, size: tuple[int, int] = (W, H)) -> None:
+    """A flat image of ``value`` at ``path`` (any format OpenCV writes)."""
+    import cv2
+
+    assert cv2.imwrite(str(path), np.full((size[1], size[0], 3), value, np.uint8))

@@ -34,6 +34,7 @@ import shlex
 import subprocess
 import sys
 import tempfile
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--coco4", action="store_true",
                         help="also COCO keypoint AP on ../shared/eval/coco4 per configuration")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
+    parser.add_argument("--keep", type=Path, default=None, metavar="DIR",
+                        help="keep each run's outputs (JSON lines, video, summary) in DIR/N/")
     args = parser.parse_args(argv)
     args.video = args.video or ["vtest.mp4"]
     args.configs = ([] if args.no_defaults else list(DEFAULT_CONFIGS)) + args.config
@@ -159,19 +162,27 @@ def figures(video: str, config: str, totals: Totals, summary: dict[str, Any]) ->
                    steady_fps=summary.get("steady_fps"), fps=summary.get("fps"))
 
 
-def measure(args: argparse.Namespace, video: str, truth: dict[str, Any],
-            config: str) -> Figures:
-    """One configuration on one video (and on coco4 with ``--coco4``)."""
+def measure(args: argparse.Namespace, video: str, truth: dict[str, Any], config: str,
+            out: Path) -> Figures:
+    """One configuration on one video (and on coco4 with ``--coco4``), outputs in ``out``."""
     people = parse_truth(truth)
     max_frames = args.max_frames if args.max_frames is not None else max(people) + 1
-    with tempfile.TemporaryDirectory(prefix="recall-") as tmp:
-        poses, summary = run_pipeline(args.media / video, config, max_frames, Path(tmp),
-                                      not args.no_video)
-        row = figures(video, config, score_run(poses, people, Rule(min_score=args.min_score)),
-                      summary)
-        if args.coco4:
-            row.coco4_ap = round(coco4_ap(config, Path(tmp)), 3)
+    poses, summary = run_pipeline(args.media / video, config, max_frames, out,
+                                  not args.no_video)
+    row = figures(video, config, score_run(poses, people, Rule(min_score=args.min_score)),
+                  summary)
+    if args.coco4:
+        row.coco4_ap = round(coco4_ap(config, out), 3)
     return row
+
+
+def outputs(keep: Path | None, run: int) -> AbstractContextManager[str]:
+    """The folder one run writes to: ``keep/run`` (kept), else a temporary one."""
+    if keep is None:
+        return tempfile.TemporaryDirectory(prefix="recall-")
+    folder = keep / str(run)
+    folder.mkdir(parents=True, exist_ok=True)
+    return nullcontext(str(folder))
 
 
 def table(rows: list[Figures]) -> str:
@@ -195,7 +206,8 @@ def main(argv: list[str] | None = None) -> None:
         if video not in videos:
             raise SystemExit(f"{video}: not in {args.gt} (has: {', '.join(videos)})")
         for config in args.configs:
-            rows.append(measure(args, video, videos[video], config))
+            with outputs(args.keep, len(rows)) as out:
+                rows.append(measure(args, video, videos[video], config, Path(out)))
             print(table(rows[-1:]).splitlines()[-1], flush=True)
     print(table(rows))
     if args.json:

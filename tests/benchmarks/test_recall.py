@@ -23,7 +23,8 @@ def test_recall_benchmark_scores_a_configuration_on_a_short_clip(tmp_path: Path)
     result = subprocess.run(
         [sys.executable, str(SCRIPT), "--gt", str(tmp_path / "gt.json"), "--media",
          str(tmp_path), "--video", "clip.mp4", "--no-defaults", "--config",
-         f"--model {MODEL_NAME} --backend fake --height 64", "--json", str(out)],
+         f"--model {MODEL_NAME} --backend fake --height 64", "--json", str(out),
+         "--keep", str(tmp_path / "runs")],
         capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     (row,) = json.loads(out.read_text())["rows"]
@@ -32,6 +33,8 @@ def test_recall_benchmark_scores_a_configuration_on_a_short_clip(tmp_path: Path)
     assert row["people_per_frame"] == 1.0 and row["steady_fps"] > 0
     assert 0 <= row["hits"] <= row["people"] and 0 <= row["recall"] <= 1
     assert "| clip.mp4 |" in result.stdout
+    kept = tmp_path / "runs" / "0"
+    assert {"out.jsonl", "summary.json", "out.mp4"} <= {p.name for p in kept.iterdir()}
 
 
 def test_recall_benchmark_refuses_a_video_without_ground_truth(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ Default configurations (the README's main command, the two other models as they 
 today); ``--config "ARGS"`` (repeatable) adds one, ``--no-defaults`` drops the defaults:
 
     nice python benchmarks/recall.py [--video vtest.mp4 ...] [--config "--model M --height 480"]
-        [--coco4] [--json figures.json] [--no-video] [--max-frames N]
+        [--coco4] [--json figures.json] [--no-video] [--max-frames N] [--keep DIR]
 
 Run from anywhere: relative paths in the configurations are taken from the repository root.
 """

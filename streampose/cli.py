@@ -152,9 +152,19 @@ def config_of(args: argparse.Namespace) -> PipelineConfig:
     elif getattr(args, "max_streams", None) is not None:
         raise ConfigError("--max-streams: stream slots are for the cameras of a cameras file; "
                           "give --cameras FILE")
-    return build_config(file_values, given_values(args),
-                        log_level=getattr(logging, args.log_level), cameras=cameras,
-                        slots=stream_slots(args, cameras))
+    return checked_rules(build_config(file_values, given_values(args),
+                                      log_level=getattr(logging, args.log_level),
+                                      cameras=cameras, slots=stream_slots(args, cameras)))
+
+
+def checked_rules(config: PipelineConfig) -> PipelineConfig:
+    """``config``, its event rules checked now: a bad rule is one ConfigError line (exit
+    2) before a source is opened or a process started."""
+    if config.events.enabled:
+        from streampose.events import rules_from_config  # NumPy: only a run with rules
+
+        rules_from_config(config.events)
+    return config
 
 
 def stream_slots(args: argparse.Namespace, cameras: tuple[Camera, ...]) -> int | None:

@@ -32,6 +32,7 @@ from streampose.config import PipelineConfig
 from streampose.console.link import ConsoleLink
 from streampose.errors import ConfigError, ModelError, OutputError, StreamposeError
 from streampose.events.engine import EventEngine
+from streampose.events.rules import rules_from_config
 from streampose.heads import head_settings, make_head
 from streampose.models import ARCHITECTURES
 from streampose.models.resolve import resolve_model
@@ -303,7 +304,7 @@ def _check_events(plan: RunPlan) -> None:
     events = plan.config.events
     if not events.enabled:
         return
-    rules = events.rules()
+    rules = rules_from_config(events)
     for rule in rules:
         if plan.lineup.changing:
             break  # cameras come and go: a rule may name one that is not there yet

@@ -188,6 +188,7 @@ def test_sigint_finalises_outputs_and_exits_130(tmp_path: Path) -> None:
     ({"name": "a", "points": [0, 0, 50, 0], "camera": "nope"},
      "camera = 'nope' is not one of this run's cameras (clip)"),
     ({"name": "a", "points": [0, 0, 50, 0], "anchor": "tail"}, "anchor 'tail': not one of"),
+    ({"name": "a", "points": [0, 0, 50, 0], "x": 1}, "unknown key 'x'"),  # built here
 ])
 def test_event_rules_are_checked_against_the_run(clip: Path, rule: dict[str, object],
                                                  message: str) -> None:

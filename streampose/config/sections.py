@@ -18,7 +18,7 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from streampose.config.camera import Camera
 from streampose.config.fields import Section, option
@@ -26,9 +26,6 @@ from streampose.config.overrides import StreamSettings
 from streampose.config.rules import parse_line, parse_zone
 from streampose.errors import ConfigError
 from streampose.mqtt.url import parse_broker_url
-
-if TYPE_CHECKING:
-    from streampose.events import Rule
 
 __all__ = [
     "SECTIONS",
@@ -365,7 +362,9 @@ class EventsConfig(Section):
     Coordinates are frame pixels of the camera (x right, y down). In a pipeline file the
     rules are ``[[events.line]]`` and ``[[events.zone]]`` tables (``name``, ``points`` and
     optional keys, see the README's Events section) and an ``[events.fall]`` table of
-    thresholds (empty: the defaults). Events need tracking (on by default).
+    thresholds (empty: the defaults). Events need tracking (on by default). The rules
+    are built and checked by :func:`streampose.events.rules_from_config` (the command
+    line's config, a pipeline's validation).
     """
 
     table: ClassVar[str] = "events"
@@ -386,31 +385,10 @@ class EventsConfig(Section):
         "people with fewer keypoints found are ignored by the rules (fragments of a "
         "person that the tracker may follow as a second track)"))
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.rules()  # every rule checked now: unknown keys, degenerate shapes
-
     @property
     def enabled(self) -> bool:
         """Whether any rule is configured."""
         return bool(self.line or self.zone or self.fall is not None)
-
-    def rules(self) -> tuple[Rule, ...]:
-        """The rules, checked (ConfigError naming the rule and the key)."""
-        from streampose.events import FallRule, LineRule, ZoneRule  # events depend on config
-
-        rules: list[Rule] = [LineRule.from_table(t, "--line / [[events.line]]")
-                             for t in self.line]
-        rules += [ZoneRule.from_table(t, "--zone / [[events.zone]]") for t in self.zone]
-        if self.fall is not None:
-            rules.append(FallRule.from_table(self.fall, "--fall / [events.fall]"))
-        for kind in (LineRule, ZoneRule):
-            names = [r.name for r in rules if isinstance(r, kind)]
-            twice = sorted({n for n in names if names.count(n) > 1})
-            if twice:
-                raise ConfigError(f"[events]: two {kind.__name__.removesuffix('Rule').lower()}s "
-                                  f"named {', '.join(map(repr, twice))}; names must be unique")
-        return tuple(rules)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""The console's side in the render process: one sink per stream.
+"""The console's side in the render process: one sink per stream (made by the sink
+registry, :mod:`streampose.outputs.registry`).
 
 While the parent marks the stream watched, at most ``fps`` times a second, the annotated
 frame is scaled down straight into a slot of the stream's preview ring (``drop_oldest``:
@@ -22,7 +23,7 @@ from streampose.console.link import ConsoleLink, PreviewHeader
 from streampose.outputs.base import FrameMeta, Sink
 from streampose.pose import Poses
 
-__all__ = ["ConsoleSink", "console_sinks", "thumbnail"]
+__all__ = ["ConsoleSink", "thumbnail"]
 
 log = logging.getLogger(__name__)
 
@@ -93,10 +94,3 @@ class ConsoleSink(Sink):
         # Events still in the pipe must not hold this process at exit (the parent may be gone).
         self.link.events.cancel_join_thread()
 
-
-def console_sinks(link: ConsoleLink, cameras: Sequence[str],
-                  owned: Sequence[int] | None = None) -> list[Sink]:
-    """One console sink per stream of ``owned`` (default: all; each ignores the other
-    streams' frames)."""
-    return [ConsoleSink(link=link, stream=i, camera=camera) for i, camera in enumerate(cameras)
-            if owned is None or i in owned]

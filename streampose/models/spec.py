@@ -58,14 +58,13 @@ else:  # pragma: no cover - Python 3.10
     except ModuleNotFoundError:
         _toml = None
 
-__all__ = ["FITS", "LAYOUTS", "ModelSpec", "OutputRef", "builtin_specs", "check_keys", "choice",
+__all__ = ["LAYOUTS", "ModelSpec", "OutputRef", "builtin_specs", "check_keys", "choice",
            "fail"]
 
 log = logging.getLogger(__name__)
 
 LAYOUTS = ("NCHW", "NHWC")
 COLORS = ("BGR", "RGB")
-FITS = ("height", "long_side")
 _SPEC_PACKAGE = "streampose.models"
 _SPEC_DIR = "specs"
 _REQUIRED = ("name", "skeleton", "input_name", "input_layout", "color", "stride")
@@ -206,7 +205,8 @@ class ModelSpec:
 
     @classmethod
     def _validated(cls, d: Mapping[str, Any], source: str) -> ModelSpec:
-        from streampose.heads import head_class
+        from streampose.heads import head_class  # NumPy: when a spec is read, not imported
+        from streampose.pose.letterbox import FITS
 
         head = head_class(_string(d, "head", source), source=source)
         # The head rejects unknown keys before a required key is reported missing: a typo

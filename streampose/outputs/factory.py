@@ -2,8 +2,9 @@
 
 The annotated output is written per stream: a video (or an image folder) whose path is
 the ``-o`` template with the stream's index or camera name (:func:`annotated_path`).
-:func:`check_annotated` and :func:`annotated_sinks` are its check and its maker in the
-sink registry (:mod:`streampose.outputs.registry`), which makes every sink of a run.
+:func:`check_annotated` is its check in the sink registry
+(:mod:`streampose.outputs.registry`), which makes every sink of a run (and a stream
+slot's recordings).
 """
 
 from __future__ import annotations
@@ -15,13 +16,11 @@ from pathlib import Path
 
 from streampose.config.sections import OutputsConfig, PerformanceConfig
 from streampose.errors import ConfigError
-from streampose.outputs.base import Sink
 from streampose.outputs.coco_ids import check_names, load_image_ids
-from streampose.outputs.images import ImageFolderSink
 from streampose.outputs.writable import check_writable
 
 __all__ = ["DEFAULT_FPS", "EncoderSettings", "StreamFacts", "annotated_path",
-           "annotated_sinks", "check_annotated", "coco_ids", "video_sink", "writes_folder"]
+           "check_annotated", "coco_ids", "writes_folder"]
 
 DEFAULT_FPS = Fraction(25)  # for a source that does not state its frame rate
 
@@ -113,14 +112,6 @@ def check_annotated(template: str, streams: Sequence[StreamFacts]) -> None:
             check_writable(path, "video output")
 
 
-def annotated_sinks(template: str, streams: Sequence[StreamFacts], encoder: EncoderSettings,
-                    owned: Sequence[int] | None = None) -> list[Sink]:
-    """The annotated output (video or image folder) of each recorded stream of ``owned``
-    (default: all), in stream order."""
-    mine = range(len(streams)) if owned is None else owned
-    return [_annotated_sink(template, i, streams, encoder) for i in mine if streams[i].record]
-
-
 def coco_ids(outputs: OutputsConfig, streams: Sequence[StreamFacts]) -> dict[str, int] | None:
     """The image ids of ``outputs.coco_ids`` (None without it), checked against every
     stream's file names."""
@@ -134,27 +125,6 @@ def coco_ids(outputs: OutputsConfig, streams: Sequence[StreamFacts]) -> dict[str
                               "image sources")
         check_names(ids, facts.names, outputs.coco_ids)
     return ids
-
-
-def _annotated_sink(template: str, stream: int, streams: Sequence[StreamFacts],
-                    encoder: EncoderSettings) -> Sink:
-    path = annotated_path(template, stream, len(streams), streams[stream].camera)
-    assert path is not None
-    if writes_folder(template, path):
-        return ImageFolderSink(folder=path)
-    facts = streams[stream]
-    return video_sink(stream, path, width=facts.width, height=facts.height,
-                      fps=facts.fps or DEFAULT_FPS, time_base=facts.time_base, encoder=encoder)
-
-
-def video_sink(stream: int, path: Path, *, width: int, height: int, fps: Fraction,
-               time_base: Fraction, encoder: EncoderSettings) -> Sink:
-    """The annotated video of ``stream`` at ``path`` (also a stream slot's recording)."""
-    from streampose.outputs.video import VideoSink  # PyAV: only where a video is written
-
-    return VideoSink(stream=stream, path=path, width=width, height=height, fps=fps,
-                     time_base=time_base, preset=encoder.preset, crf=encoder.crf,
-                     threads=encoder.threads)
 
 
 def _ends_with_separator(template: str) -> bool:

@@ -1,4 +1,6 @@
-"""JSON lines: one object per frame, flushed as written (a reader may tail the file).
+"""JSON lines: one object per frame (``--json``) or per event (``--events``), flushed as
+written (a reader may tail the file; it is valid whenever it is read, even if the run is
+killed).
 
 When a write fails (disk full, file removed), the file is cut back to its last complete
 line and the error is an OutputError naming the file: what was written stays valid.
@@ -7,8 +9,9 @@ line and the error is an OutputError naming the file: what was written stays val
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,7 +21,10 @@ from streampose.outputs.base import FrameMeta, Sink
 from streampose.outputs.writable import abandon, check_writable, discard_partial, write_failed
 from streampose.pose import Poses
 
-__all__ = ["JsonLinesSink", "JsonLinesWriter", "encode_record", "frame_record"]
+if TYPE_CHECKING:
+    from streampose.events.event import Event
+
+__all__ = ["EventsSink", "JsonLinesSink", "JsonLinesWriter", "encode_record", "frame_record"]
 
 
 def frame_record(meta: FrameMeta, poses: Poses) -> dict[str, Any]:
@@ -102,6 +108,32 @@ class JsonLinesSink(Sink):
 
     def write(self, meta: FrameMeta, poses: Poses, image: np.ndarray | None) -> None:
         self._writer.write(frame_record(meta, poses))
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+class EventsSink(Sink):
+    """Writes the events of every stream to one JSON lines file (``Event.to_json``)."""
+
+    wants_events = True
+
+    def __init__(self, *, path: Path) -> None:
+        self._writer = JsonLinesWriter(path=path)
+
+    @property
+    def lines(self) -> int:
+        return self._writer.lines
+
+    def open(self) -> None:
+        self._writer.open()
+
+    def write(self, meta: FrameMeta, poses: Poses, image: np.ndarray | None) -> None:
+        """Nothing per frame: only events are written."""
+
+    def write_events(self, meta: FrameMeta, events: Sequence[Event]) -> None:
+        for event in events:
+            self._writer.write(event.to_json())
 
     def close(self) -> None:
         self._writer.close()

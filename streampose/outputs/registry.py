@@ -11,8 +11,10 @@ sinks. Everything that needs the list of outputs iterates over :data:`OUTPUTS`:
 (:meth:`Registry.spanning`, for :mod:`streampose.outputs.parts`), the stage layout, and
 :func:`make_sinks`, the one function that makes a render shard's sinks.
 
-A new file output is its sink module plus one entry here; :meth:`Registry.registered`
-adds one for a while (tests).
+Every sink of a run is made here, by the outputs' makers (:func:`video_sink` also makes
+a stream slot's recordings, :mod:`streampose.stages.recording`). A new file output is
+its sink module plus one entry here; :meth:`Registry.registered` adds one for a while
+(tests).
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from operator import attrgetter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from streampose.config.sections import PipelineConfig
 from streampose.mqtt.client import require_paho
@@ -30,21 +33,27 @@ from streampose.observe.counters import StreamCounters
 from streampose.outputs.base import Sink
 from streampose.outputs.coco import CocoResultsSink
 from streampose.outputs.factory import (
+    DEFAULT_FPS,
     EncoderSettings,
     StreamFacts,
     annotated_path,
-    annotated_sinks,
     check_annotated,
     coco_ids,
+    writes_folder,
 )
-from streampose.outputs.jsonl import JsonLinesSink
+from streampose.outputs.images import ImageFolderSink
+from streampose.outputs.jsonl import EventsSink, JsonLinesSink
 from streampose.outputs.mqtt import MqttSink
 from streampose.outputs.openpose import OpenPoseJsonSink, openpose_layout
 from streampose.outputs.parts import Join, Spanning, concatenate, join_coco, part_path
 from streampose.outputs.writable import check_writable
 from streampose.pose import COCO17, Skeleton
 
-__all__ = ["OUTPUTS", "Output", "Registry", "SinkContext", "check_outputs", "make_sinks"]
+if TYPE_CHECKING:
+    from streampose.console.link import ConsoleLink
+
+__all__ = ["OUTPUTS", "Output", "Registry", "SinkContext", "annotated_sinks", "check_outputs",
+           "make_sinks", "video_sink"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,7 +69,7 @@ class SinkContext:
     owned: Sequence[int] | None = None
     part: int | None = None
     counters: StreamCounters | None = None
-    console: Any = None  # a ConsoleLink (streampose.console sits above the outputs)
+    console: ConsoleLink | None = None
 
     @property
     def cameras(self) -> list[str]:
@@ -189,6 +198,35 @@ def _video(context: SinkContext, template: str) -> list[Sink]:
     return annotated_sinks(template, context.streams, context.encoder, context.owned)
 
 
+def annotated_sinks(template: str, streams: Sequence[StreamFacts], encoder: EncoderSettings,
+                    owned: Sequence[int] | None = None) -> list[Sink]:
+    """The annotated output (video or image folder) of each recorded stream of ``owned``
+    (default: all), in stream order."""
+    mine = range(len(streams)) if owned is None else owned
+    return [_annotated_sink(template, i, streams, encoder) for i in mine if streams[i].record]
+
+
+def _annotated_sink(template: str, stream: int, streams: Sequence[StreamFacts],
+                    encoder: EncoderSettings) -> Sink:
+    path = annotated_path(template, stream, len(streams), streams[stream].camera)
+    assert path is not None
+    if writes_folder(template, path):
+        return ImageFolderSink(folder=path)
+    facts = streams[stream]
+    return video_sink(stream, path, width=facts.width, height=facts.height,
+                      fps=facts.fps or DEFAULT_FPS, time_base=facts.time_base, encoder=encoder)
+
+
+def video_sink(stream: int, path: Path, *, width: int, height: int, fps: Fraction,
+               time_base: Fraction, encoder: EncoderSettings) -> Sink:
+    """The annotated video of ``stream`` at ``path`` (also a stream slot's recording)."""
+    from streampose.outputs.video import VideoSink  # PyAV: only where a video is written
+
+    return VideoSink(stream=stream, path=path, width=width, height=height, fps=fps,
+                     time_base=time_base, preset=encoder.preset, crf=encoder.crf,
+                     threads=encoder.threads)
+
+
 def _check_coco(output: Output, config: PipelineConfig,
                 streams: Sequence[StreamFacts]) -> None:
     writable(output, config, streams)
@@ -204,17 +242,14 @@ def _openpose(context: SinkContext, folder: Path) -> list[Sink]:
 
 
 def _console(context: SinkContext, _serve: str) -> list[Sink]:
+    """One console sink per stream the shard owns (each ignores the other streams)."""
     if context.console is None:  # the run has not started its console
         return []
-    from streampose.console.sink import console_sinks  # OpenCV; the console sits above
+    from streampose.console.sink import ConsoleSink  # OpenCV: only with --serve
 
-    return console_sinks(context.console, context.cameras, context.owned)
-
-
-def _events(context: SinkContext, path: Path) -> list[Sink]:
-    from streampose.events.sink import EventsSink  # the events sit above the outputs
-
-    return [EventsSink(path=path)]
+    return [ConsoleSink(link=context.console, stream=i, camera=camera)
+            for i, camera in enumerate(context.cameras)
+            if context.owned is None or i in context.owned]
 
 
 def _mqtt(context: SinkContext, _url: str) -> list[Sink]:
@@ -237,7 +272,8 @@ OUTPUTS = Registry([
     Output(flag="--serve", what="web console", setting=attrgetter("console.serve"),
            make=_console, check=None, file=False, pixels=True, events=True),
     Output(flag="--events", what="events output", setting=attrgetter("events.jsonl"),
-           make=_events, spans=True, locked=False, events=True),
+           make=lambda context, path: [EventsSink(path=path)], spans=True, locked=False,
+           events=True),
     Output(flag="--mqtt", what="MQTT", setting=attrgetter("mqtt.url"), make=_mqtt,
            check=None, file=False, events=True),
 ])

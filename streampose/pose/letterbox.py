@@ -16,17 +16,46 @@ canvas (``dataclasses.replace``): the mapping back is unchanged.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from streampose.arith import round_up
 from streampose.errors import ConfigError
-from streampose.models.spec import FITS, ModelSpec
 
-__all__ = ["Letterbox", "input_to_frame", "letterbox_into", "plan_for_spec", "plan_letterbox",
-           "rebuild_letterbox"]
+__all__ = ["FITS", "InputSpec", "Letterbox", "input_to_frame", "letterbox_into",
+           "plan_for_spec", "plan_letterbox", "rebuild_letterbox"]
 
 Transform = tuple[float, float, float, float]  # scale_x, scale_y, pad_x, pad_y
+
+FITS = ("height", "long_side")  # what the input height fits: the frame's height or long side
+
+
+class InputSpec(Protocol):
+    """What letterboxing reads of a model spec (:class:`~streampose.models.spec.ModelSpec`,
+    which knows the heads; the letterbox needs neither)."""
+
+    @property
+    def stride(self) -> int: ...
+    @property
+    def centred(self) -> bool: ...
+    @property
+    def fit(self) -> str: ...
+    @property
+    def input_height(self) -> int: ...
+    @property
+    def input_layout(self) -> str: ...
+    @property
+    def color(self) -> str: ...
+    @property
+    def mean(self) -> tuple[float, float, float]: ...
+    @property
+    def scale(self) -> tuple[float, float, float]: ...
+    @property
+    def pad_value(self) -> float: ...
+    @property
+    def is_identity_normalisation(self) -> bool: ...
+    def normalise(self, pixel: float) -> tuple[float, float, float]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +164,7 @@ def plan_letterbox(*, src_w: int, src_h: int, height: int, stride: int, centred:
     return _letterbox(src_w, src_h, new_w, new_h, stride, centred)
 
 
-def plan_for_spec(spec: ModelSpec, *, src_w: int, src_h: int,
+def plan_for_spec(spec: InputSpec, *, src_w: int, src_h: int,
                   height: int | None = None) -> Letterbox:
     """:func:`plan_letterbox` as ``spec`` asks (stride, centring, fit); ``height`` None is
     the spec's ``input_height``."""
@@ -168,7 +197,7 @@ def rebuild_letterbox(*, in_hw: tuple[int, int], src_wh: tuple[int, int],
 
 
 def letterbox_into(
-    image_bgr: np.ndarray, lb: Letterbox, out: np.ndarray, *, spec: ModelSpec
+    image_bgr: np.ndarray, lb: Letterbox, out: np.ndarray, *, spec: InputSpec
 ) -> None:
     """Resize ``image_bgr`` (H, W, 3) uint8 and write the normalised network input into ``out``.
 
@@ -189,7 +218,7 @@ def letterbox_into(
     _pad(view, lb, np.asarray(spec.normalise(spec.pad_value), dtype=np.float32))
 
 
-def _check_buffers(image: np.ndarray, lb: Letterbox, out: np.ndarray, spec: ModelSpec) -> None:
+def _check_buffers(image: np.ndarray, lb: Letterbox, out: np.ndarray, spec: InputSpec) -> None:
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"letterbox_into: expected an (H, W, 3) BGR image, got {image.shape}")
     want = (lb.in_h, lb.in_w, 3) if spec.input_layout == "NHWC" else (3, lb.in_h, lb.in_w)
@@ -229,7 +258,7 @@ def _halve_while_large(image: np.ndarray, lb: Letterbox) -> np.ndarray:
     return image
 
 
-def _normalise(region: np.ndarray, spec: ModelSpec) -> None:
+def _normalise(region: np.ndarray, spec: InputSpec) -> None:
     np.subtract(region, np.asarray(spec.mean, dtype=np.float32), out=region)
     np.multiply(region, np.asarray(spec.scale, dtype=np.float32), out=region)
 

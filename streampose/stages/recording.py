@@ -13,7 +13,8 @@ from pathlib import Path
 from streampose.config.camera import Camera
 from streampose.errors import OutputError
 from streampose.outputs.base import Sink
-from streampose.outputs.factory import DEFAULT_FPS, EncoderSettings, annotated_path, video_sink
+from streampose.outputs.factory import DEFAULT_FPS, EncoderSettings, annotated_path
+from streampose.outputs.registry import video_sink
 from streampose.stages.sink_set import guarded
 from streampose.transport.messages import FrameHeader
 

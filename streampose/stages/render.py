@@ -30,6 +30,7 @@ from streampose.config.camera import Camera
 from streampose.config.overrides import StreamSettings
 from streampose.config.sections import DrawConfig, TrackingConfig
 from streampose.events.engine import EventEngine
+from streampose.events.rules import rules_from_config
 from streampose.observe.counters import StreamCounters
 from streampose.outputs.base import FrameMeta, Sink, image_id
 from streampose.outputs.factory import EncoderSettings
@@ -247,7 +248,7 @@ def _engines(plan: RunPlan) -> Callable[[int], EventEngine | None] | None:
     events = plan.config.events
     if not events.enabled:
         return None
-    return functools.partial(_engine, rules=events.rules(), cameras=plan.cameras,
+    return functools.partial(_engine, rules=rules_from_config(events), cameras=plan.cameras,
                              skeleton=plan.spec.skeleton,
                              forget_after=plan.config.tracking.max_age + 1,
                              min_keypoints=events.min_keypoints)

@@ -8,7 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.helpers import MODEL_NAME, make_video
+from tests.support.media import make_video
+from tests.support.models import MODEL_NAME
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "recall.py"
 

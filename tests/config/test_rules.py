@@ -1,5 +1,6 @@
 """Event rules in the configuration: --line/--zone/--fall/--events flags, the [events]
-table of a pipeline file, and the one-line errors (exit 2) for bad rules."""
+table of a pipeline file, the rules built from them (streampose.events.rules_from_config)
+and the one-line errors (exit 2) for bad rules, before a run starts."""
 
 from __future__ import annotations
 
@@ -11,10 +12,9 @@ from streampose.cli import build_parser, main
 from streampose.config.arguments import given_values
 from streampose.config.build import build_config
 from streampose.config.rules import parse_line, parse_zone
-from streampose.config.sections import EventsConfig
 from streampose.config.toml import load_pipeline_file
 from streampose.errors import ConfigError
-from streampose.events import FallRule, LineRule, ZoneRule
+from streampose.events import FallRule, LineRule, ZoneRule, rules_from_config
 
 BASE = ["run", "in.mp4", "--model", "m.onnx"]
 
@@ -41,14 +41,14 @@ def test_flags_build_the_rules() -> None:
     config = _config("--line", "a:0,0,100,0", "--line", "b:0,0,0,100",
                      "--zone", "z:0,0,50,0,50,50", "--fall", "--events", "e.jsonl")
     assert config.events.jsonl == Path("e.jsonl")
-    assert config.events.rules() == (
+    assert rules_from_config(config.events) == (
         LineRule(name="a", a=(0.0, 0.0), b=(100.0, 0.0)),
         LineRule(name="b", a=(0.0, 0.0), b=(0.0, 100.0)),
         ZoneRule(name="z", polygon=((0.0, 0.0), (50.0, 0.0), (50.0, 50.0))),
         FallRule())
     before_source = build_parser().parse_args(["run", "--fall", "a.mp4", "--model", "m.onnx"])
     assert given_values(before_source)["sources"] == ["a.mp4"]  # --fall takes no argument
-    assert not _config().events.enabled and _config().events.rules() == ()
+    assert not _config().events.enabled and rules_from_config(_config().events) == ()
 
 
 def test_pipeline_file_rules_and_command_line_layers(tmp_path: Path) -> None:
@@ -74,14 +74,14 @@ still_s = 3
     values = load_pipeline_file(path)
     assert values["events"]["jsonl"] == tmp_path / "out" / "events.jsonl"
     config = build_config(values, {})
-    assert config.events.rules() == (
+    assert rules_from_config(config.events) == (
         LineRule(name="door", a=(0.0, 0.0), b=(100.0, 0.0), band=3.0, camera="cam1"),
         ZoneRule(name="desk", polygon=((0.0, 0.0), (50.0, 0.0), (50.0, 50.0), (0.0, 50.0)),
                  dwell_s=2.5),
         FallRule(still_s=3.0))
     args = build_parser().parse_args([*BASE, "--line", "gate:0,0,0,80"])
     layered = build_config(values, given_values(args))  # the command line's list wins
-    assert [r.name for r in layered.events.rules()] == ["gate", "desk", "fall"]
+    assert [r.name for r in rules_from_config(layered.events)] == ["gate", "desk", "fall"]
 
 
 @pytest.mark.parametrize(("toml", "message"), [
@@ -92,14 +92,17 @@ still_s = 3
     ("[events]\nline = 'a:0,0,1,1'\n", "[events].line = 'a:0,0,1,1': expected a list of tables"),
     ("[[events.zone]]\nname = 'z'\npoints = [[0, 0], [10, 10], [20, 20]]\n", "has no area"),
 ])
-def test_bad_rules_in_a_file_name_what_is_wrong(tmp_path: Path, toml: str,
-                                                message: str) -> None:
+def test_bad_rules_in_a_file_name_what_is_wrong(tmp_path: Path, toml: str, message: str,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "p.toml"
     path.write_text(f"sources = ['in.mp4']\n[model]\npath = 'm.onnx'\n{toml}",
                     encoding="utf-8")
-    with pytest.raises(ConfigError) as caught:
-        build_config(load_pipeline_file(path), {})
+    with pytest.raises(ConfigError) as caught:  # the file's tables, or the rules built
+        rules_from_config(build_config(load_pipeline_file(path), {}).events)
     assert message in str(caught.value)
+    assert main(["run", "--config", str(path)]) == 2  # before the source is opened
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
 
 
 @pytest.mark.parametrize(("flags", "message"), [
@@ -116,9 +119,3 @@ def test_bad_rule_flags_exit_2_with_one_line(capsys: pytest.CaptureFixture[str],
     assert main([*BASE, *flags]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
-
-
-def test_events_section_checks_its_rules_when_built_from_python() -> None:
-    with pytest.raises(ConfigError, match="unknown key 'x'"):
-        EventsConfig(line=({"name": "a", "points": [0, 0, 100, 0], "x": 1},))
-    assert EventsConfig(fall={}).enabled

@@ -10,7 +10,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from streampose.console.sink import ConsoleSink, console_sinks, thumbnail
+from streampose.console.sink import ConsoleSink, thumbnail
 from streampose.outputs.base import FrameMeta
 from streampose.pose import Poses, get_skeleton
 
@@ -112,15 +112,6 @@ def test_a_full_event_queue_drops_and_counts(make_link: Any) -> None:
         raise AssertionError("more events than the queue holds")
     except queue.Empty:
         pass
-
-
-def test_one_sink_per_stream() -> None:
-    class Link:
-        fps = 2.0
-
-    sinks = console_sinks(Link(), ["a", "b"])  # type: ignore[arg-type]
-    assert [(s.stream, s.camera) for s in sinks] == [(0, "a"), (1, "b")]  # type: ignore[attr-defined]
-    assert all(s.wants_image and s.wants_events for s in sinks)
 
 
 def test_thumbnail_never_scales_up() -> None:

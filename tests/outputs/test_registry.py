@@ -16,12 +16,11 @@ from streampose.config import BatchingConfig, ModelConfig, OutputsConfig, Perfor
 from streampose.config.sections import ConsoleConfig, EventsConfig, MqttConfig
 from streampose.console.sink import ConsoleSink
 from streampose.errors import ConfigError, OutputError
-from streampose.events.sink import EventsSink
 from streampose.outputs.base import FrameMeta, Sink
 from streampose.outputs.coco import CocoResultsSink
 from streampose.outputs.factory import DEFAULT_FPS, EncoderSettings, StreamFacts
 from streampose.outputs.images import ImageFolderSink
-from streampose.outputs.jsonl import JsonLinesSink
+from streampose.outputs.jsonl import EventsSink, JsonLinesSink
 from streampose.outputs.lock import OutputLocks, run_outputs
 from streampose.outputs.mqtt import MqttSink
 from streampose.outputs.openpose import OpenPoseJsonSink
@@ -185,7 +184,8 @@ def test_every_sink_of_a_run_is_made_by_one_function_in_registry_order(tmp_path:
     assert [type(s) for s in sinks] == [VideoSink, VideoSink, JsonLinesSink, CocoResultsSink,
                                         OpenPoseJsonSink, ConsoleSink, ConsoleSink, EventsSink,
                                         MqttSink]
-    assert [s.camera for s in sinks if isinstance(s, ConsoleSink)] == ["l", "r"]
+    assert [(s.stream, s.camera) for s in sinks if isinstance(s, ConsoleSink)] == \
+        [(0, "l"), (1, "r")]  # one console sink per stream
     mqtt = sinks[-1]
     assert isinstance(mqtt, MqttSink) and mqtt.cameras == ["l", "r"]
     assert not any(tmp_path.iterdir())  # making sinks creates no file

@@ -1,4 +1,5 @@
-"""``--events OUT.jsonl``: one flushed line per event, readable while the run goes on."""
+"""JSON lines outputs: ``--events OUT.jsonl``, one flushed line per event, readable while
+the run goes on."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ import json
 from pathlib import Path
 
 from streampose.events import Event
-from streampose.events.sink import EventsSink
 from streampose.outputs.base import Sink
+from streampose.outputs.jsonl import EventsSink
 from tests.events.people import meta, poses
 
 

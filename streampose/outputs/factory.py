@@ -149,7 +149,7 @@ def _annotated_sink(template: str, stream: int, streams: Sequence[StreamFacts],
 
 def video_sink(stream: int, path: Path, *, width: int, height: int, fps: Fraction,
                time_base: Fraction, encoder: EncoderSettings) -> Sink:
-    """The annotated video of ``stream`` at ``path`` (also a stream slot's recording)."""
+    """The annotated video of ``stream`` at ``path`` (also a seat's recording)."""
     from streampose.outputs.video import VideoSink  # PyAV: only where a video is written
 
     return VideoSink(stream=stream, path=path, width=width, height=height, fps=fps,

@@ -1,4 +1,4 @@
-"""The camera service: with stream slots, the cameras file watched (and SIGHUP caught)
+"""The camera service: with seats, the cameras file watched (and SIGHUP caught)
 while the run goes on (:mod:`streampose.stages.reload`)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ __all__ = ["CameraService"]
 
 
 class CameraService(Service):
-    """Starts the camera assigner that ``assign(stack)`` makes (None: no stream slots;
+    """Starts the camera assigner that ``assign(stack)`` makes (None: no seats;
     what it sets up is undone when ``stack`` closes) and ticks it before the live view,
     so a new assignment shows in the same tick."""
 

@@ -217,8 +217,8 @@ def test_spanning_files_are_joined_as_their_format_needs(tmp_path: Path) -> None
     assert OUTPUTS.spanning(config()) == []
 
 
-def test_stream_slots_record_per_camera_not_through_the_registry(tmp_path: Path) -> None:
-    slots = PipelineConfig(sources=(), slots=2, model=ModelConfig(path=Path("m.onnx")),
+def test_seat_count_record_per_camera_not_through_the_registry(tmp_path: Path) -> None:
+    slots = PipelineConfig(sources=(), seats=2, model=ModelConfig(path=Path("m.onnx")),
                            outputs=OutputsConfig(video=str(tmp_path / "{camera}.mp4")))
     assert make_sinks(SinkContext(config=slots, streams=[video(), video()])) == []
 

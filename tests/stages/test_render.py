@@ -320,8 +320,8 @@ def test_a_slot_s_camera_is_followed_from_its_first_frame_to_its_detach_marker(
     from streampose.config.overrides import StreamSettings
     from streampose.config.sections import DrawConfig, LiveConfig
     from streampose.outputs.factory import EncoderSettings
-    from streampose.stages.render import SlotOutputs
-    from streampose.stages.slots import SlotTable
+    from streampose.stages.render import SeatOutputs
+    from streampose.stages.seats import SeatTable
     from streampose.transport.messages import FLAG_DETACH
 
     class PerStream(Recorder):
@@ -329,12 +329,12 @@ def test_a_slot_s_camera_is_followed_from_its_first_frame_to_its_detach_marker(
             super().__init__(frames, free_slots)
             self.stream, self.camera = 0, ""
 
-    table = SlotTable(slots=2, ctx=CTX)
-    slots = SlotOutputs(table=table, template=None, encoder=EncoderSettings(),
+    table = SeatTable(seats=2, ctx=CTX)
+    slots = SeatOutputs(table=table, template=None, encoder=EncoderSettings(),
                         settings=StreamSettings(live=LiveConfig(), draw=DrawConfig()),
                         tracking=False)
     sink = PerStream()
-    stage = render(frames, [sink], stage_control, cameras=["", ""], slots=slots)
+    stage = render(frames, [sink], stage_control, cameras=["", ""], seats=slots)
     table.assign(0, Camera(name="door", url="rtsp://cam/door"))
     feed(stage, result(0, 0, lease_frame(frames[0], 0, 0)))
     assert sink.written[0][0].camera == "door" and sink.camera == "door"

@@ -8,13 +8,13 @@ import pytest
 
 from streampose.config.camera import Camera
 from streampose.errors import ConfigError
-from streampose.stages.slots import CAMERA_BYTES, SlotTable
+from streampose.stages.seats import CAMERA_BYTES, SeatTable
 
 CTX = multiprocessing.get_context("spawn")
 
 
 def test_a_slot_goes_round_assigned_released_drained() -> None:
-    table = SlotTable(slots=2, ctx=CTX)
+    table = SeatTable(seats=2, ctx=CTX)
     assert table.is_free(0) and table.read(0) == (0, None, None)
     door = Camera("door", "rtsp://u:pw@h/x", transport="udp", record=False, blur_faces=True)
     table.assign(0, door)
@@ -35,18 +35,18 @@ def test_a_slot_goes_round_assigned_released_drained() -> None:
 
 
 def test_a_camera_too_big_for_a_slot_is_refused() -> None:
-    table = SlotTable(slots=1, ctx=CTX)
-    with pytest.raises(ConfigError, match="more than a stream slot holds"):
+    table = SeatTable(seats=1, ctx=CTX)
+    with pytest.raises(ConfigError, match="more than a seat holds"):
         table.assign(0, Camera("a", "rtsp://h/" + "x" * CAMERA_BYTES))
     assert table.is_free(0)
 
 
-def _read_in_a_child(table: SlotTable, out: object) -> None:
+def _read_in_a_child(table: SeatTable, out: object) -> None:
     out.put(table.read(1))  # type: ignore[attr-defined]
 
 
 def test_another_process_reads_what_the_parent_wrote() -> None:
-    table = SlotTable(slots=2, ctx=CTX)
+    table = SeatTable(seats=2, ctx=CTX)
     table.assign(1, Camera("gate", "rtsp://h/g", draw=False))
     out = CTX.Queue()
     proc = CTX.Process(target=_read_in_a_child, args=(table, out))

@@ -1,4 +1,4 @@
-"""The slot table: the parent assigns and releases, the stages read, render drains."""
+"""The seat table: the parent assigns and releases, the stages read, render drains."""
 
 from __future__ import annotations
 
@@ -7,13 +7,17 @@ import multiprocessing
 import pytest
 
 from streampose.config.camera import Camera
+from streampose.config.lineup import lineup
+from streampose.config.overrides import StreamSettings
+from streampose.config.sections import DrawConfig, LiveConfig
 from streampose.errors import ConfigError
-from streampose.stages.seats import CAMERA_BYTES, SeatTable
+from streampose.stages.seats import CAMERA_BYTES, SEAT_MAX_ASPECT, SeatTable
 
 CTX = multiprocessing.get_context("spawn")
+RUN = StreamSettings(live=LiveConfig(), draw=DrawConfig())
 
 
-def test_a_slot_goes_round_assigned_released_drained() -> None:
+def test_a_seat_goes_round_assigned_released_drained() -> None:
     table = SeatTable(seats=2, ctx=CTX)
     assert table.is_free(0) and table.read(0) == (0, None, None)
     door = Camera("door", "rtsp://u:pw@h/x", transport="udp", record=False, blur_faces=True)
@@ -34,7 +38,7 @@ def test_a_slot_goes_round_assigned_released_drained() -> None:
     assert table.read(0) == (3, yard, yard)
 
 
-def test_a_camera_too_big_for_a_slot_is_refused() -> None:
+def test_a_camera_too_big_for_a_seat_is_refused() -> None:
     table = SeatTable(seats=1, ctx=CTX)
     with pytest.raises(ConfigError, match="more than a seat holds"):
         table.assign(0, Camera("a", "rtsp://h/" + "x" * CAMERA_BYTES))
@@ -54,3 +58,25 @@ def test_another_process_reads_what_the_parent_wrote() -> None:
     got = out.get(timeout=60)
     proc.join(60)
     assert got[0] == 1 and got[1] == Camera("gate", "rtsp://h/g", draw=False)
+
+
+def test_a_fixed_run_s_seats_get_their_cameras_once_at_the_start() -> None:
+    """Sources are cameras named after their URI (the URL as given), a cameras file's
+    its own; the table never changes and its seats hold their probed sizes."""
+    door = Camera("door", "rtsp://cam/door", transport="udp")
+    table = SeatTable.for_lineup(lineup((door,), ["rtsp://cam/door"], RUN, changing=False),
+                                 ["rtsp://cam/door"], ctx=CTX)
+    assert not table.changing and table.max_aspect is None and table.read(0) == (1, door, door)
+    urls = ["../media/entrance.mp4", "../media/images"]
+    fixed = SeatTable.for_lineup(lineup((), ["entrance.mp4", "images"], RUN, changing=False),
+                                 urls, ctx=CTX)
+    assert [fixed.read(s)[1] for s in range(2)] == [Camera("entrance", urls[0]),
+                                                    Camera("images", urls[1])]
+
+
+def test_a_changing_run_s_seats_wait_for_the_camera_assigner() -> None:
+    run = lineup((Camera("door", "rtsp://cam/door"),), ["rtsp://cam/door", ""], RUN,
+                 changing=True)
+    table = SeatTable.for_lineup(run, ["rtsp://cam/door"], ctx=CTX)
+    assert table.changing and table.max_aspect == SEAT_MAX_ASPECT
+    assert table.seats == 2 and table.is_free(0) and table.is_free(1)

@@ -14,7 +14,7 @@ and wrapped by the seat's (:class:`SeatPolicy`):
   When the source errors, ends (a live end is a disconnect) or stalls, it reconnects
   with capped exponential backoff, alone: other streams are other processes. The stage
   loop itself only watches the stop events, so shutdown never waits on the network.
-- :class:`SeatPolicy` (every stage's): reads whichever camera the seat table
+- :class:`SeatPolicy` (every decode stage's): reads whichever camera the seat table
   (:mod:`streampose.stages.seats`) assigns to its seat, with the policy chosen for it
   (:func:`policy_for`), replaced when the assignment changes; a detach marker between
   cameras. A fixed run's table never changes: its one camera is read to its end.
@@ -106,7 +106,7 @@ class DecodeStage(Stage):
         super().__init__()
         self.name = f"decode{stream}"
         self.stream, self.ring, self.doorbell = stream, ring, doorbell
-        self.source: Source = source  # type: ignore[assignment]  # a slot's: set by its policy
+        self.source: Source = source  # type: ignore[assignment]  # the seat's: set by its policy
         self.counters, self.policy, self.max_frames = counters, policy, max_frames
         self._seq = 0
         self._damage_seen = 0
@@ -257,7 +257,7 @@ class LivePolicy(DecodePolicy):
 
     def start(self, stage: DecodeStage) -> None:
         self._stage, self._flags = stage, 0
-        self._source = stage.source  # its own: a slot's stage may get another one
+        self._source = stage.source  # its own: a seat's stage may get another one
         self.failure: SourceError | None = None
         self._halt, self._lock = threading.Event(), threading.Lock()
         self._reader = threading.Thread(target=self._read_forever, name="reader", daemon=True)

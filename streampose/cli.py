@@ -150,11 +150,11 @@ def config_of(args: argparse.Namespace) -> PipelineConfig:
         file_values = merge_values(file_values, cf.settings)
         cameras = cf.cameras
     elif getattr(args, "max_streams", None) is not None:
-        raise ConfigError("--max-streams: stream slots are for the cameras of a cameras file; "
+        raise ConfigError("--max-streams: seats are for the cameras of a cameras file; "
                           "give --cameras FILE")
     return checked_rules(build_config(file_values, given_values(args),
                                       log_level=getattr(logging, args.log_level),
-                                      cameras=cameras, slots=stream_slots(args, cameras)))
+                                      cameras=cameras, seats=seat_count(args, cameras)))
 
 
 def checked_rules(config: PipelineConfig) -> PipelineConfig:
@@ -167,8 +167,8 @@ def checked_rules(config: PipelineConfig) -> PipelineConfig:
     return config
 
 
-def stream_slots(args: argparse.Namespace, cameras: tuple[Camera, ...]) -> int | None:
-    """How many stream slots a ``--cameras`` run gets: ``--max-streams``, else one per
+def seat_count(args: argparse.Namespace, cameras: tuple[Camera, ...]) -> int | None:
+    """How many seats whose cameras change a ``--cameras`` run gets: ``--max-streams``, else one per
     camera when every camera is live (the file is then watched); None: a fixed run."""
     if getattr(args, "cameras", None) is None:
         return None

@@ -65,7 +65,7 @@ from streampose.services.summary import SummaryService
 from streampose.sources.base import SourceInfo
 from streampose.sources.live import LIVE_TIME_BASE
 from streampose.sources.probe import LIVE_DEFAULT_SIZE, ProbedSource, probe_source
-from streampose.stages.decode import SLOT_MAX_ASPECT, DecodeStage
+from streampose.stages.decode import DecodeStage
 from streampose.stages.infer import InferStage
 from streampose.stages.layout import Layout, plan_layout
 from streampose.stages.plan import RunPlan, process_count, stream_facts
@@ -74,7 +74,7 @@ from streampose.stages.preprocess import PreprocessStage
 from streampose.stages.reload import CameraAssigner
 from streampose.stages.render import RenderStage
 from streampose.stages.run_state import RunState
-from streampose.stages.slots import SlotTable
+from streampose.stages.seats import SEAT_MAX_ASPECT, SeatTable
 from streampose.uri import is_image_uri, redact
 
 __all__ = ["STEPS", "OutputError", "Pipeline", "Progress", "Summary", "run"]
@@ -100,7 +100,7 @@ STEPS = (
 class Pipeline:
     """Runs one configuration; ``run()`` may be called once.
 
-    ``cameras_file``: with stream slots (``config.slots``), the cameras file to watch:
+    ``cameras_file``: with changing seats (``config.seats``), the cameras file to watch:
     re-read when it changes or on SIGHUP, its difference applied while the run goes on
     (:mod:`streampose.stages.reload`).
     """
@@ -188,7 +188,7 @@ class Pipeline:
         status = self._status_service(sup, live)  # a refused login stops the run there
         publisher = None if status is None else status.publisher
         cameras = CameraService(
-            assign=lambda stack: self._assign(stack, state.slots, view, publisher))
+            assign=lambda stack: self._assign(stack, state.seats, view, publisher))
         summary = SummaryService(path=self.config.outputs.summary,
                                  uris=[s.info.uri for s in self.plan.sources],
                                  counters=state.counters, latency=state.latency, view=view,
@@ -218,25 +218,24 @@ class Pipeline:
                                           link=state.console))
         return servers
 
-    def _assign(self, stack: contextlib.ExitStack, slots: SlotTable | None, view: LiveView,
+    def _assign(self, stack: contextlib.ExitStack, seats: SeatTable, view: LiveView,
                 status: StatusPublisher | None) -> CameraAssigner | None:
-        """With stream slots: the first cameras assigned, the file watched (and SIGHUP
-        caught) while the run goes on; the views follow each slot's camera."""
-        if not self.config.cameras_change:
-            return None  # its cameras were assigned once, at the start
-        assert isinstance(slots, SlotTable), "Pipeline.run adds the slot table"
+        """With changing seats: the first cameras assigned, the file watched (and SIGHUP
+        caught) while the run goes on; the views follow each seat's camera."""
+        if not seats.changing:
+            return None  # its cameras were assigned once, at the start (SeatTable.for_lineup)
         sources = list(view.sources)
 
-        def changed(slot: int, name: str) -> None:
+        def changed(seat: int, name: str) -> None:
             camera = assigner.cameras.get(name)
-            view.cameras[slot] = name
-            sources[slot] = redact(camera.url) if camera is not None else ""
+            view.cameras[seat] = name
+            sources[seat] = redact(camera.url) if camera is not None else ""
             view.sources = list(sources)
             if status is not None:
-                status.rename(slot, name)
+                status.rename(seat, name)
 
-        assigner = CameraAssigner(slots, path=self.cameras_file, on_change=changed,
-                                  counts=lambda slot: view.counters.snapshot()[slot])
+        assigner = CameraAssigner(seats, path=self.cameras_file, on_change=changed,
+                                  counts=lambda seat: view.counters.snapshot()[seat])
         self.assigner = assigner
         assigner.start(self.config.cameras)
         if self.cameras_file is not None and \
@@ -267,10 +266,10 @@ def validate(config: PipelineConfig) -> RunPlan:
                           must_exist=backend != "fake")
     warm()  # the stages' fork server imports their modules while the sources are probed
     _check_cameras(config)
-    if config.cameras_change:  # stream slots: sized for any camera, none probed
-        sources = _slot_sources(config)
+    if config.cameras_change:  # changing seats: sized for any camera, none probed
+        sources = _seat_sources(config)
         height = sources[0].sizes[0][1]  # and a reserve for frames up to 2:1 wide
-        wide = int(SLOT_MAX_ASPECT * height)
+        wide = int(SEAT_MAX_ASPECT * height)
         plans = _letterbox_plans(sources, model.spec, model_cfg.height) | \
             {plan_for_spec(model.spec, src_w=wide, src_h=height, height=model_cfg.height)}
     else:
@@ -370,8 +369,8 @@ def _backend_options(backend: str, options: dict[str, object],
     return dict(options)
 
 
-def _slot_sources(config: PipelineConfig) -> tuple[ProbedSource, ...]:
-    """One stand-in per stream slot: a live source of the largest size a slot holds
+def _seat_sources(config: PipelineConfig) -> tuple[ProbedSource, ...]:
+    """One stand-in per seat: a live source of the largest size a seat holds
     (1920x1080, or the largest of the first cameras, probed; larger frames are scaled to
     fit); the first cameras' URLs (redacted) where known."""
     # a camera that is down now is no reason to stop: it may be fixed or removed later

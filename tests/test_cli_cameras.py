@@ -127,7 +127,7 @@ def test_mistakes_are_one_line_with_credentials_hidden(tmp_path: Path) -> None:
         (["--cameras", cameras_file(camera("a", clip) + camera("a", clip))],
          "two cameras named 'a'"),
         (["--cameras", cameras_file(camera("a", tmp_path))], "is images"),
-        (["--max-streams", "2", str(clip)], "--max-streams: stream slots are for the cameras"),
+        (["--max-streams", "2", str(clip)], "--max-streams: seats are for the cameras"),
         (["--cameras", cameras_file(camera("a", clip)), "--max-streams", "2"],
          "is a file; cameras added and removed"),
         (["--cameras", cameras_file(camera("a", "rtsp://h/a") + camera("b", "rtsp://h/b")),

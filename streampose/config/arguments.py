@@ -60,7 +60,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         "PIPELINE.toml. With live cameras only, the file is watched: cameras added to it or "
         "removed from it are added or removed while the run goes on (also on SIGHUP)"))
     p.add_argument("--max-streams", type=int, metavar="N", help=(
-        "stream slots for up to N cameras of the --cameras file at once, so that cameras "
+        "seats for up to N cameras of the --cameras file at once, so that cameras "
         "can be added to the file while the run goes on (default: the file's cameras)"))
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bar or live status on a terminal")

@@ -22,17 +22,17 @@ Values = Mapping[str, Any]
 
 def build_config(file_values: Values, cli_values: Values, *,
                  log_level: int = logging.WARNING,
-                 cameras: tuple[Camera, ...] = (), slots: int | None = None) -> PipelineConfig:
+                 cameras: tuple[Camera, ...] = (), seats: int | None = None) -> PipelineConfig:
     """The config of ``file_values`` with ``cli_values`` laid over them (the CLI wins);
     each section validates its values (ConfigError naming the option). ``cameras``: a
-    cameras file's, which are then the sources (one each, in order); ``slots``: that
-    many stream slots whose cameras may change while the run goes on."""
+    cameras file's, which are then the sources (one each, in order); ``seats``: that
+    many seats whose cameras may change while the run goes on."""
     merged = merge_values(file_values, cli_values)
     sections = {table: _section(table, merged.get(table, {})) for table in SECTIONS}
-    sources = tuple(c.url for c in cameras) if cameras or slots else \
+    sources = tuple(c.url for c in cameras) if cameras or seats else \
         tuple(merged.get("sources", ()))
     return PipelineConfig(sources=sources, log_level=log_level, cameras=tuple(cameras),
-                          slots=slots, heads=merged.get(HEAD_TABLE, {}), **sections)
+                          seats=seats, heads=merged.get(HEAD_TABLE, {}), **sections)
 
 
 def merge_values(*layers: Values) -> dict[str, Any]:

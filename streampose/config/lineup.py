@@ -6,10 +6,12 @@ Every run has a :class:`Lineup`, whatever its kind:
   per stream, for the whole run. A source that is no camera of a cameras file is a
   camera named after its URI (:func:`streampose.uri.camera_name`), with the run's
   settings;
-- a run whose cameras come and go (stream slots: ``--max-streams``, a watched cameras
-  file, :mod:`streampose.stages.slots`) assigns its first cameras at the start and
-  others while it goes on (``changing``): its streams are sized for any camera, and a
-  stream may carry none for a while (an idle slot, ``None`` here).
+- a run whose cameras come and go (``--max-streams``, a watched cameras file) assigns
+  its first cameras at the start and others while it goes on (``changing``): its
+  streams are sized for any camera, and a stream may carry none for a while (an idle
+  seat, ``None`` here).
+
+Either way each stream is a seat of :mod:`streampose.stages.seats`.
 
 Each stream's :class:`StreamCamera` holds its name, its source URI and its settings
 (the run's with the camera's own overrides, :class:`~streampose.config.overrides.StreamSettings`).
@@ -45,7 +47,7 @@ class StreamCamera:
 
 @dataclass(frozen=True)
 class Lineup:
-    """Each stream's camera at the start (None: an idle stream slot), and whether the
+    """Each stream's camera at the start (None: an idle seat), and whether the
     cameras change while the run goes on."""
 
     streams: tuple[StreamCamera | None, ...]
@@ -53,12 +55,12 @@ class Lineup:
 
     @property
     def names(self) -> tuple[str, ...]:
-        """Each stream's camera name; "" for an idle slot."""
+        """Each stream's camera name; "" for an idle seat."""
         return tuple(s.name if s is not None else "" for s in self.streams)
 
     @property
     def recorded(self) -> tuple[bool, ...]:
-        """Whether each stream's annotated video is written (an idle slot: not yet)."""
+        """Whether each stream's annotated video is written (an idle seat: not yet)."""
         return tuple(s.record if s is not None else False for s in self.streams)
 
     @property

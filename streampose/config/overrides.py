@@ -4,7 +4,7 @@ A camera of a cameras file (:class:`~streampose.config.camera.Camera`) may set i
 RTSP ``transport``, ``blur_faces``, ``draw`` and ``record``; each one left unset (None)
 follows the run's (``[live]``, ``[draw]``). :meth:`StreamSettings.for_camera` is where
 that rule is written: the config (:meth:`PipelineConfig.settings_for
-<streampose.config.sections.PipelineConfig.settings_for>`), a stream slot's decoder and
+<streampose.config.sections.PipelineConfig.settings_for>`), a seat's decoder and
 render all ask it.
 """
 

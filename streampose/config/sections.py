@@ -465,9 +465,9 @@ class PipelineConfig:
     ``cameras`` (from a cameras file, ``--cameras``): empty, or one
     :class:`~streampose.config.camera.Camera` per source, in order: its name is the
     stream's camera name, its options (transport, record, draw, blur) the stream's own.
-    ``slots`` (``--max-streams``): the run has that many stream slots, whose cameras
-    may come and go while it runs (:mod:`streampose.stages.slots`); ``cameras`` are the
-    first ones (live cameras only; none is fine), and ``sources`` their URLs.
+    ``seats`` (``--max-streams``): the run has that many seats, whose cameras may come
+    and go while it runs (:mod:`streampose.stages.seats`); ``cameras`` are the first
+    ones (live cameras only; none is fine), and ``sources`` their URLs.
     ``heads`` (a pipeline file's ``[head.<name>]`` tables, ``{name: {key: value}}``): a
     head's own options, read by that head (``Head.parse_settings``) when the model has it.
     """
@@ -488,7 +488,7 @@ class PipelineConfig:
     threads: ThreadsConfig = field(default_factory=ThreadsConfig)
     log_level: int = logging.WARNING
     cameras: tuple[Camera, ...] = ()
-    slots: int | None = None
+    seats: int | None = None
     heads: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -515,19 +515,19 @@ class PipelineConfig:
                 raise ConfigError(f"PipelineConfig.cameras: {len(self.cameras)} cameras for "
                                   f"{len(self.sources)} sources; give one per source")
         if self.cameras_change:
-            _check_slots(self)
+            _check_seats(self)
         object.__setattr__(self, "heads", _head_tables(self.heads))
 
     @property
     def streams(self) -> int:
-        """How many streams the run has: its stream slots, else one per source."""
-        return len(self.sources) if self.slots is None else self.slots
+        """How many streams the run has: its seats, else one per source."""
+        return len(self.sources) if self.seats is None else self.seats
 
     @property
     def cameras_change(self) -> bool:
-        """Whether cameras come and go while the run goes on (stream slots: ``slots``),
-        rather than being assigned once at the start."""
-        return self.slots is not None
+        """Whether cameras come and go while the run goes on (``seats`` given), rather
+        than being assigned once at the start."""
+        return self.seats is not None
 
     @property
     def settings(self) -> StreamSettings:
@@ -562,17 +562,17 @@ def _head_tables(heads: object) -> dict[str, dict[str, object]]:
     return {name: dict(table) for name, table in heads.items()}
 
 
-def _check_slots(config: PipelineConfig) -> None:
-    """Stream slots (``--max-streams``) carry cameras of a cameras file: live ones, no
-    more than there are slots."""
-    slots = config.slots
-    if not isinstance(slots, int) or isinstance(slots, bool) or not 1 <= slots <= MAX_STREAMS:
-        raise ConfigError(f"--max-streams {slots!r}: give a whole number from 1 to "
+def _check_seats(config: PipelineConfig) -> None:
+    """Seats (``--max-streams``) carry cameras of a cameras file: live ones, no more
+    than there are seats."""
+    seats = config.seats
+    if not isinstance(seats, int) or isinstance(seats, bool) or not 1 <= seats <= MAX_STREAMS:
+        raise ConfigError(f"--max-streams {seats!r}: give a whole number from 1 to "
                           f"{MAX_STREAMS}")
     if len(config.sources) != len(config.cameras):
         raise ConfigError("--max-streams: the cameras come from a cameras file (--cameras)")
-    if len(config.cameras) > slots:
-        raise ConfigError(f"--max-streams {slots}: the cameras file has {len(config.cameras)} "
+    if len(config.cameras) > seats:
+        raise ConfigError(f"--max-streams {seats}: the cameras file has {len(config.cameras)} "
                           "cameras; give at least that many streams")
     for camera in config.cameras:
         if not camera.is_live:

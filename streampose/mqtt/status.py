@@ -110,7 +110,7 @@ class StatusPublisher(Resource):
                 self._send(i, state)
 
     def rename(self, i: int, camera: str) -> None:
-        """Stream ``i`` now carries ``camera`` (``""``: none; a stream slot whose camera
+        """Stream ``i`` now carries ``camera`` (``""``: none; a seat whose camera
         was removed): the camera that was there is sent ``offline``."""
         if camera == self.cameras[i]:
             return
@@ -122,7 +122,7 @@ class StatusPublisher(Resource):
     def _send(self, i: int, state: str) -> None:
         assert self.publisher is not None
         if not self.cameras[i]:
-            return  # an idle stream slot: no camera to speak of
+            return  # an idle seat: no camera to speak of
         if state != self._shown[i]:
             log.info("camera %s: %s", self.cameras[i], state)
         self._shown[i] = state

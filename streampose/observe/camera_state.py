@@ -105,7 +105,7 @@ class CameraStates:
         return [self.state(i, c, now, done[i]) for i, c in enumerate(counts)]
 
     def restart(self, i: int) -> None:
-        """Stream ``i`` now carries another camera (a stream slot whose counters go on):
+        """Stream ``i`` now carries another camera (a seat whose counters go on):
         it is ``starting`` until its first frame of its own."""
         self._last[i] = None
         self._new.add(i)

@@ -55,7 +55,7 @@ class LiveView:
         values = counter_keys(counts) | {f"busy/{n}": b for n, (_, b) in busy.items()}
         self.meter.update(now, values)
         for i, name in enumerate(self.cameras):
-            if name != self._carried[i]:  # a stream slot given another camera
+            if name != self._carried[i]:  # a seat given another camera
                 self._carried[i] = name
                 self.states.restart(i)
         states = self.states.update(now, counts, self._ended() if self._ended else None)

@@ -52,7 +52,8 @@ from streampose.pose import COCO17, Skeleton
 if TYPE_CHECKING:
     from streampose.console.link import ConsoleLink
 
-__all__ = ["OUTPUTS", "Output", "Registry", "SinkContext", "annotated_sinks", "check_outputs",
+__all__ = ["OUTPUTS", "Output", "Registry", "SinkContext", "annotated_sinks", "camera_recordings",
+           "check_outputs",
            "make_sinks", "video_sink"]
 
 
@@ -192,8 +193,15 @@ def _check_video(output: Output, config: PipelineConfig,
     check_annotated(str(output.where(config)), streams)
 
 
+def camera_recordings(config: PipelineConfig) -> str | None:
+    """The annotated-video template render applies to each camera at its first frame, in
+    a run whose cameras change (:mod:`streampose.stages.recording`); None: the run's
+    annotated videos are sinks made at the start (:func:`_video`), one per stream."""
+    return config.outputs.video if config.cameras_change else None
+
+
 def _video(context: SinkContext, template: str) -> list[Sink]:
-    if context.config.cameras_change:  # render opens a recording per camera instead
+    if camera_recordings(context.config) is not None:  # render opens them per camera
         return []
     return annotated_sinks(template, context.streams, context.encoder, context.owned)
 

@@ -1,5 +1,5 @@
-"""The camera service: with stream slots, the cameras file watched (and SIGHUP caught)
-while the run goes on (:mod:`streampose.stages.reload`)."""
+"""The camera service: with changing seats, the cameras file watched (and SIGHUP
+caught) while the run goes on (:mod:`streampose.stages.reload`)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ __all__ = ["CameraService"]
 
 
 class CameraService(Service):
-    """Starts the camera assigner that ``assign(stack)`` makes (None: no stream slots;
-    what it sets up is undone when ``stack`` closes) and ticks it before the live view,
-    so a new assignment shows in the same tick."""
+    """Starts the camera assigner that ``assign(stack)`` makes (None: a fixed run, its
+    seats assigned at the start; what it sets up is undone when ``stack`` closes) and
+    ticks it before the live view, so a new assignment shows in the same tick."""
 
     phase = Phase.STEER
 

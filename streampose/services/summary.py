@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 class SummaryService(Service):
     """:meth:`finish` makes the summary (``uris``: each stream's source as shown; the
-    cameras each stream slot carried, from ``cameras``); ``stop`` writes it to ``path``
+    cameras each seat carried, from ``cameras``); ``stop`` writes it to ``path``
     whole or not at all."""
 
     def __init__(self, *, path: Path | None, uris: Sequence[str], counters: StreamCounters,

@@ -1,10 +1,11 @@
 """Render's per-camera state: what each stream's camera has in the render process.
 
 Per stream: the camera's name (in the records), its tracker, its event engine and the
-annotator drawing that engine's rules, what is drawn on its frames, and (in a stream
-slot) the camera attached and its recording. A stream slot's camera comes and goes:
-:meth:`CameraStates.attach` at its first frame (from the slot table), then
-:meth:`CameraStates.detach` at its detach marker forgets it.
+annotator drawing that engine's rules, what is drawn on its frames, and the camera its
+seat carries and that camera's own recording. Every seat's camera is attached at its
+first frame (:meth:`CameraStates.attach`, from the seat table); in a run whose cameras
+come and go, :meth:`CameraStates.detach` at its detach marker forgets it, and the next
+camera is attached at its own first frame.
 """
 
 from __future__ import annotations
@@ -22,20 +23,21 @@ from streampose.outputs.base import FrameMeta, Sink
 from streampose.outputs.factory import EncoderSettings
 from streampose.pose import Poses
 from streampose.stages.recording import open_recording
-from streampose.stages.slots import SlotTable
+from streampose.stages.seats import SeatTable
 from streampose.transport.messages import FrameHeader
 
-__all__ = ["CameraState", "CameraStates", "SlotCameras"]
+__all__ = ["CameraState", "CameraStates", "SeatCameras"]
 
 log = logging.getLogger(__name__)
 
 
-class SlotCameras(Protocol):
-    """What render needs to follow the cameras of stream slots
-    (:class:`streampose.stages.render.SlotOutputs`)."""
+class SeatCameras(Protocol):
+    """What render needs to follow the cameras of the seats
+    (:class:`streampose.stages.render.SeatOutputs`); ``template``: a camera's own
+    recording, opened at its first frame (None: the run's sinks record the streams)."""
 
     @property
-    def table(self) -> SlotTable: ...
+    def table(self) -> SeatTable: ...
 
     @property
     def template(self) -> str | None: ...
@@ -52,7 +54,7 @@ class SlotCameras(Protocol):
 @dataclass
 class CameraState:
     """One stream's camera in render: ``rules`` draws ``engine``'s lines and zones;
-    ``camera`` and ``recording``: the stream slot's camera attached, and its video."""
+    ``camera`` and ``recording``: the seat's camera attached, and its own video."""
 
     name: str | None = None
     annotators: list[Any] = field(default_factory=list)
@@ -95,7 +97,8 @@ class CameraStates:
 
     ``annotators(stream)``, ``tracker()`` and ``events(stream, camera=None)`` make a
     camera's parts; ``cameras``: each stream's camera name (None: records name none);
-    ``slots``: the streams are slots whose cameras come and go (None: they never change).
+    ``seats``: the seat table and what a camera's attachment needs (None: no camera is
+    ever attached, the first parts stay).
     """
 
     def __init__(self, *, streams: int, owned: Sequence[int],
@@ -103,9 +106,8 @@ class CameraStates:
                  tracker: Callable[[], Any] | None = None,
                  events: Callable[..., EventEngine | None] | None = None,
                  cameras: Sequence[str] | None = None,
-                 slots: SlotCameras | None = None) -> None:
-        self.make_tracker, self.make_engine, self.slots = tracker, events, slots
-        self.changing = bool(slots)  # with slot outputs: the cameras come and go
+                 seats: SeatCameras | None = None) -> None:
+        self.make_tracker, self.make_engine, self.seats = tracker, events, seats
         self.named = cameras is not None
         self._states = [self._first(s, annotators, cameras) if s in owned
                         else CameraState(name=cameras[s] if cameras else None)
@@ -123,32 +125,32 @@ class CameraStates:
         return self._states[stream]
 
     def needs_attach(self, stream: int) -> bool:
-        """Whether ``stream`` is a slot with no camera attached yet."""
-        return self.changing and self._states[stream].camera is None
+        """Whether ``stream``'s seat has no camera attached yet."""
+        return self.seats is not None and self._states[stream].camera is None
 
     def attach(self, stream: int, header: FrameHeader) -> CameraState | None:
-        """The first frame of the slot's camera: its name, drawing, tracker, events and
-        recording (sized from ``header``); None when the slot has no camera now."""
-        slots = self.slots
-        assert slots, "a stream slot's camera comes from its slot outputs"
-        _, _, camera = slots.table.read(stream)
+        """The first frame of the seat's camera: its name, drawing, tracker, events and
+        recording (sized from ``header``); None when the seat has no camera now."""
+        seats = self.seats
+        assert seats is not None, "a seat's camera comes from its seat outputs"
+        _, _, camera = seats.table.read(stream)
         if camera is None:
             return None
         state = self._states[stream]
         state.camera = camera
         if self.named:
             state.name = camera.name
-        state.annotators = slots.annotators(camera)
+        state.annotators = seats.annotators(camera)
         state.tracker = self.make_tracker() if self.make_tracker else None
         state.engine = self.make_engine(stream, camera.name) if self.make_engine else None
         state.rules = _rules(state.engine)
-        state.recording = open_recording(template=slots.template, encoder=slots.encoder,
-                                         overwrite=slots.overwrite, stream=stream,
+        state.recording = open_recording(template=seats.template, encoder=seats.encoder,
+                                         overwrite=seats.overwrite, stream=stream,
                                          camera=camera, header=header)
         return state
 
     def detach(self, stream: int) -> tuple[Camera | None, Sink | None]:
-        """Every frame of the slot's camera is out: forget it; its camera and its
+        """Every frame of the seat's camera is out: forget it; its camera and its
         recording (to close), if any."""
         state = self._states[stream]
         camera, recording = state.camera, state.recording
@@ -156,6 +158,6 @@ class CameraStates:
         return camera, recording
 
     def drained(self, stream: int, generation: int) -> None:
-        """Tell the slot table every frame of ``stream`` up to ``generation`` is out."""
-        if self.slots:
-            self.slots.table.drained(stream, generation)
+        """Tell the seat table every frame of ``stream`` up to ``generation`` is out."""
+        if self.seats is not None:
+            self.seats.table.drained(stream, generation)

@@ -3,7 +3,8 @@
 :class:`DecodeStage` holds what every source shares: the
 :class:`~streampose.sources.Source`, the ring writes (one header per frame), the
 end-of-stream item, ``max_frames`` and the stop-sources event. How frames are pumped is
-its :class:`DecodePolicy`, chosen from whether the source is live (:func:`policy_for`):
+its :class:`DecodePolicy`, chosen from whether the source is live (:func:`policy_for`)
+and wrapped by the seat's (:class:`SeatPolicy`):
 
 - :class:`BlockingPolicy` (files, images): the stage loop reads the next frame and waits
   for a free slot, so every frame comes out.
@@ -13,9 +14,10 @@ its :class:`DecodePolicy`, chosen from whether the source is live (:func:`policy
   When the source errors, ends (a live end is a disconnect) or stalls, it reconnects
   with capped exponential backoff, alone: other streams are other processes. The stage
   loop itself only watches the stop events, so shutdown never waits on the network.
-- :class:`SlotPolicy` (a stream slot of a run whose cameras come and go,
-  :mod:`streampose.stages.slots`): a :class:`LivePolicy` for whichever camera the slot
-  table assigns, replaced when the assignment changes; a detach marker between cameras.
+- :class:`SeatPolicy` (every decode stage's): reads whichever camera the seat table
+  (:mod:`streampose.stages.seats`) assigns to its seat, with the policy chosen for it
+  (:func:`policy_for`), replaced when the assignment changes; a detach marker between
+  cameras. A fixed run's table never changes: its one camera is read to its end.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from streampose.config.camera import Camera
 from streampose.config.overrides import StreamSettings
 from streampose.config.sections import LiveConfig
 from streampose.errors import SourceError
@@ -47,7 +50,7 @@ from streampose.sources import Frame, ProbedSource, Source, create_source, redac
 from streampose.stages.capacity import frame_bytes, frame_slots
 from streampose.stages.plan import RunPlan
 from streampose.stages.run_state import RunState
-from streampose.stages.slots import SlotTable
+from streampose.stages.seats import SeatTable
 from streampose.transport.messages import (
     FLAG_DETACH,
     FLAG_DROPPED_BEFORE,
@@ -58,14 +61,13 @@ from streampose.transport.messages import (
 )
 from streampose.transport.ring import SharedRing
 
-__all__ = ["BlockingPolicy", "DecodePolicy", "DecodeStage", "LivePolicy", "SlotPolicy",
+__all__ = ["BlockingPolicy", "DecodePolicy", "DecodeStage", "LivePolicy", "SeatPolicy",
            "backoff_s", "policy_for"]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
 PIPELINE_WAIT_S = 60.0  # a live source connects once every stage is open, or after this
 LIVE_EOS_WAIT_S = 5.0  # longest wait for a slot to queue a live stream's end
-SLOT_MAX_ASPECT = 2.0  # a stream slot's buffers hold network inputs up to 2:1 wide
 
 
 class DecodeStage(Stage):
@@ -79,9 +81,7 @@ class DecodeStage(Stage):
 
     @classmethod
     def outputs(cls, plan: RunPlan, channels: StageChannels, index: int) -> list[ChannelSpec]:
-        source, live = plan.sources[index], plan.config.live_for(index)
-        ring_policy = SlotPolicy.ring_policy if plan.lineup.changing \
-            else policy_for(source, live).ring_policy
+        ring_policy = _ring_policy(plan.sources[index])
         return [RingSpec(name=channels.name("frames", index), codec=FRAME_CODEC,
                          policy=ring_policy, slots=frame_slots(plan, index),
                          slot_bytes=frame_bytes(plan, index)),
@@ -95,19 +95,10 @@ class DecodeStage(Stage):
         channels = wiring.channels
         ring = channels.at("frames", index)
         doorbell = channels.at("doorbell", plan.processes.preprocess_shard(index))
-        if plan.lineup.changing:  # a stream slot: its cameras come from the slot table
-            assert isinstance(run.slots, SlotTable), "RunState.create makes the slot table"
-            policy = SlotPolicy(slots=run.slots, settings=cfg.settings, max_size=probed.sizes[0],
-                                threads=1 if threads is None else threads)
-            return cls(stream=index, source=None, ring=ring, doorbell=doorbell,
-                       counters=run.counters, policy=policy,
-                       max_frames=cfg.performance.max_frames)
-        live = cfg.live_for(index)
-        source = create_source(cfg.sources[index], threads=1 if threads is None else threads,
-                               live=live)
-        return cls(stream=index, source=source, ring=ring, doorbell=doorbell,
-                   counters=run.counters,
-                   policy=policy_for(probed, live), max_frames=cfg.performance.max_frames)
+        policy = SeatPolicy(seats=run.seats, settings=cfg.settings, probed=probed,
+                            threads=1 if threads is None else threads)
+        return cls(stream=index, source=None, ring=ring, doorbell=doorbell,
+                   counters=run.counters, policy=policy, max_frames=cfg.performance.max_frames)
 
     def __init__(self, *, stream: int, source: Source | None, ring: SharedRing, doorbell: Any,
                  counters: StreamCounters, policy: DecodePolicy,
@@ -115,11 +106,11 @@ class DecodeStage(Stage):
         super().__init__()
         self.name = f"decode{stream}"
         self.stream, self.ring, self.doorbell = stream, ring, doorbell
-        self.source: Source = source  # type: ignore[assignment]  # a slot's: set by its policy
+        self.source: Source = source  # type: ignore[assignment]  # the seat's: set by its policy
         self.counters, self.policy, self.max_frames = counters, policy, max_frames
         self._seq = 0
         self._damage_seen = 0
-        # in a stream slot: the end of a camera is a detach marker for this generation
+        # in a changing seat: the end of a camera is a detach marker for this generation
         self.detach_generation: int | None = None
 
     def open(self) -> None:
@@ -134,7 +125,7 @@ class DecodeStage(Stage):
     # -- what the policies share --------------------------------------------------------
 
     def begin_source(self, source: Source) -> None:
-        """Read ``source`` from now on (a stream slot's next camera): its frames are
+        """Read ``source`` from now on (the seat's next camera): its frames are
         numbered from 0, its damage counted from none."""
         self.source = source
         self._seq, self._damage_seen = 0, 0
@@ -178,8 +169,8 @@ class DecodeStage(Stage):
         self._seq += 1
 
     def write_eos(self, slot: int) -> None:
-        """Publish the end-of-stream item into ``slot`` (in a stream slot reading a
-        camera: the end of that camera, ``detach_generation`` set by SlotPolicy)."""
+        """Publish the end-of-stream item into ``slot`` (in a changing seat: the end
+        of its camera, ``detach_generation`` set by SeatPolicy)."""
         generation = self.detach_generation
         header = FrameHeader(stream=self.stream, seq=self._seq, flags=FLAG_EOS) \
             if generation is None else \
@@ -251,7 +242,7 @@ class LivePolicy(DecodePolicy):
     """Cameras: a reader thread, ``drop_oldest``, reconnects with capped backoff.
 
     ``max_size`` is the (width, height) the ring's slots hold: larger frames (the camera
-    changed resolution) are scaled down to fit. ``max_aspect`` (a stream slot, whose
+    changed resolution) are scaled down to fit. ``max_aspect`` (a changing seat, whose
     buffers were sized before its camera was known): a frame wider than that is padded
     with black rows at the bottom (its pixels, and so the poses' coordinates, unchanged).
     The first frame after a drop carries FLAG_DROPPED_BEFORE, the first after a
@@ -266,7 +257,7 @@ class LivePolicy(DecodePolicy):
 
     def start(self, stage: DecodeStage) -> None:
         self._stage, self._flags = stage, 0
-        self._source = stage.source  # its own: a slot's stage may get another one
+        self._source = stage.source  # its own: a seat's stage may get another one
         self.failure: SourceError | None = None
         self._halt, self._lock = threading.Event(), threading.Lock()
         self._reader = threading.Thread(target=self._read_forever, name="reader", daemon=True)
@@ -401,51 +392,61 @@ def queue_eos(stage: DecodeStage) -> None:
     log.warning("%s: could not queue the end of the stream", stage.name)
 
 
-class SlotPolicy(DecodePolicy):
-    """A stream slot (:mod:`streampose.stages.slots`): reads the camera the slot table
-    assigns to it, with a :class:`LivePolicy`; idle (waiting for one) otherwise.
+class SeatPolicy(DecodePolicy):
+    """A seat (:mod:`streampose.stages.seats`): reads the camera the seat table assigns
+    to it, with the policy chosen for it (:func:`policy_for`); idle (waiting for one)
+    otherwise.
 
-    When the slot's generation changes, the camera being read is stopped and a detach
-    marker (EOS + FLAG_DETACH, ``pts`` = the new generation) is queued behind its frames,
-    then the camera now assigned (if any) is opened in this process. The stream itself
-    ends (a plain EOS) only when the sources stop.
+    When the seat's generation changes, the camera being read is stopped and a detach
+    marker (EOS + FLAG_DETACH, ``pts`` = the new generation) is queued behind its frames
+    (none before a seat's first camera), then the camera now assigned (if any) is opened
+    in this process. A fixed table never changes: the seat reads its one camera, whose
+    end (or failure) is the stream's. A changing seat's stream ends (a plain EOS) only
+    when the sources stop; a camera that ends is detached and the seat waits.
     """
 
-    ring_policy = "drop_oldest"
-
-    def __init__(self, *, slots: SlotTable, settings: StreamSettings,
-                 max_size: tuple[int, int], threads: int = 1) -> None:
-        """``settings``: the run's, which each camera's own adjust."""
-        self.slots, self.settings = slots, settings
-        self.max_size, self.threads = max_size, threads
+    def __init__(self, *, seats: SeatTable, settings: StreamSettings, probed: ProbedSource,
+                 threads: int = 1) -> None:
+        """``settings``: the run's, which each camera's own adjust; ``probed``: the
+        seat's source as probed (its sizes bound the frames, its kind picks the policy:
+        a changing seat's stands in for any live camera)."""
+        self.seats, self.settings, self.probed, self.threads = seats, settings, probed, threads
+        self.ring_policy = _ring_policy(probed)
 
     def start(self, stage: DecodeStage) -> None:
         self._seen = 0  # the generation acted on
-        self._inner: LivePolicy | None = None
+        self._inner: DecodePolicy | None = None
         self._attached = False  # a camera was started since the last detach marker
+        self._follow(stage)  # a camera assigned before the start opens with the stage
 
     def step(self, stage: DecodeStage) -> bool:
-        if stage.control is not None and stage.control.stop_sources.is_set():
-            self._stop_camera(stage)
+        if self._inner is None and stage.control is not None and \
+                stage.control.stop_sources.is_set():
             stage.detach_generation = None
             queue_eos(stage)  # the end of the stream: the run is ending
             return False
-        if self.slots.generation(stage.stream) != self._seen:
-            self._switch(stage)
+        self._follow(stage)
         if self._inner is None:
             time.sleep(POLL_S)
             return True
+        return self._pump(stage, self._inner)
+
+    def _pump(self, stage: DecodeStage, inner: DecodePolicy) -> bool:
+        """One step of the camera's policy; when the camera ends for good (its end is
+        queued), a changing seat waits for the next one, a fixed seat's stream ends."""
         try:
-            going = self._inner.step(stage)
-        except SourceError as exc:  # never opened, no reconnection: this camera only
+            going = inner.step(stage)
+        except SourceError as exc:  # never opened, no reconnection
+            if not self.seats.changing:
+                raise  # the run's own camera: the run fails
             log.error("%s: %s", stage.name, exc)
-            queue_eos(stage)  # its detach marker
+            queue_eos(stage)  # its detach marker: this camera only
             going = False
-        if not going:  # the camera ended for good (its detach marker is queued)
-            self._inner.stop(stage)
-            self._inner = None
-            self._attached = False
-        return True
+        if going:
+            return True
+        inner.stop(stage)
+        self._inner, self._attached = None, False
+        return self.seats.changing
 
     def stop(self, stage: DecodeStage) -> None:
         self._stop_camera(stage)
@@ -455,23 +456,31 @@ class SlotPolicy(DecodePolicy):
             self._inner.stop(stage)
             self._inner = None
 
+    def _follow(self, stage: DecodeStage) -> None:
+        """Switch cameras when the seat's assignment changed."""
+        if self.seats.generation(stage.stream) != self._seen:
+            self._switch(stage)
+
     def _switch(self, stage: DecodeStage) -> None:
-        generation, camera, _ = self.slots.read(stage.stream)
+        generation, camera, _ = self.seats.read(stage.stream)
         if self._attached:
             log.info("%s: camera %s detached", stage.name, redact(stage.source.uri))
         self._stop_camera(stage)
-        # behind every frame of the camera that was here (if any): render closes its
-        # outputs, then reports the slot drained up to this generation
-        stage.detach_generation = generation
-        queue_eos(stage)
+        if self._seen:  # behind every frame of the camera that was here (if any): render
+            # closes its outputs, then reports the seat drained up to this generation
+            stage.detach_generation = generation
+            queue_eos(stage)
         self._seen, self._attached = generation, False
-        if camera is None:
-            return
+        if camera is not None:
+            self._attach(stage, camera, generation)
+
+    def _attach(self, stage: DecodeStage, camera: Camera, generation: int) -> None:
+        """Read ``camera`` from now on; its end is a detach marker only in a changing
+        seat (a fixed seat's camera ends the stream)."""
         live = self.settings.for_camera(camera).live
         stage.begin_source(create_source(camera.url, threads=self.threads, live=live))
-        stage.detach_generation = generation
-        self._inner = LivePolicy(config=live, max_size=self.max_size,
-                                 max_aspect=SLOT_MAX_ASPECT)
+        stage.detach_generation = generation if self.seats.changing else None
+        self._inner = policy_for(self.probed, live, max_aspect=self.seats.max_aspect)
         self._inner.start(stage)
         self._attached = True
         via = f", RTSP over {live.rtsp_transport}" if camera.url.lower().startswith("rtsp") \
@@ -485,8 +494,15 @@ def backoff_s(attempt: int, cap_s: float) -> float:
     return min(cap_s, 0.5 * 2.0 ** min(attempt - 1, 10))
 
 
-def policy_for(source: ProbedSource, live: LiveConfig) -> DecodePolicy:
-    """LivePolicy for a live source (frames fit its probed size), else BlockingPolicy."""
+def policy_for(source: ProbedSource, live: LiveConfig, *,
+               max_aspect: float | None = None) -> DecodePolicy:
+    """LivePolicy for a live source (frames fit its probed size; ``max_aspect``: see
+    LivePolicy), else BlockingPolicy."""
     if source.live:
-        return LivePolicy(config=live, max_size=source.sizes[0])
+        return LivePolicy(config=live, max_size=source.sizes[0], max_aspect=max_aspect)
     return BlockingPolicy()
+
+
+def _ring_policy(source: ProbedSource) -> str:
+    """The frame ring's policy for ``source``'s policy: ``drop_oldest`` when live."""
+    return LivePolicy.ring_policy if source.live else BlockingPolicy.ring_policy

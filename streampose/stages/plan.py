@@ -65,7 +65,7 @@ class RunPlan:
     def cameras(self) -> tuple[str, ...]:
         """Each stream's name, unique in the run: its camera's in a cameras file, else a
         short name made from its URI (:func:`streampose.uri.camera_name`); "" for an idle
-        stream slot."""
+        seat."""
         return self.lineup.names
 
     @property

@@ -77,7 +77,7 @@ class PreprocessStage(Stage):
         if header.eos:
             self._ring(header.stream).release(slot)
             self._forward_eos(header)
-            if header.detach:  # a camera left its stream slot; the stream goes on
+            if header.detach:  # a camera left its seat; the stream goes on
                 return True
             self._ended += 1
             if self._ended < len(self.owned):

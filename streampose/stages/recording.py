@@ -1,7 +1,7 @@
-"""A stream slot's recordings: one annotated MP4 per camera, opened at its first frame.
+"""A changing seat's recordings: one annotated MP4 per camera, opened at its first frame.
 
-A slot carries one camera after another; each camera's recording is named after it
-(:func:`slot_recording`) and sized from its first frame (:func:`open_recording`), then
+A seat carries one camera after another; each camera's recording is named after it
+(:func:`seat_recording`) and sized from its first frame (:func:`open_recording`), then
 closed when the camera's detach marker comes (render, :mod:`streampose.stages.render`).
 """
 
@@ -18,15 +18,15 @@ from streampose.outputs.registry import video_sink
 from streampose.stages.sink_set import guarded
 from streampose.transport.messages import FrameHeader
 
-__all__ = ["open_recording", "slot_recording"]
+__all__ = ["open_recording", "seat_recording"]
 
 log = logging.getLogger(__name__)
 
 
-def slot_recording(template: str | None, stream: int, camera: str) -> Path | None:
-    """The recording of ``camera`` on stream slot ``stream``: ``{camera}`` and
-    ``{stream}`` replaced; without ``{camera}``, ``_<camera>`` before the extension (a
-    slot's next camera never overwrites the last one's file)."""
+def seat_recording(template: str | None, stream: int, camera: str) -> Path | None:
+    """The recording of ``camera`` on seat ``stream``: ``{camera}`` and ``{stream}``
+    replaced; without ``{camera}``, ``_<camera>`` before the extension (a seat's next
+    camera never overwrites the last one's file)."""
     path = annotated_path(template, stream, 1, camera)
     if path is None or template is None or "{camera}" in template:
         return path
@@ -38,7 +38,7 @@ def open_recording(*, template: str | None, encoder: EncoderSettings, overwrite:
     """``camera``'s recording on ``stream``, open; None when it is not recorded (no
     ``-o``, its ``record`` off, a file kept by ``--no-overwrite``, or it failed to open:
     logged, the run goes on)."""
-    path = slot_recording(template, stream, camera.name)
+    path = seat_recording(template, stream, camera.name)
     if path is None or not camera.record:
         return None
     if not overwrite and path.exists():

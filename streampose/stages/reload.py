@@ -1,13 +1,13 @@
-"""Live add and remove: the cameras file watched, its difference applied to the slots.
+"""Live add and remove: the cameras file watched, its difference applied to the seats.
 
 :class:`CameraAssigner` runs in the parent, on the supervisor's tick. It re-reads the
 cameras file when its modification time changes (checked at most every
 :data:`POLL_S`) or when asked (SIGHUP: :meth:`CameraAssigner.request`), and applies the
-difference by camera name to the :class:`~streampose.stages.slots.SlotTable`:
+difference by camera name to the :class:`~streampose.stages.seats.SeatTable`:
 
-- a camera no longer in the file is taken off its slot at once (its decoder stops it,
-  render closes its recording, the slot is drained);
-- a new camera waits for a free slot (one with no camera, every frame out), then gets it;
+- a camera no longer in the file is taken off its seat at once (its decoder stops it,
+  render closes its recording, the seat is drained);
+- a new camera waits for a free seat (one with no camera, every frame out), then gets it;
 - a camera whose URL or options changed is removed and added again.
 
 The other tables of the file (model, batching, outputs, ...) are read at start only: a
@@ -26,7 +26,7 @@ from pathlib import Path
 from streampose.config.camera import Camera
 from streampose.config.cameras import load_cameras
 from streampose.errors import ConfigError
-from streampose.stages.slots import SlotTable
+from streampose.stages.seats import SeatTable
 
 __all__ = ["POLL_S", "CameraAssigner"]
 
@@ -38,24 +38,24 @@ POLL_S = 1.0  # how often the file's modification time is looked at
 class CameraAssigner:
     """Slot -> camera for a run whose cameras come and go (see the module doc).
 
-    ``on_change(slot, name)`` is called when a slot's camera changes (``""``: none), so
-    the parent's views (statistics, MQTT status, console) follow it. ``counts(slot)``:
-    the slot's counters now; each camera's share is what they grew by while it was
-    there (from its assignment to its slot being drained): :meth:`camera_counts`.
+    ``on_change(seat, name)`` is called when a seat's camera changes (``""``: none), so
+    the parent's views (statistics, MQTT status, console) follow it. ``counts(seat)``:
+    the seat's counters now; each camera's share is what they grew by while it was
+    there (from its assignment to its seat being drained): :meth:`camera_counts`.
     """
 
-    def __init__(self, table: SlotTable, *, path: Path | None = None,
+    def __init__(self, table: SeatTable, *, path: Path | None = None,
                  on_change: Callable[[int, str], None] | None = None,
                  counts: Callable[[int], dict[str, int]] | None = None) -> None:
         self.table, self.path, self.on_change = table, path, on_change
         self.counts = counts
-        self._base: dict[int, dict[str, int]] = {}  # slot -> its counters at assignment
-        self._done: list[list[dict[str, object]]] = [[] for _ in range(table.slots)]
-        self.slot_of: dict[str, int] = {}  # cameras on a slot (or leaving it)
+        self._base: dict[int, dict[str, int]] = {}  # seat -> its counters at assignment
+        self._done: list[list[dict[str, object]]] = [[] for _ in range(table.seats)]
+        self.seat_of: dict[str, int] = {}  # cameras on a seat (or leaving it)
         self.cameras: dict[str, Camera] = {}
-        self.pending: list[Camera] = []  # wanted, waiting for a free slot
-        self.history: list[list[str]] = [[] for _ in range(table.slots)]  # names per slot
-        self._leaving: dict[int, str] = {}  # slot -> camera whose frames still drain
+        self.pending: list[Camera] = []  # wanted, waiting for a free seat
+        self.history: list[list[str]] = [[] for _ in range(table.seats)]  # names per seat
+        self._leaving: dict[int, str] = {}  # seat -> camera whose frames still drain
         self._settings: dict[str, object] | None = None
         if path is not None:
             with contextlib.suppress(ConfigError):  # read by the run a moment ago
@@ -74,7 +74,7 @@ class CameraAssigner:
         self._requested = True
 
     def tick(self, now: float | None = None) -> None:
-        """Re-read the file if it changed or was asked for; hand free slots out."""
+        """Re-read the file if it changed or was asked for; hand free seats out."""
         now = time.monotonic() if now is None else now
         if self.path is not None and (self._requested or now >= self._next_poll):
             self._next_poll = now + POLL_S
@@ -86,27 +86,27 @@ class CameraAssigner:
 
     @property
     def names(self) -> list[str]:
-        """Each slot's camera now (``""``: none)."""
-        names = [""] * self.table.slots
-        for name, slot in self.slot_of.items():
-            names[slot] = name
+        """Each seat's camera now (``""``: none)."""
+        names = [""] * self.table.seats
+        for name, seat in self.seat_of.items():
+            names[seat] = name
         return names
 
     def camera_counts(self) -> list[list[dict[str, object]]]:
-        """Per slot, each camera it carried (in order) with its share of the slot's
+        """Per seat, each camera it carried (in order) with its share of the seat's
         counters (``{"camera": name, "frames_in": ...}``); the cameras still there (or
         still draining) counted up to now."""
         out = [list(done) for done in self._done]
-        for name, slot in self.slot_of.items():
-            out[slot].append(self._share(slot, name))
-        for slot, name in self._leaving.items():
-            out[slot].append(self._share(slot, name))
+        for name, seat in self.seat_of.items():
+            out[seat].append(self._share(seat, name))
+        for seat, name in self._leaving.items():
+            out[seat].append(self._share(seat, name))
         return out
 
-    def _share(self, slot: int, name: str) -> dict[str, object]:
+    def _share(self, seat: int, name: str) -> dict[str, object]:
         if self.counts is None:
             return {"camera": name}
-        now, base = self.counts(slot), self._base.get(slot, {})
+        now, base = self.counts(seat), self._base.get(seat, {})
         return {"camera": name, **{k: v - base.get(k, 0) for k, v in now.items()}}
 
     # -- internals ---------------------------------------------------------------------
@@ -144,45 +144,45 @@ class CameraAssigner:
         for name in list(self.cameras):
             if by_name.get(name) != self.cameras[name]:
                 self._remove(name)
-        self.pending = [c for c in wanted if c.name not in self.slot_of]
+        self.pending = [c for c in wanted if c.name not in self.seat_of]
         self.cameras = by_name
         self._place()
 
     def _remove(self, name: str) -> None:
         self.cameras.pop(name)
-        slot = self.slot_of.pop(name, None)
-        if slot is None:
+        seat = self.seat_of.pop(name, None)
+        if seat is None:
             self.pending = [c for c in self.pending if c.name != name]
             return
-        self.table.release(slot)
-        self._leaving[slot] = name
-        log.warning("camera %r removed from stream %d", name, slot)
+        self.table.release(seat)
+        self._leaving[seat] = name
+        log.warning("camera %r removed from stream %d", name, seat)
         if self.on_change is not None:
-            self.on_change(slot, "")
+            self.on_change(seat, "")
 
     def _place(self) -> None:
-        for slot in list(self._leaving):
-            if self.table.is_free(slot):
-                name = self._leaving.pop(slot)
-                self._done[slot].append(self._share(slot, name))
-                log.info("stream %d: camera %r drained", slot, name)
+        for seat in list(self._leaving):
+            if self.table.is_free(seat):
+                name = self._leaving.pop(seat)
+                self._done[seat].append(self._share(seat, name))
+                log.info("stream %d: camera %r drained", seat, name)
         while self.pending:
-            free = next((s for s in range(self.table.slots)
-                         if s not in self.slot_of.values() and self.table.is_free(s)), None)
+            free = next((s for s in range(self.table.seats)
+                         if s not in self.seat_of.values() and self.table.is_free(s)), None)
             if free is None:
                 camera = self.pending[0]
                 if not self._leaving and camera.name not in self._warned:
                     self._warned.add(camera.name)
-                    log.error("camera %r waits: all %d stream slots are taken (--max-streams)",
-                              camera.name, self.table.slots)
+                    log.error("camera %r waits: all %d seats are taken (--max-streams)",
+                              camera.name, self.table.seats)
                 return
-            camera, slot = self.pending.pop(0), free
+            camera, seat = self.pending.pop(0), free
             if self.counts is not None:
-                self._base[slot] = self.counts(slot)
-            self.table.assign(slot, camera)
-            self.slot_of[camera.name] = slot
-            self.history[slot].append(camera.name)
+                self._base[seat] = self.counts(seat)
+            self.table.assign(seat, camera)
+            self.seat_of[camera.name] = seat
+            self.history[seat].append(camera.name)
             self._warned.discard(camera.name)
-            log.warning("camera %r added on stream %d", camera.name, slot)
+            log.warning("camera %r added on stream %d", camera.name, seat)
             if self.on_change is not None:
-                self.on_change(slot, camera.name)
+                self.on_change(seat, camera.name)

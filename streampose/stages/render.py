@@ -34,7 +34,7 @@ from streampose.events.rules import rules_from_config
 from streampose.observe.counters import StreamCounters
 from streampose.outputs.base import FrameMeta, Sink, image_id
 from streampose.outputs.factory import EncoderSettings
-from streampose.outputs.registry import SinkContext, make_sinks
+from streampose.outputs.registry import SinkContext, camera_recordings, make_sinks
 from streampose.pose import Poses, get_skeleton
 from streampose.runtime.channels import Wiring
 from streampose.runtime.stage import POLL_S, Stage
@@ -42,8 +42,8 @@ from streampose.stages.camera_state import CameraState, CameraStates
 from streampose.stages.plan import RunPlan, all_stream_facts
 from streampose.stages.render_order import TicketOrder
 from streampose.stages.run_state import RunState
+from streampose.stages.seats import SeatTable
 from streampose.stages.sink_set import SinkSet
-from streampose.stages.slots import SlotTable
 from streampose.stages.steady_rate import SteadyRate
 from streampose.transport.messages import FrameHeader, PoseResult
 from streampose.transport.ring import SharedRing
@@ -68,7 +68,7 @@ class RenderStage(Stage):
                    annotators=_annotators(plan),
                    tracker=_tracker(cfg.tracking), events=_engines(plan),
                    cameras=plan.cameras if plan.lineup.named else None,
-                   slots=_slot_outputs(plan, run) if plan.lineup.changing else None,
+                   seats=_seat_outputs(plan, run),
                    name=cls.kind if len(layout.render) == 1 else f"{cls.kind}{index}")
 
     def __init__(self, *, frames: Sequence[SharedRing | None], results: Any, sinks: list[Sink],
@@ -78,13 +78,13 @@ class RenderStage(Stage):
                  tracker: Callable[[], Any] | None = None,
                  events: Callable[..., EventEngine | None] | None = None,
                  cameras: Sequence[str] | None = None,
-                 slots: SlotOutputs | None = None, name: str = "render") -> None:
+                 seats: SeatOutputs | None = None, name: str = "render") -> None:
         """``frames``: every stream's frame ring, None for streams of other render shards
         (their results never come here); per-stream state is indexed by stream.
         ``annotators``: ``make(stream)``, what is drawn on that stream's frames;
         ``cameras``: each stream's camera name, in its records (a cameras file's run);
-        ``slots``: the streams are slots whose cameras come and go (a camera's recording
-        is opened at its first frame and closed at its detach marker)."""
+        ``seats``: the seat table whose cameras render attaches at each seat's first frame
+        (a camera's own recording is opened then and closed at its detach marker)."""
         super().__init__()
         self.name = name
         self.frames, self.results, self.sinks = list(frames), results, SinkSet(sinks)
@@ -95,7 +95,7 @@ class RenderStage(Stage):
         self.make_annotators, self.make_tracker = annotators, tracker
         self.make_engine = events
         self.cameras = list(cameras) if cameras is not None else None
-        self.slots = slots
+        self.seats = seats
         self.order = TicketOrder(streams=streams)
         self._ended = [s not in self.owned for s in range(streams)]
         self.rate = SteadyRate()
@@ -105,7 +105,7 @@ class RenderStage(Stage):
         self.states = CameraStates(streams=len(self.frames), owned=self.owned,
                                    annotators=self.make_annotators, tracker=self.make_tracker,
                                    events=self.make_engine, cameras=self.cameras,
-                                   slots=self.slots)
+                                   seats=self.seats)
         self.sinks.open()
 
     def step(self) -> bool:
@@ -173,22 +173,24 @@ class RenderStage(Stage):
         self.counters.add(stream, "frames_out")
         self.rate.tick()
 
-    # -- stream slots: cameras come and go ------------------------------------------------
+    # -- seats: a camera attached at its first frame, detached when it goes ---------------
 
     def _attach(self, stream: int, header: FrameHeader) -> None:
-        """The first frame of the slot's camera: its state, its name on the sinks of the
-        stream, and its recording (sized from the frame) among the sinks."""
+        """The first frame of the seat's camera: its state, its name on the sinks of the
+        stream (where records name cameras), and its own recording (sized from the frame)
+        among the sinks."""
         state = self.states.attach(stream, header)
         if state is None or state.camera is None:
             return
-        self.sinks.rename(stream, state.camera.name)
+        if state.name is not None:
+            self.sinks.rename(stream, state.name)
         if state.recording is not None:
             self.sinks.adopt(state.recording)
         log.info("stream %d: camera %r attached", stream, state.camera.name)
 
     def _detach(self, stream: int, generation: int) -> None:
-        """Every frame of the slot's camera is out: close its recording (a complete MP4),
-        forget its state, and report the slot drained."""
+        """Every frame of the seat's camera is out: close its recording (a complete MP4),
+        forget its state, and report the seat drained."""
         camera, recording = self.states.detach(stream)
         if recording is not None:
             self.sinks.drop(recording)
@@ -282,12 +284,12 @@ def _encoder(plan: RunPlan) -> EncoderSettings:
 
 
 @dataclasses.dataclass(frozen=True)
-class SlotOutputs:
-    """What render needs to follow the cameras of stream slots: the slot table, the
-    annotated-video template and encoder, and the run's settings a camera's own
-    ``draw``/``blur_faces`` adjust."""
+class SeatOutputs:
+    """What render needs to follow the cameras of the seats: the seat table, a camera's
+    own annotated-video template (None: the run's sinks record the streams) and encoder,
+    and the run's settings a camera's own ``draw``/``blur_faces`` adjust."""
 
-    table: SlotTable
+    table: SeatTable
     template: str | None
     encoder: EncoderSettings
     settings: StreamSettings
@@ -300,9 +302,8 @@ class SlotOutputs:
                                                  poses=own.poses)], 0)
 
 
-def _slot_outputs(plan: RunPlan, run: RunState) -> SlotOutputs:
-    assert run.slots is not None, "RunState.create makes the slot table"
+def _seat_outputs(plan: RunPlan, run: RunState) -> SeatOutputs:
     cfg = plan.config
-    return SlotOutputs(table=run.slots, template=cfg.outputs.video, encoder=_encoder(plan),
-                       settings=cfg.settings, tracking=cfg.tracking.enabled,
+    return SeatOutputs(table=run.seats, template=camera_recordings(cfg),
+                       encoder=_encoder(plan), settings=cfg.settings, tracking=cfg.tracking.enabled,
                        overwrite=cfg.outputs.overwrite)

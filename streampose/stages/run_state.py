@@ -2,7 +2,7 @@
 
 The :class:`~streampose.stages.plan.RunPlan` is pure and complete before anything
 starts; what needs the supervisor's multiprocessing context (shared counters, latency
-windows, the web console's link, the stream-slot table) is made when the run starts
+windows, the web console's link, the seat table) is made when the run starts
 (:meth:`RunState.create`) and handed to each stage's ``build`` beside the plan
 (``wiring.run``, :class:`~streampose.runtime.channels.Wiring`).
 """
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from streampose.observe.counters import StreamCounters
 from streampose.observe.stats import LatencyWindow
-from streampose.stages.slots import SlotTable
+from streampose.stages.seats import SeatTable
 
 if TYPE_CHECKING:
     from streampose.console.link import ConsoleLink
@@ -26,13 +26,13 @@ __all__ = ["RunState"]
 @dataclass(frozen=True)
 class RunState:
     """``counters``/``latency``: per-stream statistics in shared memory; ``console``: the
-    web console's shared state (``--serve``); ``slots``: the stream-slot table (a run
-    whose cameras come and go)."""
+    web console's shared state (``--serve``); ``seats``: which camera each stream carries
+    (every run's; made with the run's first cameras assigned where they never change)."""
 
     counters: StreamCounters
     latency: LatencyWindow
+    seats: SeatTable
     console: ConsoleLink | None = None
-    slots: SlotTable | None = None
 
     @classmethod
     def create(cls, plan: RunPlan, maker: Any) -> RunState:
@@ -42,7 +42,7 @@ class RunState:
         return cls(counters=StreamCounters(streams=plan.streams, ctx=ctx),
                    latency=LatencyWindow(streams=plan.streams, ctx=ctx),
                    console=_console_link(plan, maker) if cfg.console.serve is not None else None,
-                   slots=SlotTable(slots=plan.streams, ctx=ctx) if cfg.cameras_change else None)
+                   seats=SeatTable.for_lineup(plan.lineup, cfg.sources, ctx=ctx))
 
 
 def _console_link(plan: RunPlan, maker: Any) -> ConsoleLink:

@@ -1,7 +1,7 @@
 """Render's outputs: every sink written in turn, each call guarded.
 
 An OS error a sink did not name becomes an :class:`~streampose.errors.OutputError`
-naming the sink (:func:`guarded`); closing goes on past a failing sink. A stream slot's
+naming the sink (:func:`guarded`); closing goes on past a failing sink. A seat's own
 recordings join the set while their camera is attached (:meth:`SinkSet.adopt`,
 :meth:`SinkSet.drop`).
 """

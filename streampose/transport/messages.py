@@ -32,8 +32,8 @@ __all__ = [
 FLAG_EOS = 1  # end of the stream (or, with stream -1, end of all work for a worker)
 FLAG_DROPPED_BEFORE = 2  # live: frames of this stream were dropped just before this one
 FLAG_RECONNECTED = 4  # live: first frame after a reconnection
-# With FLAG_EOS: not the end of the stream but of its camera; the stream slot carries the
-# next camera assigned to it (stages/slots.py). ``pts`` holds the slot's generation.
+# With FLAG_EOS: not the end of the stream but of its camera; the seat carries the
+# next camera assigned to it (stages/seats.py). ``pts`` holds the seat's generation.
 FLAG_DETACH = 8
 
 MAX_NDIM = 4
@@ -79,7 +79,7 @@ class FrameHeader:
 
     @property
     def detach(self) -> bool:
-        """True for the end of a camera in a stream slot (an EOS that is not the end)."""
+        """True for the end of a camera in a seat (an EOS that is not the end)."""
         return bool(self.flags & FLAG_DETACH)
 
     @property

@@ -28,7 +28,7 @@ def test_a_cameras_file_s_cameras_bring_their_names_and_overrides() -> None:
     assert door is not None and door.camera is DOOR and door.settings.draw.blur_faces is True
 
 
-def test_stream_slots_without_a_camera_are_idle() -> None:
+def test_seats_without_a_camera_are_idle() -> None:
     run = lineup((DOOR,), ["rtsp://cam/door", "", ""], RUN, changing=True)
     assert run.streams[1:] == (None, None)
     assert run.names == ("door", "", "") and run.recorded == (False, False, False)

@@ -25,7 +25,14 @@ from streampose.outputs.lock import OutputLocks, run_outputs
 from streampose.outputs.mqtt import MqttSink
 from streampose.outputs.openpose import OpenPoseJsonSink
 from streampose.outputs.parts import concatenate, join_coco
-from streampose.outputs.registry import OUTPUTS, Output, SinkContext, check_outputs, make_sinks
+from streampose.outputs.registry import (
+    OUTPUTS,
+    Output,
+    SinkContext,
+    camera_recordings,
+    check_outputs,
+    make_sinks,
+)
 from streampose.outputs.video import VideoSink
 from streampose.pose import Poses
 from tests.support.media import make_video
@@ -218,10 +225,17 @@ def test_spanning_files_are_joined_as_their_format_needs(tmp_path: Path) -> None
     assert OUTPUTS.spanning(config()) == []
 
 
-def test_stream_slots_record_per_camera_not_through_the_registry(tmp_path: Path) -> None:
-    slots = PipelineConfig(sources=(), slots=2, model=ModelConfig(path=Path("m.onnx")),
-                           outputs=OutputsConfig(video=str(tmp_path / "{camera}.mp4")))
-    assert make_sinks(SinkContext(config=slots, streams=[video(), video()])) == []
+def test_changing_seats_record_per_camera_not_through_the_registry(tmp_path: Path) -> None:
+    template = str(tmp_path / "{camera}.mp4")
+    seats = PipelineConfig(sources=(), seats=2, model=ModelConfig(path=Path("m.onnx")),
+                           outputs=OutputsConfig(video=template))
+    assert make_sinks(SinkContext(config=seats, streams=[video(), video()])) == []
+    assert camera_recordings(seats) == template  # render opens them, per camera
+
+
+def test_a_fixed_run_s_annotated_videos_are_sinks_made_at_the_start() -> None:
+    fixed = config(outputs=OutputsConfig(video="out.mp4"))
+    assert camera_recordings(fixed) is None
 
 
 # -- a new file output: one registry entry, nothing else --------------------------------

@@ -1,4 +1,4 @@
-"""Render's per-camera state: made per stream, a slot's camera attached and detached."""
+"""Render's per-camera state: made per stream, a seat's camera attached and detached."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from streampose.config.camera import Camera
 from streampose.outputs.factory import EncoderSettings
 from streampose.pose import Poses, get_skeleton
 from streampose.stages.camera_state import CameraState, CameraStates
-from streampose.stages.slots import SlotTable
+from streampose.stages.seats import SeatTable
 from streampose.transport.messages import FrameHeader
 
 CTX = mp.get_context("spawn")
@@ -22,9 +22,9 @@ HEADER = FrameHeader(stream=0, seq=0, width=32, height=24)
 
 @dataclass
 class Slots:
-    """The slot outputs render follows a slot's cameras with (no recording template)."""
+    """The seat outputs render follows a seat's cameras with (no recording template)."""
 
-    table: SlotTable
+    table: SeatTable
     template: str | None = None
     encoder: EncoderSettings = field(default_factory=EncoderSettings)
     overwrite: bool = True
@@ -46,7 +46,7 @@ class Tracker:
 
 def states(slots: Slots | None, owned: tuple[int, ...] = (0, 1)) -> CameraStates:
     return CameraStates(streams=2, owned=owned, annotators=lambda s: [f"drawing {s}"],
-                        tracker=Tracker, cameras=["cam0", "cam1"], slots=slots)
+                        tracker=Tracker, cameras=["cam0", "cam1"], seats=slots)
 
 
 def test_each_owned_stream_gets_its_own_parts() -> None:
@@ -54,11 +54,11 @@ def test_each_owned_stream_gets_its_own_parts() -> None:
     assert made[1].name == "cam1" and made[1].annotators == ["drawing 1"]
     assert isinstance(made[1].tracker, Tracker) and made[1].engine is None
     assert made[0].name == "cam0" and made[0].tracker is None and made[0].annotators == []
-    assert not made.changing and not made.needs_attach(1)
+    assert not made.needs_attach(1)  # no seat table: nothing to attach
 
 
-def test_a_slot_s_camera_is_attached_at_its_first_frame_and_forgotten_at_detach() -> None:
-    table = SlotTable(slots=2, ctx=CTX)
+def test_a_seat_s_camera_is_attached_at_its_first_frame_and_forgotten_at_detach() -> None:
+    table = SeatTable(seats=2, ctx=CTX)
     made = states(Slots(table))
     assert made.needs_attach(0)
     assert made.attach(0, HEADER) is None  # no camera yet: nothing changes
@@ -78,8 +78,8 @@ def test_a_slot_s_camera_is_attached_at_its_first_frame_and_forgotten_at_detach(
     assert table.is_free(0)
 
 
-def test_a_slot_s_camera_is_recorded_from_its_first_frame(tmp_path: Path) -> None:
-    table = SlotTable(slots=2, ctx=CTX)
+def test_a_seat_s_camera_is_recorded_from_its_first_frame(tmp_path: Path) -> None:
+    table = SeatTable(seats=2, ctx=CTX)
     made = states(Slots(table, template=str(tmp_path / "{camera}.mp4")))
     table.assign(1, Camera(name="yard", url="rtsp://cam/yard"))
     state = made.attach(1, FrameHeader(stream=1, seq=0, width=32, height=24))
@@ -88,6 +88,20 @@ def test_a_slot_s_camera_is_recorded_from_its_first_frame(tmp_path: Path) -> Non
     assert recording is not None and state.recording is None
     recording.close()
     assert (tmp_path / "yard.mp4").exists()
+
+
+def test_a_fixed_seat_s_camera_is_attached_once_its_video_left_to_the_run_s_sinks() -> None:
+    """A fixed run's seats hold their cameras from the start: each is attached at its
+    first frame with fresh parts, and not recorded here (no template: the run's sinks)."""
+    table = SeatTable(seats=2, ctx=CTX, changing=False)
+    entrance = Camera(name="cam0", url="/v/entrance.mp4")
+    table.assign(0, entrance)
+    made = states(Slots(table))
+    first = made[0].tracker
+    state = made.attach(0, HEADER)
+    assert state is not None and state.camera == entrance and state.name == "cam0"
+    assert state.tracker is not first and state.recording is None
+    assert state.annotators == ["drawing for cam0"] and not made.needs_attach(0)
 
 
 def test_a_camera_state_draws_its_rules_under_its_poses() -> None:

@@ -20,7 +20,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from streampose.config.sections import LiveConfig
+from streampose.config.camera import Camera
+from streampose.config.overrides import StreamSettings
+from streampose.config.sections import DrawConfig, LiveConfig
 from streampose.errors import SourceError
 from streampose.observe.counters import StreamCounters
 from streampose.runtime.control import StageControl
@@ -37,9 +39,11 @@ from streampose.stages.decode import (
     BlockingPolicy,
     DecodeStage,
     LivePolicy,
+    SeatPolicy,
     backoff_s,
     policy_for,
 )
+from streampose.stages.seats import SeatTable
 from streampose.transport.messages import (
     FLAG_DROPPED_BEFORE,
     FLAG_RECONNECTED,
@@ -389,6 +393,61 @@ def test_policy_follows_whether_the_source_is_live() -> None:
     assert live.ring_policy == "drop_oldest"
     blocking = policy_for(ProbedSource(info, ((640, 480),)), FAST)
     assert isinstance(blocking, BlockingPolicy) and blocking.ring_policy == "block"
+
+
+def _file_seat(path: Path, *, changing: bool) -> SeatPolicy:
+    """A seat policy whose one seat carries the video file ``path``."""
+    table = SeatTable(seats=1, ctx=CTX, changing=changing)
+    table.assign(0, Camera(name="clip", url=str(path)))
+    info = SourceInfo(uri=str(path), width=W, height=H, time_base=Fraction(1, 1000), fps=None,
+                      frames=None, live=False)  # fmt: skip
+    return SeatPolicy(seats=table, settings=StreamSettings(live=FAST, draw=DrawConfig()),
+                      probed=ProbedSource(info, ((W, H),)))
+
+
+def test_a_fixed_seat_reads_its_file_to_the_end_of_the_stream(
+    tmp_path: Path, make_ring: Callable[..., SharedRing]
+) -> None:
+    """A fixed run is seats assigned once: the file's frames, losslessly, then a plain end
+    of stream (no detach marker before or after)."""
+    policy = _file_seat(make_pattern_video(tmp_path / "clip.mkv", 6, codec="mpeg4"),
+                        changing=False)
+    assert policy.ring_policy == "block"
+    ring = make_ring(slots=2)
+    stage = make_stage(None, ring, policy)  # type: ignore[arg-type]  # the seat's source
+    thread = start(stage)
+    items = read_all(ring)
+    finish(stage, thread)
+    assert [h.seq for h, _ in items] == list(range(7)) and items[-1][0].eos
+    assert not any(h.detach for h, _ in items)
+    for i, (_, image) in enumerate(items[:-1]):
+        assert_close(image, pattern(i))
+
+
+def test_a_changing_seat_detaches_a_camera_that_ended_and_waits(
+    tmp_path: Path, make_ring: Callable[..., SharedRing]
+) -> None:
+    """In a changing table a camera's end is a detach marker; the stream ends only when
+    the sources stop."""
+    policy = _file_seat(make_pattern_video(tmp_path / "clip.mkv", 3, codec="mpeg4"),
+                        changing=True)
+    ring = make_ring(slots=8)
+    stage = make_stage(None, ring, policy)  # type: ignore[arg-type]  # the seat's source
+    thread = start(stage)
+    items = [ring.acquire_read(WAIT_S) for _ in range(4)]
+    assert all(got is not None for got in items)
+    headers = [got[1] for got in items if got is not None]
+    assert [h.seq for h in headers[:3]] == [0, 1, 2] and not any(h.eos for h in headers[:3])
+    assert headers[3].detach and headers[3].pts == 1  # the generation it detaches
+    for slot, _ in (got for got in items if got is not None):
+        ring.release(slot)
+    assert thread.is_alive()  # waiting for the next camera
+    assert stage.control is not None
+    stage.control.stop_sources.set()
+    end = ring.acquire_read(WAIT_S)
+    assert end is not None and end[1].eos and not end[1].detach
+    ring.release(end[0])
+    finish(stage, thread)
 
 
 def test_stage_parts_pickle_before_they_start(tmp_path: Path) -> None:

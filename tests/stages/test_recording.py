@@ -1,4 +1,4 @@
-"""A stream slot's recordings: named by camera, opened only when recorded."""
+"""A seat's recordings: named by camera, opened only when recorded."""
 
 from __future__ import annotations
 
@@ -6,15 +6,15 @@ from pathlib import Path
 
 from streampose.config.camera import Camera
 from streampose.outputs.factory import EncoderSettings
-from streampose.stages.recording import open_recording, slot_recording
+from streampose.stages.recording import open_recording, seat_recording
 from streampose.transport.messages import FrameHeader
 
 
 def test_a_slot_s_recordings_are_named_by_camera() -> None:
-    assert slot_recording("rec/{camera}.mp4", 2, "door") == Path("rec/door.mp4")
-    assert slot_recording("rec/out.mp4", 2, "door") == Path("rec/out_door.mp4")
-    assert slot_recording("rec/s{stream}.mp4", 2, "door") == Path("rec/s2_door.mp4")
-    assert slot_recording(None, 2, "door") is None
+    assert seat_recording("rec/{camera}.mp4", 2, "door") == Path("rec/door.mp4")
+    assert seat_recording("rec/out.mp4", 2, "door") == Path("rec/out_door.mp4")
+    assert seat_recording("rec/s{stream}.mp4", 2, "door") == Path("rec/s2_door.mp4")
+    assert seat_recording(None, 2, "door") is None
 
 
 def _open(tmp_path: Path, camera: Camera, *, overwrite: bool = True) -> object:

@@ -1,5 +1,5 @@
-"""The cameras file applied to the stream slots: by name, removed at once, added when a
-slot is free, the file re-read on change or on request, mistakes leaving things as they are."""
+"""The cameras file applied to the seats: by name, removed at once, added when a
+seat is free, the file re-read on change or on request, mistakes leaving things as they are."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from streampose.config.camera import Camera
 from streampose.stages.reload import CameraAssigner
-from streampose.stages.slots import SlotTable
+from streampose.stages.seats import SeatTable
 
 CTX = multiprocessing.get_context("spawn")
 
@@ -28,14 +28,14 @@ def write(path: Path, cameras: list[Camera], mtime: int) -> None:
     os.utime(path, ns=(mtime, mtime))  # a new modification time, however fast the test
 
 
-def drain(table: SlotTable) -> None:
+def drain(table: SeatTable) -> None:
     """What render does once a removed camera's frames are out."""
-    for slot in range(table.slots):
-        table.drained(slot, table.generation(slot))
+    for seat in range(table.seats):
+        table.drained(seat, table.generation(seat))
 
 
 def test_the_first_cameras_fill_the_slots_in_order() -> None:
-    table = SlotTable(slots=3, ctx=CTX)
+    table = SeatTable(seats=3, ctx=CTX)
     seen: list[tuple[int, str]] = []
     assigner = CameraAssigner(table, on_change=lambda s, n: seen.append((s, n)))
     assigner.start((cam("a"), cam("b")))
@@ -46,7 +46,7 @@ def test_the_first_cameras_fill_the_slots_in_order() -> None:
 def test_the_file_s_difference_is_applied(tmp_path: Path) -> None:
     file = tmp_path / "c.toml"
     write(file, [cam("a"), cam("b")], 1)
-    table = SlotTable(slots=2, ctx=CTX)
+    table = SeatTable(seats=2, ctx=CTX)
     seen: list[tuple[int, str]] = []
     assigner = CameraAssigner(table, path=file, on_change=lambda s, n: seen.append((s, n)))
     assigner.start((cam("a"), cam("b")))
@@ -54,7 +54,7 @@ def test_the_file_s_difference_is_applied(tmp_path: Path) -> None:
     assigner.tick(0.0)
     assert seen == []  # unchanged file: nothing happens
 
-    write(file, [cam("b"), cam("c")], 2)  # a leaves, c comes: a's slot once drained
+    write(file, [cam("b"), cam("c")], 2)  # a leaves, c comes: a's seat once drained
     assigner.tick(10.0)
     assert seen == [(0, "")] and assigner.names == ["", "b"]
     assert [c.name for c in assigner.pending] == ["c"]
@@ -74,18 +74,18 @@ def test_the_file_s_difference_is_applied(tmp_path: Path) -> None:
 
 def test_a_camera_waits_for_a_free_slot(tmp_path: Path, caplog: pytest.LogCaptureFixture
                                         ) -> None:
-    table = SlotTable(slots=1, ctx=CTX)
+    table = SeatTable(seats=1, ctx=CTX)
     assigner = CameraAssigner(table)
     with caplog.at_level(logging.ERROR):
         assigner.start((cam("a"), cam("b")))
     assert assigner.names == ["a"] and [c.name for c in assigner.pending] == ["b"]
-    assert "camera 'b' waits: all 1 stream slots are taken" in caplog.text
+    assert "camera 'b' waits: all 1 seats are taken" in caplog.text
 
 
 def test_sighup_rereads_without_a_new_mtime(tmp_path: Path) -> None:
     file = tmp_path / "c.toml"
     write(file, [cam("a")], 1)
-    table = SlotTable(slots=2, ctx=CTX)
+    table = SeatTable(seats=2, ctx=CTX)
     assigner = CameraAssigner(table, path=file)
     assigner.start((cam("a"),))
     write(file, [cam("a"), cam("b")], 1)  # same modification time
@@ -100,7 +100,7 @@ def test_a_broken_file_or_a_file_camera_changes_nothing(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     file = tmp_path / "c.toml"
     write(file, [cam("a")], 1)
-    table = SlotTable(slots=2, ctx=CTX)
+    table = SeatTable(seats=2, ctx=CTX)
     assigner = CameraAssigner(table, path=file)
     assigner.start((cam("a"),))
     file.write_text('[[camera]]\nname = "a"\nurl = "rtsp://u:s3cr3t@h:bad/x"\n')
@@ -119,7 +119,7 @@ def test_other_tables_changing_is_a_warning(tmp_path: Path,
                                             caplog: pytest.LogCaptureFixture) -> None:
     file = tmp_path / "c.toml"
     write(file, [cam("a")], 1)
-    assigner = CameraAssigner(SlotTable(slots=1, ctx=CTX), path=file)
+    assigner = CameraAssigner(SeatTable(seats=1, ctx=CTX), path=file)
     assigner.start((cam("a"),))
     file.write_text('[batching]\nbatch = 8\n[[camera]]\nname = "a"\nurl = "rtsp://h/a"\n')
     os.utime(file, ns=(2, 2))
@@ -129,12 +129,12 @@ def test_other_tables_changing_is_a_warning(tmp_path: Path,
 
 
 def test_each_camera_gets_its_share_of_the_slot_s_counters() -> None:
-    table = SlotTable(slots=1, ctx=CTX)
+    table = SeatTable(seats=1, ctx=CTX)
     counts = {"frames_out": 0}
-    assigner = CameraAssigner(table, counts=lambda slot: dict(counts))
+    assigner = CameraAssigner(table, counts=lambda seat: dict(counts))
     assigner.start((cam("a"),))
     counts["frames_out"] = 30
-    assigner._apply((cam("b"),))  # a leaves; b waits for the slot
+    assigner._apply((cam("b"),))  # a leaves; b waits for the seat
     counts["frames_out"] = 32  # a's last frames come out
     drain(table)
     assigner.tick(1.0)

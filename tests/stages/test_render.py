@@ -313,15 +313,15 @@ def test_a_render_shard_owns_some_streams_and_ends_with_them(
 
 
 
-def test_a_slot_s_camera_is_followed_from_its_first_frame_to_its_detach_marker(
+def test_a_seat_s_camera_is_followed_from_its_first_frame_to_its_detach_marker(
     frames: list[SharedRing], stage_control: StageControl, free_slots: Callable
 ) -> None:
     from streampose.config.camera import Camera
     from streampose.config.overrides import StreamSettings
     from streampose.config.sections import DrawConfig, LiveConfig
     from streampose.outputs.factory import EncoderSettings
-    from streampose.stages.render import SlotOutputs
-    from streampose.stages.slots import SlotTable
+    from streampose.stages.render import SeatOutputs
+    from streampose.stages.seats import SeatTable
     from streampose.transport.messages import FLAG_DETACH
 
     class PerStream(Recorder):
@@ -329,12 +329,12 @@ def test_a_slot_s_camera_is_followed_from_its_first_frame_to_its_detach_marker(
             super().__init__(frames, free_slots)
             self.stream, self.camera = 0, ""
 
-    table = SlotTable(slots=2, ctx=CTX)
-    slots = SlotOutputs(table=table, template=None, encoder=EncoderSettings(),
+    table = SeatTable(seats=2, ctx=CTX)
+    seats = SeatOutputs(table=table, template=None, encoder=EncoderSettings(),
                         settings=StreamSettings(live=LiveConfig(), draw=DrawConfig()),
                         tracking=False)
     sink = PerStream()
-    stage = render(frames, [sink], stage_control, cameras=["", ""], slots=slots)
+    stage = render(frames, [sink], stage_control, cameras=["", ""], seats=seats)
     table.assign(0, Camera(name="door", url="rtsp://cam/door"))
     feed(stage, result(0, 0, lease_frame(frames[0], 0, 0)))
     assert sink.written[0][0].camera == "door" and sink.camera == "door"
@@ -346,4 +346,35 @@ def test_a_slot_s_camera_is_followed_from_its_first_frame_to_its_detach_marker(
     assert feed(stage, PoseResult(marker)) is True  # a detach is no end of the stream
     assert table.is_free(0) and stage.states[0].camera is None
     assert free_slots(frames[0]) == SLOTS
+    stage.close()
+
+
+def test_a_fixed_seat_s_camera_keeps_records_unnamed_without_a_cameras_file(
+    frames: list[SharedRing], stage_control: StageControl, free_slots: Callable
+) -> None:
+    """A fixed run's seat is attached at its first frame too; where the records name no
+    camera (sources, no cameras file) its sinks are not renamed."""
+    from streampose.config.camera import Camera
+    from streampose.config.overrides import StreamSettings
+    from streampose.config.sections import DrawConfig, LiveConfig
+    from streampose.outputs.factory import EncoderSettings
+    from streampose.stages.render import SeatOutputs
+    from streampose.stages.seats import SeatTable
+
+    class PerStream(Recorder):
+        def __init__(self) -> None:
+            super().__init__(frames, free_slots)
+            self.stream, self.camera = 0, None
+
+    table = SeatTable(seats=2, ctx=CTX, changing=False)
+    table.assign(0, Camera(name="entrance", url="/v/entrance.mp4"))
+    seats = SeatOutputs(table=table, template=None, encoder=EncoderSettings(),
+                        settings=StreamSettings(live=LiveConfig(), draw=DrawConfig()),
+                        tracking=False)
+    sink = PerStream()
+    stage = render(frames, [sink], stage_control, seats=seats)
+    feed(stage, result(0, 0, lease_frame(frames[0], 0, 0)))
+    assert sink.written[0][0].camera is None and sink.camera is None
+    assert stage.states[0].camera == Camera(name="entrance", url="/v/entrance.mp4")
+    assert not stage.states.needs_attach(0)
     stage.close()

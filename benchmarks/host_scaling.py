@@ -31,7 +31,7 @@ from typing import Any
 
 from streampose import Pipeline, PipelineConfig
 from streampose.config import BatchingConfig, ModelConfig, OutputsConfig, PerformanceConfig
-from streampose.stages.layout import available_cores
+from streampose.planning.layout import available_cores
 
 ROOT = Path(__file__).resolve().parents[1]
 VIDEO = ROOT.parent / "shared" / "media" / "vtest.mp4"

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from streampose import __version__
 from streampose.config.arguments import add_config_arguments, add_run_arguments, given_values
 from streampose.config.build import build_config, merge_values
-from streampose.config.cameras import Camera, load_cameras
+from streampose.config.cameras_file import Camera, load_cameras
 from streampose.config.sections import PipelineConfig
 from streampose.config.toml import load_pipeline_file
 from streampose.errors import ConfigError, StreamposeError
@@ -183,12 +183,12 @@ class LiveDisplay:
     redrawn once a second (``rich``)."""
 
     def __init__(self) -> None:
-        from streampose.observe.status import StatusDisplay
+        from streampose.observe.terminal import StatusDisplay
 
         self.display = StatusDisplay()
 
     def __call__(self, progress: Progress) -> None:
-        from streampose.observe.status import status_table
+        from streampose.observe.terminal import status_table
 
         live = progress.live
         self.display.update(status_table(streams=live.streams if live else [],

@@ -194,13 +194,14 @@ def test_event_rules_are_checked_against_the_run(clip: Path, rule: dict[str, obj
                                                  message: str) -> None:
     from streampose.config.sections import EventsConfig
     from streampose.errors import ConfigError
-    from streampose.pipeline import validate
+    from streampose.pipeline import STEPS
+    from streampose.planning.validate import validate
 
     config = PipelineConfig(sources=(str(clip),),
                             model=ModelConfig(path=MODEL_NAME, backend="fake"),
                             events=EventsConfig(line=(rule,)))
     with pytest.raises(ConfigError) as caught:
-        validate(config)
+        validate(config, STEPS)
     assert message in str(caught.value)
 
 
@@ -210,11 +211,11 @@ def test_the_steps_declare_every_channel_their_stages_use(clip: Path) -> None:
     from dataclasses import replace
 
     from streampose.pipeline import STEPS
+    from streampose.planning.run_state import RunState
     from streampose.runtime.channels import UndeclaredChannelError
     from streampose.runtime.supervisor import Supervisor
     from streampose.runtime.topology import Topology
     from streampose.stages.render import RenderStage
-    from streampose.stages.run_state import RunState
 
     pipeline = Pipeline(PipelineConfig(sources=(str(clip), str(clip)),
                                        model=ModelConfig(path=MODEL_NAME, backend="fake")))

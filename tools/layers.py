@@ -57,8 +57,13 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("sources, outputs, render, events", (
         "streampose.sources", "streampose.outputs", "streampose.render",
         "streampose.events", "streampose.console", "streampose.mqtt")),
+    # a run's seats (each carries one camera at a time) and the parent's camera assigner
+    ("cameras", ("streampose.cameras",)),
     # the stage runner, channels, supervisor; the run summary reads the supervisor's result
     ("runtime", ("streampose.runtime", "streampose.observe.summary")),
+    # what the parent decides and makes before a stage starts: the run plan (validated
+    # config, probed sources, model, process layout, ring sizes) and the run's shared state
+    ("planning", ("streampose.planning",)),
     ("stages", ("streampose.stages",)),
     # what the parent runs beside the stages, each listening to the tick
     ("services", ("streampose.services",)),

@@ -1,4 +1,4 @@
-"""One camera of a cameras file (:mod:`streampose.config.cameras`): its name, its URL
+"""One camera of a cameras file (:mod:`streampose.config.cameras_file`): its name, its URL
 and its own options, checked on construction."""
 
 from __future__ import annotations

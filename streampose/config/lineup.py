@@ -11,7 +11,7 @@ Every run has a :class:`Lineup`, whatever its kind:
   streams are sized for any camera, and a stream may carry none for a while (an idle
   seat, ``None`` here).
 
-Either way each stream is a seat of :mod:`streampose.stages.seats`.
+Either way each stream is a seat of :mod:`streampose.cameras.seats`.
 
 Each stream's :class:`StreamCamera` holds its name, its source URI and its settings
 (the run's with the camera's own overrides, :class:`~streampose.config.overrides.StreamSettings`).

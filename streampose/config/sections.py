@@ -220,7 +220,7 @@ class PerformanceConfig(Section):
         "frame slots per file stream (default: two batches plus one per stage)"))
     drain_timeout_s: float = option(10.0, low=0.1, high=3600, flag="",
                                     help="longest wait for frames in flight at shutdown")
-    # Process layout (streampose.stages.layout): "auto" or a count, kept as text so the
+    # Process layout (streampose.planning.layout): "auto" or a count, kept as text so the
     # command line takes either.
     infer_workers: str = option("auto", metavar="N|auto", help=(
         "inference processes sharing the input queue, each with its own model session "
@@ -466,7 +466,7 @@ class PipelineConfig:
     :class:`~streampose.config.camera.Camera` per source, in order: its name is the
     stream's camera name, its options (transport, record, draw, blur) the stream's own.
     ``seats`` (``--max-streams``): the run has that many seats, whose cameras may come
-    and go while it runs (:mod:`streampose.stages.seats`); ``cameras`` are the first
+    and go while it runs (:mod:`streampose.cameras.seats`); ``cameras`` are the first
     ones (live cameras only; none is fine), and ``sources`` their URLs.
     ``heads`` (a pipeline file's ``[head.<name>]`` tables, ``{name: {key: value}}``): a
     head's own options, read by that head (``Head.parse_settings``) when the model has it.

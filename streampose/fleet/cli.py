@@ -78,7 +78,7 @@ def fleet_command(args: argparse.Namespace) -> int:
 
 
 def _up(args: argparse.Namespace) -> int:
-    from streampose.config.cameras import load_cameras
+    from streampose.config.cameras_file import load_cameras
     from streampose.fleet.assign import CapacityRule
 
     cameras = load_cameras(args.cameras)  # ConfigError: one line, before Ray
@@ -125,7 +125,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _add(args: argparse.Namespace) -> int:
-    from streampose.config.cameras import Camera
+    from streampose.config.cameras_file import Camera
 
     camera = Camera(name=args.name, url=args.url, transport=args.transport,
                     record=not args.no_record)  # ConfigError: one line, before Ray

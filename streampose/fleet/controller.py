@@ -21,7 +21,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from streampose.config.cameras import Camera
+from streampose.config.cameras_file import Camera
 from streampose.fleet import cluster
 from streampose.fleet.assign import CapacityRule
 from streampose.fleet.reconcile import Reconciler

@@ -38,7 +38,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from streampose.config.cameras import Camera, CamerasFile, dump_cameras
+from streampose.config.cameras_file import Camera, CamerasFile, dump_cameras
 from streampose.fleet.figures import read_figures
 from streampose.observe.camera_state import FAILING, STARTING
 

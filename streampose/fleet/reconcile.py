@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from streampose.config.cameras import Camera
+from streampose.config.cameras_file import Camera
 from streampose.fleet import cluster
 from streampose.fleet.assign import CapacityRule, assign
 from streampose.fleet.publish import FleetStatus

@@ -15,7 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from streampose.config.cameras import Camera
+from streampose.config.cameras_file import Camera
 
 __all__ = ["StateFile", "plain"]
 

@@ -27,7 +27,7 @@
   index at the end: unreadable if the process dies before ``close()``).
 - **CPU.** ``threads`` bounds the encoder's threads (x264 ``threads``; 0 = auto).
 - **Colours.** BGR -> yuv420p with ``colour`` (``bt601``, the default, or ``bt709``),
-  limited range (:mod:`streampose.outputs.colour`: OpenCV, a third of swscale's CPU,
+  limited range (:mod:`streampose.outputs.yuv`: OpenCV, a third of swscale's CPU,
   within one level of FFmpeg's conversion), and the stream tagged with that matrix, its
   primaries, transfer and range, so players decode the colours as they were encoded.
   The same frames always give the same bytes.
@@ -47,8 +47,8 @@ import numpy as np
 
 from streampose.errors import ConfigError, OutputError, check_int, describe_error
 from streampose.lifecycle import Resource
-from streampose.outputs.colour import LIMITED_RANGE, I420Converter, colour_matrix
 from streampose.outputs.writable import check_writable
+from streampose.outputs.yuv import LIMITED_RANGE, I420Converter, colour_matrix
 from streampose.timestamps import MonotonicPts, frame_step
 
 __all__ = ["VideoWriter"]

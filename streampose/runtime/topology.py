@@ -10,7 +10,7 @@ Each step names the stage class, every channel it reads and writes, and how many
 run: one, one per stream, or as many as the plan's count for its ``per`` (workers,
 shards). The declaration is the wiring: the stage class owns its output channels (its
 ``outputs(plan, channels, index)`` gives their specs, named through ``channels`` and
-sized by :mod:`streampose.stages.capacity`), and its ``build(plan, wiring, index)``
+sized by :mod:`streampose.planning.capacity`), and its ``build(plan, wiring, index)``
 makes the stage object from the run plan, the run's shared state (``wiring.run``) and
 ``wiring.channels``: a view holding exactly the channels its step declares.
 :meth:`Topology.build` creates every channel through the supervisor (which owns and

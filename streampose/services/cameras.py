@@ -1,13 +1,13 @@
 """The camera service: with changing seats, the cameras file watched (and SIGHUP
-caught) while the run goes on (:mod:`streampose.stages.reload`)."""
+caught) while the run goes on (:mod:`streampose.cameras.assigner`)."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
 
+from streampose.cameras.assigner import CameraAssigner
 from streampose.services.service import Phase, Service
-from streampose.stages.reload import CameraAssigner
 
 __all__ = ["CameraService"]
 

@@ -15,7 +15,7 @@ and wrapped by the seat's (:class:`SeatPolicy`):
   with capped exponential backoff, alone: other streams are other processes. The stage
   loop itself only watches the stop events, so shutdown never waits on the network.
 - :class:`SeatPolicy` (every decode stage's): reads whichever camera the seat table
-  (:mod:`streampose.stages.seats`) assigns to its seat, with the policy chosen for it
+  (:mod:`streampose.cameras.seats`) assigns to its seat, with the policy chosen for it
   (:func:`policy_for`), replaced when the assignment changes; a detach marker between
   cameras. A fixed run's table never changes: its one camera is read to its end.
 """
@@ -33,11 +33,15 @@ from typing import Any
 
 import numpy as np
 
+from streampose.cameras.seats import SeatTable
 from streampose.config.camera import Camera
 from streampose.config.overrides import StreamSettings
 from streampose.config.sections import LiveConfig
 from streampose.errors import SourceError
 from streampose.observe.counters import StreamCounters
+from streampose.planning.capacity import frame_bytes, frame_slots
+from streampose.planning.plan import RunPlan
+from streampose.planning.run_state import RunState
 from streampose.runtime.channels import (
     ChannelSpec,
     DoorbellSpec,
@@ -47,10 +51,6 @@ from streampose.runtime.channels import (
 )
 from streampose.runtime.stage import POLL_S, Stage
 from streampose.sources import Frame, ProbedSource, Source, create_source, redact
-from streampose.stages.capacity import frame_bytes, frame_slots
-from streampose.stages.plan import RunPlan
-from streampose.stages.run_state import RunState
-from streampose.stages.seats import SeatTable
 from streampose.transport.messages import (
     FLAG_DETACH,
     FLAG_DROPPED_BEFORE,
@@ -393,7 +393,7 @@ def queue_eos(stage: DecodeStage) -> None:
 
 
 class SeatPolicy(DecodePolicy):
-    """A seat (:mod:`streampose.stages.seats`): reads the camera the seat table assigns
+    """A seat (:mod:`streampose.cameras.seats`): reads the camera the seat table assigns
     to it, with the policy chosen for it (:func:`policy_for`); idle (waiting for one)
     otherwise.
 

@@ -15,13 +15,13 @@ from typing import Any
 import numpy as np
 
 from streampose.backends.request import BackendRequest
+from streampose.planning.capacity import map_slots
+from streampose.planning.plan import RunPlan
 from streampose.processing import Processing
 from streampose.runtime.channels import ChannelSpec, CountSpec, RingSpec, StageChannels, Wiring
 from streampose.runtime.stage import POLL_S, Stage
 from streampose.runtime.threads import ThreadBudget
-from streampose.stages.capacity import map_slots
 from streampose.stages.ending import end_work
-from streampose.stages.plan import RunPlan
 from streampose.transport.messages import FRAME_CODEC, FrameHeader
 from streampose.transport.ring import SharedRing
 

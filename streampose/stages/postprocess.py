@@ -6,13 +6,13 @@ import queue
 from collections.abc import Sequence
 from typing import Any
 
+from streampose.planning.capacity import results_size
+from streampose.planning.plan import RunPlan
 from streampose.pose import Poses
 from streampose.pose.letterbox import input_to_frame
 from streampose.processing import Processing
 from streampose.runtime.channels import ChannelSpec, QueueSpec, StageChannels, Wiring
 from streampose.runtime.stage import POLL_S, Stage
-from streampose.stages.capacity import results_size
-from streampose.stages.plan import RunPlan
 from streampose.transport.messages import FrameHeader, PoseResult
 from streampose.transport.ring import SharedRing
 

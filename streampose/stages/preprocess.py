@@ -6,13 +6,13 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+from streampose.planning.capacity import input_slots
+from streampose.planning.plan import RunPlan
 from streampose.pose.letterbox import Letterbox, plan_for_spec
 from streampose.processing import Processing
 from streampose.runtime.channels import ChannelSpec, CountSpec, RingSpec, StageChannels, Wiring
 from streampose.runtime.stage import POLL_S, Stage
-from streampose.stages.capacity import input_slots
 from streampose.stages.ending import end_work
-from streampose.stages.plan import RunPlan
 from streampose.transport.messages import FRAME_CODEC, FrameHeader, FrameRef
 from streampose.transport.ring import SharedRing
 

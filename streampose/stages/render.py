@@ -7,7 +7,7 @@ tracked poses. The frame is drawn in place in its frame-ring slot (only when an 
 needs pixels), every sink writes it, the sinks that want events get the frame's events,
 and only then is the slot released: the frame ring bounds frames in flight.
 
-Render may be sharded by stream (:mod:`streampose.stages.layout`): each render process
+Render may be sharded by stream (:mod:`streampose.planning.layout`): each render process
 owns some streams, their results queue, their trackers and their sinks. Everything kept
 per stream here is indexed by stream, so a shard is only a matter of which streams it
 owns; files that span streams (JSON lines, COCO) are written as one part per shard and
@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from streampose.cameras.seats import SeatTable
 from streampose.config.camera import Camera
 from streampose.config.overrides import StreamSettings
 from streampose.config.sections import DrawConfig, TrackingConfig
@@ -35,14 +36,13 @@ from streampose.observe.counters import StreamCounters
 from streampose.outputs.base import FrameMeta, Sink, image_id
 from streampose.outputs.factory import EncoderSettings
 from streampose.outputs.registry import SinkContext, camera_recordings, make_sinks
+from streampose.planning.plan import RunPlan, all_stream_facts
+from streampose.planning.run_state import RunState
 from streampose.pose import Poses, get_skeleton
 from streampose.runtime.channels import Wiring
 from streampose.runtime.stage import POLL_S, Stage
-from streampose.stages.camera_state import CameraState, CameraStates
-from streampose.stages.plan import RunPlan, all_stream_facts
+from streampose.stages.render_cameras import CameraState, CameraStates
 from streampose.stages.render_order import TicketOrder
-from streampose.stages.run_state import RunState
-from streampose.stages.seats import SeatTable
 from streampose.stages.sink_set import SinkSet
 from streampose.stages.steady_rate import SteadyRate
 from streampose.transport.messages import FrameHeader, PoseResult

@@ -33,7 +33,7 @@ FLAG_EOS = 1  # end of the stream (or, with stream -1, end of all work for a wor
 FLAG_DROPPED_BEFORE = 2  # live: frames of this stream were dropped just before this one
 FLAG_RECONNECTED = 4  # live: first frame after a reconnection
 # With FLAG_EOS: not the end of the stream but of its camera; the seat carries the
-# next camera assigned to it (stages/seats.py). ``pts`` holds the seat's generation.
+# next camera assigned to it (cameras/seats.py). ``pts`` holds the seat's generation.
 FLAG_DETACH = 8
 
 MAX_NDIM = 4

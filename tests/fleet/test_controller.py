@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from streampose.config.cameras import Camera
+from streampose.config.cameras_file import Camera
 from streampose.fleet import cluster
 from streampose.fleet.cluster import LiveNode
 from streampose.fleet.controller import Controller

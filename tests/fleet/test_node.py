@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from streampose.config.cameras import Camera, load_cameras
+from streampose.config.cameras_file import Camera, load_cameras
 from streampose.fleet.figures import parse_metrics
 from streampose.fleet.node import catches_sighup, write_node_file
 from streampose.observe.metrics import MetricsSnapshot, RunMetrics

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from streampose.config.cameras import Camera
+from streampose.config.cameras_file import Camera
 from streampose.fleet.store import StateFile, plain
 
 

@@ -24,7 +24,7 @@ from streampose.mqtt.status import StatusPublisher
 from streampose.observe.counters import StreamCounters
 from streampose.observe.live import LiveView
 from streampose.observe.stats import LatencyWindow
-from streampose.observe.status import status_table
+from streampose.observe.terminal import status_table
 
 CTX = mp.get_context("spawn")
 CAMERAS = ["door", "clip"]

@@ -13,7 +13,7 @@ from rich.console import Console
 
 from streampose.observe.counters import FIELDS, StreamCounters
 from streampose.observe.stats import LatencyWindow, RateMeter, StageStats, counter_keys
-from streampose.observe.status import StatusDisplay, stage_line, status_table
+from streampose.observe.terminal import StatusDisplay, stage_line, status_table
 
 CTX = mp.get_context("spawn")
 WAIT_S = 20.0

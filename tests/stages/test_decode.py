@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from streampose.cameras.seats import SeatTable
 from streampose.config.camera import Camera
 from streampose.config.overrides import StreamSettings
 from streampose.config.sections import DrawConfig, LiveConfig
@@ -43,7 +44,6 @@ from streampose.stages.decode import (
     backoff_s,
     policy_for,
 )
-from streampose.stages.seats import SeatTable
 from streampose.transport.messages import (
     FLAG_DROPPED_BEFORE,
     FLAG_RECONNECTED,

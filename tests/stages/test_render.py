@@ -316,12 +316,12 @@ def test_a_render_shard_owns_some_streams_and_ends_with_them(
 def test_a_seat_s_camera_is_followed_from_its_first_frame_to_its_detach_marker(
     frames: list[SharedRing], stage_control: StageControl, free_slots: Callable
 ) -> None:
+    from streampose.cameras.seats import SeatTable
     from streampose.config.camera import Camera
     from streampose.config.overrides import StreamSettings
     from streampose.config.sections import DrawConfig, LiveConfig
     from streampose.outputs.factory import EncoderSettings
     from streampose.stages.render import SeatOutputs
-    from streampose.stages.seats import SeatTable
     from streampose.transport.messages import FLAG_DETACH
 
     class PerStream(Recorder):
@@ -354,12 +354,12 @@ def test_a_fixed_seat_s_camera_keeps_records_unnamed_without_a_cameras_file(
 ) -> None:
     """A fixed run's seat is attached at its first frame too; where the records name no
     camera (sources, no cameras file) its sinks are not renamed."""
+    from streampose.cameras.seats import SeatTable
     from streampose.config.camera import Camera
     from streampose.config.overrides import StreamSettings
     from streampose.config.sections import DrawConfig, LiveConfig
     from streampose.outputs.factory import EncoderSettings
     from streampose.stages.render import SeatOutputs
-    from streampose.stages.seats import SeatTable
 
     class PerStream(Recorder):
         def __init__(self) -> None:

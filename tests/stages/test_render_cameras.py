@@ -9,11 +9,11 @@ from typing import Any
 
 import numpy as np
 
+from streampose.cameras.seats import SeatTable
 from streampose.config.camera import Camera
 from streampose.outputs.factory import EncoderSettings
 from streampose.pose import Poses, get_skeleton
-from streampose.stages.camera_state import CameraState, CameraStates
-from streampose.stages.seats import SeatTable
+from streampose.stages.render_cameras import CameraState, CameraStates
 from streampose.transport.messages import FrameHeader
 
 CTX = mp.get_context("spawn")

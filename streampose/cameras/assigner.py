@@ -3,7 +3,7 @@
 :class:`CameraAssigner` runs in the parent, on the supervisor's tick. It re-reads the
 cameras file when its modification time changes (checked at most every
 :data:`POLL_S`) or when asked (SIGHUP: :meth:`CameraAssigner.request`), and applies the
-difference by camera name to the :class:`~streampose.stages.seats.SeatTable`:
+difference by camera name to the :class:`~streampose.cameras.seats.SeatTable`:
 
 - a camera no longer in the file is taken off its seat at once (its decoder stops it,
   render closes its recording, the seat is drained);
@@ -23,10 +23,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from streampose.cameras.seats import SeatTable
 from streampose.config.camera import Camera
-from streampose.config.cameras import load_cameras
+from streampose.config.cameras_file import load_cameras
 from streampose.errors import ConfigError
-from streampose.stages.seats import SeatTable
 
 __all__ = ["POLL_S", "CameraAssigner"]
 

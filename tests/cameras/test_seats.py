@@ -6,12 +6,12 @@ import multiprocessing
 
 import pytest
 
+from streampose.cameras.seats import CAMERA_BYTES, SEAT_MAX_ASPECT, SeatTable
 from streampose.config.camera import Camera
 from streampose.config.lineup import lineup
 from streampose.config.overrides import StreamSettings
 from streampose.config.sections import DrawConfig, LiveConfig
 from streampose.errors import ConfigError
-from streampose.stages.seats import CAMERA_BYTES, SEAT_MAX_ASPECT, SeatTable
 
 CTX = multiprocessing.get_context("spawn")
 RUN = StreamSettings(live=LiveConfig(), draw=DrawConfig())

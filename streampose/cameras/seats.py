@@ -9,7 +9,7 @@ the stages read it. What differs between runs is data, the table's ``changing``:
   camera's end is its seat's end;
 - a run whose cameras come and go (``--max-streams N``, a watched cameras file) starts
   with its first cameras assigned by the parent's
-  :class:`~streampose.stages.reload.CameraAssigner`, which assigns and releases seats
+  :class:`~streampose.cameras.assigner.CameraAssigner`, which assigns and releases seats
   while the run goes on.
 
 Either way:

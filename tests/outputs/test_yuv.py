@@ -11,8 +11,8 @@ import pytest
 from av.video.reformatter import ColorRange, Colorspace, Interpolation
 
 from streampose.errors import ConfigError
-from streampose.outputs.colour import MATRICES, I420Converter, colour_matrix
 from streampose.outputs.encoder import VideoWriter
+from streampose.outputs.yuv import MATRICES, I420Converter, colour_matrix
 
 AV_SPACE = {"bt601": Colorspace.ITU601, "bt709": Colorspace.ITU709}
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from streampose.cameras.assigner import CameraAssigner
+from streampose.cameras.seats import SeatTable
 from streampose.config.camera import Camera
-from streampose.stages.reload import CameraAssigner
-from streampose.stages.seats import SeatTable
 
 CTX = multiprocessing.get_context("spawn")
 

@@ -134,9 +134,9 @@ def test_the_real_model_gives_the_same_json_lines_with_two_workers(tmp_path: Pat
 
 def test_a_device_list_plans_one_infer_worker_per_gpu(clips: list[Path]) -> None:
     """No GPU needed: the plan and the built stages, not the run."""
+    from streampose.planning.run_state import RunState
     from streampose.runtime.supervisor import Supervisor
     from streampose.stages.infer import InferStage
-    from streampose.stages.run_state import RunState
 
     config = PipelineConfig(sources=(str(clips[0]),),
                             model=ModelConfig(path=MODEL_NAME, backend="fake",

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from streampose.config.build import build_config
-from streampose.config.cameras import (
+from streampose.config.cameras_file import (
     Camera,
     CamerasFile,
     dump_cameras,

@@ -5,7 +5,7 @@ sources, resolving the model, choosing the backend and the processing strategy);
 stage class's ``outputs``/``build`` (see :mod:`streampose.runtime.topology`) reads the
 parts and config sections it needs. The plan is complete when made (thread plan and
 process layout included) and never changes; what the run shares while it goes on is
-:class:`streampose.stages.run_state.RunState`.
+:class:`streampose.planning.run_state.RunState`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from streampose.config.lineup import Lineup, lineup
+from streampose.planning.layout import Layout
 from streampose.runtime.threads import ThreadBudget, ThreadPlan
-from streampose.stages.layout import Layout
 
 if TYPE_CHECKING:  # types only: every stage module imports this one, keep it light
     from streampose.backends.request import BackendRequest
@@ -72,6 +72,14 @@ class RunPlan:
     def recorded(self) -> tuple[bool, ...]:
         """Whether each stream's annotated video is written (a camera's ``record``)."""
         return self.lineup.recorded
+
+    @property
+    def totals(self) -> tuple[int | None, ...]:
+        """Frames each stream will give, where known (files and image sets, at most
+        ``--max-frames``)."""
+        limit = self.config.performance.max_frames
+        known = ([x for x in (s.info.frames, limit) if x is not None] for s in self.sources)
+        return tuple(min(k) if k else None for k in known)
 
     @property
     def streams(self) -> int:

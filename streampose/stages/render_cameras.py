@@ -17,13 +17,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from streampose.cameras.seats import SeatTable
 from streampose.config.camera import Camera
 from streampose.events.engine import EventEngine
 from streampose.outputs.base import FrameMeta, Sink
 from streampose.outputs.factory import EncoderSettings
 from streampose.pose import Poses
 from streampose.stages.recording import open_recording
-from streampose.stages.seats import SeatTable
 from streampose.transport.messages import FrameHeader
 
 __all__ = ["CameraState", "CameraStates", "SeatCameras"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from streampose.stages.plan import RunPlan
+    from streampose.planning.plan import RunPlan
 
 __all__ = ["file_slots", "frame_bytes", "frame_slots", "input_slots", "map_slots",
            "results_size"]

@@ -7,8 +7,8 @@ from types import SimpleNamespace
 from typing import Any
 
 from streampose.config.sections import LiveConfig, PerformanceConfig
-from streampose.stages import capacity
-from streampose.stages.layout import InferWorker, Layout
+from streampose.planning import capacity
+from streampose.planning.layout import InferWorker, Layout
 
 
 @dataclass

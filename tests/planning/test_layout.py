@@ -8,7 +8,7 @@ import pytest
 from streampose.backends.devices import parse_devices
 from streampose.config import PerformanceConfig
 from streampose.errors import ConfigError
-from streampose.stages.layout import InferWorker, Layout, plan_layout, shard_streams
+from streampose.planning.layout import InferWorker, Layout, plan_layout, shard_streams
 
 
 def layout(streams: int = 4, devices: tuple[str, ...] = (), cores: int = 2,

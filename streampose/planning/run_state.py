@@ -1,6 +1,6 @@
 """The run's shared state: what the stages and the parent share while a run goes on.
 
-The :class:`~streampose.stages.plan.RunPlan` is pure and complete before anything
+The :class:`~streampose.planning.plan.RunPlan` is pure and complete before anything
 starts; what needs the supervisor's multiprocessing context (shared counters, latency
 windows, the web console's link, the seat table) is made when the run starts
 (:meth:`RunState.create`) and handed to each stage's ``build`` beside the plan
@@ -12,13 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from streampose.cameras.seats import SeatTable
 from streampose.observe.counters import StreamCounters
 from streampose.observe.stats import LatencyWindow
-from streampose.stages.seats import SeatTable
 
 if TYPE_CHECKING:
     from streampose.console.link import ConsoleLink
-    from streampose.stages.plan import RunPlan
+    from streampose.planning.plan import RunPlan
 
 __all__ = ["RunState"]
 

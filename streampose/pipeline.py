@@ -58,7 +58,7 @@ STEPS = (
          writes=("inputs", "preprocess_done"), per="preprocess_shard"),
     Step(InferStage, reads=("inputs", "frames[stream]"), writes=("maps", "infer_done"),
          per="infer_worker"),
-    Step(PostprocessStage, reads=("maps",), writes=("results[shard]",), per="worker"),
+    Step(PostprocessStage, reads=("maps",), writes=("results[shard]",), per="postprocess_worker"),
     Step(RenderStage, reads=("results[shard]", "frames[stream]"), per="render_shard"),
 )
 

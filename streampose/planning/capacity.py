@@ -46,7 +46,7 @@ def input_slots(plan: RunPlan) -> int:
 
 def map_slots(plan: RunPlan) -> int:
     """Slots of the map ring: the input ring's, and one per postprocess worker."""
-    return input_slots(plan) + plan.workers
+    return input_slots(plan) + plan.postprocess_workers
 
 
 def results_size(plan: RunPlan, shard: int) -> int:

@@ -1,6 +1,6 @@
 """How many processes of each stage run, and which streams each one owns.
 
-A :class:`Layout` is part of the run plan. It says:
+A :class:`ProcessLayout` is part of the run plan. It says:
 
 - ``infer``: the inference workers, each with its device and thread count. They share
   the input ring (each forms its own batches); render restores each stream's order by
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from streampose.config.sections import PerformanceConfig
 
-__all__ = ["InferWorker", "Layout", "available_cores", "plan_layout", "shard_streams"]
+__all__ = ["InferWorker", "ProcessLayout", "available_cores", "plan_layout", "shard_streams"]
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class InferWorker:
 
 
 @dataclass(frozen=True)
-class Layout:
+class ProcessLayout:
     """The processes of a run beyond one per stream (decode) and the postprocess workers."""
 
     infer: tuple[InferWorker, ...]
@@ -53,7 +53,7 @@ class Layout:
     render: tuple[tuple[int, ...], ...]
 
     @classmethod
-    def single(cls, streams: int, device: str = "cpu", threads: int | None = None) -> Layout:
+    def single(cls, streams: int, device: str = "cpu", threads: int | None = None) -> ProcessLayout:
         """One process of each: the layout of a run that asks for nothing else."""
         every = tuple(range(streams))
         return cls(infer=(InferWorker(device, threads),), preprocess=(every,), render=(every,))
@@ -97,7 +97,7 @@ def available_cores() -> int:
 
 def plan_layout(performance: PerformanceConfig, *, streams: int, devices: Sequence[str],
                 threads: int | None = None, single_render: bool = False,
-                cores: int | None = None) -> Layout:
+                cores: int | None = None) -> ProcessLayout:
     """The layout for ``streams`` streams on ``devices`` (those of ``--device``, one or
     more; empty: the CPU) with ``cores`` cores (default: this machine's).
 
@@ -115,7 +115,7 @@ def plan_layout(performance: PerformanceConfig, *, streams: int, devices: Sequen
     preprocess = performance.count("preprocess_shards") or max(1, cores // CORES_PER_PREPROCESS)
     render = performance.count("render_shards") or (
         1 if single_render else max(1, cores // CORES_PER_RENDER))
-    layout = Layout(infer=infer, preprocess=shard_streams(streams, preprocess),
+    layout = ProcessLayout(infer=infer, preprocess=shard_streams(streams, preprocess),
                     render=shard_streams(streams, render))
     log.info("process layout: %s", layout.describe())
     return layout

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from streampose.config.lineup import Lineup, lineup
-from streampose.planning.layout import Layout
+from streampose.planning.layout import ProcessLayout
 from streampose.runtime.threads import ThreadBudget, ThreadPlan
 
 if TYPE_CHECKING:  # types only: every stage module imports this one, keep it light
@@ -40,8 +40,8 @@ class RunPlan:
     spec: ModelSpec
     backend: BackendRequest
     processing: Processing
-    plans: frozenset[Letterbox]
-    layout: Layout
+    letterboxes: frozenset[Letterbox]
+    layout: ProcessLayout
     threads: ThreadPlan
 
     def budget(self, kind: str) -> ThreadBudget:
@@ -86,24 +86,26 @@ class RunPlan:
         return len(self.sources)
 
     @property
-    def workers(self) -> int:
+    def postprocess_workers(self) -> int:
         return self.config.performance.postprocess_workers
 
     @property
-    def processes(self) -> Layout:
+    def processes(self) -> ProcessLayout:
         """The process layout: inference workers, preprocess and render shards."""
         return self.layout
 
     def count(self, per: str) -> int:
         """How many stages a topology step has ``per`` (:func:`process_count`)."""
-        return process_count(self.layout, streams=self.streams, workers=self.workers, per=per)
+        return process_count(self.layout, streams=self.streams,
+                             postprocess_workers=self.postprocess_workers, per=per)
 
 
-def process_count(layout: Layout, *, streams: int, workers: int, per: str) -> int:
+def process_count(layout: ProcessLayout, *, streams: int, postprocess_workers: int,
+                  per: str) -> int:
     """How many stages a topology step has ``per`` stream, postprocess ``worker``,
     ``infer_worker``, ``preprocess_shard`` or ``render_shard`` (known before the plan is
     made: its thread plan needs it)."""
-    return {"stream": streams, "worker": workers,
+    return {"stream": streams, "postprocess_worker": postprocess_workers,
             "infer_worker": len(layout.infer), "preprocess_shard": len(layout.preprocess),
             "render_shard": len(layout.render)}[per]
 

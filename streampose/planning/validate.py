@@ -31,7 +31,7 @@ from streampose.mqtt.client import require_paho
 from streampose.outputs.factory import StreamFacts
 from streampose.outputs.lock import refuse_existing, run_outputs
 from streampose.outputs.registry import OUTPUTS, check_outputs
-from streampose.planning.layout import Layout, plan_layout
+from streampose.planning.layout import ProcessLayout, plan_layout
 from streampose.planning.plan import RunPlan, process_count, stream_facts
 from streampose.pose import can_convert, get_skeleton
 from streampose.pose.letterbox import Letterbox, plan_for_spec
@@ -91,7 +91,7 @@ def validate(config: PipelineConfig, steps: Sequence[Step]) -> RunPlan:
     threads = thread_plan(config, _processes(config, steps, layout, len(sources)),
                           device=request.device, streams=len(sources))
     plan = RunPlan(config=config, sources=sources, spec=model.spec, backend=request,
-                   processing=processing, plans=plans, layout=layout, threads=threads)
+                   processing=processing, letterboxes=plans, layout=layout, threads=threads)
     _check_events(plan)
     return plan
 
@@ -127,16 +127,16 @@ def thread_plan(cfg: PipelineConfig, layout: dict[str, int], *, device: str,
                         cpu_inference=device == "cpu", streams=streams)
 
 
-def _processes(config: PipelineConfig, steps: Sequence[Step], layout: Layout,
+def _processes(config: PipelineConfig, steps: Sequence[Step], layout: ProcessLayout,
                streams: int) -> dict[str, int]:
     """How many processes each stage kind of ``steps`` has (:meth:`Topology.layout`)."""
     counts = functools.partial(process_count, layout, streams=streams,
-                               workers=config.performance.postprocess_workers)
+                               postprocess_workers=config.performance.postprocess_workers)
     return Topology(steps, counts=lambda per: counts(per=per)).layout()
 
 
 def _layout(config: PipelineConfig, sources: tuple[ProbedSource, ...],
-            devices: tuple[str, ...]) -> Layout:
+            devices: tuple[str, ...]) -> ProcessLayout:
     """The process layout; auto keeps one render process when a live run writes a file
     that spans streams (JSON lines, COCO), so that file grows as frames come out (with
     several render processes such files are written in parts, joined at the end)."""
@@ -154,7 +154,7 @@ def _letterbox_plans(sources: tuple[ProbedSource, ...], spec: ModelSpec,
 
 def buffer_sizes(plan: RunPlan) -> str:
     """What sets the size of the run's buffers, for a message."""
-    inputs = ", ".join(sorted(f"{lb.in_w}x{lb.in_h}" for lb in plan.plans))
+    inputs = ", ".join(sorted(f"{lb.in_w}x{lb.in_h}" for lb in plan.letterboxes))
     return (f"network input {inputs}, --batch {plan.config.batching.batch}, "
             f"{plan.streams} stream(s)")
 

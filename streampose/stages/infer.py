@@ -58,7 +58,7 @@ class InferStage(Stage):
     @classmethod
     def outputs(cls, plan: RunPlan, channels: StageChannels, index: int) -> list[ChannelSpec]:
         return [RingSpec(name=channels.name("maps"), slots=map_slots(plan), codec=FRAME_CODEC,
-                         slot_bytes=plan.processing.output_bytes(plan.plans)),
+                         slot_bytes=plan.processing.output_bytes(plan.letterboxes)),
                 CountSpec(name=channels.name("infer_done"))]
 
     @classmethod
@@ -70,7 +70,7 @@ class InferStage(Stage):
                    backend=with_threads(replace(plan.backend, device=worker.device),
                                         plan.budget(cls.kind)),
                    batch=batching.batch, max_wait_ms=batching.max_wait_ms,
-                   streams=plan.streams, consumers=plan.workers,
+                   streams=plan.streams, consumers=plan.postprocess_workers,
                    frames=channels.group("frames") if processing.reads_frames else None,
                    finished=channels["infer_done"], peers=len(workers),
                    name=cls.kind if len(workers) == 1 else f"{cls.kind}{index}")

@@ -36,7 +36,8 @@ class PreprocessStage(Stage):
     @classmethod
     def outputs(cls, plan: RunPlan, channels: StageChannels, index: int) -> list[ChannelSpec]:
         return [RingSpec(name=channels.name("inputs"), slots=input_slots(plan),
-                         codec=FRAME_CODEC, slot_bytes=plan.processing.input_bytes(plan.plans)),
+                         codec=FRAME_CODEC,
+                         slot_bytes=plan.processing.input_bytes(plan.letterboxes)),
                 CountSpec(name=channels.name("preprocess_done"))]
 
     @classmethod

@@ -8,7 +8,7 @@ from typing import Any
 
 from streampose.config.sections import LiveConfig, PerformanceConfig
 from streampose.planning import capacity
-from streampose.planning.layout import InferWorker, Layout
+from streampose.planning.layout import InferWorker, ProcessLayout
 
 
 @dataclass
@@ -19,7 +19,7 @@ class Plan:
     batch: int = 4
     frame_slots: int | None = None
     infer: int = 2
-    workers: int = 3
+    postprocess_workers: int = 3
     render: tuple[tuple[int, ...], ...] = ((0, 1),)
     sizes: tuple[tuple[int, int], ...] = ((640, 480), (320, 240))
     config: Any = field(init=False)
@@ -30,7 +30,7 @@ class Plan:
             batching=SimpleNamespace(batch=self.batch),
             live_for=lambda stream: LiveConfig(slots=5))
         self.sources = [SimpleNamespace(live=live, sizes=self.sizes) for live in self.live]
-        self.processes = Layout(infer=(InferWorker("cpu", None),) * self.infer,
+        self.processes = ProcessLayout(infer=(InferWorker("cpu", None),) * self.infer,
                                 preprocess=(tuple(range(len(self.live))),), render=self.render)
 
 
@@ -50,7 +50,7 @@ def test_a_frame_slot_holds_the_largest_frame() -> None:
 
 
 def test_inputs_maps_and_results() -> None:
-    plan: Any = Plan(batch=4, infer=2, workers=3, render=((0,), (1,)))
+    plan: Any = Plan(batch=4, infer=2, postprocess_workers=3, render=((0,), (1,)))
     assert capacity.input_slots(plan) == 4 * 2 + 2
     assert capacity.map_slots(plan) == 4 * 2 + 2 + 3
     assert capacity.results_size(plan, 1) == 4 * capacity.file_slots(plan) * 1

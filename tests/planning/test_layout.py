@@ -8,11 +8,11 @@ import pytest
 from streampose.backends.devices import parse_devices
 from streampose.config import PerformanceConfig
 from streampose.errors import ConfigError
-from streampose.planning.layout import InferWorker, Layout, plan_layout, shard_streams
+from streampose.planning.layout import InferWorker, ProcessLayout, plan_layout, shard_streams
 
 
 def layout(streams: int = 4, devices: tuple[str, ...] = (), cores: int = 2,
-           threads: int | None = None, single_render: bool = False, **counts: str) -> Layout:
+           threads: int | None = None, single_render: bool = False, **counts: str) -> ProcessLayout:
     return plan_layout(PerformanceConfig(**counts), streams=streams, devices=devices,
                        threads=threads, single_render=single_render, cores=cores)
 
@@ -79,7 +79,7 @@ def test_given_counts_win() -> None:
 
 
 def test_a_single_layout_has_one_of_each() -> None:
-    plan = Layout.single(3, "cuda:1", 2)
+    plan = ProcessLayout.single(3, "cuda:1", 2)
     assert plan.infer == (InferWorker("cuda:1", 2),)
     assert plan.preprocess == plan.render == ((0, 1, 2),)
     with pytest.raises(KeyError, match="stream 3"):

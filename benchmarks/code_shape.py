@@ -11,9 +11,12 @@ standard library's ``ast``; prints the median function length too. The joint fig
 - hubs: internal modules each module imports (distinct, at any level: module, under
   ``if TYPE_CHECKING:``, in a function), the top ones;
 - largest classes: lines, methods, constructor arguments (``__init__``'s, less ``self``);
-- ``slots is None`` branches: comparisons (``is``, ``is not``, ``==``, ``!=``) of a name or
-  attribute whose name contains "slots" with ``None``, and such a name tested for truth
-  (``if cfg.slots``, ``x.slots or y``, ``not slots``), per file;
+- ``slots is None`` branches (a run of changing cameras treated as a special case):
+  comparisons (``is``, ``is not``, ``==``, ``!=``) with ``None`` of a name or attribute
+  naming the stream-slot count (``slots``, ``stream_slots``, ``seats``: ring slots such as
+  ``frame_slots`` are another concept), and truth tests of those (``if cfg.slots``,
+  ``x.seats or y``, ``not slots``), per file; and, apart, truth tests of the mode flags
+  that replaced them (``cameras_change``, ``changing``), per file;
 - places that construct sinks: calls (or references passed as a call's argument, as to
   ``functools.partial`` or a registry entry) of a class deriving, within the package,
   from ``Sink`` (outputs/base.py), per function (or module body) and per file;
@@ -139,15 +142,38 @@ def _truth_tests(node: ast.AST) -> list[ast.expr]:
     return []
 
 
+MODE_NAMES = ("slots", "stream_slots", "seats")  # the stream-slot (seat) count
+MODE_FLAGS = ("cameras_change", "changing")  # whether a run's cameras change
+
+
+def _last(node: ast.AST) -> str:
+    return _name(node).rsplit(".", 1)[-1].lower()
+
+
 def _is_slots(node: ast.AST) -> bool:
-    return isinstance(node, ast.Name | ast.Attribute) and "slots" in _name(node).lower()
+    return isinstance(node, ast.Name | ast.Attribute) and _last(node) in MODE_NAMES
+
+
+def _is_flag(node: ast.AST) -> bool:
+    return isinstance(node, ast.Name | ast.Attribute) and _last(node) in MODE_FLAGS
+
+
+def mode_flags(trees: dict[Path, ast.Module]) -> dict[str, int]:
+    """Truth tests of the changing-cameras flags per file (files without any left out)."""
+    counts: Counter[str] = Counter()
+    for path, tree in trees.items():
+        for node in ast.walk(tree):
+            counts[str(path)] += sum(_is_flag(t) for t in _truth_tests(node))
+    return dict(sorted(((p, n) for p, n in counts.items() if n),
+                       key=lambda kv: (-kv[1], kv[0])))
 
 
 def _compares_slots_with_none(node: ast.Compare) -> bool:
     if not all(isinstance(op, ast.Is | ast.IsNot | ast.Eq | ast.NotEq) for op in node.ops):
         return False
     sides = [node.left, *node.comparators]
-    return any(_is_none(s) for s in sides) and any("slots" in _name(s).lower() for s in sides)
+    return any(_is_none(s) for s in sides) and \
+        any(isinstance(s, ast.Name | ast.Attribute) and _last(s) in MODE_NAMES for s in sides)
 
 
 def sink_classes(trees: dict[Path, ast.Module]) -> set[str]:
@@ -270,7 +296,7 @@ def figures(root: Path, top: int) -> dict[str, Any]:
     modules = sorted(((len(p.read_text().splitlines()), str(p)) for p in trees), reverse=True)
     layer, found = layer_figures(root)
     machines = state_machines(trees)
-    slots = slots_none(trees)
+    slots, flags = slots_none(trees), mode_flags(trees)
     sinks = sink_constructions(trees)
     return {
         "modules": len(modules), "functions": len(funcs),
@@ -281,6 +307,7 @@ def figures(root: Path, top: int) -> dict[str, Any]:
         "hubs": hubs(found)[:top],
         "largest_classes": large_classes(trees)[:top],
         "slots_is_none": {"total": sum(slots.values()), "files": slots},
+        "mode_flags": {"total": sum(flags.values()), "files": flags},
         "sink_classes": sorted(sink_classes(trees)),
         "sink_constructions": {"places": len(sinks), "files": len({w.split(":")[0] for w in sinks}),
                                "where": sinks},
@@ -300,6 +327,9 @@ def report(f: dict[str, Any]) -> Iterator[str]:
                 for r in f["largest_classes"])
     yield from _counted("`slots is None`-style branches", f["slots_is_none"]["total"],
                         (f"{n:3d}  {p}" for p, n in f["slots_is_none"]["files"].items()))
+    yield from _counted("changing-cameras flag tests (cameras_change, changing)",
+                        f["mode_flags"]["total"],
+                        (f"{n:3d}  {p}" for p, n in f["mode_flags"]["files"].items()))
     made = f["sink_constructions"]
     yield from _counted(f"places that construct sinks ({made['files']} files)", made["places"],
                         (f"{w}: {', '.join(s)}"

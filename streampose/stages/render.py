@@ -41,7 +41,7 @@ from streampose.planning.run_state import RunState
 from streampose.pose import Poses, get_skeleton
 from streampose.runtime.channels import Wiring
 from streampose.runtime.stage import POLL_S, Stage
-from streampose.stages.render_cameras import CameraState, CameraStates
+from streampose.stages.render_cameras import RenderCamera, RenderCameras
 from streampose.stages.render_order import TicketOrder
 from streampose.stages.sink_set import SinkSet
 from streampose.stages.steady_rate import SteadyRate
@@ -102,7 +102,7 @@ class RenderStage(Stage):
 
     def open(self) -> None:
         self.skeleton = get_skeleton(self.skeleton_name)
-        self.states = CameraStates(streams=len(self.frames), owned=self.owned,
+        self.states = RenderCameras(streams=len(self.frames), owned=self.owned,
                                    annotators=self.make_annotators, tracker=self.make_tracker,
                                    events=self.make_engine, cameras=self.cameras,
                                    seats=self.seats)
@@ -155,7 +155,7 @@ class RenderStage(Stage):
         assert ring is not None, f"stream {stream} is not this render shard's"
         return ring
 
-    def _annotated(self, header: FrameHeader, state: CameraState, poses: Poses) -> np.ndarray:
+    def _annotated(self, header: FrameHeader, state: RenderCamera, poses: Poses) -> np.ndarray:
         ring, slot = header.frame
         frame = self._ring(ring).view(slot, header.frame_shape, "uint8", writable=True)
         state.draw(frame, poses)

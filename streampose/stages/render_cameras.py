@@ -3,8 +3,8 @@
 Per stream: the camera's name (in the records), its tracker, its event engine and the
 annotator drawing that engine's rules, what is drawn on its frames, and the camera its
 seat carries and that camera's own recording. Every seat's camera is attached at its
-first frame (:meth:`CameraStates.attach`, from the seat table); in a run whose cameras
-come and go, :meth:`CameraStates.detach` at its detach marker forgets it, and the next
+first frame (:meth:`RenderCameras.attach`, from the seat table); in a run whose cameras
+come and go, :meth:`RenderCameras.detach` at its detach marker forgets it, and the next
 camera is attached at its own first frame.
 """
 
@@ -26,7 +26,7 @@ from streampose.pose import Poses
 from streampose.stages.recording import open_recording
 from streampose.transport.messages import FrameHeader
 
-__all__ = ["CameraState", "CameraStates", "SeatCameras"]
+__all__ = ["RenderCamera", "RenderCameras", "SeatCameras"]
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class SeatCameras(Protocol):
 
 
 @dataclass
-class CameraState:
+class RenderCamera:
     """One stream's camera in render: ``rules`` draws ``engine``'s lines and zones;
     ``camera`` and ``recording``: the seat's camera attached, and its own video."""
 
@@ -92,8 +92,8 @@ def _rules(engine: EventEngine | None) -> Any:
     return RulesAnnotator(engine) if engine is not None else None
 
 
-class CameraStates:
-    """Every stream's :class:`CameraState`, made in the render process.
+class RenderCameras:
+    """Every stream's :class:`RenderCamera`, made in the render process.
 
     ``annotators(stream)``, ``tracker()`` and ``events(stream, camera=None)`` make a
     camera's parts; ``cameras``: each stream's camera name (None: records name none);
@@ -110,25 +110,25 @@ class CameraStates:
         self.make_tracker, self.make_engine, self.seats = tracker, events, seats
         self.named = cameras is not None
         self._states = [self._first(s, annotators, cameras) if s in owned
-                        else CameraState(name=cameras[s] if cameras else None)
+                        else RenderCamera(name=cameras[s] if cameras else None)
                         for s in range(streams)]
 
     def _first(self, stream: int, annotators: Callable[[int], list[Any]] | None,
-               cameras: Sequence[str] | None) -> CameraState:
+               cameras: Sequence[str] | None) -> RenderCamera:
         engine = self.make_engine(stream) if self.make_engine else None
-        return CameraState(name=cameras[stream] if cameras else None,
+        return RenderCamera(name=cameras[stream] if cameras else None,
                            annotators=annotators(stream) if annotators else [],
                            tracker=self.make_tracker() if self.make_tracker else None,
                            engine=engine, rules=_rules(engine))
 
-    def __getitem__(self, stream: int) -> CameraState:
+    def __getitem__(self, stream: int) -> RenderCamera:
         return self._states[stream]
 
     def needs_attach(self, stream: int) -> bool:
         """Whether ``stream``'s seat has no camera attached yet."""
         return self.seats is not None and self._states[stream].camera is None
 
-    def attach(self, stream: int, header: FrameHeader) -> CameraState | None:
+    def attach(self, stream: int, header: FrameHeader) -> RenderCamera | None:
         """The first frame of the seat's camera: its name, drawing, tracker, events and
         recording (sized from ``header``); None when the seat has no camera now."""
         seats = self.seats

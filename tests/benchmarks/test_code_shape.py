@@ -29,7 +29,7 @@ FILES = {
         "from streampose.pose import track\n\n"
         "ONLINE, OFFLINE = 'online', 'offline'\n\n"
         "def sinks(cfg):\n"
-        "    if cfg.slots is None or not cfg.frame_slots:\n"
+        "    if cfg.slots is None or not cfg.frame_slots or cfg.seats or cfg.changing:\n"
         "        return [FileSink()]\n"
         "    return [functools.partial(VideoSink, fps=1)]\n\n"
         "def state(frames, live):\n"
@@ -52,7 +52,8 @@ def test_joint_figures_of_a_toy_package(tmp_path: Path) -> None:
     assert f["hubs"][0] == [2, "streampose.stages.render"]
     video = next(r for r in f["largest_classes"] if r["class"].endswith("VideoSink"))
     assert (video["methods"], video["init_args"]) == (2, 3)
-    assert f["slots_is_none"] == {"total": 2, "files": {render: 2}}
+    assert f["slots_is_none"] == {"total": 2, "files": {render: 2}}  # not frame_slots
+    assert f["mode_flags"] == {"total": 1, "files": {render: 1}}
     assert f["sink_classes"] == ["FileSink", "VideoSink"]
     assert f["sink_constructions"] == {
         "places": 1, "files": 1, "where": {f"{render}:8 sinks": ["FileSink", "VideoSink"]}}

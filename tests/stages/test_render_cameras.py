@@ -13,7 +13,7 @@ from streampose.cameras.seats import SeatTable
 from streampose.config.camera import Camera
 from streampose.outputs.factory import EncoderSettings
 from streampose.pose import Poses, get_skeleton
-from streampose.stages.render_cameras import CameraState, CameraStates
+from streampose.stages.render_cameras import RenderCamera, RenderCameras
 from streampose.transport.messages import FrameHeader
 
 CTX = mp.get_context("spawn")
@@ -44,8 +44,8 @@ class Tracker:
         return poses
 
 
-def states(slots: Slots | None, owned: tuple[int, ...] = (0, 1)) -> CameraStates:
-    return CameraStates(streams=2, owned=owned, annotators=lambda s: [f"drawing {s}"],
+def states(slots: Slots | None, owned: tuple[int, ...] = (0, 1)) -> RenderCameras:
+    return RenderCameras(streams=2, owned=owned, annotators=lambda s: [f"drawing {s}"],
                         tracker=Tracker, cameras=["cam0", "cam1"], seats=slots)
 
 
@@ -114,7 +114,7 @@ def test_a_camera_state_draws_its_rules_under_its_poses() -> None:
         def annotate(self, frame: np.ndarray, poses: Poses) -> None:
             drawn.append(self.name)
 
-    state = CameraState(annotators=[Draws("poses")], rules=Draws("rules"))
+    state = RenderCamera(annotators=[Draws("poses")], rules=Draws("rules"))
     poses = Poses.empty(get_skeleton("coco18"))
     state.draw(np.zeros((2, 2, 3), np.uint8), poses)
     assert drawn == ["rules", "poses"]

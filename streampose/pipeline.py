@@ -45,7 +45,7 @@ from streampose.outputs.lock import OutputLocks, refuse_existing, run_outputs
 from streampose.outputs.parts import clear_parts, join_parts
 from streampose.outputs.registry import OUTPUTS, check_outputs
 from streampose.pose import can_convert, get_skeleton
-from streampose.pose.letterbox import Letterbox, plan_for_spec
+from streampose.pose.letterbox import Letterbox
 from streampose.processing import choose_processing
 from streampose.runtime.memory import available_memory, check_fits, shm_free
 from streampose.runtime.spawner import warm
@@ -74,6 +74,7 @@ from streampose.stages.reload import CameraAssigner
 from streampose.stages.render import RenderStage
 from streampose.stages.run_state import RunState
 from streampose.stages.slots import SlotTable
+from streampose.stages.work_items import ItemPlanner
 from streampose.uri import is_image_uri, redact
 
 __all__ = ["STEPS", "OutputError", "Pipeline", "Progress", "Summary", "run"]
@@ -266,16 +267,16 @@ def validate(config: PipelineConfig) -> RunPlan:
                           must_exist=backend != "fake")
     warm()  # the stages' fork server imports their modules while the sources are probed
     _check_cameras(config)
+    work = ItemPlanner.from_config(config, model.spec)
     if config.cameras_change:  # stream slots: sized for any camera, none probed
         sources = _slot_sources(config)
         height = sources[0].sizes[0][1]  # and a reserve for frames up to 2:1 wide
         wide = int(SLOT_MAX_ASPECT * height)
-        plans = _letterbox_plans(sources, model.spec, model_cfg.height) | \
-            {plan_for_spec(model.spec, src_w=wide, src_h=height, height=model_cfg.height)}
+        plans = _letterbox_plans(sources, work) | work.letterboxes([(wide, height)])
     else:
         sources = tuple(probe_source(uri, live=config.live_for(i))
                         for i, uri in enumerate(config.sources))
-        plans = _letterbox_plans(sources, model.spec, model_cfg.height)
+        plans = _letterbox_plans(sources, work)
     facts = [stream_facts(s, c.name, c.record) for s, c in zip(sources, config.cameras,
                                                               strict=False)] \
         if config.cameras else [stream_facts(s) for s in sources]
@@ -283,6 +284,9 @@ def validate(config: PipelineConfig) -> RunPlan:
     head = make_head(model.spec, HeadSettings(paf=config.decoder, keypoints=config.keypoints))
     processing = choose_processing(model_cfg.device_ops, backend=backend, device=device,
                                    head=head)
+    if config.tiles.enabled and processing.reads_frames:
+        raise ConfigError("--tiles auto: tiles are letterboxed on the host; give "
+                          "--device-ops off")
     request = BackendRequest(name=backend, spec=model.spec, model_path=model.path,
                              device=device, threads=model_cfg.threads,
                              options=_backend_options(backend, model_cfg.backend_options, plans))
@@ -346,10 +350,10 @@ def _layout(config: PipelineConfig, sources: tuple[ProbedSource, ...],
                        single_render=spans and any(s.live for s in sources))
 
 
-def _letterbox_plans(sources: tuple[ProbedSource, ...], spec: ModelSpec,
-                     height: int | None) -> frozenset[Letterbox]:
-    sizes = {size for s in sources for size in s.sizes}
-    return frozenset(plan_for_spec(spec, src_w=w, src_h=h, height=height) for w, h in sizes)
+def _letterbox_plans(sources: tuple[ProbedSource, ...], work: ItemPlanner
+                     ) -> frozenset[Letterbox]:
+    """Every network input the sources' frames give (whole frames or their tiles)."""
+    return work.letterboxes({size for s in sources for size in s.sizes})
 
 
 def _sizes(plan: RunPlan) -> str:

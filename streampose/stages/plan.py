@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # types only: every stage module imports this one, keep it li
     from streampose.pose.letterbox import Letterbox
     from streampose.processing import Processing
     from streampose.sources.probe import ProbedSource
+    from streampose.stages.work_items import ItemPlanner
 
 __all__ = ["RunPlan", "all_stream_facts", "process_count", "stream_facts"]
 
@@ -52,6 +53,14 @@ class RunPlan:
     def input_height(self) -> int:
         """The network input height asked for: ``--height``, else the spec's."""
         return self.config.model.height or self.spec.input_height
+
+    @property
+    def work(self) -> ItemPlanner:
+        """A frame size's work items (whole frame or tiles), from ``[model]`` and
+        ``[tiles]`` (:mod:`streampose.stages.work_items`)."""
+        from streampose.stages.work_items import ItemPlanner
+
+        return ItemPlanner.from_config(self.config, self.spec)
 
     @property
     def lineup(self) -> Lineup:

@@ -95,8 +95,7 @@ class PreprocessStage(Stage):
             return False
         out = self.write_slot(self.inputs)
         if out is not None:
-            with self.busy():
-                self._prepare(slot, header, out)
+            self._prepare(slot, header, out)
         return True
 
     def _ring(self, stream: int) -> SharedRing:
@@ -122,7 +121,8 @@ class PreprocessStage(Stage):
         return self._plans[key]
 
     def _prepare(self, slot: int, header: FrameHeader, out: int) -> None:
-        """The frame's items into input slots, the first into ``out``."""
+        """The frame's items into input slots, the first into ``out`` (waiting for a
+        free slot between items is not counted as busy)."""
         work = self.plan(header.width, header.height)
         frame = self._ring(header.stream).view(slot, header.frame_shape, "uint8")
         header = replace(header, frame=FrameRef(header.stream, slot),
@@ -135,10 +135,12 @@ class PreprocessStage(Stage):
                 if got is None:
                     return
                 out = got
-            shape, dtype = self.processing.prepare(item.cut(frame), item.letterbox,
-                                                   self.inputs, out)
-            self.inputs.publish(out, replace(header, shape=shape, dtype=dtype,
-                                             transform=item.transform, item=index))
+            with self.busy():
+                shape, dtype = self.processing.prepare(item.cut(frame), item.letterbox,
+                                                       self.inputs, out)
+                self.inputs.publish(out, replace(header, shape=shape, dtype=dtype,
+                                                 transform=item.transform, item=index,
+                                                 crop=item.crop.rect))
         self.items += 1
 
     def _pass(self, header: FrameHeader, out: int) -> None:

@@ -6,8 +6,9 @@
   restores order after parallel workers, the payload's shape and dtype, and the lease on
   the decoded frame (:class:`FrameRef`). Between preprocess and render one header is one
   *work item*: a crop of the frame (the whole frame, a tile, a region) at one scale,
-  ``item`` of the frame's ``items`` (all sharing its ticket); its ``transform`` maps the
-  item's network input back to frame pixels, the crop's offset folded in.
+  ``item`` of the frame's ``items`` (all sharing its ticket), ``crop`` its rectangle in
+  the frame; its ``transform`` maps the item's network input back to frame pixels, the
+  crop's offset folded in.
   :data:`FLAG_PASS` marks an item that no network runs on (render still gets the frame,
   with no people).
 * :class:`PoseResult` goes from postprocess to render through a queue.
@@ -82,6 +83,7 @@ class FrameHeader:
     ticket: int = 0  # per-stream gapless order after preprocess (for re-ordering results)
     item: int = 0  # this work item's index among its frame's items
     items: int = 1  # how many work items the frame gave (all with the frame's ticket)
+    crop: tuple[int, int, int, int] = (0, 0, 0, 0)  # the item's x, y, w, h in the frame
 
     @property
     def eos(self) -> bool:
@@ -108,8 +110,8 @@ class FrameCodec:
     """Packs a :class:`FrameHeader` into a fixed binary record (a ring's header codec)."""
 
     # stream, seq, pts, tb_num, tb_den, wall, width, height, flags, frame ring, frame slot,
-    # ndim, dtype code, 2 pad bytes, shape[4], transform[4], ticket, item, items.
-    _STRUCT = struct.Struct("<qqqqqdiiiiiBB2x4q4dqii")
+    # ndim, dtype code, 2 pad bytes, shape[4], transform[4], ticket, item, items, crop[4].
+    _STRUCT = struct.Struct("<qqqqqdiiiiiBB2x4q4dqii4i")
 
     def __init__(self) -> None:
         self._tb = (1, 1, Fraction(1, 1))  # re-used Fraction: a stream's time base rarely changes
@@ -129,17 +131,17 @@ class FrameCodec:
         self._STRUCT.pack_into(
             buf, offset, h.stream, h.seq, h.pts, tb.numerator, tb.denominator, h.wall,
             h.width, h.height, h.flags, h.frame.ring, h.frame.slot, ndim,
-            _DTYPES.index(h.dtype), *shape, *h.transform, h.ticket, h.item, h.items)
+            _DTYPES.index(h.dtype), *shape, *h.transform, h.ticket, h.item, h.items, *h.crop)
 
     def unpack_from(self, buf: memoryview, offset: int) -> FrameHeader:
         (stream, seq, pts, num, den, wall, width, height, flags, ring, slot, ndim, code,
-         s0, s1, s2, s3, sx, sy, px, py, ticket, item, items) = self._STRUCT.unpack_from(buf,
-                                                                                  offset)
+         s0, s1, s2, s3, sx, sy, px, py, ticket, item, items, cx, cy, cw,
+         ch) = self._STRUCT.unpack_from(buf, offset)
         return FrameHeader(
             stream=stream, seq=seq, pts=pts, time_base=self._time_base(num, den), wall=wall,
             width=width, height=height, flags=flags, frame=FrameRef(ring, slot),
             shape=(s0, s1, s2, s3)[:ndim], dtype=_DTYPES[code], transform=(sx, sy, px, py),
-            ticket=ticket, item=item, items=items)
+            ticket=ticket, item=item, items=items, crop=(cx, cy, cw, ch))
 
     def _time_base(self, num: int, den: int) -> Fraction:
         entry = self._tb  # one tuple, swapped in one store: threads never see a mismatch

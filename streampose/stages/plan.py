@@ -50,11 +50,6 @@ class RunPlan:
         return self.threads.budget(kind)
 
     @property
-    def input_height(self) -> int:
-        """The network input height asked for: ``--height``, else the spec's."""
-        return self.config.model.height or self.spec.input_height
-
-    @property
     def work(self) -> ItemPlanner:
         """A frame size's work items (whole frame or tiles), from ``[model]`` and
         ``[tiles]`` (:mod:`streampose.stages.work_items`)."""

@@ -17,10 +17,12 @@ from streampose.config.sections import (
     PerformanceConfig,
     PipelineConfig,
     ThreadsConfig,
+    TilesConfig,
     TrackingConfig,
 )
 
 __all__ = ["SECTIONS", "BatchingConfig", "DecoderThresholds", "DrawConfig",
            "KeypointThresholds", "LiveConfig", "ModelConfig", "OutputsConfig",
-           "PerformanceConfig", "PipelineConfig", "ThreadsConfig", "TrackingConfig",
+           "PerformanceConfig", "PipelineConfig", "ThreadsConfig", "TilesConfig",
+           "TrackingConfig",
            "build_config"]

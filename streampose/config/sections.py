@@ -3,7 +3,7 @@
 ``PipelineConfig`` holds the sources and one section per table (``[model]``,
 ``[batching]``, ``[outputs]``, ``[draw]``, ``[tracking]``, ``[live]``,
 ``[performance]``, ``[decoder]``, ``[keypoints]``, ``[console]``, ``[events]``, ``[mqtt]``,
-``[threads]``). Every option is a field made with
+``[threads]``, ``[tiles]``). Every option is a field made with
 :func:`~streampose.config.fields.option`; the command line and the TOML schema are
 generated from these fields, and each section validates its own values.
 """
@@ -42,6 +42,7 @@ __all__ = [
     "PerformanceConfig",
     "PipelineConfig",
     "ThreadsConfig",
+    "TilesConfig",
     "TrackingConfig",
 ]
 
@@ -72,7 +73,11 @@ class ModelConfig(Section):
     height: int | None = option(None, low=32, high=4096, help=(
         "network input height (default: the model spec's input_height, e.g. 368 for the "
         "OpenPose models; for specs with fit = \"long_side\", such as YOLO-pose, the long "
-        "side of the image, e.g. 640)"))
+        "side of the image, e.g. 640); wins over [model].min_person_height"))
+    min_person_height: int | None = option(None, low=4, high=4096, metavar="PX", help=(
+        "the smallest person to find, in frame pixels: picks the network input scale "
+        "from the model's best range of person heights (default: the input size of "
+        "--height or the spec)"))
     backend_options: dict[str, object] = option(
         default_factory=dict, flag="--backend-option", metavar="KEY=VALUE",
         help="backend-specific option, repeatable (e.g. spin=true for onnxruntime)")
@@ -459,6 +464,35 @@ class ThreadsConfig(Section):
 
 
 @dataclass(frozen=True)
+class TilesConfig(Section):
+    """[tiles]: sliced inference, for small people in large frames.
+
+    A frame whose network input at the chosen scale (``--height`` or
+    ``--min-person-height``) would be larger than one tile's is cut into overlapping
+    tiles at that scale (:mod:`streampose.planning.work_items`); the poses found in them
+    are merged at the seams, one person one pose (:mod:`streampose.stages.item_merge`).
+    """
+
+    table: ClassVar[str] = "tiles"
+
+    mode: str = option("off", flag="--tiles", choices=("off", "auto"), help=(
+        "auto: cut a frame larger than one network input into overlapping tiles "
+        "(off: the whole frame is one input)"))
+    overlap: int = option(48, low=0, high=4096, flag="--tile-overlap", metavar="PX", help=(
+        "least overlap of neighbouring tiles, in frame pixels (about the tallest person "
+        "a tile must see whole)"))
+    size: int | None = option(None, low=32, high=4096, flag="--tile-size", metavar="PX",
+                              help=(
+        "a tile's network input height (long side for specs with fit = \"long_side\"; "
+        "default: the spec's input_height)"))
+
+    @property
+    def enabled(self) -> bool:
+        """Whether frames may be cut into tiles."""
+        return self.mode != "off"
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     """What to run: the sources and one section per TOML table.
 
@@ -486,6 +520,7 @@ class PipelineConfig:
     events: EventsConfig = field(default_factory=EventsConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     threads: ThreadsConfig = field(default_factory=ThreadsConfig)
+    tiles: TilesConfig = field(default_factory=TilesConfig)
     log_level: int = logging.WARNING
     cameras: tuple[Camera, ...] = ()
     seats: int | None = None

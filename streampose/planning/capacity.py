@@ -2,9 +2,10 @@
 run, in one place (the stages' ``outputs`` read them from here).
 
 A frame ring holds a live stream's ``[live].slots`` frames, or a file stream's
-:func:`file_slots`; the input ring a batch per inference worker and two more; the map
-ring as much, plus one per postprocess worker; a render shard's results queue four
-file rings' worth per stream it owns.
+:func:`file_slots`; the input ring a batch per inference worker and two more, and room
+for each preprocess shard to write all of a frame's work items (:func:`frame_items`:
+tiles); the map ring as much, plus one per postprocess worker; a render shard's results
+queue four file rings' worth of work items per stream it owns.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from streampose.planning.plan import RunPlan
 
-__all__ = ["file_slots", "frame_bytes", "frame_slots", "input_slots", "map_slots",
-           "results_size"]
+__all__ = ["file_slots", "frame_bytes", "frame_items", "frame_slots", "input_slots",
+           "map_slots", "results_size"]
 
 
 def file_slots(plan: RunPlan) -> int:
@@ -39,9 +40,17 @@ def frame_bytes(plan: RunPlan, stream: int) -> int:
     return max(w * h * 3 for w, h in plan.sources[stream].sizes)
 
 
+def frame_items(plan: RunPlan) -> int:
+    """The most work items a frame of the run gives (1: whole frames; more: tiles)."""
+    work = plan.work
+    return max(work.count(w, h) for source in plan.sources for w, h in source.sizes)
+
+
 def input_slots(plan: RunPlan) -> int:
-    """Slots of the input ring: a batch per inference worker, and two more."""
-    return plan.config.batching.batch * len(plan.processes.infer) + 2
+    """Slots of the input ring: a batch per inference worker, and two more; with several
+    items per frame, room for each preprocess shard to write a whole frame's."""
+    extra = (frame_items(plan) - 1) * len(plan.processes.preprocess)
+    return plan.config.batching.batch * len(plan.processes.infer) + 2 + extra
 
 
 def map_slots(plan: RunPlan) -> int:
@@ -50,5 +59,5 @@ def map_slots(plan: RunPlan) -> int:
 
 
 def results_size(plan: RunPlan, shard: int) -> int:
-    """Items a render shard's results queue holds."""
-    return 4 * file_slots(plan) * len(plan.processes.render[shard])
+    """Items a render shard's results queue holds (a result per work item)."""
+    return 4 * file_slots(plan) * frame_items(plan) * len(plan.processes.render[shard])

@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # types only: every stage module imports this one, keep it li
     from streampose.config import PipelineConfig
     from streampose.models.spec import ModelSpec
     from streampose.outputs.factory import StreamFacts
+    from streampose.planning.work_items import ItemPlanner
     from streampose.pose.letterbox import Letterbox
     from streampose.processing import Processing
     from streampose.sources.probe import ProbedSource
@@ -49,9 +50,12 @@ class RunPlan:
         return self.threads.budget(kind)
 
     @property
-    def input_height(self) -> int:
-        """The network input height asked for: ``--height``, else the spec's."""
-        return self.config.model.height or self.spec.input_height
+    def work(self) -> ItemPlanner:
+        """A frame size's work items (whole frame or tiles), from ``[model]`` and
+        ``[tiles]`` (:mod:`streampose.planning.work_items`)."""
+        from streampose.planning.work_items import ItemPlanner
+
+        return ItemPlanner.from_config(self.config, self.spec)
 
     @property
     def lineup(self) -> Lineup:

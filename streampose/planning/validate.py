@@ -33,8 +33,9 @@ from streampose.outputs.lock import refuse_existing, run_outputs
 from streampose.outputs.registry import OUTPUTS, check_outputs
 from streampose.planning.layout import ProcessLayout, plan_layout
 from streampose.planning.plan import RunPlan, process_count, stream_facts
+from streampose.planning.work_items import ItemPlanner
 from streampose.pose import can_convert, get_skeleton
-from streampose.pose.letterbox import Letterbox, plan_for_spec
+from streampose.pose.letterbox import Letterbox
 from streampose.processing import choose_processing
 from streampose.runtime.spawner import warm
 from streampose.runtime.threads import ThreadPlan, ThreadSettings, available_cores, plan_threads
@@ -65,16 +66,16 @@ def validate(config: PipelineConfig, steps: Sequence[Step]) -> RunPlan:
                           must_exist=backend != "fake")
     warm()  # the stages' fork server imports their modules while the sources are probed
     _check_cameras(config)
+    work = ItemPlanner.from_config(config, model.spec)
     if config.cameras_change:  # changing seats: sized for any camera, none probed
         sources = _seat_sources(config)
         height = sources[0].sizes[0][1]  # and a reserve for frames up to 2:1 wide
         wide = int(SEAT_MAX_ASPECT * height)
-        plans = _letterbox_plans(sources, model.spec, model_cfg.height) | \
-            {plan_for_spec(model.spec, src_w=wide, src_h=height, height=model_cfg.height)}
+        plans = _letterbox_plans(sources, work) | work.letterboxes([(wide, height)])
     else:
         sources = tuple(probe_source(uri, live=config.live_for(i))
                         for i, uri in enumerate(config.sources))
-        plans = _letterbox_plans(sources, model.spec, model_cfg.height)
+        plans = _letterbox_plans(sources, work)
     facts = [stream_facts(s, c.name, c.record) for s, c in zip(sources, config.cameras,
                                                               strict=False)] \
         if config.cameras else [stream_facts(s) for s in sources]
@@ -82,6 +83,9 @@ def validate(config: PipelineConfig, steps: Sequence[Step]) -> RunPlan:
     head = make_head(model.spec, head_settings(model.spec, config))
     processing = choose_processing(model_cfg.device_ops, backend=backend, device=device,
                                    head=head)
+    if config.tiles.enabled and processing.reads_frames:
+        raise ConfigError("--tiles auto: tiles are letterboxed on the host; give "
+                          "--device-ops off")
     request = BackendRequest(name=backend, spec=model.spec, model_path=model.path,
                              device=device, threads=model_cfg.threads,
                              options=_backend_options(backend, model_cfg.backend_options, plans))
@@ -146,10 +150,10 @@ def _layout(config: PipelineConfig, sources: tuple[ProbedSource, ...],
                        single_render=spans and any(s.live for s in sources))
 
 
-def _letterbox_plans(sources: tuple[ProbedSource, ...], spec: ModelSpec,
-                     height: int | None) -> frozenset[Letterbox]:
-    sizes = {size for s in sources for size in s.sizes}
-    return frozenset(plan_for_spec(spec, src_w=w, src_h=h, height=height) for w, h in sizes)
+def _letterbox_plans(sources: tuple[ProbedSource, ...], work: ItemPlanner
+                     ) -> frozenset[Letterbox]:
+    """Every network input the sources' frames give (whole frames or their tiles)."""
+    return work.letterboxes({size for s in sources for size in s.sizes})
 
 
 def buffer_sizes(plan: RunPlan) -> str:

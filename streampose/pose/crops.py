@@ -53,6 +53,11 @@ class Crop:
         return self.x, self.y, self.x + self.w, self.y + self.h
 
     @property
+    def rect(self) -> tuple[int, int, int, int]:
+        """(x, y, w, h)."""
+        return self.x, self.y, self.w, self.h
+
+    @property
     def slices(self) -> tuple[slice, slice]:
         """(rows, cols) to cut the crop from an ``(H, W, ...)`` frame array."""
         return slice(self.y, self.y + self.h), slice(self.x, self.x + self.w)

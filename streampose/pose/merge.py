@@ -111,16 +111,22 @@ def merge_crops(results: Sequence[tuple[Crop, Poses]], *, frame_w: int, frame_h:
 
 
 def merge_by_boxes(poses: Poses, groups: np.ndarray, *, threshold: float,
-                   overlap: Overlap = "iou") -> Poses:
+                   overlap: Overlap = "iou", priority: np.ndarray | None = None) -> Poses:
     """Greedy box NMS by score (ties keep the order) across crops: ``groups[i]`` is
     person i's crop; a person overlapping a kept one of another group by more than
-    ``threshold`` (IoU, or intersection over the smaller box for ``"ios"``) is dropped."""
+    ``threshold`` (IoU, or intersection over the smaller box for ``"ios"``) is dropped.
+    ``priority`` (per person, higher first) goes before the score: e.g. people seen
+    whole before people cut by their crop's edge."""
     _check_threshold(threshold)
     if overlap not in ("iou", "ios"):
         raise ValueError(f"merge_by_boxes: overlap = {overlap!r} (allowed: iou | ios)")
     boxes = poses.person_boxes().astype(np.float64)
     areas = box_areas(boxes)
-    order = np.argsort(-poses.scores, kind="stable")
+    if priority is None:
+        order = np.argsort(-poses.scores, kind="stable")
+    else:
+        order = np.lexsort((-poses.scores.astype(np.float64),
+                            -np.asarray(priority, np.float64)))
     kept: list[int] = []
     for i in order.tolist():
         others = np.asarray([k for k in kept if groups[k] != groups[i]], np.int64)
@@ -140,15 +146,16 @@ def _box_overlap(inter: np.ndarray, area: float, areas: np.ndarray, kind: Overla
 
 def merge_by_oks(poses: Poses, groups: np.ndarray, *, threshold: float,
                  min_confidence: float = 0.0, min_shared: int = 1, min_scale: float = 16.0,
-                 fill_missing: bool = True) -> Poses:
-    """OKS merge across crops (see the module doc): fullest first; a person matching a
-    kept one of another group (:func:`oks` >= ``threshold``) is dropped, its keypoints
-    filling those the kept person lacks when ``fill_missing``."""
+                 fill_missing: bool = True, priority: np.ndarray | None = None) -> Poses:
+    """OKS merge across crops (see the module doc): fullest first (after ``priority``,
+    per person, higher first, when given); a person matching a kept one of another
+    group (:func:`oks` >= ``threshold``) is dropped, its keypoints filling those the
+    kept person lacks when ``fill_missing``."""
     _check_threshold(threshold)
     sigmas = keypoint_sigmas(poses.skeleton)
     kp = poses.keypoints.copy()
     kept: list[int] = []
-    for i in _fullest_first(poses, min_confidence).tolist():
+    for i in _fullest_first(poses, min_confidence, priority).tolist():
         match = _first_match(kp, groups, kept, i, sigmas, threshold, min_shared, min_scale)
         if match < 0:
             kept.append(i)
@@ -177,11 +184,15 @@ def _extent_area(kp: np.ndarray) -> float:
     return float(size[0] * size[1])
 
 
-def _fullest_first(poses: Poses, min_confidence: float) -> np.ndarray:
+def _fullest_first(poses: Poses, min_confidence: float,
+                   priority: np.ndarray | None = None) -> np.ndarray:
     conf = poses.keypoints[..., 2].astype(np.float64)
     count = (conf > min_confidence).sum(axis=1)
     total = conf.sum(axis=1)
-    order: np.ndarray = np.lexsort((-poses.scores.astype(np.float64), -total, -count))
+    keys = [-poses.scores.astype(np.float64), -total, -count]
+    if priority is not None:
+        keys.append(-np.asarray(priority, np.float64))
+    order: np.ndarray = np.lexsort(keys)
     return order
 
 

@@ -1,5 +1,9 @@
 """Infer: batches network inputs across streams; one map-ring payload per item.
 
+An item is a work item (:mod:`streampose.planning.work_items`): a whole frame, or one
+tile of a frame; the tiles of one frame batch like frames of several streams do. A
+pass-through item goes on to the map ring with no payload, and no network runs on it.
+
 Batching follows the nvstreammux rule: take up to ``batch`` items, waiting at most
 ``max_wait_ms`` after the first one; an end-of-stream item closes the batch early. The
 processing strategy (:mod:`streampose.processing`) runs the backend on a batch and
@@ -102,6 +106,9 @@ class InferStage(Stage):
         items = self._collect()
         run: list[Item] = []
         for slot, header in items:
+            if header.passthrough:  # no network runs on it: straight on, in any order
+                self._forward(slot, header)
+                continue
             if not header.eos:
                 run.append((slot, header))
                 continue
@@ -111,7 +118,7 @@ class InferStage(Stage):
                 self.inputs.release(slot)
                 self._end_work()
                 return False
-            self._forward_eos(slot, header)
+            self._forward(slot, header, pinned=True)
         self._infer(run)
         return True
 
@@ -161,11 +168,12 @@ class InferStage(Stage):
         ring, slot = header.frame
         return self.frames[ring].view(slot, header.frame_shape, "uint8", writable=True)
 
-    def _forward_eos(self, slot: int, header: FrameHeader) -> None:
+    def _forward(self, slot: int, header: FrameHeader, *, pinned: bool = False) -> None:
+        """An item with no payload (end of stream, pass-through) on to the map ring."""
         self.inputs.release(slot)
         out = self.write_slot(self.maps)
         if out is not None:
-            self.maps.publish(out, header, pinned=True)
+            self.maps.publish(out, header, pinned=pinned)
 
     def _end_work(self) -> None:
         """The last worker to finish: one end-of-work item per postprocess worker."""

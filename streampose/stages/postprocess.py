@@ -1,4 +1,9 @@
-"""Postprocess: each map-ring payload -> poses in original-frame pixels."""
+"""Postprocess: each map-ring payload -> poses in original-frame pixels.
+
+One payload is one work item (a whole frame, or a tile of one): its header's transform
+maps it to frame pixels, the crop's offset folded in, and render merges a frame's items.
+A pass-through item (no payload) becomes a result with no people.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from typing import Any
 
 from streampose.planning.capacity import results_size
 from streampose.planning.plan import RunPlan
-from streampose.pose import Poses
+from streampose.pose import Poses, get_skeleton
 from streampose.pose.letterbox import input_to_frame
 from streampose.processing import Processing
 from streampose.runtime.channels import ChannelSpec, QueueSpec, StageChannels, Wiring
@@ -67,12 +72,20 @@ class PostprocessStage(Stage):
             if header.stream < 0:
                 return False
             return self._send(PoseResult(header))
+        if header.passthrough:
+            self.maps.release(slot)
+            return self._send(self._nobody(header))
         with self.busy():
             poses = self.processing.decode(self.maps, slot, header)
             self.maps.release(slot)
             poses = to_frame(poses, header)
         self.items += 1
         return self._send(PoseResult(header, poses.keypoints, poses.scores, poses.boxes))
+
+    def _nobody(self, header: FrameHeader) -> PoseResult:
+        """A pass-through item's result: the frame, with no people."""
+        poses = Poses.empty(get_skeleton(self.processing.spec.skeleton))
+        return PoseResult(header, poses.keypoints, poses.scores, poses.boxes)
 
     def _send(self, result: PoseResult) -> bool:
         stream = result.header.stream

@@ -1,4 +1,11 @@
-"""Preprocess: each leased frame -> a network-input slot (the frame stays leased)."""
+"""Preprocess: each leased frame -> its work items' network-input slots (the frame stays
+leased).
+
+A frame gives the work items its :class:`~streampose.planning.work_items.ItemPlanner`
+plans for its size: one (the whole frame, the default) or several (tiles), each
+letterboxed from its crop into its own input slot, all with the frame's ticket; or, when
+the planner gives none, one pass-through item that no network runs on.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +15,12 @@ from typing import Any
 
 from streampose.planning.capacity import input_slots
 from streampose.planning.plan import RunPlan
-from streampose.pose.letterbox import Letterbox, plan_for_spec
+from streampose.planning.work_items import ItemPlanner, WorkItem
 from streampose.processing import Processing
 from streampose.runtime.channels import ChannelSpec, CountSpec, RingSpec, StageChannels, Wiring
 from streampose.runtime.stage import POLL_S, Stage
 from streampose.stages.ending import end_work
-from streampose.transport.messages import FRAME_CODEC, FrameHeader, FrameRef
+from streampose.transport.messages import FLAG_PASS, FRAME_CODEC, FrameHeader, FrameRef
 from streampose.transport.ring import SharedRing
 
 
@@ -47,24 +54,26 @@ class PreprocessStage(Stage):
         frames = [ring if s in mine else None for s, ring in enumerate(channels.group("frames"))]
         return cls(frames=frames, doorbell=channels.at("doorbell", index),
                    inputs=channels["inputs"], processing=plan.processing,
-                   height=plan.input_height, consumers=len(layout.infer),
+                   planner=plan.work, consumers=len(layout.infer),
                    finished=channels["preprocess_done"], peers=len(layout.preprocess),
                    name=cls.kind if len(layout.preprocess) == 1 else f"{cls.kind}{index}")
 
     def __init__(self, *, frames: Sequence[SharedRing | None], doorbell: Any,
-                 inputs: SharedRing, processing: Processing, height: int, consumers: int = 1,
-                 finished: Any = None, peers: int = 1, name: str = "preprocess") -> None:
+                 inputs: SharedRing, processing: Processing, planner: ItemPlanner,
+                 consumers: int = 1, finished: Any = None, peers: int = 1,
+                 name: str = "preprocess") -> None:
         """``frames``: every stream's frame ring, None for streams of other shards;
-        ``consumers``: the inference workers; ``finished``/``peers``: the shared count of
-        finished shards and how many there are (None: this is the only one)."""
+        ``planner``: a frame size's work items; ``consumers``: the inference workers;
+        ``finished``/``peers``: the shared count of finished shards and how many there
+        are (None: this is the only one)."""
         super().__init__()
         self.name = name
         self.frames, self.doorbell, self.inputs = list(frames), doorbell, inputs
-        self.processing, self.height = processing, height
+        self.processing, self.planner = processing, planner
         self.consumers, self.finished, self.peers = consumers, finished, peers
         self.owned = [s for s, ring in enumerate(self.frames) if ring is not None]
         self._turn = 0
-        self._plans: dict[tuple[int, int], Letterbox] = {}
+        self._plans: dict[tuple[int, int], tuple[WorkItem, ...]] = {}
         self._tickets = [0] * len(self.frames)
         self._ended = 0
 
@@ -87,8 +96,7 @@ class PreprocessStage(Stage):
             return False
         out = self.write_slot(self.inputs)
         if out is not None:
-            with self.busy():
-                self._prepare(slot, header, out)
+            self._prepare(slot, header, out)
         return True
 
     def _ring(self, stream: int) -> SharedRing:
@@ -106,23 +114,39 @@ class PreprocessStage(Stage):
                 return got
         return None
 
-    def plan(self, width: int, height: int) -> Letterbox:
-        """The letterbox plan of a frame size (cached: sizes rarely change)."""
+    def plan(self, width: int, height: int) -> tuple[WorkItem, ...]:
+        """The work items of a frame size (cached: sizes rarely change)."""
         key = (width, height)
         if key not in self._plans:
-            self._plans[key] = plan_for_spec(self.processing.spec, src_w=width, src_h=height,
-                                             height=self.height)
+            self._plans[key] = self.planner.plan(width, height)
         return self._plans[key]
 
     def _prepare(self, slot: int, header: FrameHeader, out: int) -> None:
-        lb = self.plan(header.width, header.height)
+        """The frame's items into input slots, the first into ``out`` (waiting for a
+        free slot between items is not counted as busy)."""
+        work = self.plan(header.width, header.height)
         frame = self._ring(header.stream).view(slot, header.frame_shape, "uint8")
-        shape, dtype = self.processing.prepare(frame, lb, self.inputs, out)
-        self.inputs.publish(out, replace(
-            header, frame=FrameRef(header.stream, slot), shape=shape, dtype=dtype,
-            ticket=self._next_ticket(header.stream),
-            transform=lb.transform))
+        header = replace(header, frame=FrameRef(header.stream, slot),
+                         ticket=self._next_ticket(header.stream), items=max(1, len(work)))
+        if not work:
+            self._pass(header, out)
+        for index, item in enumerate(work):
+            if index:
+                got = self.write_slot(self.inputs)
+                if got is None:
+                    return
+                out = got
+            with self.busy():
+                shape, dtype = self.processing.prepare(item.cut(frame), item.letterbox,
+                                                       self.inputs, out)
+                self.inputs.publish(out, replace(header, shape=shape, dtype=dtype,
+                                                 transform=item.transform, item=index,
+                                                 crop=item.crop.rect))
         self.items += 1
+
+    def _pass(self, header: FrameHeader, out: int) -> None:
+        """A frame with no work item: one pass-through item, no pixels."""
+        self.inputs.publish(out, replace(header, shape=(), flags=header.flags | FLAG_PASS))
 
     def _forward_eos(self, header: FrameHeader) -> None:
         out = self.write_slot(self.inputs)

@@ -41,8 +41,9 @@ from streampose.planning.run_state import RunState
 from streampose.pose import Poses, get_skeleton
 from streampose.runtime.channels import Wiring
 from streampose.runtime.stage import POLL_S, Stage
+from streampose.stages.item_merge import ItemMerge
 from streampose.stages.render_cameras import RenderCamera, RenderCameras
-from streampose.stages.render_order import TicketOrder
+from streampose.stages.render_order import Merge, TicketOrder
 from streampose.stages.sink_set import SinkSet
 from streampose.stages.steady_rate import SteadyRate
 from streampose.transport.messages import FrameHeader, PoseResult
@@ -69,6 +70,7 @@ class RenderStage(Stage):
                    tracker=_tracker(cfg.tracking), events=_engines(plan),
                    cameras=plan.cameras if plan.lineup.named else None,
                    seats=_seat_outputs(plan, run),
+                   merge=ItemMerge(get_skeleton(plan.spec.skeleton)),
                    name=cls.kind if len(layout.render) == 1 else f"{cls.kind}{index}")
 
     def __init__(self, *, frames: Sequence[SharedRing | None], results: Any, sinks: list[Sink],
@@ -78,13 +80,15 @@ class RenderStage(Stage):
                  tracker: Callable[[], Any] | None = None,
                  events: Callable[..., EventEngine | None] | None = None,
                  cameras: Sequence[str] | None = None,
-                 seats: SeatOutputs | None = None, name: str = "render") -> None:
+                 seats: SeatOutputs | None = None, merge: Merge | None = None,
+                 name: str = "render") -> None:
         """``frames``: every stream's frame ring, None for streams of other render shards
         (their results never come here); per-stream state is indexed by stream.
         ``annotators``: ``make(stream)``, what is drawn on that stream's frames;
         ``cameras``: each stream's camera name, in its records (a cameras file's run);
         ``seats``: the seat table whose cameras render attaches at each seat's first frame
-        (a camera's own recording is opened then and closed at its detach marker)."""
+        (a camera's own recording is opened then and closed at its detach marker);
+        ``merge``: a frame's work-item results -> its one result (frames cut into tiles)."""
         super().__init__()
         self.name = name
         self.frames, self.results, self.sinks = list(frames), results, SinkSet(sinks)
@@ -96,7 +100,7 @@ class RenderStage(Stage):
         self.make_engine = events
         self.cameras = list(cameras) if cameras is not None else None
         self.seats = seats
-        self.order = TicketOrder(streams=streams)
+        self.order = TicketOrder(streams=streams, merge=merge)
         self._ended = [s not in self.owned for s in range(streams)]
         self.rate = SteadyRate()
 

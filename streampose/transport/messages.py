@@ -4,7 +4,13 @@
   (packed by :data:`FRAME_CODEC` into the ring's per-slot header record): which frame of
   which stream, its timing, its letterbox transform, the per-stream ``ticket`` that
   restores order after parallel workers, the payload's shape and dtype, and the lease on
-  the decoded frame (:class:`FrameRef`).
+  the decoded frame (:class:`FrameRef`). Between preprocess and render one header is one
+  *work item*: a crop of the frame (the whole frame, a tile, a region) at one scale,
+  ``item`` of the frame's ``items`` (all sharing its ticket), ``crop`` its rectangle in
+  the frame; its ``transform`` maps the item's network input back to frame pixels, the
+  crop's offset folded in.
+  :data:`FLAG_PASS` marks an item that no network runs on (render still gets the frame,
+  with no people).
 * :class:`PoseResult` goes from postprocess to render through a queue.
 """
 
@@ -21,6 +27,7 @@ __all__ = [
     "FLAG_DETACH",
     "FLAG_DROPPED_BEFORE",
     "FLAG_EOS",
+    "FLAG_PASS",
     "FLAG_RECONNECTED",
     "FRAME_CODEC",
     "FrameCodec",
@@ -35,6 +42,9 @@ FLAG_RECONNECTED = 4  # live: first frame after a reconnection
 # With FLAG_EOS: not the end of the stream but of its camera; the seat carries the
 # next camera assigned to it (cameras/seats.py). ``pts`` holds the seat's generation.
 FLAG_DETACH = 8
+# A pass-through work item: infer forwards it without running the model, postprocess
+# turns it into no people (a still frame, an interval frame); render gets the frame.
+FLAG_PASS = 16
 
 MAX_NDIM = 4
 _DTYPES = ("uint8", "float32", "float16")
@@ -71,6 +81,9 @@ class FrameHeader:
     dtype: str = "uint8"
     transform: tuple[float, float, float, float] = (1.0, 1.0, 0.0, 0.0)  # sx, sy, px, py
     ticket: int = 0  # per-stream gapless order after preprocess (for re-ordering results)
+    item: int = 0  # this work item's index among its frame's items
+    items: int = 1  # how many work items the frame gave (all with the frame's ticket)
+    crop: tuple[int, int, int, int] = (0, 0, 0, 0)  # the item's x, y, w, h in the frame
 
     @property
     def eos(self) -> bool:
@@ -83,6 +96,11 @@ class FrameHeader:
         return bool(self.flags & FLAG_DETACH)
 
     @property
+    def passthrough(self) -> bool:
+        """True for a work item no network runs on (:data:`FLAG_PASS`)."""
+        return bool(self.flags & FLAG_PASS)
+
+    @property
     def frame_shape(self) -> tuple[int, int, int]:
         """Shape of the decoded BGR frame the item refers to."""
         return (self.height, self.width, 3)
@@ -92,8 +110,8 @@ class FrameCodec:
     """Packs a :class:`FrameHeader` into a fixed binary record (a ring's header codec)."""
 
     # stream, seq, pts, tb_num, tb_den, wall, width, height, flags, frame ring, frame slot,
-    # ndim, dtype code, 2 pad bytes, shape[4], transform[4], ticket.
-    _STRUCT = struct.Struct("<qqqqqdiiiiiBB2x4q4dq")
+    # ndim, dtype code, 2 pad bytes, shape[4], transform[4], ticket, item, items, crop[4].
+    _STRUCT = struct.Struct("<qqqqqdiiiiiBB2x4q4dqii4i")
 
     def __init__(self) -> None:
         self._tb = (1, 1, Fraction(1, 1))  # re-used Fraction: a stream's time base rarely changes
@@ -113,16 +131,17 @@ class FrameCodec:
         self._STRUCT.pack_into(
             buf, offset, h.stream, h.seq, h.pts, tb.numerator, tb.denominator, h.wall,
             h.width, h.height, h.flags, h.frame.ring, h.frame.slot, ndim,
-            _DTYPES.index(h.dtype), *shape, *h.transform, h.ticket)
+            _DTYPES.index(h.dtype), *shape, *h.transform, h.ticket, h.item, h.items, *h.crop)
 
     def unpack_from(self, buf: memoryview, offset: int) -> FrameHeader:
         (stream, seq, pts, num, den, wall, width, height, flags, ring, slot, ndim, code,
-         s0, s1, s2, s3, sx, sy, px, py, ticket) = self._STRUCT.unpack_from(buf, offset)
+         s0, s1, s2, s3, sx, sy, px, py, ticket, item, items, cx, cy, cw,
+         ch) = self._STRUCT.unpack_from(buf, offset)
         return FrameHeader(
             stream=stream, seq=seq, pts=pts, time_base=self._time_base(num, den), wall=wall,
             width=width, height=height, flags=flags, frame=FrameRef(ring, slot),
             shape=(s0, s1, s2, s3)[:ndim], dtype=_DTYPES[code], transform=(sx, sy, px, py),
-            ticket=ticket)
+            ticket=ticket, item=item, items=items, crop=(cx, cy, cw, ch))
 
     def _time_base(self, num: int, den: int) -> Fraction:
         entry = self._tb  # one tuple, swapped in one store: threads never see a mismatch
@@ -142,7 +161,9 @@ class PoseResult:
     """Postprocess -> render: a frame's people in frame pixels, or an end-of-stream mark.
 
     ``header.frame`` is the leased frame slot; ``header.ticket`` orders results of one
-    stream, so several postprocess workers can run in parallel.
+    stream, so several postprocess workers can run in parallel. A frame cut into several
+    work items gives one result per item (``header.item`` of ``header.items``); render's
+    ticket order merges them into the frame's one result.
     """
 
     header: FrameHeader

@@ -24,6 +24,7 @@ from streampose.config.sections import (
     OutputsConfig,
     PerformanceConfig,
     PipelineConfig,
+    TilesConfig,
     TrackingConfig,
 )
 from streampose.errors import ConfigError
@@ -47,6 +48,8 @@ MQTT = ("--mqtt", "--mqtt-every", "--mqtt-max-rate", "--mqtt-ca", "--mqtt-node")
 THREADS = ("--cores", "--opencv-threads")
 # Many cameras (issue 12): the cameras file.
 CAMERAS = ("--cameras", "--max-streams")
+# Resolution where the people are (issue 20): the scale from the person height, tiles.
+TILES = ("--min-person-height", "--tiles", "--tile-overlap", "--tile-size")
 TRACKER = ("--track-max-age", "--track-min-similarity", "--track-min-hits", "--track-sigma",
            "--track-min-scale", "--track-velocity-smoothing")
 
@@ -90,6 +93,15 @@ def config(*argv: str) -> PipelineConfig:
                                                  "allowed range (0, 1]"),
     (DecoderThresholds, {"paf_samples": 1}, "[decoder].paf_samples: 1 is outside the allowed "
                                             "range [2, inf)"),
+    (ModelConfig, {"min_person_height": 2}, "--min-person-height / [model].min_person_height: "
+                                            "2 is outside the allowed range [4, 4096]"),
+    (ModelConfig, {"min_person_height": 40.5}, "[model].min_person_height: 40.5 is not an "
+                                               "integer"),
+    (TilesConfig, {"mode": "on"}, "--tiles / [tiles].mode: 'on' is not one of 'off', 'auto'"),
+    (TilesConfig, {"overlap": -1}, "--tile-overlap / [tiles].overlap: -1 is outside the "
+                                   "allowed range [0, 4096]"),
+    (TilesConfig, {"size": 16}, "--tile-size / [tiles].size: 16 is outside the allowed "
+                                "range [32, 4096]"),
 ])
 def test_a_bad_value_names_the_option_the_value_and_the_range(
         section: type, kwargs: dict[str, Any], message: str) -> None:
@@ -164,7 +176,7 @@ def test_decoder_section_is_the_decoder_s_thresholds() -> None:
 def test_today_s_flags_are_all_there_plus_the_tracker_s() -> None:
     words = (word.strip("[],") for word in _run_help().split())
     flags = {w for w in words if w.startswith("-") and w[1:2].isalpha() | (w[1:2] == "-")}
-    groups = (TODAY, TRACKER, ADDED, MQTT, THREADS, CAMERAS)
+    groups = (TODAY, TRACKER, ADDED, MQTT, THREADS, CAMERAS, TILES)
     assert set().union(*groups) | {"-h", "--help"} == flags
 
 
@@ -332,3 +344,12 @@ def test_mqtt_section_from_flags_and_a_pipeline_file() -> None:
         build_config({"sources": ["a"], "mqtt": {"node": "a/b"}}, {})
     with pytest.raises(ConfigError, match="only for a TLS broker"):
         build_config({"sources": ["a"], "mqtt": {"url": "mqtt://h", "ca_file": "ca.pem"}}, {})
+
+
+def test_tiles_are_off_unless_asked_for() -> None:
+    assert config().tiles == TilesConfig() and not TilesConfig().enabled
+    assert config().model.min_person_height is None
+    tiles = config("--tiles", "auto", "--tile-overlap", "32", "--tile-size", "640",
+                   "--min-person-height", "40")
+    assert (tiles.tiles.enabled, tiles.tiles.overlap, tiles.tiles.size) == (True, 32, 640)
+    assert tiles.model.min_person_height == 40

@@ -9,6 +9,8 @@ from typing import Any
 from streampose.config.sections import LiveConfig, PerformanceConfig
 from streampose.planning import capacity
 from streampose.planning.layout import InferWorker, ProcessLayout
+from streampose.planning.work_items import ItemPlanner
+from tests.planning.test_work_items import YOLO_LIKE
 
 
 @dataclass
@@ -22,6 +24,8 @@ class Plan:
     postprocess_workers: int = 3
     render: tuple[tuple[int, ...], ...] = ((0, 1),)
     sizes: tuple[tuple[int, int], ...] = ((640, 480), (320, 240))
+    items: dict[tuple[int, int], int] = field(default_factory=dict)  # work items per size
+    preprocess: int = 1
     config: Any = field(init=False)
 
     def __post_init__(self) -> None:
@@ -30,8 +34,10 @@ class Plan:
             batching=SimpleNamespace(batch=self.batch),
             live_for=lambda stream: LiveConfig(slots=5))
         self.sources = [SimpleNamespace(live=live, sizes=self.sizes) for live in self.live]
+        shards = tuple((s,) for s in range(self.preprocess))
         self.processes = ProcessLayout(infer=(InferWorker("cpu", None),) * self.infer,
-                                preprocess=(tuple(range(len(self.live))),), render=self.render)
+                                preprocess=shards, render=self.render)
+        self.work = SimpleNamespace(count=lambda w, h: self.items.get((w, h), 1))
 
 
 def test_a_file_stream_holds_two_batches_and_a_batch_per_extra_worker() -> None:
@@ -54,3 +60,23 @@ def test_inputs_maps_and_results() -> None:
     assert capacity.input_slots(plan) == 4 * 2 + 2
     assert capacity.map_slots(plan) == 4 * 2 + 2 + 3
     assert capacity.results_size(plan, 1) == 4 * capacity.file_slots(plan) * 1
+
+
+def test_whole_frames_give_one_item_each() -> None:
+    assert capacity.frame_items(Plan()) == 1  # type: ignore[arg-type]
+
+
+def test_tiled_frames_widen_the_input_ring_and_the_results_queue() -> None:
+    plan: Any = Plan(batch=4, infer=2, postprocess_workers=3, render=((0,), (1,)), preprocess=2,
+                     items={(320, 240): 6})
+    assert capacity.frame_items(plan) == 6  # the most items any size gives
+    assert capacity.input_slots(plan) == 4 * 2 + 2 + 5 * 2  # a frame's items per shard
+    assert capacity.map_slots(plan) == capacity.input_slots(plan) + 3
+    assert capacity.results_size(plan, 1) == 4 * capacity.file_slots(plan) * 6 * 1
+
+
+def test_the_run_plan_counts_a_size_s_tiles() -> None:
+    """frame_items on a real planner: tiles on at a scale twice the model's input."""
+    plan: Any = Plan(sizes=((480, 360),))
+    plan.work = ItemPlanner(spec=YOLO_LIKE, height=192, tiles=True, overlap=8)
+    assert capacity.frame_items(plan) == len(plan.work.plan(480, 360)) > 1

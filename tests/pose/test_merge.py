@@ -173,6 +173,22 @@ def test_merge_by_boxes_orders_by_score_and_skips_same_group() -> None:
     assert kept.scores.tolist() == pytest.approx([0.9, 0.5])
 
 
+def test_priority_goes_before_the_score() -> None:
+    kp = np.zeros((2, 17, 3), np.float32)
+    boxes = np.array([[0, 0, 10, 10], [0, 0, 12, 10]], np.float32)
+    poses = Poses(kp, np.array([0.9, 0.6]), COCO17, boxes=boxes)
+    groups = np.array([0, 1])
+    assert merge_by_boxes(poses, groups, threshold=0.5).scores.tolist() == \
+        pytest.approx([0.9])
+    kept = merge_by_boxes(poses, groups, threshold=0.5, priority=np.array([False, True]))
+    assert kept.scores.tolist() == pytest.approx([0.6])
+    fuller = np.ones((2, 17, 3), np.float32)
+    fuller[1, :3] = 0  # the second has fewer keypoints, but the priority
+    kept = merge_by_oks(Poses(fuller, np.array([0.9, 0.6]), COCO17), groups, threshold=0.5,
+                        fill_missing=False, priority=np.array([0, 1]))
+    assert kept.scores.tolist() == pytest.approx([0.6])
+
+
 def test_single_crop_is_only_mapped() -> None:
     kp = _person(x=10.0)[None] - np.array([0, 0, 0], np.float32)
     poses = Poses(kp, np.ones(1), COCO18)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from streampose.models.spec import builtin_specs
+from streampose.planning.work_items import ItemPlanner
 from streampose.pose.letterbox import letterbox_into, plan_letterbox
 from streampose.processing import HostProcessing
 from streampose.runtime.control import StageControl
@@ -23,6 +24,7 @@ from tests.support.models import device_processing, host_processing
 CTX = mp.get_context("spawn")
 SPEC = builtin_specs()["openpose-mnv2s-coco18"]
 HEIGHT = 64
+PLANNER = ItemPlanner(spec=SPEC, height=HEIGHT)  # whole frames
 SIZES = [(96, 64), (64, 48)]  # (width, height) of stream 0 and stream 1
 
 MakeRing = Callable[..., SharedRing]
@@ -72,7 +74,7 @@ def rig(make_ring: MakeRing, stage_control: StageControl) -> Callable[..., Prepr
         inputs = make_ring(name="inputs", slots=inputs_slots, policy=inputs_policy,
                            slot_bytes=p.input_bytes(plans))
         stage = PreprocessStage(frames=frames, doorbell=CTX.Semaphore(0), inputs=inputs,
-                                processing=p, height=HEIGHT)
+                                processing=p, planner=PLANNER)
         stage.control = stage_control
         stage.open()
         return stage
@@ -117,7 +119,7 @@ def test_host_processing_writes_the_letterboxed_input(rig: Callable[..., Preproc
     assert stage.step() is True
     [(slot, header)] = drain(stage.inputs)
     lb = plan_letterbox(src_w=64, src_h=48, height=HEIGHT, stride=SPEC.stride)
-    assert stage.plan(64, 48) == lb
+    assert [item.letterbox for item in stage.plan(64, 48)] == [lb]
     want = np.zeros((lb.in_h, lb.in_w, 3), np.float32)
     letterbox_into(frame_of(1, 5), lb, want, spec=SPEC)
     assert (header.shape, header.dtype) == ((64, 88, 3), "float32")
@@ -176,7 +178,7 @@ def test_device_processing_sends_only_the_plan(make_ring: MakeRing,
     frames = [make_ring(name="frames0", slots=2, slot_bytes=96 * 64 * 3)]
     inputs = make_ring(name="inputs", slots=2, slot_bytes=PLAN_ONLY_BYTES)
     stage = PreprocessStage(frames=frames, doorbell=CTX.Semaphore(0), inputs=inputs,
-                            processing=p, height=HEIGHT)
+                            processing=p, planner=PLANNER)
     stage.control = stage_control
     frame_slot = decode(frames[0], stage.doorbell, 0, 0)
     assert stage.step() is True
@@ -198,7 +200,7 @@ def test_a_shard_reads_only_its_streams_and_the_last_shard_ends_the_work(
     finished = CTX.Value("i", 0)
     shards = [PreprocessStage(frames=[ring if s == mine else None for s, ring in enumerate(rings)],
                               doorbell=CTX.Semaphore(0), inputs=inputs, processing=p,
-                              height=HEIGHT, consumers=3, finished=finished, peers=2,
+                              planner=PLANNER, consumers=3, finished=finished, peers=2,
                               name=f"preprocess{mine}")
               for mine in (0, 1)]
     for shard in shards:

@@ -11,6 +11,7 @@ import pytest
 from streampose.transport.messages import (
     FLAG_DROPPED_BEFORE,
     FLAG_EOS,
+    FLAG_PASS,
     FLAG_RECONNECTED,
     FRAME_CODEC,
     FrameCodec,
@@ -32,6 +33,10 @@ HEADERS = [
     FrameHeader(seq=3, shape=(1080, 1920, 3), flags=FLAG_DROPPED_BEFORE, frame=FrameRef(0, 0)),
     FrameHeader(shape=(10,), transform=(2.0, 2.0, -1.5, 3.25)),
     FrameHeader(stream=-1, flags=FLAG_EOS),  # end of all work for a worker
+    # a frame's third of four tiles, its crop and the transform with the crop folded in
+    FrameHeader(ticket=9, item=2, items=4, crop=(120, 90, 240, 180),
+                transform=(2.67, 2.67, -320.0, -240.0)),
+    FrameHeader(flags=FLAG_PASS, shape=()),  # a pass-through item: no payload
 ]  # fmt: skip
 
 
@@ -108,3 +113,10 @@ def test_pose_result_carries_the_header() -> None:
     eos = PoseResult(FrameHeader(stream=1, flags=FLAG_EOS))
     assert eos.header.eos and eos.keypoints is None and eos.scores is None
     assert pickle.loads(pickle.dumps(result)).header == header
+
+
+def test_a_header_is_one_whole_frame_item_by_default() -> None:
+    header = FrameHeader()
+    assert (header.item, header.items, header.crop, header.passthrough) == (0, 1, (0, 0, 0, 0),
+                                                                          False)
+    assert FrameHeader(flags=FLAG_PASS).passthrough

@@ -1,0 +1,182 @@
+"""Work items: what a frame becomes between preprocess and postprocess.
+
+A :class:`WorkItem` is a crop of one frame (the whole frame, a tile, later a motion
+region; :class:`~streampose.pose.crops.Crop`) at one scale, with the letterbox that puts
+the crop into its own network input. Its :attr:`WorkItem.transform` is that letterbox's
+transform with the crop's offset folded in, so the item header's transform maps the
+network input straight back to *frame* pixels and postprocess maps keypoints exactly as
+for a whole frame. Every item of a frame carries the frame's ticket and its index among
+the frame's items; render's ticket order merges them back into one result per frame
+(:mod:`streampose.stages.item_merge`).
+
+:class:`ItemPlanner` plans a frame size's items, once per size:
+
+- the scale: ``--height`` when given (the explicit override), else the one
+  ``--min-person-height`` asks for (:func:`~streampose.pose.crops.scale_for_person_height`
+  with the head's best range of person heights, :data:`BEST_PERSON_PX`), else the
+  spec's input size (today's behaviour);
+- tiles off (the default): one item, the whole frame at that scale;
+- tiles on (``--tiles auto``): a frame whose input at that scale is larger than one
+  tile's (the spec's input for the frame at ``--tile-size``, default its input height)
+  is cut into overlapping tiles at that scale (:func:`~streampose.pose.crops.plan_tiles`,
+  ``--tile-overlap`` frame pixels); a frame that fits stays one item.
+
+A planner may also give no item for a frame: preprocess then sends one pass-through item
+(:data:`~streampose.transport.messages.FLAG_PASS`), which no network runs on and which
+reaches render as a frame with no people (later: still frames, interval frames).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from streampose.errors import ConfigError
+from streampose.pose.crops import Crop, plan_tiles, scale_for_person_height, whole_frame
+from streampose.pose.letterbox import Letterbox, Transform, plan_for_spec
+
+if TYPE_CHECKING:
+    from streampose.config import PipelineConfig
+    from streampose.models.spec import ModelSpec
+
+__all__ = ["BEST_PERSON_PX", "ItemPlanner", "WorkItem"]
+
+# The person heights, in network input pixels, each head finds best: (low, high).
+# Measured roughly (to be redone with benchmarks/recall.py, then moved into the model
+# specs): the recall ground truth of vtest (12 frames, 72 people) and its 1080p version
+# (5 frames, 32 people) run whole-frame at several input sizes, each person's recall
+# bucketed by its height times the scale (this worktree, 2026-12-07):
+# - openpose-mnthin-coco18 (--height 368..1104): recall 0.40 at 40-60 px, 0.63 at 60-80,
+#   0.77 at 80-100, 0.94-0.97 from 100 to 260, 4/4 at 260-340 (no larger person seen);
+#   openpose-mnv2s-coco18 alike but noisier (0.91 at 100-130, 0.96 at 160-200);
+# - yolo11n-pose (long side 480..1920): 0.37 at 80-100 px, 0.84 at 100-130, 0.96 at
+#   130-160, all from 160 to 450 (the largest seen).
+# The high ends are where the samples stop, not where recall drops.
+BEST_PERSON_PX: dict[str, tuple[float, float]] = {
+    "paf": (100.0, 300.0),
+    "keypoints": (130.0, 450.0),
+}
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """``crop`` of a frame, letterboxed into its network input by ``letterbox``."""
+
+    crop: Crop
+    letterbox: Letterbox
+
+    @property
+    def transform(self) -> Transform:
+        """The item header's ``(scale_x, scale_y, pad_x, pad_y)``: the letterbox's, with
+        the crop's offset folded into the pads (input = (frame - offset) * scale + pad),
+        so :func:`~streampose.pose.letterbox.input_to_frame` gives frame pixels."""
+        sx, sy, px, py = self.letterbox.transform
+        if self.crop.x == 0 and self.crop.y == 0:
+            return (sx, sy, px, py)
+        return (sx, sy, px - self.crop.x * sx, py - self.crop.y * sy)
+
+    def cut(self, frame: np.ndarray) -> np.ndarray:
+        """The crop's pixels: a view of ``frame`` (the frame itself when whole)."""
+        height, width = frame.shape[:2]
+        if self.crop.box == (0, 0, width, height):
+            return frame
+        rows, cols = self.crop.slices
+        return frame[rows, cols]
+
+
+@dataclass(frozen=True)
+class ItemPlanner:
+    """A frame size's work items (see the module doc); pure, cheap to keep per size.
+
+    ``height``: ``--height``; ``min_person_height``: ``--min-person-height`` (frame
+    pixels); ``tiles``: ``--tiles auto``; ``overlap``: ``--tile-overlap`` (frame
+    pixels); ``tile_size``: ``--tile-size`` (None: the spec's input height).
+    """
+
+    spec: ModelSpec
+    height: int | None = None
+    min_person_height: int | None = None
+    tiles: bool = False
+    overlap: int = 48
+    tile_size: int | None = None
+
+    @classmethod
+    def from_config(cls, config: PipelineConfig, spec: ModelSpec) -> ItemPlanner:
+        """The planner of a run: ``[model]`` height and person height, ``[tiles]``."""
+        model, tiles = config.model, config.tiles
+        return cls(spec=spec, height=model.height, min_person_height=model.min_person_height,
+                   tiles=tiles.enabled, overlap=tiles.overlap, tile_size=tiles.size)
+
+    def plan(self, width: int, height: int) -> tuple[WorkItem, ...]:
+        """The items of a ``width`` x ``height`` frame (at least one)."""
+        whole = plan_for_spec(self.spec, src_w=width, src_h=height,
+                              height=self._whole_height(width, height))
+        item = WorkItem(whole_frame(width, height, scale=_scale(whole)), whole)
+        if not self.tiles:
+            return (item,)
+        tile = plan_for_spec(self.spec, src_w=width, src_h=height, height=self.tile_size)
+        if whole.in_w <= tile.in_w and whole.in_h <= tile.in_h:
+            return (item,)
+        return self._tiles(width, height, tile, _scale(whole))
+
+    def count(self, width: int, height: int) -> int:
+        """How many items a ``width`` x ``height`` frame gives."""
+        return len(self.plan(width, height))
+
+    def letterboxes(self, sizes: Iterable[tuple[int, int]]) -> frozenset[Letterbox]:
+        """Every network input the frames of ``sizes`` give (what sizes the rings)."""
+        return frozenset(item.letterbox for w, h in sizes for item in self.plan(w, h))
+
+    def _whole_height(self, width: int, height: int) -> int | None:
+        """The ``height`` argument of the whole frame's letterbox (None: the spec's)."""
+        if self.height is not None or self.min_person_height is None:
+            return self.height
+        return self._height_at(width, height, self.person_scale())
+
+    def person_scale(self) -> float:
+        """Network pixels per frame pixel that put ``min_person_height`` at the low end
+        of the head's best range (:data:`BEST_PERSON_PX`)."""
+        assert self.min_person_height is not None
+        best = BEST_PERSON_PX.get(self.spec.head)
+        if best is None:
+            raise ConfigError(f"--min-person-height: no person-height range is known for "
+                              f"{self.spec.head!r} heads (model {self.spec.name}); give "
+                              "--height instead")
+        size = self.tile_size or self.spec.input_height
+        if best[1] > size:
+            raise ConfigError(f"--tile-size / [tiles].size = {size}: {self.spec.head} heads "
+                              f"see people best up to {best[1]:g} network pixels tall; "
+                              "with --min-person-height give a tile at least that tall")
+        return scale_for_person_height(self.min_person_height, best_px_range=best,
+                                       input_height=size)
+
+    def _height_at(self, width: int, height: int, scale: float) -> int:
+        """The letterbox ``height`` argument that scales a ``width`` x ``height`` image
+        by ``scale`` (the long side for ``fit = "long_side"`` specs)."""
+        side = max(width, height) if self.spec.fit == "long_side" else height
+        return max(1, round(side * scale))
+
+    def _tiles(self, width: int, height: int, tile: Letterbox, scale: float
+               ) -> tuple[WorkItem, ...]:
+        """Overlapping tiles of ``tile``'s input size (``new_w`` x ``new_h``) at ``scale``."""
+        tile_w = max(1, math.floor(tile.new_w / scale))
+        tile_h = max(1, math.floor(tile.new_h / scale))
+        try:
+            crops = plan_tiles(width, height, tile_w=tile_w, tile_h=tile_h,
+                               overlap=self.overlap, scale=scale)
+        except ValueError as exc:
+            raise ConfigError(f"--tile-overlap / [tiles].overlap = {self.overlap}: must be "
+                              f"less than a tile's side ({tile_w}x{tile_h} frame pixels for "
+                              f"{width}x{height} frames at this scale)") from exc
+        return tuple(WorkItem(c, plan_for_spec(self.spec, src_w=c.w, src_h=c.h,
+                                               height=self._height_at(c.w, c.h, scale)))
+                     for c in crops)
+
+
+def _scale(lb: Letterbox) -> float:
+    """The letterbox's scale: its fitted axis's (the other is rounded to whole pixels)."""
+    return max(lb.scale_x, lb.scale_y)

@@ -1,0 +1,106 @@
+"""Work items: a frame size's crops and letterboxes (whole frame, or tiles at the scale
+that --height or --min-person-height asks for), and the transform back to frame pixels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from streampose.errors import ConfigError
+from streampose.models.spec import ModelSpec, builtin_specs
+from streampose.planning.work_items import BEST_PERSON_PX, ItemPlanner
+from streampose.pose.letterbox import input_to_frame, plan_for_spec
+
+PAF = builtin_specs()["openpose-mnv2s-coco18"]  # fit = "height", input height 368, stride 8
+YOLO_LIKE = ModelSpec.from_dict({
+    "name": "tiny-pose", "skeleton": "coco17", "head": "keypoints", "input_name": "images",
+    "input_layout": "NCHW", "color": "RGB", "stride": 8, "scale": [1 / 255] * 3,
+    "pad_value": 114, "centred": True, "fit": "long_side", "input_height": 96,
+    "output": "output0", "keypoints": 17}, source="tiny-pose.toml")
+
+
+def test_by_default_a_frame_is_one_item_letterboxed_as_before() -> None:
+    for spec, height in ((PAF, None), (PAF, 480), (YOLO_LIKE, None)):
+        items = ItemPlanner(spec=spec, height=height).plan(480, 360)
+        lb = plan_for_spec(spec, src_w=480, src_h=360, height=height)
+        assert len(items) == 1 and items[0].letterbox == lb
+        assert items[0].transform == lb.transform
+        assert items[0].crop.box == (0, 0, 480, 360)
+
+
+def test_the_smallest_person_picks_the_scale_and_height_overrides_it() -> None:
+    low = BEST_PERSON_PX["paf"][0]
+    planner = ItemPlanner(spec=PAF, min_person_height=50)
+    assert planner.person_scale() == low / 50
+    (item,) = planner.plan(480, 360)
+    assert item.letterbox == plan_for_spec(PAF, src_w=480, src_h=360, height=round(360 * low / 50))
+    (explicit,) = ItemPlanner(spec=PAF, min_person_height=50, height=200).plan(480, 360)
+    assert explicit.letterbox.in_h == 200  # --height is the explicit override
+
+
+def test_a_frame_that_fits_one_tile_stays_whole() -> None:
+    items = ItemPlanner(spec=YOLO_LIKE, tiles=True).plan(480, 360)
+    assert len(items) == 1 and items[0].crop.box == (0, 0, 480, 360)
+
+
+def test_a_frame_larger_than_a_tile_at_its_scale_is_cut_into_overlapping_tiles() -> None:
+    planner = ItemPlanner(spec=YOLO_LIKE, height=192, tiles=True, overlap=8)
+    items = planner.plan(480, 360)  # 2x the tile's input: tiles of 240x180 frame pixels
+    assert len(items) == 9
+    crops = [item.crop for item in items]
+    assert {(c.w, c.h) for c in crops} == {(240, 180)}
+    covered = np.zeros((360, 480), bool)
+    for c in crops:
+        covered[c.slices] = True
+    assert covered.all()
+    assert crops[1].x < crops[0].x + crops[0].w - 8 + 1  # neighbours overlap >= 8 px
+    for item in items:  # every tile's input is one tile's, at the frame's scale
+        assert (item.letterbox.in_w, item.letterbox.in_h) == (96, 72)
+        assert item.letterbox.scale_x == pytest.approx(0.4)
+
+
+def test_an_item_s_transform_maps_its_input_back_to_frame_pixels() -> None:
+    items = ItemPlanner(spec=YOLO_LIKE, height=192, tiles=True, overlap=8).plan(480, 360)
+    frame_xy = np.array([[300.0, 250.0]])
+    for item in items:
+        crop, lb = item.crop, item.letterbox
+        if not (crop.x <= 300 < crop.x + crop.w and crop.y <= 250 < crop.y + crop.h):
+            continue
+        input_xy = (frame_xy - [crop.x, crop.y]) * [lb.scale_x, lb.scale_y] + \
+            [lb.pad_x, lb.pad_y]
+        (sx, sy), (ox, oy) = input_to_frame(item.transform, centres=False)
+        back = input_xy * [sx, sy] + [ox, oy]
+        np.testing.assert_allclose(back, frame_xy, atol=1e-9)
+        offset = np.array([crop.x, crop.y], np.float64)
+        np.testing.assert_allclose(lb.to_frame(input_xy) + offset, frame_xy,
+                                   atol=1e-9)  # the same as the crop's letterbox, moved
+
+
+def test_an_item_cuts_its_crop_from_the_frame() -> None:
+    frame = np.arange(360 * 480 * 3, dtype=np.uint32).reshape(360, 480, 3).astype(np.uint8)
+    (whole,) = ItemPlanner(spec=YOLO_LIKE).plan(480, 360)
+    assert whole.cut(frame) is frame
+    tile = ItemPlanner(spec=YOLO_LIKE, height=192, tiles=True, overlap=8).plan(480, 360)[4]
+    cut = tile.cut(frame)
+    assert np.shares_memory(cut, frame)
+    np.testing.assert_array_equal(cut, frame[tile.crop.y:tile.crop.y + tile.crop.h,
+                                             tile.crop.x:tile.crop.x + tile.crop.w])
+
+
+def test_letterboxes_are_every_input_of_the_sizes() -> None:
+    planner = ItemPlanner(spec=YOLO_LIKE, height=192, tiles=True, overlap=8)
+    inputs = planner.letterboxes([(480, 360), (96, 72)])
+    assert {(lb.in_w, lb.in_h) for lb in inputs} == {(96, 72)}
+    assert planner.count(480, 360) == planner.count(96, 72) == 9  # --height scales both
+
+
+@pytest.mark.parametrize(("planner", "message"), [
+    (ItemPlanner(spec=YOLO_LIKE, height=192, tiles=True, overlap=180),
+     "--tile-overlap / [tiles].overlap = 180: must be less than a tile's side"),
+    (ItemPlanner(spec=PAF, min_person_height=50, tile_size=200),
+     "--tile-size / [tiles].size = 200: paf heads see people best up to 300 network"),
+])
+def test_bad_tile_settings_name_the_option(planner: ItemPlanner, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        planner.plan(480, 360)
+    assert message in str(info.value)

@@ -36,7 +36,7 @@ POLL_S = 1.0  # how often the file's modification time is looked at
 
 
 class CameraAssigner:
-    """Slot -> camera for a run whose cameras come and go (see the module doc).
+    """Seat -> camera for a run whose cameras come and go (see the module doc).
 
     ``on_change(seat, name)`` is called when a seat's camera changes (``""``: none), so
     the parent's views (statistics, MQTT status, console) follow it. ``counts(seat)``:

@@ -1,7 +1,7 @@
 """One node pipeline per machine: ``streampose run --cameras <node file>`` for the cameras
 the controller gives this node.
 
-:class:`NodePipeline` is the body of a Ray actor (made by :mod:`streampose.fleet.ray_api`,
+:class:`NodePipeline` is the body of a Ray actor (made by :mod:`streampose.fleet.cluster`,
 pinned to its node) but needs no Ray itself. The controller calls :meth:`apply` with the
 node's cameras and the fleet's pipeline settings; the node writes its cameras file
 (:func:`write_node_file`, atomically) and

@@ -3,8 +3,8 @@
 The annotated output is written per stream: a video (or an image folder) whose path is
 the ``-o`` template with the stream's index or camera name (:func:`annotated_path`).
 :func:`check_annotated` is its check in the sink registry
-(:mod:`streampose.outputs.registry`), which makes every sink of a run (and a stream
-slot's recordings).
+(:mod:`streampose.outputs.registry`), which makes every sink of a run (and a changing
+seat's per-camera recordings).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ sinks. Everything that needs the list of outputs iterates over :data:`OUTPUTS`:
 :func:`make_sinks`, the one function that makes a render shard's sinks.
 
 Every sink of a run is made here, by the outputs' makers (:func:`video_sink` also makes
-a stream slot's recordings, :mod:`streampose.stages.recording`). A new file output is
+a changing seat's per-camera recordings, :mod:`streampose.stages.recording`). A new file output is
 its sink module plus one entry here; :meth:`Registry.registered` adds one for a while
 (tests).
 """
@@ -227,7 +227,7 @@ def _annotated_sink(template: str, stream: int, streams: Sequence[StreamFacts],
 
 def video_sink(stream: int, path: Path, *, width: int, height: int, fps: Fraction,
                time_base: Fraction, encoder: EncoderSettings) -> Sink:
-    """The annotated video of ``stream`` at ``path`` (also a stream slot's recording)."""
+    """The annotated video of ``stream`` at ``path`` (also a camera's recording on a seat)."""
     from streampose.outputs.video import VideoSink  # PyAV: only where a video is written
 
     return VideoSink(stream=stream, path=path, width=width, height=height, fps=fps,

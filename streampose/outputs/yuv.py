@@ -16,7 +16,7 @@ The matrices follow the standards' definitions: ``Y' = Kr R + Kg G + Kb B`` scal
 scaled to [16, 240] around 128 (BT.601: Kr 0.299, Kb 0.114; BT.709: Kr 0.2126,
 Kb 0.0722). Against FFmpeg's own conversion (swscale, accurate rounding, area filter)
 the planes differ by at most one level, by 0.03-0.16 of a level on average
-(``tests/outputs/test_colour.py``). The result depends only on the input: the same
+(``tests/outputs/test_yuv.py``). The result depends only on the input: the same
 frame always gives the same bytes (no threads race for a pixel).
 """
 

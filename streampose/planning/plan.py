@@ -1,7 +1,7 @@
 """The run plan: everything the stages are built from, checked before anything starts.
 
-:class:`streampose.pipeline.Pipeline` makes it (validating the config, probing the
-sources, resolving the model, choosing the backend and the processing strategy); each
+:func:`streampose.planning.validate.validate` makes it (validating the config, probing
+the sources, resolving the model, choosing the backend and the processing strategy); each
 stage class's ``outputs``/``build`` (see :mod:`streampose.runtime.topology`) reads the
 parts and config sections it needs. The plan is complete when made (thread plan and
 process layout included) and never changes; what the run shares while it goes on is
@@ -34,7 +34,7 @@ __all__ = ["RunPlan", "all_stream_facts", "process_count", "stream_facts"]
 class RunPlan:
     """A validated run: config, probed sources, model, backend, processing strategy,
     process layout and thread plan; complete when made (``validate`` in
-    :mod:`streampose.pipeline`)."""
+    :mod:`streampose.planning.validate`)."""
 
     config: PipelineConfig
     sources: tuple[ProbedSource, ...]

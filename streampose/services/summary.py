@@ -40,7 +40,7 @@ class SummaryService(Service):
         summary = summarise(self._uris, result, self._counters, self._latency,
                             cameras=self._view.cameras)
         assigner = self._cameras.assigner
-        if assigner is not None:  # every camera each slot carried, in order
+        if assigner is not None:  # every camera each seat carried, in order
             for entry, names, shares in zip(summary.streams, assigner.history,
                                             assigner.camera_counts(), strict=True):
                 entry["cameras"] = names

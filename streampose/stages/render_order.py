@@ -1,7 +1,7 @@
 """Render's re-ordering: each stream's results back in ``ticket`` order, one per frame.
 
 Postprocess workers finish a stream's frames in any order; render takes them in the
-order decode numbered them (``FrameHeader.ticket``), one stream independently of the
+order preprocess numbered them (``FrameHeader.ticket``), one stream independently of the
 others (a stream waiting for a late result holds back no other stream). A frame cut
 into several work items (tiles, regions) gives one result per item, all with the
 frame's ticket: its turn comes once all ``header.items`` of them are in, merged into

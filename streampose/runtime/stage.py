@@ -44,8 +44,8 @@ class Stage:
     """Base class: subclasses implement ``step`` and may override ``open``/``close``.
 
     A stage that takes part in a :class:`~streampose.runtime.topology.Topology` also
-    implements the class methods :meth:`outputs` (the channels it writes, sized by it,
-    named through the declared channels) and :meth:`build` (the stage object, from the
+    implements the class methods :meth:`outputs` (the channels it writes, sized by
+    :mod:`streampose.planning.capacity`, named through the declared channels) and :meth:`build` (the stage object, from the
     run plan and its wiring: its declared channels and the run's shared state).
     """
 

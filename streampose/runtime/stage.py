@@ -45,8 +45,9 @@ class Stage:
 
     A stage that takes part in a :class:`~streampose.runtime.topology.Topology` also
     implements the class methods :meth:`outputs` (the channels it writes, sized by
-    :mod:`streampose.planning.capacity`, named through the declared channels) and :meth:`build` (the stage object, from the
-    run plan and its wiring: its declared channels and the run's shared state).
+    :mod:`streampose.planning.capacity`, named through the declared channels) and
+    :meth:`build` (the stage object, from the run plan and its wiring: its declared
+    channels and the run's shared state).
     """
 
     name = "stage"

@@ -72,7 +72,9 @@ def test_metrics_endpoint_during_a_run(tmp_path: Path) -> None:
         proc.communicate(timeout=120)
     for name in ("streampose_frames_in_total", "streampose_frames_out_total",
                  "streampose_dropped_frames_total", "streampose_latency_seconds",
-                 "streampose_stage_busy_ratio", "streampose_fps_out"):
+                 "streampose_stage_busy_ratio", "streampose_fps_out",
+                 "streampose_frames_inferred_total", "streampose_work_items_total",
+                 "streampose_frames_skipped_total"):
         assert f"\n{name}" in body, name
     assert 'stage="infer' in body and 'stream="0"' in body  # infer, or infer0 with workers
 

@@ -44,6 +44,10 @@ def test_fake_backend_end_to_end_keeps_frames_and_timing(tmp_path: Path, clip: P
     assert all(x["skeleton"] == "coco18" and x["stream"] == 0 for x in lines)
     saved = json.loads((tmp_path / "s.json").read_text())
     assert saved["streams"][0]["frames_in"] == saved["streams"][0]["frames_out"] == 12
+    counted = {k: saved["streams"][0][k] for k in (
+        "frames_inferred", "work_items", "frames_skipped", "items_per_frame")}
+    assert counted == {"frames_inferred": 12, "work_items": 12, "frames_skipped": 0,
+                       "items_per_frame": 1.0}  # one whole-frame item per frame
     pids = [s["pid"] for s in summary.stages]
     assert len(set(pids)) == len(pids) == 6 and os.getpid() not in pids
     assert shm_segments() == []

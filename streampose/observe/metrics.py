@@ -47,7 +47,12 @@ _COUNTER_HELP = {"frames_in": "Frames decoded from the source.",
                  "frames_out": "Frames rendered and written.",
                  "dropped": "Frames dropped (ring full).",
                  "reconnects": "Reconnections to the source.",
-                 "decode_errors": "Damaged packets or frames, or unreadable images, skipped."}
+                 "decode_errors": "Damaged packets or frames, or unreadable images, skipped.",
+                 "frames_inferred": "Frames the network ran on (one or more work items).",
+                 "work_items": "Work items the network ran on (whole frames, tiles, "
+                               "regions); per inferred frame: divide by frames_inferred.",
+                 "frames_skipped": "Frames passed through without inference (still or "
+                                   "interval frames)."}
 
 
 @dataclass(kw_only=True)
@@ -56,7 +61,8 @@ class MetricsSnapshot:
 
     ``streams``: one dict per stream with ``stream`` (index), ``camera`` (its run name),
     ``source`` (credentials redacted), every counter of ``FIELDS``, ``fps_in``,
-    ``fps_out``, ``latency_p50``/``latency_p95`` (seconds or None), ``latency_count``/
+    ``fps_out``, ``items_per_frame`` (work items per inferred frame, or None),
+    ``latency_p50``/``latency_p95`` (seconds or None), ``latency_count``/
     ``latency_sum`` (all samples ever), ``state`` and ``total`` (frames expected, or
     None). ``stages``: one dict per stage with ``stage`` (name), ``items``,
     ``busy_ratio`` and ``busy_s`` (cumulative busy seconds).

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+from streampose.observe.counters import StreamCounters
 from streampose.planning.capacity import input_slots
 from streampose.planning.plan import RunPlan
 from streampose.planning.work_items import ItemPlanner, WorkItem
@@ -56,21 +57,24 @@ class PreprocessStage(Stage):
                    inputs=channels["inputs"], processing=plan.processing,
                    planner=plan.work, consumers=len(layout.infer),
                    finished=channels["preprocess_done"], peers=len(layout.preprocess),
+                   counters=wiring.run.counters,
                    name=cls.kind if len(layout.preprocess) == 1 else f"{cls.kind}{index}")
 
     def __init__(self, *, frames: Sequence[SharedRing | None], doorbell: Any,
                  inputs: SharedRing, processing: Processing, planner: ItemPlanner,
                  consumers: int = 1, finished: Any = None, peers: int = 1,
-                 name: str = "preprocess") -> None:
+                 counters: StreamCounters | None = None, name: str = "preprocess") -> None:
         """``frames``: every stream's frame ring, None for streams of other shards;
         ``planner``: a frame size's work items; ``consumers``: the inference workers;
         ``finished``/``peers``: the shared count of finished shards and how many there
-        are (None: this is the only one)."""
+        are (None: this is the only one); ``counters``: the run's per-stream counters,
+        where each frame's work items are counted (this shard writes its streams')."""
         super().__init__()
         self.name = name
         self.frames, self.doorbell, self.inputs = list(frames), doorbell, inputs
         self.processing, self.planner = processing, planner
         self.consumers, self.finished, self.peers = consumers, finished, peers
+        self.counters = counters
         self.owned = [s for s, ring in enumerate(self.frames) if ring is not None]
         self._turn = 0
         self._plans: dict[tuple[int, int], tuple[WorkItem, ...]] = {}
@@ -143,6 +147,12 @@ class PreprocessStage(Stage):
                                                  transform=item.transform, item=index,
                                                  crop=item.crop.rect))
         self.items += 1
+        self._count(header.stream, inferred=len(work))
+
+    def _count(self, stream: int, *, inferred: int) -> None:
+        """The frame's inferred work items in the stream's counters (0: passed through)."""
+        if self.counters is not None:
+            self.counters.items(stream, inferred=inferred)
 
     def _pass(self, header: FrameHeader, out: int) -> None:
         """A frame with no work item: one pass-through item, no pixels."""

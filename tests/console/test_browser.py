@@ -106,6 +106,8 @@ class Browse:
             assert page.locator(f"#cam-{i} .name").text_content() == camera
             stats = page.locator(f"#cam-{i} .stats").first.text_content() or ""
             assert "fps" in stats and "dropped" in stats and "lag p95" in stats, stats
+            page.wait_for_function(f"() => document.querySelector('#cam-{i} .work')"
+                                   ".textContent.includes('1.0 items/frame')", timeout=WAIT_MS)
         self.want_event.set()
         page.wait_for_function("() => [...document.querySelectorAll('.event')].some(e => "
                                "e.textContent.includes('fall') && "

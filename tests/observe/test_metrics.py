@@ -42,6 +42,18 @@ def types(text: str) -> dict[str, str]:
     return {family.name: family.type for family in text_string_to_metric_families(text)}
 
 
+def test_work_item_counters_per_stream() -> None:
+    snapshot = MetricsSnapshot(streams=[_stream(0, frames_inferred=30, work_items=120,
+                                                 frames_skipped=5)])
+    text = RunMetrics(lambda: snapshot).exposition().decode()
+    got, kinds = samples(text), types(text)
+    for name, value in (("streampose_frames_inferred", 30), ("streampose_work_items", 120),
+                        ("streampose_frames_skipped", 5)):
+        assert kinds[name] == "counter", name
+        assert got[(f"{name}_total", frozenset({("stream", "0")}))] == value
+    assert 'streampose_work_items_total{stream="0"} 120.0' in text
+
+
 def test_today_s_names_types_and_values() -> None:
     metrics = RunMetrics(lambda: SNAPSHOT)
     text = metrics.exposition().decode()

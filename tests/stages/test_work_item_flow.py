@@ -86,6 +86,7 @@ class Chain:
     render: RenderStage
     sink: Recorder
     merge: SpyMerge
+    counters: StreamCounters
     rng: random.Random = field(default_factory=lambda: random.Random(7))
 
     def decode(self, stream: int, seq: int, square_x: int | None) -> None:
@@ -136,21 +137,22 @@ def chain(make_ring: MakeRing, stage_control: StageControl,
         maps = make_ring(name="maps", slots=16, slot_bytes=p.output_bytes(plans))
         results: Any = queue.Queue()
         sink, merge = Recorder(), SpyMerge()
+        counters = StreamCounters(streams=streams, ctx=CTX)
         stages: list[Any] = [
             PreprocessStage(frames=frames, doorbell=CTX.Semaphore(0), inputs=inputs,
-                            processing=p, planner=planner),
+                            processing=p, planner=planner, counters=counters),
             InferStage(inputs=inputs, maps=maps, processing=p,
                        backend=BackendRequest(name="fake", spec=SPEC, model_path=None),
                        batch=4, max_wait_ms=0.0, streams=streams, consumers=workers),
             *[PostprocessStage(maps=maps, results=results, processing=p, worker=i)
               for i in range(workers)],
             RenderStage(frames=frames, results=results, sinks=[sink], skeleton="coco18",
-                        counters=StreamCounters(streams=streams, ctx=CTX),
-                        merge=merge)]
+                        counters=counters, merge=merge)]
         for stage in stages:
             stage.control = stage_control
             stage.open()
-        return Chain(frames, stages[0], stages[1], stages[2:-1], stages[-1], sink, merge)
+        return Chain(frames, stages[0], stages[1], stages[2:-1], stages[-1], sink, merge,
+                     counters)
 
     return build
 
@@ -189,6 +191,10 @@ def test_each_stream_s_frames_come_out_in_order_with_several_workers(
         centres = [float(np.median(p.keypoints[0, :, 0])) for _, p in mine]
         assert all(abs(got - (x + 3.5)) < 4 for got, x in zip(centres, xs, strict=True))
     assert c.render.order.partial(0) == c.render.order.partial(1) == 0
+    for counts in c.counters.snapshot():  # 2 x 2 tiles: 4 items per inferred frame
+        assert (counts["frames_inferred"], counts["work_items"], counts["frames_skipped"]) == (
+            3, 12, 0)
+        assert counts["frames_out"] == 3
 
 
 def test_a_pass_through_item_reaches_the_sinks_with_no_people(
@@ -199,6 +205,9 @@ def test_a_pass_through_item_reaches_the_sinks_with_no_people(
     (stream, frame, poses), = c.sink.written
     assert (stream, frame, len(poses)) == (0, 0, 0)
     assert c.infer.items == 0 and c.infer.batches == 0  # no model ran
+    [counts] = c.counters.snapshot()  # counted as skipped, not inferred
+    assert (counts["frames_inferred"], counts["work_items"], counts["frames_skipped"]) == (
+        0, 0, 1)
     assert free_slots(c.frames[0]) == 4  # render released the frame
     c.end(0, 1)
     c.preprocess.step()

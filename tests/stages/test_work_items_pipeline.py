@@ -58,7 +58,10 @@ def test_tiles_give_one_person_per_frame_in_frame_pixels(tmp_path: Path, kind: s
         outputs=OutputsConfig(json=jsonl), performance=PerformanceConfig(postprocess_workers=3))
     pipeline = Pipeline(config)
     assert pipeline.plan.work.count(W, H) == 4
-    pipeline.run()
+    summary = pipeline.run()
+    for counts in summary.streams:  # 2 x 2 tiles: 4 items per inferred frame
+        assert (counts["frames_inferred"], counts["work_items"], counts["frames_skipped"],
+                counts["items_per_frame"]) == (FRAMES, 4 * FRAMES, 0, 4.0)
     records = [json.loads(line) for line in jsonl.read_text().splitlines()]
     for stream in (0, 1):
         mine = [r for r in records if r["stream"] == stream]

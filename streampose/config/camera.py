@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from streampose.errors import ConfigError
 from streampose.uri import NETWORK_SCHEMES, URL_SCHEME, check_url, is_webcam, redact
 
-__all__ = ["NAME", "TRANSPORTS", "Camera"]
+__all__ = ["NAME", "TRANSPORTS", "Camera", "check_camera_url"]
 
 NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 TRANSPORTS = ("tcp", "udp")
@@ -42,9 +42,6 @@ class Camera:
                               "(rtsp://..., a video file, or a webcam index)")
         check_url(self.url)
         scheme = _scheme(self.url)
-        if scheme is not None and scheme not in NETWORK_SCHEMES:
-            raise ConfigError(f"url = {redact(self.url)!r}: unsupported scheme {scheme!r} "
-                              f"(known: {', '.join(NETWORK_SCHEMES)})")
         for key in ("record", "draw"):
             if not isinstance(getattr(self, key), bool):
                 raise ConfigError(f"{key} = {getattr(self, key)!r}: expected true or false")
@@ -71,3 +68,14 @@ def _shown(value: object) -> str:
 def _scheme(url: str) -> str | None:
     match = URL_SCHEME.match(url)
     return match.group(1).lower() if match else None
+
+
+def check_camera_url(url: str) -> None:
+    """What a cameras file (or ``fleet add --url``) takes as a camera: a network URL of a
+    known scheme, a video file or a webcam (ConfigError naming the scheme otherwise). A
+    fixed run's sources are checked by the source kinds instead
+    (:mod:`streampose.sources.factory`), so its seats hold any of them."""
+    scheme = _scheme(url)
+    if scheme is not None and scheme not in NETWORK_SCHEMES:
+        raise ConfigError(f"url = {redact(url)!r}: unsupported scheme {scheme!r} "
+                          f"(known: {', '.join(NETWORK_SCHEMES)})")

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from streampose.config.camera import NAME, Camera
+from streampose.config.camera import NAME, Camera, check_camera_url
 from streampose.config.sections import SECTIONS
 from streampose.config.toml import read_toml, resolve_path, table_values
 from streampose.errors import ConfigError
@@ -141,6 +141,7 @@ def _cameras(file: Path, base: Path, value: Any) -> list[Camera]:
         if isinstance(url, str) and url and not _is_not_a_path(url):
             url = resolve_path(url, base)
         try:
+            check_camera_url(url)
             cameras.append(Camera(**{**table, "url": url}))
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc}") from None

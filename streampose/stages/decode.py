@@ -96,7 +96,8 @@ class DecodeStage(Stage):
         ring = channels.at("frames", index)
         doorbell = channels.at("doorbell", plan.processes.preprocess_shard(index))
         policy = SeatPolicy(seats=run.seats, settings=cfg.settings, probed=probed,
-                            threads=1 if threads is None else threads)
+                            threads=1 if threads is None else threads,
+                            first=_first_source(run.seats, index, cfg.settings, threads))
         return cls(stream=index, source=None, ring=ring, doorbell=doorbell,
                    counters=run.counters, policy=policy, max_frames=cfg.performance.max_frames)
 
@@ -406,11 +407,14 @@ class SeatPolicy(DecodePolicy):
     """
 
     def __init__(self, *, seats: SeatTable, settings: StreamSettings, probed: ProbedSource,
-                 threads: int = 1) -> None:
+                 threads: int = 1, first: Source | None = None) -> None:
         """``settings``: the run's, which each camera's own adjust; ``probed``: the
         seat's source as probed (its sizes bound the frames, its kind picks the policy:
-        a changing seat's stands in for any live camera)."""
+        a changing seat's stands in for any live camera); ``first``: the source of the
+        camera the seat already had when the stage was built (made in the parent, where
+        every registered source kind is known), used for that camera."""
         self.seats, self.settings, self.probed, self.threads = seats, settings, probed, threads
+        self.first = first
         self.ring_policy = _ring_policy(probed)
 
     def start(self, stage: DecodeStage) -> None:
@@ -478,7 +482,9 @@ class SeatPolicy(DecodePolicy):
         """Read ``camera`` from now on; its end is a detach marker only in a changing
         seat (a fixed seat's camera ends the stream)."""
         live = self.settings.for_camera(camera).live
-        stage.begin_source(create_source(camera.url, threads=self.threads, live=live))
+        source, self.first = self.first, None
+        stage.begin_source(source if source is not None and source.uri == camera.url
+                           else create_source(camera.url, threads=self.threads, live=live))
         stage.detach_generation = generation if self.seats.changing else None
         self._inner = policy_for(self.probed, live, max_aspect=self.seats.max_aspect)
         self._inner.start(stage)
@@ -487,6 +493,17 @@ class SeatPolicy(DecodePolicy):
             else ""
         log.info("%s: camera %r attached (%s%s)", stage.name, camera.name, redact(camera.url),
                  via)
+
+
+def _first_source(seats: SeatTable, seat: int, settings: StreamSettings,
+                  threads: int | None) -> Source | None:
+    """The source of the camera ``seat`` has now (a fixed run's, assigned before the
+    stages are built), or None."""
+    _, camera, _ = seats.read(seat)
+    if camera is None:
+        return None
+    return create_source(camera.url, threads=1 if threads is None else threads,
+                         live=settings.for_camera(camera).live)
 
 
 def backoff_s(attempt: int, cap_s: float) -> float:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 # decode_errors: damaged packets/frames or unreadable images skipped (sources/damage.py)
+# carried: frames out whose poses were carried, not inferred (--interval); the inferred
+# ones are frames_out - carried
 FIELDS = ("frames_in", "frames_out", "dropped", "reconnects", "mqtt_dropped", "decode_errors",
-          "events")
+          "events", "carried")
 
 
 class StreamCounters:

@@ -3,11 +3,11 @@
 Results of one stream come back in ``ticket`` order whichever postprocess worker made
 them. On a frame the network did not run on (``--interval``), the frame before's people
 are carried onto it by optical flow (:mod:`streampose.pose.carry`). Track ids are
-assigned here, where each stream's frames are in order, and each
-stream's event engine (``streampose.events``, when rules are configured) runs on the
-tracked poses. The frame is drawn in place in its frame-ring slot (only when an output
-needs pixels), every sink writes it, the sinks that want events get the frame's events,
-and only then is the slot released: the frame ring bounds frames in flight.
+assigned here, where each stream's frames are in order, and each stream's event engine
+(``streampose.events``, when rules are configured) runs on the tracked poses. The frame
+is drawn in place in its frame-ring slot (only when an output needs pixels), every sink
+writes it, the sinks that want events get the frame's events, and only then is the slot
+released: the frame ring bounds frames in flight.
 
 Render may be sharded by stream (:mod:`streampose.planning.layout`): each render process
 owns some streams, their results queue, their trackers and their sinks. Everything kept

@@ -11,7 +11,8 @@ Runs the pipeline (the real model, JSON lines) on ../shared/media/vtest.mp4 with
   quartiles, and how many carried people found no interval-0 person;
 - **recall**: interval-0 people on carried frames that a carried person matched;
 - **id switches**: consecutive-frame pairs of the same person (mutual nearest by neck,
-  :func:`benchmarks.id_stability.id_changes`) whose id changed, against interval 0's;
+  :func:`benchmarks.id_stability.id_changes`, written for COCO-18 skeletons: on a COCO-17
+  model's poses it pairs by an eye instead) whose id changed, against interval 0's;
 - **fps**: frames out per second over the run (the summary's; the machine is shared, so
   compare within one run of this script).
 
@@ -154,12 +155,12 @@ def main() -> None:
         scores, unmatched, people, matched = agreement(base, poses, sigmas, args.min_oks)
         changed, matches = id_changes(poses)
         q = statistics.quantiles(scores, n=4) if len(scores) > 1 else [float("nan")] * 3
-        ratio = changed / base_changed if base_changed else float("inf" if changed else 1)
+        ratio = f"{changed / base_changed:.2f}x" if base_changed else "n/a: none"
         print(f"interval {n}: {fps:.2f} fps ({fps / base_fps:.2f}x); carried people "
               f"{len(scores) + unmatched}: OKS median {q[1]:.3f} (quartiles {q[0]:.3f}, "
               f"{q[2]:.3f}), {unmatched} unmatched; recall on carried frames "
-              f"{matched}/{people}; id changes {changed} of {matches} ({ratio:.2f}x "
-              "interval 0's)")
+              f"{matched}/{people}; id changes {changed} of {matches} ({ratio} at "
+              "interval 0)")
 
 
 if __name__ == "__main__":

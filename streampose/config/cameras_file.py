@@ -141,8 +141,8 @@ def _cameras(file: Path, base: Path, value: Any) -> list[Camera]:
         if isinstance(url, str) and url and not _is_not_a_path(url):
             url = resolve_path(url, base)
         try:
-            check_camera_url(url)
             cameras.append(Camera(**{**table, "url": url}))
+            check_camera_url(url)
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc}") from None
     return cameras

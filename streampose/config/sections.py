@@ -49,7 +49,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ModelConfig(Section):
-    """[model]: which network, where it runs, at what input size."""
+    """[model]: which network, where it runs, at what input size, on which frames."""
 
     table: ClassVar[str] = "model"
 
@@ -78,6 +78,9 @@ class ModelConfig(Section):
         "the smallest person to find, in frame pixels: picks the network input scale "
         "from the model's best range of person heights (default: the input size of "
         "--height or the spec)"))
+    interval: int = option(0, low=0, high=30, metavar="N", help=(
+        "run the network on every (N+1)th frame of each stream and carry the tracked "
+        "poses across the frames between by optical flow (0: every frame)"))
     backend_options: dict[str, object] = option(
         default_factory=dict, flag="--backend-option", metavar="KEY=VALUE",
         help="backend-specific option, repeatable (e.g. spin=true for onnxruntime)")

@@ -127,9 +127,9 @@ def _status(args: argparse.Namespace) -> int:
 def _add(args: argparse.Namespace) -> int:
     from streampose.config.camera import Camera, check_camera_url
 
-    check_camera_url(args.url)
     camera = Camera(name=args.name, url=args.url, transport=args.transport,
                     record=not args.no_record)  # ConfigError: one line, before Ray
+    check_camera_url(camera.url)
     return _change(args.address, "add", camera, f"camera {camera.name} added")
 
 

@@ -7,9 +7,10 @@ from typing import Any
 
 # decode_errors: damaged packets/frames or unreadable images skipped (sources/damage.py)
 # frames_inferred, work_items, frames_skipped: what the stream's preprocess shard made of
-# each frame (ITEM_FIELDS, StreamCounters.items)
+# each frame (ITEM_FIELDS, StreamCounters.items); carried: frames out whose poses render
+# carried from the last inferred frame (--interval), not inferred
 FIELDS = ("frames_in", "frames_out", "dropped", "reconnects", "mqtt_dropped", "decode_errors",
-          "events", "frames_inferred", "work_items", "frames_skipped")
+          "events", "frames_inferred", "work_items", "frames_skipped", "carried")
 ITEM_FIELDS = ("frames_inferred", "work_items", "frames_skipped")
 
 

@@ -21,7 +21,9 @@ class Poses:
     (0, 0, 0). ``scores`` is float32 ``(P,)``; ``track_ids`` is int64 ``(P,)``, -1 for
     people without a track. ``boxes`` is float32 ``(P, 4)`` of (x1, y1, x2, y2) when the
     model gives person boxes (one-stage heads), else None; :meth:`person_boxes` gives
-    boxes either way (the keypoints' extent when none are stored). Shapes and dtypes are
+    boxes either way (the keypoints' extent when none are stored). ``inferred`` is bool
+    ``(P,)``, False for people carried from an earlier frame rather than found by the
+    network on this one (``--interval``), or None: all inferred. Shapes and dtypes are
     checked on construction.
     """
 
@@ -30,6 +32,7 @@ class Poses:
     skeleton: Skeleton
     track_ids: np.ndarray = field(default_factory=lambda: _UNTRACKED)
     boxes: np.ndarray | None = None
+    inferred: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         kp = np.asarray(self.keypoints, dtype=np.float32)
@@ -48,6 +51,8 @@ class Poses:
         object.__setattr__(self, "track_ids", _vector("track_ids", ids, p, np.int64))
         if self.boxes is not None:
             object.__setattr__(self, "boxes", _boxes(self.boxes, p))
+        if self.inferred is not None:
+            object.__setattr__(self, "inferred", _vector("inferred", self.inferred, p, np.bool_))
 
     def __len__(self) -> int:
         return int(self.keypoints.shape[0])
@@ -68,7 +73,7 @@ class Poses:
         if self.boxes is not None:
             factor = np.array([scale[0], scale[1]] * 2, np.float32)
             boxes = self.boxes * factor + np.array([offset[0], offset[1]] * 2, np.float32)
-        return Poses(kp, self.scores, self.skeleton, self.track_ids, boxes)
+        return Poses(kp, self.scores, self.skeleton, self.track_ids, boxes, self.inferred)
 
     def clipped(self, *, width: int, height: int) -> Poses:
         """Keypoints and boxes clamped inside a ``width`` x ``height`` image (pixel centres
@@ -80,10 +85,11 @@ class Poses:
         boxes = None
         if self.boxes is not None:
             boxes = np.clip(self.boxes, 0, np.array([width - 1, height - 1] * 2, np.float32))
-        return Poses(kp, self.scores, self.skeleton, self.track_ids, boxes)
+        return Poses(kp, self.scores, self.skeleton, self.track_ids, boxes, self.inferred)
 
     def with_track_ids(self, track_ids: np.ndarray) -> Poses:
-        return Poses(self.keypoints, self.scores, self.skeleton, track_ids, self.boxes)
+        return Poses(self.keypoints, self.scores, self.skeleton, track_ids, self.boxes,
+                     self.inferred)
 
     def person_boxes(self) -> np.ndarray:
         """float32 ``(P, 4)`` boxes (x1, y1, x2, y2): the stored :attr:`boxes`, else the
@@ -101,7 +107,9 @@ class Poses:
     def to_json(self, *, decimals: int = 2) -> dict[str, Any]:
         """A JSON-ready dict: ``{"skeleton": name, "persons": [{"keypoints", "score", "id"}]}``;
         each person also has ``"box": [x1, y1, x2, y2]`` when the poses carry boxes (models
-        that give person boxes), and none otherwise (derive it from the keypoints)."""
+        that give person boxes), and none otherwise (derive it from the keypoints); a
+        person carried from an earlier frame (:attr:`inferred` False) has
+        ``"inferred": false``, an inferred one no such key."""
         kp = np.round(self.keypoints.astype(np.float64), decimals).tolist()
         scores = np.round(self.scores.astype(np.float64), 4).tolist()
         persons = [{"keypoints": k, "score": s, "id": int(i)}
@@ -110,6 +118,10 @@ class Poses:
             boxes = np.round(self.boxes.astype(np.float64), decimals).tolist()
             for person, box in zip(persons, boxes, strict=True):
                 person["box"] = box
+        if self.inferred is not None:
+            for person, inferred in zip(persons, self.inferred.tolist(), strict=True):
+                if not inferred:
+                    person["inferred"] = False
         return {"skeleton": self.skeleton.name, "persons": persons}
 
     @classmethod
@@ -124,7 +136,10 @@ class Poses:
         boxes = None
         if all("box" in p for p in persons):
             boxes = np.array([p["box"] for p in persons], np.float32)
-        return cls(kp, scores, skeleton, ids, boxes)
+        inferred = None
+        if any("inferred" in p for p in persons):
+            inferred = np.array([p.get("inferred", True) for p in persons], np.bool_)
+        return cls(kp, scores, skeleton, ids, boxes, inferred)
 
 
 def _vector(name: str, value: Any, length: int, dtype: type) -> np.ndarray:

@@ -2,7 +2,8 @@
 
 One payload is one work item (a whole frame, or a tile of one): its header's transform
 maps it to frame pixels, the crop's offset folded in, and render merges a frame's items.
-A pass-through item (no payload) becomes a result with no people.
+A pass-through item (no payload) becomes a result with no people, marked not inferred
+(render carries the frame before's people onto it, with ``--interval``).
 """
 
 from __future__ import annotations
@@ -83,7 +84,8 @@ class PostprocessStage(Stage):
         return self._send(PoseResult(header, poses.keypoints, poses.scores, poses.boxes))
 
     def _nobody(self, header: FrameHeader) -> PoseResult:
-        """A pass-through item's result: the frame, with no people."""
+        """A pass-through item's result: the frame, with no people, marked not inferred
+        (its header keeps :data:`FLAG_PASS`: :attr:`PoseResult.inferred` is False)."""
         poses = Poses.empty(get_skeleton(self.processing.spec.skeleton))
         return PoseResult(header, poses.keypoints, poses.scores, poses.boxes)
 

@@ -4,7 +4,8 @@ leased).
 A frame gives the work items its :class:`~streampose.planning.work_items.ItemPlanner`
 plans for its size: one (the whole frame, the default) or several (tiles), each
 letterboxed from its crop into its own input slot, all with the frame's ticket; or, when
-the planner gives none, one pass-through item that no network runs on.
+the planner gives none or the stream's interval skips the frame
+(:mod:`streampose.planning.interval`), one pass-through item that no network runs on.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from streampose.observe.counters import StreamCounters
 from streampose.planning.capacity import input_slots
+from streampose.planning.interval import Cadence, IntervalPolicy
 from streampose.planning.plan import RunPlan
 from streampose.planning.work_items import ItemPlanner, WorkItem
 from streampose.processing import Processing
@@ -55,17 +57,21 @@ class PreprocessStage(Stage):
         frames = [ring if s in mine else None for s, ring in enumerate(channels.group("frames"))]
         return cls(frames=frames, doorbell=channels.at("doorbell", index),
                    inputs=channels["inputs"], processing=plan.processing,
-                   planner=plan.work, consumers=len(layout.infer),
+                   planner=plan.work, interval=IntervalPolicy(plan.config.model.interval),
+                   consumers=len(layout.infer),
                    finished=channels["preprocess_done"], peers=len(layout.preprocess),
                    counters=wiring.run.counters,
                    name=cls.kind if len(layout.preprocess) == 1 else f"{cls.kind}{index}")
 
     def __init__(self, *, frames: Sequence[SharedRing | None], doorbell: Any,
                  inputs: SharedRing, processing: Processing, planner: ItemPlanner,
-                 consumers: int = 1, finished: Any = None, peers: int = 1,
+                 interval: IntervalPolicy | None = None, consumers: int = 1,
+                 finished: Any = None, peers: int = 1,
                  counters: StreamCounters | None = None, name: str = "preprocess") -> None:
         """``frames``: every stream's frame ring, None for streams of other shards;
-        ``planner``: a frame size's work items; ``consumers``: the inference workers;
+        ``planner``: a frame size's work items; ``interval``: which frames of a stream
+        the network runs on (None: every frame; the others pass through);
+        ``consumers``: the inference workers;
         ``finished``/``peers``: the shared count of finished shards and how many there
         are (None: this is the only one); ``counters``: the run's per-stream counters,
         where each frame's work items are counted (this shard writes its streams')."""
@@ -79,6 +85,7 @@ class PreprocessStage(Stage):
         self._turn = 0
         self._plans: dict[tuple[int, int], tuple[WorkItem, ...]] = {}
         self._tickets = [0] * len(self.frames)
+        self.cadence = Cadence(policy=interval or IntervalPolicy(), streams=len(self.frames))
         self._ended = 0
 
     def step(self) -> bool:
@@ -92,6 +99,7 @@ class PreprocessStage(Stage):
             self._ring(header.stream).release(slot)
             self._forward_eos(header)
             if header.detach:  # a camera left its seat; the stream goes on
+                self.cadence.restart(header.stream)
                 return True
             self._ended += 1
             if self._ended < len(self.owned):
@@ -128,7 +136,8 @@ class PreprocessStage(Stage):
     def _prepare(self, slot: int, header: FrameHeader, out: int) -> None:
         """The frame's items into input slots, the first into ``out`` (waiting for a
         free slot between items is not counted as busy)."""
-        work = self.plan(header.width, header.height)
+        inferred = self.cadence.next(header.stream)
+        work = self.plan(header.width, header.height) if inferred else ()
         frame = self._ring(header.stream).view(slot, header.frame_shape, "uint8")
         header = replace(header, frame=FrameRef(header.stream, slot),
                          ticket=self._next_ticket(header.stream), items=max(1, len(work)))

@@ -1,11 +1,13 @@
 """Render: results back in order, tracked, drawn on the leased frame, written, released.
 
 Results of one stream come back in ``ticket`` order whichever postprocess worker made
-them. Track ids are assigned here, where each stream's frames are in order, and each
-stream's event engine (``streampose.events``, when rules are configured) runs on the
-tracked poses. The frame is drawn in place in its frame-ring slot (only when an output
-needs pixels), every sink writes it, the sinks that want events get the frame's events,
-and only then is the slot released: the frame ring bounds frames in flight.
+them. On a frame the network did not run on (``--interval``), the frame before's people
+are carried onto it by optical flow (:mod:`streampose.pose.carry`). Track ids are
+assigned here, where each stream's frames are in order, and each stream's event engine
+(``streampose.events``, when rules are configured) runs on the tracked poses. The frame
+is drawn in place in its frame-ring slot (only when an output needs pixels), every sink
+writes it, the sinks that want events get the frame's events, and only then is the slot
+released: the frame ring bounds frames in flight.
 
 Render may be sharded by stream (:mod:`streampose.planning.layout`): each render process
 owns some streams, their results queue, their trackers and their sinks. Everything kept
@@ -39,6 +41,7 @@ from streampose.outputs.registry import SinkContext, camera_recordings, make_sin
 from streampose.planning.plan import RunPlan, all_stream_facts
 from streampose.planning.run_state import RunState
 from streampose.pose import Poses, get_skeleton
+from streampose.pose.carry import PoseCarry
 from streampose.runtime.channels import Wiring
 from streampose.runtime.stage import POLL_S, Stage
 from streampose.stages.item_merge import ItemMerge
@@ -68,6 +71,7 @@ class RenderStage(Stage):
                    names=[list(s.names) if s.names else None for s in plan.sources],
                    annotators=_annotators(plan),
                    tracker=_tracker(cfg.tracking), events=_engines(plan),
+                   carry=_carry(cfg.model.interval),
                    cameras=plan.cameras if plan.lineup.named else None,
                    seats=_seat_outputs(plan, run),
                    merge=ItemMerge(get_skeleton(plan.spec.skeleton)),
@@ -81,6 +85,7 @@ class RenderStage(Stage):
                  events: Callable[..., EventEngine | None] | None = None,
                  cameras: Sequence[str] | None = None,
                  seats: SeatOutputs | None = None, merge: Merge | None = None,
+                 carry: Callable[[], PoseCarry] | None = None,
                  name: str = "render") -> None:
         """``frames``: every stream's frame ring, None for streams of other render shards
         (their results never come here); per-stream state is indexed by stream.
@@ -88,7 +93,8 @@ class RenderStage(Stage):
         ``cameras``: each stream's camera name, in its records (a cameras file's run);
         ``seats``: the seat table whose cameras render attaches at each seat's first frame
         (a camera's own recording is opened then and closed at its detach marker);
-        ``merge``: a frame's work-item results -> its one result (frames cut into tiles)."""
+        ``merge``: a frame's work-item results -> its one result (frames cut into tiles);
+        ``carry``: makes a stream's pose carry (None: every frame is inferred)."""
         super().__init__()
         self.name = name
         self.frames, self.results, self.sinks = list(frames), results, SinkSet(sinks)
@@ -97,7 +103,7 @@ class RenderStage(Stage):
         self.owned = [s for s, ring in enumerate(self.frames) if ring is not None]
         self.names = names or [None] * streams
         self.make_annotators, self.make_tracker = annotators, tracker
-        self.make_engine = events
+        self.make_engine, self.make_carry = events, carry
         self.cameras = list(cameras) if cameras is not None else None
         self.seats = seats
         self.order = TicketOrder(streams=streams, merge=merge)
@@ -109,7 +115,7 @@ class RenderStage(Stage):
         self.states = RenderCameras(streams=len(self.frames), owned=self.owned,
                                    annotators=self.make_annotators, tracker=self.make_tracker,
                                    events=self.make_engine, cameras=self.cameras,
-                                   seats=self.seats)
+                                   seats=self.seats, carry=self.make_carry)
         self.sinks.open()
 
     def step(self) -> bool:
@@ -137,10 +143,8 @@ class RenderStage(Stage):
 
     def _emit(self, result: PoseResult) -> None:
         header = result.header
-        assert result.keypoints is not None and result.scores is not None  # not an EOS
-        poses = Poses(result.keypoints, result.scores, self.skeleton, boxes=result.boxes)
         state = self.states[header.stream]
-        poses = state.track(poses)
+        poses = self._poses(result, state)
         meta = self._meta(header, state.name)
         events = state.events(meta, poses)
         image = self._annotated(header, state, poses) if self.sinks.needs_image else None
@@ -152,7 +156,19 @@ class RenderStage(Stage):
         self._ring(header.frame.ring).release(header.frame.slot)
         if self.latency is not None:
             self.latency.record(header.stream, time.time() - header.wall)
-        self._count(header.stream)
+        self._count(header.stream, carried=not result.inferred)
+
+    def _poses(self, result: PoseResult, state: RenderCamera) -> Poses:
+        """The frame's tracked poses: as the network found them, or carried (a frame no
+        network ran on, read before anything is drawn on it)."""
+        assert result.keypoints is not None and result.scores is not None  # not an EOS
+        poses = Poses(result.keypoints, result.scores, self.skeleton, boxes=result.boxes)
+        if state.carry is None:
+            return state.track(poses)
+        header = result.header
+        frame = self._ring(header.frame.ring).view(header.frame.slot, header.frame_shape,
+                                                   "uint8")
+        return state.follow(poses, frame, inferred=result.inferred)
 
     def _ring(self, stream: int) -> SharedRing:
         ring = self.frames[stream]
@@ -172,9 +188,11 @@ class RenderStage(Stage):
                          pts_s=float(header.pts * header.time_base), wall=header.wall,
                          image_id=image_id(name, header.seq), name=name, camera=camera)
 
-    def _count(self, stream: int) -> None:
+    def _count(self, stream: int, *, carried: bool = False) -> None:
         self.items += 1
         self.counters.add(stream, "frames_out")
+        if carried:
+            self.counters.add(stream, "carried")
         self.rate.tick()
 
     # -- seats: a camera attached at its first frame, detached when it goes ---------------
@@ -243,6 +261,11 @@ def _tracker(section: TrackingConfig) -> Callable[[], Any] | None:
     from streampose.pose.tracking import PoseTracker
 
     return functools.partial(PoseTracker.from_config, section)
+
+
+def _carry(interval: int) -> Callable[[], PoseCarry] | None:
+    """A pose carry per stream when frames are skipped (``--interval`` N > 0)."""
+    return PoseCarry if interval > 0 else None
 
 
 def _engines(plan: RunPlan) -> Callable[[int], EventEngine | None] | None:

@@ -1,11 +1,12 @@
 """Render's per-camera state: what each stream's camera has in the render process.
 
-Per stream: the camera's name (in the records), its tracker, its event engine and the
-annotator drawing that engine's rules, what is drawn on its frames, and the camera its
-seat carries and that camera's own recording. Every seat's camera is attached at its
-first frame (:meth:`RenderCameras.attach`, from the seat table); in a run whose cameras
-come and go, :meth:`RenderCameras.detach` at its detach marker forgets it, and the next
-camera is attached at its own first frame.
+Per stream: the camera's name (in the records), its tracker, its pose carry (the poses
+of the frame before carried onto frames the network did not run on, ``--interval``), its
+event engine and the annotator drawing that engine's rules, what is drawn on its
+frames, and the camera its seat carries and that camera's own recording. Every seat's
+camera is attached at its first frame (:meth:`RenderCameras.attach`, from the seat
+table); in a run whose cameras come and go, :meth:`RenderCameras.detach` at its detach
+marker forgets it, and the next camera is attached at its own first frame.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from streampose.events.engine import EventEngine
 from streampose.outputs.base import FrameMeta, Sink
 from streampose.outputs.factory import EncoderSettings
 from streampose.pose import Poses
+from streampose.pose.carry import PoseCarry
 from streampose.stages.recording import open_recording
 from streampose.transport.messages import FrameHeader
 
@@ -59,6 +61,7 @@ class RenderCamera:
     name: str | None = None
     annotators: list[Any] = field(default_factory=list)
     tracker: Any = None
+    carry: PoseCarry | None = None
     engine: EventEngine | None = None
     rules: Any = None
     camera: Camera | None = None
@@ -67,6 +70,25 @@ class RenderCamera:
     def track(self, poses: Poses) -> Poses:
         """``poses`` with their track ids (unchanged without a tracker)."""
         return self.tracker.update(poses) if self.tracker is not None else poses
+
+    def follow(self, poses: Poses, frame: np.ndarray | None, *, inferred: bool) -> Poses:
+        """The frame's tracked poses: ``poses`` as the network found them, or (not
+        ``inferred``) the frame before's carried onto ``frame`` by optical flow.
+
+        The tracker is updated with carried poses too: its positions follow the people
+        between inferred frames, so the next inferred frame is matched against where
+        they are now, and its velocity and ``max_age`` stay in frames. Without a carry
+        (``--interval 0``), ``poses`` are tracked as they are.
+        """
+        carry = self.carry
+        if carry is None or frame is None:
+            return self.track(poses)
+        now = carry.grey(frame)
+        if not inferred:
+            poses = carry.carried(now, poses.skeleton)
+        poses = self.track(poses)
+        carry.keep(now, poses)
+        return poses
 
     def events(self, meta: FrameMeta, poses: Poses) -> list[Any]:
         """The frame's events (none without an engine)."""
@@ -82,7 +104,7 @@ class RenderCamera:
     def forget(self) -> None:
         """The camera left: no tracks, no events, no recording (the drawing and the name
         stay until the next camera's)."""
-        self.tracker = self.engine = self.rules = None
+        self.tracker = self.carry = self.engine = self.rules = None
         self.camera = self.recording = None
 
 
@@ -95,8 +117,9 @@ def _rules(engine: EventEngine | None) -> Any:
 class RenderCameras:
     """Every stream's :class:`RenderCamera`, made in the render process.
 
-    ``annotators(stream)``, ``tracker()`` and ``events(stream, camera=None)`` make a
-    camera's parts; ``cameras``: each stream's camera name (None: records name none);
+    ``annotators(stream)``, ``tracker()``, ``carry()`` and ``events(stream, camera=None)``
+    make a camera's parts (``carry`` None: every frame is inferred); ``cameras``: each
+    stream's camera name (None: records name none);
     ``seats``: the seat table and what a camera's attachment needs (None: no camera is
     ever attached, the first parts stay).
     """
@@ -106,8 +129,10 @@ class RenderCameras:
                  tracker: Callable[[], Any] | None = None,
                  events: Callable[..., EventEngine | None] | None = None,
                  cameras: Sequence[str] | None = None,
-                 seats: SeatCameras | None = None) -> None:
+                 seats: SeatCameras | None = None,
+                 carry: Callable[[], PoseCarry] | None = None) -> None:
         self.make_tracker, self.make_engine, self.seats = tracker, events, seats
+        self.make_carry = carry
         self.named = cameras is not None
         self._states = [self._first(s, annotators, cameras) if s in owned
                         else RenderCamera(name=cameras[s] if cameras else None)
@@ -119,6 +144,7 @@ class RenderCameras:
         return RenderCamera(name=cameras[stream] if cameras else None,
                            annotators=annotators(stream) if annotators else [],
                            tracker=self.make_tracker() if self.make_tracker else None,
+                           carry=self.make_carry() if self.make_carry else None,
                            engine=engine, rules=_rules(engine))
 
     def __getitem__(self, stream: int) -> RenderCamera:
@@ -142,6 +168,7 @@ class RenderCameras:
             state.name = camera.name
         state.annotators = seats.annotators(camera)
         state.tracker = self.make_tracker() if self.make_tracker else None
+        state.carry = self.make_carry() if self.make_carry else None
         state.engine = self.make_engine(stream, camera.name) if self.make_engine else None
         state.rules = _rules(state.engine)
         state.recording = open_recording(template=seats.template, encoder=seats.encoder,

@@ -170,3 +170,9 @@ class PoseResult:
     keypoints: np.ndarray | None = None
     scores: np.ndarray | None = None
     boxes: np.ndarray | None = None  # (P, 4) x1, y1, x2, y2 when the model gives boxes
+
+    @property
+    def inferred(self) -> bool:
+        """False for a pass-through item's result (no network ran on the frame: its
+        people are carried by render from the frame before)."""
+        return not self.header.passthrough

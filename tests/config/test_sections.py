@@ -50,6 +50,8 @@ THREADS = ("--cores", "--opencv-threads")
 CAMERAS = ("--cameras", "--max-streams")
 # Resolution where the people are (issue 20): the scale from the person height, tiles.
 TILES = ("--min-person-height", "--tiles", "--tile-overlap", "--tile-size")
+# Pay for the pixels (issue 21): the network on every (N+1)th frame.
+INTERVAL = ("--interval",)
 TRACKER = ("--track-max-age", "--track-min-similarity", "--track-min-hits", "--track-sigma",
            "--track-min-scale", "--track-velocity-smoothing")
 
@@ -97,6 +99,10 @@ def config(*argv: str) -> PipelineConfig:
                                             "2 is outside the allowed range [4, 4096]"),
     (ModelConfig, {"min_person_height": 40.5}, "[model].min_person_height: 40.5 is not an "
                                                "integer"),
+    (ModelConfig, {"interval": 31}, "--interval / [model].interval: 31 is outside the "
+                                    "allowed range [0, 30]"),
+    (ModelConfig, {"interval": -1}, "--interval / [model].interval: -1 is outside"),
+    (ModelConfig, {"interval": 1.5}, "--interval / [model].interval: 1.5 is not an integer"),
     (TilesConfig, {"mode": "on"}, "--tiles / [tiles].mode: 'on' is not one of 'off', 'auto'"),
     (TilesConfig, {"overlap": -1}, "--tile-overlap / [tiles].overlap: -1 is outside the "
                                    "allowed range [0, 4096]"),
@@ -176,7 +182,7 @@ def test_decoder_section_is_the_decoder_s_thresholds() -> None:
 def test_today_s_flags_are_all_there_plus_the_tracker_s() -> None:
     words = (word.strip("[],") for word in _run_help().split())
     flags = {w for w in words if w.startswith("-") and w[1:2].isalpha() | (w[1:2] == "-")}
-    groups = (TODAY, TRACKER, ADDED, MQTT, THREADS, CAMERAS, TILES)
+    groups = (TODAY, TRACKER, ADDED, MQTT, THREADS, CAMERAS, TILES, INTERVAL)
     assert set().union(*groups) | {"-h", "--help"} == flags
 
 

@@ -120,3 +120,29 @@ def test_a_camera_state_draws_its_rules_under_its_poses() -> None:
     assert drawn == ["rules", "poses"]
     assert state.track(poses) is poses  # no tracker, no engine: unchanged, no events
     assert state.events(None, poses) == []  # type: ignore[arg-type]
+
+
+def test_a_frame_not_inferred_carries_the_frame_before_s_tracked_people() -> None:
+    from streampose.pose.carry import PoseCarry
+    from streampose.pose.tracking import PoseTracker
+
+    skeleton = get_skeleton("coco18")
+    state = RenderCamera(tracker=PoseTracker(), carry=PoseCarry())
+    frame = np.full((120, 160, 3), 90, np.uint8)
+    frame[40:72, 40:72] = np.random.default_rng(0).integers(0, 255, (32, 32, 1), np.uint8)
+    kp = np.zeros((1, skeleton.num_keypoints, 3), np.float32)
+    kp[0, :3] = [(50, 50, 0.8), (60, 55, 0.8), (45, 65, 0.8)]
+    found = state.follow(Poses(kp, np.ones(1, np.float32), skeleton), frame, inferred=True)
+    moved = np.roll(frame, (3, 6), axis=(0, 1))
+    nobody = Poses.empty(skeleton)
+    carried = state.follow(nobody, moved, inferred=False)
+    assert len(carried) == 1 and carried.track_ids.tolist() == found.track_ids.tolist()
+    assert carried.inferred is not None and not carried.inferred.any()
+    assert np.allclose(carried.keypoints[0, 0, :2], [56, 53], atol=0.5)
+    assert state.tracker.num_tracks == 1
+
+
+def test_without_a_carry_a_frame_is_tracked_as_it_came() -> None:
+    state = RenderCamera()
+    nobody = Poses.empty(get_skeleton("coco18"))
+    assert state.follow(nobody, None, inferred=False) is nobody

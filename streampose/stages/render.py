@@ -18,8 +18,6 @@ joined by the parent after the run (:mod:`streampose.outputs.parts`).
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import logging
 import queue
 import time
@@ -28,17 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from streampose.cameras.seats import SeatTable
-from streampose.config.camera import Camera
-from streampose.config.overrides import StreamSettings
-from streampose.config.sections import DrawConfig, TrackingConfig
 from streampose.events.engine import EventEngine
-from streampose.events.rules import rules_from_config
 from streampose.observe.counters import StreamCounters
 from streampose.outputs.base import FrameMeta, Sink, image_id
-from streampose.outputs.factory import EncoderSettings
-from streampose.outputs.registry import SinkContext, camera_recordings, make_sinks
-from streampose.planning.plan import RunPlan, all_stream_facts
+from streampose.planning.plan import RunPlan
 from streampose.planning.run_state import RunState
 from streampose.pose import Poses, get_skeleton
 from streampose.pose.carry import PoseCarry
@@ -47,6 +38,15 @@ from streampose.runtime.stage import POLL_S, Stage
 from streampose.stages.item_merge import ItemMerge
 from streampose.stages.render_cameras import RenderCamera, RenderCameras
 from streampose.stages.render_order import Merge, TicketOrder
+from streampose.stages.render_parts import (
+    SeatOutputs,
+    annotators_of,
+    carry_of,
+    engines_of,
+    seat_outputs,
+    sinks_of,
+    tracker_of,
+)
 from streampose.stages.sink_set import SinkSet
 from streampose.stages.steady_rate import SteadyRate
 from streampose.transport.messages import FrameHeader, PoseResult
@@ -66,14 +66,14 @@ class RenderStage(Stage):
         mine = layout.render[index]
         frames = [ring if s in mine else None for s, ring in enumerate(channels.group("frames"))]
         return cls(frames=frames, results=channels.at("results", index),
-                   sinks=_sinks(plan, run, index), skeleton=plan.spec.skeleton,
+                   sinks=sinks_of(plan, run, index), skeleton=plan.spec.skeleton,
                    counters=run.counters, latency=run.latency,
                    names=[list(s.names) if s.names else None for s in plan.sources],
-                   annotators=_annotators(plan),
-                   tracker=_tracker(cfg.tracking), events=_engines(plan),
-                   carry=_carry(cfg.model.interval),
+                   annotators=annotators_of(plan),
+                   tracker=tracker_of(cfg.tracking), events=engines_of(plan),
+                   carry=carry_of(cfg.model.interval),
                    cameras=plan.cameras if plan.lineup.named else None,
-                   seats=_seat_outputs(plan, run),
+                   seats=seat_outputs(plan, run),
                    merge=ItemMerge(get_skeleton(plan.spec.skeleton)),
                    name=cls.kind if len(layout.render) == 1 else f"{cls.kind}{index}")
 
@@ -227,110 +227,3 @@ class RenderStage(Stage):
     def close(self) -> None:
         """Close every output, even after one fails; then raise the first failure."""
         self.sinks.close()
-
-
-def _annotators(plan: RunPlan) -> Callable[[int], list[Any]]:
-    """``make(stream)``: the annotators of a stream, from ``[draw]`` and its camera's
-    ``draw`` (off: nothing drawn but blurred faces) and ``blur_faces``."""
-    cfg = plan.config
-    own = [cfg.settings_for(s) for s in range(plan.streams)]
-    settings = [_draw_settings(o.draw, tracking=cfg.tracking.enabled, poses=o.poses)
-                for o in own]
-    return functools.partial(_build_annotators, settings)
-
-
-def _draw_settings(draw: DrawConfig, *, tracking: bool, poses: bool) -> dict[str, Any]:
-    """``build_annotators`` keywords; ``poses`` False draws nothing but blurred faces."""
-    return {"skeleton": poses, "ids": poses and draw.ids and tracking,
-            "boxes": poses and draw.boxes, "blur_faces": draw.blur_faces,
-            "min_confidence": draw.min_confidence}
-
-
-def _build_annotators(settings: Sequence[dict[str, Any]], stream: int) -> list[Any]:
-    """The annotators of ``stream``, made in the render process (OpenCV is imported
-    there, not in the parent that builds the stage)."""
-    from streampose.render import build_annotators
-
-    return build_annotators(**settings[stream])
-
-
-def _tracker(section: TrackingConfig) -> Callable[[], Any] | None:
-    """A PoseTracker per stream, with the section's parameters; None when tracking is off."""
-    if not section.enabled:
-        return None
-    from streampose.pose.tracking import PoseTracker
-
-    return functools.partial(PoseTracker.from_config, section)
-
-
-def _carry(interval: int) -> Callable[[], PoseCarry] | None:
-    """A pose carry per stream when frames are skipped (``--interval`` N > 0)."""
-    return PoseCarry if interval > 0 else None
-
-
-def _engines(plan: RunPlan) -> Callable[[int], EventEngine | None] | None:
-    """``make(stream)``: that stream's event engine; None when no rule is configured.
-
-    A track is forgotten one frame after the tracker would have retired it
-    (``[tracking].max_age``): its id never comes back.
-    """
-    events = plan.config.events
-    if not events.enabled:
-        return None
-    return functools.partial(_engine, rules=rules_from_config(events), cameras=plan.cameras,
-                             skeleton=plan.spec.skeleton,
-                             forget_after=plan.config.tracking.max_age + 1,
-                             min_keypoints=events.min_keypoints)
-
-
-def _engine(stream: int, camera: str | None = None, *, rules: tuple[Any, ...],
-            cameras: tuple[str, ...], skeleton: str, forget_after: int,
-            min_keypoints: int) -> EventEngine:
-    camera = cameras[stream] if camera is None else camera
-    return EventEngine(camera=camera, rules=rules, skeleton=get_skeleton(skeleton),
-                       forget_after=forget_after, min_keypoints=min_keypoints)
-
-
-def _sinks(plan: RunPlan, run: RunState, shard: int) -> list[Sink]:
-    """The sinks of render shard ``shard`` (:func:`streampose.outputs.registry.make_sinks`):
-    its streams' outputs, and files that span streams written as this shard's part when
-    there are several shards."""
-    shards = plan.processes.render
-    context = SinkContext(config=plan.config, streams=all_stream_facts(plan),
-                          encoder=_encoder(plan), owned=shards[shard],
-                          part=shard if len(shards) > 1 else None,
-                          counters=run.counters, console=run.console)
-    return make_sinks(context)
-
-
-def _encoder(plan: RunPlan) -> EncoderSettings:
-    """The annotated videos' encoder settings, with render's thread budget."""
-    threads = plan.budget(RenderStage.kind).encoder
-    return EncoderSettings.from_performance(plan.config.performance,
-                                            threads=1 if threads is None else threads)
-
-
-@dataclasses.dataclass(frozen=True)
-class SeatOutputs:
-    """What render needs to follow the cameras of the seats: the seat table, a camera's
-    own annotated-video template (None: the run's sinks record the streams) and encoder,
-    and the run's settings a camera's own ``draw``/``blur_faces`` adjust."""
-
-    table: SeatTable
-    template: str | None
-    encoder: EncoderSettings
-    settings: StreamSettings
-    tracking: bool
-    overwrite: bool = True
-
-    def annotators(self, camera: Camera) -> list[Any]:
-        own = self.settings.for_camera(camera)
-        return _build_annotators([_draw_settings(own.draw, tracking=self.tracking,
-                                                 poses=own.poses)], 0)
-
-
-def _seat_outputs(plan: RunPlan, run: RunState) -> SeatOutputs:
-    cfg = plan.config
-    return SeatOutputs(table=run.seats, template=camera_recordings(cfg),
-                       encoder=_encoder(plan), settings=cfg.settings, tracking=cfg.tracking.enabled,
-                       overwrite=cfg.outputs.overwrite)

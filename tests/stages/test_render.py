@@ -321,7 +321,7 @@ def test_a_seat_s_camera_is_followed_from_its_first_frame_to_its_detach_marker(
     from streampose.config.overrides import StreamSettings
     from streampose.config.sections import DrawConfig, LiveConfig
     from streampose.outputs.factory import EncoderSettings
-    from streampose.stages.render import SeatOutputs
+    from streampose.stages.render_parts import SeatOutputs
     from streampose.transport.messages import FLAG_DETACH
 
     class PerStream(Recorder):
@@ -359,7 +359,7 @@ def test_a_fixed_seat_s_camera_keeps_records_unnamed_without_a_cameras_file(
     from streampose.config.overrides import StreamSettings
     from streampose.config.sections import DrawConfig, LiveConfig
     from streampose.outputs.factory import EncoderSettings
-    from streampose.stages.render import SeatOutputs
+    from streampose.stages.render_parts import SeatOutputs
 
     class PerStream(Recorder):
         def __init__(self) -> None:

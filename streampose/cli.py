@@ -111,6 +111,9 @@ def _add_quantize_arguments(p: argparse.ArgumentParser) -> None:
                    choices=QUANT_METHODS, help=(
                        "calibration methods to try; the one closest to the float outputs "
                        "wins (default: minmax percentile)"))
+    p.add_argument("--equalize", choices=("auto", "on", "off"), default="auto", help=(
+        "rescale conv pairs so each tensor's channels span similar ranges before "
+        "quantizing (auto: try both, keep the closer to float)"))
     p.add_argument("--per-tensor", action="store_true",
                    help="one scale per weight tensor (default: per output channel)")
     p.add_argument("--reduce-range", action="store_true",
@@ -134,7 +137,8 @@ def quantize_command(args: argparse.Namespace) -> int:
         annotations=None if annotations is None else Path(annotations),
         max_drop=args.max_drop, frames=args.frames, methods=tuple(args.method),
         per_channel=not args.per_tensor, reduce_range=args.reduce_range,
-        height=args.height, spec=args.model_spec))
+        height=args.height, spec=args.model_spec,
+        equalize={"auto": None, "on": True, "off": False}[args.equalize]))
     print("\n".join(report.lines()))
     return 0
 

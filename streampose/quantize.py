@@ -6,8 +6,9 @@
 
 1. Calibration frames are read from the sources (spread over each video) and prepared
    by the run's own letterbox and normalisation (:func:`~.models.quantize.network_inputs`).
-2. Each calibration method asked for quantizes the whole model; the one whose outputs
-   stray least from the float model's wins.
+2. Each calibration method asked for quantizes the whole model, as it is and after
+   cross-layer range equalization (:mod:`~.models.equalize`); the one whose outputs
+   stray least from the float model's (channel by channel) wins.
 3. With ``--eval``, COCO AP is measured (:func:`~.evaluate.evaluate`, the ``streampose
    eval`` pipeline) before and after. While the drop exceeds ``max_drop``, groups of
    layers are left in float, the group that lowers the output error most first
@@ -47,6 +48,8 @@ __all__ = ["QuantReport", "QuantRequest", "Trial", "calibration_frames", "quanti
 log = logging.getLogger(__name__)
 
 DEFAULT_METHODS = ("minmax", "percentile")
+EQUALIZED = "+equalized"  # a calibration of the equalized model (models/equalize.py)
+_EQUALIZED = {None: ("", EQUALIZED), False: ("",), True: (EQUALIZED,)}
 PROBE_INPUTS = 6  # calibration inputs the output error is measured on
 
 
@@ -66,6 +69,7 @@ class QuantRequest:
     reduce_range: bool = False
     height: int | None = None
     spec: Path | None = None
+    equalize: bool | None = None  # None: try the model as it is and equalized
 
 
 @dataclass(kw_only=True)
@@ -189,8 +193,24 @@ class _Search:
     # -- steps -------------------------------------------------------------------------
 
     def _best_method(self) -> str:
-        errors = {m: self._try(f"calibration {m}", m, ()).error for m in self.request.methods}
+        """The calibration (``minmax``, ``percentile+equalized``...) whose whole-model
+        quantization strays least from the float outputs."""
+        choices = [m + suffix for m in self.request.methods
+                   for suffix in _EQUALIZED[self.request.equalize]]
+        errors = {c: self._try(f"calibration {c}", c, ()).error for c in choices}
         return min(errors, key=lambda m: errors[m])
+
+    def _base(self, method: str) -> Path:
+        """The float model a calibration quantizes: the model, or it equalized."""
+        if not method.endswith(EQUALIZED):
+            return self.request.model
+        path = self.tmp / "equalized.onnx"
+        if not path.is_file():
+            from streampose.models.equalize import equalize
+
+            equalize(self.request.model, path, self._probe_inputs(),
+                     input_name=self.spec.input_name)
+        return path
 
     def _left_in_float(self, method: str, ap_float: float | None
                        ) -> tuple[tuple[Path, Trial], list[str]]:
@@ -232,12 +252,14 @@ class _Search:
     def _try(self, step: str, method: str, exclude: tuple[str, ...]) -> Trial:
         from streampose.models.quantize import QuantSettings, quantize_model
 
-        settings = QuantSettings(method=method, per_channel=self.request.per_channel,
+        settings = QuantSettings(method=method.removesuffix(EQUALIZED),
+                                 per_channel=self.request.per_channel,
                                  reduce_range=self.request.reduce_range, exclude=exclude)
         path = self._new_path(step)
-        quantize_model(self.request.model, path, self.inputs, spec=self.spec,
+        quantize_model(self._base(method), path, self.inputs, spec=self.spec,
                        settings=settings, cache=self.tmp / f"ranges-{method}.json")
-        trial = Trial(step=step, settings=settings.describe(), float_nodes=len(exclude),
+        described = settings.describe() + (", equalized" if method != settings.method else "")
+        trial = Trial(step=step, settings=described, float_nodes=len(exclude),
                       error=self.reference.error(path))
         log.info("%s: %s, output error %.4f", step, trial.settings, trial.error)
         self.tried.append(trial)

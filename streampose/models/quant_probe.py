@@ -3,8 +3,8 @@ output error against the float model, for ``streampose quantize``.
 
 Timings are measured in the command (a few warm runs, the median), never asserted by a
 test. The output error is the cheap stand-in for accuracy that ranks which layers to
-leave in float: the mean absolute difference of every output against the float model's,
-over the mean absolute float output, on the calibration inputs.
+leave in float: the mean absolute difference against the float model's outputs over the
+mean absolute float output, channel by channel, on some calibration inputs.
 """
 
 from __future__ import annotations
@@ -63,24 +63,43 @@ class FloatReference:
                 for x in self.inputs]
 
     def error(self, model: Path) -> float:
-        """Mean |quantized - float| over mean |float|, every output of every input."""
+        """The relative error of ``model``'s outputs, channel by channel (see
+        :func:`channel_error`), the worst output's."""
         got = self._run(model)
-        diff = sum(float(np.abs(g - w).sum()) for gs, ws in zip(got, self.outputs, strict=True)
-                   for g, w in zip(gs, ws, strict=True))
-        size = sum(float(np.abs(w).sum()) for ws in self.outputs for w in ws)
-        return diff / max(size, 1e-12)
+        return max(channel_error(np.stack([g[i] for g in got]),
+                                 np.stack([w[i] for w in self.outputs]))
+                   for i in range(len(self.outputs[0])))
+
+
+def channel_error(got: np.ndarray, want: np.ndarray) -> float:
+    """Mean |got - want| over mean |want| per channel, averaged over the channels; the
+    larger of the two readings of "channel" (axis 2, after the stacked inputs and the
+    batch: NCHW and YOLO's rows; and the last axis: NHWC). One output often holds
+    unlike values (box pixels beside scores in 0..1, heatmaps beside PAFs): a global
+    mean would see only the largest."""
+    diff, size = np.abs(got - want), np.abs(want)
+    axes = {2 % want.ndim, want.ndim - 1}
+    return max(_per_channel(diff, size, axis) for axis in axes)
+
+
+def _per_channel(diff: np.ndarray, size: np.ndarray, axis: int) -> float:
+    others = tuple(a for a in range(diff.ndim) if a != axis)
+    return float(np.mean(diff.mean(axis=others) / np.maximum(size.mean(axis=others), 1e-6)))
 
 
 def compute_groups(model: Path, *, chunks: int = 6) -> dict[str, tuple[str, ...]]:
     """Named groups of nodes to try leaving in float, the usual suspects first: ``output
-    layers`` (the last compute node on each path to a graph output), ``first layer``,
+    decoding`` (the nodes after the last compute node on each path to a graph output:
+    a concatenation of box pixels and scores in 0..1 on one 8-bit scale loses the
+    scores), ``output layers`` (those last compute nodes), ``first layer``,
     ``layers after concat/resize`` (a concatenation of unlike tensors, such as maps in
     0..1 beside features in 0..30, shares one 8-bit scale: the layer reading it loses the
     small ones), ``concat/resize``, then the compute layers (Conv, MatMul, Gemm) in ``chunks``
     consecutive blocks of graph order."""
     graph = onnx.load(str(model), load_external_data=False).graph
     compute = [n.name for n in graph.node if n.op_type in COMPUTE]
-    groups = {"output layers": tuple(_output_layers(graph)),
+    layers, decoding = _output_tail(graph)
+    groups = {"output decoding": tuple(decoding), "output layers": tuple(layers),
               "first layer": tuple(compute[:1]),
               "layers after concat/resize": tuple(_after(graph, ("Concat", "Resize"))),
               "concat/resize": tuple(n.name for n in graph.node
@@ -102,10 +121,13 @@ def _after(graph: onnx.GraphProto, op_types: tuple[str, ...]) -> list[str]:
             if n.op_type in COMPUTE and any(i in made for i in n.input)]
 
 
-def _output_layers(graph: onnx.GraphProto) -> list[str]:
-    """The compute nodes nearest each graph output, walking back through the others."""
+def _output_tail(graph: onnx.GraphProto) -> tuple[list[str], list[str]]:
+    """``(layers, decoding)``: the compute nodes nearest each graph output, and the other
+    nodes on the way there (a YOLO head's box decoding and final concatenation, a PAF
+    model's last concat)."""
     producer = {o: n for n in graph.node for o in n.output}
-    found: dict[str, None] = {}
+    layers: dict[str, None] = {}
+    decoding: dict[str, None] = {}
     todo = [o.name for o in graph.output]
     seen: set[str] = set()
     while todo:
@@ -114,7 +136,8 @@ def _output_layers(graph: onnx.GraphProto) -> list[str]:
             continue
         seen.add(node.name)
         if node.op_type in COMPUTE:
-            found[node.name] = None
+            layers[node.name] = None
         else:
+            decoding[node.name] = None
             todo.extend(node.input)
-    return list(found)
+    return list(layers), list(decoding)

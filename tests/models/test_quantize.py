@@ -173,7 +173,7 @@ def test_excluded_nodes_stay_float(tiny: Path, tmp_path: Path) -> None:
 
 def test_groups_name_the_usual_suspects(tiny: Path) -> None:
     groups = compute_groups(tiny, chunks=3)
-    assert groups["output layers"] == ("head",)
+    assert groups["output layers"] == ("head",) and "output decoding" not in groups
     assert groups["first layer"] == ("conv1",)
     assert sum(len(v) for k, v in groups.items() if k.startswith("layers ")) == 3
     assert node_names(tiny, ["Relu"]) == ["relu1", "relu2"]

@@ -11,9 +11,10 @@
    stray least from the float model's (channel by channel) wins.
 3. With ``--eval``, COCO AP is measured (:func:`~.evaluate.evaluate`, the ``streampose
    eval`` pipeline) before and after. While the drop exceeds ``max_drop``, groups of
-   layers are left in float, the group that lowers the output error most first
-   (:func:`~.models.quant_probe.compute_groups`: output layers, first layer,
-   concat/resize, blocks of layers), each step measured again.
+   layers are left in float, one per step: each remaining group is tried on top of those
+   chosen and the one that lowers the output error most is kept
+   (:func:`~.models.quant_probe.compute_groups`: output decoding, output layers, first
+   layer, concat/resize, blocks of layers); each step's AP is measured.
 4. The model, its spec sidecar (``OUT.toml``) and the report (``OUT.json``) are written;
    the report gives AP before and after, model milliseconds per frame at one thread and at
    the machine's threads, the layers left in float and every step tried.
@@ -51,6 +52,7 @@ DEFAULT_METHODS = ("minmax", "percentile")
 EQUALIZED = "+equalized"  # a calibration of the equalized model (models/equalize.py)
 _EQUALIZED = {None: ("", EQUALIZED), False: ("",), True: (EQUALIZED,)}
 PROBE_INPUTS = 6  # calibration inputs the output error is measured on
+MAX_STEPS = 5  # groups left in float, at most, one AP measurement each
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -221,28 +223,24 @@ class _Search:
             return best, []
         from streampose.models.quant_probe import compute_groups
 
-        ranked = self._ranked(method, compute_groups(self.request.model))
-        return self._greedy(method, ranked, ap_float, best)
+        return self._greedy(method, compute_groups(self.request.model), ap_float, best)
 
-    def _ranked(self, method: str, groups: dict[str, tuple[str, ...]]
-                ) -> list[tuple[str, tuple[str, ...]]]:
-        errors = {name: self._try(f"sensitivity: {name} in float", method, nodes).error
-                  for name, nodes in groups.items()}
-        return sorted(groups.items(), key=lambda item: errors[item[0]])
-
-    def _greedy(self, method: str, ranked: list[tuple[str, tuple[str, ...]]],
-                ap_float: float, best: tuple[Path, Trial]
-                ) -> tuple[tuple[Path, Trial], list[str]]:
+    def _greedy(self, method: str, groups: dict[str, tuple[str, ...]], ap_float: float,
+                best: tuple[Path, Trial]) -> tuple[tuple[Path, Trial], list[str]]:
+        """Add to the float set the group that lowers the output error most (each
+        remaining group measured on top of those chosen), measure AP, until the drop is
+        within bounds or :data:`MAX_STEPS` steps; the best AP seen is kept."""
         kept, kept_names = best, []
         names: list[str] = []
-        nodes: tuple[str, ...] = ()
-        for name, group in ranked:
-            names, nodes = [*names, name], (*nodes, *group)
-            step = "float: " + " + ".join(names)
-            trial = self._try(step, method, nodes)
-            self._measured_ap(self._path_of(step), step)
+        for _ in range(min(MAX_STEPS, len(groups))):
+            nodes = tuple(n for name in names for n in groups[name])
+            trials = {name: self._try(_step([*names, name]), method, (*nodes, *group))
+                      for name, group in groups.items() if name not in names}
+            names.append(min(trials, key=lambda name: trials[name].error))
+            path = self._path_of(_step(names))
+            trial = self._measured_ap(path, _step(names))
             if (trial.ap or 0.0) > (kept[1].ap or 0.0):
-                kept, kept_names = (self._path_of(step), trial), list(names)
+                kept, kept_names = (path, trial), list(names)
             if self._within(trial, ap_float):
                 break
         return kept, kept_names
@@ -319,6 +317,10 @@ class _Search:
 
         return {str(n): model_ms(model, self.timing_input, input_name=self.spec.input_name,
                                  threads=n) for n in sorted({1, _threads()})}
+
+
+def _step(names: list[str]) -> str:
+    return "float: " + " + ".join(names)
 
 
 def _float_layers(model: Path) -> set[str]:

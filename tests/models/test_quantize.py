@@ -205,3 +205,26 @@ def test_bad_input_is_one_line_and_an_exit_code(case: str, code: int, tiny: Path
     assert main(["quantize", str(model), "-o", str(out), "--calibrate", str(calibrate)]) == code
     err = capsys.readouterr().err.strip()
     assert err.startswith("streampose: error:") and "\n" not in err
+
+
+def test_layers_are_left_in_float_until_the_drop_is_within_bounds(
+        tiny: Path, images: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """AP stand-in: the float model 0.5; a quantized one 0.5 only with ``head`` in float."""
+    from streampose import quantize as command
+
+    def ap(search: object, model: Path) -> float:
+        return 0.5 if model == tiny or "head" in command._float_layers(model) else 0.1
+
+    monkeypatch.setattr(command._Search, "_ap", ap)
+    annotations = tmp_path / "ann.json"
+    annotations.write_text("{}")
+    out = tmp_path / "q.onnx"
+    report = command.quantize(command.QuantRequest(
+        model=tiny, out=out, calibrate=(str(images),), images=str(images),
+        annotations=annotations, frames=3, methods=("minmax",), equalize=False))
+    assert report.ap_float == 0.5 and report.ap_int8 == 0.5 and report.within_drop
+    assert "head" in report.float_layers and report.float_groups
+    assert "head" not in quantized_nodes(out) and "conv2" in quantized_nodes(out)
+    steps = [t.step for t in report.tried if t.ap is not None]
+    assert steps[0] == "calibration minmax" and steps[-1].startswith("float: ")
+    assert json.loads(out.with_suffix(".json").read_text())["within_drop"] is True

@@ -77,6 +77,9 @@ def equalize(model: Path, out: Path, inputs: Sequence[np.ndarray], *, input_name
             uses[name] = uses.get(name, 0) + 1
     weights = {i.name: i for i in proto.graph.initializer if uses.get(i.name) == 1}
     pairs = [p for p in conv_pairs(proto.graph) if _scalable(p, weights)]
+    if not pairs:  # e.g. SiLU between every two convolutions (YOLO)
+        onnx.save(proto, str(out))
+        return 0
     ranges = _channel_ranges(proto, [p.relu or p.first.output[0] for p in pairs], inputs,
                              input_name)
     for pair, spread in zip(pairs, ranges, strict=True):

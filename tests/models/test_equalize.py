@@ -52,3 +52,16 @@ def _ranges(model: Path, inputs: list[np.ndarray]) -> np.ndarray:
                                    providers=["CPUExecutionProvider"])
     return np.max([session.run(["r1"], {"input": x})[0].max(axis=(0, 2, 3)) for x in inputs],
                   axis=0)
+
+
+def test_a_model_without_pairs_is_written_unchanged(tmp_path: Path) -> None:
+    model = tiny_model(tmp_path)
+    proto = onnx.load(str(model))
+    for node in proto.graph.node:  # Relu -> Sigmoid: no longer scale-invariant
+        if node.op_type == "Relu":
+            node.op_type = "Sigmoid"
+    onnx.save(proto, str(model))
+    out = tmp_path / "eq.onnx"
+    x = np.ones((1, 3, 8, 8), np.float32)
+    assert equalize(model, out, [x], input_name="input") == 0
+    np.testing.assert_array_equal(_run(out, x), _run(model, x))

@@ -114,8 +114,9 @@ class QuantReport:
 
     def lines(self) -> list[str]:
         """The report for a terminal."""
+        verdict = {None: "", True: ": within", False: ": NOT within"}[self.within_drop]
         ap = "-" if self.ap_float is None else \
-            f"{self.ap_float:.4f} -> {self.ap_int8:.4f} (max drop {self.max_drop:g})"
+            f"{self.ap_float:.4f} -> {self.ap_int8:.4f} (max drop {self.max_drop:g}{verdict})"
         speed = ", ".join(f"{k} thread(s) {self.ms_float[k]:.1f} -> {self.ms_int8[k]:.1f} ms "
                           f"({self.ms_float[k] / self.ms_int8[k]:.2f}x)" for k in self.ms_float)
         rows = [f"  {t.step}: {t.settings}; output error {t.error:.4f}"
@@ -188,6 +189,7 @@ class _Search:
 
     def run(self) -> QuantReport:
         ap_float = self._ap(self.request.model)
+        log.info("float model: AP %s", ap_float)
         method = self._best_method()
         chosen, groups = self._left_in_float(method, ap_float)
         return self._finish(chosen, groups, method, ap_float)
@@ -275,6 +277,7 @@ class _Search:
     def _measured_ap(self, path: Path, step: str) -> Trial:
         trial = next(t for t in reversed(self.tried) if t.step == step)
         trial.ap = self._ap(path)
+        log.info("%s: AP %s", step, trial.ap)
         return trial
 
     def _within(self, trial: Trial, ap_float: float) -> bool:
@@ -290,9 +293,7 @@ class _Search:
         model_values: dict[str, Any] = {"path": model, "height": self.request.height,
                                         "spec": spec if spec.is_file() else self.request.spec}
         config = build_config({}, {"model": model_values, "sources": [self.request.images]})
-        ap = evaluate(config, self.request.annotations).AP
-        log.info("%s: AP %.4f", model.name, ap)
-        return ap
+        return evaluate(config, self.request.annotations).AP
 
     # -- the result ----------------------------------------------------------------------
 

@@ -18,6 +18,8 @@ their own (:func:`quantized_nodes` reads that back).
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -119,17 +121,20 @@ def quantize_model(model: Path, out: Path, inputs: Sequence[np.ndarray], *, spec
     ``out``; ``cache`` keeps the calibration ranges of ``settings.method`` for the next
     call. The source model's metadata is kept (a YOLO export's describes its spec)."""
     reader = FrameCalibration(inputs=inputs, input_name=spec.input_name)
-    try:
-        quantize_static(
-            str(model), str(out), reader, quant_format=QuantFormat.QDQ,
-            per_channel=settings.per_channel, reduce_range=settings.reduce_range,
-            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-            calibrate_method=METHODS[settings.method], nodes_to_exclude=list(settings.exclude),
-            extra_options=_extra_options(settings),
-            calibration_cache_path=None if cache is None else str(cache))
-    except Exception as exc:  # ORT and onnx raise their own unexported types
-        text = str(exc).strip().splitlines()
-        raise ModelError(f"cannot quantize {model}: {text[0] if text else exc!r}") from exc
+    with tempfile.TemporaryDirectory(prefix="streampose-quantize-") as tmp:
+        source = Path(tmp) / "model.onnx"  # ORT writes MODEL-inferred.onnx beside its input
+        shutil.copyfile(model, source)
+        try:
+            quantize_static(
+                str(source), str(out), reader, quant_format=QuantFormat.QDQ,
+                per_channel=settings.per_channel, reduce_range=settings.reduce_range,
+                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                calibrate_method=METHODS[settings.method],
+                nodes_to_exclude=list(settings.exclude), extra_options=_extra_options(settings),
+                calibration_cache_path=None if cache is None else str(cache))
+        except Exception as exc:  # ORT and onnx raise their own unexported types
+            text = str(exc).strip().splitlines()
+            raise ModelError(f"cannot quantize {model}: {text[0] if text else exc!r}") from exc
     _keep_metadata(model, out)
 
 

@@ -228,3 +228,27 @@ def test_layers_are_left_in_float_until_the_drop_is_within_bounds(
     steps = [t.step for t in report.tried if t.ap is not None]
     assert steps[0] == "calibration minmax" and steps[-1].startswith("float: ")
     assert json.loads(out.with_suffix(".json").read_text())["within_drop"] is True
+
+
+def test_nothing_is_written_beside_the_input_model(tiny: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """ONNX Runtime writes MODEL-inferred.onnx beside the model it is given: it is given
+    a copy in a temporary folder (the input model's folder may be shared or read-only)."""
+    from streampose.models import quantize as module
+
+    given: list[Path] = []
+    real = module.quantize_static
+
+    def spy(model: str, *args: object, **kwargs: object) -> None:
+        given.append(Path(model))
+        real(model, *args, **kwargs)
+
+    monkeypatch.setattr(module, "quantize_static", spy)
+    spec = resolve_spec(tiny)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    before = set(tiny.parent.iterdir())
+    quantize_model(tiny, out_dir / "q.onnx", network_inputs(frames(2), spec), spec=spec,
+                   settings=QuantSettings())
+    assert given and given[0].parent not in (tiny.parent, out_dir)
+    assert set(tiny.parent.iterdir()) == before

@@ -1,6 +1,7 @@
 """Command line: ``streampose run SOURCE... [options]``, ``streampose eval IMAGES ANN.json
-[options]`` (COCO keypoint metrics), ``streampose export`` and ``streampose fleet ...``
-(cameras on a Ray cluster, :mod:`streampose.fleet.cli`).
+[options]`` (COCO keypoint metrics), ``streampose export``, ``streampose quantize``
+(static INT8, :mod:`streampose.quantize`) and ``streampose fleet ...`` (cameras on a Ray
+cluster, :mod:`streampose.fleet.cli`).
 
 Exit codes: 0 success; 1 unexpected internal error; 2 bad usage or configuration;
 3 source cannot be opened or decoded; 4 output cannot be written; 5 model or model spec
@@ -37,6 +38,7 @@ log = logging.getLogger("streampose")
 
 # The config tables ``eval`` takes (flags and --config): the model and how it runs.
 EVAL_TABLES = ("model", "batching", "performance", "decoder")
+QUANT_METHODS = ("minmax", "percentile", "entropy")  # streampose.models.quantize.METHODS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_eval_arguments(evaluate)
     export = sub.add_parser("export", help="export a built-in torch network to ONNX")
     _add_export_arguments(export)
+    quantize = sub.add_parser("quantize", help="an ONNX model to static INT8, calibrated on "
+                              "your frames, layers that hurt AP kept in float")
+    _add_quantize_arguments(quantize)
     fleet = sub.add_parser("fleet", help="cameras on a Ray cluster: up, status, add, "
                            "remove, down (pip install \"streampose[cluster]\")")
     add_fleet_arguments(fleet)
@@ -86,6 +91,55 @@ def export_command(args: argparse.Namespace) -> int:
                        width=args.width, opset=args.opset)
     print(f"streampose: wrote {args.onnx} and {args.onnx.with_suffix('.toml')}; "
           f"ONNX Runtime matches torch within {diff:.1e}", file=sys.stderr)
+    return 0
+
+
+def _add_quantize_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", type=Path, metavar="MODEL.onnx", help="the float ONNX model")
+    p.add_argument("-o", "--out", type=Path, required=True, metavar="OUT.onnx", help=(
+        "the INT8 model; OUT.toml (its spec) and OUT.json (the report) are written beside"))
+    p.add_argument("--calibrate", nargs="+", required=True, metavar="SOURCE",
+                   help="videos, image folders or images to calibrate on")
+    p.add_argument("--eval", nargs=2, metavar=("IMAGES", "ANN.json"), help=(
+        "COCO keypoint images + annotations: AP before and after, and layers left in "
+        "float until the drop is within --max-drop"))
+    p.add_argument("--max-drop", type=float, default=0.02, metavar="AP",
+                   help="largest AP drop accepted (default 0.02)")
+    p.add_argument("--frames", type=int, default=32, metavar="N",
+                   help="calibration frames, shared between the sources (default 32)")
+    p.add_argument("--method", nargs="+", default=list(QUANT_METHODS[:2]),
+                   choices=QUANT_METHODS, help=(
+                       "calibration methods to try; the one closest to the float outputs "
+                       "wins (default: minmax percentile)"))
+    p.add_argument("--equalize", choices=("auto", "on", "off"), default="auto", help=(
+        "rescale conv pairs so each tensor's channels span similar ranges before "
+        "quantizing (auto: try both, keep the closer to float)"))
+    p.add_argument("--per-tensor", action="store_true",
+                   help="one scale per weight tensor (default: per output channel)")
+    p.add_argument("--reduce-range", action="store_true",
+                   help="7-bit weights (x86 CPUs without VNNI may saturate otherwise)")
+    p.add_argument("--height", type=int, metavar="H",
+                   help="network input height (default: the model spec's)")
+    p.add_argument("--model-spec", type=Path, metavar="SPEC.toml",
+                   help="model spec TOML (default: sidecar, built-in or ONNX metadata)")
+    p.add_argument("--log-level", default="WARNING",
+                   choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="(default WARNING)")
+
+
+def quantize_command(args: argparse.Namespace) -> int:
+    from streampose.quantize import QuantRequest, quantize
+
+    if args.frames < 1 or not 0 <= args.max_drop <= 1:
+        raise ConfigError("--frames must be >= 1 and --max-drop within 0..1")
+    images, annotations = args.eval if args.eval else (None, None)
+    report = quantize(QuantRequest(
+        model=args.model, out=args.out, calibrate=tuple(args.calibrate), images=images,
+        annotations=None if annotations is None else Path(annotations),
+        max_drop=args.max_drop, frames=args.frames, methods=tuple(args.method),
+        per_channel=not args.per_tensor, reduce_range=args.reduce_range,
+        height=args.height, spec=args.model_spec,
+        equalize={"auto": None, "on": True, "off": False}[args.equalize]))
+    print("\n".join(report.lines()))
     return 0
 
 
@@ -273,6 +327,9 @@ def _main(argv: list[str] | None) -> int:
             logging.basicConfig(level=getattr(logging, args.log_level))
             return export_command(args)
         args = build_parser().parse_args(argv)
+        if args.command == "quantize":
+            _log_to_stderr(args.log_level)
+            return quantize_command(args)
         if args.command == "fleet":
             _log_to_stderr("WARNING")
             return fleet_command(args)

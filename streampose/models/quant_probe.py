@@ -1,0 +1,143 @@
+"""What a quantized model costs and how far its outputs stray: ONNX Runtime timings and
+output error against the float model, for ``streampose quantize``.
+
+Timings are measured in the command (a few warm runs, the median), never asserted by a
+test. The output error is the cheap stand-in for accuracy that ranks which layers to
+leave in float: the mean absolute difference against the float model's outputs over the
+mean absolute float output, channel by channel, on some calibration inputs.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+__all__ = ["COMPUTE", "FloatReference", "compute_groups", "model_ms", "session"]
+
+WARM_RUNS = 2
+TIMED_RUNS = 5
+
+
+def session(model: Path, *, threads: int) -> object:
+    """A CPU ONNX Runtime session of ``model`` on ``threads`` intra-op threads."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(model), sess_options=options,
+                                providers=["CPUExecutionProvider"])
+
+
+def model_ms(model: Path, batch: np.ndarray, *, input_name: str, threads: int,
+             runs: int = TIMED_RUNS) -> float:
+    """Median milliseconds of one run of ``model`` on ``batch`` after :data:`WARM_RUNS`."""
+    runner = session(model, threads=threads)
+    feed = {input_name: batch}
+    for _ in range(WARM_RUNS):
+        runner.run(None, feed)  # type: ignore[attr-defined]
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        runner.run(None, feed)  # type: ignore[attr-defined]
+        times.append(1000 * (time.perf_counter() - start))
+    return statistics.median(times)
+
+
+class FloatReference:
+    """The float model's outputs on some inputs, to measure a quantized model against."""
+
+    def __init__(self, model: Path, inputs: Sequence[np.ndarray], *, input_name: str,
+                 threads: int) -> None:
+        self.inputs, self.input_name, self.threads = list(inputs), input_name, threads
+        self.outputs = self._run(model)
+
+    def _run(self, model: Path) -> list[list[np.ndarray]]:
+        runner = session(model, threads=self.threads)
+        return [list(runner.run(None, {self.input_name: x}))  # type: ignore[attr-defined]
+                for x in self.inputs]
+
+    def error(self, model: Path) -> float:
+        """The relative error of ``model``'s outputs, channel by channel (see
+        :func:`channel_error`), the worst output's."""
+        got = self._run(model)
+        return max(channel_error(np.stack([g[i] for g in got]),
+                                 np.stack([w[i] for w in self.outputs]))
+                   for i in range(len(self.outputs[0])))
+
+
+def channel_error(got: np.ndarray, want: np.ndarray) -> float:
+    """Mean |got - want| over mean |want| per channel, averaged over the channels; the
+    larger of the two readings of "channel" (axis 2, after the stacked inputs and the
+    batch: NCHW and YOLO's rows; and the last axis: NHWC). One output often holds
+    unlike values (box pixels beside scores in 0..1, heatmaps beside PAFs): a global
+    mean would see only the largest."""
+    diff, size = np.abs(got - want), np.abs(want)
+    axes = {2 % want.ndim, want.ndim - 1}
+    return max(_per_channel(diff, size, axis) for axis in axes)
+
+
+def _per_channel(diff: np.ndarray, size: np.ndarray, axis: int) -> float:
+    others = tuple(a for a in range(diff.ndim) if a != axis)
+    return float(np.mean(diff.mean(axis=others) / np.maximum(size.mean(axis=others), 1e-6)))
+
+
+def compute_groups(model: Path, *, chunks: int = 6) -> dict[str, tuple[str, ...]]:
+    """Named groups of nodes to try leaving in float, the usual suspects first: ``output
+    decoding`` (the nodes after the last compute node on each path to a graph output:
+    a concatenation of box pixels and scores in 0..1 on one 8-bit scale loses the
+    scores), ``output layers`` (those last compute nodes), ``first layer``,
+    ``layers after concat/resize`` (a concatenation of unlike tensors, such as maps in
+    0..1 beside features in 0..30, shares one 8-bit scale: the layer reading it loses the
+    small ones), ``concat/resize``, then the compute layers (Conv, MatMul, Gemm) in ``chunks``
+    consecutive blocks of graph order."""
+    graph = onnx.load(str(model), load_external_data=False).graph
+    compute = [n.name for n in graph.node if n.op_type in COMPUTE]
+    layers, decoding = _output_tail(graph)
+    groups = {"output decoding": tuple(decoding), "output layers": tuple(layers),
+              "first layer": tuple(compute[:1]),
+              "layers after concat/resize": tuple(_after(graph, ("Concat", "Resize"))),
+              "concat/resize": tuple(n.name for n in graph.node
+                                     if n.op_type in ("Concat", "Resize"))}
+    size = max(1, -(-len(compute) // chunks))
+    for start in range(0, len(compute), size):
+        block = compute[start:start + size]
+        groups[f"layers {start + 1}-{start + len(block)} of {len(compute)}"] = tuple(block)
+    return {name: nodes for name, nodes in groups.items() if nodes}
+
+
+COMPUTE = ("Conv", "ConvTranspose", "MatMul", "Gemm")
+
+
+def _after(graph: onnx.GraphProto, op_types: tuple[str, ...]) -> list[str]:
+    """The compute nodes reading an output of a node of ``op_types``."""
+    made = {o for n in graph.node if n.op_type in op_types for o in n.output}
+    return [n.name for n in graph.node
+            if n.op_type in COMPUTE and any(i in made for i in n.input)]
+
+
+def _output_tail(graph: onnx.GraphProto) -> tuple[list[str], list[str]]:
+    """``(layers, decoding)``: the compute nodes nearest each graph output, and the other
+    nodes on the way there (a YOLO head's box decoding and final concatenation, a PAF
+    model's last concat)."""
+    producer = {o: n for n in graph.node for o in n.output}
+    layers: dict[str, None] = {}
+    decoding: dict[str, None] = {}
+    todo = [o.name for o in graph.output]
+    seen: set[str] = set()
+    while todo:
+        node = producer.get(todo.pop())
+        if node is None or node.name in seen:
+            continue
+        seen.add(node.name)
+        if node.op_type in COMPUTE:
+            layers[node.name] = None
+        else:
+            decoding[node.name] = None
+            todo.extend(node.input)
+    return list(layers), list(decoding)

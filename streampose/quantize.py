@@ -1,0 +1,363 @@
+"""``streampose quantize``: an ONNX model to static INT8 that keeps its accuracy.
+
+    report = quantize(QuantRequest(model=Path("m.onnx"), out=Path("m-int8.onnx"),
+                                   calibrate=("clip.mp4", "images/"),
+                                   images="coco4", annotations=Path("coco4/test_coco.json")))
+
+1. Calibration frames are read from the sources (spread over each video) and prepared
+   by the run's own letterbox and normalisation (:func:`~.models.quantize.network_inputs`).
+2. Each calibration method asked for quantizes the whole model, as it is and after
+   cross-layer range equalization (:mod:`~.models.equalize`); the one whose outputs
+   stray least from the float model's (channel by channel) wins.
+3. With ``--eval``, COCO AP is measured (:func:`~.evaluate.evaluate`, the ``streampose
+   eval`` pipeline) before and after. While the drop exceeds ``max_drop``, groups of
+   layers are left in float, one per step: each remaining group is tried on top of those
+   chosen and the one that lowers the output error most is kept
+   (:func:`~.models.quant_probe.compute_groups`: output decoding, output layers, first
+   layer, concat/resize, blocks of layers); each step's AP is measured.
+4. The model, its spec sidecar (``OUT.toml``) and the report (``OUT.json``) are written;
+   the report gives AP before and after, model milliseconds per frame at one thread and at
+   the machine's threads, the layers left in float and every step tried.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import math
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from streampose.errors import ModelError, SourceError
+from streampose.models.resolve import resolve_spec
+from streampose.models.spec import ModelSpec
+from streampose.outputs.writable import check_writable, write_file
+
+__all__ = ["QuantReport", "QuantRequest", "Trial", "calibration_frames", "quantize",
+           "sidecar_text"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_METHODS = ("minmax", "percentile")
+EQUALIZED = "+equalized"  # a calibration of the equalized model (models/equalize.py)
+_EQUALIZED = {None: ("", EQUALIZED), False: ("",), True: (EQUALIZED,)}
+PROBE_INPUTS = 6  # calibration inputs the output error is measured on
+MAX_STEPS = 5  # groups left in float, at most, one AP measurement each
+
+
+@dataclass(frozen=True, kw_only=True)
+class QuantRequest:
+    """What ``streampose quantize`` was asked."""
+
+    model: Path
+    out: Path
+    calibrate: tuple[str, ...]
+    images: str | None = None
+    annotations: Path | None = None
+    max_drop: float = 0.02
+    frames: int = 32
+    methods: tuple[str, ...] = DEFAULT_METHODS
+    per_channel: bool = True
+    reduce_range: bool = False
+    height: int | None = None
+    spec: Path | None = None
+    equalize: bool | None = None  # None: try the model as it is and equalized
+
+
+@dataclass(kw_only=True)
+class Trial:
+    """One quantization tried: how, what stayed float, its output error and AP."""
+
+    step: str
+    settings: str
+    float_nodes: int
+    error: float
+    ap: float | None = None
+
+
+@dataclass(kw_only=True)
+class QuantReport:
+    """What the command measured; ``OUT.json`` is :meth:`to_json`."""
+
+    model: str
+    out: str
+    method: str
+    calibration_frames: int
+    ap_float: float | None
+    ap_int8: float | None
+    max_drop: float
+    ms_float: dict[str, float]
+    ms_int8: dict[str, float]
+    float_layers: list[str]
+    float_groups: list[str]
+    tried: list[Trial] = field(default_factory=list)
+
+    @property
+    def within_drop(self) -> bool | None:
+        if self.ap_float is None or self.ap_int8 is None:
+            return None
+        return self.ap_float - self.ap_int8 <= self.max_drop + 1e-9
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "within_drop": self.within_drop,
+                "speedup": {k: self.ms_float[k] / self.ms_int8[k] for k in self.ms_float}}
+
+    def lines(self) -> list[str]:
+        """The report for a terminal."""
+        verdict = {None: "", True: ": within", False: ": NOT within"}[self.within_drop]
+        ap = "-" if self.ap_float is None else \
+            f"{self.ap_float:.4f} -> {self.ap_int8:.4f} (max drop {self.max_drop:g}{verdict})"
+        speed = ", ".join(f"{k} thread(s) {self.ms_float[k]:.1f} -> {self.ms_int8[k]:.1f} ms "
+                          f"({self.ms_float[k] / self.ms_int8[k]:.2f}x)" for k in self.ms_float)
+        rows = [f"  {t.step}: {t.settings}; output error {t.error:.4f}"
+                + ("" if t.ap is None else f"; AP {t.ap:.4f}") for t in self.tried]
+        return [f"quantized {self.model} -> {self.out} ({self.method}, "
+                f"{self.calibration_frames} calibration frames)",
+                f"AP: {ap}", f"model ms per frame: {speed}",
+                f"left in float: {', '.join(self.float_groups) or 'nothing'} "
+                f"({len(self.float_layers)} nodes)", "tried:", *rows]
+
+
+def quantize(request: QuantRequest) -> QuantReport:
+    """Quantize as the module doc says; writes ``out``, ``out.toml``, ``out.json``."""
+    spec = _checked(request)
+    frames = calibration_frames(request.calibrate, request.frames)
+    with tempfile.TemporaryDirectory(prefix="streampose-quantize-") as tmp:
+        return _Search(request, spec, frames, Path(tmp)).run()
+
+
+def _checked(request: QuantRequest) -> ModelSpec:
+    if not request.model.is_file():
+        raise ModelError(f"model {request.model}: no such file")
+    spec = resolve_spec(request.model, request.spec)
+    for path, what in ((request.out, "quantized model"),
+                       (request.out.with_suffix(".toml"), "model spec"),
+                       (request.out.with_suffix(".json"), "quantize report")):
+        check_writable(path, what)
+    if request.annotations is not None and not request.annotations.is_file():
+        raise SourceError(f"annotation file {request.annotations}: no such file")
+    return spec
+
+
+def calibration_frames(sources: Sequence[str], count: int) -> list[np.ndarray]:
+    """Up to ``count`` BGR frames, an equal share from each source, spread evenly over a
+    video of known length; SourceError when the sources give none."""
+    from streampose.sources.factory import create_source
+
+    share = max(1, math.ceil(count / max(1, len(sources))))
+    frames: list[np.ndarray] = []
+    for uri in sources:
+        with create_source(uri) as source:
+            info = source.open()
+            step = max(1, (info.frames or share) // share)
+            picked = itertools.islice(source.frames(), 0, share * step, step)
+            frames += [f.image for f in picked]
+    if not frames:
+        raise SourceError(f"--calibrate {' '.join(sources)}: no frames to calibrate on")
+    return frames[:count]
+
+
+class _Search:
+    """One quantization search: its inputs, its float reference and what it tried."""
+
+    def __init__(self, request: QuantRequest, spec: ModelSpec, frames: list[np.ndarray],
+                 tmp: Path) -> None:
+        from streampose.models.quant_probe import FloatReference
+        from streampose.models.quantize import network_inputs
+
+        self.request, self.spec, self.tmp = request, spec, tmp
+        self.inputs = network_inputs(frames, spec, height=request.height)
+        self.timing_input = network_inputs(frames[:1], spec, height=request.height)[0]
+        self.reference = FloatReference(request.model, self._probe_inputs(),
+                                        input_name=spec.input_name, threads=_threads())
+        self.tried: list[Trial] = []
+        self._paths: dict[str, Path] = {}
+
+    def _probe_inputs(self) -> list[np.ndarray]:
+        step = max(1, len(self.inputs) // PROBE_INPUTS)
+        return self.inputs[::step][:PROBE_INPUTS]
+
+    def run(self) -> QuantReport:
+        ap_float = self._ap(self.request.model)
+        log.info("float model: AP %s", ap_float)
+        method = self._best_method()
+        chosen, groups = self._left_in_float(method, ap_float)
+        return self._finish(chosen, groups, method, ap_float)
+
+    # -- steps -------------------------------------------------------------------------
+
+    def _best_method(self) -> str:
+        """The calibration (``minmax``, ``percentile+equalized``...) whose whole-model
+        quantization strays least from the float outputs."""
+        choices = [m + suffix for m in self.request.methods
+                   for suffix in _EQUALIZED[self.request.equalize]]
+        errors = {c: self._try(f"calibration {c}", c, ()).error for c in choices}
+        return min(errors, key=lambda m: errors[m])
+
+    def _base(self, method: str) -> Path:
+        """The float model a calibration quantizes: the model, or it equalized."""
+        if not method.endswith(EQUALIZED):
+            return self.request.model
+        path = self.tmp / "equalized.onnx"
+        if not path.is_file():
+            from streampose.models.equalize import equalize
+
+            equalize(self.request.model, path, self._probe_inputs(),
+                     input_name=self.spec.input_name)
+        return path
+
+    def _left_in_float(self, method: str, ap_float: float | None
+                       ) -> tuple[tuple[Path, Trial], list[str]]:
+        """The model kept (path, trial) and the groups left in float in it."""
+        base = self._path_of(f"calibration {method}")
+        best = (base, self._measured_ap(base, f"calibration {method}"))
+        if ap_float is None or self._within(best[1], ap_float):
+            return best, []
+        from streampose.models.quant_probe import compute_groups
+
+        return self._greedy(method, compute_groups(self.request.model), ap_float, best)
+
+    def _greedy(self, method: str, groups: dict[str, tuple[str, ...]], ap_float: float,
+                best: tuple[Path, Trial]) -> tuple[tuple[Path, Trial], list[str]]:
+        """Add to the float set the group that lowers the output error most (each
+        remaining group measured on top of those chosen), measure AP, until the drop is
+        within bounds or :data:`MAX_STEPS` steps; the best AP seen is kept."""
+        kept, kept_names = best, []
+        names: list[str] = []
+        for _ in range(min(MAX_STEPS, len(groups))):
+            nodes = tuple(n for name in names for n in groups[name])
+            trials = {name: self._try(_step([*names, name]), method, (*nodes, *group))
+                      for name, group in groups.items() if name not in names}
+            names.append(min(trials, key=lambda name: trials[name].error))
+            path = self._path_of(_step(names))
+            trial = self._measured_ap(path, _step(names))
+            if (trial.ap or 0.0) > (kept[1].ap or 0.0):
+                kept, kept_names = (path, trial), list(names)
+            if self._within(trial, ap_float):
+                break
+        return kept, kept_names
+
+    # -- one quantization ----------------------------------------------------------------
+
+    def _try(self, step: str, method: str, exclude: tuple[str, ...]) -> Trial:
+        from streampose.models.quantize import QuantSettings, quantize_model
+
+        settings = QuantSettings(method=method.removesuffix(EQUALIZED),
+                                 per_channel=self.request.per_channel,
+                                 reduce_range=self.request.reduce_range, exclude=exclude)
+        path = self._new_path(step)
+        quantize_model(self._base(method), path, self.inputs, spec=self.spec,
+                       settings=settings, cache=self.tmp / f"ranges-{method}.json")
+        described = settings.describe() + (", equalized" if method != settings.method else "")
+        trial = Trial(step=step, settings=described, float_nodes=len(exclude),
+                      error=self.reference.error(path))
+        log.info("%s: %s, output error %.4f", step, trial.settings, trial.error)
+        self.tried.append(trial)
+        return trial
+
+    def _new_path(self, step: str) -> Path:
+        path = self.tmp / f"candidate-{len(self._paths) + 1}.onnx"
+        self._paths[step] = path
+        _write_sidecar(self.spec, path)
+        return path
+
+    def _path_of(self, step: str) -> Path:
+        return self._paths[step]
+
+    def _measured_ap(self, path: Path, step: str) -> Trial:
+        trial = next(t for t in reversed(self.tried) if t.step == step)
+        trial.ap = self._ap(path)
+        log.info("%s: AP %s", step, trial.ap)
+        return trial
+
+    def _within(self, trial: Trial, ap_float: float) -> bool:
+        return trial.ap is not None and ap_float - trial.ap <= self.request.max_drop + 1e-9
+
+    def _ap(self, model: Path) -> float | None:
+        if self.request.images is None or self.request.annotations is None:
+            return None
+        from streampose.config.build import build_config
+        from streampose.evaluate import evaluate
+
+        spec = model.with_suffix(".toml")
+        model_values: dict[str, Any] = {"path": model, "height": self.request.height,
+                                        "spec": spec if spec.is_file() else self.request.spec}
+        config = build_config({}, {"model": model_values, "sources": [self.request.images]})
+        return evaluate(config, self.request.annotations).AP
+
+    # -- the result ----------------------------------------------------------------------
+
+    def _finish(self, chosen: tuple[Path, Trial], groups: list[str], method: str,
+                ap_float: float | None) -> QuantReport:
+        path, trial = chosen
+        out = self.request.out
+        shutil.copyfile(path, out)
+        _write_sidecar(self.spec, out)
+        report = QuantReport(
+            model=str(self.request.model), out=str(out), method=method,
+            calibration_frames=len(self.inputs), ap_float=ap_float, ap_int8=trial.ap,
+            max_drop=self.request.max_drop, ms_float=self._ms(self.request.model),
+            ms_int8=self._ms(out), float_layers=sorted(_float_layers(path)),
+            float_groups=groups, tried=self.tried)
+        write_file(out.with_suffix(".json"), json.dumps(report.to_json(), indent=2) + "\n",
+                   "quantize report")
+        return report
+
+    def _ms(self, model: Path) -> dict[str, float]:
+        from streampose.models.quant_probe import model_ms
+
+        return {str(n): model_ms(model, self.timing_input, input_name=self.spec.input_name,
+                                 threads=n) for n in sorted({1, _threads()})}
+
+
+def _step(names: list[str]) -> str:
+    return "float: " + " + ".join(names)
+
+
+def _float_layers(model: Path) -> set[str]:
+    """The compute layers of a quantized model that run in float."""
+    from streampose.models.quant_probe import COMPUTE
+    from streampose.models.quantize import node_names, quantized_nodes
+
+    return set(node_names(model, COMPUTE)) - quantized_nodes(model)
+
+
+def _threads() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
+        (os.cpu_count() or 1)
+
+
+def _write_sidecar(spec: ModelSpec, model: Path) -> None:
+    text = sidecar_text(spec, model.stem)
+    if text is not None:
+        write_file(model.with_suffix(".toml"), text, "model spec")
+
+
+def sidecar_text(spec: ModelSpec, name: str) -> str | None:
+    """The spec file of a model made from one described by ``spec``: the TOML ``spec`` was
+    read from (a file or a built-in spec) with its ``name`` set to ``name``; None when
+    the spec came from the model's ONNX metadata (kept in the quantized model)."""
+    text = _spec_source_text(spec.source)
+    if text is None:
+        return None
+    head = f"# written by `streampose quantize` from {spec.source}\n"
+    return head + re.sub(r'(?m)^name\s*=.*$', f'name = "{name}"', text, count=1)
+
+
+def _spec_source_text(source: str) -> str | None:
+    built_in = "built-in spec "
+    if source.startswith(built_in):
+        folder = resources.files("streampose.models").joinpath("specs")
+        return folder.joinpath(source[len(built_in):]).read_text(encoding="utf-8")
+    path = Path(source)
+    return path.read_text(encoding="utf-8") if path.is_file() else None

@@ -21,25 +21,27 @@ from __future__ import annotations
 import logging
 import queue
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from streampose.events.engine import EventEngine
 from streampose.observe.counters import StreamCounters
 from streampose.outputs.base import FrameMeta, Sink, image_id
 from streampose.planning.plan import RunPlan
 from streampose.planning.run_state import RunState
 from streampose.pose import Poses, get_skeleton
-from streampose.pose.carry import PoseCarry
 from streampose.runtime.channels import Wiring
 from streampose.runtime.stage import POLL_S, Stage
 from streampose.stages.item_merge import ItemMerge
-from streampose.stages.render_cameras import RenderCamera, RenderCameras
+from streampose.stages.render_cameras import (
+    NO_MAKERS,
+    CameraMakers,
+    RenderCamera,
+    RenderCameras,
+)
 from streampose.stages.render_order import Merge, TicketOrder
 from streampose.stages.render_parts import (
-    SeatOutputs,
     annotators_of,
     carry_of,
     engines_of,
@@ -69,32 +71,26 @@ class RenderStage(Stage):
                    sinks=sinks_of(plan, run, index), skeleton=plan.spec.skeleton,
                    counters=run.counters, latency=run.latency,
                    names=[list(s.names) if s.names else None for s in plan.sources],
-                   annotators=annotators_of(plan),
-                   tracker=tracker_of(cfg.tracking), events=engines_of(plan),
-                   carry=carry_of(cfg.model.interval),
-                   cameras=plan.cameras if plan.lineup.named else None,
-                   seats=seat_outputs(plan, run),
+                   makers=CameraMakers(annotators=annotators_of(plan),
+                                       tracker=tracker_of(cfg.tracking), events=engines_of(plan),
+                                       carry=carry_of(cfg.model.interval),
+                                       cameras=plan.cameras if plan.lineup.named else None,
+                                       seats=seat_outputs(plan, run)),
                    merge=ItemMerge(get_skeleton(plan.spec.skeleton)),
                    name=cls.kind if len(layout.render) == 1 else f"{cls.kind}{index}")
 
     def __init__(self, *, frames: Sequence[SharedRing | None], results: Any, sinks: list[Sink],
                  skeleton: str, counters: StreamCounters, latency: Any = None,
                  names: list[list[str] | None] | None = None,
-                 annotators: Callable[[int], list[Any]] | None = None,
-                 tracker: Callable[[], Any] | None = None,
-                 events: Callable[..., EventEngine | None] | None = None,
-                 cameras: Sequence[str] | None = None,
-                 seats: SeatOutputs | None = None, merge: Merge | None = None,
-                 carry: Callable[[], PoseCarry] | None = None,
+                 makers: CameraMakers = NO_MAKERS, merge: Merge | None = None,
                  name: str = "render") -> None:
         """``frames``: every stream's frame ring, None for streams of other render shards
         (their results never come here); per-stream state is indexed by stream.
-        ``annotators``: ``make(stream)``, what is drawn on that stream's frames;
-        ``cameras``: each stream's camera name, in its records (a cameras file's run);
-        ``seats``: the seat table whose cameras render attaches at each seat's first frame
-        (a camera's own recording is opened then and closed at its detach marker);
-        ``merge``: a frame's work-item results -> its one result (frames cut into tiles);
-        ``carry``: makes a stream's pose carry (None: every frame is inferred)."""
+        ``makers``: what makes each stream's camera parts (:class:`CameraMakers`: drawing,
+        tracker, events, pose carry, camera names, and the seat table whose cameras render
+        attaches at each seat's first frame, a camera's own recording opened then and
+        closed at its detach marker);
+        ``merge``: a frame's work-item results -> its one result (frames cut into tiles)."""
         super().__init__()
         self.name = name
         self.frames, self.results, self.sinks = list(frames), results, SinkSet(sinks)
@@ -102,10 +98,7 @@ class RenderStage(Stage):
         streams = len(self.frames)
         self.owned = [s for s, ring in enumerate(self.frames) if ring is not None]
         self.names = names or [None] * streams
-        self.make_annotators, self.make_tracker = annotators, tracker
-        self.make_engine, self.make_carry = events, carry
-        self.cameras = list(cameras) if cameras is not None else None
-        self.seats = seats
+        self.makers = makers
         self.order = TicketOrder(streams=streams, merge=merge)
         self._ended = [s not in self.owned for s in range(streams)]
         self.rate = SteadyRate()
@@ -113,9 +106,7 @@ class RenderStage(Stage):
     def open(self) -> None:
         self.skeleton = get_skeleton(self.skeleton_name)
         self.states = RenderCameras(streams=len(self.frames), owned=self.owned,
-                                   annotators=self.make_annotators, tracker=self.make_tracker,
-                                   events=self.make_engine, cameras=self.cameras,
-                                   seats=self.seats, carry=self.make_carry)
+                                   makers=self.makers)
         self.sinks.open()
 
     def step(self) -> bool:

@@ -28,7 +28,7 @@ from streampose.pose.carry import PoseCarry
 from streampose.stages.recording import open_recording
 from streampose.transport.messages import FrameHeader
 
-__all__ = ["RenderCamera", "RenderCameras", "SeatCameras"]
+__all__ = ["NO_MAKERS", "CameraMakers", "RenderCamera", "RenderCameras", "SeatCameras"]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,25 @@ class SeatCameras(Protocol):
     def overwrite(self) -> bool: ...
 
     def annotators(self, camera: Camera) -> list[Any]: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class CameraMakers:
+    """What makes a camera's parts in render: ``annotators(stream)``, ``tracker()``,
+    ``carry()`` and ``events(stream, camera=None)`` (``carry`` None: every frame is
+    inferred); ``cameras``: each stream's camera name (None: records name none);
+    ``seats``: the seat table and what a camera's attachment needs (None: no camera is
+    ever attached, the first parts stay)."""
+
+    annotators: Callable[[int], list[Any]] | None = None
+    tracker: Callable[[], Any] | None = None
+    events: Callable[..., EventEngine | None] | None = None
+    carry: Callable[[], PoseCarry] | None = None
+    cameras: Sequence[str] | None = None
+    seats: SeatCameras | None = None
+
+
+NO_MAKERS = CameraMakers()  # no drawing, tracker, events or carry; no names, no seats
 
 
 @dataclass
@@ -115,24 +134,14 @@ def _rules(engine: EventEngine | None) -> Any:
 
 
 class RenderCameras:
-    """Every stream's :class:`RenderCamera`, made in the render process.
-
-    ``annotators(stream)``, ``tracker()``, ``carry()`` and ``events(stream, camera=None)``
-    make a camera's parts (``carry`` None: every frame is inferred); ``cameras``: each
-    stream's camera name (None: records name none);
-    ``seats``: the seat table and what a camera's attachment needs (None: no camera is
-    ever attached, the first parts stay).
-    """
+    """Every stream's :class:`RenderCamera`, made in the render process by ``makers``
+    (:class:`CameraMakers`)."""
 
     def __init__(self, *, streams: int, owned: Sequence[int],
-                 annotators: Callable[[int], list[Any]] | None = None,
-                 tracker: Callable[[], Any] | None = None,
-                 events: Callable[..., EventEngine | None] | None = None,
-                 cameras: Sequence[str] | None = None,
-                 seats: SeatCameras | None = None,
-                 carry: Callable[[], PoseCarry] | None = None) -> None:
-        self.make_tracker, self.make_engine, self.seats = tracker, events, seats
-        self.make_carry = carry
+                 makers: CameraMakers = NO_MAKERS) -> None:
+        annotators, cameras, self.seats = makers.annotators, makers.cameras, makers.seats
+        self.make_tracker, self.make_engine = makers.tracker, makers.events
+        self.make_carry = makers.carry
         self.named = cameras is not None
         self._states = [self._first(s, annotators, cameras) if s in owned
                         else RenderCamera(name=cameras[s] if cameras else None)

@@ -20,6 +20,7 @@ from streampose.outputs.base import FrameMeta, Sink
 from streampose.pose import Poses
 from streampose.runtime.control import StageControl
 from streampose.stages.render import RenderStage
+from streampose.stages.render_cameras import CameraMakers
 from streampose.transport.messages import FLAG_EOS, FrameHeader, FrameRef, PoseResult
 from streampose.transport.ring import SharedRing
 
@@ -93,8 +94,7 @@ def frames(make_ring: MakeRing) -> list[SharedRing]:
 def render(frames: list[SharedRing], sinks: list[Sink], control: StageControl,
            **kw: Any) -> RenderStage:
     stage = RenderStage(frames=frames, results=queue.Queue(), sinks=sinks, skeleton="coco18",
-                        counters=StreamCounters(streams=len(frames), ctx=CTX),
-                        annotators=None, tracker=None, **kw)
+                        counters=StreamCounters(streams=len(frames), ctx=CTX), **kw)
     stage.control = control
     stage.open()
     return stage
@@ -192,9 +192,7 @@ def test_one_tracker_per_stream_sees_its_frames_in_order(
     frames: list[SharedRing], stage_control: StageControl
 ) -> None:
     sink = IdSink()
-    stage = render(frames, [sink], stage_control)
-    stage.make_tracker = CountingTracker
-    stage.open()  # again, now with a tracker factory
+    stage = render(frames, [sink], stage_control, makers=CameraMakers(tracker=CountingTracker))
     feed(stage, result(0, 0, lease_frame(frames[0], 0, 0)))
     feed(stage, result(1, 0, lease_frame(frames[1], 1, 0)))
     feed(stage, result(0, 1, lease_frame(frames[0], 0, 1)))
@@ -279,10 +277,10 @@ def test_each_stream_s_engine_hands_events_to_the_sinks_that_want_them(
     zone = ZoneRule(name="all", polygon=((0.0, 0.0), (W, 0.0), (W, H), (0.0, H)), band=0.0)
     wanting, plain = EventRecorder(wants_events=True), EventRecorder(wants_events=False)
     stage = render(frames, [wanting, plain], stage_control,
-                   events=lambda s: EventEngine(camera=f"cam{s}", rules=[zone],
-                                                skeleton=COCO18))
-    stage.make_tracker = OneTrack
-    stage.open()  # again, now with a tracker factory
+                   makers=CameraMakers(tracker=OneTrack,
+                                       events=lambda s: EventEngine(camera=f"cam{s}",
+                                                                    rules=[zone],
+                                                                    skeleton=COCO18)))
     feed(stage, result(0, 0, lease_frame(frames[0], 0, 0)))  # keypoints at (1, 1): inside
     feed(stage, result(0, 1, lease_frame(frames[0], 0, 1)))  # still inside: no event
     feed(stage, result(1, 0, lease_frame(frames[1], 1, 0)))  # another camera's engine
@@ -334,7 +332,8 @@ def test_a_seat_s_camera_is_followed_from_its_first_frame_to_its_detach_marker(
                         settings=StreamSettings(live=LiveConfig(), draw=DrawConfig()),
                         tracking=False)
     sink = PerStream()
-    stage = render(frames, [sink], stage_control, cameras=["", ""], seats=seats)
+    stage = render(frames, [sink], stage_control,
+                   makers=CameraMakers(cameras=["", ""], seats=seats))
     table.assign(0, Camera(name="door", url="rtsp://cam/door"))
     feed(stage, result(0, 0, lease_frame(frames[0], 0, 0)))
     assert sink.written[0][0].camera == "door" and sink.camera == "door"
@@ -372,7 +371,7 @@ def test_a_fixed_seat_s_camera_keeps_records_unnamed_without_a_cameras_file(
                         settings=StreamSettings(live=LiveConfig(), draw=DrawConfig()),
                         tracking=False)
     sink = PerStream()
-    stage = render(frames, [sink], stage_control, seats=seats)
+    stage = render(frames, [sink], stage_control, makers=CameraMakers(seats=seats))
     feed(stage, result(0, 0, lease_frame(frames[0], 0, 0)))
     assert sink.written[0][0].camera is None and sink.camera is None
     assert stage.states[0].camera == Camera(name="entrance", url="/v/entrance.mp4")

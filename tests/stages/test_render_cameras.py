@@ -13,7 +13,7 @@ from streampose.cameras.seats import SeatTable
 from streampose.config.camera import Camera
 from streampose.outputs.factory import EncoderSettings
 from streampose.pose import Poses, get_skeleton
-from streampose.stages.render_cameras import RenderCamera, RenderCameras
+from streampose.stages.render_cameras import CameraMakers, RenderCamera, RenderCameras
 from streampose.transport.messages import FrameHeader
 
 CTX = mp.get_context("spawn")
@@ -45,8 +45,10 @@ class Tracker:
 
 
 def states(slots: Slots | None, owned: tuple[int, ...] = (0, 1)) -> RenderCameras:
-    return RenderCameras(streams=2, owned=owned, annotators=lambda s: [f"drawing {s}"],
-                        tracker=Tracker, cameras=["cam0", "cam1"], seats=slots)
+    return RenderCameras(streams=2, owned=owned,
+                        makers=CameraMakers(annotators=lambda s: [f"drawing {s}"],
+                                            tracker=Tracker, cameras=["cam0", "cam1"],
+                                            seats=slots))
 
 
 def test_each_owned_stream_gets_its_own_parts() -> None:

@@ -143,6 +143,18 @@ class DrawConfig(Section):
     blur_faces: bool = option(False, help="blur a region around each head (privacy)")
     min_confidence: float = option(0.0, low=0.0, high=1.0,
                                    help="don't draw keypoints at or below this confidence")
+    # The defaults hide what is rarely a person: a PAF pose of 3 keypoints (the decoder's
+    # least; on vtest.mp4 mostly a warning sign) or one scoring under 0.03 (PAF scores
+    # are the mean keypoint and limb score x found/18: a far person with 8 keypoints scores
+    # ~0.09, so a higher floor hides real people). YOLO-pose's decoder keeps >= 0.25.
+    min_score: float = option(0.03, low=0.0, high=1.0, flag="--draw-min-score",
+                              metavar="SCORE", help=(
+        "don't draw people (skeleton, box, id) whose person score is below this; the "
+        "JSON lines and every other output keep them, with their scores"))
+    min_keypoints: int = option(4, low=0, high=1000, flag="--draw-min-keypoints",
+                                metavar="N", help=(
+        "don't draw people with fewer keypoints drawn (those above the keypoint "
+        "confidence floor); the outputs keep them"))
 
 
 @dataclass(frozen=True)

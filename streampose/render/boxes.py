@@ -8,9 +8,11 @@ import numpy as np
 from streampose.pose.poses import Poses
 from streampose.render.annotator import (
     check_confidence,
+    check_count,
     check_positive,
     check_thickness,
-    line_thickness,
+    drawn_people,
+    person_thickness,
     visible_keypoints,
 )
 from streampose.render.colors import id_color
@@ -52,15 +54,20 @@ class BoxAnnotator:
     """A rectangle around each person's drawn keypoints, in the colour of its track id.
 
     People without a track id (-1) get :data:`NEUTRAL_COLOR`, or no box at all with
-    ``tracked_only=True``.
+    ``tracked_only=True``; people scoring below ``min_score`` or with fewer than
+    ``min_keypoints`` visible keypoints get none. The line is as thick as the person's
+    limbs (``thickness``, else from its height).
     """
 
     def __init__(self, *, min_confidence: float = 0.0, thickness: int | None = None,
-                 padding: float = 0.1, tracked_only: bool = False) -> None:
+                 padding: float = 0.1, tracked_only: bool = False, min_score: float = 0.0,
+                 min_keypoints: int = 0) -> None:
         self.min_confidence = check_confidence("BoxAnnotator", min_confidence)
         check_thickness("BoxAnnotator", thickness)
         check_positive("BoxAnnotator", "padding", padding, 10)
         self.thickness, self.padding, self.tracked_only = thickness, padding, tracked_only
+        self.min_score = check_confidence("BoxAnnotator", min_score, "min_score")
+        self.min_keypoints = check_count("BoxAnnotator", "min_keypoints", min_keypoints)
 
     def annotate(self, scene: np.ndarray, poses: Poses) -> np.ndarray:
         if len(poses) == 0:
@@ -69,9 +76,12 @@ class BoxAnnotator:
                                       padding=self.padding, shape=scene.shape)
         if self.tracked_only:
             has_box &= poses.track_ids >= 0
-        thickness = line_thickness(scene, self.thickness)
+        has_box &= drawn_people(poses, min_confidence=self.min_confidence,
+                                min_score=self.min_score, min_keypoints=self.min_keypoints)
+        thickness = person_thickness(scene, poses, min_confidence=self.min_confidence,
+                                     thickness=self.thickness)
         for p in np.flatnonzero(has_box):
             x1, y1, x2, y2 = boxes[p].tolist()
             color = id_color(int(poses.track_ids[p]))
-            cv2.rectangle(scene, (x1, y1), (x2, y2), color, thickness, cv2.LINE_8)
+            cv2.rectangle(scene, (x1, y1), (x2, y2), color, int(thickness[p]), cv2.LINE_8)
         return scene

@@ -42,7 +42,8 @@ def _draw_settings(draw: DrawConfig, *, tracking: bool, poses: bool) -> dict[str
     """``build_annotators`` keywords; ``poses`` False draws nothing but blurred faces."""
     return {"skeleton": poses, "ids": poses and draw.ids and tracking,
             "boxes": poses and draw.boxes, "blur_faces": draw.blur_faces,
-            "min_confidence": draw.min_confidence}
+            "min_confidence": draw.min_confidence, "min_score": draw.min_score,
+            "min_keypoints": draw.min_keypoints}
 
 
 def _build_annotators(settings: Sequence[dict[str, Any]], stream: int) -> list[Any]:

@@ -52,6 +52,8 @@ CAMERAS = ("--cameras", "--max-streams")
 TILES = ("--min-person-height", "--tiles", "--tile-overlap", "--tile-size")
 # Pay for the pixels (issue 21): the network on every (N+1)th frame.
 INTERVAL = ("--interval",)
+# Drawing that reads at small scale (issue 20).
+DRAWING = ("--draw-min-score", "--draw-min-keypoints")
 TRACKER = ("--track-max-age", "--track-min-similarity", "--track-min-hits", "--track-sigma",
            "--track-min-scale", "--track-velocity-smoothing")
 
@@ -81,6 +83,8 @@ def config(*argv: str) -> PipelineConfig:
     (ModelConfig, {"threads": 0}, "--threads / [model].threads: 0 is outside"),
     (DrawConfig, {"ids": "yes"}, "--no-ids / [draw].ids: 'yes' is not true or false"),
     (DrawConfig, {"min_confidence": 1.5}, "1.5 is outside the allowed range [0, 1]"),
+    (DrawConfig, {"min_score": -0.1}, "--draw-min-score / [draw].min_score: -0.1 is outside"),
+    (DrawConfig, {"min_keypoints": 2.0}, "[draw].min_keypoints: 2.0 is not an integer"),
     (TrackingConfig, {"min_similarity": 0.0}, "(0, 1]"),
     (TrackingConfig, {"velocity_smoothing": 1.0}, "[tracking].velocity_smoothing: 1.0 is "
                                                   "outside the allowed range [0, 1)"),
@@ -182,7 +186,7 @@ def test_decoder_section_is_the_decoder_s_thresholds() -> None:
 def test_today_s_flags_are_all_there_plus_the_tracker_s() -> None:
     words = (word.strip("[],") for word in _run_help().split())
     flags = {w for w in words if w.startswith("-") and w[1:2].isalpha() | (w[1:2] == "-")}
-    groups = (TODAY, TRACKER, ADDED, MQTT, THREADS, CAMERAS, TILES, INTERVAL)
+    groups = (TODAY, TRACKER, ADDED, MQTT, THREADS, CAMERAS, TILES, INTERVAL, DRAWING)
     assert set().union(*groups) | {"-h", "--help"} == flags
 
 
@@ -197,7 +201,8 @@ def test_defaults_are_today_s() -> None:
             cfg.performance.crf) == (None, 1, None, "ultrafast", 23)  # threads: the plan's
     assert (cfg.threads.cores, cfg.threads.opencv, cfg.threads.inter_op) == (None, None, None)
     assert (cfg.tracking.enabled, cfg.draw.ids, cfg.draw.boxes, cfg.draw.blur_faces,
-            cfg.draw.min_confidence) == (True, True, False, False, 0.0)
+            cfg.draw.min_confidence, cfg.draw.min_score, cfg.draw.min_keypoints) == \
+        (True, True, False, False, 0.0, 0.03, 4)
     assert (cfg.live.rtsp_transport, cfg.live.open_timeout_s, cfg.live.read_timeout_s,
             cfg.live.stall_timeout_s, cfg.live.reconnect, cfg.live.duration_s) == \
         ("tcp", 10.0, 5.0, 5.0, True, None)
@@ -246,6 +251,8 @@ def test_defaults_are_today_s() -> None:
     (["--boxes"], "draw", "boxes", True),
     (["--blur-faces"], "draw", "blur_faces", True),
     (["--min-confidence", "0.3"], "draw", "min_confidence", 0.3),
+    (["--draw-min-score", "0.2"], "draw", "min_score", 0.2),
+    (["--draw-min-keypoints", "6"], "draw", "min_keypoints", 6),
     (["--rtsp-transport", "udp"], "live", "rtsp_transport", "udp"),
     (["--open-timeout", "3"], "live", "open_timeout_s", 3.0),
     (["--read-timeout", "2"], "live", "read_timeout_s", 2.0),

@@ -18,6 +18,13 @@ from streampose.render import (
     id_color,
     person_boxes,
 )
+from streampose.render.annotator import (
+    drawn_people,
+    line_thickness,
+    person_heights,
+    person_thickness,
+)
+from streampose.render.labels import label_scale
 
 # A person standing, facing the camera, in units of its height (0, 0) = mid hip.
 # The person's right side is on the image's left.
@@ -291,6 +298,120 @@ def test_face_blur_radius_follows_scale() -> None:
     assert 3.0 < areas[1] / areas[0] < 5.0  # twice the radius: four times the area
 
 
+# --- sizes from the person's height, what is not drawn ------------------------------
+
+
+def standing(height: float, centre: tuple[float, float] = (960, 540)) -> np.ndarray:
+    """A standing COCO18 person ``height`` px tall from the top of the eyes to the heels."""
+    span = _BODY["right_ankle"][1] - _BODY["right_eye"][1]  # 1.73 units of ``person``
+    return person(COCO18, centre, height / span)
+
+
+def drawn(kp: np.ndarray, thickness: int | None = None) -> np.ndarray:
+    scene = np.zeros((1080, 1920, 3), np.uint8)
+    return SkeletonAnnotator(thickness=thickness).annotate(scene, poses(COCO18, kp))
+
+
+@pytest.mark.parametrize(("height", "thickness"), [(50, 1), (80, 2), (120, 3), (160, 4),
+                                                   (400, 4), (900, 4)])
+def test_limbs_and_joints_follow_the_person_s_height(height: int, thickness: int) -> None:
+    """1 px per 40 px of height, at least 1, at most the 1080p frame's 4 px (today's
+    size for everybody); joints are 1 px wider in radius than the limbs."""
+    kp = standing(height)
+    np.testing.assert_array_equal(drawn(kp), drawn(kp, thickness))
+
+
+def test_a_small_person_gets_thinner_lines() -> None:
+    ink = [int(drawn(standing(h)).any(axis=2).sum()) / h for h in (50, 100, 200, 400)]
+    assert 1.5 * ink[0] < min(ink[1:])  # ink per px of height: thicker, not just longer
+    small, tall = standing(50, (400, 500)), standing(400, (1200, 500))
+    scene = np.zeros((1080, 1920, 3), np.uint8)
+    assert person_thickness(scene, poses(COCO18, small, tall), min_confidence=0.0,
+                            thickness=None).tolist() == [1, 4]
+
+
+def test_people_tall_enough_are_drawn_as_before() -> None:
+    """From 160 px up, the thickness is the frame's (1 px per 240 px of its shorter side),
+    as it was for everybody before thickness followed the person."""
+    for size, tall in ((360, 80), (720, 120), (1080, 160)):
+        scene = np.zeros((size, size * 16 // 9, 3), np.uint8)
+        kp = person(COCO18, (size / 2, size / 2), tall)
+        got = person_thickness(scene, poses(COCO18, kp), min_confidence=0.0, thickness=None)
+        assert got.tolist() == [line_thickness(scene, None)]
+
+
+def test_a_given_thickness_wins_over_the_person_s_height() -> None:
+    scene = np.zeros((1080, 1920, 3), np.uint8)
+    ps = poses(COCO18, person(COCO18, (400, 500), 50))
+    assert person_thickness(scene, ps, min_confidence=0.0, thickness=3).tolist() == [3]
+
+
+def test_person_heights_from_boxes_or_visible_keypoints() -> None:
+    kp = person(COCO18, (320, 260), 200)
+    kp[[COCO18.keypoints.index("right_ankle"), COCO18.keypoints.index("left_ankle")], 2] = 0.1
+    ps = poses(COCO18, kp)
+    top = kp[:, 1].min()
+    knee, ankle = (kp[COCO18.keypoints.index(f"left_{k}"), 1] for k in ("knee", "ankle"))
+    assert person_heights(ps, 0.0)[0] == pytest.approx(ankle - top)
+    assert person_heights(ps, 0.5)[0] == pytest.approx(knee - top)  # faint ankles left out
+    boxed = Poses(kp[None], np.ones(1, np.float32), COCO18, boxes=np.array([[0, 10, 5, 70]]))
+    assert person_heights(boxed, 0.0).tolist() == [60.0]
+    assert person_heights(poses(COCO18, np.zeros_like(kp)), 0.0).tolist() == [0.0]
+
+
+def test_labels_of_small_people_are_smaller() -> None:
+    def label_ink(height: int) -> int:
+        scene = np.zeros((1080, 1920, 3), np.uint8)
+        LabelAnnotator().annotate(scene, poses(COCO18, standing(height), ids=[7]))
+        return int(scene.any(axis=2).sum())
+
+    # 1 per 120 px of height, at least 0.3, at most the 1080p frame's 1.2 (today's)
+    assert label_ink(40) < label_ink(80) < label_ink(150) == label_ink(600)
+    scene = np.zeros((1080, 1920, 3), np.uint8)
+    assert label_scale(scene, 40) == pytest.approx(1 / 3)
+    assert label_scale(scene, 10) == 0.3 and label_scale(scene, 600) == 1.2
+
+
+def _scored(score: float, found: int) -> Poses:
+    """One person of ``score`` with only its first ``found`` keypoints present."""
+    kp = person(COCO18, (320, 260), 200)
+    kp[found:] = 0.0
+    return Poses(kp[None], np.array([score], np.float32), COCO18, np.array([5]))
+
+
+@pytest.mark.parametrize(("score", "found", "drawn"), [
+    (0.5, 18, True), (0.1, 4, True), (0.09, 18, False), (0.5, 3, False), (0.0, 0, False)])
+def test_a_doubtful_person_is_not_drawn(score: float, found: int, drawn: bool) -> None:
+    ps = _scored(score, found)
+    scene = texture(480, 640)
+    before = scene.copy()
+    for annotator in build_annotators(boxes=True, ids=True, min_score=0.1, min_keypoints=4):
+        annotator.annotate(scene, ps)
+    assert changed(before, scene).any() == drawn
+    assert len(ps) == 1 and ps.scores.tolist() == [pytest.approx(score)]  # poses kept
+
+
+def test_min_keypoints_counts_keypoints_above_min_confidence() -> None:
+    ps = _scored(0.5, 18)
+    ps.keypoints[0, 4:, 2] = 0.2  # 4 keypoints at 0.9, 14 at 0.2
+    assert drawn_people(ps, min_confidence=0.0, min_score=0.0, min_keypoints=5).tolist() == [
+        True]
+    assert drawn_people(ps, min_confidence=0.3, min_score=0.0, min_keypoints=5).tolist() == [
+        False]
+
+
+def test_faces_are_blurred_even_for_people_not_drawn() -> None:
+    ps = _scored(0.01, 18)
+    scene = texture(480, 640)
+    before = scene.copy()
+    chain = build_annotators(blur_faces=True, min_score=0.5, min_keypoints=4)
+    for annotator in chain:
+        annotator.annotate(scene, ps)
+    nose = at(ps.keypoints[0], COCO18, "nose")
+    assert changed(before, scene)[nose]  # privacy first
+    assert not changed(before, scene)[at(ps.keypoints[0], COCO18, "left_knee")]
+
+
 # --- composition, empty input, arguments --------------------------------------------
 
 
@@ -332,6 +453,9 @@ def test_empty_poses_change_nothing(skeleton: Skeleton) -> None:
     (lambda: SkeletonAnnotator(thickness=0), "thickness"),
     (lambda: BoxAnnotator(thickness=2.5), "thickness"),
     (lambda: LabelAnnotator(text_scale=0), "text_scale"),
+    (lambda: SkeletonAnnotator(min_score=-1), "min_score"),
+    (lambda: BoxAnnotator(min_keypoints=2.5), "min_keypoints"),
+    (lambda: LabelAnnotator(min_keypoints=-1), "min_keypoints"),
     (lambda: FaceBlurAnnotator(strength=0), "strength"),
     (lambda: FaceBlurAnnotator(strength=1.5), "strength"),
     (lambda: FaceBlurAnnotator(scale=-1), "scale"),

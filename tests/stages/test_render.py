@@ -4,11 +4,13 @@ close does not stop the others."""
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing as mp
 import queue
 from collections.abc import Callable
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -377,3 +379,27 @@ def test_a_fixed_seat_s_camera_keeps_records_unnamed_without_a_cameras_file(
     assert stage.states[0].camera == Camera(name="entrance", url="/v/entrance.mp4")
     assert not stage.states.needs_attach(0)
     stage.close()
+
+
+def test_a_person_too_doubtful_to_draw_is_still_in_the_json_lines(
+    frames: list[SharedRing], stage_control: StageControl, free_slots: Callable, tmp_path: Path
+) -> None:
+    """``[draw] min_score / min_keypoints`` leave the picture alone; the outputs keep the
+    person, with its score."""
+    from streampose.outputs.jsonl import JsonLinesSink
+    from streampose.render import build_annotators
+
+    recorder, path = Recorder(frames, free_slots), tmp_path / "poses.jsonl"
+    draw = CameraMakers(annotators=lambda stream: build_annotators(min_score=0.3,
+                                                                   min_keypoints=4))
+    stage = render(frames, [recorder, JsonLinesSink(path=path)], stage_control, makers=draw)
+    kp = np.zeros((1, 18, 3), np.float32)
+    kp[0, :, 0], kp[0, :, 1], kp[0, :, 2] = np.linspace(4, 28, 18), np.linspace(3, 21, 18), 0.9
+    for seq, score in enumerate((0.2, 0.5)):  # too doubtful, then drawn
+        header = result(0, seq, lease_frame(frames[0], 0, seq)).header
+        feed(stage, PoseResult(header, kp, np.array([score], np.float32)))
+    stage.close()
+    assert (recorder.images[0] == pixels(0, 0)).all()  # nothing drawn
+    assert not (recorder.images[1] == pixels(0, 1)).all()  # the same person, drawn
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [[p["score"] for p in line["persons"]] for line in lines] == [[0.2], [0.5]]

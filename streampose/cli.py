@@ -20,7 +20,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from streampose import __version__
-from streampose.config.arguments import add_config_arguments, add_run_arguments, given_values
+from streampose.config.arguments import (
+    add_config_arguments,
+    add_progress_arguments,
+    add_run_arguments,
+    given_values,
+)
 from streampose.config.build import build_config, merge_values
 from streampose.config.cameras_file import Camera, load_cameras
 from streampose.config.sections import PipelineConfig
@@ -28,10 +33,11 @@ from streampose.config.toml import load_pipeline_file
 from streampose.errors import ConfigError, StreamposeError
 from streampose.fleet.cli import add_fleet_arguments, fleet_command
 from streampose.outputs.writable import check_writable
-from streampose.uri import redact
+from streampose.uri import is_live_uri, redact
 
 if TYPE_CHECKING:  # the pipeline (PyAV, OpenCV, ...) is imported when a run starts: stage
     # processes spawned from the `streampose` script re-import this module
+    from streampose.observe.progress_log import ProgressLog
     from streampose.pipeline import Progress, Summary
 
 log = logging.getLogger("streampose")
@@ -153,7 +159,7 @@ def _add_eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, metavar="PIPELINE.toml", help=(
         "pipeline config file: its model, batching, performance and decoder settings (its "
         "sources and outputs are not used); command-line options win"))
-    p.add_argument("--no-progress", action="store_true", help="no progress bar on a terminal")
+    add_progress_arguments(p)
     p.add_argument("--log-level", default="WARNING",
                    choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="(default WARNING)")
     add_config_arguments(p, tables=EVAL_TABLES)
@@ -173,7 +179,7 @@ def eval_command(args: argparse.Namespace, config: PipelineConfig) -> int:
 
     if args.metrics_json is not None:
         check_writable(args.metrics_json, "metrics JSON")
-    progress = LiveDisplay() if sys.stderr.isatty() and not args.no_progress else None
+    progress = progress_display(args, config)
     try:
         metrics = evaluate(config, args.annotations, on_progress=progress)
     finally:
@@ -233,13 +239,13 @@ def seat_count(args: argparse.Namespace, cameras: tuple[Camera, ...]) -> int | N
 
 class LiveDisplay:
     """On a terminal: a progress bar (files of known length) and a status table, one row
-    per stream (state, fps in/out, counters, latency p50/p95), plus per-stage busy %,
-    redrawn once a second (``rich``)."""
+    per stream (state, fps in/out, counters but those in ``hidden``, latency p50/p95),
+    plus per-stage busy %, redrawn once a second (``rich``), as wide as the terminal."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, hidden: tuple[str, ...] = ()) -> None:
         from streampose.observe.terminal import StatusDisplay
 
-        self.display = StatusDisplay()
+        self.display, self.hidden = StatusDisplay(), hidden
 
     def __call__(self, progress: Progress) -> None:
         from streampose.observe.terminal import status_table
@@ -247,10 +253,36 @@ class LiveDisplay:
         live = progress.live
         self.display.update(status_table(streams=live.streams if live else [],
                                          stages=live.stages if live else [],
-                                         header=progress_bar(progress)))
+                                         header=progress_bar(progress), hidden=self.hidden))
 
     def finish(self) -> None:
         self.display.close()
+
+
+def progress_display(args: argparse.Namespace,
+                     config: PipelineConfig) -> LiveDisplay | ProgressLog | None:
+    """How a run shows its progress: the live status on a terminal (stderr), else one
+    line every ``--progress-every`` seconds; None with ``--no-progress`` (or 0 s off a
+    terminal)."""
+    if args.no_progress:
+        return None
+    if sys.stderr.isatty():
+        return LiveDisplay(hidden=unused_counters(config))
+    if args.progress_every <= 0:
+        return None
+    from streampose.observe.progress_log import ProgressLog
+
+    return ProgressLog(every_s=args.progress_every)
+
+
+def unused_counters(config: PipelineConfig) -> tuple[str, ...]:
+    """The status table's counters this run never moves, left out of it: MQTT drops
+    without ``--mqtt``, events without rules, carried frames without ``--interval``,
+    reconnects without a live source."""
+    live = config.cameras_change or any(is_live_uri(s) for s in config.sources)
+    unused = {"mqtt_dropped": config.mqtt.url is None, "events": not config.events.enabled,
+              "carried": config.model.interval == 0, "reconnects": not live}
+    return tuple(name for name, idle in unused.items() if idle)
 
 
 def progress_bar(progress: Progress) -> str | None:
@@ -285,9 +317,7 @@ def run_command(args: argparse.Namespace, config: PipelineConfig) -> int:
 
     watched = getattr(args, "cameras", None) if config.cameras_change else None
     pipeline = Pipeline(config, cameras_file=watched)
-    progress = None
-    if sys.stderr.isatty() and not args.no_progress:
-        progress = LiveDisplay()
+    progress = progress_display(args, config)
     try:
         summary = pipeline.run(on_progress=progress)
     finally:

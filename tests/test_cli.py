@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from streampose import cli
+from streampose.observe.progress_log import ProgressLog
 from tests.support.cli import run_cli
 from tests.support.media import make_video
 
@@ -124,3 +126,43 @@ def test_sigterm_before_the_stages_start_exits_143(
     assert code == 143
     assert capsys.readouterr().err == "streampose: terminated\n"
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_piped_run_prints_progress_lines(tmp_path: Path) -> None:
+    """stderr is a pipe here: no live table, one progress line every --progress-every S."""
+    clip = make_video(tmp_path / "clip.mp4", frames=40)
+    result = run_cli("run", str(clip), "--model", "openpose-mnv2s-coco18.onnx",
+                     "--backend", "fake", "--backend-option", "delay_ms=100",
+                     "--progress-every", "0.5", "--json", str(tmp_path / "o.jsonl"))
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if " frames out (" in line]
+    assert len(lines) >= 2, result.stderr  # 40 frames at <= 10 fps: 4 s or more
+    assert all(line.startswith("streampose: ") and "/40 frames out" in line for line in lines)
+    assert result.stderr.splitlines()[-1].startswith("streampose: 40 frames in")
+
+
+def _args(*argv: str) -> argparse.Namespace:
+    return cli.build_parser().parse_args(["run", "a.mp4", "--model", "m.onnx", *argv])
+
+
+def test_progress_off_a_terminal_is_lines_unless_turned_off(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    config = cli.config_of(_args())
+    assert isinstance(cli.progress_display(_args(), config), ProgressLog)
+    assert cli.progress_display(_args("--progress-every", "0"), config) is None
+    assert cli.progress_display(_args("--no-progress"), config) is None
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert isinstance(cli.progress_display(_args(), config), cli.LiveDisplay)
+    assert cli.progress_display(_args("--no-progress"), config) is None
+
+
+@pytest.mark.parametrize(("argv", "unused"), [
+    ((), ("mqtt_dropped", "events", "carried", "reconnects")),
+    (("--mqtt", "mqtt://127.0.0.1:1883", "--fall", "--interval", "1"), ("reconnects",)),
+])
+def test_the_status_table_leaves_out_the_counters_not_in_use(
+        argv: tuple[str, ...], unused: tuple[str, ...]) -> None:
+    assert cli.unused_counters(cli.config_of(_args(*argv))) == unused
+    live = cli.build_parser().parse_args(["run", "rtsp://cam/1", "--model", "m.onnx"])
+    assert "reconnects" not in cli.unused_counters(cli.config_of(live))

@@ -59,8 +59,10 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "streampose.events", "streampose.console", "streampose.mqtt")),
     # a run's seats (each carries one camera at a time) and the parent's camera assigner
     ("cameras", ("streampose.cameras",)),
-    # the stage runner, channels, supervisor; the run summary reads the supervisor's result
-    ("runtime", ("streampose.runtime", "streampose.observe.summary")),
+    # the stage runner, channels, supervisor; the run summary reads the supervisor's result,
+    # and the progress lines off a terminal read the run's Progress (observe/summary.py)
+    ("runtime", ("streampose.runtime", "streampose.observe.summary",
+                 "streampose.observe.progress_log")),
     # what the parent decides and makes before a stage starts: the run plan (validated
     # config, probed sources, model, process layout, ring sizes) and the run's shared state
     ("planning", ("streampose.planning",)),

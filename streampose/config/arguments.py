@@ -17,8 +17,8 @@ from typing import Any
 from streampose.config.fields import Option, options
 from streampose.config.sections import SECTIONS
 
-__all__ = ["add_config_arguments", "add_run_arguments", "cli_options", "given_values",
-           "key_value"]
+__all__ = ["add_config_arguments", "add_progress_arguments", "add_run_arguments",
+           "cli_options", "given_values", "key_value"]
 
 _TYPES: dict[str, Any] = {"int": int, "float": float, "str": str, "template": str,
                           "path": Path}
@@ -62,11 +62,19 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-streams", type=int, metavar="N", help=(
         "seats for up to N cameras of the --cameras file at once, so that cameras "
         "can be added to the file while the run goes on (default: the file's cameras)"))
-    p.add_argument("--no-progress", action="store_true",
-                   help="no progress bar or live status on a terminal")
+    add_progress_arguments(p)
     p.add_argument("--log-level", default="WARNING",
                    choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="(default WARNING)")
     add_config_arguments(p)
+
+
+def add_progress_arguments(p: argparse.ArgumentParser) -> None:
+    """``--no-progress`` and ``--progress-every S`` (a run's or an evaluation's)."""
+    p.add_argument("--no-progress", action="store_true", help=(
+        "no progress at all: no live status on a terminal, no progress lines elsewhere"))
+    p.add_argument("--progress-every", type=_seconds, default=10.0, metavar="S", help=(
+        "when stderr is not a terminal (a pipe, a log file): one progress line every S "
+        "seconds; 0: none (default 10)"))
 
 
 def given_values(args: argparse.Namespace) -> dict[str, Any]:
@@ -97,6 +105,17 @@ def key_value(text: str) -> tuple[str, object]:
         except ValueError:
             continue
     return key, raw
+
+
+def _seconds(text: str) -> float:
+    """A number of seconds >= 0 (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: seconds must be >= 0")
+    return value
 
 
 def _add(group: Any, opt: Option) -> None:  # an argparse argument group

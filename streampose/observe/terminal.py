@@ -4,6 +4,13 @@ p50/p95), the stages' load, and an optional progress line above. The work-item c
 (frames inferred, items, frames skipped) are left to the summary, the metrics and the
 console: the table is wide enough already.
 
+The table fits the terminal's width by design, never by cutting a word: counters not in
+use in the run are left out by the caller (``hidden``: MQTT drops without ``--mqtt``,
+events without rules, ...); on a narrow terminal the headers and states take their
+fixed short forms (:data:`SHORT_TITLES`, :data:`SHORT_STATES`: ``reconnects`` ->
+``reconn``, ``finished`` -> ``done``), then the least needed columns go
+(:data:`DROP_ORDER`).
+
 ``status_table`` builds the renderable from plain data (the dicts of a
 ``MetricsSnapshot``); ``StatusDisplay`` redraws it in place at most once per interval, and
 does nothing when its stream is not a terminal.
@@ -13,23 +20,45 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TextIO
 
-from rich.console import Console, Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
 from streampose.lifecycle import Resource
-from streampose.observe.camera_state import FINISHED, OFFLINE, ONLINE, RECONNECTING, STALLED
+from streampose.observe.camera_state import (
+    FINISHED,
+    OFFLINE,
+    ONLINE,
+    RECONNECTING,
+    STALLED,
+    STARTING,
+)
 from streampose.observe.counters import FIELDS, ITEM_FIELDS
 
-__all__ = ["StatusDisplay", "stage_line", "status_table"]
+__all__ = ["DROP_ORDER", "SHORT_STATES", "SHORT_TITLES", "StatusDisplay", "StreamTable",
+           "stage_line", "status_table"]
 
 _RATE_FIELDS = ("frames_in", "frames_out")  # shown as rates, not as counts
 _STATE_STYLE = {ONLINE: "green", RECONNECTING: "yellow", OFFLINE: "red", STALLED: "red",
                 FINISHED: "blue"}
+# column key -> its full title; a counter's title is its name
+_TITLES = {"camera": "camera", "state": "state", "fps_in": "in fps", "fps_out": "out fps",
+           "latency_p50": "lat p50", "latency_p95": "lat p95"}
+# the short forms for a narrow terminal: whole words or fixed abbreviations
+SHORT_TITLES = {"fps_in": "in/s", "fps_out": "out/s", "dropped": "drop",
+                "reconnects": "reconn", "mqtt_dropped": "mqtt drop",
+                "decode_errors": "errors", "latency_p50": "p50", "latency_p95": "p95"}
+SHORT_STATES = {STARTING: "start", ONLINE: "on", RECONNECTING: "retry", STALLED: "stall",
+                OFFLINE: "off", FINISHED: "done"}
+# what goes first when even the short forms are too wide
+_UNBOUNDED = 100_000
+DROP_ORDER = ("latency_p50", "carried", "events", "mqtt_dropped", "decode_errors",
+              "reconnects", "fps_in")
 
 
 def _latency(value: float | None) -> str:
@@ -48,27 +77,78 @@ def stage_line(stages: Sequence[Mapping[str, Any]]) -> str:
 
 def status_table(*, streams: Sequence[Mapping[str, Any]],
                  stages: Sequence[Mapping[str, Any]] = (),
-                 header: str | None = None) -> RenderableType:
-    """The status as one renderable: ``header`` (e.g. a progress bar), the stream table,
-    the stage line. Stream keys: ``stream``, ``camera``, ``state``, ``fps_in``,
-    ``fps_out``, the counters of ``FIELDS`` (but ``ITEM_FIELDS``),
-    ``latency_p50``/``latency_p95``."""
-    counters = [name for name in FIELDS if name not in (*_RATE_FIELDS, *ITEM_FIELDS)]
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for title in ("camera", "state", "in fps", "out fps", *counters, "lat p50", "lat p95"):
-        table.add_column(title, justify="left" if title in ("camera", "state") else "right")
-    for s in streams:
-        state = str(s.get("state", ""))
-        table.add_row(_name(s), Text(state, style=_STATE_STYLE.get(state, "")),
-                      f"{float(s.get('fps_in', 0.0)):.1f}", f"{float(s.get('fps_out', 0.0)):.1f}",
-                      *(str(s.get(name, 0)) for name in counters),
-                      _latency(s.get("latency_p50")), _latency(s.get("latency_p95")))
+                 header: str | None = None, hidden: Collection[str] = ()) -> RenderableType:
+    """The status as one renderable: ``header`` (e.g. a progress bar), the stream table
+    (:class:`StreamTable`, without the counters in ``hidden``), the stage line. Stream
+    keys: ``stream``, ``camera``, ``state``, ``fps_in``, ``fps_out``, the counters of
+    ``FIELDS`` (but ``ITEM_FIELDS``), ``latency_p50``/``latency_p95``."""
+    counters = [name for name in FIELDS
+                if name not in (*_RATE_FIELDS, *ITEM_FIELDS) and name not in hidden]
     parts: list[RenderableType] = [] if header is None else [Text(header)]
     if streams:
-        parts.append(table)
+        parts.append(StreamTable(streams=streams, counters=counters))
     if stages:
         parts.append(Text(stage_line(stages)))
     return Group(*parts)
+
+
+@dataclass(frozen=True)
+class StreamTable:
+    """One row per stream, at the widest layout that fits the console's width: full
+    titles and states, else their short forms, else the short forms without the columns
+    of :data:`DROP_ORDER`, one by one (the last layout is drawn whatever its width)."""
+
+    streams: Sequence[Mapping[str, Any]]
+    counters: Sequence[str]
+
+    @property
+    def keys(self) -> list[str]:
+        return ["camera", "state", "fps_in", "fps_out", *self.counters, "latency_p50",
+                "latency_p95"]
+
+    def layouts(self) -> Iterator[Table]:
+        """The tables to try, widest first."""
+        keys = self.keys
+        yield self.table(keys, short=False)
+        yield self.table(keys, short=True)
+        for key in DROP_ORDER:
+            if key in keys:
+                keys = [k for k in keys if k != key]
+                yield self.table(keys, short=True)
+
+    def table(self, keys: Sequence[str], *, short: bool) -> Table:
+        table = Table(box=None, pad_edge=False, header_style="bold")
+        for key in keys:
+            title = SHORT_TITLES.get(key, _TITLES.get(key, key)) if short else \
+                _TITLES.get(key, key)
+            table.add_column(title, justify="left" if key in ("camera", "state") else "right",
+                             overflow="fold")
+        for stream in self.streams:
+            table.add_row(*(_cell(stream, key, short) for key in keys))
+        return table
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        unbounded = options.update_width(_UNBOUNDED)  # a measure is clamped to the width
+        chosen: Table | None = None
+        for chosen in self.layouts():
+            if console.measure(chosen, options=unbounded).maximum <= options.max_width:
+                break
+        assert chosen is not None
+        yield chosen
+
+
+def _cell(stream: Mapping[str, Any], key: str, short: bool) -> RenderableType:
+    if key == "camera":
+        return _name(stream)
+    if key == "state":
+        state = str(stream.get("state", ""))
+        shown = SHORT_STATES.get(state, state) if short else state
+        return Text(shown, style=_STATE_STYLE.get(state, ""))
+    if key in ("fps_in", "fps_out"):
+        return f"{float(stream.get(key, 0.0)):.1f}"
+    if key in ("latency_p50", "latency_p95"):
+        return _latency(stream.get(key))
+    return str(stream.get(key, 0))
 
 
 class StatusDisplay(Resource):

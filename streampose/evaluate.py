@@ -178,5 +178,14 @@ def _pycocotools() -> tuple[Any, Any]:
     try:
         from pycocotools import coco, cocoeval
     except ImportError as exc:
-        raise ConfigError(f"eval needs pycocotools ({exc.name or exc}): {INSTALL}") from None
+        raise ConfigError(f"eval needs pycocotools{_missing_part(exc)}: {INSTALL}") from None
     return coco, cocoeval
+
+
+def _missing_part(exc: ImportError) -> str:
+    """What pycocotools lacks, when the module missing is not pycocotools itself:
+    ``, which needs numpy`` (the module's name once, never ``pycocotools (pycocotools)``)."""
+    name = exc.name or ""
+    if name.split(".")[0] == "pycocotools":
+        return ""
+    return f", which needs {name}" if name else f" ({exc})"

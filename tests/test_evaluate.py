@@ -59,6 +59,16 @@ def test_missing_pycocotools_names_the_install(tmp_path: Path, blank_images: Pat
     assert main(["eval", str(blank_images), str(ann), *FAKE]) == 2
     err = capsys.readouterr().err
     assert 'pip install -e ".[eval]"' in err and "Traceback" not in err
+    assert "eval needs pycocotools: pip" in err  # not "pycocotools (pycocotools)"
+
+
+def test_a_module_pycocotools_lacks_is_named_once() -> None:
+    from streampose.evaluate import _missing_part
+
+    assert _missing_part(ImportError("x", name="pycocotools.coco")) == ""
+    assert _missing_part(ImportError("x", name="matplotlib")) == ", which needs matplotlib"
+    assert _missing_part(ImportError("cannot import name 'mask'")) == (
+        " (cannot import name 'mask')")
 
 
 def test_image_missing_from_annotations_is_named(tmp_path: Path, blank_images: Path,

@@ -140,9 +140,11 @@ def _kind_arguments(opt: Option) -> dict[str, Any]:
 
 
 def _help(opt: Option) -> str:
-    text = opt.meta.help.replace("%", "%%")
+    """The flag's help: what it does (a ``--no-*`` flag's own ``negate_help``), and the
+    default of an option taking a value."""
     if opt.kind == "bool" and opt.meta.negate:
-        text += " (on by default; this flag turns it off)"
-    elif opt.kind in ("int", "float", "str") and opt.default is not None:
+        return (opt.meta.negate_help or opt.meta.help).replace("%", "%%")
+    text = opt.meta.help.replace("%", "%%")
+    if opt.kind in ("int", "float", "str") and opt.default is not None:
         text += f" (default {opt.default})"
     return text

@@ -38,9 +38,11 @@ _EXPECTED: dict[Kind, str] = {
 class OptionMeta:
     """What is known about one option besides its name, type and default.
 
+    ``help``: what the option is (the TOML key), also the CLI flag's help.
     ``flag``: the long CLI flag (``--max-wait-ms``); ``None`` derives it from the field
     name, ``""`` means no CLI flag (TOML and Python API only). ``negate``: for a bool
-    that defaults to True, the CLI flag that sets it False (``--no-tracking``).
+    that defaults to True, the CLI flag that sets it False (``--no-tracking``), and
+    ``negate_help`` what that flag does, said plainly (``no person ids: ...``).
     ``low``/``high``: range of a number, inclusive unless ``low_open``/``high_open``;
     ``choices``: allowed strings; ``short``: a one-letter alias (``-o``); ``path``: a
     ``str`` option that is a path (resolved against a pipeline file's folder, kept a
@@ -54,6 +56,7 @@ class OptionMeta:
     flag: str | None = None
     short: str | None = None
     negate: str | None = None
+    negate_help: str | None = None
     metavar: str | None = None
     low: float | None = None
     high: float | None = None
@@ -194,6 +197,9 @@ def _read_options(section: type[Section]) -> tuple[Option, ...]:
         if meta is None:
             continue
         kind, optional = _kind_of(hints[f.name], meta)
+        if meta.negate and not meta.negate_help:
+            raise TypeError(f"option {section.table}.{f.name}: {meta.negate} needs a "
+                            "negate_help saying what the flag does")
         default = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
         found.append(Option(table=section.table, name=f.name, kind=kind, optional=optional,
                             default=default, meta=meta))

@@ -71,9 +71,10 @@ class ModelConfig(Section):
         "letterbox and peak NMS on the inference device (auto: on for torch/tensorrt on "
         "CUDA; needs torch)"))
     height: int | None = option(None, low=32, high=4096, help=(
-        "network input height (default: the model spec's input_height, e.g. 368 for the "
-        "OpenPose models; for specs with fit = \"long_side\", such as YOLO-pose, the long "
-        "side of the image, e.g. 640); wins over [model].min_person_height"))
+        "network input size in pixels (default: the model spec's input_height; PAF "
+        "(OpenPose) models: 368, the input height; YOLO-pose keypoint models: 960, the "
+        "long side of the image, 1.5x the 640 they were trained at); wins over "
+        "[model].min_person_height"))
     min_person_height: int | None = option(None, low=4, high=4096, metavar="PX", help=(
         "the smallest person to find, in frame pixels: picks the network input scale "
         "from the model's best range of person heights (default: the input size of "
@@ -123,7 +124,9 @@ class OutputsConfig(Section):
         "take COCO image ids from this annotation file, by file name"))
     overwrite: bool = option(True, negate="--no-overwrite", help=(
         "replace existing outputs (off: refuse an output that exists or that another "
-        "running streampose writes)"))
+        "running streampose writes)"), negate_help=(
+        "refuse to replace an existing output, or to write one that another running "
+        "streampose writes (exit 4)"))
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -138,7 +141,8 @@ class DrawConfig(Section):
 
     table: ClassVar[str] = "draw"
 
-    ids: bool = option(True, negate="--no-ids", help="draw person ids")
+    ids: bool = option(True, negate="--no-ids", help="draw person ids",
+                       negate_help="draw no person ids (#7 labels)")
     boxes: bool = option(False, help="draw a box around each person")
     blur_faces: bool = option(False, help="blur a region around each head (privacy)")
     min_confidence: float = option(0.0, low=0.0, high=1.0,
@@ -164,7 +168,8 @@ class TrackingConfig(Section):
     table: ClassVar[str] = "tracking"
 
     enabled: bool = option(True, negate="--no-tracking",
-                           help="person ids (off: id -1 everywhere)")
+                           help="person ids (off: id -1 everywhere)",
+                           negate_help="no tracking: person id -1 everywhere")
     max_age: int = option(15, low=0, high=10_000, flag="--track-max-age",
                           help="frames a lost track is kept before its id retires")
     min_similarity: float = option(0.2, low=0.0, high=1.0, low_open=True,
@@ -202,7 +207,8 @@ class LiveConfig(Section):
     stall_timeout_s: float = option(5.0, low=0.1, high=3600, flag="--stall-timeout",
                                     metavar="S", help="no frame for S s: reconnect")
     reconnect: bool = option(True, negate="--no-reconnect",
-                             help="reconnect a live stream that drops (off: end it)")
+                             help="reconnect a live stream that drops (off: end it)",
+                             negate_help="end a live stream that drops, don't reconnect")
     max_backoff_s: float = option(4.0, low=0.1, high=3600, flag="",
                                   help="longest wait between reconnection attempts")
     slots: int = option(4, low=2, high=256, flag="",

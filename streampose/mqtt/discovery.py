@@ -25,13 +25,14 @@ camera are (``availability_mode: all``). The ``state`` topic's payload is made b
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
 import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from streampose import __version__
 from streampose.mqtt.url import BrokerUrl
 
 __all__ = ["FALL_HOLD_S", "Discovery", "LineRef", "line_refs", "safe_id"]
@@ -45,6 +46,15 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 def safe_id(text: str) -> str:
     """``text`` in the characters Home Assistant allows in a node or object id."""
     return _UNSAFE.sub("_", text)
+
+
+@functools.lru_cache(maxsize=1)
+def _version() -> str:
+    """The installed streampose's version (its package metadata)."""
+    try:
+        return importlib.metadata.version("streampose")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def _quoted(text: str) -> str:
@@ -84,7 +94,7 @@ class Discovery:
     lines: tuple[LineRef, ...] = ()
     fall: bool = False
     _origin: dict[str, str] = field(default_factory=lambda: {
-        "name": "streampose", "sw_version": __version__})
+        "name": "streampose", "sw_version": _version()})
 
     @property
     def node_availability(self) -> str:
@@ -158,7 +168,7 @@ class Discovery:
                 "availability_mode": "all",
                 "device": {"identifiers": [node_id], "name": camera,
                            "model": "streampose camera", "manufacturer": "streampose",
-                           "sw_version": __version__},
+                           "sw_version": _version()},
                 "origin": dict(self._origin)}
 
     @staticmethod

@@ -148,16 +148,18 @@ class StatusPublisher(Resource):
 
     def rename(self, i: int, camera: str) -> None:
         """Stream ``i`` now carries ``camera`` (``""``: none; a seat whose camera
-        was removed): the camera that was there is sent ``offline``."""
-        if camera == self.cameras[i]:
+        was removed): the camera that was there is sent ``offline`` and its discovery
+        configs are cleared (unless it is on another seat now), the new one's published."""
+        left = self.cameras[i]
+        if camera == left:
             return
-        if self.cameras[i] and self.publisher is not None:
+        if left and self.publisher is not None:
             self._send(i, OFFLINE)
-            self._forget(self.cameras[i])
         self.cameras[i] = camera
         self._shown[i] = self._available[i] = None
-        if self.publisher is not None:
-            self._discover(camera)
+        if left and left not in self.cameras:
+            self._forget(left)
+        self._discover(camera)
 
     def _send(self, i: int, state: str) -> None:
         assert self.publisher is not None

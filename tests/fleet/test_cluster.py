@@ -277,9 +277,9 @@ def test_a_lost_node_moves_its_camera(cluster: Any, subscriber: Subscriber) -> N
     # said nothing else after the kill, and the fleet's own (the controller's) is online
     with subscriber._lock:
         since = subscriber.messages[mark:]
-    for topic in [f"{PREFIX}/node/{n}/availability" for n in infos if n != lost["node"]] + \
-            [f"{PREFIX}/{name}/availability" for name in survivors]:
-        assert {m.text for m in since if m.topic == topic} <= {"online"}, topic
+    for available in [f"{PREFIX}/node/{n}/availability" for n in infos
+                      if n != lost["node"]] + [f"{PREFIX}/{n}/availability" for n in survivors]:
+        assert {m.text for m in since if m.topic == available} <= {"online"}, available
     assert [m.text for m in subscriber.on(f"{PREFIX}/availability")] == ["online"]
     # after the move, the lost node never said its camera is online again
     with subscriber._lock:

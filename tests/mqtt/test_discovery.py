@@ -151,8 +151,13 @@ def test_a_camera_that_leaves_has_its_configs_cleared(broker: Mosquitto) -> None
         status.rename(1, "c")  # b's seat now carries c (a cameras file change)
         status.publisher.wait_retained(10.0)  # type: ignore[union-attr]
         after = retained_configs(broker)
+        status.rename(1, "a")  # a changed seats (a seat takes it before the other frees it)
+        status.rename(0, "")
+        status.publisher.wait_retained(10.0)  # type: ignore[union-attr]
+        last = retained_configs(broker)
     assert {CONFIG_TOPIC.match(t)["node_id"] for t in after} == {"p_a", "p_c"}  # type: ignore[index]
     assert len(after) == len(before) == 2 * 5  # people, online, last event, door in/out
+    assert {CONFIG_TOPIC.match(t)["node_id"] for t in last} == {"p_a"}  # type: ignore[index]
 
 
 def state_messages(sub: Subscriber, config: dict[str, Any]) -> list[Message]:

@@ -5,10 +5,11 @@ One cluster for the whole module (starting one costs seconds of CPU); the tests 
 order and each leaves the fleet in the state the next one expects:
 
 1. three cameras placed, one per node, their poses on MQTT;
-2. a node removed: its camera moves to a survivor, says ``moved`` (status and MQTT), its
-   poses come again; its old pipeline is gone; never two owners; the lost node's
-   availability goes ``offline`` (its pipeline's last will) while the survivors' and
-   their cameras' stay ``online`` throughout;
+2. a node removed (its processes, the raylet among them, SIGKILLed): its camera moves
+   to a survivor, says ``moved`` (status and MQTT), its poses come again; its old
+   pipeline is gone; never two owners; the lost node's availability goes ``offline``
+   (its pipeline's last will) while the survivors' and their cameras' stay ``online``
+   throughout;
 3. a node added: a new camera lands there; ``fleet remove`` takes one away;
 4. the controller killed: Ray restarts it, it rebuilds its view from the node actors and
    no healthy camera's pipeline restarts;
@@ -234,7 +235,7 @@ def test_a_lost_node_moves_its_camera(cluster: Any, subscriber: Subscriber) -> N
     watch = OwnerWatch()
     mark = len(subscriber.messages)
     try:
-        cluster.remove_node(victim)
+        cluster.remove_node(victim, allow_graceful=False)  # SIGKILL: no goodbye
         # the lost node's pipeline stops with it (its actor's process is gone)
         wait_until(lambda: not alive(old_pid), timeout=DEADLINE_S,
                    what="the lost node's pipeline to stop")

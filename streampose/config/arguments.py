@@ -130,6 +130,8 @@ def _kind_arguments(opt: Option) -> dict[str, Any]:
         return {"action": "store_false" if opt.meta.negate else "store_true"}
     if opt.kind == "tables":
         return {"action": "append", "type": opt.meta.parse, "metavar": opt.meta.metavar}
+    if opt.meta.const is not None and opt.kind == "str":
+        return {"nargs": "?", "const": opt.meta.const, "metavar": opt.meta.metavar}
     if opt.meta.const is not None:
         return {"action": "store_const", "const": opt.meta.const}
     if opt.kind == "dict":

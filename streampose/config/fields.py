@@ -49,7 +49,9 @@ class OptionMeta:
     string because it may hold ``{stream}``); ``toml``: False keeps it out of files.
     ``parse``: how the CLI reads one value of a ``tables`` option (its flag is
     repeatable, one table each); ``const``: the flag takes no argument and sets this
-    value (``--fall`` sets ``{}``: the fall rule with its default thresholds).
+    value (``--fall`` sets ``{}``: the fall rule with its default thresholds); for a
+    ``str`` option the argument is optional and ``const`` is the value without one
+    (``--mqtt-discovery [PREFIX]``).
     """
 
     help: str

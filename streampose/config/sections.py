@@ -422,8 +422,10 @@ class MqttConfig(Section):
     """[mqtt]: results to an MQTT broker (``streampose.mqtt``; needs paho-mqtt).
 
     Topics under the URL's prefix: ``<camera>/poses`` (one JSON lines object per
-    published frame, QoS 0), ``<camera>/events`` (QoS 1), ``<camera>/status`` and
-    ``availability`` (retained, QoS 1). The URL is checked here; the password never
+    published frame, QoS 0), ``<camera>/events`` (QoS 1), ``<camera>/status``,
+    ``<camera>/availability`` and ``node/<node>/availability`` (retained, QoS 1); with
+    ``discovery``, ``<camera>/state`` and Home Assistant's discovery configs
+    (:mod:`streampose.mqtt.discovery`). The URL is checked here; the password never
     appears in a message.
     """
 
@@ -441,7 +443,12 @@ class MqttConfig(Section):
     ca_file: Path | None = option(None, flag="--mqtt-ca", metavar="CA.pem", help=(
         "CA certificates to trust for an mqtts:// broker (default: the system's)"))
     node: str | None = option(None, flag="--mqtt-node", help=(
-        "this machine's name in status messages (default: the host name)"))
+        "this machine's name in status messages and its availability topic (default: the "
+        "host name)"))
+    discovery: str | None = option(None, const="homeassistant", flag="--mqtt-discovery",
+                                   metavar="PREFIX", help=(
+        "publish Home Assistant MQTT discovery configs (a device per camera) under PREFIX "
+        "(without PREFIX: homeassistant; give it, or put the flag after the sources)"))
     status_interval_s: float = option(5.0, low=0.1, high=3600.0, flag="", help=(
         "seconds between status messages (also sent at once when a state changes)"))
     connect_timeout_s: float = option(5.0, low=0.1, high=300.0, flag="", help=(
@@ -460,9 +467,15 @@ class MqttConfig(Section):
         if self.node is not None and not _TOPIC_SAFE.match(self.node):
             raise ConfigError(f"--mqtt-node / [mqtt].node = {self.node!r}: use letters, "
                               "digits, '.', '_' and '-' only")
+        if self.discovery is not None and not _PREFIX_SAFE.match(self.discovery):
+            raise ConfigError(f"--mqtt-discovery / [mqtt].discovery = {self.discovery!r}: a "
+                              "topic prefix of letters, digits, '_', '-' and '/'")
+        if self.discovery is not None and url is None:
+            raise ConfigError("--mqtt-discovery / [mqtt].discovery needs --mqtt URL")
 
 
 _TOPIC_SAFE = re.compile(r"^[A-Za-z0-9._-]+$")
+_PREFIX_SAFE = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")  # no '.': not a file name
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from streampose.config.sections import PipelineConfig
 from streampose.mqtt.client import require_paho
+from streampose.mqtt.discovery import line_refs
 from streampose.observe.counters import StreamCounters
 from streampose.outputs.base import Sink
 from streampose.outputs.coco import CocoResultsSink
@@ -262,8 +263,10 @@ def _console(context: SinkContext, _serve: str) -> list[Sink]:
 
 def _mqtt(context: SinkContext, _url: str) -> list[Sink]:
     require_paho()
+    events = context.config.events
     return [MqttSink(config=context.config.mqtt, cameras=context.cameras,
-                     counters=context.counters)]
+                     counters=context.counters, lines=line_refs(events.line),
+                     fall=events.fall is not None)]
 
 
 OUTPUTS = Registry([

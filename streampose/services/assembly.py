@@ -70,8 +70,9 @@ class RunServices:
         cfg = self.plan.config
         if cfg.mqtt.url is None:
             return None
-        return StatusService(publisher=StatusPublisher(cfg.mqtt, cameras=self.plan.cameras),
-                             live=live)
+        publisher = StatusPublisher(cfg.mqtt, cameras=self.plan.cameras,
+                                    lines=cfg.events.line, fall=cfg.events.fall is not None)
+        return StatusService(publisher=publisher, live=live)
 
     def _servers(self) -> list[Service]:
         """The metrics server (``--metrics-port``) and the web console (``--serve``)."""

@@ -43,7 +43,8 @@ TODAY = ("--output", "-o", "--json", "--coco", "--openpose-json", "--model", "--
 ADDED = ("--coco-ids", "--no-overwrite", "--serve", "--serve-auth",
          "--events", "--line", "--zone", "--fall",
          "--infer-workers", "--preprocess-shards", "--render-shards")
-MQTT = ("--mqtt", "--mqtt-every", "--mqtt-max-rate", "--mqtt-ca", "--mqtt-node")
+MQTT = ("--mqtt", "--mqtt-every", "--mqtt-max-rate", "--mqtt-ca", "--mqtt-node",
+        "--mqtt-discovery")
 # The thread plan's overrides (issue 15).
 THREADS = ("--cores", "--opencv-threads")
 # Many cameras (issue 12): the cameras file.

@@ -5,8 +5,11 @@ One cluster for the whole module (starting one costs seconds of CPU); the tests 
 order and each leaves the fleet in the state the next one expects:
 
 1. three cameras placed, one per node, their poses on MQTT;
-2. a node removed: its camera moves to a survivor, says ``moved`` (status and MQTT), its
-   poses come again; its old pipeline is gone; never two owners;
+2. a node removed (its processes, the raylet among them, SIGKILLed): its camera moves
+   to a survivor, says ``moved`` (status and MQTT), its poses come again; its old
+   pipeline is gone; never two owners; the lost node's availability goes ``offline``
+   (its pipeline's last will) while the survivors' and their cameras' stay ``online``
+   throughout;
 3. a node added: a new camera lands there; ``fleet remove`` takes one away;
 4. the controller killed: Ray restarts it, it rebuilds its view from the node actors and
    no healthy camera's pipeline restarts;
@@ -222,13 +225,22 @@ def test_a_lost_node_moves_its_camera(cluster: Any, subscriber: Subscriber) -> N
     (moved,) = lost["cameras"]
     old_pid = lost["pid"]
     assert old_pid is not None and alive(old_pid)
+    survivors = [name for name in before if name != moved]
+    for node in infos:  # every node's pipeline says it is up, on a topic of its own
+        subscriber.wait_for(f"{PREFIX}/node/{node}/availability", lambda m: m.text == "online",
+                            what=f"{node}'s availability")
+    for name in survivors:
+        subscriber.wait_for(f"{PREFIX}/{name}/availability", lambda m: m.text == "online",
+                            what=f"{name}'s availability")
     watch = OwnerWatch()
     mark = len(subscriber.messages)
     try:
-        cluster.remove_node(victim)
+        cluster.remove_node(victim, allow_graceful=False)  # SIGKILL: no goodbye
         # the lost node's pipeline stops with it (its actor's process is gone)
         wait_until(lambda: not alive(old_pid), timeout=DEADLINE_S,
                    what="the lost node's pipeline to stop")
+        subscriber.wait_for(f"{PREFIX}/node/{lost['node']}/availability",
+                            lambda m: m.text == "offline", what="the lost node's last will")
         said = wait_until(
             lambda: next((s for s in statuses(subscriber, moved)
                           if s["state"] == "moved"), None),
@@ -262,6 +274,14 @@ def test_a_lost_node_moves_its_camera(cluster: Any, subscriber: Subscriber) -> N
         if name != moved:
             assert after[name]["node"] == row["node"]
     assert head_name in {r["node"] for r in after.values()}
+    # availability: only the lost node's went offline; the survivors' and their cameras'
+    # said nothing else after the kill, and the fleet's own (the controller's) is online
+    with subscriber._lock:
+        since = subscriber.messages[mark:]
+    for available in [f"{PREFIX}/node/{n}/availability" for n in infos
+                      if n != lost["node"]] + [f"{PREFIX}/{n}/availability" for n in survivors]:
+        assert {m.text for m in since if m.topic == available} <= {"online"}, available
+    assert [m.text for m in subscriber.on(f"{PREFIX}/availability")] == ["online"]
     # after the move, the lost node never said its camera is online again
     with subscriber._lock:
         later = [json.loads(m.text) for m in subscriber.messages[moved_at:]

@@ -1,8 +1,10 @@
-"""The controller's ``moved`` status: the node pipelines' payload, with the new node."""
+"""The controller's messages: ``moved`` (the node pipelines' status payload, with the new
+node, and the camera's availability ``offline``) and the fleet's own availability."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,9 +27,11 @@ def test_moved_uses_the_status_payload(monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakePublisher()
     monkeypatch.setattr(status, "_connected", lambda: fake)
     status.moved("door", "host-b", "host-a")
-    ((topic, payload, qos, retain),) = fake.sent
+    (topic, payload, qos, retain), availability = fake.sent
     record: dict[str, Any] = json.loads(payload)
     assert (topic, qos, retain) == ("sp/door/status", 1, True)
+    # the lost node's pipeline could not say its camera is gone: the controller does
+    assert availability == ("sp/door/availability", "offline", 1, True)
     assert (record["camera"], record["state"], record["node"], record["from"]) == \
         ("door", "moved", "host-b", "host-a")
     assert {"fps", "lag_s", "time", "frames_in"} <= record.keys()  # the pipelines' schema
@@ -38,3 +42,20 @@ def test_no_url_no_messages(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(status, "_connected", lambda: pytest.fail("connected"))
     status.connect()
     status.moved("door", "host-b", "host-a")
+
+
+def test_the_fleet_s_availability_is_the_controller_s(tmp_path: Path) -> None:
+    from tests.broker import Mosquitto, Subscriber, settle
+
+    broker = Mosquitto(tmp_path / "broker").start()
+    try:
+        sub = Subscriber(broker)
+        status = FleetStatus(fleet_id="f1", mqtt={"url": broker.url(prefix="sp")})
+        status.connect()
+        sub.wait_for("sp/availability", lambda m: m.text == "online", what="online")
+        status.close()  # fleet down
+        settle(sub, broker)
+        assert [m.text for m in sub.on("sp/availability")] == ["online", "offline"]
+        sub.close()
+    finally:
+        broker.stop()

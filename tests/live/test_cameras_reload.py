@@ -195,15 +195,22 @@ def test_mqtt_follows_the_slots(tmp_path: Path) -> None:
     mosquitto_or_skip()
     broker = Mosquitto(tmp_path / "broker").start()
     try:
-        subscriber = Subscriber(broker, "streampose/#")
+        subscriber = Subscriber(broker, "#")
+        a_config = "homeassistant/sensor/streampose_a/people/config"
+        b_config = "homeassistant/sensor/streampose_b/people/config"
         with RtspCamera(file=VTEST) as a, RtspCamera(file=VTEST) as b:
-            run = Run(tmp_path, {"a": a, "b": b}, "--mqtt", broker.url(), first=["a"])
+            run = Run(tmp_path, {"a": a, "b": b}, "--mqtt", broker.url(),
+                      "--mqtt-discovery", "homeassistant", first=["a"])
             subscriber.wait_for("streampose/a/poses", lambda m: True, what="a's poses")
             subscriber.wait_for("streampose/a/status", lambda m: '"online"' in m.text,
                                 what="a online")
+            subscriber.wait_for(a_config, lambda m: bool(m.text), what="a's discovery")
             run.write(["b"])
             subscriber.wait_for("streampose/a/status", lambda m: '"offline"' in m.text,
                                 what="a offline once removed")
+            # Home Assistant removes a's entities (an empty config), makes b's
+            subscriber.wait_for(a_config, lambda m: m.text == "", what="a's config cleared")
+            subscriber.wait_for(b_config, lambda m: bool(m.text), what="b's discovery")
             subscriber.wait_for("streampose/b/poses", lambda m: True, what="b's poses")
             subscriber.wait_for("streampose/b/status", lambda m: '"online"' in m.text,
                                 what="b online")

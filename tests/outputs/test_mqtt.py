@@ -110,6 +110,34 @@ def test_events_reach_the_events_topic(broker: Mosquitto, subscriber: Subscriber
     assert [json.loads(m.text) for m in got] == [e.to_json() for e in events]
     assert all(m.qos == 1 for m in got) and not subscriber.on("p/gate/events")
     assert sink.published == 2 and sink.dropped == 0
+    assert not subscriber.on("p/hall/state")  # only with --mqtt-discovery
+
+
+def test_with_discovery_each_camera_s_state_on_a_change(broker: Mosquitto,
+                                                        subscriber: Subscriber) -> None:
+    from streampose.events.event import Event
+    from streampose.mqtt.discovery import LineRef
+
+    config = MqttConfig(url=broker.url(prefix="p"), discovery="homeassistant")
+    sink = MqttSink(config=config, cameras=["gate"], lines=[LineRef("door")], fall=True)
+    empty = Poses.empty(get_skeleton("coco18"))
+    crossing = Event(camera="gate", type="line", rule="door", track_id=1, time=5.0, frame=2,
+                     pts=0.2, position=(1.0, 2.0),
+                     details={"direction": "out", "count_in": 0, "count_out": 1})
+    with sink:
+        sink.write(meta(0, 0), empty, None)
+        sink.write(meta(0, 1), empty, None)  # nothing changed: no message
+        sink.write(meta(0, 2), empty, None)
+        sink.write_events(meta(0, 2), [crossing])
+        sink.cameras[0] = "yard"  # the seat's next camera (SinkSet.rename) starts afresh
+        sink.write(meta(0, 3), empty, None)
+    settle(subscriber, broker)
+    states = [json.loads(m.text) for m in subscriber.on("p/gate/state")]
+    assert [(s["people"], s["fall"], s["lines"]["door"]) for s in states] == [
+        (0, "OFF", {"in": 0, "out": 0}), (0, "OFF", {"in": 0, "out": 1})]
+    assert all(m.qos == 1 for m in subscriber.on("p/gate/state"))
+    (yard,) = [json.loads(m.text) for m in subscriber.on("p/yard/state")]
+    assert yard["lines"] == {"door": {"in": 0, "out": 0}}
 
 
 def test_messages_without_a_broker_are_dropped_and_counted_per_stream() -> None:

@@ -59,6 +59,15 @@ def test_every_frame_in_order_as_the_json_lines_give_it(tmp_path: Path, clip: Pa
     _ended(summary)
 
 
+def test_events_come_with_their_frame(tmp_path: Path, clip: Path) -> None:
+    """The clip's bright square moves right: the fake backend's person crosses x = 40."""
+    events = tmp_path / "events.jsonl"
+    with _fake(clip, line=[{"name": "mid", "points": [40, 0, 40, 64]}], events=events) as results:
+        got = [(r.frame, e) for r in results for e in r.events]
+    assert got and all(e.frame == frame and e.rule == "mid" for frame, e in got)
+    assert [e.to_json() for _, e in got] == [json.loads(x) for x in events.read_text().splitlines()]
+
+
 def test_pictures_when_asked(clip: Path) -> None:
     with _fake(clip, images=True, max_frames=3) as results:
         pictures = [r.image for r in results]

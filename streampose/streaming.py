@@ -62,20 +62,18 @@ class Stream:
     def __init__(self, pipeline: Pipeline) -> None:
         self._pipeline = pipeline
         self.dropped = [0] * pipeline.plan.streams
-        self.summary: Summary | None = None
-        self._failure: BaseException | None = None
         self._closed = False
+        self._run = _Run(pipeline)  # the thread holds it, not this stream (which GC closes)
         self._thread = threading.Thread(target=self._run, name="streampose-pipeline",
                                         daemon=True)
         self._thread.start()
         self._at_exit = _closer(self)
         atexit.register(self._at_exit)
 
-    def _run(self) -> None:
-        try:
-            self.summary = self._pipeline.run()
-        except BaseException as exc:  # raised in the caller's thread
-            self._failure = exc
+    @property
+    def summary(self) -> Summary | None:
+        """The run's summary once it has ended (None before, or when it failed)."""
+        return self._run.summary
 
     # -- iterating ------------------------------------------------------------------------
 
@@ -147,7 +145,7 @@ class Stream:
         """Stop the run (when it still runs), wait for its end and give its summary;
         raises the run's failure (a StreamposeError) if it failed. Idempotent."""
         self._stop()
-        failure, self._failure = self._failure, None
+        failure, self._run.failure = self._run.failure, None
         if failure is not None:
             raise failure
         return self.summary
@@ -186,6 +184,21 @@ class Stream:
             return
         for entry in self.summary.streams:
             entry["stream_dropped"] = self.dropped[entry["stream"]]
+
+
+class _Run:
+    """The pipeline's run, called in the background thread: its summary or failure."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self.summary: Summary | None = None
+        self.failure: BaseException | None = None
+
+    def __call__(self) -> None:
+        try:
+            self.summary = self.pipeline.run()
+        except BaseException as exc:  # raised in the caller's thread
+            self.failure = exc
 
 
 def _closer(owner: Stream) -> Any:

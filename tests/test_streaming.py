@@ -89,6 +89,16 @@ def test_breaking_out_stops_the_run() -> None:
     _ended(summary)
 
 
+def test_leaving_the_loop_of_an_unnamed_stream_stops_the_run() -> None:
+    """No ``with``, no ``close()``: the stream is closed when the loop lets it go."""
+    video = shared_file("media/vtest.mp4")
+    for result in _fake(video, buffer=2):
+        if result.frame == 2:
+            break
+    assert not [t for t in threading.enumerate() if t.name == "streampose-pipeline"]
+    assert shm_segments() == []
+
+
 def test_an_exception_in_the_loop_stops_the_run_and_is_the_one_raised() -> None:
     video = shared_file("media/vtest.mp4")
     with pytest.raises(ZeroDivisionError), _fake(video) as results:

@@ -4,7 +4,8 @@
 A :class:`FrameResult` is what one frame gives the caller: who the frame is (its
 :class:`~streampose.outputs.base.FrameMeta`), its tracked poses, its events and, when
 asked, its picture (the frame as the outputs see it: drawn per ``[draw]``, copied out of
-the frame ring before the slot is released). :class:`StreamSink`, in the render process,
+the frame ring before the slot is released: a view would outlive the ring, which the
+run unlinks at its end). :class:`StreamSink`, in the render process,
 puts one per frame on the queue once the frame's events are known
 (:meth:`~streampose.outputs.base.Sink.frame_done`).
 

@@ -9,6 +9,9 @@ a queue of every frame would reach by the end (most of the time spent reading).
 from __future__ import annotations
 
 import itertools
+import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -16,6 +19,7 @@ import pytest
 import streampose
 from tests.live import camera as live
 from tests.support.models import MODEL_NAME
+from tests.support.shared import ROOT, shared_file
 from tests.support.shm import shm_segments
 
 pytestmark = [pytest.mark.live, pytest.mark.slow, pytest.mark.usefixtures("rtsp_vtest")]
@@ -53,3 +57,19 @@ def test_a_slow_caller_gets_recent_results_and_the_drops_counted(
     assert summary.streams[0]["stream_dropped"] == results.dropped[0] >= told
     assert stopped_s < STOP_S
     assert shm_segments() == []
+
+
+def test_count_people_sample_counts_a_live_camera_until_ctrl_c(
+        camera: live.RtspCamera) -> None:
+    model = shared_file(f"models/{MODEL_NAME}")
+    proc = subprocess.Popen([sys.executable, str(ROOT / "samples" / "count_people.py"),
+                             camera.url, "--model", str(model), "--every", "0.5"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()  # the first count: results are flowing
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=STOP_S)
+    camera_name, count = line.strip().split(": ")
+    assert camera_name.endswith("cam0") and int(count) >= 0, (line, err)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert shm_segments(proc.pid) == []

@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 
 import streampose
-from streampose.errors import SourceError
+from streampose.errors import OutputError, SourceError
+from tests.support.media import make_video
 from tests.support.models import MODEL_NAME
 from tests.support.shared import ROOT, shared_file
 from tests.support.shm import shm_segments
@@ -121,6 +122,30 @@ def test_a_bad_source_fails_before_anything_runs(tmp_path: Path) -> None:
     with pytest.raises(SourceError):
         _fake(tmp_path / "missing.mp4")
     assert shm_segments() == []
+
+
+def test_a_failed_run_raises_its_error_from_the_loop(tmp_path: Path, clip: Path) -> None:
+    from streampose.outputs.lock import OutputLocks
+
+    path = tmp_path / "o.jsonl"
+    with OutputLocks([("--json", path)], refuse=True):  # another run writes it
+        results = _fake(clip, json=path, overwrite=False)
+        with pytest.raises(OutputError, match="another streampose run"):
+            list(results)
+    assert results.close() is None  # raised once
+    assert shm_segments() == []
+
+
+def test_render_shards_put_every_stream_on_the_one_queue(tmp_path: Path) -> None:
+    clips = [make_video(tmp_path / f"c{i}.mp4", frames=n) for i, n in enumerate((12, 7))]
+    with streampose.stream(clips, model=MODEL_NAME, backend="fake", render_shards="2",
+                           buffer=1) as results:
+        got = list(results)
+    summary = results.close()
+    assert summary is not None and {s["stage"] for s in summary.stages} >= {"render0", "render1"}
+    assert [r.frame for r in got if r.stream == 0] == list(range(12))
+    assert [r.frame for r in got if r.stream == 1] == list(range(7))
+    assert {r.camera for r in got} == {"c0", "c1"}
 
 
 CTRL_C = """

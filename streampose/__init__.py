@@ -4,7 +4,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["Pipeline", "PipelineConfig", "Summary", "__version__", "run"]
+__all__ = ["FrameResult", "Pipeline", "PipelineConfig", "Stream", "Summary", "__version__", "run",
+           "stream"]
 
 
 def __getattr__(name: str) -> object:
@@ -13,6 +14,10 @@ def __getattr__(name: str) -> object:
         from streampose import pipeline
 
         return getattr(pipeline, name)
+    if name in ("FrameResult", "Stream", "stream"):
+        from streampose import streaming
+
+        return getattr(streaming, name)
     if name == "PipelineConfig":
         from streampose.config import PipelineConfig
 

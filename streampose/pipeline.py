@@ -5,6 +5,12 @@
     summary = Pipeline(PipelineConfig(sources=("in.mp4",), model=ModelConfig(path=Path("m.onnx")),
                                       outputs=OutputsConfig(video="out.mp4"))).run()
 
+or, each frame's result as it comes (:mod:`streampose.streaming`)::
+
+    with Pipeline(config).stream() as results:
+        for result in results:
+            print(result.camera, result.frame, len(result.poses))
+
 A pipeline does four things: it **validates** the config into a run plan before any
 process starts (bad input fails fast with one clear error), **declares** its topology
 (:data:`STEPS`), **runs** it under a supervisor, and **summarises** the run. Stages are
@@ -15,13 +21,15 @@ ARCHITECTURE.md for the path of one frame.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from streampose.config import PipelineConfig
+from streampose.config.sections import CallerConfig
 from streampose.console.link import ConsoleLink
 from streampose.errors import OutputError, StreamposeError
 from streampose.observe.live import LiveView
@@ -43,6 +51,9 @@ from streampose.stages.postprocess import PostprocessStage
 from streampose.stages.preprocess import PreprocessStage
 from streampose.stages.render import RenderStage
 
+if TYPE_CHECKING:
+    from streampose.streaming import Stream
+
 __all__ = ["STEPS", "OutputError", "Pipeline", "Progress", "Summary", "run"]
 
 log = logging.getLogger(__name__)
@@ -52,6 +63,8 @@ log = logging.getLogger(__name__)
 # inference workers share the input ring; see streampose.planning.layout.
 # Every channel a stage uses is declared here: the topology makes these and no others.
 # Infer reads the frame rings when the processing strategy letterboxes on the device.
+# Render writes ``caller`` (each frame's result to the Python caller) only in a run for
+# ``Pipeline.stream()``: the calling program reads it.
 STEPS = (
     Step(DecodeStage, writes=("frames[stream]", "doorbell[shard]"), per="stream"),
     Step(PreprocessStage, reads=("frames[stream]", "doorbell[shard]"),
@@ -59,7 +72,8 @@ STEPS = (
     Step(InferStage, reads=("inputs", "frames[stream]"), writes=("maps", "infer_done"),
          per="infer_worker"),
     Step(PostprocessStage, reads=("maps",), writes=("results[shard]",), per="postprocess_worker"),
-    Step(RenderStage, reads=("results[shard]", "frames[stream]"), per="render_shard"),
+    Step(RenderStage, reads=("results[shard]", "frames[stream]"), writes=("caller",),
+         per="render_shard"),
 )
 
 
@@ -78,8 +92,40 @@ class Pipeline:
         self.topology = Topology(STEPS, counts=self.plan.count)
         self.plan.threads.log(log)
         self.console: ConsoleLink | None = None  # the web console's shared state, while it runs
+        self.caller: Any = None  # the queue of each frame's result, in a run for stream()
+        self._supervisor: Supervisor | None = None  # while it runs
+        self._stopping = False
         check_fits(self.topology.ring_bytes(self.plan), memory=available_memory(),
                    shm=shm_free(), sizes=buffer_sizes(self.plan))
+
+    def stream(self, *, images: bool = False, buffer: int = 8) -> Stream:
+        """Run in the background and give each frame's result as it comes: an iterator
+        and context manager of :class:`~streampose.outputs.stream.FrameResult`
+        (:class:`~streampose.streaming.Stream`); ``images``: with each frame's picture;
+        ``buffer``: results in flight at most (a live camera's further ones are dropped,
+        a file's run waits). Replaces ``run()``: call one of them, once."""
+        from streampose.streaming import Stream
+
+        caller = CallerConfig(buffer=buffer, images=images)
+        self.config = dataclasses.replace(self.config, caller=caller)
+        self.plan = dataclasses.replace(self.plan, config=self.config)
+        return Stream(self)
+
+    def stop(self) -> None:
+        """End the run as a first Ctrl-C would, but as a normal end: the sources stop,
+        the frames in flight drain (from any thread; before the start: at once)."""
+        self._stopping = True
+        sup = self._supervisor
+        if sup is not None:
+            sup.stop_sources.set()
+
+    def halt(self) -> None:
+        """Stop every stage now (their outputs are closed): after a :meth:`stop` whose
+        drain takes too long."""
+        self._stopping = True
+        sup = self._supervisor
+        if sup is not None:
+            sup.stop.set()
 
     def run(self, on_progress: Callable[[Progress], None] | None = None) -> Summary:
         shards = len(self.plan.processes.render)
@@ -106,6 +152,9 @@ class Pipeline:
         cfg = self.config
         with Supervisor(log_level=cfg.log_level,
                         drain_timeout_s=cfg.performance.drain_timeout_s) as sup:
+            self._supervisor = sup
+            if self._stopping:  # stopped before the start
+                sup.stop_sources.set()
             state = RunState.create(self.plan, sup)
             self.console = state.console
             stages = self._stages(sup, state)
@@ -115,7 +164,7 @@ class Pipeline:
                 result, failure = self._supervise(sup, stages, run.services, run.view)
                 run.services.tick(time.monotonic())  # the final figures, for every service
                 summary = run.summary.finish(result, failure)
-        self.console = None  # its rings are gone with the supervisor
+        self.console = self._supervisor = None  # its rings are gone with the supervisor
         if failure is not None:
             raise failure
         return summary
@@ -123,6 +172,9 @@ class Pipeline:
     def _stages(self, sup: Supervisor, state: RunState) -> list[Stage]:
         """Every stage, wired to its channels and the run's state, with its threads."""
         stages = self.topology.build(sup, self.plan, state)
+        channels = self.topology.channels
+        if channels is not None and "caller" in channels:
+            self.caller = channels["caller"]
         for stage in stages:
             stage.threads = self.plan.budget(stage.kind)
         return stages

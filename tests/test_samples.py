@@ -44,6 +44,7 @@ BAD_INPUT = [
     ("camera_to_jsonl.py", ["missing.mp4", "o.jsonl", "--model", "no-such-model.onnx"],
      "no-such-model.onnx"),
     ("count_line_crossings.py", ["missing.jsonl", "--x", "1"], "missing.jsonl"),
+    ("count_people.py", ["missing.mp4", "--model", "MODEL"], "missing.mp4"),
     ("count_line_crossings.py", ["bad.jsonl", "--x", "1"], "not streampose JSON lines"),
 ]
 
@@ -62,3 +63,17 @@ def test_samples_give_one_line_for_bad_input(tmp_path: Path, script: str, args: 
     assert "Traceback" not in result.stderr and named in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert not (tmp_path / "out.mp4").exists() and not (tmp_path / "o.jsonl").exists()
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_count_people_counts_each_camera_through_the_stream_api() -> None:
+    video = shared_file("media/vtest.mp4")
+    model = shared_file("models/openpose-mnv2s-coco18.onnx")
+    result = subprocess.run([sys.executable, str(SAMPLES / "count_people.py"), str(video),
+                             "--model", str(model), "--duration", "3"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    counts = [line.split(": ") for line in result.stdout.splitlines()]
+    assert counts and all(camera == "vtest" and int(n) >= 0 for camera, n in counts)
+    assert any(int(n) > 0 for _, n in counts)  # vtest has people in every stretch

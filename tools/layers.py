@@ -69,10 +69,10 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("stages", ("streampose.stages",)),
     # what the parent runs beside the stages, each listening to the tick
     ("services", ("streampose.services",)),
-    # the package's lazy attributes (streampose.Pipeline, .run) are the pipeline's;
+    # the package's lazy attributes (streampose.Pipeline, .run, .stream) are the pipeline's;
     # `streampose quantize` scores its candidates with the evaluation pipeline
-    ("pipeline", ("streampose", "streampose.pipeline", "streampose.evaluate",
-                  "streampose.quantize")),
+    ("pipeline", ("streampose", "streampose.pipeline", "streampose.streaming",
+                  "streampose.evaluate", "streampose.quantize")),
     ("fleet", ("streampose.fleet",)),
     ("cli", ("streampose.cli",)),
     # `python -m streampose` and the fleet node's child process run the command line

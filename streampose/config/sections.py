@@ -98,6 +98,20 @@ class BatchingConfig(Section):
                                 help="longest wait to fill a batch after its first frame")
 
 
+@dataclass(frozen=True, kw_only=True)
+class CallerConfig:
+    """Each frame's result to the calling Python program (:func:`streampose.stream`):
+    at most ``buffer`` results in flight, with the frame's picture when ``images``. Set by
+    :meth:`streampose.Pipeline.stream`, never from a file or the command line."""
+
+    buffer: int = 8
+    images: bool = False
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.buffer <= 10_000:
+            raise ConfigError(f"stream(buffer={self.buffer!r}): give 1 to 10000 results")
+
+
 @dataclass(frozen=True)
 class OutputsConfig(Section):
     """[outputs]: where results go. Every path is optional; any combination works."""
@@ -538,6 +552,8 @@ class PipelineConfig:
     ones (live cameras only; none is fine), and ``sources`` their URLs.
     ``heads`` (a pipeline file's ``[head.<name>]`` tables, ``{name: {key: value}}``): a
     head's own options, read by that head (``Head.parse_settings``) when the model has it.
+    ``caller``: each frame's result to the calling Python program (set by
+    ``Pipeline.stream()``; no option of a file or the command line).
     """
 
     sources: tuple[str, ...]
@@ -559,6 +575,7 @@ class PipelineConfig:
     cameras: tuple[Camera, ...] = ()
     seats: int | None = None
     heads: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+    caller: CallerConfig | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.sources, str) or not all(isinstance(s, str) for s in self.sources):

@@ -55,6 +55,7 @@ class Sink(Resource):
     ``wants_image``: whether the render stage must draw the frame for this sink.
     ``wants_events``: whether the render stage hands it each frame's events
     (:meth:`write_events`, after :meth:`write`); sinks without it are never called.
+    :meth:`frame_done` ends every frame (a sink that sends the frame with its events).
     """
 
     wants_image = False
@@ -68,6 +69,10 @@ class Sink(Resource):
 
     def write_events(self, meta: FrameMeta, events: Sequence[Event]) -> None:
         """The events of the frame ``meta`` (never empty; only if ``wants_events``)."""
+
+    def frame_done(self, meta: FrameMeta) -> None:
+        """Everything of the frame ``meta`` is written (after :meth:`write` and any
+        :meth:`write_events`)."""
 
     def close(self) -> None:
         """Finish the output; must leave a valid file whatever was written. Idempotent."""

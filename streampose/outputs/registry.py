@@ -47,6 +47,7 @@ from streampose.outputs.jsonl import EventsSink, JsonLinesSink
 from streampose.outputs.mqtt import MqttSink
 from streampose.outputs.openpose import OpenPoseJsonSink, openpose_layout
 from streampose.outputs.parts import Join, Spanning, concatenate, join_coco, part_path
+from streampose.outputs.stream import StreamSink
 from streampose.outputs.writable import check_writable
 from streampose.pose import COCO17, Skeleton
 
@@ -63,7 +64,8 @@ class SinkContext:
     """What a maker needs to make one render shard's sinks: the run's ``config``, every
     stream's facts (``streams``, with its camera name), the video ``encoder``, the streams
     the shard owns (``owned``, None: all), its ``part`` (None: the only shard), the
-    shared ``counters`` (MQTT drops) and the web ``console``'s link (with ``--serve``)."""
+    shared ``counters`` (MQTT drops), the web ``console``'s link (with ``--serve``) and
+    the ``caller`` channel (with :func:`streampose.stream`: the run's ``caller`` queue)."""
 
     config: PipelineConfig
     streams: Sequence[StreamFacts]
@@ -72,6 +74,7 @@ class SinkContext:
     part: int | None = None
     counters: StreamCounters | None = None
     console: ConsoleLink | None = None
+    caller: Any = None
 
     @property
     def cameras(self) -> list[str]:
@@ -261,6 +264,19 @@ def _console(context: SinkContext, _serve: str) -> list[Sink]:
             if context.owned is None or i in context.owned]
 
 
+def _caller_setting(config: PipelineConfig) -> str | None:
+    return "stream()" if config.caller is not None else None
+
+
+def _caller(context: SinkContext, _where: str) -> list[Sink]:
+    """One sink for the shard's streams: each frame's result to the Python caller."""
+    settings = context.config.caller
+    if context.caller is None or settings is None:  # the run made no caller channel
+        return []
+    return [StreamSink(channel=context.caller, live=[s.live for s in context.streams],
+                       cameras=context.cameras, images=settings.images)]
+
+
 def _mqtt(context: SinkContext, _url: str) -> list[Sink]:
     require_paho()
     events = context.config.events
@@ -287,4 +303,6 @@ OUTPUTS = Registry([
            events=True),
     Output(flag="--mqtt", what="MQTT", setting=attrgetter("mqtt.url"), make=_mqtt,
            check=None, file=False, events=True),
+    Output(flag="stream()", what="Python stream", setting=_caller_setting, make=_caller,
+           check=None, file=False, locked=False, events=True),
 ])

@@ -83,13 +83,17 @@ class Topology:
         """``counts(per)``: how many stages a ``per`` step has (streams, workers)."""
         self.steps = tuple(steps)
         self._counts = counts
+        self.channels: Channels | None = None  # made by build()
 
     def describe(self) -> str:
-        """The pipeline as one launch line: ``decode[stream] -> frames[stream] -> ...``."""
+        """The pipeline as one launch line: ``decode[stream] -> frames[stream] -> ...``;
+        only the channels between steps (not a channel the calling program reads)."""
+        read = {declared_name(d)[0] for step in self.steps for d in step.reads}
         parts: list[str] = []
         for step in self.steps:
             parts.append(step.label)
-            parts += [name for name in step.writes if not _is_signal(name)]
+            parts += [name for name in step.writes
+                      if not _is_signal(name) and declared_name(name)[0] in read]
         return " -> ".join(parts)
 
     def layout(self) -> dict[str, int]:
@@ -115,8 +119,9 @@ class Topology:
 
     def build(self, maker: Maker, plan: Any, run: Any = None) -> list[Stage]:
         """Create every declared channel (through ``maker``), then every stage, each
-        wired to its own channels and the run's shared state ``run``."""
-        channels = Channels()
+        wired to its own channels and the run's shared state ``run``; the channels stay
+        in :attr:`channels` (the calling program reads its own there)."""
+        channels = self.channels = Channels()
         for step, index in self._instances():
             for spec in self._outputs(step, plan, index):
                 if spec.name not in channels:

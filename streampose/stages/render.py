@@ -31,7 +31,7 @@ from streampose.outputs.base import FrameMeta, Sink, image_id
 from streampose.planning.plan import RunPlan
 from streampose.planning.run_state import RunState
 from streampose.pose import Poses, get_skeleton
-from streampose.runtime.channels import Wiring
+from streampose.runtime.channels import ChannelSpec, QueueSpec, StageChannels, Wiring
 from streampose.runtime.stage import POLL_S, Stage
 from streampose.stages.item_merge import ItemMerge
 from streampose.stages.render_cameras import (
@@ -63,12 +63,22 @@ class RenderStage(Stage):
     name = kind = "render"
 
     @classmethod
+    def outputs(cls, plan: RunPlan, channels: StageChannels, index: int) -> list[ChannelSpec]:
+        """The Python caller's queue, in a run for :func:`streampose.stream` (every shard
+        puts on the one queue)."""
+        caller = plan.config.caller
+        if caller is None:
+            return []
+        return [QueueSpec(name=channels.name("caller"), maxsize=caller.buffer)]
+
+    @classmethod
     def build(cls, plan: RunPlan, wiring: Wiring[RunState], index: int) -> RenderStage:
         cfg, layout, channels, run = plan.config, plan.processes, wiring.channels, wiring.run
         mine = layout.render[index]
         frames = [ring if s in mine else None for s, ring in enumerate(channels.group("frames"))]
         return cls(frames=frames, results=channels.at("results", index),
-                   sinks=sinks_of(plan, run, index), skeleton=plan.spec.skeleton,
+                   sinks=sinks_of(plan, run, index, caller=_caller(plan, channels)),
+                   skeleton=plan.spec.skeleton,
                    counters=run.counters, latency=run.latency,
                    names=[list(s.names) if s.names else None for s in plan.sources],
                    makers=CameraMakers(annotators=annotators_of(plan),
@@ -144,6 +154,7 @@ class RenderStage(Stage):
         if events:
             self.sinks.write_events(meta, events)
             self.counters.add(header.stream, "events", len(events))
+        self.sinks.frame_done(meta)
         self._ring(header.frame.ring).release(header.frame.slot)
         if self.latency is not None:
             self.latency.record(header.stream, time.time() - header.wall)
@@ -218,3 +229,8 @@ class RenderStage(Stage):
     def close(self) -> None:
         """Close every output, even after one fails; then raise the first failure."""
         self.sinks.close()
+
+
+def _caller(plan: RunPlan, channels: StageChannels) -> Any:
+    """The Python caller's queue (None: the run has no caller)."""
+    return channels["caller"] if plan.config.caller is not None else None

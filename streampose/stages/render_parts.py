@@ -91,15 +91,15 @@ def _engine(stream: int, camera: str | None = None, *, rules: tuple[Any, ...],
                        forget_after=forget_after, min_keypoints=min_keypoints)
 
 
-def sinks_of(plan: RunPlan, run: RunState, shard: int) -> list[Sink]:
+def sinks_of(plan: RunPlan, run: RunState, shard: int, caller: Any = None) -> list[Sink]:
     """The sinks of render shard ``shard`` (:func:`streampose.outputs.registry.make_sinks`):
     its streams' outputs, and files that span streams written as this shard's part when
-    there are several shards."""
+    there are several shards; ``caller``: the Python caller's channel (a stream run)."""
     shards = plan.processes.render
     context = SinkContext(config=plan.config, streams=all_stream_facts(plan),
                           encoder=_encoder(plan), owned=shards[shard],
                           part=shard if len(shards) > 1 else None,
-                          counters=run.counters, console=run.console)
+                          counters=run.counters, console=run.console, caller=caller)
     return make_sinks(context)
 
 

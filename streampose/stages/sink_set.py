@@ -64,6 +64,11 @@ class SinkSet:
         for sink in self._event_sinks:
             sink.write_events(meta, events)
 
+    def frame_done(self, meta: FrameMeta) -> None:
+        """The frame ``meta`` is written to every sink, events included."""
+        for sink in self.sinks:
+            sink.frame_done(meta)
+
     def rename(self, stream: int, camera: str) -> None:
         """The per-camera sinks of ``stream`` take the name of its new camera."""
         for sink in self.sinks:

@@ -369,3 +369,13 @@ def test_tiles_are_off_unless_asked_for() -> None:
                    "--min-person-height", "40")
     assert (tiles.tiles.enabled, tiles.tiles.overlap, tiles.tiles.size) == (True, 32, 640)
     assert tiles.model.min_person_height == 40
+
+
+def test_the_python_callers_settings_are_no_option() -> None:
+    """``PipelineConfig.caller`` is set by ``Pipeline.stream()`` alone: no flag, no table."""
+    from streampose.config.sections import CallerConfig
+
+    assert "caller" not in SECTIONS
+    assert config().caller is None and CallerConfig().buffer > 0
+    with pytest.raises(ConfigError, match="buffer=0"):
+        CallerConfig(buffer=0)

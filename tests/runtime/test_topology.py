@@ -123,6 +123,23 @@ def test_describe_reads_like_a_launch_line() -> None:
         "src[stream] -> frames[stream] -> mid -> results -> out[worker]")
 
 
+class Outbound(Sink):
+    """A last step that also writes a queue the calling program reads."""
+
+    @classmethod
+    def outputs(cls, plan: Plan, channels: StageChannels, index: int) -> list[Any]:
+        return [QueueSpec(name=channels.name("caller"), maxsize=2)]
+
+
+def test_the_launch_line_leaves_out_what_the_calling_program_reads() -> None:
+    top = Topology([*STEPS[:2], Step(Outbound, reads=("results",), writes=("caller",),
+                                     per="worker")], counts=Plan().count)
+    assert top.describe() == "src[stream] -> frames[stream] -> mid -> results -> out[worker]"
+    assert top.channels is None
+    top.build(FakeMaker(), Plan())
+    assert top.channels is not None and top.channels["caller"] == ("queue", 2)  # made once
+
+
 def test_steps_run_once_per_stream_or_worker() -> None:
     top = topology(Plan(streams=3, workers=2))
     assert [top.indices(step) for step in STEPS] == [range(3), range(1), range(2)]

@@ -269,6 +269,9 @@ class EventRecorder(Sink):
         self.log.append(("events", meta.stream, meta.frame,
                          [(e.camera, e.type, e.rule) for e in events]))
 
+    def frame_done(self, meta: FrameMeta) -> None:
+        self.log.append(("done", meta.stream, meta.frame))
+
 
 def test_each_stream_s_engine_hands_events_to_the_sinks_that_want_them(
     frames: list[SharedRing], stage_control: StageControl
@@ -286,10 +289,12 @@ def test_each_stream_s_engine_hands_events_to_the_sinks_that_want_them(
     feed(stage, result(0, 0, lease_frame(frames[0], 0, 0)))  # keypoints at (1, 1): inside
     feed(stage, result(0, 1, lease_frame(frames[0], 0, 1)))  # still inside: no event
     feed(stage, result(1, 0, lease_frame(frames[1], 1, 0)))  # another camera's engine
-    assert wanting.log == [
-        ("frame", 0, 0), ("events", 0, 0, [("cam0", "enter", "all")]), ("frame", 0, 1),
-        ("frame", 1, 0), ("events", 1, 0, [("cam1", "enter", "all")])]
-    assert plain.log == [("frame", 0, 0), ("frame", 0, 1), ("frame", 1, 0)]
+    assert wanting.log == [  # each frame ends with its events, and then done
+        ("frame", 0, 0), ("events", 0, 0, [("cam0", "enter", "all")]), ("done", 0, 0),
+        ("frame", 0, 1), ("done", 0, 1),
+        ("frame", 1, 0), ("events", 1, 0, [("cam1", "enter", "all")]), ("done", 1, 0)]
+    assert plain.log == [("frame", 0, 0), ("done", 0, 0), ("frame", 0, 1), ("done", 0, 1),
+                         ("frame", 1, 0), ("done", 1, 0)]
     assert [stage.counters.get(s, "events") for s in (0, 1)] == [1, 1]
     stage.close()
 

@@ -99,7 +99,8 @@ def coco_ap(model: Path, precision: str, args: argparse.Namespace) -> float | No
                     "height": args.height,
                     "backend_options": backend_options(precision, args)}
     config = build_config({}, {"model": model_values, "sources": [images]})
-    return evaluate(config, Path(annotations)).AP
+    ap: float | None = evaluate(config, Path(annotations)).AP
+    return ap
 
 
 def check_gpu(device: str) -> None:

@@ -269,10 +269,24 @@ class TensorRTBackend(Backend):
                               input_layout=self.spec.input_layout, input_hw=hw,
                               sources=self.calibrate, frames=self.calibration_frames)
 
+    def engine_file(self, hw: HW) -> Path:
+        """The engine cache's file for input ``hw`` (after open())."""
+        assert self.model_path is not None and self.cache_dir is not None
+        return engine_path(self.cache_dir, self.model_path.stem, self._key(hw))
+
+    def calibration_file(self, hw: HW) -> Path | None:
+        """The INT8 calibration cache's file for input ``hw`` (after open()); None
+        without int8."""
+        if not self.int8:
+            return None
+        assert self.model_path is not None and self.cache_dir is not None
+        return calibration_path(self.cache_dir, self.model_path.stem,
+                                self._calibration_key(hw))
+
     def _load_or_build(self, hw: HW) -> BoundEngine:
         key, model = self._key(hw), self.model_path
-        assert model is not None and self.cache_dir is not None
-        path = engine_path(self.cache_dir, model.stem, key)
+        assert model is not None
+        path = self.engine_file(hw)
         engine, reason = None, stale_reason(path, key)
         if reason is None:
             engine = self._deserialize(read_engine(path))
@@ -309,10 +323,8 @@ class TensorRTBackend(Backend):
 
     def _feed(self, hw: HW, batch_size: int) -> CalibrationFeed:
         """The calibration batches for an engine at ``hw``, its cache beside the engines."""
-        assert self.model_path is not None and self.cache_dir is not None
-        cuda = self._cuda
-        assert cuda is not None
-        path = calibration_path(self.cache_dir, self.model_path.stem, self._calibration_key(hw))
+        cuda, path = self._cuda, self.calibration_file(hw)
+        assert cuda is not None and path is not None
         return CalibrationFeed(
             reader=lambda: self._calibration_reader(hw), input_name=self.spec.input_name,
             batch_size=batch_size, cache_path=path,

@@ -323,12 +323,20 @@ class TensorRTBackend(Backend):
 
     def _feed(self, hw: HW, batch_size: int) -> CalibrationFeed:
         """The calibration batches for an engine at ``hw``, its cache beside the engines."""
-        cuda, path = self._cuda, self.calibration_file(hw)
-        assert cuda is not None and path is not None
+        path = self.calibration_file(hw)
+        assert path is not None
         return CalibrationFeed(
             reader=lambda: self._calibration_reader(hw), input_name=self.spec.input_name,
-            batch_size=batch_size, cache_path=path,
-            to_device=lambda batch: cuda.torch.from_numpy(batch).to(device=cuda.device))
+            batch_size=batch_size, cache_path=path, to_device=self._upload)
+
+    def _upload(self, batch: np.ndarray) -> Any:
+        """``batch`` on the GPU, the copy finished (TensorRT reads it on its own stream)."""
+        cuda = self._cuda
+        assert cuda is not None
+        with cuda.stream_context():
+            tensor = cuda.torch.from_numpy(batch).to(device=cuda.device)
+        cuda.synchronize()
+        return tensor
 
     def _calibration_reader(self, hw: HW) -> CalibrationReader:
         """``streampose quantize``'s reader over the calibration frames prepared for ``hw``."""

@@ -62,21 +62,25 @@ def backend_options(precision: str, args: argparse.Namespace) -> dict[str, Any]:
 def vtest_input(spec: Any, height: int | None) -> Any:
     """One vtest frame letterboxed for ``spec`` as a run would, batch of one."""
     from streampose.models.quantize import network_inputs
-    from streampose.quantize import calibration_frames
+    from streampose.sources.sample import sample_frames
 
-    return network_inputs(calibration_frames([str(VTEST)], 1), spec, height=height)[0]
+    return network_inputs(sample_frames([str(VTEST)], 1), spec, height=height)[0]
 
 
 def model_ms(model: Path, precision: str, args: argparse.Namespace) -> tuple[str, float, float]:
     """(input HxW, build seconds, median ms per frame) of the engine for vtest's size."""
     from streampose.backends import create_backend
     from streampose.models.resolve import resolve_spec
+    from streampose.sources.sample import sample_frames
 
     spec = resolve_spec(model)
     batch = vtest_input(spec, args.height)
     hw = (batch.shape[1], batch.shape[2]) if spec.input_layout == "NHWC" else batch.shape[2:]
+    options = backend_options(precision, args)
+    if options.get("int8"):
+        options["calibration_loader"] = sample_frames  # a run's planning adds it itself
     backend = create_backend("tensorrt", spec=spec, model_path=model, device=args.device,
-                             input_hw=tuple(hw), **backend_options(precision, args))
+                             input_hw=tuple(hw), **options)
     started = time.perf_counter()
     with backend:
         built = time.perf_counter() - started

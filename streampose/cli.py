@@ -175,6 +175,7 @@ def _add_engine_arguments(p: argparse.ArgumentParser) -> None:
 
 def engine_command(args: argparse.Namespace) -> int:
     from streampose.backends.tensorrt.prebuild import EngineRequest, prebuild
+    from streampose.sources.sample import sample_frames
 
     if args.precision == "int8" and not args.calibrate:
         raise ConfigError("--precision int8 needs --calibrate SOURCE...")
@@ -189,7 +190,7 @@ def engine_command(args: argparse.Namespace) -> int:
         frames=args.frames, source=args.source, size=size, height=args.height,
         max_batch=args.max_batch, cache_dir=args.cache_dir, device=args.device,
         spec=args.model_spec)
-    engine, calibration = prebuild(request)
+    engine, calibration = prebuild(request, frames=sample_frames)
     print(f"engine: {engine}" + (f"\ncalibration cache: {calibration}" if calibration else ""))
     options = " ".join(f"--backend-option {k}={v}" for k, v in
                        request.backend_options().items())

@@ -22,7 +22,7 @@ from streampose.backends.tensorrt.calibrator import (
 )
 from streampose.errors import ConfigError, ModelError
 from streampose.models.quantize import FrameCalibration, network_inputs
-from streampose.quantize import calibration_frames
+from streampose.sources.sample import sample_frames
 from tests.backends.test_tensorrt import (
     KEY,
     SPEC,
@@ -55,7 +55,7 @@ def images(tmp_path: Path) -> Path:
 
 def prepared(images: Path, count: int = 4) -> list[np.ndarray]:
     """What ``streampose quantize``'s reader hands ONNX Runtime, at the engine's size."""
-    inputs = network_inputs(calibration_frames([str(images)], count), SPEC, size=HW)
+    inputs = network_inputs(sample_frames([str(images)], count), SPEC, size=HW)
     reader = FrameCalibration(inputs=inputs, input_name=SPEC.input_name)
     return [item[SPEC.input_name] for item in iter(reader.get_next, None)]
 
@@ -71,7 +71,7 @@ def test_int8_engine_is_calibrated_on_the_readers_frames(fake_trt: FakeState, mo
                                                          images: Path, tmp_path: Path) -> None:
     cache = tmp_path / "engines"
     with backend(model, cache, input_hw=HW, int8=True, calibrate=[str(images)],
-                 calibration_frames=4) as b:
+                 calibration_frames=4, calibration_loader=sample_frames) as b:
         b.infer(batch_of(2))
     config = fake_trt.configs[0]
     assert BuilderFlag.INT8 in config.flags and BuilderFlag.FP16 in config.flags
@@ -87,17 +87,16 @@ def test_int8_engine_is_calibrated_on_the_readers_frames(fake_trt: FakeState, mo
 
 
 def test_calibration_cache_is_reused_without_decoding(fake_trt: FakeState, model: Path,
-                                                      images: Path, tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+                                                      images: Path, tmp_path: Path) -> None:
     cache = tmp_path / "engines"
-    with backend(model, cache, input_hw=HW, int8=True, calibrate=str(images)):
+    with backend(model, cache, input_hw=HW, int8=True, calibrate=str(images),
+                 calibration_loader=sample_frames):
         pass
     for engine in cache.glob("*.engine"):
         engine.unlink()  # the engine goes; its calibration stays
     fake_trt.calibration.clear()
-    monkeypatch.setattr("streampose.quantize.calibration_frames",
-                        lambda *a: pytest.fail("frames decoded despite the cache"))
-    with backend(model, cache, input_hw=HW, int8=True, calibrate=str(images)):
+    with backend(model, cache, input_hw=HW, int8=True, calibrate=str(images),
+                 calibration_loader=lambda *a: pytest.fail("frames read despite the cache")):
         pass
     assert fake_trt.calls["build"] == 2 and fake_trt.calibration == []
     assert len(calib_files(cache)) == 1
@@ -107,10 +106,11 @@ def test_int8_engines_have_their_own_key(fake_trt: FakeState, model: Path, image
                                          tmp_path: Path) -> None:
     with backend(model, tmp_path, input_hw=HW):
         pass
-    with backend(model, tmp_path, input_hw=HW, int8=True, calibrate=str(images)):
+    with backend(model, tmp_path, input_hw=HW, int8=True, calibrate=str(images),
+                 calibration_loader=sample_frames):
         pass
     with backend(model, tmp_path, input_hw=HW, int8=True, calibrate=str(images),
-                 calibration_frames=2):
+                 calibration_frames=2, calibration_loader=sample_frames):
         pass
     assert len(engines(tmp_path)) == 3 and len(calib_files(tmp_path)) == 2
     assert "int8" not in KEY.fields()  # fp16 engines keep the keys they had
@@ -127,6 +127,12 @@ def test_int8_engines_have_their_own_key(fake_trt: FakeState, model: Path, image
 def test_bad_int8_options(model: Path, options: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         trt_backend.TensorRTBackend(spec=SPEC, model_path=model, **options)
+
+
+def test_int8_needs_a_frame_loader_to_calibrate(fake_trt: FakeState, model: Path,
+                                                images: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no calibration_loader"):
+        backend(model, tmp_path, input_hw=HW, int8=True, calibrate=str(images)).open()
 
 
 def test_calibrate_string_lists_sources(model: Path) -> None:

@@ -14,6 +14,7 @@ from streampose.backends.tensorrt.prebuild import EngineRequest, engine_size, pr
 from streampose.cli import main
 from streampose.errors import ConfigError
 from streampose.models.resolve import resolve_spec
+from streampose.sources.sample import sample_frames
 from tests.backends.test_tensorrt import FakeState, fake_trt, model
 
 __all__ = ["fake_trt", "model"]  # fixtures used by name below
@@ -35,14 +36,14 @@ def test_int8_engine_is_built_where_a_run_finds_it(fake_trt: FakeState, model: P
                                                     frames: Path, tmp_path: Path) -> None:
     request = EngineRequest(model=model, precision="int8", calibrate=(str(frames),),
                             frames=3, height=64, cache_dir=tmp_path / "engines")
-    engine, calibration = prebuild(request)
+    engine, calibration = prebuild(request, frames=sample_frames)
     assert engine.is_file() and calibration is not None and calibration.is_file()
     assert len(fake_trt.calibration) == 3
     spec = resolve_spec(model)
-    size = engine_size(str(frames), spec, 64)
+    size = engine_size(sample_frames([str(frames)], 1)[0], spec, 64)
     assert size == (64, 88)  # 48x36 at height 64, width rounded up to the stride
     run = TensorRTBackend(spec=spec, model_path=model, device="cuda", input_hw=size,
-                          **request.backend_options())
+                          **request.backend_options())  # a cached calibration: no loader
     with run:
         assert run.engine_file(size) == engine
     assert fake_trt.calls["build"] == 1  # the run loaded it

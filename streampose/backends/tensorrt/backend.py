@@ -14,8 +14,11 @@ capped by the spec's ``max_batch`` when that is set. ``threads`` is ignored.
 ``int8=True`` also allows INT8 kernels, calibrated by TensorRT's entropy calibrator on
 ``calibration_frames`` frames of the ``calibrate`` sources prepared as ``streampose
 quantize`` prepares them (the run's letterbox and normalisation, at the engine's input
-size; :mod:`~streampose.backends.tensorrt.calibrator`). The calibration cache is kept
-beside the engines and reused; the engine's cache key names the calibration.
+size; :mod:`~streampose.backends.tensorrt.calibrator`). The frames are read by
+``calibration_loader`` (sources, count) -> BGR frames, given by the layer above (a run's
+planning passes :func:`streampose.sources.sample.sample_frames`: backends sit below the
+sources). The calibration cache is kept beside the engines and reused (no frame is read
+then); the engine's cache key names the calibration.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,9 +61,11 @@ from streampose.errors import ConfigError, ModelError
 from streampose.heads.base import Shape
 from streampose.models.spec import ModelSpec
 
-__all__ = ["TensorRTBackend"]
+__all__ = ["FrameLoader", "TensorRTBackend"]
 
 log = logging.getLogger(__name__)
+
+FrameLoader = Callable[[Sequence[str], int], list[np.ndarray]]  # (sources, count) -> frames
 
 
 class TensorRTBackend(Backend):
@@ -72,7 +77,7 @@ class TensorRTBackend(Backend):
     limit while building and running. ``input_hw``: build for this (H, W) in ``open()``;
     None builds for the first batch's size. ``int8``: allow INT8 kernels, calibrated on
     ``calibration_frames`` frames of ``calibrate`` (sources: a list, or one string with
-    commas between them).
+    commas between them), read by ``calibration_loader``.
     """
 
     name = "tensorrt"
@@ -92,6 +97,7 @@ class TensorRTBackend(Backend):
         int8: bool = False,
         calibrate: Sequence[str] | str | None = None,
         calibration_frames: int = 32,
+        calibration_loader: FrameLoader | None = None,
     ) -> None:
         super().__init__(spec=spec, model_path=model_path, device=device, threads=threads)
         if model_path is None:
@@ -106,6 +112,7 @@ class TensorRTBackend(Backend):
         self.input_hw = _parse_hw(input_hw)
         self.int8, self.calibrate = _int8_options(int8, calibrate)
         self.calibration_frames = _positive_int("calibration_frames", calibration_frames)
+        self.calibration_loader = calibration_loader
         self._trt: Any = None
         self._cuda: CudaDevice | None = None
         self._logger: Any = None
@@ -341,9 +348,11 @@ class TensorRTBackend(Backend):
     def _calibration_reader(self, hw: HW) -> CalibrationReader:
         """``streampose quantize``'s reader over the calibration frames prepared for ``hw``."""
         from streampose.models.quantize import FrameCalibration, network_inputs
-        from streampose.quantize import calibration_frames
 
-        frames = calibration_frames(self.calibrate, self.calibration_frames)
+        if self.calibration_loader is None:
+            raise ConfigError("tensorrt int8: no calibration_loader to read the calibrate "
+                              "sources with (streampose run, eval and engine give one)")
+        frames = self.calibration_loader(self.calibrate, self.calibration_frames)
         log.info("tensorrt: calibrating on %d frame(s) of %s", len(frames),
                  ", ".join(self.calibrate))
         inputs = network_inputs(frames, self.spec, size=hw)

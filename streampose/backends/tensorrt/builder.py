@@ -56,6 +56,7 @@ class BuildOptions:
 
 FeedMaker = Callable[[int], CalibrationFeed]  # the calibration feed for a batch size
 
+
 def _version_tuple(version: str) -> tuple[int, ...]:
     return tuple(int(n) for n in re.findall(r"\d+", str(version))[:2]) or (0,)
 
@@ -121,14 +122,14 @@ def build_serialized_engine(trt: Any, logger: Any, *, onnx: bytes, model_path: P
                             options.max_batch)
     config = _builder_config(trt, builder, options)
     config.add_optimization_profile(_profile(builder, spec, shapes))
-    calibrator = None  # kept alive (referenced) until the build returns
+    calibrator = None  # TensorRT keeps no Python reference: this one lasts the build
     if options.int8:
         calibrator = _calibrate(trt, builder, config, spec, network_shape, options,
                                 calibration)
     log.info("tensorrt: building %s, profile min/opt/max %s, fp16 %s, int8 %s",
              model_path.name, " / ".join(map(str, shapes)), options.fp16, options.int8)
     plan = builder.build_serialized_network(network, config)
-    del calibrator
+    del calibrator  # calibration is over
     if plan is None:
         raise ModelError(f"TensorRT could not build an engine for {model_path} "
                          "(see the TensorRT errors logged above)")

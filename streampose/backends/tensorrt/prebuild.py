@@ -1,13 +1,17 @@
 """``streampose engine``: build (or find) a TensorRT engine in the cache before a run.
 
     engine, calibration = prebuild(EngineRequest(model=Path("m.onnx"), precision="int8",
-                                                 calibrate=("vtest.mp4",), source="vtest.mp4"))
+                                                 calibrate=("vtest.mp4",), source="vtest.mp4"),
+                                   frames=sample_frames)
 
 The engine is the one a run with ``--backend tensorrt`` and the same backend options
 (:meth:`EngineRequest.backend_options`, printed by the command) loads from the cache: the
 same :class:`~streampose.backends.tensorrt.backend.TensorRTBackend` builds it, for the input
 size the run letterboxes ``source`` to (at ``height``, else the spec's), or ``size``.
 ``int8`` keeps fp16 allowed (layers TensorRT cannot run in INT8 fall back to it).
+``frames`` reads sources ((sources, count) -> BGR frames): the caller's, since backends
+sit below the sources (the command line passes
+:func:`streampose.sources.sample.sample_frames`).
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from streampose.backends.tensorrt.backend import FrameLoader
 from streampose.backends.tensorrt.shapes import HW
 from streampose.errors import ConfigError
 from streampose.models.spec import ModelSpec
@@ -55,17 +62,15 @@ class EngineRequest:
         return options
 
 
-def engine_size(source: str, spec: ModelSpec, height: int | None) -> HW:
-    """The network input (H, W) a run letterboxes ``source``'s frames to."""
+def engine_size(frame: np.ndarray, spec: ModelSpec, height: int | None) -> HW:
+    """The network input (H, W) a run letterboxes frames like ``frame`` to."""
     from streampose.pose.letterbox import plan_for_spec
-    from streampose.quantize import calibration_frames
 
-    frame = calibration_frames([source], 1)[0]
     plan = plan_for_spec(spec, src_w=frame.shape[1], src_h=frame.shape[0], height=height)
     return (plan.in_h, plan.in_w)
 
 
-def prebuild(request: EngineRequest) -> tuple[Path, Path | None]:
+def prebuild(request: EngineRequest, *, frames: FrameLoader) -> tuple[Path, Path | None]:
     """Build or load the engine; its file and its calibration cache's (int8)."""
     from streampose.backends.tensorrt.backend import TensorRTBackend
     from streampose.backends.tensorrt.builder import import_tensorrt
@@ -74,9 +79,10 @@ def prebuild(request: EngineRequest) -> tuple[Path, Path | None]:
     import_tensorrt()  # a missing tensorrt says so before any frame is decoded
     spec = resolve_spec(request.model, request.spec)
     options = request.backend_options()
-    size = request.size or engine_size(_sized_by(request), spec, request.height)
+    size = request.size or engine_size(frames([_sized_by(request)], 1)[0], spec,
+                                       request.height)
     backend = TensorRTBackend(spec=spec, model_path=request.model, device=request.device,
-                              input_hw=size, **options)
+                              input_hw=size, calibration_loader=frames, **options)
     with backend:
         return backend.engine_file(size), backend.calibration_file(size)
 

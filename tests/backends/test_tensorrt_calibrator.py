@@ -23,6 +23,7 @@ from streampose.backends.tensorrt.calibrator import (
 from streampose.errors import ConfigError, ModelError
 from streampose.models.quantize import FrameCalibration, network_inputs
 from streampose.sources.sample import sample_frames
+from tests.backends import test_tensorrt as fakes
 from tests.backends.test_tensorrt import (
     KEY,
     SPEC,
@@ -31,11 +32,10 @@ from tests.backends.test_tensorrt import (
     backend,
     batch_of,
     engines,
-    fake_trt,
-    model,
 )
 
-__all__ = ["fake_trt", "model"]  # fixtures used by name below
+fake_trt = fakes.fake_trt  # fixtures: the fake tensorrt, a fake ONNX model
+model = fakes.model
 
 torch = pytest.importorskip("torch")
 

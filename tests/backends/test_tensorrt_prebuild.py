@@ -15,9 +15,11 @@ from streampose.cli import main
 from streampose.errors import ConfigError
 from streampose.models.resolve import resolve_spec
 from streampose.sources.sample import sample_frames
-from tests.backends.test_tensorrt import FakeState, fake_trt, model
+from tests.backends import test_tensorrt as fakes
+from tests.backends.test_tensorrt import FakeState
 
-__all__ = ["fake_trt", "model"]  # fixtures used by name below
+fake_trt = fakes.fake_trt  # fixtures: the fake tensorrt, a fake ONNX model
+model = fakes.model
 
 pytest.importorskip("torch")
 

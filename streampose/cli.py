@@ -1,7 +1,8 @@
 """Command line: ``streampose run SOURCE... [options]``, ``streampose eval IMAGES ANN.json
 [options]`` (COCO keypoint metrics), ``streampose export``, ``streampose quantize``
-(static INT8, :mod:`streampose.quantize`) and ``streampose fleet ...`` (cameras on a Ray
-cluster, :mod:`streampose.fleet.cli`).
+(static INT8, :mod:`streampose.quantize`), ``streampose engine`` (a TensorRT engine built
+ahead of a run, :mod:`streampose.backends.tensorrt.prebuild`) and ``streampose fleet ...``
+(cameras on a Ray cluster, :mod:`streampose.fleet.cli`).
 
 Exit codes: 0 success; 1 unexpected internal error; 2 bad usage or configuration;
 3 source cannot be opened or decoded; 4 output cannot be written; 5 model or model spec
@@ -62,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     quantize = sub.add_parser("quantize", help="an ONNX model to static INT8, calibrated on "
                               "your frames, layers that hurt AP kept in float")
     _add_quantize_arguments(quantize)
+    engine = sub.add_parser("engine", help="build a TensorRT engine into the engine cache "
+                            "before a run: fp16, or int8 calibrated on your frames")
+    _add_engine_arguments(engine)
     fleet = sub.add_parser("fleet", help="cameras on a Ray cluster: up, status, add, "
                            "remove, down (pip install \"streampose[cluster]\")")
     add_fleet_arguments(fleet)
@@ -146,6 +150,57 @@ def quantize_command(args: argparse.Namespace) -> int:
         height=args.height, spec=args.model_spec,
         equalize={"auto": None, "on": True, "off": False}[args.equalize]))
     print("\n".join(report.lines()))
+    return 0
+
+
+def _add_engine_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", type=Path, metavar="MODEL.onnx", help="the ONNX model")
+    p.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp16", help=(
+        "kernels allowed: fp32, fp16 (default), or int8 (fp16 kept where int8 cannot run)"))
+    p.add_argument("--calibrate", nargs="+", default=[], metavar="SOURCE", help=(
+        "int8: videos, image folders or images to calibrate on (prepared as a run "
+        "prepares frames; the calibration cache is kept beside the engine)"))
+    p.add_argument("--frames", type=int, default=32, metavar="N",
+                   help="int8: calibration frames, shared between the sources (default 32)")
+    p.add_argument("--for", dest="source", metavar="SOURCE", help=(
+        "the source the run reads: the engine is built for its input size (default: the "
+        "first --calibrate source)"))
+    p.add_argument("--size", metavar="HxW", help="the network input size instead of --for")
+    p.add_argument("--height", type=int, metavar="H",
+                   help="network input height, as the run's --height (default: the spec's)")
+    p.add_argument("--max-batch", type=int, default=8, metavar="N",
+                   help="the engine's largest batch (default 8)")
+    p.add_argument("--cache-dir", type=Path, metavar="DIR",
+                   help="engine cache (default: ~/.cache/streampose/engines)")
+    p.add_argument("--device", default="cuda", help="cuda or cuda:N (default cuda)")
+    p.add_argument("--model-spec", type=Path, metavar="SPEC.toml",
+                   help="model spec TOML (default: sidecar, built-in or ONNX metadata)")
+    p.add_argument("--log-level", default="INFO",
+                   choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="(default INFO)")
+
+
+def engine_command(args: argparse.Namespace) -> int:
+    from streampose.backends.tensorrt.prebuild import EngineRequest, prebuild
+    from streampose.sources.sample import sample_frames
+
+    if args.precision == "int8" and not args.calibrate:
+        raise ConfigError("--precision int8 needs --calibrate SOURCE...")
+    size = None
+    if args.size is not None:
+        height, _, width = args.size.lower().partition("x")
+        if not (height.isdigit() and width.isdigit()):
+            raise ConfigError(f"--size {args.size} (expected HxW, e.g. 368x496)")
+        size = (int(height), int(width))
+    request = EngineRequest(
+        model=args.model, precision=args.precision, calibrate=tuple(args.calibrate),
+        frames=args.frames, source=args.source, size=size, height=args.height,
+        max_batch=args.max_batch, cache_dir=args.cache_dir, device=args.device,
+        spec=args.model_spec)
+    engine, calibration = prebuild(request, frames=sample_frames)
+    print(f"engine: {engine}" + (f"\ncalibration cache: {calibration}" if calibration else ""))
+    options = " ".join(f"--backend-option {k}={v}" for k, v in
+                       request.backend_options().items())
+    print(f"a run loads it with: --backend tensorrt {options}")
     return 0
 
 
@@ -360,6 +415,9 @@ def _main(argv: list[str] | None) -> int:
         if args.command == "quantize":
             _log_to_stderr(args.log_level)
             return quantize_command(args)
+        if args.command == "engine":
+            _log_to_stderr(args.log_level)
+            return engine_command(args)
         if args.command == "fleet":
             _log_to_stderr("WARNING")
             return fleet_command(args)

@@ -22,10 +22,8 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
-import math
 import os
 import re
 import shutil
@@ -151,20 +149,10 @@ def _checked(request: QuantRequest) -> ModelSpec:
 
 def calibration_frames(sources: Sequence[str], count: int) -> list[np.ndarray]:
     """Up to ``count`` BGR frames, an equal share from each source, spread evenly over a
-    video of known length; SourceError when the sources give none."""
-    from streampose.sources.factory import create_source
+    video of known length (:func:`~streampose.sources.sample.sample_frames`)."""
+    from streampose.sources.sample import sample_frames
 
-    share = max(1, math.ceil(count / max(1, len(sources))))
-    frames: list[np.ndarray] = []
-    for uri in sources:
-        with create_source(uri) as source:
-            info = source.open()
-            step = max(1, (info.frames or share) // share)
-            picked = itertools.islice(source.frames(), 0, share * step, step)
-            frames += [f.image for f in picked]
-    if not frames:
-        raise SourceError(f"--calibrate {' '.join(sources)}: no frames to calibrate on")
-    return frames[:count]
+    return sample_frames(sources, count)
 
 
 class _Search:

@@ -39,8 +39,8 @@ from streampose.errors import ModelError
 from streampose.models.spec import ModelSpec
 from streampose.pose.letterbox import Letterbox, letterbox_into, plan_for_spec
 
-__all__ = ["METHODS", "FrameCalibration", "QuantSettings", "network_inputs", "node_names",
-           "quantize_model", "quantized_nodes"]
+__all__ = ["METHODS", "FrameCalibration", "QuantSettings", "boxed_plan", "network_inputs",
+           "node_names", "quantize_model", "quantized_nodes"]
 
 log = logging.getLogger(__name__)
 
@@ -73,20 +73,37 @@ class QuantSettings:
 
 
 def network_inputs(frames: Sequence[np.ndarray], spec: ModelSpec, *,
-                   height: int | None = None) -> list[np.ndarray]:
+                   height: int | None = None,
+                   size: tuple[int, int] | None = None) -> list[np.ndarray]:
     """Each BGR frame as the network input of a run: letterboxed as ``spec`` asks (at
     ``height``, else the spec's input height) and normalised, shaped ``(1, ...)`` float32.
 
     Frames of several sizes share the largest input (``in_w`` and ``in_h`` widened, as a
     run does to batch streams of several aspect ratios): ONNX Runtime's histogram
-    calibrators need one shape.
+    calibrators need one shape. ``size=(H, W)`` instead fits every frame, aspect kept,
+    into an H x W input (a TensorRT engine's fixed size; the run's own plan when the
+    frame is the run's).
     """
+    if size is not None:
+        return [_network_input(f, boxed_plan(f.shape[1], f.shape[0], size, spec), spec)
+                for f in frames]
     plans = [plan_for_spec(spec, src_w=f.shape[1], src_h=f.shape[0], height=height)
              for f in frames]
     width, height = max((p.in_w for p in plans), default=0), max((p.in_h for p in plans),
                                                                   default=0)
     return [_network_input(frame, replace(plan, in_w=width, in_h=height), spec)
             for frame, plan in zip(frames, plans, strict=True)]
+
+
+def boxed_plan(src_w: int, src_h: int, size: tuple[int, int], spec: ModelSpec) -> Letterbox:
+    """A ``src_w`` x ``src_h`` frame scaled, aspect kept, to fit an H x W input (padded
+    as ``spec`` centres it): the run's plan for that input size."""
+    in_h, in_w = size
+    scale = min(in_w / src_w, in_h / src_h)
+    new_w, new_h = max(1, round(src_w * scale)), max(1, round(src_h * scale))
+    pad_x, pad_y = ((in_w - new_w) // 2, (in_h - new_h) // 2) if spec.centred else (0, 0)
+    return Letterbox(in_w=in_w, in_h=in_h, new_w=new_w, new_h=new_h, scale_x=new_w / src_w,
+                     scale_y=new_h / src_h, pad_x=float(pad_x), pad_y=float(pad_y))
 
 
 def _network_input(frame: np.ndarray, plan: Letterbox, spec: ModelSpec) -> np.ndarray:

@@ -76,8 +76,17 @@ def make_engine(config: PipelineConfig, model: Model,
 def _backend_options(backend: str, options: dict[str, object],
                      plans: frozenset[Letterbox]) -> dict[str, object]:
     """The user's backend options; TensorRT also gets the input size when there is only
-    one, so its engine is built (or loaded) when the stage opens, not at the first frame."""
-    if backend == "tensorrt" and len(plans) == 1 and "input_hw" not in options:
+    one, so its engine is built (or loaded) when the stage opens, not at the first frame,
+    and with ``int8`` the function that reads its calibration frames (backends sit below
+    the sources)."""
+    options = dict(options)
+    if backend != "tensorrt":
+        return options
+    if len(plans) == 1 and "input_hw" not in options:
         lb = next(iter(plans))
-        return {**options, "input_hw": (lb.in_h, lb.in_w)}
-    return dict(options)
+        options["input_hw"] = (lb.in_h, lb.in_w)
+    if options.get("int8") is True:
+        from streampose.sources.sample import sample_frames
+
+        options.setdefault("calibration_loader", sample_frames)
+    return options

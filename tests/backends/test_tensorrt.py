@@ -139,11 +139,21 @@ class FakeProfile:
         self.shapes[name] = (tuple(low), tuple(opt), tuple(high))
 
 
+class IInt8EntropyCalibrator2:
+    def __init__(self) -> None:
+        pass
+
+
 class FakeConfig:
     def __init__(self) -> None:
         self.flags: set[Any] = set()
         self.pools: dict[Any, int] = {}
         self.profiles: list[FakeProfile] = []
+        self.int8_calibrator: Any = None
+        self.calibration_profile: FakeProfile | None = None
+
+    def set_calibration_profile(self, profile: FakeProfile) -> None:
+        self.calibration_profile = profile
 
     def set_flag(self, flag: Any) -> None:
         self.flags.add(flag)
@@ -180,8 +190,26 @@ class Builder:
             return None
         (name, (low, opt, high)), = config.profiles[0].shapes.items()
         plan = {"input": name, "profile": [low, opt, high], "outputs": network.outputs,
-                "fp16": BuilderFlag.FP16 in config.flags}
+                "fp16": BuilderFlag.FP16 in config.flags,
+                "int8": BuilderFlag.INT8 in config.flags and _calibrate(config, name)}
         return MAGIC + json.dumps(plan).encode()
+
+
+def _calibrate(config: FakeConfig, name: str) -> str:
+    """What TensorRT does with an entropy calibrator: the cache if it has one, else every
+    batch read from the device addresses it is given, then the table written."""
+    calibrator = config.int8_calibrator
+    cache = calibrator.read_calibration_cache()
+    if cache:
+        return bytes(cache).decode()
+    assert config.calibration_profile is not None
+    (_, shape, _), = config.calibration_profile.shapes.values()
+    assert calibrator.get_batch_size() == shape[0]
+    while (pointers := calibrator.get_batch([name])) is not None:
+        STATE.calibration.append(_array(pointers[0], shape).copy())
+    table = f"table of {len(STATE.calibration)} batches"
+    calibrator.write_calibration_cache(memoryview(table.encode()))
+    return table
 
 
 class Runtime:
@@ -265,6 +293,7 @@ class FakeState:
         self.networks: list[FakeNetwork] = []
         self.configs: list[FakeConfig] = []
         self.batches: list[int] = []
+        self.calibration: list[np.ndarray] = []
 
 
 STATE = FakeState()
@@ -274,7 +303,7 @@ def fake_tensorrt(version: str = "10.3.0") -> types.ModuleType:
     module = types.ModuleType("tensorrt")
     module.__version__ = version
     for obj in (ILogger, Logger, NetworkDefinitionCreationFlag, BuilderFlag, MemoryPoolType,
-                TensorIOMode, DataType, OnnxParser, Builder, Runtime):
+                TensorIOMode, DataType, OnnxParser, Builder, Runtime, IInt8EntropyCalibrator2):
         setattr(module, obj.__name__, obj)
     return module
 

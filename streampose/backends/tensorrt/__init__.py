@@ -5,6 +5,8 @@ One module per concept (see ARCHITECTURE.md for where backends sit in the pipeli
 - :mod:`.shapes`: input shapes and the optimization profile (pure);
 - :mod:`.engine_cache`: the cache key, engine and sidecar files, staleness, atomic writes;
 - :mod:`.builder`: importing ``tensorrt``, its logger bridge, building an engine from ONNX;
+- :mod:`.calibrator`: INT8 calibration (an entropy calibrator fed by ``streampose
+  quantize``'s reader, its cache beside the engines);
 - :mod:`.cuda`: the GPU through torch (device identity, stream, tensors);
 - :mod:`.binding`: a deserialized engine with its execution context and IO tensors;
 - :mod:`.backend`: :class:`TensorRTBackend`, one engine per input size, loaded or built.
@@ -15,7 +17,9 @@ build of torch. Nothing here imports ``tensorrt`` or torch until a backend is op
 
 Verified without a GPU: the cache key, naming, staleness and atomic writes, and the
 build/load/rebuild flow and the data path against a fake ``tensorrt`` module (CPU torch
-tensors). Not verified: a real TensorRT build or run; no GPU with TensorRT was available.
+tensors), and INT8 calibration (batches, cache) against the same fake. Not verified: a
+real TensorRT build or run, fp16 or int8; no GPU with TensorRT was available
+(``benchmarks/trt_int8.py`` measures them where one is).
 """
 
 from streampose.backends.tensorrt.backend import TensorRTBackend
@@ -26,6 +30,12 @@ from streampose.backends.tensorrt.builder import (
     build_serialized_engine,
     import_tensorrt,
     trt_logger,
+)
+from streampose.backends.tensorrt.calibrator import (
+    CalibrationFeed,
+    CalibrationKey,
+    calibration_path,
+    entropy_calibrator,
 )
 from streampose.backends.tensorrt.cuda import CudaDevice, cuda_index, open_cuda
 from streampose.backends.tensorrt.engine_cache import (
@@ -47,6 +57,8 @@ __all__ = [
     "INSTALL_HINT",
     "BoundEngine",
     "BuildOptions",
+    "CalibrationFeed",
+    "CalibrationKey",
     "CudaDevice",
     "EngineKey",
     "Shape",
@@ -54,9 +66,11 @@ __all__ = [
     "atomic_write",
     "bind",
     "build_serialized_engine",
+    "calibration_path",
     "cuda_index",
     "default_cache_dir",
     "engine_path",
+    "entropy_calibrator",
     "import_tensorrt",
     "open_cuda",
     "profile_shapes",

@@ -10,6 +10,15 @@ engine, built or loaded the same way. An engine TensorRT cannot deserialize (ano
 TensorRT build, a corrupted file) is logged and rebuilt. Batches larger than the engine's
 max batch run in chunks, like ONNX Runtime's ``spec.max_batch`` chunking. ``max_batch`` is
 capped by the spec's ``max_batch`` when that is set. ``threads`` is ignored.
+
+``int8=True`` also allows INT8 kernels, calibrated by TensorRT's entropy calibrator on
+``calibration_frames`` frames of the ``calibrate`` sources prepared as ``streampose
+quantize`` prepares them (the run's letterbox and normalisation, at the engine's input
+size; :mod:`~streampose.backends.tensorrt.calibrator`). The frames are read by
+``calibration_loader`` (sources, count) -> BGR frames, given by the layer above (a run's
+planning passes :func:`streampose.sources.sample.sample_frames`: backends sit below the
+sources). The calibration cache is kept beside the engines and reused (no frame is read
+then); the engine's cache key names the calibration.
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +40,12 @@ from streampose.backends.tensorrt.builder import (
     build_serialized_engine,
     import_tensorrt,
     trt_logger,
+)
+from streampose.backends.tensorrt.calibrator import (
+    CalibrationFeed,
+    CalibrationKey,
+    CalibrationReader,
+    calibration_path,
 )
 from streampose.backends.tensorrt.cuda import CudaDevice, cuda_index, open_cuda
 from streampose.backends.tensorrt.engine_cache import (
@@ -46,9 +61,11 @@ from streampose.errors import ConfigError, ModelError
 from streampose.heads.base import Shape
 from streampose.models.spec import ModelSpec
 
-__all__ = ["TensorRTBackend"]
+__all__ = ["FrameLoader", "TensorRTBackend"]
 
 log = logging.getLogger(__name__)
+
+FrameLoader = Callable[[Sequence[str], int], list[np.ndarray]]  # (sources, count) -> frames
 
 
 class TensorRTBackend(Backend):
@@ -58,7 +75,9 @@ class TensorRTBackend(Backend):
     float32). ``max_batch``: the engine's largest batch (larger batches run in chunks).
     ``cache_dir``: where engines are kept. ``workspace_mb``: TensorRT's scratch memory
     limit while building and running. ``input_hw``: build for this (H, W) in ``open()``;
-    None builds for the first batch's size.
+    None builds for the first batch's size. ``int8``: allow INT8 kernels, calibrated on
+    ``calibration_frames`` frames of ``calibrate`` (sources: a list, or one string with
+    commas between them), read by ``calibration_loader``.
     """
 
     name = "tensorrt"
@@ -75,6 +94,10 @@ class TensorRTBackend(Backend):
         cache_dir: Path | str | None = None,
         workspace_mb: int = 1024,
         input_hw: Sequence[int] | str | None = None,
+        int8: bool = False,
+        calibrate: Sequence[str] | str | None = None,
+        calibration_frames: int = 32,
+        calibration_loader: FrameLoader | None = None,
     ) -> None:
         super().__init__(spec=spec, model_path=model_path, device=device, threads=threads)
         if model_path is None:
@@ -87,6 +110,9 @@ class TensorRTBackend(Backend):
         self.workspace_mb = _positive_int("workspace_mb", workspace_mb)
         self.cache_dir = None if cache_dir is None else Path(cache_dir).expanduser()
         self.input_hw = _parse_hw(input_hw)
+        self.int8, self.calibrate = _int8_options(int8, calibrate)
+        self.calibration_frames = _positive_int("calibration_frames", calibration_frames)
+        self.calibration_loader = calibration_loader
         self._trt: Any = None
         self._cuda: CudaDevice | None = None
         self._logger: Any = None
@@ -119,9 +145,9 @@ class TensorRTBackend(Backend):
         self._runtime = trt.Runtime(self._logger)
         self._trt, self._cuda = trt, cuda
         self.cache_dir = self.cache_dir or default_cache_dir()
-        log.info("tensorrt: %s on %s (%s, sm %s), TensorRT %s, fp16 %s, max batch %d",
-                 path, cuda.device, cuda.name, cuda.capability, trt.__version__, self.fp16,
-                 self.engine_max_batch)
+        log.info("tensorrt: %s on %s (%s, sm %s), TensorRT %s, fp16 %s, int8 %s, max batch "
+                 "%d", path, cuda.device, cuda.name, cuda.capability, trt.__version__,
+                 self.fp16, self.int8, self.engine_max_batch)
         if self.input_hw is not None:
             try:
                 self._engine_for(self.input_hw)
@@ -239,12 +265,35 @@ class TensorRTBackend(Backend):
                          compute_capability=self._cuda.capability,
                          tensorrt_version=str(self._trt.__version__), fp16=self.fp16,
                          max_batch=self.engine_max_batch, input_name=self.spec.input_name,
-                         input_layout=self.spec.input_layout, input_hw=hw)
+                         input_layout=self.spec.input_layout, input_hw=hw, int8=self.int8,
+                         calibration=self._calibration_key(hw).digest if self.int8 else "")
+
+    def _calibration_key(self, hw: HW) -> CalibrationKey:
+        assert self._trt is not None
+        return CalibrationKey(model_sha256=self._model_sha256,
+                              tensorrt_version=str(self._trt.__version__),
+                              input_name=self.spec.input_name,
+                              input_layout=self.spec.input_layout, input_hw=hw,
+                              sources=self.calibrate, frames=self.calibration_frames)
+
+    def engine_file(self, hw: HW) -> Path:
+        """The engine cache's file for input ``hw`` (after open())."""
+        assert self.model_path is not None and self.cache_dir is not None
+        return engine_path(self.cache_dir, self.model_path.stem, self._key(hw))
+
+    def calibration_file(self, hw: HW) -> Path | None:
+        """The INT8 calibration cache's file for input ``hw`` (after open()); None
+        without int8."""
+        if not self.int8:
+            return None
+        assert self.model_path is not None and self.cache_dir is not None
+        return calibration_path(self.cache_dir, self.model_path.stem,
+                                self._calibration_key(hw))
 
     def _load_or_build(self, hw: HW) -> BoundEngine:
         key, model = self._key(hw), self.model_path
-        assert model is not None and self.cache_dir is not None
-        path = engine_path(self.cache_dir, model.stem, key)
+        assert model is not None
+        path = self.engine_file(hw)
         engine, reason = None, stale_reason(path, key)
         if reason is None:
             engine = self._deserialize(read_engine(path))
@@ -261,11 +310,12 @@ class TensorRTBackend(Backend):
     def _build(self, path: Path, key: EngineKey, hw: HW) -> Any:
         assert self.model_path is not None
         options = BuildOptions(fp16=self.fp16, max_batch=self.engine_max_batch, input_hw=hw,
-                               workspace_mb=self.workspace_mb)
+                               workspace_mb=self.workspace_mb, int8=self.int8)
         started = time.perf_counter()
         plan = build_serialized_engine(self._trt, self._logger, onnx=self._onnx,
                                        model_path=self.model_path, spec=self.spec,
-                                       options=options)
+                                       options=options,
+                                       calibration=lambda batch: self._feed(hw, batch))
         log.info("tensorrt: built in %.1f s", time.perf_counter() - started)
         try:
             store_engine(path, plan, key, self.model_path)
@@ -277,6 +327,36 @@ class TensorRTBackend(Backend):
             raise ModelError(f"TensorRT built an engine for {self.model_path} but cannot "
                              "deserialize it (see the TensorRT errors logged above)")
         return engine
+
+    def _feed(self, hw: HW, batch_size: int) -> CalibrationFeed:
+        """The calibration batches for an engine at ``hw``, its cache beside the engines."""
+        path = self.calibration_file(hw)
+        assert path is not None
+        return CalibrationFeed(
+            reader=lambda: self._calibration_reader(hw), input_name=self.spec.input_name,
+            batch_size=batch_size, cache_path=path, to_device=self._upload)
+
+    def _upload(self, batch: np.ndarray) -> Any:
+        """``batch`` on the GPU, the copy finished (TensorRT reads it on its own stream)."""
+        cuda = self._cuda
+        assert cuda is not None
+        with cuda.stream_context():
+            tensor = cuda.torch.from_numpy(batch).to(device=cuda.device)
+        cuda.synchronize()
+        return tensor
+
+    def _calibration_reader(self, hw: HW) -> CalibrationReader:
+        """``streampose quantize``'s reader over the calibration frames prepared for ``hw``."""
+        from streampose.models.quantize import FrameCalibration, network_inputs
+
+        if self.calibration_loader is None:
+            raise ConfigError("tensorrt int8: no calibration_loader to read the calibrate "
+                              "sources with (streampose run, eval and engine give one)")
+        frames = self.calibration_loader(self.calibrate, self.calibration_frames)
+        log.info("tensorrt: calibrating on %d frame(s) of %s", len(frames),
+                 ", ".join(self.calibrate))
+        inputs = network_inputs(frames, self.spec, size=hw)
+        return FrameCalibration(inputs=inputs, input_name=self.spec.input_name)
 
     def _deserialize(self, plan: bytes | None) -> Any:
         if not plan:
@@ -305,6 +385,25 @@ def _positive_int(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"tensorrt backend: {name} = {value!r} must be an integer >= 1")
     return value
+
+
+def _int8_options(int8: object, calibrate: object) -> tuple[bool, tuple[str, ...]]:
+    """(int8, the calibration sources); int8 needs sources."""
+    if not isinstance(int8, bool):
+        raise ConfigError(f"tensorrt backend: int8 = {int8!r} must be true or false")
+    if calibrate is None:
+        sources: tuple[str, ...] = ()
+    elif isinstance(calibrate, str):
+        sources = tuple(s.strip() for s in calibrate.split(",") if s.strip())
+    elif isinstance(calibrate, list | tuple) and all(isinstance(s, str) for s in calibrate):
+        sources = tuple(calibrate)
+    else:
+        raise ConfigError(f"tensorrt backend: calibrate = {calibrate!r} (allowed: a list of "
+                          "sources, or one string with commas between them)")
+    if int8 and not sources:
+        raise ConfigError("tensorrt backend: int8 = true needs calibration frames: "
+                          "calibrate = SOURCE[,SOURCE...] (videos, image folders)")
+    return int8, sources
 
 
 def _parse_hw(value: object) -> HW | None:

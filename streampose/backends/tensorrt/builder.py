@@ -2,11 +2,13 @@
 
 The ONNX file is parsed by TensorRT's ``OnnxParser`` into an explicit-batch network
 (parser errors become one ModelError listing them) and built with
-``build_serialized_network``: FP16 kernels allowed (``fp16=True``), a workspace pool of
-``workspace_mb`` MiB and the optimization profile of
-:func:`streampose.backends.tensorrt.shapes.profile_shapes`. TensorRT's own messages go to
-this module's ``logging`` logger. Also here: importing ``tensorrt`` with a version check
-(>= 8.5, the named-tensor API; TensorRT 10 works the same way).
+``build_serialized_network``: FP16 kernels allowed (``fp16=True``), INT8 kernels calibrated
+by an entropy calibrator (``int8=True``, :mod:`~streampose.backends.tensorrt.calibrator`,
+on a calibration profile of one batch), a workspace pool of ``workspace_mb`` MiB and the
+optimization profile of :func:`streampose.backends.tensorrt.shapes.profile_shapes`.
+TensorRT's own messages go to this module's ``logging`` logger. Also here: importing
+``tensorrt`` with a version check (>= 8.5, the named-tensor API; TensorRT 10 works the
+same way).
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ from __future__ import annotations
 import importlib
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from streampose.backends.tensorrt.calibrator import CalibrationFeed, entropy_calibrator
 from streampose.backends.tensorrt.shapes import HW, Shape, profile_shapes
 from streampose.errors import ConfigError, ModelError
 from streampose.models.spec import ModelSpec
@@ -27,6 +31,7 @@ __all__ = [
     "INSTALL_HINT",
     "MIN_TENSORRT",
     "BuildOptions",
+    "FeedMaker",
     "build_serialized_engine",
     "import_tensorrt",
     "trt_logger",
@@ -46,6 +51,10 @@ class BuildOptions:
     max_batch: int
     input_hw: HW
     workspace_mb: int
+    int8: bool = False
+
+
+FeedMaker = Callable[[int], CalibrationFeed]  # the calibration feed for a batch size
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:
@@ -100,25 +109,57 @@ def _network_flags(trt: Any) -> int:
 
 
 def build_serialized_engine(trt: Any, logger: Any, *, onnx: bytes, model_path: Path,
-                            spec: ModelSpec, options: BuildOptions) -> bytes:
-    """Parse the ONNX model and build a serialized engine (slow: seconds to minutes)."""
+                            spec: ModelSpec, options: BuildOptions,
+                            calibration: FeedMaker | None = None) -> bytes:
+    """Parse the ONNX model and build a serialized engine (slow: seconds to minutes);
+    ``options.int8`` needs ``calibration``, the feed of calibration batches."""
     builder = trt.Builder(logger)
     network = builder.create_network(_network_flags(trt))
     parser = trt.OnnxParser(network, logger)
     _parse(parser, onnx, model_path)
-    shapes = profile_shapes(_input_shape(network, spec, model_path), spec.input_layout,
-                            options.input_hw, options.max_batch)
+    network_shape = _input_shape(network, spec, model_path)
+    shapes = profile_shapes(network_shape, spec.input_layout, options.input_hw,
+                            options.max_batch)
     config = _builder_config(trt, builder, options)
-    profile = builder.create_optimization_profile()
-    profile.set_shape(spec.input_name, *shapes)
-    config.add_optimization_profile(profile)
-    log.info("tensorrt: building %s, profile min/opt/max %s, fp16 %s", model_path.name,
-             " / ".join(map(str, shapes)), options.fp16)
+    config.add_optimization_profile(_profile(builder, spec, shapes))
+    calibrator = None  # TensorRT keeps no Python reference: this one lasts the build
+    if options.int8:
+        calibrator = _calibrate(trt, builder, config, spec, network_shape, options,
+                                calibration)
+    log.info("tensorrt: building %s, profile min/opt/max %s, fp16 %s, int8 %s",
+             model_path.name, " / ".join(map(str, shapes)), options.fp16, options.int8)
     plan = builder.build_serialized_network(network, config)
+    del calibrator  # calibration is over
     if plan is None:
         raise ModelError(f"TensorRT could not build an engine for {model_path} "
                          "(see the TensorRT errors logged above)")
     return bytes(plan)
+
+
+def _profile(builder: Any, spec: ModelSpec, shapes: tuple[Shape, Shape, Shape]) -> Any:
+    profile = builder.create_optimization_profile()
+    profile.set_shape(spec.input_name, *shapes)
+    return profile
+
+
+def _calibrate(trt: Any, builder: Any, config: Any, spec: ModelSpec, network_shape: Shape,
+               options: BuildOptions, calibration: FeedMaker | None) -> Any:
+    """Allow INT8 and attach an entropy calibrator on a one-batch calibration profile."""
+    if calibration is None:
+        raise ConfigError("tensorrt int8: no calibration data (give calibrate = SOURCES)")
+    flag = getattr(trt.BuilderFlag, "INT8", None)
+    if flag is None:
+        raise ConfigError(f"tensorrt int8: TensorRT {trt.__version__} has no INT8 builder "
+                          "flag")
+    if not getattr(builder, "platform_has_fast_int8", True):
+        log.warning("tensorrt: this GPU has no fast int8; TensorRT keeps other kernels "
+                    "where they are faster")
+    one = profile_shapes(network_shape, spec.input_layout, options.input_hw, 1)[1]
+    calibrator = entropy_calibrator(trt, calibration(one[0]))
+    config.set_flag(flag)
+    config.int8_calibrator = calibrator
+    config.set_calibration_profile(_profile(builder, spec, (one, one, one)))
+    return calibrator
 
 
 def _parse(parser: Any, onnx: bytes, model_path: Path) -> None:

@@ -3,12 +3,14 @@
 ``<cache_dir>/<model stem>-<key[:16]>.engine`` plus a sidecar ``.json`` holding the key
 fields. The key is the SHA-256 of: the ONNX file's SHA-256, the GPU name and compute
 capability, the TensorRT version, ``fp16``, the engine's max batch, the input name, layout
-and H/W, and :data:`ENGINE_SCHEMA`. (The workspace size is not part of it: it changes
-speed, not results.) Files are written atomically (a temporary file in the same folder,
-then ``os.replace``), engine first and sidecar last, so a crash leaves no half-written
-engine that looks valid. An engine whose sidecar is missing, unreadable or for another key
-is stale. The default folder is ``streampose.models.download.cache_dir() / "engines"``
-(``~/.cache/streampose/engines`` when that module is absent). Old engines are not pruned.
+and H/W, and :data:`ENGINE_SCHEMA`; for INT8 engines also ``int8`` and the calibration
+key's digest (absent from fp16/fp32 keys, whose digests stay as they were). (The
+workspace size is not part of it: it changes speed, not results.) Files are written
+atomically (a temporary file in the same folder, then ``os.replace``), engine first and
+sidecar last, so a crash leaves no half-written engine that looks valid. An engine whose
+sidecar is missing, unreadable or for another key is stale. The default folder is
+``streampose.models.download.cache_dir() / "engines"`` (``~/.cache/streampose/engines``
+when that module is absent). Old engines are not pruned.
 """
 
 from __future__ import annotations
@@ -57,12 +59,17 @@ class EngineKey:
     input_name: str
     input_layout: str
     input_hw: HW
+    int8: bool = False
+    calibration: str = ""  # the calibration key's digest (INT8 engines)
     schema: int = ENGINE_SCHEMA
 
     def fields(self) -> dict[str, JSONValue]:
-        """The key as JSON-ready values (what the sidecar records)."""
+        """The key as JSON-ready values (what the sidecar records); ``int8`` and
+        ``calibration`` only for INT8 engines."""
         values: dict[str, JSONValue] = asdict(self)
         values["input_hw"] = list(self.input_hw)
+        if not self.int8:
+            del values["int8"], values["calibration"]
         return values
 
     @property

@@ -52,14 +52,17 @@ log = logging.getLogger(__name__)
 # inference workers share the input ring; see streampose.planning.layout.
 # Every channel a stage uses is declared here: the topology makes these and no others.
 # Infer reads the frame rings when the processing strategy letterboxes on the device.
+# Render posts each stream's tracked people on its tracked[stream] board, which
+# preprocess reads to keep motion regions around them (--motion).
 STEPS = (
     Step(DecodeStage, writes=("frames[stream]", "doorbell[shard]"), per="stream"),
-    Step(PreprocessStage, reads=("frames[stream]", "doorbell[shard]"),
+    Step(PreprocessStage, reads=("frames[stream]", "doorbell[shard]", "tracked[stream]"),
          writes=("inputs", "preprocess_done"), per="preprocess_shard"),
     Step(InferStage, reads=("inputs", "frames[stream]"), writes=("maps", "infer_done"),
          per="infer_worker"),
     Step(PostprocessStage, reads=("maps",), writes=("results[shard]",), per="postprocess_worker"),
-    Step(RenderStage, reads=("results[shard]", "frames[stream]"), per="render_shard"),
+    Step(RenderStage, reads=("results[shard]", "frames[stream]"), writes=("tracked[stream]",),
+         per="render_shard"),
 )
 
 

@@ -1,8 +1,8 @@
 """The live status on a terminal, drawn by ``rich``: a table with one row per stream
 (camera, state, fps in/out, every shared counter but the work-item counts, latency
 p50/p95), the stages' load, and an optional progress line above. The work-item counts
-(frames inferred, items, frames skipped) are left to the summary, the metrics and the
-console: the table is wide enough already.
+(frames inferred, items, frames skipped) and the motion-region counts are left to the
+summary, the metrics and the console: the table is wide enough already.
 
 ``status_table`` builds the renderable from plain data (the dicts of a
 ``MetricsSnapshot``); ``StatusDisplay`` redraws it in place at most once per interval, and
@@ -23,7 +23,7 @@ from rich.text import Text
 
 from streampose.lifecycle import Resource
 from streampose.observe.camera_state import FINISHED, OFFLINE, ONLINE, RECONNECTING, STALLED
-from streampose.observe.counters import FIELDS, ITEM_FIELDS
+from streampose.observe.counters import FIELDS, ITEM_FIELDS, MOTION_FIELDS
 
 __all__ = ["StatusDisplay", "stage_line", "status_table"]
 
@@ -51,9 +51,10 @@ def status_table(*, streams: Sequence[Mapping[str, Any]],
                  header: str | None = None) -> RenderableType:
     """The status as one renderable: ``header`` (e.g. a progress bar), the stream table,
     the stage line. Stream keys: ``stream``, ``camera``, ``state``, ``fps_in``,
-    ``fps_out``, the counters of ``FIELDS`` (but ``ITEM_FIELDS``),
+    ``fps_out``, the counters of ``FIELDS`` (but ``ITEM_FIELDS``, ``MOTION_FIELDS``),
     ``latency_p50``/``latency_p95``."""
-    counters = [name for name in FIELDS if name not in (*_RATE_FIELDS, *ITEM_FIELDS)]
+    hidden = (*_RATE_FIELDS, *ITEM_FIELDS, *MOTION_FIELDS)
+    counters = [name for name in FIELDS if name not in hidden]
     table = Table(box=None, pad_edge=False, header_style="bold")
     for title in ("camera", "state", "in fps", "out fps", *counters, "lat p50", "lat p95"):
         table.add_column(title, justify="left" if title in ("camera", "state") else "right")

@@ -65,14 +65,17 @@ log = logging.getLogger(__name__)
 # Infer reads the frame rings when the processing strategy letterboxes on the device.
 # Render writes ``caller`` (each frame's result to the Python caller) only in a run for
 # ``Pipeline.stream()``: the calling program reads it.
+# Render posts each stream's tracked people on its tracked[stream] board, which
+# preprocess reads to keep motion regions around them (--motion).
 STEPS = (
     Step(DecodeStage, writes=("frames[stream]", "doorbell[shard]"), per="stream"),
-    Step(PreprocessStage, reads=("frames[stream]", "doorbell[shard]"),
+    Step(PreprocessStage, reads=("frames[stream]", "doorbell[shard]", "tracked[stream]"),
          writes=("inputs", "preprocess_done"), per="preprocess_shard"),
     Step(InferStage, reads=("inputs", "frames[stream]"), writes=("maps", "infer_done"),
          per="infer_worker"),
     Step(PostprocessStage, reads=("maps",), writes=("results[shard]",), per="postprocess_worker"),
-    Step(RenderStage, reads=("results[shard]", "frames[stream]"), writes=("caller",),
+    Step(RenderStage, reads=("results[shard]", "frames[stream]"),
+         writes=("caller", "tracked[stream]"),
          per="render_shard"),
 )
 

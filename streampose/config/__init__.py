@@ -13,6 +13,7 @@ from streampose.config.sections import (
     KeypointThresholds,
     LiveConfig,
     ModelConfig,
+    MotionConfig,
     OutputsConfig,
     PerformanceConfig,
     PipelineConfig,
@@ -22,7 +23,7 @@ from streampose.config.sections import (
 )
 
 __all__ = ["SECTIONS", "BatchingConfig", "DecoderThresholds", "DrawConfig",
-           "KeypointThresholds", "LiveConfig", "ModelConfig", "OutputsConfig",
+           "KeypointThresholds", "LiveConfig", "ModelConfig", "MotionConfig", "OutputsConfig",
            "PerformanceConfig", "PipelineConfig", "ThreadsConfig", "TilesConfig",
            "TrackingConfig",
            "build_config"]

@@ -3,7 +3,7 @@
 ``PipelineConfig`` holds the sources and one section per table (``[model]``,
 ``[batching]``, ``[outputs]``, ``[draw]``, ``[tracking]``, ``[live]``,
 ``[performance]``, ``[decoder]``, ``[keypoints]``, ``[console]``, ``[events]``, ``[mqtt]``,
-``[threads]``, ``[tiles]``). Every option is a field made with
+``[threads]``, ``[tiles]``, ``[motion]``). Every option is a field made with
 :func:`~streampose.config.fields.option`; the command line and the TOML schema are
 generated from these fields, and each section validates its own values.
 """
@@ -37,6 +37,7 @@ __all__ = [
     "KeypointThresholds",
     "LiveConfig",
     "ModelConfig",
+    "MotionConfig",
     "MqttConfig",
     "OutputsConfig",
     "PerformanceConfig",
@@ -540,6 +541,64 @@ class TilesConfig(Section):
         return self.mode != "off"
 
 
+MOTION_MODES = ("off", "on", "auto")
+
+
+@dataclass(frozen=True)
+class MotionConfig(Section):
+    """[motion]: motion regions, the way NVR software spends detector time.
+
+    Per stream, a cheap motion mask on a small grey frame finds what moves; the network
+    then runs on crops around the motion and around the people being tracked, at the
+    scale the whole frame would have (:mod:`streampose.regions.motion`,
+    :mod:`streampose.planning.motion_items`), with a whole-frame pass every
+    ``full_every`` frames and at the start; a still scene with nobody tracked is not
+    inferred at all. The thresholds are the fields of
+    :class:`~streampose.regions.motion.MotionSettings`.
+    """
+
+    table: ClassVar[str] = "motion"
+
+    mode: str = option("off", flag="--motion", choices=MOTION_MODES, help=(
+        "motion regions: infer only crops around what moves and around tracked people, "
+        "with a whole-frame pass every [motion].full_every frames (on); auto: on for live "
+        "cameras, and for video files whose whole-frame network input is larger than the "
+        "model's square input (input_height x input_height), off for images and with "
+        "--device-ops on; off: every inferred frame whole"))
+    width: int = option(160, low=8, high=4096, flag="", help=(
+        "width of the small grey frame motion is found on, pixels"))
+    learning_rate: float = option(0.05, low=0.0, high=1.0, low_open=True, flag="", help=(
+        "weight of each new frame in the running-average background"))
+    threshold: int = option(20, low=1, high=255, flag="", help=(
+        "grey-level difference from the background that counts as motion"))
+    blur: int = option(3, low=1, high=31, flag="", help=(
+        "Gaussian blur kernel on the small frame (odd; 1: none)"))
+    dilate: int = option(2, low=0, high=20, flag="", help=(
+        "3x3 dilations of the motion mask (joins the parts of one mover)"))
+    min_area: int = option(4, low=1, high=1 << 20, flag="", help=(
+        "smallest moving blob kept, pixels of the small mask"))
+    full_every: int = option(50, low=1, high=1 << 30, flag="", help=(
+        "a whole-frame pass every this many inferred frames (and the first)"))
+    margin: float = option(0.25, low=0.0, high=10.0, flag="", help=(
+        "a region's margin around its motion or track box, times the box's size"))
+    min_side: int = option(64, low=1, high=1 << 16, flag="", help=(
+        "smallest side of a region, frame pixels"))
+    max_regions: int = option(4, low=1, high=64, flag="", help=(
+        "most regions per frame (the closest are merged)"))
+    full_area: float = option(0.5, low=0.0, high=1.0, low_open=True, flag="", help=(
+        "regions covering more than this fraction of the frame give a whole-frame pass"))
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.blur % 2 == 0:
+            raise ConfigError(f"[motion].blur: {self.blur} must be odd (1: no blur)")
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any stream may use motion regions (``on`` or ``auto``)."""
+        return self.mode != "off"
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
     """What to run: the sources and one section per TOML table.
@@ -571,6 +630,7 @@ class PipelineConfig:
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     threads: ThreadsConfig = field(default_factory=ThreadsConfig)
     tiles: TilesConfig = field(default_factory=TilesConfig)
+    motion: MotionConfig = field(default_factory=MotionConfig)
     log_level: int = logging.WARNING
     cameras: tuple[Camera, ...] = ()
     seats: int | None = None

@@ -6,7 +6,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from streampose.observe.camera_state import STALE_S, CameraStates
-from streampose.observe.counters import StreamCounters, items_per_frame
+from streampose.observe.counters import (
+    StreamCounters,
+    items_per_frame,
+    regions_per_frame,
+)
 from streampose.observe.metrics import MetricsSnapshot, RunMetrics
 from streampose.observe.stats import LatencyWindow, RateMeter, StageStats, counter_keys
 from streampose.uri import redact
@@ -75,6 +79,7 @@ class LiveView:
                 "fps_in": self.meter.rate(f"{i}/frames_in"),
                 "fps_out": self.meter.rate(f"{i}/frames_out"),
                 "items_per_frame": items_per_frame(counts),
+                "regions_per_frame": regions_per_frame(counts),
                 "latency_p50": p50, "latency_p95": p95,
                 "latency_count": self.latency.count(i), "latency_sum": self.latency.total(i),
                 "state": state, "total": self.totals[i]}

@@ -52,7 +52,13 @@ _COUNTER_HELP = {"frames_in": "Frames decoded from the source.",
                  "work_items": "Work items the network ran on (whole frames, tiles, "
                                "regions); per inferred frame: divide by frames_inferred.",
                  "frames_skipped": "Frames passed through without inference (still or "
-                                   "interval frames)."}
+                                   "interval frames).",
+                 "frames_regions": "Frames the network ran on motion regions only "
+                                   "(--motion).",
+                 "regions": "Work items of the frames inferred on motion regions; per such "
+                            "frame: divide by frames_regions.",
+                 "frames_still": "Frames skipped as still by motion regions (among "
+                                 "frames_skipped)."}
 
 
 @dataclass(kw_only=True)
@@ -62,6 +68,7 @@ class MetricsSnapshot:
     ``streams``: one dict per stream with ``stream`` (index), ``camera`` (its run name),
     ``source`` (credentials redacted), every counter of ``FIELDS``, ``fps_in``,
     ``fps_out``, ``items_per_frame`` (work items per inferred frame, or None),
+    ``regions_per_frame`` (per frame inferred on motion regions, or None),
     ``latency_p50``/``latency_p95`` (seconds or None), ``latency_count``/
     ``latency_sum`` (all samples ever), ``state`` and ``total`` (frames expected, or
     None). ``stages``: one dict per stage with ``stage`` (name), ``items``,

@@ -6,7 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from streampose.observe.counters import StreamCounters, items_per_frame
+from streampose.observe.counters import (
+    StreamCounters,
+    items_per_frame,
+    regions_per_frame,
+)
 from streampose.observe.metrics import MetricsSnapshot
 from streampose.observe.stats import LatencyWindow
 from streampose.runtime.supervisor import RunResult
@@ -68,13 +72,15 @@ def summarise(uris: Sequence[str], result: RunResult, counters: StreamCounters,
               latency: LatencyWindow, cameras: Sequence[str] | None = None) -> Summary:
     """The summary of a finished run: ``uris`` as shown (credentials redacted), each
     stream's camera name (``cameras``) beside its source, its counters and the work items
-    per inferred frame (``items_per_frame``)."""
+    per inferred frame (``items_per_frame``) and the motion regions per frame inferred on
+    them (``regions_per_frame``)."""
     streams = []
     for i, (uri, counts) in enumerate(zip(uris, counters.snapshot(), strict=True)):
         p50, p95 = latency.percentiles(i) or (None, None)
         named = {"camera": cameras[i]} if cameras is not None else {}
         streams.append({"stream": i, **named, "source": uri, **counts,
                         "items_per_frame": items_per_frame(counts),
+                        "regions_per_frame": regions_per_frame(counts),
                         "latency_p50_s": _round(p50), "latency_p95_s": _round(p95)})
     stages = [{"stage": r.stage, "pid": r.pid, "items": r.items,
                "busy": round(r.busy, 4), "busy_s": round(r.busy_s, 3),

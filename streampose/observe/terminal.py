@@ -1,8 +1,8 @@
 """The live status on a terminal, drawn by ``rich``: a table with one row per stream
 (camera, state, fps in/out, every shared counter but the work-item counts, latency
 p50/p95), the stages' load, and an optional progress line above. The work-item counts
-(frames inferred, items, frames skipped) are left to the summary, the metrics and the
-console: the table is wide enough already.
+(frames inferred, items, frames skipped) and the motion-region counts are left to the
+summary, the metrics and the console: the table is wide enough already.
 
 The table fits the terminal's width by design, never by cutting a word: counters not in
 use in the run are left out by the caller (``hidden``: MQTT drops without ``--mqtt``,
@@ -38,7 +38,7 @@ from streampose.observe.camera_state import (
     STALLED,
     STARTING,
 )
-from streampose.observe.counters import FIELDS, ITEM_FIELDS
+from streampose.observe.counters import FIELDS, ITEM_FIELDS, MOTION_FIELDS
 
 __all__ = ["DROP_ORDER", "SHORT_STATES", "SHORT_TITLES", "StatusDisplay", "StreamTable",
            "stage_line", "status_table"]
@@ -81,9 +81,9 @@ def status_table(*, streams: Sequence[Mapping[str, Any]],
     """The status as one renderable: ``header`` (e.g. a progress bar), the stream table
     (:class:`StreamTable`, without the counters in ``hidden``), the stage line. Stream
     keys: ``stream``, ``camera``, ``state``, ``fps_in``, ``fps_out``, the counters of
-    ``FIELDS`` (but ``ITEM_FIELDS``), ``latency_p50``/``latency_p95``."""
+    ``FIELDS`` (but ``ITEM_FIELDS``, ``MOTION_FIELDS``), ``latency_p50``/``latency_p95``."""
     counters = [name for name in FIELDS
-                if name not in (*_RATE_FIELDS, *ITEM_FIELDS) and name not in hidden]
+                if name not in (*_RATE_FIELDS, *ITEM_FIELDS, *MOTION_FIELDS) and name not in hidden]
     parts: list[RenderableType] = [] if header is None else [Text(header)]
     if streams:
         parts.append(StreamTable(streams=streams, counters=counters))

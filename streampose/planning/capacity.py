@@ -41,9 +41,11 @@ def frame_bytes(plan: RunPlan, stream: int) -> int:
 
 
 def frame_items(plan: RunPlan) -> int:
-    """The most work items a frame of the run gives (1: whole frames; more: tiles)."""
+    """The most work items a frame of the run gives (1: whole frames; more: tiles, or
+    motion regions: at most ``[motion].max_regions`` items, or the frame's usual ones)."""
     work = plan.work
-    return max(work.count(w, h) for source in plan.sources for w, h in source.sizes)
+    most = max(work.count(w, h) for source in plan.sources for w, h in source.sizes)
+    return max(most, plan.config.motion.max_regions) if any(plan.motion) else most
 
 
 def input_slots(plan: RunPlan) -> int:

@@ -33,8 +33,8 @@ __all__ = ["RunPlan", "all_stream_facts", "process_count", "stream_facts"]
 @dataclass(frozen=True)
 class RunPlan:
     """A validated run: config, probed sources, model, backend, processing strategy,
-    process layout and thread plan; complete when made (``validate`` in
-    :mod:`streampose.planning.validate`)."""
+    process layout, thread plan and which streams use motion regions; complete when made
+    (``validate`` in :mod:`streampose.planning.validate`)."""
 
     config: PipelineConfig
     sources: tuple[ProbedSource, ...]
@@ -44,6 +44,7 @@ class RunPlan:
     letterboxes: frozenset[Letterbox]
     layout: ProcessLayout
     threads: ThreadPlan
+    motion: tuple[bool, ...] = ()  # per stream: motion regions on (--motion); () none
 
     def budget(self, kind: str) -> ThreadBudget:
         """The thread budget of a stage kind."""
@@ -56,6 +57,10 @@ class RunPlan:
         from streampose.planning.work_items import ItemPlanner
 
         return ItemPlanner.from_config(self.config, self.spec)
+
+    def motion_on(self, stream: int) -> bool:
+        """Whether ``stream`` uses motion regions (``--motion``)."""
+        return stream < len(self.motion) and self.motion[stream]
 
     @property
     def lineup(self) -> Lineup:

@@ -20,6 +20,7 @@ from streampose.outputs.registry import OUTPUTS
 from streampose.planning.checks import check_events, check_outputs_of
 from streampose.planning.engine import choose_model, make_engine
 from streampose.planning.layout import ProcessLayout, plan_layout
+from streampose.planning.motion_items import motion_streams
 from streampose.planning.plan import RunPlan, process_count, stream_facts
 from streampose.planning.streams import plan_streams
 from streampose.planning.work_items import ItemPlanner
@@ -50,9 +51,11 @@ def validate(config: PipelineConfig, steps: Sequence[Step]) -> RunPlan:
     layout = _layout(config, sources, engine.devices)
     threads = thread_plan(config, _processes(config, steps, layout, len(sources)),
                           device=engine.request.device, streams=len(sources))
+    motion = motion_streams(config, sources, ItemPlanner.from_config(config, spec),
+                            reads_frames=engine.processing.reads_frames)
     plan = RunPlan(config=config, sources=sources, spec=spec, backend=engine.request,
                    processing=engine.processing, letterboxes=letterboxes, layout=layout,
-                   threads=threads)
+                   threads=threads, motion=motion)
     check_events(plan)
     return plan
 

@@ -21,6 +21,15 @@ the frame's items; render's ticket order merges them back into one result per fr
   is cut into overlapping tiles at that scale (:func:`~streampose.pose.crops.plan_tiles`,
   ``--tile-overlap`` frame pixels); a frame that fits stays one item.
 
+Motion regions (:meth:`ItemPlanner.regions`): crops of a frame, each at the scale the
+whole frame would have (the people in a crop look as they would in a whole-frame pass),
+grown about their centre so that their network input is a multiple of
+:data:`REGION_QUANTUM` pixels a side (fewer distinct input shapes, so items batch
+together and a shape-specialised backend builds few engines), clipped to the frame. Each
+side of a crop's input is then no longer than the whole frame's, so a crop always fits
+the ring slots sized for the whole frame (:meth:`ItemPlanner.letterboxes`); with tiles
+on, a crop larger than a tile is cut into tiles inside the crop, and fits a tile's slot.
+
 A planner may also give no item for a frame: preprocess then sends one pass-through item
 (:data:`~streampose.transport.messages.FLAG_PASS`), which no network runs on and which
 reaches render as a frame with no people (later: still frames, interval frames).
@@ -29,12 +38,13 @@ reaches render as a frame with no people (later: still frames, interval frames).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from streampose.arith import round_up
 from streampose.errors import ConfigError
 from streampose.pose.crops import Crop, plan_tiles, scale_for_person_height, whole_frame
 from streampose.pose.letterbox import Letterbox, Transform, plan_for_spec
@@ -43,7 +53,11 @@ if TYPE_CHECKING:
     from streampose.config import PipelineConfig
     from streampose.models.spec import ModelSpec
 
-__all__ = ["BEST_PERSON_PX", "ItemPlanner", "WorkItem"]
+__all__ = ["BEST_PERSON_PX", "REGION_QUANTUM", "ItemPlanner", "WorkItem"]
+
+# A motion region's network input sides are grown to multiples of this (network pixels,
+# rounded up to the model's stride), where the frame has room.
+REGION_QUANTUM = 64
 
 # The person heights, in network input pixels, each head finds best: (low, high).
 # Measured roughly (to be redone with benchmarks/recall.py, then moved into the model
@@ -123,6 +137,62 @@ class ItemPlanner:
             return (item,)
         return self._tiles(width, height, tile, _scale(whole))
 
+    def regions(self, width: int, height: int, crops: Sequence[Crop], *, limit: int
+                ) -> tuple[WorkItem, ...] | None:
+        """The items of ``crops`` (motion regions, frame pixels) of a ``width`` x
+        ``height`` frame, each at the whole frame's scale (see the module doc); None
+        when they would be more than ``limit`` items (tiles inside large crops): the
+        caller then takes the whole frame's items."""
+        whole = plan_for_spec(self.spec, src_w=width, src_h=height,
+                              height=self._whole_height(width, height))
+        tile = self._tile_limit(width, height, whole)
+        items: list[WorkItem] = []
+        for crop in crops:
+            items += self._region(width, height, _quantised(crop, width, height, whole,
+                                                            self._quantum()), whole, tile)
+            if len(items) > limit:
+                return None
+        return tuple(items)
+
+    def _quantum(self) -> int:
+        return round_up(REGION_QUANTUM, self.spec.stride)
+
+    def _tile_limit(self, width: int, height: int, whole: Letterbox
+                    ) -> tuple[int, int] | None:
+        """A tile's size in frame pixels when frames of this size are tiled, else None."""
+        if not self.tiles:
+            return None
+        tile = plan_for_spec(self.spec, src_w=width, src_h=height, height=self.tile_size)
+        if whole.in_w <= tile.in_w and whole.in_h <= tile.in_h:
+            return None
+        scale = _scale(whole)
+        return max(1, math.floor(tile.new_w / scale)), max(1, math.floor(tile.new_h / scale))
+
+    def _region(self, width: int, height: int, crop: Crop, whole: Letterbox,
+                tile: tuple[int, int] | None) -> list[WorkItem]:
+        """One crop's items: the crop, or (larger than a tile) the tiles inside it."""
+        parts = [crop]
+        if tile is not None and (crop.w > tile[0] or crop.h > tile[1]):
+            tile_w, tile_h = min(tile[0], crop.w), min(tile[1], crop.h)
+            overlap = min(self.overlap, tile_w - 1, tile_h - 1)
+            parts = [Crop(x=crop.x + t.x, y=crop.y + t.y, w=t.w, h=t.h, scale=crop.scale)
+                     for t in plan_tiles(crop.w, crop.h, tile_w=tile_w, tile_h=tile_h,
+                                         overlap=overlap)]
+        return [WorkItem(part, self._crop_letterbox(part, whole)) for part in parts]
+
+    def _crop_letterbox(self, crop: Crop, whole: Letterbox) -> Letterbox:
+        """``crop`` resized by the whole frame's per-axis scales into its own input (the
+        stride's multiple above); never larger than the whole frame's, side by side."""
+        new_w = min(whole.new_w, max(1, round(crop.w * whole.scale_x)))
+        new_h = min(whole.new_h, max(1, round(crop.h * whole.scale_y)))
+        stride = self.spec.stride
+        in_w, in_h = round_up(new_w, stride), round_up(new_h, stride)
+        centred = self.spec.centred
+        return Letterbox(in_w=in_w, in_h=in_h, new_w=new_w, new_h=new_h,
+                         scale_x=new_w / crop.w, scale_y=new_h / crop.h,
+                         pad_x=float((in_w - new_w) // 2) if centred else 0.0,
+                         pad_y=float((in_h - new_h) // 2) if centred else 0.0)
+
     def count(self, width: int, height: int) -> int:
         """How many items a ``width`` x ``height`` frame gives."""
         return len(self.plan(width, height))
@@ -175,6 +245,24 @@ class ItemPlanner:
         return tuple(WorkItem(c, plan_for_spec(self.spec, src_w=c.w, src_h=c.h,
                                                height=self._height_at(c.w, c.h, scale)))
                      for c in crops)
+
+
+def _quantised(crop: Crop, width: int, height: int, whole: Letterbox, quantum: int) -> Crop:
+    """``crop`` grown about its centre so that its network input (at ``whole``'s scales)
+    is a multiple of ``quantum`` a side, kept inside the frame (and so no larger than
+    the whole frame's input)."""
+    x, w = _quantised_span(crop.x, crop.w, width, whole.scale_x, quantum)
+    y, h = _quantised_span(crop.y, crop.h, height, whole.scale_y, quantum)
+    return Crop(x=x, y=y, w=w, h=h, scale=_scale(whole))
+
+
+def _quantised_span(start: int, size: int, length: int, scale: float, quantum: int
+                    ) -> tuple[int, int]:
+    """One axis of :func:`_quantised`: (start, size) in frame pixels."""
+    wanted = round_up(max(1, math.ceil(size * scale)), quantum)
+    grown = min(length, max(size, math.floor(wanted / scale)))
+    first = min(max(0, start - (grown - size) // 2), length - grown)
+    return first, grown
 
 
 def _scale(lb: Letterbox) -> float:

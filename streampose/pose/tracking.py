@@ -123,6 +123,19 @@ class PoseTracker:
         """Live tracks, tentative and coasting ones included."""
         return 0 if self._tracks is None else len(self._tracks)
 
+    def boxes(self) -> np.ndarray:
+        """float64 ``(T, 4)`` boxes (x1, y1, x2, y2) of every live track (tentative and
+        coasting ones included): the extent of the keypoint positions it remembers (its
+        last known or predicted ones); a track that remembers none is left out."""
+        tracks = self._tracks
+        if tracks is None or not len(tracks):
+            return np.zeros((0, 4))
+        known = tracks.known
+        lo = np.where(known[..., None], tracks.positions, np.inf).min(axis=1)
+        hi = np.where(known[..., None], tracks.positions, -np.inf).max(axis=1)
+        keep = known.any(axis=1)
+        return np.concatenate([lo, hi], axis=1)[keep]
+
     def update(self, poses: Poses) -> Poses:
         """The same people in the same order, with ``track_ids`` set.
 

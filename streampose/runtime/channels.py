@@ -2,7 +2,8 @@
 
 A stage class declares its output channels as specs (:class:`RingSpec` for bulk data in
 shared memory, :class:`QueueSpec` for small records, :class:`DoorbellSpec` for a
-semaphore, :class:`CountSpec` for a shared count of finished peers);
+semaphore, :class:`CountSpec` for a shared count of finished peers, :class:`ArraySpec`
+for a small shared array of the latest values, e.g. tracked boxes);
 :class:`streampose.runtime.topology.Topology` creates them through the supervisor and
 hands every stage a :class:`StageChannels`: a view of the run's :class:`Channels` that
 holds only the channels its step declares (:class:`UndeclaredChannelError` for any
@@ -19,9 +20,9 @@ from typing import Any, Generic, TypeVar
 
 from streampose.transport.codec import HeaderCodec
 
-__all__ = ["ChannelSpec", "Channels", "CountSpec", "DoorbellSpec", "QueueSpec", "RingSpec",
-           "StageChannels", "UndeclaredChannelError", "Wiring", "channel_name", "declared_name",
-           "last_to_finish"]
+__all__ = ["ArraySpec", "ChannelSpec", "Channels", "CountSpec", "DoorbellSpec", "QueueSpec",
+           "RingSpec", "StageChannels", "UndeclaredChannelError", "Wiring", "channel_name",
+           "declared_name", "last_to_finish"]
 
 Run = TypeVar("Run")
 
@@ -61,6 +62,15 @@ class CountSpec:
     name: str
 
 
+@dataclass(frozen=True)
+class ArraySpec:
+    """A small shared array of ``length`` float64 values, starting at 0, with a lock: the
+    latest of something one stage writes and another reads (no queue, no history)."""
+
+    name: str
+    length: int
+
+
 def last_to_finish(count: Any, peers: int) -> bool:
     """Count one more finished peer on ``count`` (a ``multiprocessing.Value``, or None when
     there is no other peer): True for the ``peers``-th, the last one."""
@@ -97,7 +107,7 @@ class Channels:
         return found
 
 
-ChannelSpec = RingSpec | QueueSpec | DoorbellSpec | CountSpec
+ChannelSpec = RingSpec | QueueSpec | DoorbellSpec | CountSpec | ArraySpec
 
 
 class UndeclaredChannelError(LookupError):

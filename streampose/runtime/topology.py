@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from streampose.runtime.channels import (
+    ArraySpec,
     Channels,
     ChannelSpec,
     CountSpec,
@@ -61,8 +62,8 @@ class Step:
     plan counts (``"worker"``, ``"infer_worker"``, ``"render_shard"``...); a ``per``
     starting with the stage's kind is shown without it (``render[shard]``).
     ``[stream]`` / ``[shard]`` in a channel name stands for an index. Signals (doorbells,
-    ``*_done`` end-of-work counts) are declared like any channel but not shown by
-    :meth:`Topology.describe`.
+    ``*_done`` end-of-work counts, the ``tracked`` boards going back up the pipeline) are
+    declared like any channel but not shown by :meth:`Topology.describe`.
     """
 
     stage: type[Stage]
@@ -159,7 +160,7 @@ _MADE = re.compile(r"^(?P<base>[a-z_]+?)\d*$")
 
 
 def _is_signal(declared: str) -> bool:
-    return declared.startswith("doorbell") or declared.endswith("_done")
+    return (declared.startswith(("doorbell", "tracked")) or declared.endswith("_done"))
 
 
 def _view(step: Step, channels: Channels | None = None) -> StageChannels:
@@ -177,4 +178,6 @@ def _make(maker: Maker, spec: ChannelSpec) -> Any:
         return maker.ctx.Queue(maxsize=spec.maxsize)
     if isinstance(spec, CountSpec):
         return maker.ctx.Value("i", 0)
+    if isinstance(spec, ArraySpec):
+        return maker.ctx.Array("d", spec.length)
     return maker.ctx.Semaphore(0)

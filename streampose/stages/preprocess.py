@@ -6,6 +6,10 @@ plans for its size: one (the whole frame, the default) or several (tiles), each
 letterboxed from its crop into its own input slot, all with the frame's ticket; or, when
 the planner gives none or the stream's interval skips the frame
 (:mod:`streampose.planning.interval`), one pass-through item that no network runs on.
+A stream with motion regions (``--motion``, :mod:`streampose.planning.motion_items`)
+gives, on a frame it infers, its usual items (a full pass), crops around what moves and
+around the people render tracks (read from the stream's ``tracked`` board), or, when the
+scene is still and nobody is tracked, one pass-through item.
 """
 
 from __future__ import annotations
@@ -14,9 +18,12 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
+
 from streampose.observe.counters import StreamCounters
 from streampose.planning.capacity import input_slots
 from streampose.planning.interval import Cadence, IntervalPolicy
+from streampose.planning.motion_items import MotionItems, motion_settings
 from streampose.planning.plan import RunPlan
 from streampose.planning.work_items import ItemPlanner, WorkItem
 from streampose.processing import Processing
@@ -25,6 +32,7 @@ from streampose.runtime.stage import POLL_S, Stage
 from streampose.stages.ending import end_work
 from streampose.transport.messages import FLAG_PASS, FRAME_CODEC, FrameHeader, FrameRef
 from streampose.transport.ring import SharedRing
+from streampose.transport.tracked import TrackedBoxes
 
 
 class PreprocessStage(Stage):
@@ -60,21 +68,25 @@ class PreprocessStage(Stage):
                    planner=plan.work, interval=IntervalPolicy(plan.config.model.interval),
                    consumers=len(layout.infer),
                    finished=channels["preprocess_done"], peers=len(layout.preprocess),
-                   counters=wiring.run.counters,
+                   counters=wiring.run.counters, motion=_motion(plan, mine, channels),
                    name=cls.kind if len(layout.preprocess) == 1 else f"{cls.kind}{index}")
 
     def __init__(self, *, frames: Sequence[SharedRing | None], doorbell: Any,
                  inputs: SharedRing, processing: Processing, planner: ItemPlanner,
                  interval: IntervalPolicy | None = None, consumers: int = 1,
                  finished: Any = None, peers: int = 1,
-                 counters: StreamCounters | None = None, name: str = "preprocess") -> None:
+                 counters: StreamCounters | None = None,
+                 motion: tuple[MotionItems, Sequence[TrackedBoxes | None]] | None = None,
+                 name: str = "preprocess") -> None:
         """``frames``: every stream's frame ring, None for streams of other shards;
         ``planner``: a frame size's work items; ``interval``: which frames of a stream
         the network runs on (None: every frame; the others pass through);
         ``consumers``: the inference workers;
         ``finished``/``peers``: the shared count of finished shards and how many there
         are (None: this is the only one); ``counters``: the run's per-stream counters,
-        where each frame's work items are counted (this shard writes its streams')."""
+        where each frame's work items are counted (this shard writes its streams');
+        ``motion``: the streams' motion regions and each stream's tracked-boxes board
+        (None: no stream uses motion regions)."""
         super().__init__()
         self.name = name
         self.frames, self.doorbell, self.inputs = list(frames), doorbell, inputs
@@ -86,6 +98,8 @@ class PreprocessStage(Stage):
         self._plans: dict[tuple[int, int], tuple[WorkItem, ...]] = {}
         self._tickets = [0] * len(self.frames)
         self.cadence = Cadence(policy=interval or IntervalPolicy(), streams=len(self.frames))
+        self.motion: MotionItems | None = motion[0] if motion is not None else None
+        self.boards: Sequence[TrackedBoxes | None] = motion[1] if motion is not None else ()
         self._ended = 0
 
     def step(self) -> bool:
@@ -100,6 +114,8 @@ class PreprocessStage(Stage):
             self._forward_eos(header)
             if header.detach:  # a camera left its seat; the stream goes on
                 self.cadence.restart(header.stream)
+                if self.motion is not None:
+                    self.motion.restart(header.stream)
                 return True
             self._ended += 1
             if self._ended < len(self.owned):
@@ -139,6 +155,11 @@ class PreprocessStage(Stage):
         inferred = self.cadence.next(header.stream)
         work = self.plan(header.width, header.height) if inferred else ()
         frame = self._ring(header.stream).view(slot, header.frame_shape, "uint8")
+        kind = "full"
+        if inferred and self.motion is not None and self.motion.enabled(header.stream):
+            with self.busy():
+                kind, work = self.motion.items(header.stream, frame,
+                                               self._tracked(header.stream), work)
         header = replace(header, frame=FrameRef(header.stream, slot),
                          ticket=self._next_ticket(header.stream), items=max(1, len(work)))
         if not work:
@@ -156,12 +177,20 @@ class PreprocessStage(Stage):
                                                  transform=item.transform, item=index,
                                                  crop=item.crop.rect))
         self.items += 1
-        self._count(header.stream, inferred=len(work))
+        self._count(header.stream, inferred=len(work), kind=kind)
 
-    def _count(self, stream: int, *, inferred: int) -> None:
-        """The frame's inferred work items in the stream's counters (0: passed through)."""
+    def _tracked(self, stream: int) -> np.ndarray:
+        """The boxes of the people render tracks on ``stream`` (its latest post)."""
+        board = self.boards[stream] if stream < len(self.boards) else None
+        return board.read() if board is not None else np.zeros((0, 4))
+
+    def _count(self, stream: int, *, inferred: int, kind: str = "full") -> None:
+        """The frame's inferred work items in the stream's counters (0: passed through);
+        ``kind``: its motion plan (``"regions"``, ``"still"``; ``"full"`` otherwise)."""
         if self.counters is not None:
             self.counters.items(stream, inferred=inferred)
+            if kind != "full":
+                self.counters.motion(stream, regions=inferred if kind == "regions" else 0)
 
     def _pass(self, header: FrameHeader, out: int) -> None:
         """A frame with no work item: one pass-through item, no pixels."""
@@ -183,3 +212,17 @@ class PreprocessStage(Stage):
     def _next_ticket(self, stream: int) -> int:
         self._tickets[stream] += 1
         return self._tickets[stream] - 1
+
+
+def _motion(plan: RunPlan, mine: Sequence[int], channels: Any
+            ) -> tuple[MotionItems, list[TrackedBoxes | None]] | None:
+    """The shard's motion regions (None when none of its streams uses them) and
+    each of its motion streams' tracked-boxes board."""
+    streams = [s in mine and plan.motion_on(s) for s in range(plan.streams)]
+    if not any(streams):
+        return None
+    boards = [TrackedBoxes(channels.at("tracked", s)) if on else None
+              for s, on in enumerate(streams)]
+    items = MotionItems(work=plan.work, settings=motion_settings(plan.config.motion),
+                        streams=streams)
+    return items, boards

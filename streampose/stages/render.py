@@ -4,7 +4,10 @@ Results of one stream come back in ``ticket`` order whichever postprocess worker
 them. On a frame the network did not run on (``--interval``), the frame before's people
 are carried onto it by optical flow (:mod:`streampose.pose.carry`). Track ids are
 assigned here, where each stream's frames are in order, and each stream's event engine
-(``streampose.events``, when rules are configured) runs on the tracked poses. The frame
+(``streampose.events``, when rules are configured) runs on the tracked poses; with motion
+regions (``--motion``) the boxes of the stream's tracked people are posted on its
+``tracked`` board for preprocess (:mod:`streampose.transport.tracked`), and a frame
+passed through as still gets the people carried from the frame before. The frame
 is drawn in place in its frame-ring slot (only when an output needs pixels), every sink
 writes it, the sinks that want events get the frame's events, and only then is the slot
 released: the frame ring bounds frames in flight.
@@ -31,7 +34,13 @@ from streampose.outputs.base import FrameMeta, Sink, image_id
 from streampose.planning.plan import RunPlan
 from streampose.planning.run_state import RunState
 from streampose.pose import Poses, get_skeleton
-from streampose.runtime.channels import ChannelSpec, QueueSpec, StageChannels, Wiring
+from streampose.runtime.channels import (
+    ArraySpec,
+    ChannelSpec,
+    QueueSpec,
+    StageChannels,
+    Wiring,
+)
 from streampose.runtime.stage import POLL_S, Stage
 from streampose.stages.item_merge import ItemMerge
 from streampose.stages.render_cameras import (
@@ -53,6 +62,7 @@ from streampose.stages.sink_set import SinkSet
 from streampose.stages.steady_rate import SteadyRate
 from streampose.transport.messages import FrameHeader, PoseResult
 from streampose.transport.ring import SharedRing
+from streampose.transport.tracked import BOARD_LENGTH, TrackedBoxes
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +74,16 @@ class RenderStage(Stage):
 
     @classmethod
     def outputs(cls, plan: RunPlan, channels: StageChannels, index: int) -> list[ChannelSpec]:
-        """The Python caller's queue, in a run for :func:`streampose.stream` (every shard
-        puts on the one queue)."""
+        """The tracked-boxes board of each stream of this shard (motion regions), and the
+        Python caller's queue in a run for :func:`streampose.stream` (every shard puts on
+        the one queue)."""
+        specs: list[ChannelSpec] = [
+            ArraySpec(name=channels.name("tracked", s), length=BOARD_LENGTH)
+            for s in plan.processes.render[index]]
         caller = plan.config.caller
-        if caller is None:
-            return []
-        return [QueueSpec(name=channels.name("caller"), maxsize=caller.buffer)]
+        if caller is not None:
+            specs.append(QueueSpec(name=channels.name("caller"), maxsize=caller.buffer))
+        return specs
 
     @classmethod
     def build(cls, plan: RunPlan, wiring: Wiring[RunState], index: int) -> RenderStage:
@@ -83,16 +97,21 @@ class RenderStage(Stage):
                    names=[list(s.names) if s.names else None for s in plan.sources],
                    makers=CameraMakers(annotators=annotators_of(plan),
                                        tracker=tracker_of(cfg.tracking), events=engines_of(plan),
-                                       carry=carry_of(cfg.model.interval),
+                                       carry=carry_of(cfg.model.interval,
+                                                      motion=any(plan.motion)),
                                        cameras=plan.cameras if plan.lineup.named else None,
                                        seats=seat_outputs(plan, run)),
                    merge=ItemMerge(get_skeleton(plan.spec.skeleton)),
+                   boards=[TrackedBoxes(channels.at("tracked", s))
+                           if s in mine and plan.motion_on(s) else None
+                           for s in range(plan.streams)],
                    name=cls.kind if len(layout.render) == 1 else f"{cls.kind}{index}")
 
     def __init__(self, *, frames: Sequence[SharedRing | None], results: Any, sinks: list[Sink],
                  skeleton: str, counters: StreamCounters, latency: Any = None,
                  names: list[list[str] | None] | None = None,
                  makers: CameraMakers = NO_MAKERS, merge: Merge | None = None,
+                 boards: Sequence[TrackedBoxes | None] = (),
                  name: str = "render") -> None:
         """``frames``: every stream's frame ring, None for streams of other render shards
         (their results never come here); per-stream state is indexed by stream.
@@ -100,7 +119,9 @@ class RenderStage(Stage):
         tracker, events, pose carry, camera names, and the seat table whose cameras render
         attaches at each seat's first frame, a camera's own recording opened then and
         closed at its detach marker);
-        ``merge``: a frame's work-item results -> its one result (frames cut into tiles)."""
+        ``merge``: a frame's work-item results -> its one result (frames cut into tiles);
+        ``boards``: per stream, where its tracked people's boxes are posted for motion
+        regions (None or missing: not posted)."""
         super().__init__()
         self.name = name
         self.frames, self.results, self.sinks = list(frames), results, SinkSet(sinks)
@@ -110,6 +131,7 @@ class RenderStage(Stage):
         self.names = names or [None] * streams
         self.makers = makers
         self.order = TicketOrder(streams=streams, merge=merge)
+        self.boards = list(boards) + [None] * (streams - len(boards))
         self._ended = [s not in self.owned for s in range(streams)]
         self.rate = SteadyRate()
 
@@ -146,6 +168,7 @@ class RenderStage(Stage):
         header = result.header
         state = self.states[header.stream]
         poses = self._poses(result, state)
+        self._post(header.stream, state, poses)
         meta = self._meta(header, state.name)
         events = state.events(meta, poses)
         image = self._annotated(header, state, poses) if self.sinks.needs_image else None
@@ -171,6 +194,12 @@ class RenderStage(Stage):
         frame = self._ring(header.frame.ring).view(header.frame.slot, header.frame_shape,
                                                    "uint8")
         return state.follow(poses, frame, inferred=result.inferred)
+
+    def _post(self, stream: int, state: RenderCamera, poses: Poses) -> None:
+        """The stream's tracked people on its board (motion regions keep them)."""
+        board = self.boards[stream]
+        if board is not None:
+            board.write(state.tracked_boxes(poses))
 
     def _ring(self, stream: int) -> SharedRing:
         ring = self.frames[stream]
@@ -216,6 +245,9 @@ class RenderStage(Stage):
         """Every frame of the seat's camera is out: close its recording (a complete MP4),
         forget its state, and report the seat drained."""
         camera, recording = self.states.detach(stream)
+        board = self.boards[stream]
+        if board is not None:
+            board.clear()
         if recording is not None:
             self.sinks.drop(recording)
         if camera is not None:

@@ -109,6 +109,14 @@ class RenderCamera:
         carry.keep(now, poses)
         return poses
 
+    def tracked_boxes(self, poses: Poses) -> np.ndarray:
+        """``(n, 4)`` boxes (frame pixels) of the people to keep inferring: this frame's
+        (``poses``, tracked) and every live track's (one missed or coasting too)."""
+        found = np.asarray(poses.person_boxes(), np.float64).reshape(-1, 4)
+        if self.tracker is None or not hasattr(self.tracker, "boxes"):
+            return found
+        return np.concatenate([found, self.tracker.boxes()])
+
     def events(self, meta: FrameMeta, poses: Poses) -> list[Any]:
         """The frame's events (none without an engine)."""
         return self.engine.update(meta, poses) if self.engine is not None else []

@@ -63,9 +63,10 @@ def tracker_of(section: TrackingConfig) -> Callable[[], Any] | None:
     return functools.partial(PoseTracker.from_config, section)
 
 
-def carry_of(interval: int) -> Callable[[], PoseCarry] | None:
-    """A pose carry per stream when frames are skipped (``--interval`` N > 0)."""
-    return PoseCarry if interval > 0 else None
+def carry_of(interval: int, *, motion: bool = False) -> Callable[[], PoseCarry] | None:
+    """A pose carry per stream when frames are skipped (``--interval`` N > 0, or motion
+    regions, whose still frames are passed through)."""
+    return PoseCarry if interval > 0 or motion else None
 
 
 def engines_of(plan: RunPlan) -> Callable[[int], EventEngine | None] | None:

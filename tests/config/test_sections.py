@@ -21,6 +21,7 @@ from streampose.config.sections import (
     KeypointThresholds,
     LiveConfig,
     ModelConfig,
+    MotionConfig,
     OutputsConfig,
     PerformanceConfig,
     PipelineConfig,
@@ -50,7 +51,7 @@ THREADS = ("--cores", "--opencv-threads")
 # Many cameras (issue 12): the cameras file.
 CAMERAS = ("--cameras", "--max-streams")
 # Resolution where the people are (issue 20): the scale from the person height, tiles.
-TILES = ("--min-person-height", "--tiles", "--tile-overlap", "--tile-size")
+TILES = ("--min-person-height", "--tiles", "--tile-overlap", "--tile-size", "--motion")
 # Pay for the pixels (issue 21): the network on every (N+1)th frame.
 INTERVAL = ("--interval",)
 # Drawing that reads at small scale (issue 20); progress lines off a terminal (issue 24).
@@ -284,7 +285,9 @@ def test_every_field_with_a_flag_is_on_the_command_line() -> None:
                          ("mqtt", "max_queued"), ("mqtt", "max_backoff_s"),
                          ("performance", "drain_timeout_s"), ("threads", "inter_op"),
                          *(("decoder", f.name) for f in dataclasses.fields(DecoderThresholds)),
-                         *(("keypoints", f.name) for f in dataclasses.fields(KeypointThresholds))}
+                         *(("keypoints", f.name) for f in dataclasses.fields(KeypointThresholds)),
+                             *(("motion", f.name) for f in dataclasses.fields(MotionConfig)
+                               if f.name != "mode")}
 
 
 def test_the_command_line_names_a_bad_value() -> None:
@@ -360,6 +363,21 @@ def test_mqtt_section_from_flags_and_a_pipeline_file() -> None:
         build_config({"sources": ["a"], "mqtt": {"node": "a/b"}}, {})
     with pytest.raises(ConfigError, match="only for a TLS broker"):
         build_config({"sources": ["a"], "mqtt": {"url": "mqtt://h", "ca_file": "ca.pem"}}, {})
+
+
+def test_motion_regions_are_off_unless_asked_for() -> None:
+    assert config().motion == MotionConfig() and not MotionConfig().enabled
+    on = config("--motion", "auto").motion
+    assert (on.mode, on.enabled, on.full_every) == ("auto", True, 50)
+
+
+def test_motion_thresholds_are_checked_with_one_line_errors() -> None:
+    with pytest.raises(ConfigError, match=r"^\[motion\]\.blur: 4 must be odd"):
+        MotionConfig(blur=4)
+    with pytest.raises(ConfigError, match=r"^\[motion\]\.full_every: 0 is outside"):
+        MotionConfig(full_every=0)
+    with pytest.raises(ConfigError, match=r"^--motion / \[motion\]\.mode: 'yes' is not one"):
+        MotionConfig(mode="yes")
 
 
 def test_tiles_are_off_unless_asked_for() -> None:

@@ -341,7 +341,7 @@ def test_an_unknown_table_from_a_caller_is_a_config_error() -> None:
 def test_schema_tables_are_the_sections() -> None:
     assert set(SCHEMA) == {TOP_LEVEL, "model", "batching", "outputs", "draw", "live",
                            "tracking", "performance", "decoder", "keypoints", "console", "events",
-                           "mqtt", "threads", "tiles"}
+                           "mqtt", "threads", "tiles", "motion"}
     assert set(SCHEMA) - {TOP_LEVEL} == set(SECTIONS)
     assert all(section.table == table for table, section in SECTIONS.items())
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from streampose.observe.counters import FIELDS, ITEM_FIELDS, StreamCounters
+from streampose.observe.counters import FIELDS, ITEM_FIELDS, MOTION_FIELDS, StreamCounters
 from streampose.observe.stats import LatencyWindow, RateMeter, StageStats, counter_keys
 from streampose.observe.terminal import StatusDisplay, stage_line, status_table
 
@@ -177,9 +177,10 @@ def test_status_table_shows_every_stream_counter_and_the_stages() -> None:
     assert lines[0].startswith("[###   ] 3/9 frames")
     header = lines[1].split()
     assert header[:2] == ["camera", "state"]
-    shown = [name for name in FIELDS if name not in ("frames_in", "frames_out", *ITEM_FIELDS)]
+    shown = [name for name in FIELDS
+             if name not in ("frames_in", "frames_out", *ITEM_FIELDS, *MOTION_FIELDS)]
     assert all(name in header for name in shown)
-    assert not any(name in header for name in ITEM_FIELDS)  # the table is wide enough
+    assert not any(name in header for name in (*ITEM_FIELDS, *MOTION_FIELDS))  # wide enough
     cam0 = lines[2].split()
     assert cam0[:4] == ["cam0", "online", "10.0", "9.8"] and "12" in cam0
     assert cam0[-4:] == ["0.41", "s", "0.80", "s"]

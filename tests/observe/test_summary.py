@@ -45,8 +45,9 @@ def test_each_stream_s_entry_has_its_counters_and_items_per_frame() -> None:
                         LatencyWindow(streams=2, ctx=CTX), cameras=["a", "b"])
     first, second = summary.to_json()["streams"]
     assert list(first) == ["stream", "camera", "source", *FIELDS, "items_per_frame",
-                           "latency_p50_s", "latency_p95_s"]
+                           "regions_per_frame", "latency_p50_s", "latency_p95_s"]
     assert (first["frames_in"], first["frames_inferred"], first["work_items"],
             first["frames_skipped"], first["items_per_frame"]) == (3, 2, 8, 1, 4.0)
     assert (second["frames_inferred"], second["frames_skipped"]) == (0, 1)
     assert second["items_per_frame"] is None
+    assert first["regions_per_frame"] is None  # no motion regions

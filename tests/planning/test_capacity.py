@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
-from streampose.config.sections import LiveConfig, PerformanceConfig
+from streampose.config.sections import LiveConfig, MotionConfig, PerformanceConfig
 from streampose.planning import capacity
 from streampose.planning.layout import InferWorker, ProcessLayout
 from streampose.planning.work_items import ItemPlanner
@@ -26,12 +26,13 @@ class Plan:
     sizes: tuple[tuple[int, int], ...] = ((640, 480), (320, 240))
     items: dict[tuple[int, int], int] = field(default_factory=dict)  # work items per size
     preprocess: int = 1
+    motion: tuple[bool, ...] = ()
     config: Any = field(init=False)
 
     def __post_init__(self) -> None:
         self.config = SimpleNamespace(
             performance=PerformanceConfig(frame_slots=self.frame_slots),
-            batching=SimpleNamespace(batch=self.batch),
+            batching=SimpleNamespace(batch=self.batch), motion=MotionConfig(mode="on"),
             live_for=lambda stream: LiveConfig(slots=5))
         self.sources = [SimpleNamespace(live=live, sizes=self.sizes) for live in self.live]
         shards = tuple((s,) for s in range(self.preprocess))
@@ -80,3 +81,13 @@ def test_the_run_plan_counts_a_size_s_tiles() -> None:
     plan: Any = Plan(sizes=((480, 360),))
     plan.work = ItemPlanner(spec=YOLO_LIKE, height=192, tiles=True, overlap=8)
     assert capacity.frame_items(plan) == len(plan.work.plan(480, 360)) > 1
+
+
+def test_motion_regions_make_room_for_their_most_regions_per_frame() -> None:
+    plan: Any = Plan(items={(320, 240): 2}, motion=(False, True))
+    assert capacity.frame_items(plan) == MotionConfig().max_regions  # 4 regions > 2 tiles
+    plan.items = {(320, 240): 6}
+    assert capacity.frame_items(plan) == 6  # or the frame's usual items, the more
+    plan.motion = (False, False)
+    plan.items = {}
+    assert capacity.frame_items(plan) == 1

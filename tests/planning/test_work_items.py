@@ -8,7 +8,8 @@ import pytest
 
 from streampose.errors import ConfigError
 from streampose.models.spec import ModelSpec, builtin_specs
-from streampose.planning.work_items import BEST_PERSON_PX, ItemPlanner
+from streampose.planning.work_items import BEST_PERSON_PX, REGION_QUANTUM, ItemPlanner
+from streampose.pose.crops import Crop
 from streampose.pose.letterbox import input_to_frame, plan_for_spec
 
 PAF = builtin_specs()["openpose-mnv2s-coco18"]  # fit = "height", input height 368, stride 8
@@ -104,3 +105,63 @@ def test_bad_tile_settings_name_the_option(planner: ItemPlanner, message: str) -
     with pytest.raises(ConfigError) as info:
         planner.plan(480, 360)
     assert message in str(info.value)
+
+
+# --- motion regions: crops at the whole frame's scale --------------------------------
+
+
+def test_regions_are_crops_at_the_whole_frame_s_scale_with_quantised_inputs() -> None:
+    planner = ItemPlanner(spec=PAF, min_person_height=50)  # scale 2: a 960x720 input
+    (whole,) = planner.plan(480, 360)
+    crops = [Crop(x=100, y=50, w=70, h=90), Crop(x=420, y=300, w=60, h=60)]
+    items = planner.regions(480, 360, crops, limit=4)
+    assert items is not None and len(items) == 2
+    for item, asked in zip(items, crops, strict=True):
+        lb = item.letterbox
+        assert lb.scale_x == pytest.approx(whole.letterbox.scale_x, rel=0.02)
+        assert lb.scale_y == pytest.approx(whole.letterbox.scale_y, rel=0.02)
+        assert lb.in_w % REGION_QUANTUM == 0 and lb.in_h % REGION_QUANTUM == 0
+        assert (lb.in_w, lb.in_h) == (lb.new_w, lb.new_h)  # grown, not padded
+        assert item.crop.fits(480, 360)
+        assert item.crop.x <= asked.x and item.crop.y <= asked.y  # grown about its centre
+        assert item.crop.x + item.crop.w >= asked.x + asked.w
+        assert item.crop.y + item.crop.h >= asked.y + asked.h
+    assert items[1].crop.box[2:] == (480, 360)  # kept inside the frame at its corner
+
+
+def test_a_region_never_needs_a_larger_input_than_the_whole_frame() -> None:
+    for spec, kw in ((PAF, {"height": 368}), (YOLO_LIKE, {}), (YOLO_LIKE, {"height": 200})):
+        planner = ItemPlanner(spec=spec, **kw)
+        (whole,) = planner.plan(481, 359)
+        for crop in (Crop(x=0, y=0, w=481, h=359), Crop(x=1, y=2, w=470, h=20),
+                     Crop(x=300, y=0, w=10, h=359)):
+            items = planner.regions(481, 359, [crop], limit=1)
+            assert items is not None
+            (item,) = items
+            assert item.letterbox.in_w <= whole.letterbox.in_w
+            assert item.letterbox.in_h <= whole.letterbox.in_h
+
+
+def test_a_region_s_transform_maps_its_input_back_to_frame_pixels() -> None:
+    planner = ItemPlanner(spec=YOLO_LIKE, height=192)
+    items = planner.regions(480, 360, [Crop(x=200, y=100, w=50, h=120)], limit=1)
+    assert items is not None
+    (item,) = items
+    crop, lb = item.crop, item.letterbox
+    frame_xy = np.array([[crop.x + 20.0, crop.y + 30.0]])
+    input_xy = (frame_xy - [crop.x, crop.y]) * [lb.scale_x, lb.scale_y] + [lb.pad_x, lb.pad_y]
+    (sx, sy), (ox, oy) = input_to_frame(item.transform, centres=False)
+    np.testing.assert_allclose(input_xy * [sx, sy] + [ox, oy], frame_xy, atol=1e-9)
+
+
+def test_with_tiles_a_large_region_is_cut_into_tiles_or_given_up() -> None:
+    planner = ItemPlanner(spec=YOLO_LIKE, height=192, tiles=True, overlap=8)
+    tile_inputs = {(lb.in_w, lb.in_h) for lb in planner.letterboxes([(480, 360)])}
+    small = planner.regions(480, 360, [Crop(x=10, y=10, w=60, h=60)], limit=4)
+    assert small is not None and len(small) == 1
+    large = planner.regions(480, 360, [Crop(x=0, y=0, w=400, h=200)], limit=9)
+    assert large is not None and len(large) > 1
+    for item in (*small, *large):  # every item fits a tile's input slot
+        (w, h), = tile_inputs
+        assert item.letterbox.in_w <= w and item.letterbox.in_h <= h
+    assert planner.regions(480, 360, [Crop(x=0, y=0, w=400, h=200)], limit=2) is None

@@ -338,3 +338,21 @@ def test_vtest_ids_change_in_at_most_5_percent_of_frame_to_frame_matches(
     print(f"height {height}: id changed in {changed} of {matches} matches")
     assert matches >= min_matches
     assert changed / matches <= 0.05
+
+
+def test_boxes_cover_every_live_track_a_missed_one_too() -> None:
+    tracker = PoseTracker(max_age=3)
+    assert tracker.boxes().shape == (0, 4)
+    first = standing_person(x=100, top=50, height=120)
+    second = standing_person(x=300, top=60, height=100)
+    tracker.update(Poses(np.stack([first, second]), np.ones(2, np.float32), COCO18))
+    boxes = tracker.boxes()
+    assert boxes.shape == (2, 4)
+    for box, kp in zip(boxes, (first, second), strict=True):
+        np.testing.assert_allclose(box, [*kp[:, :2].min(axis=0), *kp[:, :2].max(axis=0)],
+                                   atol=1e-4)
+    tracker.update(Poses(first[None], np.ones(1, np.float32), COCO18))  # the second missed
+    assert len(tracker.boxes()) == 2  # still tracked: still boxed
+    for _ in range(4):
+        tracker.update(Poses(first[None], np.ones(1, np.float32), COCO18))
+    assert len(tracker.boxes()) == 1  # its track ended

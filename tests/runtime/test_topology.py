@@ -312,3 +312,19 @@ def test_a_count_channel_starts_at_zero_and_the_last_peer_knows_it() -> None:
     assert count.value == 0
     assert [last_to_finish(count, 3) for _ in range(3)] == [False, False, True]
     assert last_to_finish(None, 1) is True  # no shared count: the only peer
+
+
+def test_an_array_channel_is_a_locked_array_of_zeros() -> None:
+    import multiprocessing
+
+    from streampose.runtime.channels import ArraySpec
+    from streampose.runtime.topology import _make
+
+    class Maker:
+        ctx = multiprocessing.get_context("spawn")
+
+    array = _make(Maker(), ArraySpec(name="tracked0", length=6))  # type: ignore[arg-type]
+    assert list(array) == [0.0] * 6
+    with array.get_lock():
+        array[2] = 1.5
+    assert array[2] == 1.5

@@ -29,7 +29,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-import cv2
 import numpy as np
 
 from streampose.errors import ConfigError
@@ -143,6 +142,8 @@ class MotionDetector:
         """int64 ``(n, 4)`` boxes (x1, y1, x2, y2; x2, y2 exclusive) of the moving areas of
         ``frame`` (``(H, W, 3)`` BGR or ``(H, W)`` grey, uint8), in frame pixels, merged so
         none overlap, top to bottom. Updates the background."""
+        import cv2  # OpenCV comes with the first frame (tests/stages/test_imports.py)
+
         small = self._small(frame)
         background = self._background
         size = frame.shape[:2]
@@ -159,6 +160,8 @@ class MotionDetector:
         return self._boxes(self._mask, frame.shape[1], frame.shape[0])
 
     def _small(self, frame: np.ndarray) -> np.ndarray:
+        import cv2  # OpenCV comes with the first frame (tests/stages/test_imports.py)
+
         if frame.ndim not in (2, 3) or frame.dtype != np.uint8:
             raise ValueError(f"MotionDetector: expected a uint8 (H, W[, 3]) frame, got "
                              f"{frame.dtype} {frame.shape}")
@@ -173,6 +176,8 @@ class MotionDetector:
         return grey
 
     def _motion_mask(self, small: np.ndarray, background: np.ndarray) -> np.ndarray:
+        import cv2  # OpenCV comes with the first frame (tests/stages/test_imports.py)
+
         diff = cv2.absdiff(small.astype(np.float32), background)
         mask: np.ndarray = np.where(diff > self.settings.threshold, 255, 0).astype(np.uint8)
         if self.settings.dilate:
@@ -180,6 +185,8 @@ class MotionDetector:
         return mask
 
     def _boxes(self, mask: np.ndarray, frame_w: int, frame_h: int) -> np.ndarray:
+        import cv2  # OpenCV comes with the first frame (tests/stages/test_imports.py)
+
         count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
         blobs = stats[1:count]
         blobs = blobs[blobs[:, cv2.CC_STAT_AREA] >= self.settings.min_area]

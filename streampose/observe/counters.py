@@ -8,9 +8,10 @@ from typing import Any
 # decode_errors: damaged packets/frames or unreadable images skipped (sources/damage.py)
 # frames_inferred, work_items, frames_skipped: what the stream's preprocess shard made of
 # each frame (ITEM_FIELDS, StreamCounters.items); carried: frames out whose poses render
-# carried from the last inferred frame (--interval), not inferred
+# carried from the last inferred frame (--interval), not inferred; rescaled: frames larger
+# than the stream's frame buffers (--max-frame-size), scaled down by decode to fit
 FIELDS = ("frames_in", "frames_out", "dropped", "reconnects", "mqtt_dropped", "decode_errors",
-          "events", "frames_inferred", "work_items", "frames_skipped", "carried")
+          "events", "frames_inferred", "work_items", "frames_skipped", "carried", "rescaled")
 ITEM_FIELDS = ("frames_inferred", "work_items", "frames_skipped")
 
 

@@ -53,11 +53,14 @@ class StreamFacts:
 
 @dataclass(frozen=True, kw_only=True)
 class EncoderSettings:
-    """How annotated videos are encoded: x264 ``preset``, ``crf`` and ``threads``."""
+    """How annotated videos are encoded: x264 ``preset``, ``crf`` and ``threads``;
+    ``resize``: what a video does when its frames change size (``segment``: a new file
+    per size; ``letterbox``: scaled into the first size, aspect ratio kept)."""
 
     preset: str = "ultrafast"
     crf: int = 23
     threads: int = 1
+    resize: str = "segment"
 
     @classmethod
     def from_performance(cls, performance: PerformanceConfig,
@@ -67,7 +70,8 @@ class EncoderSettings:
         if threads is None:
             threads = performance.encoder_threads
         return cls(preset=performance.encoder_preset, crf=performance.crf,
-                   threads=1 if threads is None else threads)
+                   threads=1 if threads is None else threads,
+                   resize=performance.recording_resize)
 
 
 def annotated_path(template: str | None, stream: int, streams: int,

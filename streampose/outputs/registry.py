@@ -232,7 +232,7 @@ def video_sink(stream: int, path: Path, *, width: int, height: int, fps: Fractio
 
     return VideoSink(stream=stream, path=path, width=width, height=height, fps=fps,
                      time_base=time_base, preset=encoder.preset, crf=encoder.crf,
-                     threads=encoder.threads)
+                     threads=encoder.threads, resize=encoder.resize)
 
 
 def _check_coco(output: Output, config: PipelineConfig,

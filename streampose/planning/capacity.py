@@ -36,14 +36,15 @@ def frame_slots(plan: RunPlan, stream: int) -> int:
 
 
 def frame_bytes(plan: RunPlan, stream: int) -> int:
-    """Bytes of one frame-ring slot: the stream's largest BGR frame."""
-    return max(w * h * 3 for w, h in plan.sources[stream].sizes)
+    """Bytes of one frame-ring slot: the stream's largest BGR frame (its sizes, and the
+    bound its frames are scaled to fit)."""
+    return max(w * h * 3 for w, h in plan.sources[stream].planned_sizes)
 
 
 def frame_items(plan: RunPlan) -> int:
     """The most work items a frame of the run gives (1: whole frames; more: tiles)."""
     work = plan.work
-    return max(work.count(w, h) for source in plan.sources for w, h in source.sizes)
+    return max(work.count(w, h) for source in plan.sources for w, h in source.planned_sizes)
 
 
 def input_slots(plan: RunPlan) -> int:

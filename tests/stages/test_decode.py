@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from streampose.cameras.seats import SeatTable
+from streampose.cameras.seats import SEAT_MAX_ASPECT, SeatTable
 from streampose.config.camera import Camera
 from streampose.config.overrides import StreamSettings
 from streampose.config.sections import DrawConfig, LiveConfig
@@ -483,3 +483,19 @@ def test_a_slot_s_next_camera_is_counted_from_none(
     stage.begin_source(Damaged(2))  # type: ignore[arg-type]
     stage.count_damage()
     assert stage.counters.get(0, "decode_errors") == 5
+
+
+def test_policies_fit_frames_to_the_bound() -> None:
+    info = SourceInfo(uri="rtsp://x/y", width=640, height=480, time_base=Fraction(1, 1000),
+                      fps=None, frames=None, live=True)
+    live = policy_for(ProbedSource(info, ((640, 480),), live=True, bound=(1280, 960)), FAST)
+    assert isinstance(live, LivePolicy) and live.max_size == (1280, 960)
+    assert live.max_aspect is None
+    down = policy_for(ProbedSource(info, ((3840, 2160),), live=True, known=False,
+                                   bound=(3840, 2160)), FAST)
+    assert isinstance(down, LivePolicy) and down.max_aspect == SEAT_MAX_ASPECT
+    blocking = policy_for(ProbedSource(info, ((640, 480),), bound=(1920, 1080)), FAST)
+    assert isinstance(blocking, BlockingPolicy) and blocking.fit is not None
+    assert blocking.fit.bound == (1920, 1080)
+    plain = policy_for(ProbedSource(info, ((640, 480),)), FAST)
+    assert isinstance(plain, BlockingPolicy) and plain.fit is None

@@ -36,7 +36,9 @@ class StreamFacts:
     ``names``: an image source's file names, in frame order (COCO ids by file name);
     ``camera``: the stream's short name (unique in the run; MQTT topics, events, console,
     ``{camera}`` in the annotated video's path); ``record``: whether its annotated video
-    (or image folder) is written (a cameras file's ``record = false``: no).
+    (or image folder) is written (a cameras file's ``record = false``: no);
+    ``rotation``: the display matrix its annotated video keeps (frames left as stored,
+    ``--no-autorotate``).
     """
 
     width: int
@@ -49,6 +51,7 @@ class StreamFacts:
     names: tuple[str, ...] | None = None
     camera: str = "camera"
     record: bool = True
+    rotation: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -29,17 +29,18 @@ class VideoSink(Sink):
     lost) ends the file and starts the next segment at the new size
     (:func:`segment_path`; :attr:`paths` lists every file written); ``"letterbox"``
     scales it into the video's size, aspect ratio kept, black bars around it.
+    ``rotation``: the display matrix the video keeps (a source's frames left as stored).
     """
 
     wants_image = True
 
     def __init__(self, *, stream: int, path: Path, width: int, height: int, fps: Fraction,
                  time_base: Fraction, preset: str, crf: int, threads: int,
-                 fragmented: bool = True, resize: str = "segment") -> None:
+                 fragmented: bool = True, resize: str = "segment", rotation: int = 0) -> None:
         self.stream, self.size, self.resize = stream, (width, height), resize
         self._make = functools.partial(VideoWriter, fps=fps, time_base=time_base,
                                        preset=preset, crf=crf, threads=threads,
-                                       fragmented=fragmented)
+                                       fragmented=fragmented, rotation=rotation)
         self.paths = [Path(path)]
         self._writer = self._new_writer(self.paths[0], self.size)
         self._source_size = self.size  # the frames' own size, last seen
@@ -74,13 +75,13 @@ class VideoSink(Sink):
             return image
         if self.resize == "segment":
             path = segment_path(self.paths[0], len(self.paths) + 1, size)
-            log.warning("%s: frames are now %dx%d (were %dx%d): continued in %s",
+            log.info("%s: frames are now %dx%d (were %dx%d): continued in %s",
                         self.paths[-1], *size, *self.size, path)  # fmt: skip
             self._restart(path, size)
             self.paths.append(path)
             return image
         if size != self._source_size:
-            log.warning("%s: frames are now %dx%d: letterboxed into %dx%d", self.paths[0],
+            log.info("%s: frames are now %dx%d: letterboxed into %dx%d", self.paths[0],
                         *size, *self.size)  # fmt: skip
         return letterboxed(image, self.size)
 

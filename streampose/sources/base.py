@@ -41,6 +41,7 @@ class SourceInfo:
     frames: int | None  # frame count (from the container, or estimated), None if unknown
     live: bool = False
     rotation: int = 0  # degrees counter-clockwise the stored pictures are turned (upright)
+    display_rotation: int = 0  # degrees the display matrix turns pictures left as stored
 
 
 @dataclass(frozen=True, slots=True)

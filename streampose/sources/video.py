@@ -70,8 +70,7 @@ class VideoFileSource(Source):
             stream.thread_type = "AUTO"
             stream.codec_context.thread_count = self.threads
             info = _video_info(self.uri, container, stream)
-            if self.autorotate:
-                info = upright_info(info, stored_rotation(self.path))
+            info = _oriented(info, stored_rotation(self.path), upright=self.autorotate)
         except BaseException:
             container.close()
             raise
@@ -154,6 +153,14 @@ def stored_rotation(path: Path) -> int:
                     "stored", path, degrees)
         return 0
     return 90 * (turn % 4)
+
+
+def _oriented(info: SourceInfo, rotation: int, *, upright: bool) -> SourceInfo:
+    """``info`` of pictures turned upright (``upright``), else of the stored ones, whose
+    ``display_rotation`` a recording keeps."""
+    if upright:
+        return upright_info(info, rotation)
+    return dataclasses.replace(info, display_rotation=rotation) if rotation else info
 
 
 def upright_info(info: SourceInfo, rotation: int) -> SourceInfo:

@@ -52,6 +52,8 @@ CAMERAS = ("--cameras", "--max-streams")
 TILES = ("--min-person-height", "--tiles", "--tile-overlap", "--tile-size")
 # Pay for the pixels (issue 21): the network on every (N+1)th frame.
 INTERVAL = ("--interval",)
+# Frames keep their real size and orientation (issue 23).
+FRAMES = ("--max-frame-size", "--no-autorotate", "--recording-resize")
 TRACKER = ("--track-max-age", "--track-min-similarity", "--track-min-hits", "--track-sigma",
            "--track-min-scale", "--track-velocity-smoothing")
 
@@ -182,7 +184,7 @@ def test_decoder_section_is_the_decoder_s_thresholds() -> None:
 def test_today_s_flags_are_all_there_plus_the_tracker_s() -> None:
     words = (word.strip("[],") for word in _run_help().split())
     flags = {w for w in words if w.startswith("-") and w[1:2].isalpha() | (w[1:2] == "-")}
-    groups = (TODAY, TRACKER, ADDED, MQTT, THREADS, CAMERAS, TILES, INTERVAL)
+    groups = (TODAY, TRACKER, ADDED, MQTT, THREADS, CAMERAS, TILES, INTERVAL, FRAMES)
     assert set().union(*groups) | {"-h", "--help"} == flags
 
 

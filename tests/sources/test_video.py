@@ -225,7 +225,7 @@ def test_autorotate_off_keeps_the_stored_pictures(tmp_path: Path) -> None:
                            autorotate=False)
     with source:
         info, frames = source.info, list(source.frames())
-    assert (info.width, info.height, info.rotation) == (80, 48, 0)
+    assert (info.width, info.height, info.rotation, info.display_rotation) == (80, 48, 0, 90)
     assert_close(frames[0].image, np.rot90(upright[0], -1))
 
 

@@ -15,6 +15,7 @@ import pytest
 from streampose.config import ModelConfig, OutputsConfig, PerformanceConfig, PipelineConfig
 from streampose.pipeline import Pipeline
 from streampose.sources.probe import probe_video
+from streampose.sources.video import stored_rotation
 from tests.support.media import make_resizing_ts, make_rotated_video, square_frame
 from tests.support.models import MODEL_NAME
 from tests.support.shm import shm_segments
@@ -99,6 +100,7 @@ def test_a_rotated_phone_video_gives_the_poses_of_its_upright_copy(
     decode = next(s for s in summary["stages"] if s["stage"].startswith("decode"))
     assert decode["autorotated"] == rotation
     assert probe_video(tmp_path / "b" / "out.mp4")[2:] == (96, 160)  # displays upright
+    assert stored_rotation(tmp_path / "b" / "out.mp4") == 0
 
 
 def test_no_autorotate_keeps_the_stored_orientation(tmp_path: Path) -> None:
@@ -110,3 +112,4 @@ def test_no_autorotate_keeps_the_stored_orientation(tmp_path: Path) -> None:
     decode = next(s for s in summary["stages"] if s["stage"].startswith("decode"))
     assert "autorotated" not in decode
     assert probe_video(tmp_path / "out.mp4")[2:] == (160, 96)
+    assert stored_rotation(tmp_path / "out.mp4") == 90  # the display matrix kept: plays upright

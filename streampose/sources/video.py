@@ -137,14 +137,11 @@ class VideoFileSource(Source):
 def stored_rotation(path: Path) -> int:
     """Degrees (0, 90, 180 or 270) counter-clockwise that turn the file's stored
     pictures upright, as its display matrix says (read from its first frame, as players
-    do); 0 when it has none, is not a quarter turn, or no frame decodes."""
+    do), else its legacy ``rotate`` tag; 0 when it has neither, it is not a quarter
+    turn, or the file cannot be read."""
     try:
         with av.open(str(path), metadata_errors="replace") as container:
-            for frame in container.decode(video=0):
-                degrees = float(frame.rotation)
-                break
-            else:
-                return 0
+            degrees = _display_degrees(container)
     except (av.error.FFmpegError, OSError, ValueError, IndexError):
         return 0
     turn = round(degrees / 90)
@@ -153,6 +150,18 @@ def stored_rotation(path: Path) -> int:
                     "stored", path, degrees)
         return 0
     return 90 * (turn % 4)
+
+
+def _display_degrees(container: av.container.InputContainer) -> float:
+    """Counter-clockwise degrees: the first frame's display matrix, else the stream's
+    ``rotate`` tag (clockwise degrees, as older muxers and MKV files carry it)."""
+    stream = container.streams.video[0]
+    for frame in container.decode(stream):
+        if frame.rotation:
+            return float(frame.rotation)
+        break
+    tag = next((v for k, v in stream.metadata.items() if k.lower() == "rotate"), "0")
+    return -float(tag)
 
 
 def _oriented(info: SourceInfo, rotation: int, *, upright: bool) -> SourceInfo:

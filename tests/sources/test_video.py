@@ -229,6 +229,21 @@ def test_autorotate_off_keeps_the_stored_pictures(tmp_path: Path) -> None:
     assert_close(frames[0].image, np.rot90(upright[0], -1))
 
 
+def test_a_legacy_rotate_tag_turns_the_pictures_too(tmp_path: Path) -> None:
+    path = tmp_path / "tagged.mkv"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.metadata["rotate"] = "90"  # clockwise, as the tag says it
+        image = square_frame((64, 48), (0.25, 0.25), 8)
+        container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")))
+        container.mux(stream.encode(None))
+    assert stored_rotation(path) == 270  # counter-clockwise
+    with VideoFileSource(path=path) as source:
+        [frame] = list(source.frames())
+    assert_close(frame.image, np.rot90(image, -1))
+
+
 def test_a_file_without_display_matrix_is_not_turned(tmp_path: Path) -> None:
     path = make_video(tmp_path / "plain.mp4", frames=2)
     assert stored_rotation(path) == 0

@@ -28,6 +28,7 @@ from streampose.errors import ConfigError
 from streampose.mqtt.url import parse_broker_url
 
 __all__ = [
+    "RESIZE_MODES",
     "SECTIONS",
     "BatchingConfig",
     "ConsoleConfig",
@@ -45,7 +46,21 @@ __all__ = [
     "ThreadsConfig",
     "TilesConfig",
     "TrackingConfig",
+    "parse_size",
 ]
+
+RESIZE_MODES = ("segment", "letterbox")  # a recording whose frames change size
+_SIZE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
+
+
+def parse_size(text: str, what: str) -> tuple[int, int]:
+    """``(width, height)`` of ``"WxH"`` (each 16 to 16384); ConfigError naming ``what``."""
+    match = _SIZE.match(text) if isinstance(text, str) else None
+    size = (int(match.group(1)), int(match.group(2))) if match else None
+    if size is None or not all(16 <= n <= 16384 for n in size):
+        raise ConfigError(f"{what} = {text!r}: expected WIDTHxHEIGHT, each from 16 to 16384 "
+                          "(e.g. 3840x2160)")
+    return size
 
 
 @dataclass(frozen=True)
@@ -255,10 +270,23 @@ class PerformanceConfig(Section):
     crf: int = option(23, low=0, high=51, help="x264 quality")
     encoder_threads: int | None = option(None, low=0, high=64, flag="", help=(
         "x264 threads per output (0: x264's choice; default: the thread plan)"))
+    recording_resize: str = option("segment", choices=RESIZE_MODES, help=(
+        "when a stream's frame size changes, its annotated video: 'segment' starts a new "
+        "file at the new size (OUT-part2-WxH.mp4, ...; listed in the summary), "
+        "'letterbox' scales into the first size, aspect ratio kept"))
     max_frames: int | None = option(None, low=1, high=2 ** 62,
                                     help="stop each source after N frames")
     frame_slots: int | None = option(None, low=4, high=1024, flag="", help=(
         "frame slots per file stream (default: two batches plus one per stage)"))
+    max_frame_size: str | None = option(None, metavar="WxH", help=(
+        "the largest frame a stream's buffers hold (default: 3840x2160 for live cameras, "
+        "the larger of the probed size and 1920x1080 for files); larger frames (a source "
+        "that changed resolution) are scaled down, aspect ratio kept, and counted"))
+    autorotate: bool = option(True, negate="--no-autorotate", help=(
+        "turn video files upright as their display matrix says (phone videos): poses in "
+        "the displayed orientation (off: the stored one)"),
+        negate_help=("keep video files as stored, ignoring their display matrix (the "
+                     "recording keeps the matrix, so players still show it upright)"))
     drain_timeout_s: float = option(10.0, low=0.1, high=3600, flag="",
                                     help="longest wait for frames in flight at shutdown")
     # Process layout (streampose.planning.layout): "auto" or a count, kept as text so the
@@ -275,6 +303,8 @@ class PerformanceConfig(Section):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.max_frame_size is not None:
+            parse_size(self.max_frame_size, "--max-frame-size / [performance].max_frame_size")
         for name in LAYOUT_COUNTS:
             value = getattr(self, name)
             if value != "auto" and not (value.isdigit() and 1 <= int(value) <= MAX_PROCESSES):

@@ -9,12 +9,14 @@ from typing import Any
 # frames_inferred, work_items, frames_skipped: what the stream's preprocess shard made of
 # each frame (ITEM_FIELDS, StreamCounters.items); carried: frames out whose poses render
 # carried from the last inferred frame (--interval, or a still frame), not inferred;
+# rescaled: frames larger than the stream's frame buffers (--max-frame-size), scaled down
+# by decode to fit;
 # frames_regions, regions, frames_still: the motion plans (--motion; MOTION_FIELDS,
 # StreamCounters.motion): frames inferred on motion regions and their regions, frames
 # skipped as still (among frames_skipped)
 FIELDS = ("frames_in", "frames_out", "dropped", "reconnects", "mqtt_dropped", "decode_errors",
           "events", "frames_inferred", "work_items", "frames_skipped", "carried",
-          "frames_regions", "regions", "frames_still")
+          "frames_regions", "regions", "frames_still", "rescaled")
 ITEM_FIELDS = ("frames_inferred", "work_items", "frames_skipped")
 MOTION_FIELDS = ("frames_regions", "regions", "frames_still")
 

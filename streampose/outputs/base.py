@@ -28,7 +28,9 @@ __all__ = ["FrameMeta", "Sink", "image_id"]
 @dataclass(frozen=True, slots=True)
 class FrameMeta:
     """Who a frame is: stream, source frame index, times, its name for image sources, and
-    its camera's name in a run from a cameras file (``--cameras``)."""
+    its camera's name in a run from a cameras file (``--cameras``); ``size``: the
+    frame's (width, height) when it differs from the stream's frame before (the first
+    frame: from the size probed at the start), else None."""
 
     stream: int
     frame: int
@@ -38,6 +40,7 @@ class FrameMeta:
     image_id: int
     name: str | None = None
     camera: str | None = None
+    size: tuple[int, int] | None = None
 
 
 def image_id(name: str | None, index: int) -> int:

@@ -112,6 +112,7 @@ class VideoWriter(Resource):
         threads: int = 1,
         fragmented: bool = True,
         colour: str = "bt601",
+        rotation: int = 0,
     ) -> None:
         self.path = Path(path)
         self.width = check_int("VideoWriter", "width", width, 1)
@@ -128,6 +129,7 @@ class VideoWriter(Resource):
         except ValueError as exc:
             raise ConfigError(f"VideoWriter: {exc}") from None
         self.fragmented = bool(fragmented)
+        self.rotation = int(rotation)  # degrees of the display matrix written (0: none)
         self.frames_written = 0
         self._container: av.container.OutputContainer | None = None
         self._stream: av.VideoStream | None = None
@@ -223,6 +225,8 @@ class VideoWriter(Resource):
         ctx.color_primaries, ctx.color_trc = self.colour.primaries, self.colour.transfer
         if self.codec in _X264_LIKE:
             stream.options = {"crf": str(self.crf), "preset": self.preset}
+        if self.rotation:
+            stream.set_display_rotation(self.rotation)
         return stream
 
     def _is_mov(self) -> bool:

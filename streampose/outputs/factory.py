@@ -36,7 +36,9 @@ class StreamFacts:
     ``names``: an image source's file names, in frame order (COCO ids by file name);
     ``camera``: the stream's short name (unique in the run; MQTT topics, events, console,
     ``{camera}`` in the annotated video's path); ``record``: whether its annotated video
-    (or image folder) is written (a cameras file's ``record = false``: no).
+    (or image folder) is written (a cameras file's ``record = false``: no);
+    ``rotation``: the display matrix its annotated video keeps (frames left as stored,
+    ``--no-autorotate``).
     """
 
     width: int
@@ -49,15 +51,19 @@ class StreamFacts:
     names: tuple[str, ...] | None = None
     camera: str = "camera"
     record: bool = True
+    rotation: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
 class EncoderSettings:
-    """How annotated videos are encoded: x264 ``preset``, ``crf`` and ``threads``."""
+    """How annotated videos are encoded: x264 ``preset``, ``crf`` and ``threads``;
+    ``resize``: what a video does when its frames change size (``segment``: a new file
+    per size; ``letterbox``: scaled into the first size, aspect ratio kept)."""
 
     preset: str = "ultrafast"
     crf: int = 23
     threads: int = 1
+    resize: str = "segment"
 
     @classmethod
     def from_performance(cls, performance: PerformanceConfig,
@@ -67,7 +73,8 @@ class EncoderSettings:
         if threads is None:
             threads = performance.encoder_threads
         return cls(preset=performance.encoder_preset, crf=performance.crf,
-                   threads=1 if threads is None else threads)
+                   threads=1 if threads is None else threads,
+                   resize=performance.recording_resize)
 
 
 def annotated_path(template: str | None, stream: int, streams: int,

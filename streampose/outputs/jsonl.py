@@ -29,8 +29,9 @@ __all__ = ["EventsSink", "JsonLinesSink", "JsonLinesWriter", "encode_record", "f
 
 def frame_record(meta: FrameMeta, poses: Poses) -> dict[str, Any]:
     """One frame's object: stream, camera (a run from a cameras file), frame, pts, wall,
-    image (image sources), skeleton, persons (the JSON lines sink writes it; the MQTT
-    sink publishes it)."""
+    image (image sources), width and height (only when the frame size changed: the
+    keypoints are in the new size's pixels), skeleton, persons (the JSON lines sink
+    writes it; the MQTT sink publishes it)."""
     record: dict[str, Any] = {"stream": meta.stream}
     if meta.camera is not None:
         record["camera"] = meta.camera
@@ -38,6 +39,8 @@ def frame_record(meta: FrameMeta, poses: Poses) -> dict[str, Any]:
                    "wall": round(meta.wall, 6)})
     if meta.name is not None:
         record["image"] = meta.name
+    if meta.size is not None:
+        record["width"], record["height"] = meta.size
     record.update(poses.to_json())
     return record
 

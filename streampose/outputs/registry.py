@@ -226,17 +226,19 @@ def _annotated_sink(template: str, stream: int, streams: Sequence[StreamFacts],
         return ImageFolderSink(folder=path)
     facts = streams[stream]
     return video_sink(stream, path, width=facts.width, height=facts.height,
-                      fps=facts.fps or DEFAULT_FPS, time_base=facts.time_base, encoder=encoder)
+                      fps=facts.fps or DEFAULT_FPS, time_base=facts.time_base, encoder=encoder,
+                      rotation=facts.rotation)
 
 
 def video_sink(stream: int, path: Path, *, width: int, height: int, fps: Fraction,
-               time_base: Fraction, encoder: EncoderSettings) -> Sink:
-    """The annotated video of ``stream`` at ``path`` (also a camera's recording on a seat)."""
+               time_base: Fraction, encoder: EncoderSettings, rotation: int = 0) -> Sink:
+    """The annotated video of ``stream`` at ``path`` (also a camera's recording on a seat;
+    ``rotation``: the display matrix it keeps)."""
     from streampose.outputs.video import VideoSink  # PyAV: only where a video is written
 
     return VideoSink(stream=stream, path=path, width=width, height=height, fps=fps,
                      time_base=time_base, preset=encoder.preset, crf=encoder.crf,
-                     threads=encoder.threads)
+                     threads=encoder.threads, resize=encoder.resize, rotation=rotation)
 
 
 def _check_coco(output: Output, config: PipelineConfig,

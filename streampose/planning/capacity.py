@@ -36,15 +36,16 @@ def frame_slots(plan: RunPlan, stream: int) -> int:
 
 
 def frame_bytes(plan: RunPlan, stream: int) -> int:
-    """Bytes of one frame-ring slot: the stream's largest BGR frame."""
-    return max(w * h * 3 for w, h in plan.sources[stream].sizes)
+    """Bytes of one frame-ring slot: the stream's largest BGR frame (its sizes, and the
+    bound its frames are scaled to fit)."""
+    return max(w * h * 3 for w, h in plan.sources[stream].planned_sizes)
 
 
 def frame_items(plan: RunPlan) -> int:
     """The most work items a frame of the run gives (1: whole frames; more: tiles, or
     motion regions: at most ``[motion].max_regions`` items, or the frame's usual ones)."""
     work = plan.work
-    most = max(work.count(w, h) for source in plan.sources for w, h in source.sizes)
+    most = max(work.count(w, h) for source in plan.sources for w, h in source.planned_sizes)
     return max(most, plan.config.motion.max_regions) if any(plan.motion) else most
 
 

@@ -128,7 +128,8 @@ def stream_facts(source: ProbedSource, camera: str = "camera",
     info = source.info
     return StreamFacts(width=info.width, height=info.height, time_base=info.time_base,
                        fps=info.fps, stem=source.stem, images=source.is_images,
-                       live=source.live, names=source.names, camera=camera, record=record)
+                       live=source.live, names=source.names, camera=camera, record=record,
+                       rotation=info.display_rotation)
 
 
 def all_stream_facts(plan: RunPlan) -> list[StreamFacts]:

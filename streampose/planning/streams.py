@@ -1,5 +1,7 @@
 """The streams of a run plan: every source probed (or, with changing seats, one stand-in
-per seat sized for any camera) and the network inputs their frames give. Part of
+per seat sized for any camera), the largest frame each one's buffers hold (its
+``bound``: ``--max-frame-size``; a source that grows past it is scaled down by decode),
+and the network inputs their frames give. Part of
 :func:`streampose.planning.validate.validate`."""
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from dataclasses import replace
 
 from streampose.cameras.seats import SEAT_MAX_ASPECT
 from streampose.config import PipelineConfig
+from streampose.config.sections import parse_size
 from streampose.errors import ConfigError
 from streampose.planning.work_items import ItemPlanner
 from streampose.pose.letterbox import Letterbox
@@ -16,28 +19,60 @@ from streampose.sources.live import LIVE_TIME_BASE
 from streampose.sources.probe import LIVE_DEFAULT_SIZE, ProbedSource, probe_source
 from streampose.uri import is_image_uri, redact
 
-__all__ = ["plan_streams"]
+__all__ = ["FILE_MIN_FRAME", "LIVE_MAX_FRAME", "bounded", "plan_streams"]
+
+
+LIVE_MAX_FRAME = (3840, 2160)  # a live stream's frame buffers by default (--max-frame-size)
+FILE_MIN_FRAME = (1920, 1080)  # a file's buffers hold at least this (a file may grow)
 
 
 def plan_streams(config: PipelineConfig, work: ItemPlanner
                  ) -> tuple[tuple[ProbedSource, ...], frozenset[Letterbox]]:
-    """Every stream's probed source and the letterboxes of its frames (whole frames or
-    tiles, ``work``); a changing seat keeps a reserve for frames up to 2:1 wide."""
+    """Every stream's probed source, bounded (:func:`bounded`), and the letterboxes of
+    its frames (whole frames or tiles, ``work``); a changing seat, or a camera down at
+    start, keeps a reserve for frames up to 2:1 wide."""
     _check_cameras(config)
+    configured = _configured_max(config)
     if config.cameras_change:  # changing seats: sized for any camera, none probed
-        sources = _seat_sources(config)
-        height = sources[0].sizes[0][1]
-        wide = int(SEAT_MAX_ASPECT * height)
-        return sources, _letterbox_plans(sources, work) | work.letterboxes([(wide, height)])
-    sources = tuple(probe_source(uri, live=config.live_for(i))
-                    for i, uri in enumerate(config.sources))
-    return sources, _letterbox_plans(sources, work)
+        sources = tuple(bounded(s, configured) for s in _seat_sources(config))
+    else:
+        autorotate = config.performance.autorotate
+        sources = tuple(bounded(probe_source(uri, live=config.live_for(i),
+                                             autorotate=autorotate), configured)
+                        for i, uri in enumerate(config.sources))
+    unknown = [s.slot_size for s in sources if config.cameras_change or not s.known]
+    wide = work.letterboxes([(int(SEAT_MAX_ASPECT * h), h) for _, h in unknown])
+    return sources, _letterbox_plans(sources, work) | wide
+
+
+def bounded(source: ProbedSource, configured: tuple[int, int] | None) -> ProbedSource:
+    """``source`` with the frame size its buffers hold (``bound``): ``configured``
+    (``--max-frame-size``) or 3840x2160 for live streams, 1920x1080 for files, oriented
+    as the source is and never below its probed size; images have none (every size is
+    known). A camera that was down is sized at the bound until its first frame."""
+    if source.is_images:
+        return source
+    if not source.known:
+        width, height = configured or LIVE_MAX_FRAME
+        info = replace(source.info, width=width, height=height)
+        return replace(source, info=info, sizes=((width, height),), bound=(width, height))
+    floor = configured or (LIVE_MAX_FRAME if source.live else FILE_MIN_FRAME)
+    width, height = source.slot_size
+    if (width >= height) != (floor[0] >= floor[1]):
+        floor = (floor[1], floor[0])
+    return replace(source, bound=(max(width, floor[0]), max(height, floor[1])))
+
+
+def _configured_max(config: PipelineConfig) -> tuple[int, int] | None:
+    text = config.performance.max_frame_size
+    return None if text is None else parse_size(
+        text, "--max-frame-size / [performance].max_frame_size")
 
 
 def _letterbox_plans(sources: tuple[ProbedSource, ...], work: ItemPlanner
                      ) -> frozenset[Letterbox]:
     """Every network input the sources' frames give (whole frames or their tiles)."""
-    return work.letterboxes({size for s in sources for size in s.sizes})
+    return work.letterboxes({size for s in sources for size in s.planned_sizes})
 
 
 def _seat_sources(config: PipelineConfig) -> tuple[ProbedSource, ...]:

@@ -53,7 +53,8 @@ def check_fits(ring_bytes: int, *, memory: int | None, shm: int | None,
         if limit is not None and ring_bytes > limit:
             raise ConfigError(f"this run needs {_gib(ring_bytes)} of shared memory for its "
                               f"buffers but only {_gib(limit)} is {where} ({sizes}); "
-                              "lower --height, --batch or the number of sources")
+                              "lower --height, --batch, --max-frame-size or the number of "
+                              "sources")
 
 
 def _gib(n: int) -> str:

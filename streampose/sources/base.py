@@ -40,6 +40,8 @@ class SourceInfo:
     fps: Fraction | None  # average frame rate, if known
     frames: int | None  # frame count (from the container, or estimated), None if unknown
     live: bool = False
+    rotation: int = 0  # degrees counter-clockwise the stored pictures are turned (upright)
+    display_rotation: int = 0  # degrees the display matrix turns pictures left as stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,7 @@ class Source(Resource, ABC):
 
     uri: str
     names: list[str] | None = None  # per-frame names (image files), else None
+    autorotate: bool = True  # turn pictures upright where the source knows how (files)
     _info: SourceInfo | None = None
 
     @abstractmethod

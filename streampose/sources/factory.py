@@ -89,17 +89,20 @@ SOURCES = SourceKinds([
 
 
 def create_source(uri: str | Path, *, threads: int = 0, convert_threads: int = 1,
-                  live: LiveConfig | None = None) -> Source:
+                  live: LiveConfig | None = None, autorotate: bool = True) -> Source:
     """The right source for ``uri``, not yet opened (picklable: a stage can take it).
 
     The first of :data:`SOURCES` that takes ``uri``: a live URL or webcam
     (:func:`~streampose.uri.is_live_uri`) gives a :class:`LiveSource` (``live`` configures
     it; ``threads`` as for files); a directory, a glob pattern or a file with an image
     extension an :class:`ImageSource`; anything else a :class:`VideoFileSource`
-    (``threads`` and ``convert_threads`` apply to it).
+    (``threads`` and ``convert_threads`` apply to it). ``autorotate`` False: a video
+    file's pictures as stored, whatever its display matrix says.
     """
-    return SOURCES.kind_for(uri).make(uri, threads=threads, convert_threads=convert_threads,
-                                      live=live)
+    source = SOURCES.kind_for(uri).make(uri, threads=threads, convert_threads=convert_threads,
+                                        live=live)
+    source.autorotate = autorotate
+    return source
 
 
 def open_source(uri: str | Path, *, threads: int = 0, convert_threads: int = 1,

@@ -29,17 +29,36 @@ __all__ = ["LIVE_DEFAULT_SIZE", "ProbedSource", "probe_source", "probe_video"]
 
 log = logging.getLogger(__name__)
 
-LIVE_DEFAULT_SIZE = (1920, 1080)  # slot size for a camera that is down at start-up
+LIVE_DEFAULT_SIZE = (1920, 1080)  # stand-in size of a camera that is down at start-up
 
 
 @dataclass(frozen=True)
 class ProbedSource:
-    """What the parent learnt about a source before starting: sizes, names, timing."""
+    """What the parent learnt about a source before starting: sizes, names, timing.
+
+    ``known``: False for a camera that was down (its size a stand-in until its first
+    frame); ``bound``: the (width, height) its frame buffers hold (set by planning,
+    :func:`streampose.planning.streams.plan_streams`; None: its largest size).
+    """
 
     info: SourceInfo
     sizes: tuple[tuple[int, int], ...]
     names: tuple[str, ...] | None = None
     live: bool = False
+    known: bool = True
+    bound: tuple[int, int] | None = None
+
+    @property
+    def slot_size(self) -> tuple[int, int]:
+        """The largest (width, height) of a frame kept as it is (larger ones are scaled)."""
+        if self.bound is not None:
+            return self.bound
+        return max(self.sizes, key=lambda size: size[0] * size[1])
+
+    @property
+    def planned_sizes(self) -> tuple[tuple[int, int], ...]:
+        """The frame sizes buffers are planned for: its sizes and its bound."""
+        return self.sizes if self.bound is None else (*self.sizes, self.bound)
 
     @property
     def is_images(self) -> bool:
@@ -50,12 +69,16 @@ class ProbedSource:
         return Path(self.info.uri.rstrip("/")).stem or "source"
 
 
-def probe_source(uri: str, *, live: LiveConfig | None = None) -> ProbedSource:
+def probe_source(uri: str, *, live: LiveConfig | None = None,
+                 autorotate: bool = True) -> ProbedSource:
     """Open ``uri`` once to check it; a live source that is down starts anyway if it may
-    reconnect (``live.reconnect``), else SourceError."""
+    reconnect (``live.reconnect``; ``known`` False), else SourceError. ``autorotate``:
+    a file's sizes as displayed (its display matrix applied)."""
     check_url(uri)
     try:
-        with create_source(uri, live=live) as source:
+        source = create_source(uri, live=live)
+        source.autorotate = autorotate
+        with source:
             names = None if source.names is None else tuple(source.names)
             info, sizes = source.info, tuple(source.sizes())
             if info.live and not all(w > 0 and h > 0 for w, h in sizes):
@@ -65,11 +88,11 @@ def probe_source(uri: str, *, live: LiveConfig | None = None) -> ProbedSource:
         if not SOURCES.kind_for(uri).live or (live is not None and not live.reconnect):
             raise
         width, height = LIVE_DEFAULT_SIZE
-        log.warning("%s: not reachable yet; will keep retrying (frames up to %dx%d)", exc,
-                    width, height)  # fmt: skip
+        log.warning("%s: not reachable yet; will keep retrying (sized from its first "
+                    "frame)", exc)
         info = SourceInfo(uri=redact(uri), width=width, height=height,
                           time_base=LIVE_TIME_BASE, fps=None, frames=None, live=True)  # fmt: skip
-        return ProbedSource(info, ((width, height),), live=True)
+        return ProbedSource(info, ((width, height),), live=True, known=False)
 
 
 def _size_from_a_frame(source: Source) -> tuple[SourceInfo, tuple[tuple[int, int], ...]]:

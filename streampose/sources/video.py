@@ -4,11 +4,14 @@ Frames come from ``to_ndarray(format="bgr24")`` (no further copy). ``pts`` are s
 increasing: a missing or non-increasing timestamp is replaced by the previous one plus
 one frame duration (:class:`~streampose.timestamps.MonotonicPts`). Damaged packets are
 skipped, counted and warned about (:mod:`streampose.sources.damage`): a corrupt or
-truncated file gives every frame that can be decoded.
+truncated file gives every frame that can be decoded. A file whose display matrix turns
+its pictures (phone videos) is turned upright as players show it (``autorotate``, on by
+default): ``SourceInfo`` gives the displayed size and the ``rotation`` applied.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import stat
@@ -26,7 +29,8 @@ from streampose.sources.damage import MAX_CONSECUTIVE_ERRORS, DamageLog, decode_
 from streampose.timestamps import MonotonicPts, frame_step
 from streampose.uri import is_url
 
-__all__ = ["VideoFileSource", "open_input", "video_stream"]
+__all__ = ["VideoFileSource", "open_input", "stored_rotation", "upright_info",
+           "video_stream"]
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +70,7 @@ class VideoFileSource(Source):
             stream.thread_type = "AUTO"
             stream.codec_context.thread_count = self.threads
             info = _video_info(self.uri, container, stream)
+            info = _oriented(info, stored_rotation(self.path), upright=self.autorotate)
         except BaseException:
             container.close()
             raise
@@ -91,6 +96,8 @@ class VideoFileSource(Source):
             image = self._to_bgr(frame, index)
             if image is None:
                 continue
+            if info.rotation:
+                image = np.ascontiguousarray(np.rot90(image, info.rotation // 90))
             self.damage.good()
             yield Frame(image=image, pts=clock.next(frame.pts), index=index)
             index += 1
@@ -125,6 +132,54 @@ class VideoFileSource(Source):
             self.damage.error(f"frame {index}", reason)
             return None
         return np.ascontiguousarray(image)  # copies only when swscale padded the rows
+
+
+def stored_rotation(path: Path) -> int:
+    """Degrees (0, 90, 180 or 270) counter-clockwise that turn the file's stored
+    pictures upright, as its display matrix says (read from its first frame, as players
+    do), else its legacy ``rotate`` tag; 0 when it has neither, it is not a quarter
+    turn, or the file cannot be read."""
+    try:
+        with av.open(str(path), metadata_errors="replace") as container:
+            degrees = _display_degrees(container)
+    except (av.error.FFmpegError, OSError, ValueError, IndexError):
+        return 0
+    turn = round(degrees / 90)
+    if abs(degrees - 90 * turn) > 1:
+        log.warning("%s: display matrix turns by %g degrees, not a quarter turn: kept as "
+                    "stored", path, degrees)
+        return 0
+    return 90 * (turn % 4)
+
+
+def _display_degrees(container: av.container.InputContainer) -> float:
+    """Counter-clockwise degrees: the first frame's display matrix, else the stream's
+    ``rotate`` tag (clockwise degrees, as older muxers and MKV files carry it)."""
+    stream = container.streams.video[0]
+    for frame in container.decode(stream):
+        if frame.rotation:
+            return float(frame.rotation)
+        break
+    tag = next((v for k, v in stream.metadata.items() if k.lower() == "rotate"), "0")
+    return -float(tag)
+
+
+def _oriented(info: SourceInfo, rotation: int, *, upright: bool) -> SourceInfo:
+    """``info`` of pictures turned upright (``upright``), else of the stored ones, whose
+    ``display_rotation`` a recording keeps."""
+    if upright:
+        return upright_info(info, rotation)
+    return dataclasses.replace(info, display_rotation=rotation) if rotation else info
+
+
+def upright_info(info: SourceInfo, rotation: int) -> SourceInfo:
+    """``info`` of the pictures turned ``rotation`` degrees (width and height swapped
+    for a quarter turn)."""
+    if not rotation:
+        return info
+    log.info("%s: turned %d degrees upright, as its display matrix says", info.uri, rotation)
+    width, height = (info.height, info.width) if rotation % 180 else (info.width, info.height)
+    return dataclasses.replace(info, width=width, height=height, rotation=rotation)
 
 
 def _check_file(path: Path, uri: str) -> None:

@@ -22,18 +22,14 @@ and wrapped by the seat's (:class:`SeatPolicy`):
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import math
 import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
-
-from streampose.cameras.seats import SeatTable
+from streampose.cameras.seats import SEAT_MAX_ASPECT, SeatTable
 from streampose.config.camera import Camera
 from streampose.config.overrides import StreamSettings
 from streampose.config.sections import LiveConfig
@@ -51,6 +47,7 @@ from streampose.runtime.channels import (
 )
 from streampose.runtime.stage import POLL_S, Stage
 from streampose.sources import Frame, ProbedSource, Source, create_source, redact
+from streampose.stages.frame_fit import FrameFit
 from streampose.transport.messages import (
     FLAG_DETACH,
     FLAG_DROPPED_BEFORE,
@@ -95,9 +92,12 @@ class DecodeStage(Stage):
         channels = wiring.channels
         ring = channels.at("frames", index)
         doorbell = channels.at("doorbell", plan.processes.preprocess_shard(index))
+        autorotate = cfg.performance.autorotate
         policy = SeatPolicy(seats=run.seats, settings=cfg.settings, probed=probed,
                             threads=1 if threads is None else threads,
-                            first=_first_source(run.seats, index, cfg.settings, threads))
+                            first=_first_source(run.seats, index, cfg.settings, threads,
+                                                autorotate=autorotate),
+                            autorotate=autorotate)
         return cls(stream=index, source=None, ring=ring, doorbell=doorbell,
                    counters=run.counters, policy=policy, max_frames=cfg.performance.max_frames)
 
@@ -122,6 +122,13 @@ class DecodeStage(Stage):
 
     def close(self) -> None:
         self.policy.stop(self)
+
+    def extra_report(self) -> dict[str, Any]:
+        """For the summary: the degrees a file's pictures were turned upright (its
+        display matrix), when they were."""
+        info = getattr(self.source, "_info", None)
+        rotation = getattr(info, "rotation", 0)
+        return {"autorotated": rotation} if rotation else {}
 
     # -- what the policies share --------------------------------------------------------
 
@@ -200,9 +207,17 @@ class DecodePolicy(ABC):
 
 
 class BlockingPolicy(DecodePolicy):
-    """Files and images: read in the stage loop, wait for free slots, lose nothing."""
+    """Files and images: read in the stage loop, wait for free slots, lose nothing.
+
+    ``bound``: the (width, height) the ring's slots hold (None: every frame fits, e.g.
+    images, whose sizes are all probed); a larger frame (a file that grew) is scaled
+    down to fit (:class:`~streampose.stages.frame_fit.FrameFit`).
+    """
 
     ring_policy = "block"
+
+    def __init__(self, *, bound: tuple[int, int] | None = None) -> None:
+        self.fit = None if bound is None else FrameFit(bound=bound)
 
     def start(self, stage: DecodeStage) -> None:
         stage.source.open()
@@ -224,7 +239,7 @@ class BlockingPolicy(DecodePolicy):
         if slot is None:
             return False
         with stage.busy():
-            stage.write(slot, frame)
+            stage.write(slot, frame if self.fit is None else self.fit(stage, frame))
         stage.count("frames_in")
         return True
 
@@ -243,9 +258,10 @@ class LivePolicy(DecodePolicy):
     """Cameras: a reader thread, ``drop_oldest``, reconnects with capped backoff.
 
     ``max_size`` is the (width, height) the ring's slots hold: larger frames (the camera
-    changed resolution) are scaled down to fit. ``max_aspect`` (a changing seat, whose
-    buffers were sized before its camera was known): a frame wider than that is padded
-    with black rows at the bottom (its pixels, and so the poses' coordinates, unchanged).
+    changed resolution) are scaled down to fit. ``max_aspect`` (a changing seat, or a
+    camera down at start, whose buffers were sized before its camera was known): a
+    frame wider than that is padded with black rows at the bottom (its pixels, and so
+    the poses' coordinates, unchanged); see :class:`~streampose.stages.frame_fit.FrameFit`.
     The first frame after a drop carries FLAG_DROPPED_BEFORE, the first after a
     reconnect FLAG_RECONNECTED.
     """
@@ -255,6 +271,7 @@ class LivePolicy(DecodePolicy):
     def __init__(self, *, config: LiveConfig, max_size: tuple[int, int],
                  max_aspect: float | None = None) -> None:
         self.config, self.max_size, self.max_aspect = config, max_size, max_aspect
+        self.fit = FrameFit(bound=max_size, max_aspect=max_aspect)
 
     def start(self, stage: DecodeStage) -> None:
         self._stage, self._flags = stage, 0
@@ -351,32 +368,13 @@ class LivePolicy(DecodePolicy):
                 stage.skip()
             else:
                 with stage.busy():
-                    stage.write(got[0], self._fit(frame), flags=self._flags)
+                    stage.write(got[0], self.fit(stage, frame), flags=self._flags)
                 self._flags = 0
             return True
 
     def _drop(self) -> None:
         self._stage.count("dropped")
         self._flags |= FLAG_DROPPED_BEFORE
-
-    def _fit(self, frame: Frame) -> Frame:
-        """A frame larger than the ring's slots (the camera changed resolution), scaled."""
-        max_w, max_h = self.max_size
-        h, w = frame.image.shape[:2]
-        if w > max_w or h > max_h:
-            import cv2  # only here: a decode process needs no OpenCV otherwise
-
-            scale = min(max_w / w, max_h / h)
-            size = (max(1, int(w * scale)), max(1, int(h * scale)))
-            frame = dataclasses.replace(frame, image=cv2.resize(frame.image, size,
-                                                                interpolation=cv2.INTER_AREA))
-            h, w = frame.image.shape[:2]
-        if self.max_aspect is not None and w > self.max_aspect * h:
-            tall = min(max_h, math.ceil(w / self.max_aspect))
-            image = np.zeros((tall, w, 3), np.uint8)
-            image[:h] = frame.image
-            frame = dataclasses.replace(frame, image=image)
-        return frame
 
 
 def queue_eos(stage: DecodeStage) -> None:
@@ -407,14 +405,16 @@ class SeatPolicy(DecodePolicy):
     """
 
     def __init__(self, *, seats: SeatTable, settings: StreamSettings, probed: ProbedSource,
-                 threads: int = 1, first: Source | None = None) -> None:
+                 threads: int = 1, first: Source | None = None,
+                 autorotate: bool = True) -> None:
         """``settings``: the run's, which each camera's own adjust; ``probed``: the
         seat's source as probed (its sizes bound the frames, its kind picks the policy:
         a changing seat's stands in for any live camera); ``first``: the source of the
         camera the seat already had when the stage was built (made in the parent, where
-        every registered source kind is known), used for that camera."""
+        every registered source kind is known), used for that camera; ``autorotate``:
+        files turned upright (their display matrix)."""
         self.seats, self.settings, self.probed, self.threads = seats, settings, probed, threads
-        self.first = first
+        self.first, self.autorotate = first, autorotate
         self.ring_policy = _ring_policy(probed)
 
     def start(self, stage: DecodeStage) -> None:
@@ -484,7 +484,8 @@ class SeatPolicy(DecodePolicy):
         live = self.settings.for_camera(camera).live
         source, self.first = self.first, None
         stage.begin_source(source if source is not None and source.uri == camera.url
-                           else create_source(camera.url, threads=self.threads, live=live))
+                           else create_source(camera.url, threads=self.threads, live=live,
+                                              autorotate=self.autorotate))
         stage.detach_generation = generation if self.seats.changing else None
         self._inner = policy_for(self.probed, live, max_aspect=self.seats.max_aspect)
         self._inner.start(stage)
@@ -496,14 +497,14 @@ class SeatPolicy(DecodePolicy):
 
 
 def _first_source(seats: SeatTable, seat: int, settings: StreamSettings,
-                  threads: int | None) -> Source | None:
+                  threads: int | None, *, autorotate: bool = True) -> Source | None:
     """The source of the camera ``seat`` has now (a fixed run's, assigned before the
     stages are built), or None."""
     _, camera, _ = seats.read(seat)
     if camera is None:
         return None
     return create_source(camera.url, threads=1 if threads is None else threads,
-                         live=settings.for_camera(camera).live)
+                         live=settings.for_camera(camera).live, autorotate=autorotate)
 
 
 def backoff_s(attempt: int, cap_s: float) -> float:
@@ -513,11 +514,14 @@ def backoff_s(attempt: int, cap_s: float) -> float:
 
 def policy_for(source: ProbedSource, live: LiveConfig, *,
                max_aspect: float | None = None) -> DecodePolicy:
-    """LivePolicy for a live source (frames fit its probed size; ``max_aspect``: see
-    LivePolicy), else BlockingPolicy."""
+    """LivePolicy for a live source, else BlockingPolicy; frames fit the source's slot
+    size (``max_aspect``: see LivePolicy; a camera down at start gets a changing
+    seat's)."""
     if source.live:
-        return LivePolicy(config=live, max_size=source.sizes[0], max_aspect=max_aspect)
-    return BlockingPolicy()
+        if max_aspect is None and not source.known:
+            max_aspect = SEAT_MAX_ASPECT
+        return LivePolicy(config=live, max_size=source.slot_size, max_aspect=max_aspect)
+    return BlockingPolicy(bound=source.bound)
 
 
 def _ring_policy(source: ProbedSource) -> str:

@@ -95,6 +95,8 @@ class RenderStage(Stage):
                    skeleton=plan.spec.skeleton,
                    counters=run.counters, latency=run.latency,
                    names=[list(s.names) if s.names else None for s in plan.sources],
+                   sizes=[None if s.is_images else (s.info.width, s.info.height)
+                          for s in plan.sources],
                    makers=CameraMakers(annotators=annotators_of(plan),
                                        tracker=tracker_of(cfg.tracking), events=engines_of(plan),
                                        carry=carry_of(cfg.model.interval,
@@ -112,7 +114,8 @@ class RenderStage(Stage):
                  names: list[list[str] | None] | None = None,
                  makers: CameraMakers = NO_MAKERS, merge: Merge | None = None,
                  boards: Sequence[TrackedBoxes | None] = (),
-                 name: str = "render") -> None:
+                 name: str = "render",
+                 sizes: Sequence[tuple[int, int] | None] | None = None) -> None:
         """``frames``: every stream's frame ring, None for streams of other render shards
         (their results never come here); per-stream state is indexed by stream.
         ``makers``: what makes each stream's camera parts (:class:`CameraMakers`: drawing,
@@ -121,7 +124,9 @@ class RenderStage(Stage):
         closed at its detach marker);
         ``merge``: a frame's work-item results -> its one result (frames cut into tiles);
         ``boards``: per stream, where its tracked people's boxes are posted for motion
-        regions (None or missing: not posted)."""
+        regions (None or missing: not posted).
+        ``sizes``: each stream's frame size as probed (None: not followed, e.g. images),
+        so that the records say a frame's size when it changes."""
         super().__init__()
         self.name = name
         self.frames, self.results, self.sinks = list(frames), results, SinkSet(sinks)
@@ -129,6 +134,7 @@ class RenderStage(Stage):
         streams = len(self.frames)
         self.owned = [s for s, ring in enumerate(self.frames) if ring is not None]
         self.names = names or [None] * streams
+        self.sizes: list[tuple[int, int] | None] = list(sizes or [None] * streams)
         self.makers = makers
         self.order = TicketOrder(streams=streams, merge=merge)
         self.boards = list(boards) + [None] * (streams - len(boards))
@@ -217,7 +223,16 @@ class RenderStage(Stage):
         name = names[header.seq] if names is not None and header.seq < len(names) else None
         return FrameMeta(stream=header.stream, frame=header.seq, pts=header.pts,
                          pts_s=float(header.pts * header.time_base), wall=header.wall,
-                         image_id=image_id(name, header.seq), name=name, camera=camera)
+                         image_id=image_id(name, header.seq), name=name, camera=camera,
+                         size=self._new_size(header))
+
+    def _new_size(self, header: FrameHeader) -> tuple[int, int] | None:
+        """The frame's (width, height) when it differs from its stream's frame before."""
+        size, last = (header.width, header.height), self.sizes[header.stream]
+        if last is None or size == last:
+            return None
+        self.sizes[header.stream] = size
+        return size
 
     def _count(self, stream: int, *, carried: bool = False) -> None:
         self.items += 1
@@ -255,8 +270,11 @@ class RenderStage(Stage):
         self.states.drained(stream, generation)
 
     def extra_report(self) -> dict[str, Any]:
-        """The steady-state rate (:class:`~streampose.stages.steady_rate.SteadyRate`)."""
-        return self.rate.report()
+        """The steady-state rate (:class:`~streampose.stages.steady_rate.SteadyRate`),
+        and the files of every annotated video continued in segments (its frames
+        changed size)."""
+        segments = video_segments(self.sinks.sinks)
+        return self.rate.report() | ({"video_segments": segments} if segments else {})
 
     def close(self) -> None:
         """Close every output, even after one fails; then raise the first failure."""
@@ -266,3 +284,13 @@ class RenderStage(Stage):
 def _caller(plan: RunPlan, channels: StageChannels) -> Any:
     """The Python caller's queue (None: the run has no caller)."""
     return channels["caller"] if plan.config.caller is not None else None
+
+
+def video_segments(sinks: Sequence[Sink]) -> dict[str, list[str]]:
+    """``{stream: [files]}`` of the annotated videos written in several segments."""
+    segments = {}
+    for sink in sinks:
+        paths = getattr(sink, "paths", None)
+        if isinstance(paths, list) and len(paths) > 1:
+            segments[str(getattr(sink, "stream", ""))] = [str(p) for p in paths]
+    return segments

@@ -57,6 +57,8 @@ INTERVAL = ("--interval",)
 # Drawing that reads at small scale (issue 20); progress lines off a terminal (issue 24).
 DRAWING = ("--draw-min-score", "--draw-min-keypoints")
 PROGRESS = ("--progress-every",)
+# Frames keep their real size and orientation (issue 23).
+FRAMES = ("--max-frame-size", "--no-autorotate", "--recording-resize")
 TRACKER = ("--track-max-age", "--track-min-similarity", "--track-min-hits", "--track-sigma",
            "--track-min-scale", "--track-velocity-smoothing")
 
@@ -190,7 +192,7 @@ def test_today_s_flags_are_all_there_plus_the_tracker_s() -> None:
     words = (word.strip("[],") for word in _run_help().split())
     flags = {w for w in words if w.startswith("-") and w[1:2].isalpha() | (w[1:2] == "-")}
     groups = (TODAY, TRACKER, ADDED, MQTT, THREADS, CAMERAS, TILES, INTERVAL, DRAWING,
-              PROGRESS)
+              PROGRESS, FRAMES)
     assert set().union(*groups) | {"-h", "--help"} == flags
 
 

@@ -103,15 +103,21 @@ def test_openpose_names_frames_like_openpose(tmp_path: Path) -> None:
     assert list(person)[:3] == ["person_id", "pose_keypoints_2d", "face_keypoints_2d"]
 
 
-def test_video_sink_keeps_its_stream_and_size(tmp_path: Path) -> None:
+@pytest.mark.parametrize("resize", ["segment", "letterbox"])
+def test_video_sink_keeps_its_stream_and_size(tmp_path: Path, resize: str) -> None:
     path = tmp_path / "v.mp4"
     with VideoSink(stream=1, path=path, width=32, height=24, fps=Fraction(10),
-                   time_base=Fraction(1, 1000), preset="ultrafast", crf=23, threads=1) as sink:
+                   time_base=Fraction(1, 1000), preset="ultrafast", crf=23, threads=1,
+                   resize=resize) as sink:
         sink.write(meta(0, stream=0), EMPTY, np.zeros((24, 32, 3), np.uint8))  # not its stream
         sink.write(meta(0, stream=1), EMPTY, np.zeros((24, 32, 3), np.uint8))
         sink.write(meta(1, stream=1), EMPTY, np.zeros((48, 64, 3), np.uint8))  # resized
         sink.write(meta(2, stream=1), EMPTY, None)  # no image: nothing
-    assert probe_video(path)[0] == 2 and probe_video(path)[2:] == (32, 24)
+    if resize == "letterbox":  # scaled into the first size
+        assert probe_video(path)[0] == 2 and probe_video(path)[2:] == (32, 24)
+    else:  # a second segment at the new size
+        assert probe_video(path)[0] == 1 and probe_video(path)[2:] == (32, 24)
+        assert probe_video(tmp_path / "v-part2-64x48.mp4")[::2] == (1, 64)
 
 
 def test_image_folder_sink_names_video_frames(tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ class Plan:
     render: tuple[tuple[int, ...], ...] = ((0, 1),)
     sizes: tuple[tuple[int, int], ...] = ((640, 480), (320, 240))
     items: dict[tuple[int, int], int] = field(default_factory=dict)  # work items per size
+    bound: tuple[int, int] | None = None  # the largest frame the buffers hold
     preprocess: int = 1
     motion: tuple[bool, ...] = ()
     config: Any = field(init=False)
@@ -34,7 +35,9 @@ class Plan:
             performance=PerformanceConfig(frame_slots=self.frame_slots),
             batching=SimpleNamespace(batch=self.batch), motion=MotionConfig(mode="on"),
             live_for=lambda stream: LiveConfig(slots=5))
-        self.sources = [SimpleNamespace(live=live, sizes=self.sizes) for live in self.live]
+        planned = self.sizes if self.bound is None else (*self.sizes, self.bound)
+        self.sources = [SimpleNamespace(live=live, sizes=self.sizes, planned_sizes=planned)
+                        for live in self.live]
         shards = tuple((s,) for s in range(self.preprocess))
         self.processes = ProcessLayout(infer=(InferWorker("cpu", None),) * self.infer,
                                 preprocess=shards, render=self.render)
@@ -54,6 +57,12 @@ def test_a_live_stream_holds_its_live_slots() -> None:
 
 def test_a_frame_slot_holds_the_largest_frame() -> None:
     assert capacity.frame_bytes(Plan(), 0) == 640 * 480 * 3  # type: ignore[arg-type]
+
+
+def test_a_frame_slot_holds_the_bound_a_stream_may_grow_to() -> None:
+    plan: Any = Plan(bound=(1920, 1080), items={(1920, 1080): 3})
+    assert capacity.frame_bytes(plan, 0) == 1920 * 1080 * 3
+    assert capacity.frame_items(plan) == 3
 
 
 def test_inputs_maps_and_results() -> None:

@@ -13,15 +13,25 @@ import numpy as np
 import pytest
 
 from streampose.errors import ConfigError, SourceError, SourceNotFoundError
-from streampose.sources import MonotonicPts, VideoFileSource, open_source, probe_video
+from streampose.sources import (
+    MonotonicPts,
+    VideoFileSource,
+    create_source,
+    open_source,
+    probe_video,
+)
+from streampose.sources.video import stored_rotation
 from tests.support.media import (
     H,
     W,
     assert_close,
     make_audio,
     make_pattern_video,
+    make_rotated_video,
+    make_video,
     pattern,
     read_all,
+    square_frame,
 )
 from tests.support.shared import shared_file
 
@@ -194,3 +204,47 @@ def test_shared_media_info(name: str, width: int, height: int, fps: int, frames:
             assert len(decoded) == frames
             assert decoded[0].image.shape == (height, width, 3)
     assert probe_video(path) == (frames, fps, width, height)
+
+
+@pytest.mark.parametrize("rotation", [90, 180, 270])
+def test_a_display_matrix_turns_the_pictures_upright(tmp_path: Path, rotation: int) -> None:
+    upright = [square_frame((48, 80), (0.25, 0.3), 12) for _ in range(3)]
+    path = make_rotated_video(tmp_path / "phone.mp4", upright, rotation)
+    assert stored_rotation(path) == rotation
+    with VideoFileSource(path=path) as source:
+        info, frames = source.info, list(source.frames())
+    assert (info.width, info.height, info.rotation) == (48, 80, rotation)
+    for frame in frames:
+        assert frame.image.flags.c_contiguous
+        assert_close(frame.image, upright[0])
+
+
+def test_autorotate_off_keeps_the_stored_pictures(tmp_path: Path) -> None:
+    upright = [square_frame((48, 80), (0.25, 0.3), 12) for _ in range(2)]
+    source = create_source(make_rotated_video(tmp_path / "phone.mp4", upright, 90),
+                           autorotate=False)
+    with source:
+        info, frames = source.info, list(source.frames())
+    assert (info.width, info.height, info.rotation, info.display_rotation) == (80, 48, 0, 90)
+    assert_close(frames[0].image, np.rot90(upright[0], -1))
+
+
+def test_a_legacy_rotate_tag_turns_the_pictures_too(tmp_path: Path) -> None:
+    path = tmp_path / "tagged.mkv"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.metadata["rotate"] = "90"  # clockwise, as the tag says it
+        image = square_frame((64, 48), (0.25, 0.25), 8)
+        container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")))
+        container.mux(stream.encode(None))
+    assert stored_rotation(path) == 270  # counter-clockwise
+    with VideoFileSource(path=path) as source:
+        [frame] = list(source.frames())
+    assert_close(frame.image, np.rot90(image, -1))
+
+
+def test_a_file_without_display_matrix_is_not_turned(tmp_path: Path) -> None:
+    path = make_video(tmp_path / "plain.mp4", frames=2)
+    assert stored_rotation(path) == 0
+    assert stored_rotation(tmp_path / "missing.mp4") == 0

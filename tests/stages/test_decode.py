@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from streampose.cameras.seats import SeatTable
+from streampose.cameras.seats import SEAT_MAX_ASPECT, SeatTable
 from streampose.config.camera import Camera
 from streampose.config.overrides import StreamSettings
 from streampose.config.sections import DrawConfig, LiveConfig
@@ -460,15 +460,22 @@ def test_stage_parts_pickle_before_they_start(tmp_path: Path) -> None:
 def test_a_slot_pads_a_frame_wider_than_its_buffers_allow() -> None:
     from streampose.sources import Frame
 
-    policy = LivePolicy(config=FAST, max_size=(1920, 1080), max_aspect=2.0)
+    class Stage:
+        name, counts = "decode0", []
+
+        def count(self, name: str, n: int = 1) -> None:
+            self.counts.append(name)
+
+    policy, stage = LivePolicy(config=FAST, max_size=(1920, 1080), max_aspect=2.0), Stage()
     wide = np.full((100, 320, 3), 7, np.uint8)  # 3.2:1
-    out = policy._fit(Frame(image=wide, pts=0, index=0)).image
+    out = policy.fit(stage, Frame(image=wide, pts=0, index=0)).image
     assert out.shape == (160, 320, 3)  # 2:1, the picture on top, unchanged
     assert (out[:100] == 7).all() and (out[100:] == 0).all()
     plain = np.zeros((100, 150, 3), np.uint8)
-    assert policy._fit(Frame(image=plain, pts=0, index=0)).image is plain
+    assert policy.fit(stage, Frame(image=plain, pts=0, index=0)).image is plain
     huge = np.zeros((1000, 4000, 3), np.uint8)  # scaled to fit first, then padded
-    assert policy._fit(Frame(image=huge, pts=0, index=0)).image.shape == (960, 1920, 3)
+    assert policy.fit(stage, Frame(image=huge, pts=0, index=0)).image.shape == (960, 1920, 3)
+    assert stage.counts == ["rescaled"]
 
 
 def test_a_slot_s_next_camera_is_counted_from_none(
@@ -483,3 +490,19 @@ def test_a_slot_s_next_camera_is_counted_from_none(
     stage.begin_source(Damaged(2))  # type: ignore[arg-type]
     stage.count_damage()
     assert stage.counters.get(0, "decode_errors") == 5
+
+
+def test_policies_fit_frames_to_the_bound() -> None:
+    info = SourceInfo(uri="rtsp://x/y", width=640, height=480, time_base=Fraction(1, 1000),
+                      fps=None, frames=None, live=True)
+    live = policy_for(ProbedSource(info, ((640, 480),), live=True, bound=(1280, 960)), FAST)
+    assert isinstance(live, LivePolicy) and live.max_size == (1280, 960)
+    assert live.max_aspect is None
+    down = policy_for(ProbedSource(info, ((3840, 2160),), live=True, known=False,
+                                   bound=(3840, 2160)), FAST)
+    assert isinstance(down, LivePolicy) and down.max_aspect == SEAT_MAX_ASPECT
+    blocking = policy_for(ProbedSource(info, ((640, 480),), bound=(1920, 1080)), FAST)
+    assert isinstance(blocking, BlockingPolicy) and blocking.fit is not None
+    assert blocking.fit.bound == (1920, 1080)
+    plain = policy_for(ProbedSource(info, ((640, 480),)), FAST)
+    assert isinstance(plain, BlockingPolicy) and plain.fit is None

@@ -3,6 +3,7 @@ encoder), and reading them back."""
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -87,3 +88,59 @@ def write_image(path: Path, value: int, size: tuple[int, int] = (W, H)) -> None:
     import cv2
 
     assert cv2.imwrite(str(path), np.full((size[1], size[0], 3), value, np.uint8))
+
+
+def square_frame(size: tuple[int, int], centre: tuple[float, float],
+                 side: int) -> np.ndarray:
+    """A dark ``size`` (width, height) frame with a bright ``side``-pixel square centred
+    at ``centre`` (fractions of the width and height): where the fake backend puts its
+    person."""
+    width, height = size
+    image = np.full((height, width, 3), 20, np.uint8)
+    x, y = round(centre[0] * width - side / 2), round(centre[1] * height - side / 2)
+    image[y:y + side, x:x + side] = 250
+    return image
+
+
+def make_resizing_ts(path: Path, sizes: list[tuple[int, int]], frames_each: int, *,
+                     centre: tuple[float, float] = (0.5, 0.5), fps: int = 10) -> Path:
+    """An H.264 MPEG-TS whose resolution changes: ``frames_each`` frames at each of
+    ``sizes`` in turn (one encoder per size, the parts joined as a broadcast splices
+    them), each frame :func:`square_frame` (side 1/8 of its height) at ``centre``;
+    timestamps keep increasing across the changes."""
+    data = bytearray()
+    for part, size in enumerate(sizes):
+        piece = path.with_name(f"{path.stem}.part{part}.ts")
+        with av.open(str(piece), "w", format="mpegts") as container:
+            stream = container.add_stream("libx264", rate=fps)
+            stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+            for i in range(frames_each):
+                image = square_frame(size, centre, max(4, size[1] // 8))
+                frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+                frame.pts = part * frames_each + i
+                frame.time_base = Fraction(1, fps)
+                container.mux(stream.encode(frame))
+            container.mux(stream.encode(None))
+        data += piece.read_bytes()
+        piece.unlink()
+    path.write_bytes(bytes(data))
+    return path
+
+
+def make_rotated_video(path: Path, upright: list[np.ndarray], rotation: int,
+                       fps: int = 10) -> Path:
+    """An H.264 MP4 whose pictures are ``upright`` stored turned by ``-rotation`` degrees
+    (counter-clockwise), with a display matrix of ``rotation`` that turns them back, as
+    phones write them; ``rotation`` 0 writes them as they are, with no display matrix."""
+    k = -(rotation // 90)
+    stored = [np.ascontiguousarray(np.rot90(image, k)) for image in upright]
+    height, width = stored[0].shape[:2]
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        if rotation:
+            stream.set_display_rotation(rotation)
+        for image in stored:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")))
+        container.mux(stream.encode(None))
+    return path

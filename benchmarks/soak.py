@@ -15,16 +15,20 @@ server and the stage processes, found by walking /proc), RSS and PSS
 camera's state, lag p95 and drops from the console's /api/status.
 
 At the end it prints per process the RSS and PSS slopes per hour (least squares over the
-samples after ``--warmup`` minutes) and the fd and thread ranges, the whole tree's PSS,
-fds, threads and /dev/shm entries, and per camera the frame accounting: decoded = written
-+ dropped (+ lost), JSON lines and recorded frames against frames written, MQTT pose
-messages received (+ dropped by the run) against frames written, and the seconds of
-stream that never arrived against the seconds the camera was down. ``--json`` writes it
-all, with the raw samples. Linux only; needs the RTSP test server (.ci/apt.sh live) and
-mosquitto (.ci/apt.sh mqtt).
+samples from ``--warmup`` minutes to the run's planned end, so the shutdown is left out)
+and the fd and thread ranges, the whole tree's RSS, PSS, fds, threads and /dev/shm
+entries, and per camera the frame accounting: decoded = written + dropped (+ lost), JSON
+lines and recorded frames against frames written, MQTT pose messages received (+ dropped
+by the run) against frames written, and the seconds of stream that never arrived against
+the seconds the camera was down. ``--json`` writes it all, with the raw samples. The
+samples are appended to ``--out``/samples.jsonl as they are taken; ``--report-only OUT``
+prints the report of such a folder again (e.g. with another ``--warmup``). Linux only;
+needs the RTSP test server (.ci/apt.sh live) and mosquitto (.ci/apt.sh mqtt).
 
     python benchmarks/soak.py --minutes 120 [--cameras 2] [--camera-restart-every 15]
-        [--broker-restart-every 30] [--sample-every 10] [--warmup 5] [--json soak.json]
+        [--broker-restart-every 30] [--sample-every 10] [--warmup 5] [--out DIR]
+        [--json soak.json]
+    python benchmarks/soak.py --report-only DIR [--warmup 10]
 """
 
 from __future__ import annotations
@@ -232,10 +236,10 @@ def take_sample(t: float, run_pid: int, port: int) -> dict[str, Any]:
 
 def sample_until_exit(proc: subprocess.Popen[bytes], t0: float, port: int,
                       every_s: float, into: Path) -> None:
-    """A sample every ``every_s`` until the run exits, each a line appended to ``into``
-    (kept even if the soak itself fails later; the last one may be partial)."""
+    """A sample every ``every_s`` until the run exits, each a line written to ``into`` as
+    it is taken (kept even if the soak itself fails later; the last may be partial)."""
     next_at = t0
-    with into.open("a") as lines:
+    with into.open("w") as lines:
         while proc.poll() is None:
             lines.write(json.dumps(take_sample(time.monotonic() - t0, proc.pid, port)) + "\n")
             lines.flush()

@@ -96,11 +96,15 @@ def span(values: Iterable[float]) -> tuple[float, float] | None:
 
 
 def tree_figures(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """The whole tree per sample: total PSS slope, and ranges of the process count, the
-    fd and thread totals and the /dev/shm entries."""
+    """The whole tree per sample: total RSS (shared pages counted in every process) and
+    PSS with their slopes, and ranges of the process count, the fd and thread totals and
+    the /dev/shm entries."""
     ts = [s["t"] for s in samples]
+    rss = [sum(p["rss_mb"] for p in s["processes"]) for s in samples]
     pss = [sum(p["pss_mb"] for p in s["processes"]) for s in samples]
     return {
+        "rss_total_mb": span(rss),
+        "rss_total_slope_mb_h": slope_per_hour(ts, rss) if samples else None,
         "pss_total_mb": span(pss),
         "pss_total_slope_mb_h": slope_per_hour(ts, pss) if samples else None,
         "processes": span(len(s["processes"]) for s in samples),
@@ -218,7 +222,9 @@ def process_lines(processes: Sequence[ProcessFigures]) -> list[str]:
 
 
 def tree_lines(tree: dict[str, Any], label: str) -> list[str]:
-    return [f"whole tree ({label}): PSS {_span(tree['pss_total_mb'], '.1f')} MB "
+    return [f"whole tree ({label}): RSS {_span(tree['rss_total_mb'], '.1f')} MB "
+            f"(slope {_num(tree['rss_total_slope_mb_h'])} MB/h), PSS "
+            f"{_span(tree['pss_total_mb'], '.1f')} MB "
             f"(slope {_num(tree['pss_total_slope_mb_h'])} MB/h), processes "
             f"{_span(tree['processes'])}, fds {_span(tree['fds_total'])}, threads "
             f"{_span(tree['threads_total'])}, /dev/shm entries {_span(tree['shm_entries'])}"]

@@ -81,6 +81,8 @@ def test_tree_figures_sum_the_processes_per_sample() -> None:
     run = growing_run()
     run[3]["shm"] = 31
     tree = rep.tree_figures(run)
+    assert tree["rss_total_mb"] == (150.0, 160.0)
+    assert tree["rss_total_slope_mb_h"] == pytest.approx(60.0)
     assert tree["pss_total_mb"] == (75.0, 80.0)
     assert tree["pss_total_slope_mb_h"] == pytest.approx(30.0)
     assert tree["processes"] == (2, 2)

@@ -27,6 +27,12 @@ OTHER_TOOLS = {  # flag -> the file that defines it
     "--seconds": "benchmarks/fleet.py",
     "--trials": "benchmarks/fleet.py",
     "--kill": "benchmarks/fleet.py",
+    "--minutes": "benchmarks/soak.py",
+    "--camera-restart-every": "benchmarks/soak.py",
+    "--broker-restart-every": "benchmarks/soak.py",
+    "--sample-every": "benchmarks/soak.py",
+    "--warmup": "benchmarks/soak.py",
+    "--report-only": "benchmarks/soak.py",
     # `ray start` (the fleet's cluster is started by the user)
     "--head": "streampose/fleet/cli.py",
     "--port": "streampose/fleet/cli.py",

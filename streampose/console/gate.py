@@ -7,8 +7,9 @@ descriptors or keep its event loop busy. The gate keeps the books of every conne
 - at accept (:meth:`Gate.admit`): a connection beyond the per-address cap, the server cap
   or the file descriptor reserve (:mod:`streampose.console.fds`) first sheds the oldest
   *waiting* connection of that address (or of anyone, for the server cap and the reserve)
-  - one that has not sent a complete request yet, or sits idle between requests - and is
-  refused (closed at once) only when none is waiting. So a flood of slow clients can
+  - one that has not sent a complete request's headers yet, or sits idle between
+  requests - and is refused (closed at once) only when none is waiting. So a flood of
+  slow clients can
   neither hold the console nor keep a client that sends its request at once from getting
   in; connections inside a request (a WebSocket, an event stream) are never shed;
 - timeouts (:meth:`Gate.sweep`): a connection must send a complete request within
@@ -17,7 +18,9 @@ descriptors or keep its event loop busy. The gate keeps the books of every conne
 - WebSocket and event-stream clients (:meth:`Gate.open_stream`): at most ``max_streams``
   in all and ``max_streams_per_address`` per address.
 
-Every refusal, shed and timeout is counted (:meth:`Gate.counts`, shown in ``/metrics``).
+Every refusal, shed and timeout is counted (:meth:`Gate.counts`, shown in ``/metrics``);
+``on_limit(what, limit)`` hears of each refusal and shed (the server logs them once per
+burst).
 The gate is used from the server's event loop thread only.
 """
 
@@ -54,7 +57,7 @@ class Conn:
     """One connection's books: its client address, how to close it, whether it is inside
     a request, and when it must have sent one."""
 
-    __slots__ = ("address", "busy", "close", "deadline", "partial", "served")
+    __slots__ = ("address", "busy", "close", "deadline", "partial", "ready", "served")
 
     def __init__(self, address: str, deadline: float) -> None:
         self.address = address
@@ -64,6 +67,7 @@ class Conn:
         self.deadline = deadline
         self.served = False    # it has had a request: its waits are idle time
         self.partial = False   # bytes of a request arrived while it was waiting
+        self.ready = False     # a request's headers arrived; its handling has not begun
 
 
 class Gate:
@@ -71,9 +75,11 @@ class Gate:
 
     def __init__(self, *, limits: Limits | None = None,
                  clock: Callable[[], float] = time.monotonic,
-                 free: Callable[[], int] = free_fds) -> None:
+                 free: Callable[[], int] = free_fds,
+                 on_limit: Callable[[str, str], None] | None = None) -> None:
         self.limits = limits or Limits()
         self._clock, self._free = clock, free
+        self._on_limit = on_limit or (lambda what, limit: None)
         self._conns: dict[Conn, None] = {}
         self._per_address: Counter[str] = Counter()
         self._waiting: OrderedDict[Conn, None] = OrderedDict()  # oldest first
@@ -87,12 +93,13 @@ class Gate:
         (counted); may shed a waiting connection to make room."""
         limits = self.limits
         if self._per_address[address] >= limits.max_connections_per_address \
-                and not self._shed(address):
-            return self._refuse("address")
-        if len(self._conns) >= limits.max_connections and not self._shed(None):
-            return self._refuse("connections")
-        if self._free() < limits.fd_reserve and not self._shed(None):
-            return self._refuse("fds")
+                and not self._shed(address, "max_connections_per_address"):
+            return self._refuse("address", "max_connections_per_address")
+        if len(self._conns) >= limits.max_connections \
+                and not self._shed(None, "max_connections"):
+            return self._refuse("connections", "max_connections")
+        if self._free() < limits.fd_reserve and not self._shed(None, "fd_reserve"):
+            return self._refuse("fds", "fd_reserve")
         conn = Conn(address, self._clock() + limits.header_timeout_s)
         self._conns[conn] = None
         self._waiting[conn] = None
@@ -114,42 +121,49 @@ class Gate:
                 del self._per_address[conn.address]
         self._waiting.pop(conn, None)
 
-    def received(self, conn: Conn) -> None:
+    def received(self, conn: Conn, *, headers_end: bool = False) -> None:
         """Bytes arrived: if it is waiting, the request they begin must be complete within
-        the header timeout."""
-        if conn.busy or conn.partial:
+        the header timeout; once its headers are complete (``headers_end``) it is about to
+        be handled, so no longer shed (it will be if it waits again, idle, afterwards)."""
+        if conn.busy:
             return
-        conn.partial = True
-        conn.deadline = min(conn.deadline, self._clock() + self.limits.header_timeout_s)
+        if headers_end:  # still timed (it must begin by its deadline), never shed
+            conn.ready = True
+            self._waiting.pop(conn, None)
+            return
+        if not conn.partial:
+            conn.partial = True
+            conn.deadline = min(conn.deadline, self._clock() + self.limits.header_timeout_s)
 
     def begin(self, conn: Conn) -> None:
         """A complete request arrived: no timeout while it is handled, never shed."""
-        conn.busy, conn.served, conn.partial = True, True, False
+        conn.busy, conn.served, conn.partial, conn.ready = True, True, False, False
         self._waiting.pop(conn, None)
 
     def end(self, conn: Conn) -> None:
         """Its request is answered: it may wait idle for the next one."""
-        conn.busy, conn.partial = False, False
+        conn.busy, conn.partial, conn.ready = False, False, False
         conn.deadline = self._clock() + self.limits.idle_timeout_s
         if conn in self._conns:
             self._waiting[conn] = None
             self._waiting.move_to_end(conn)
 
     def sweep(self) -> None:
-        """Close the waiting connections past their deadline (counted)."""
+        """Close the connections not inside a request past their deadline (counted)."""
         now = self._clock()
-        for conn in [c for c in self._waiting if now >= c.deadline]:
+        for conn in [c for c in self._conns if not c.busy and now >= c.deadline]:
             timeout = "idle_timeout" if conn.served and not conn.partial else "header_timeout"
             self._counts[timeout] += 1
             self._drop(conn)
 
-    def _shed(self, address: str | None) -> bool:
+    def _shed(self, address: str | None, limit: str) -> bool:
         """Close the oldest waiting connection (of ``address``, or of anyone)."""
         victim = next((c for c in self._waiting if address is None or c.address == address),
                       None)
         if victim is None:
             return False
         self._counts["shed"] += 1
+        self._on_limit("shed", limit)
         self._drop(victim)
         return True
 
@@ -157,8 +171,9 @@ class Gate:
         self.closed(conn)
         conn.close()
 
-    def _refuse(self, reason: str) -> Conn | None:
+    def _refuse(self, reason: str, limit: str) -> Conn | None:
         self._counts[f"refused_{reason}"] += 1
+        self._on_limit("refused", limit)
         return None
 
     # -- stream clients ------------------------------------------------------------------
@@ -170,6 +185,7 @@ class Gate:
         if sum(self._streams.values()) >= limits.max_streams \
                 or self._streams[address] >= limits.max_streams_per_address:
             self._counts["refused_streams"] += 1
+            self._on_limit("refused", "max_streams")
             return False
         self._streams[address] += 1
         return True

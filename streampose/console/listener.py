@@ -8,8 +8,8 @@ closed at once: no transport, no parser), pauses a moment when ``accept()`` fail
 logs such failures once per burst (:class:`~streampose.console.burst.BurstLog`).
 
 :class:`GuardedHandler` is aiohttp's request handler that keeps the gate's books (bytes
-received, connection lost) and reports client mistakes (an oversized or malformed
-request: aiohttp answers 400/431) as counts, not tracebacks.
+received, the end of a request's headers, connection lost) and reports client mistakes
+(an oversized or malformed request: aiohttp answers 400/431) as counts, not tracebacks.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ __all__ = ["GuardedHandler", "Listener"]
 
 log = logging.getLogger(__name__)
 
-BACKLOG = 128
+BACKLOG = 1024         # the kernel queues this many; a full queue drops new clients' SYNs
 ACCEPT_BATCH = 16      # connections accepted per wake-up, at most
 ACCEPT_PAUSE_S = 0.25  # after accept() failed (out of descriptors, ...)
 
@@ -43,6 +43,7 @@ class GuardedHandler(RequestHandler):
                  **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
         self.conn, self.gate, self.burst = conn, gate, burst
+        self._tail = b""  # the last bytes received, for a header end split across reads
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -53,7 +54,11 @@ class GuardedHandler(RequestHandler):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        self.gate.received(self.conn)
+        if not self.conn.busy:  # a new request: are its headers complete?
+            seen = self._tail + data
+            end = b"\r\n\r\n" in seen
+            self._tail = b"" if end else seen[-3:]
+            self.gate.received(self.conn, headers_end=end)
         super().data_received(data)
 
     def handle_error(self, request: Any, status: int = 500, exc: BaseException | None = None,

@@ -86,8 +86,8 @@ class ConsoleServer(Resource):
         self.state, self.host, self._port = state, host, port
         self.auth = auth or Auth()
         self.origins = origins
-        self.gate = Gate(limits=limits)
         self.burst = BurstLog(log)
+        self.gate = Gate(limits=limits, on_limit=self._limit_reached)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -190,6 +190,13 @@ class ConsoleServer(Resource):
         if self._thread is not None:
             self._thread.join(timeout=10.0)
         self._thread, self._loop = None, None
+
+    def _limit_reached(self, what: str, limit: str) -> None:
+        action = {"shed": "closed the oldest waiting connection",
+                  "refused": "refused a live client" if limit == "max_streams"
+                  else "refused a connection"}[what]
+        self.burst.log(f"{what}:{limit}", logging.WARNING,
+                       "console: %s: [console] %s reached (counted in /metrics)", action, limit)
 
     def _loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         """asyncio's errors on this loop: logged once per burst of the same message."""

@@ -131,3 +131,16 @@ def test_stream_caps_per_server_and_per_address() -> None:
     gate.close_stream("a")
     assert gate.open_stream("c")
     assert gate.counts()["refused_streams"] == 2 and gate.counts()["streams"] == 3
+
+
+def test_a_connection_whose_headers_arrived_is_not_shed_but_still_timed() -> None:
+    world = World()
+    gate = world.gate(max_connections=2, header_timeout_s=2.0)
+    ready, slow = world.connect(gate), world.connect(gate)
+    assert ready and slow
+    gate.received(ready, headers_end=True)   # a whole request, not handled yet
+    gate.received(slow)
+    assert world.connect(gate) is not None and world.closed == [slow]
+    world.now = 2.0                          # its handling never began
+    gate.sweep()
+    assert ready in world.closed and gate.counts()["header_timeout"] == 2

@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import base64
 import json
+import os
 import resource
 import socket
 import statistics
@@ -55,6 +56,7 @@ class Flood:
     ws: Counter[str] = field(default_factory=Counter)
     probes: list[float | None] = field(default_factory=list)  # None: failed
     probe_errors: Counter[str] = field(default_factory=Counter)
+    fds: list[int] = field(default_factory=list)  # the run's parent's, at each probe
 
 
 def free_port() -> int:
@@ -140,20 +142,28 @@ async def ws_client(port: int, origin: str | None, hold_until: float,
         writer.close()
 
 
-async def probe(port: int, until: float, every: float, result: Flood) -> None:
+def open_fds(pid: int) -> int:
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return -1
+
+
+async def probe(port: int, pid: int, until: float, every: float, result: Flood) -> None:
     while time.monotonic() < until:
         start = time.monotonic()
+        result.fds.append(open_fds(pid))
         answer = await asyncio.to_thread(status, port, 10.0, result.probe_errors)
         result.probes.append(time.monotonic() - start if answer is not None else None)
         await asyncio.sleep(max(0.0, every - (time.monotonic() - start)))
 
 
-async def flood(port: int, args: argparse.Namespace) -> Flood:
-    result = Flood()
+async def flood(port: int, pid: int, args: argparse.Namespace) -> Flood:
+    result = Flood(fds=[open_fds(pid)])
     start = time.monotonic()
     hold_until = start + args.hold_s
     tasks = []
-    prober = asyncio.create_task(probe(port, hold_until, args.probe_every, result))
+    prober = asyncio.create_task(probe(port, pid, hold_until, args.probe_every, result))
     total = args.slow + args.ws
     for i in range(total):
         if i < args.slow:
@@ -204,7 +214,7 @@ def main() -> int:
                     print("the console never answered", file=sys.stderr)
                     return 1
                 before = lines(log)
-                result = asyncio.run(flood(port, args))
+                result = asyncio.run(flood(port, run.pid, args))
                 during = lines(log) - before
                 after = status(port, 10.0)
                 alive = run.poll() is None
@@ -232,6 +242,8 @@ def report(args: argparse.Namespace, result: Flood, during: int, after: object,
     if result.probe_errors:
         print(f"probe failures: {dict(result.probe_errors)}")
     console = after.get("console") if isinstance(after, dict) else None
+    print(f"the run's parent's open descriptors: {result.fds[0]} before the flood, at most "
+          f"{max(result.fds)} during it (limit {args.nofile})")
     print(f"console counts after the flood: {console}  (run still going then: {alive})")
     summary = out / "summary.json"
     outputs = {"out.mp4": (out / "out.mp4").stat().st_size if (out / "out.mp4").exists() else 0,

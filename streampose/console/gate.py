@@ -8,8 +8,10 @@ descriptors or keep its event loop busy. The gate keeps the books of every conne
   or the file descriptor reserve (:mod:`streampose.console.fds`) first sheds the oldest
   *waiting* connection of that address (or of anyone, for the server cap and the reserve)
   - one that has not sent a complete request's headers yet, or sits idle between
-  requests - and is refused (closed at once) only when none is waiting. So a flood of
-  slow clients can
+  requests - and is refused (closed at once) only when none is waiting. The first to go
+  are those that showed they are slow (bytes of an unfinished request, idle, or nothing
+  at all for ``GRACE_S``); a connection just accepted, whose request may be in flight, is
+  shed only when no other waits. So a flood of slow clients can
   neither hold the console nor keep a client that sends its request at once from getting
   in; connections inside a request (a WebSocket, an event stream) are never shed;
 - timeouts (:meth:`Gate.sweep`): a connection must send a complete request within
@@ -35,6 +37,8 @@ from streampose.console.fds import free_fds
 
 __all__ = ["Conn", "Gate", "Limits"]
 
+GRACE_S = 1.0  # a new connection that has sent nothing for this long counts as slow
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -57,10 +61,11 @@ class Conn:
     """One connection's books: its client address, how to close it, whether it is inside
     a request, and when it must have sent one."""
 
-    __slots__ = ("address", "busy", "close", "deadline", "partial", "ready", "served")
+    __slots__ = ("address", "busy", "close", "deadline", "partial", "ready", "served",
+                 "since")
 
-    def __init__(self, address: str, deadline: float) -> None:
-        self.address = address
+    def __init__(self, address: str, since: float, deadline: float) -> None:
+        self.address, self.since = address, since
         self.close: Callable[[], None] = _nothing  # set once the transport exists (a
         # connection shed before that is closed as soon as it exists: see Gate.connected)
         self.busy = False
@@ -82,15 +87,17 @@ class Gate:
         self._on_limit = on_limit or (lambda what, limit: None)
         self._conns: dict[Conn, None] = {}
         self._per_address: Counter[str] = Counter()
-        self._waiting: OrderedDict[Conn, None] = OrderedDict()  # oldest first
+        self._fresh: OrderedDict[Conn, None] = OrderedDict()    # nothing read yet
+        self._waiting: OrderedDict[Conn, None] = OrderedDict()  # slow or idle, oldest first
         self._streams: Counter[str] = Counter()
         self._counts: Counter[str] = Counter()
 
     # -- connections ---------------------------------------------------------------------
 
-    def admit(self, address: str) -> Conn | None:
-        """A connection just accepted from ``address``: its books, or None to refuse it
-        (counted); may shed a waiting connection to make room."""
+    def admit(self, address: str, first: bytes = b"") -> Conn | None:
+        """A connection just accepted from ``address`` that has sent ``first`` so far: its
+        books, or None to refuse it (counted); may shed a waiting connection to make
+        room."""
         limits = self.limits
         if self._per_address[address] >= limits.max_connections_per_address \
                 and not self._shed(address, "max_connections_per_address"):
@@ -100,10 +107,13 @@ class Gate:
             return self._refuse("connections", "max_connections")
         if self._free() < limits.fd_reserve and not self._shed(None, "fd_reserve"):
             return self._refuse("fds", "fd_reserve")
-        conn = Conn(address, self._clock() + limits.header_timeout_s)
+        now = self._clock()
+        conn = Conn(address, now, now + limits.header_timeout_s)
         self._conns[conn] = None
-        self._waiting[conn] = None
+        self._fresh[conn] = None
         self._per_address[address] += 1
+        if first:
+            self.received(conn, headers_end=b"\r\n\r\n" in first)
         return conn
 
     def connected(self, conn: Conn, close: Callable[[], None]) -> None:
@@ -119,7 +129,7 @@ class Gate:
             self._per_address[conn.address] -= 1
             if not self._per_address[conn.address]:
                 del self._per_address[conn.address]
-        self._waiting.pop(conn, None)
+        self._unlist(conn)
 
     def received(self, conn: Conn, *, headers_end: bool = False) -> None:
         """Bytes arrived: if it is waiting, the request they begin must be complete within
@@ -129,16 +139,19 @@ class Gate:
             return
         if headers_end:  # still timed (it must begin by its deadline), never shed
             conn.ready = True
-            self._waiting.pop(conn, None)
+            self._unlist(conn)
             return
         if not conn.partial:
             conn.partial = True
             conn.deadline = min(conn.deadline, self._clock() + self.limits.header_timeout_s)
+            if conn in self._fresh:  # it has shown itself slow: first to be shed
+                del self._fresh[conn]
+                self._waiting[conn] = None
 
     def begin(self, conn: Conn) -> None:
         """A complete request arrived: no timeout while it is handled, never shed."""
         conn.busy, conn.served, conn.partial, conn.ready = True, True, False, False
-        self._waiting.pop(conn, None)
+        self._unlist(conn)
 
     def end(self, conn: Conn) -> None:
         """Its request is answered: it may wait idle for the next one."""
@@ -156,10 +169,21 @@ class Gate:
             self._counts[timeout] += 1
             self._drop(conn)
 
+    def _unlist(self, conn: Conn) -> None:
+        self._fresh.pop(conn, None)
+        self._waiting.pop(conn, None)
+
+    def _victim(self, address: str | None) -> Conn | None:
+        """The waiting connection to shed (of ``address``, or of anyone): a new one silent
+        for ``GRACE_S``, else the oldest slow or idle one, else the oldest new one."""
+        fresh = _oldest(self._fresh, address)
+        if fresh is not None and self._clock() - fresh.since >= GRACE_S:
+            return fresh
+        return _oldest(self._waiting, address) or fresh
+
     def _shed(self, address: str | None, limit: str) -> bool:
-        """Close the oldest waiting connection (of ``address``, or of anyone)."""
-        victim = next((c for c in self._waiting if address is None or c.address == address),
-                      None)
+        """Close a waiting connection (:meth:`_victim`); False when none waits."""
+        victim = self._victim(address)
         if victim is None:
             return False
         self._counts["shed"] += 1
@@ -205,3 +229,7 @@ class Gate:
         """Connections and streams open now, and every count so far."""
         return {"connections": len(self._conns), "streams": sum(self._streams.values()),
                 **self._counts}
+
+
+def _oldest(conns: OrderedDict[Conn, None], address: str | None) -> Conn | None:
+    return next((c for c in conns if address is None or c.address == address), None)

@@ -2,10 +2,12 @@
 
 asyncio's server accepts up to its backlog of connections per turn before any of them
 reaches a protocol, and when ``accept()`` fails for want of descriptors it logs a
-traceback per attempt. This listener accepts one connection at a time, asks the
+traceback per attempt. This listener accepts one connection at a time and asks the
 :class:`~streampose.console.gate.Gate` before creating anything (a refused connection is
-closed at once: no transport, no parser), pauses a moment when ``accept()`` fails, and
-logs such failures once per burst (:class:`~streampose.console.burst.BurstLog`).
+closed at once: no transport, no parser). What a new connection has sent so far is
+peeked at, so that a complete request is known as such however busy the loop is. When
+``accept()`` fails, it pauses a moment and logs once per burst
+(:class:`~streampose.console.burst.BurstLog`).
 
 :class:`GuardedHandler` is aiohttp's request handler that keeps the gate's books (bytes
 received, the end of a request's headers, connection lost) and reports client mistakes
@@ -18,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import sys
 from typing import Any
 
 from aiohttp import web
@@ -34,6 +37,7 @@ log = logging.getLogger(__name__)
 BACKLOG = 1024         # the kernel queues this many; a full queue drops new clients' SYNs
 ACCEPT_BATCH = 16      # connections accepted per wake-up, at most
 ACCEPT_PAUSE_S = 0.25  # after accept() failed (out of descriptors, ...)
+PEEK = 16384           # bytes of a new connection looked at before admitting it
 
 
 class GuardedHandler(RequestHandler):
@@ -72,7 +76,7 @@ class GuardedHandler(RequestHandler):
         if isinstance(exc, HttpProcessingError):  # the client's mistake, answered 4xx
             log.debug("console: bad request from %s: %s", self.conn.address, exc)
             return
-        error = exc if isinstance(exc, BaseException) else None
+        error = exc if isinstance(exc, BaseException) else sys.exc_info()[1]
         self.burst.log("handler", logging.ERROR, "console: error handling a request: %r",
                        error, exc_info=error)
 
@@ -143,7 +147,17 @@ class Listener:
             self._loop.add_reader(sock.fileno(), self._accept, sock)
 
     def _take(self, client: socket.socket, address: str) -> None:
-        conn = self.gate.admit(address)
+        """Admit or refuse a new connection; what it has already sent (peeked, left for
+        aiohttp to read) tells the gate whether its request is complete, even when this
+        loop is too busy to read it soon."""
+        try:
+            first = client.recv(PEEK, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            first = b""
+        except OSError:  # reset already
+            client.close()
+            return
+        conn = self.gate.admit(address, first)
         if conn is None:
             client.close()
             return

@@ -119,7 +119,7 @@ def test_a_connection_closed_twice_is_counted_once() -> None:
     gate.closed(conn)
     gate.closed(conn)
     gate.end(conn)                # a request that ends after its connection was lost
-    assert gate.counts()["connections"] == 0 and not gate._waiting
+    assert gate.counts()["connections"] == 0 and not gate._waiting and not gate._fresh
 
 
 def test_stream_caps_per_server_and_per_address() -> None:
@@ -144,3 +144,39 @@ def test_a_connection_whose_headers_arrived_is_not_shed_but_still_timed() -> Non
     world.now = 2.0                          # its handling never began
     gate.sweep()
     assert ready in world.closed and gate.counts()["header_timeout"] == 2
+
+
+def test_slow_clients_are_shed_before_a_new_one_whose_request_may_be_in_flight() -> None:
+    world = World()
+    gate = world.gate(max_connections=3)
+    slow = world.connect(gate)
+    new = world.connect(gate)
+    idle = world.connect(gate)
+    assert slow and new and idle
+    gate.received(slow)              # half a request line
+    gate.begin(idle)
+    gate.end(idle)
+    world.now = 0.5
+    assert world.connect(gate) is not None and world.closed == [slow]
+    assert world.connect(gate) is not None and world.closed == [slow, idle]
+    assert world.connect(gate) is not None and world.closed == [slow, idle, new]  # none else
+
+
+def test_a_new_connection_silent_for_the_grace_time_is_slow() -> None:
+    world = World()
+    gate = world.gate(max_connections=2)
+    silent, slow = world.connect(gate), world.connect(gate)
+    assert silent and slow
+    gate.received(slow)
+    world.now = 1.0                  # GRACE_S: the silent one has shown itself slow first
+    assert world.connect(gate) is not None and world.closed == [silent]
+
+
+def test_what_a_new_connection_has_already_sent_counts() -> None:
+    world = World()
+    gate = world.gate(max_connections=2)
+    whole = gate.admit("a", b"GET /api/status HTTP/1.1\r\nHost: x\r\n\r\n")
+    half = gate.admit("a", b"GET / HTTP/1.1\r\n")
+    assert whole and half and whole.ready and half.partial
+    assert gate.admit("a") is not None and gate.counts()["shed"] == 1
+    assert half not in gate._conns and whole in gate._conns

@@ -249,7 +249,9 @@ def report(args: argparse.Namespace, result: Flood, during: int, after: object,
     outputs = {"out.mp4": (out / "out.mp4").stat().st_size if (out / "out.mp4").exists() else 0,
                "out.jsonl lines": lines(out / "out.jsonl"),
                "summary.json": summary.exists() and bool(json.loads(summary.read_text()))}
-    print(f"log lines during the flood: {during} (whole run: {lines(log)})")
+    print(f"log lines during the flood: {during} (whole run: {lines(log)}); the run's log:")
+    for line in log.read_text(errors="replace").splitlines()[:20]:
+        print(f"    {line[:160]}")
     print(f"run exit status: {rc}; outputs: {outputs}")
     checks = {"every probe answered": failed == 0 and bool(ok),
               f"every probe within {args.probe_limit_s} s":

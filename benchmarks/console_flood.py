@@ -18,7 +18,7 @@ the log lines the run wrote during the flood, and the run's exit status and outp
 log lines, exit status not 0, an output or the summary missing).
 
     python benchmarks/console_flood.py [--video ../shared/media/vtest.mp4] [--frames 300]
-        [--nofile 256] [--slow 2000] [--ws 500] [--rate 400] [--hold-s 20]
+        [--nofile 256] [--slow 2000] [--ws 500] [--rate 400] [--hold-s 20] [--caps N]
 """
 
 from __future__ import annotations
@@ -193,6 +193,9 @@ def main() -> int:
     parser.add_argument("--probe-every", type=float, default=0.5)
     parser.add_argument("--probe-limit-s", type=float, default=2.0)
     parser.add_argument("--max-lines", type=int, default=100)
+    parser.add_argument("--caps", type=int, default=None, help=(
+        "[console] max_connections and max_connections_per_address for the run (default: "
+        "the run's defaults); a large value leaves the descriptor reserve as the limit"))
     args = parser.parse_args()
     if not args.video.exists():
         raise SystemExit(f"no video {args.video} (the shared data folder beside the checkout)")
@@ -207,6 +210,11 @@ def main() -> int:
                "--no-progress", "--serve", f"127.0.0.1:{port}", "--serve-auth", TOKEN,
                "-o", str(out / "out.mp4"), "--json", str(out / "out.jsonl"),
                "--summary", str(out / "summary.json")]
+        if args.caps is not None:
+            pipeline = out / "caps.toml"
+            pipeline.write_text(f"[console]\nmax_connections = {args.caps}\n"
+                                f"max_connections_per_address = {args.caps}\n")
+            cmd += ["--config", str(pipeline)]
         with log.open("wb") as sink:
             run = subprocess.Popen(cmd, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT)
             try:

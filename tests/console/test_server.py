@@ -330,3 +330,20 @@ def test_live_clients_are_capped_and_counted(make_link: Any) -> None:
                    what="the live clients gone")
         assert get(server.url + "api/events", {"Authorization": "Bearer tok"}, stream=True)[0] \
             == 200
+
+
+def test_event_loop_errors_are_logged_once_per_burst(console: ConsoleServer,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    """What asyncio reports on the console's loop (as it did per failed accept()): one
+    line with its traceback, then a count."""
+    loop = console._loop
+    assert loop is not None
+    context = {"message": "socket.accept() out of system resource",
+               "exception": OSError(24, "Too many open files")}
+    with caplog.at_level(logging.DEBUG, logger="streampose.console"):
+        for _ in range(1000):
+            console._loop_error(loop, context)
+        console.burst.flush(everything=True)
+    lines = [r for r in caplog.records if r.name.startswith("streampose.console")]
+    assert len(lines) == 2 and lines[0].exc_info is not None and lines[1].exc_info is None
+    assert "999 more" in lines[1].getMessage()

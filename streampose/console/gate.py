@@ -205,14 +205,22 @@ class Gate:
     def open_stream(self, address: str) -> bool:
         """A WebSocket or event-stream client from ``address`` may start (False: refused,
         counted); pair with :meth:`close_stream`."""
-        limits = self.limits
-        if sum(self._streams.values()) >= limits.max_streams \
-                or self._streams[address] >= limits.max_streams_per_address:
-            self._counts["refused_streams"] += 1
-            self._on_limit("refused", "max_streams")
+        if not self.stream_room(address):
+            self.refuse_stream()
             return False
         self._streams[address] += 1
         return True
+
+    def stream_room(self, address: str) -> bool:
+        """Whether one more WebSocket or event-stream client from ``address`` may start."""
+        limits = self.limits
+        return sum(self._streams.values()) < limits.max_streams \
+            and self._streams[address] < limits.max_streams_per_address
+
+    def refuse_stream(self) -> None:
+        """A WebSocket or event-stream client was refused (counted)."""
+        self._counts["refused_streams"] += 1
+        self._on_limit("refused", "max_streams")
 
     def close_stream(self, address: str) -> None:
         self._streams[address] -= 1

@@ -5,7 +5,9 @@ reaches a protocol, and when ``accept()`` fails for want of descriptors it logs 
 traceback per attempt. This listener accepts one connection at a time and asks the
 :class:`~streampose.console.gate.Gate` before creating anything (a refused connection is
 closed at once: no transport, no parser). What a new connection has sent so far is
-peeked at, so that a complete request is known as such however busy the loop is. When
+peeked at, so that a complete request is known as such however busy the loop is, and a
+WebSocket or event-stream request beyond the live-client caps is answered 503 there and
+then (the same answer as the server's, with no work for it; the caps are no secret). When
 ``accept()`` fails, it pauses a moment and logs once per burst
 (:class:`~streampose.console.burst.BurstLog`).
 
@@ -38,6 +40,10 @@ BACKLOG = 1024         # the kernel queues this many; a full queue drops new cli
 ACCEPT_BATCH = 16      # connections accepted per wake-up, at most
 ACCEPT_PAUSE_S = 0.25  # after accept() failed (out of descriptors, ...)
 PEEK = 16384           # bytes of a new connection looked at before admitting it
+STREAM_ROUTES = (b"GET /api/live ", b"GET /api/live?", b"GET /api/events ",
+                 b"GET /api/events?")
+BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nContent-Type: text/plain\r\n"
+        b"Content-Length: 39\r\nConnection: close\r\n\r\ntoo many live clients; try again later\n")
 
 
 class GuardedHandler(RequestHandler):
@@ -157,6 +163,10 @@ class Listener:
         except OSError:  # reset already
             client.close()
             return
+        if _is_stream_request(first) and not self.gate.stream_room(address):
+            self.gate.refuse_stream()
+            _busy(client, len(first))
+            return
         conn = self.gate.admit(address, first)
         if conn is None:
             client.close()
@@ -177,6 +187,21 @@ class Listener:
         assert self._loop is not None
         return GuardedHandler(self.server, conn=conn, gate=self.gate, burst=self.burst,
                               loop=self._loop, **self._options)
+
+
+def _is_stream_request(first: bytes) -> bool:
+    """A complete request for a WebSocket or the event stream (judged before it reaches
+    aiohttp, so that the live-client caps refuse it without any work)."""
+    return first.startswith(STREAM_ROUTES) and b"\r\n\r\n" in first
+
+
+def _busy(client: socket.socket, received: int) -> None:
+    """Answer 503 and close: the request is read first, so that the close is a clean end
+    rather than a reset that could lose the answer."""
+    with contextlib.suppress(OSError):
+        client.recv(received, socket.MSG_DONTWAIT)
+        client.send(BUSY, socket.MSG_DONTWAIT)
+    client.close()
 
 
 def _bind(family: int, proto: int, address: Any) -> socket.socket:

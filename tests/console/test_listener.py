@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from streampose.console import listener as listener_module
 from streampose.console.burst import BurstLog
 from streampose.console.gate import Gate
 from streampose.console.listener import Listener
@@ -172,3 +173,32 @@ def test_client_load_never_takes_the_descriptors_the_run_needs(tmp_path: Any) ->
             child.kill()
     assert child.returncode == 0, err
     assert "Traceback" not in err and len(err.splitlines()) <= 10, err
+
+
+@pytest.mark.parametrize(("first", "stream"), [
+    (b"GET /api/live HTTP/1.1\r\nHost: x\r\n\r\n", True),
+    (b"GET /api/events?token=t HTTP/1.1\r\nHost: x\r\n\r\n", True),
+    (b"GET /api/live HTTP/1.1\r\nHost: x\r\n", False),        # not complete yet
+    (b"GET /api/status HTTP/1.1\r\nHost: x\r\n\r\n", False),
+    (b"GET /api/liveX HTTP/1.1\r\n\r\n", False),
+    (b"", False),
+])
+def test_which_requests_the_accept_loop_judges_as_live_clients(first: bytes,
+                                                               stream: bool) -> None:
+    assert listener_module._is_stream_request(first) is stream
+
+
+def test_a_live_client_beyond_the_caps_is_answered_503_at_accept() -> None:
+    """Structural: the request is consumed, the 503 written and the socket closed (so
+    the client reads the answer, not a reset)."""
+    ours, theirs = socket.socketpair()
+    with theirs:
+        request = b"GET /api/live HTTP/1.1\r\nHost: x\r\n\r\n"
+        theirs.sendall(request)
+        listener_module._busy(ours, len(request))
+        reply = b""
+        while chunk := theirs.recv(4096):
+            reply += chunk
+    status, _, body = reply.partition(b"\r\n\r\n")
+    assert status.startswith(b"HTTP/1.1 503") and b"Retry-After: 5" in status
+    assert f"Content-Length: {len(body)}".encode() in status

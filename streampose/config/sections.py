@@ -392,6 +392,25 @@ class ConsoleConfig(Section):
         "most pictures per second per camera in the console (only while watched)"))
     preview_width: int = option(640, low=64, high=3840, flag="", help=(
         "width of the console's pictures (scaled down, never up)"))
+    serve_origin: str | None = option(None, metavar="ORIGIN[,ORIGIN...]", help=(
+        "other origins whose pages may open the console's WebSocket (e.g. "
+        "https://ops.example:8443 behind a proxy); the console's own origin always may"))
+    header_timeout_s: float = option(10.0, low=0.05, high=3600, flag="", help=(
+        "seconds a console connection has to send a complete request's headers"))
+    idle_timeout_s: float = option(60.0, low=0.05, high=86_400, flag="", help=(
+        "seconds a console connection may stay idle between requests"))
+    max_connections: int = option(256, low=1, high=65_536, flag="", help=(
+        "most console connections at once (beyond: the oldest waiting one is closed, or "
+        "the new one refused)"))
+    max_connections_per_address: int = option(64, low=1, high=65_536, flag="", help=(
+        "most console connections at once from one client address"))
+    max_streams: int = option(32, low=1, high=65_536, flag="", help=(
+        "most WebSocket and event-stream clients at once (beyond: 503)"))
+    max_streams_per_address: int = option(8, low=1, high=65_536, flag="", help=(
+        "most WebSocket and event-stream clients at once from one client address"))
+    fd_reserve: int = option(64, low=8, high=65_536, flag="", help=(
+        "file descriptors the console leaves free for the run's own outputs (summary, "
+        "recordings): below it, connections are shed or refused"))
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -59,6 +59,11 @@ DRAWING = ("--draw-min-score", "--draw-min-keypoints")
 PROGRESS = ("--progress-every",)
 # Frames keep their real size and orientation (issue 23).
 FRAMES = ("--max-frame-size", "--no-autorotate", "--recording-resize")
+# A hostile world (issue 23): the pages that may open the console's WebSocket.
+CONSOLE = ("--serve-origin",)
+CONSOLE_LIMITS = ("header_timeout_s", "idle_timeout_s", "max_connections",
+                  "max_connections_per_address", "max_streams", "max_streams_per_address",
+                  "fd_reserve")  # [console] only
 TRACKER = ("--track-max-age", "--track-min-similarity", "--track-min-hits", "--track-sigma",
            "--track-min-scale", "--track-velocity-smoothing")
 
@@ -192,7 +197,7 @@ def test_today_s_flags_are_all_there_plus_the_tracker_s() -> None:
     words = (word.strip("[],") for word in _run_help().split())
     flags = {w for w in words if w.startswith("-") and w[1:2].isalpha() | (w[1:2] == "-")}
     groups = (TODAY, TRACKER, ADDED, MQTT, THREADS, CAMERAS, TILES, INTERVAL, DRAWING,
-              PROGRESS, FRAMES)
+              PROGRESS, FRAMES, CONSOLE)
     assert set().union(*groups) | {"-h", "--help"} == flags
 
 
@@ -282,6 +287,7 @@ def test_every_field_with_a_flag_is_on_the_command_line() -> None:
     assert toml_only == {("live", "max_backoff_s"), ("live", "slots"), ("live", "analyze_s"),
                          ("performance", "encoder_threads"), ("performance", "frame_slots"),
                          ("console", "preview_fps"), ("console", "preview_width"),
+                         *(("console", name) for name in CONSOLE_LIMITS),
                          ("events", "min_keypoints"),
                          ("mqtt", "status_interval_s"), ("mqtt", "connect_timeout_s"),
                          ("mqtt", "max_queued"), ("mqtt", "max_backoff_s"),

@@ -1,6 +1,7 @@
 """Command line: ``streampose run SOURCE... [options]``, ``streampose eval IMAGES ANN.json
 [options]`` (COCO keypoint metrics), ``streampose export``, ``streampose quantize``
-(static INT8, :mod:`streampose.quantize`) and ``streampose fleet ...`` (cameras on a Ray
+(static INT8, :mod:`streampose.quantize`), ``streampose models`` (the models found by
+name, :mod:`streampose.models.catalog`) and ``streampose fleet ...`` (cameras on a Ray
 cluster, :mod:`streampose.fleet.cli`).
 
 Exit codes: 0 success; 1 unexpected internal error; 2 bad usage or configuration;
@@ -56,10 +57,32 @@ def build_parser() -> argparse.ArgumentParser:
     quantize = sub.add_parser("quantize", help="an ONNX model to static INT8, calibrated on "
                               "your frames, layers that hurt AP kept in float")
     _add_quantize_arguments(quantize)
+    models = sub.add_parser("models", help="list the models --model NAME finds, and "
+                            "where it looks")
+    _add_models_arguments(models)
     fleet = sub.add_parser("fleet", help="cameras on a Ray cluster: up, status, add, "
                            "remove, down (pip install \"streampose[cluster]\")")
     add_fleet_arguments(fleet)
     return parser
+
+
+def _add_models_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--models-dir", type=Path, metavar="DIR",
+                   help="folder searched first (then $STREAMPOSE_MODELS, [model].dir of "
+                   "--config, the user cache)")
+    p.add_argument("--config", type=Path, metavar="PIPELINE.toml",
+                   help="pipeline file whose [model].dir is searched")
+
+
+def models_command(args: argparse.Namespace) -> int:
+    """``streampose models``: the models found by name, and the folders searched."""
+    from streampose.models.catalog import listing
+    from streampose.models.folders import model_folders
+
+    values = load_pipeline_file(args.config) if args.config is not None else {}
+    folders = model_folders(option=args.models_dir, configured=values.get("model", {}).get("dir"))
+    print("\n".join(listing(folders)))
+    return 0
 
 
 def _add_export_arguments(p: argparse.ArgumentParser) -> None:
@@ -330,6 +353,9 @@ def _main(argv: list[str] | None) -> int:
         if args.command == "quantize":
             _log_to_stderr(args.log_level)
             return quantize_command(args)
+        if args.command == "models":
+            _log_to_stderr("WARNING")
+            return models_command(args)
         if args.command == "fleet":
             _log_to_stderr("WARNING")
             return fleet_command(args)

@@ -54,8 +54,13 @@ class ModelConfig(Section):
     table: ClassVar[str] = "model"
 
     path: Path | None = option(None, flag="--model", help=(
-        "model file (ONNX) or a built-in network name (lightweight-openpose); required "
-        "here or in --config"))
+        "model file (ONNX), model name (NAME.onnx in a model folder: `streampose models` "
+        "lists them and the folders) or a built-in network name (lightweight-openpose); "
+        "required here or in --config"))
+    models_dir: Path | None = option(None, flag="--models-dir", metavar="DIR", toml=False,
+                                     help="folder searched first for --model NAME")
+    dir: Path | None = option(None, flag="", help=(
+        "folder searched for --model NAME after --models-dir and $STREAMPOSE_MODELS"))
     spec: Path | None = option(None, flag="--model-spec", metavar="SPEC.toml",
                                help="model spec TOML (default: sidecar or built-in)")
     weights: str | None = option(None, metavar="CKPT", help=(

@@ -52,6 +52,8 @@ CAMERAS = ("--cameras", "--max-streams")
 TILES = ("--min-person-height", "--tiles", "--tile-overlap", "--tile-size")
 # Pay for the pixels (issue 21): the network on every (N+1)th frame.
 INTERVAL = ("--interval",)
+# Models by name, tracking off for photos unless asked (issue 24).
+ISSUE_24 = ("--models-dir",)
 TRACKER = ("--track-max-age", "--track-min-similarity", "--track-min-hits", "--track-sigma",
            "--track-min-scale", "--track-velocity-smoothing")
 
@@ -182,7 +184,7 @@ def test_decoder_section_is_the_decoder_s_thresholds() -> None:
 def test_today_s_flags_are_all_there_plus_the_tracker_s() -> None:
     words = (word.strip("[],") for word in _run_help().split())
     flags = {w for w in words if w.startswith("-") and w[1:2].isalpha() | (w[1:2] == "-")}
-    groups = (TODAY, TRACKER, ADDED, MQTT, THREADS, CAMERAS, TILES, INTERVAL)
+    groups = (TODAY, TRACKER, ADDED, MQTT, THREADS, CAMERAS, TILES, INTERVAL, ISSUE_24)
     assert set().union(*groups) | {"-h", "--help"} == flags
 
 
@@ -269,7 +271,7 @@ def test_every_field_with_a_flag_is_on_the_command_line() -> None:
     assert toml_only == {("live", "max_backoff_s"), ("live", "slots"), ("live", "analyze_s"),
                          ("performance", "encoder_threads"), ("performance", "frame_slots"),
                          ("console", "preview_fps"), ("console", "preview_width"),
-                         ("events", "min_keypoints"),
+                         ("events", "min_keypoints"), ("model", "dir"),
                          ("mqtt", "status_interval_s"), ("mqtt", "connect_timeout_s"),
                          ("mqtt", "max_queued"), ("mqtt", "max_backoff_s"),
                          ("performance", "drain_timeout_s"), ("threads", "inter_op"),

@@ -11,6 +11,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from streampose import cli
@@ -124,3 +126,27 @@ def test_sigterm_before_the_stages_start_exits_143(
     assert code == 143
     assert capsys.readouterr().err == "streampose: terminated\n"
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+@pytest.mark.parametrize(("flags", "tracked"), [((), False), (("--tracking",), True)])
+def test_photos_are_not_tracked_unless_asked(tmp_path: Path, flags: tuple[str, ...],
+                                             tracked: bool) -> None:
+    clip = make_video(tmp_path / "clip.mp4", frames=4)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i, frame in enumerate(_frames(clip)):
+        cv2.imwrite(str(folder / f"{i}.png"), frame)
+    out = tmp_path / "o.jsonl"
+    result = run_cli("run", str(folder), "--model", "openpose-mnv2s-coco18.onnx", "--backend",
+                     "fake", "--json", str(out), *flags)
+    assert result.returncode == 0, result.stderr
+    people = [p for line in out.read_text().splitlines() for p in json.loads(line)["persons"]]
+    assert people and all((p["id"] >= 0) is tracked for p in people)
+
+
+def _frames(clip: Path) -> list[np.ndarray]:
+    capture = cv2.VideoCapture(str(clip))
+    frames = []
+    while (frame := capture.read()[1]) is not None:
+        frames.append(frame)
+    return frames

@@ -53,7 +53,7 @@ TILES = ("--min-person-height", "--tiles", "--tile-overlap", "--tile-size")
 # Pay for the pixels (issue 21): the network on every (N+1)th frame.
 INTERVAL = ("--interval",)
 # Models by name, tracking off for photos unless asked (issue 24).
-ISSUE_24 = ("--models-dir",)
+ISSUE_24 = ("--models-dir", "--tracking")
 TRACKER = ("--track-max-age", "--track-min-similarity", "--track-min-hits", "--track-sigma",
            "--track-min-scale", "--track-velocity-smoothing")
 
@@ -361,3 +361,31 @@ def test_tiles_are_off_unless_asked_for() -> None:
                    "--min-person-height", "40")
     assert (tiles.tiles.enabled, tiles.tiles.overlap, tiles.tiles.size) == (True, 32, 640)
     assert tiles.model.min_person_height == 40
+
+
+# --- tracking: on for videos and cameras, off for photos (issue 24) --------------------
+
+
+@pytest.mark.parametrize(("sources", "tracks"), [
+    (("clip.mp4",), True), (("rtsp://h/cam",), True), (("0",), True),
+    (("photo.jpg",), False), (("shots/*.png",), False), (("http://h/snap.jpg",), True),
+    (("photo.jpg", "clip.mp4"), True)])
+def test_tracking_by_default_for_videos_and_cameras_not_photos(
+        sources: tuple[str, ...], tracks: bool) -> None:
+    cfg = PipelineConfig(sources=sources, model=ModelConfig(path=Path("m")))
+    assert cfg.tracking.enabled is tracks
+
+
+def test_a_folder_of_images_is_not_tracked_unless_asked(tmp_path: Path) -> None:
+    folder = str(tmp_path)
+    assert build_config({}, given_values(parse(folder, "--model", "m"))).tracking.enabled is False
+    asked = build_config({}, given_values(parse(folder, "--model", "m", "--tracking")))
+    assert asked.tracking.enabled is True
+    assert config("--no-tracking").tracking.enabled is False
+
+
+def test_event_rules_on_photos_track_but_not_against_no_tracking() -> None:
+    line = "--line", "a:0,0,100,0"
+    assert build_config({}, given_values(parse("p.jpg", "--model", "m", *line))).tracking.enabled
+    with pytest.raises(ConfigError, match="remove --no-tracking"):
+        build_config({}, given_values(parse("p.jpg", "--model", "m", "--no-tracking", *line)))

@@ -24,6 +24,7 @@ __all__ = ["MemoryPeaks", "ProcessMemory", "process_tree", "read_memory"]
 
 PROC = Path("/proc")
 MB = 1e6
+RESCAN_EVERY = 10  # samples between two walks of every process's parent
 _ROLLUP_KEYS = {"Rss:": "rss", "Pss:": "pss"}
 
 
@@ -65,9 +66,12 @@ class MemoryPeaks:
     (named by ``names``, else as ``parent``/``forkserver``/its command) and of the tree's
     sums."""
 
-    def __init__(self, *, root: int | None = None, proc: Path = PROC) -> None:
+    def __init__(self, *, root: int | None = None, proc: Path = PROC,
+                 rescan_every: int = RESCAN_EVERY) -> None:
         self.root = os.getpid() if root is None else root
-        self._proc = proc
+        self._proc, self._rescan_every = proc, rescan_every
+        self._tree: list[int] = []
+        self._seen: set[int] = set()  # every process the walks found
         self.samples = 0
         self.now: dict[int, ProcessMemory] = {}
         self._peaks: dict[int, dict[str, Any]] = {}
@@ -77,7 +81,7 @@ class MemoryPeaks:
         """Read every process of the tree now; update the peaks."""
         if not self._proc.is_dir():
             return
-        read = [m for pid in process_tree(self.root, self._proc)
+        read = [m for pid in self._pids(names or {})
                 if (m := read_memory(pid, self._proc)) is not None]
         self.now = {m.pid: m for m in read}
         for m in read:
@@ -87,6 +91,15 @@ class MemoryPeaks:
         tree["processes"] = max(tree["processes"], len(read))
         tree["rss"] = max(tree["rss"], sum(m.rss for m in read))
         tree["pss"] = max(tree["pss"], sum(m.pss or 0 for m in read))
+
+    def _pids(self, names: Mapping[int, str]) -> list[int]:
+        """The tree's processes: found anew every ``rescan_every`` samples or when a named
+        one is new (reading every process's parent costs more than reading the tree's
+        memory), else the last ones found."""
+        if self.samples % self._rescan_every == 0 or not set(names) <= self._seen:
+            self._tree = process_tree(self.root, self._proc)
+            self._seen.update(self._tree)
+        return self._tree
 
     def _update(self, m: ProcessMemory, name: str | None) -> None:
         peak = self._peaks.setdefault(m.pid, {"rss": 0, "pss": 0, "hwm": None})

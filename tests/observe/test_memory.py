@@ -90,3 +90,14 @@ def test_this_process_and_a_child_on_the_real_proc() -> None:
     finally:
         child.kill()
         child.wait()
+
+
+def test_the_tree_is_walked_again_for_a_new_named_process(proc: Path) -> None:
+    peaks = MemoryPeaks(root=10, proc=proc, rescan_every=100)
+    peaks.sample()
+    _process(proc, 13, 11, rss_kb=4000, pss_kb=4000)  # a stage forked since
+    peaks.sample()
+    assert peaks.tree["processes"] == 3  # not walked again: not seen yet
+    peaks.sample({13: "render"})
+    assert peaks.tree["processes"] == 4
+    assert {p["process"] for p in peaks.to_json()["processes"]} >= {"render"}

@@ -54,7 +54,7 @@ class ModelConfig(Section):
 
     table: ClassVar[str] = "model"
 
-    path: Path | None = option(None, flag="--model", help=(
+    path: Path | None = option(None, flag="--model", metavar="MODEL", help=(
         "model file (ONNX), model name (NAME.onnx in a model folder: `streampose models` "
         "lists them and the folders) or a built-in network name (lightweight-openpose); "
         "required here or in --config"))

@@ -17,7 +17,8 @@
    layer, concat/resize, blocks of layers); each step's AP is measured.
 4. The model, its spec sidecar (``OUT.toml``) and the report (``OUT.json``) are written;
    the report gives AP before and after, model milliseconds per frame at one thread and at
-   the machine's threads, the layers left in float and every step tried.
+   the machine's threads (float and INT8 runs taking turns in one process, so a shared
+   machine's load weighs on both alike), the layers left in float and every step tried.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class QuantRequest:
     methods: tuple[str, ...] = DEFAULT_METHODS
     per_channel: bool = True
     reduce_range: bool = False
+    format: str = "qdq"  # or "qoperator" (models/quantize.py FORMATS)
     height: int | None = None
     spec: Path | None = None
     equalize: bool | None = None  # None: try the model as it is and equalized
@@ -254,7 +256,8 @@ class _Search:
 
         settings = QuantSettings(method=method.removesuffix(EQUALIZED),
                                  per_channel=self.request.per_channel,
-                                 reduce_range=self.request.reduce_range, exclude=exclude)
+                                 reduce_range=self.request.reduce_range,
+                                 format=self.request.format, exclude=exclude)
         path = self._new_path(step)
         quantize_model(self._base(method), path, self.inputs, spec=self.spec,
                        settings=settings, cache=self.tmp / f"ranges-{method}.json")
@@ -306,18 +309,21 @@ class _Search:
         report = QuantReport(
             model=str(self.request.model), out=str(out), method=method,
             calibration_frames=len(self.inputs), ap_float=ap_float, ap_int8=trial.ap,
-            max_drop=self.request.max_drop, ms_float=self._ms(self.request.model),
-            ms_int8=self._ms(out), float_layers=sorted(_float_layers(path)),
-            float_groups=groups, tried=self.tried)
+            max_drop=self.request.max_drop, **self._ms(out),
+            float_layers=sorted(_float_layers(path)), float_groups=groups, tried=self.tried)
         write_file(out.with_suffix(".json"), json.dumps(report.to_json(), indent=2) + "\n",
                    "quantize report")
         return report
 
-    def _ms(self, model: Path) -> dict[str, float]:
-        from streampose.models.quant_probe import model_ms
+    def _ms(self, out: Path) -> dict[str, dict[str, float]]:
+        """``ms_float`` and ``ms_int8``: per thread count, the two models timed in turns."""
+        from streampose.models.quant_probe import models_ms
 
-        return {str(n): model_ms(model, self.timing_input, input_name=self.spec.input_name,
-                                 threads=n) for n in sorted({1, _threads()})}
+        timed = {str(n): models_ms((self.request.model, out), self.timing_input,
+                                   input_name=self.spec.input_name, threads=n)
+                 for n in sorted({1, _threads()})}
+        return {"ms_float": {n: ms[0] for n, ms in timed.items()},
+                "ms_int8": {n: ms[1] for n, ms in timed.items()}}
 
 
 def _step(names: list[str]) -> str:

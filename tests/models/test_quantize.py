@@ -252,3 +252,34 @@ def test_nothing_is_written_beside_the_input_model(tiny: Path, tmp_path: Path,
                    settings=QuantSettings())
     assert given and given[0].parent not in (tiny.parent, out_dir)
     assert set(tiny.parent.iterdir()) == before
+
+
+def test_qoperator_format_writes_int8_operators(tiny: Path, tmp_path: Path) -> None:
+    from streampose.quantize import _float_layers
+
+    spec = resolve_spec(tiny)
+    out = tmp_path / "q.onnx"
+    settings = QuantSettings(format="qoperator", exclude=("head",))
+    quantize_model(tiny, out, network_inputs(frames(), spec), spec=spec, settings=settings)
+    ops = [n.op_type for n in onnx.load(str(out)).graph.node]
+    assert ops.count("QLinearConv") == 2 and ops.count("Conv") == 1
+    assert _float_layers(out) == {"head"}
+    assert "QOperator" in settings.describe() and "QOperator" not in QuantSettings().describe()
+
+
+def test_unknown_format_is_a_model_error() -> None:
+    from streampose.errors import ModelError
+
+    with pytest.raises(ModelError, match="quantization format"):
+        QuantSettings(format="qint")
+
+
+def test_command_format_option_reaches_the_model(tiny: Path, images: Path,
+                                                 tmp_path: Path) -> None:
+    out = tmp_path / "tiny-int8.onnx"
+    assert main(["quantize", str(tiny), "-o", str(out), "--calibrate", str(images),
+                 "--frames", "2", "--method", "minmax", "--format", "qoperator"]) == 0
+    assert "QLinearConv" in {n.op_type for n in onnx.load(str(out)).graph.node}
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert "QOperator" in report["tried"][0]["settings"]
+    assert set(report["ms_float"]) == set(report["ms_int8"])

@@ -14,7 +14,8 @@
    layers are left in float, one per step: each remaining group is tried on top of those
    chosen and the one that lowers the output error most is kept
    (:func:`~.models.quant_probe.compute_groups`: output decoding, output layers, first
-   layer, concat/resize, blocks of layers); each step's AP is measured.
+   layer, concat/resize, blocks of layers; when no group lowers the error by more than
+   2%, the first in that order: :func:`pick_group`); each step's AP is measured.
 4. The model, its spec sidecar (``OUT.toml``) and the report (``OUT.json``) are written;
    the report gives AP before and after, model milliseconds per frame at one thread and at
    the machine's threads (float and INT8 runs taking turns in one process, so a shared
@@ -44,8 +45,8 @@ from streampose.models.resolve import resolve_spec
 from streampose.models.spec import ModelSpec
 from streampose.outputs.writable import check_writable, write_file
 
-__all__ = ["QuantReport", "QuantRequest", "Trial", "calibration_frames", "quantize",
-           "sidecar_text"]
+__all__ = ["QuantReport", "QuantRequest", "Trial", "calibration_frames", "pick_group",
+           "quantize", "sidecar_text"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ EQUALIZED = "+equalized"  # a calibration of the equalized model (models/equaliz
 _EQUALIZED = {None: ("", EQUALIZED), False: ("",), True: (EQUALIZED,)}
 PROBE_INPUTS = 6  # calibration inputs the output error is measured on
 MAX_STEPS = 5  # groups left in float, at most, one AP measurement each
+ERROR_TIE = 0.02  # output errors closer than this (relative) do not rank groups
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -232,17 +234,20 @@ class _Search:
     def _greedy(self, method: str, groups: dict[str, tuple[str, ...]], ap_float: float,
                 best: tuple[Path, Trial]) -> tuple[tuple[Path, Trial], list[str]]:
         """Add to the float set the group that lowers the output error most (each
-        remaining group measured on top of those chosen), measure AP, until the drop is
-        within bounds or :data:`MAX_STEPS` steps; the best AP seen is kept."""
+        remaining group measured on top of those chosen; see :func:`pick_group`), measure
+        AP, until the drop is within bounds or :data:`MAX_STEPS` steps; the best AP seen
+        is kept."""
         kept, kept_names = best, []
         names: list[str] = []
+        error = best[1].error
         for _ in range(min(MAX_STEPS, len(groups))):
             nodes = tuple(n for name in names for n in groups[name])
             trials = {name: self._try(_step([*names, name]), method, (*nodes, *group))
                       for name, group in groups.items() if name not in names}
-            names.append(min(trials, key=lambda name: trials[name].error))
+            names.append(pick_group({name: t.error for name, t in trials.items()}, error))
             path = self._path_of(_step(names))
             trial = self._measured_ap(path, _step(names))
+            error = trial.error
             if (trial.ap or 0.0) > (kept[1].ap or 0.0):
                 kept, kept_names = (path, trial), list(names)
             if self._within(trial, ap_float):
@@ -324,6 +329,21 @@ class _Search:
                  for n in sorted({1, _threads()})}
         return {"ms_float": {n: ms[0] for n, ms in timed.items()},
                 "ms_int8": {n: ms[1] for n, ms in timed.items()}}
+
+
+def pick_group(errors: dict[str, float], current: float) -> str:
+    """The group to leave in float next, of those tried (``errors``: the output error
+    with each, in :func:`~.models.quant_probe.compute_groups` order, the usual suspects
+    first), ``current`` the error without any of them: the one with the lowest error,
+    unless that lowers it by less than :data:`ERROR_TIE` (relative): then the error
+    cannot rank them (a step of noise put blocks of the neck in float before the YOLO
+    head's output layers, at a cost in speed), and the first in order that does not
+    raise the error beyond that tolerance is taken."""
+    best = min(errors, key=lambda name: errors[name])
+    if errors[best] < current * (1 - ERROR_TIE):
+        return best
+    return next((name for name, error in errors.items()
+                 if error <= current * (1 + ERROR_TIE)), best)
 
 
 def _step(names: list[str]) -> str:

@@ -283,3 +283,18 @@ def test_command_format_option_reaches_the_model(tiny: Path, images: Path,
     report = json.loads(out.with_suffix(".json").read_text())
     assert "QOperator" in report["tried"][0]["settings"]
     assert set(report["ms_float"]) == set(report["ms_int8"])
+
+
+@pytest.mark.parametrize(("errors", "current", "want"), [
+    ({"output layers": 0.5, "first layer": 0.1}, 1.0, "first layer"),  # a clear winner
+    # the measured YOLO11n-pose step: differences of noise, the usual suspect first
+    ({"output layers": 0.0601, "first layer": 0.0599, "layers 35-51": 0.0598}, 0.0602,
+     "output layers"),
+    ({"output layers": 0.08, "first layer": 0.0601}, 0.06, "first layer"),  # not worse
+    ({"output layers": 0.09, "first layer": 0.08}, 0.06, "first layer"),  # all worse
+])
+def test_pick_group_ranks_by_error_unless_the_errors_are_noise(
+        errors: dict[str, float], current: float, want: str) -> None:
+    from streampose.quantize import pick_group
+
+    assert pick_group(errors, current) == want

@@ -149,6 +149,9 @@ def _add_quantize_arguments(p: argparse.ArgumentParser) -> None:
         "quantizing (auto: try both, keep the closer to float)"))
     p.add_argument("--per-tensor", action="store_true",
                    help="one scale per weight tensor (default: per output channel)")
+    p.add_argument("--format", choices=("qdq", "qoperator"), default="qdq", help=(
+        "QDQ pairs ONNX Runtime fuses into INT8 kernels at load, or QLinear* operators "
+        "in the file (default qdq: as fast here, and the float/INT8 boundary is plain)"))
     p.add_argument("--reduce-range", action="store_true",
                    help="7-bit weights (x86 CPUs without VNNI may saturate otherwise)")
     p.add_argument("--height", type=int, metavar="H",
@@ -169,7 +172,7 @@ def quantize_command(args: argparse.Namespace) -> int:
         model=args.model, out=args.out, calibrate=tuple(args.calibrate), images=images,
         annotations=None if annotations is None else Path(annotations),
         max_drop=args.max_drop, frames=args.frames, methods=tuple(args.method),
-        per_channel=not args.per_tensor, reduce_range=args.reduce_range,
+        per_channel=not args.per_tensor, reduce_range=args.reduce_range, format=args.format,
         height=args.height, spec=args.model_spec,
         equalize={"auto": None, "on": True, "off": False}[args.equalize]))
     print("\n".join(report.lines()))

@@ -39,8 +39,8 @@ from streampose.errors import ModelError
 from streampose.models.spec import ModelSpec
 from streampose.pose.letterbox import Letterbox, letterbox_into, plan_for_spec
 
-__all__ = ["FORMATS", "METHODS", "FrameCalibration", "QuantSettings", "boxed_plan", "network_inputs",
-           "node_names", "quantize_model", "quantized_nodes"]
+__all__ = ["FORMATS", "METHODS", "FrameCalibration", "QuantSettings", "boxed_plan",
+           "network_inputs", "node_names", "quantize_model", "quantized_nodes"]
 
 log = logging.getLogger(__name__)
 

@@ -3,12 +3,13 @@ the factories behind them live in tests/support/."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.coco4 import Coco4Eval, cached_coco4_eval
 from tests.support.http_server import PAYLOAD, LocalServer, refusing_url, running_server
 from tests.support.media import make_video
 
@@ -84,3 +85,11 @@ def free_slots():
         return len(taken)
 
     return count
+
+
+@pytest.fixture(scope="session")
+def coco4_eval(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Coco4Eval]:
+    """``coco4_eval("openpose-mnv2s-coco18.onnx")``: ``streampose eval`` of that
+    ../shared model on coco4 at its default size, run once and shared by every test that
+    reads it (``tests.support.coco4``; skips without ../shared)."""
+    return cached_coco4_eval(lambda: tmp_path_factory.mktemp("coco4"))

@@ -5,6 +5,7 @@ and a two-stream YOLO run with a video, JSON lines and track ids."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -20,7 +21,8 @@ from streampose.pose.poses import Poses
 from streampose.sources import probe_video
 from streampose.transport.messages import FRAME_CODEC, FrameHeader
 from streampose.transport.ring import SharedRing
-from tests.support.cli import run_cli, run_cli_pid
+from tests.support.cli import run_cli_pid
+from tests.support.coco4 import Coco4Eval
 from tests.support.shared import shared_file
 from tests.support.shm import shm_segments
 
@@ -31,14 +33,15 @@ MNV2S, MNTHIN, YOLO = ("openpose-mnv2s-coco18.onnx", "openpose-mnthin-coco18.onn
 
 
 @pytest.mark.parametrize(("model", "least_ap"), [(MNV2S, 0.40), (MNTHIN, 0.58), (YOLO, 0.65)])
-def test_coco4_ap_at_the_default_size(tmp_path: Path, model: str, least_ap: float) -> None:
+def test_coco4_ap_at_the_default_size(coco4_eval: Callable[[str], Coco4Eval], model: str,
+                                      least_ap: float) -> None:
+    """``streampose eval`` on coco4 (mnv2s's run is tests/test_evaluate.py's too: made
+    once, ``coco4_eval``)."""
     pytest.importorskip("pycocotools", reason="pycocotools (the eval extra) computes AP")
-    ann = shared_file("eval/coco4/test_coco.json")
-    out = tmp_path / "metrics.json"
-    result = run_cli("eval", str(ann.parent), str(ann), "--model",
-                     str(shared_file(f"models/{model}")), "--json", str(out), timeout=600)
-    assert result.returncode == 0, result.stderr
-    metrics = json.loads(out.read_text())
+    outcome = coco4_eval(model)
+    assert outcome.result.returncode == 0, outcome.result.stderr
+    metrics = outcome.metrics
+    assert metrics is not None
     print(model, metrics)
     assert metrics["AP"] >= least_ap and metrics["images"] == 4
 

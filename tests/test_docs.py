@@ -32,6 +32,7 @@ OTHER_TOOLS = {  # flag -> the file that defines it
     "--port": "streampose/fleet/cli.py",
     "--num-cpus": "streampose/fleet/cli.py",
     "--dist": ".ci/run",  # pytest-xdist's, in the test command
+    "--no-loadscope-reorder": ".ci/run",
 }
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.ports import free_port
 from tests.support.waiting import wait_until
 
 DEADLINE_S = 60.0  # generous: the machine may be loaded
@@ -32,12 +33,6 @@ def mosquitto_or_skip() -> str:
     if found is None:
         pytest.skip("needs Debian's mosquitto broker (bash .ci/apt.sh mqtt installs it)")
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True)

@@ -3,14 +3,43 @@ the factories behind them live in tests/support/."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.alone import run_lock
+from tests.support.coco4 import Coco4Eval, cached_coco4_eval
 from tests.support.http_server import PAYLOAD, LocalServer, refusing_url, running_server
 from tests.support.media import make_video
+
+# Marks of the tests that take seconds to minutes (real models, pipelines, live servers).
+HEAVY_MARKS = ("slow", "shared", "live", "cluster")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The files holding a slow, shared, live or cluster test run first, each file's tests
+    still together and in their order: with ``-n 2 --dist loadfile --no-loadscope-reorder``
+    the long files start early and the many short ones fill in at the end, so both
+    processes finish at about the same time."""
+    heavy = {item.path for item in items
+             if any(item.get_closest_marker(mark) for mark in HEAVY_MARKS)}
+    items.sort(key=lambda item: item.path not in heavy)  # stable: the order is kept within
+
+
+@pytest.fixture(autouse=True)
+def _alone_or_beside_others(request: pytest.FixtureRequest,
+                            tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A test marked ``alone`` (a wall-clock bound that another test's CPU load beside it
+    could break) runs while no other test of this run does: under pytest-xdist it holds a
+    lock that every other test holds shared (``tests.support.alone``)."""
+    if not hasattr(request.config, "workerinput"):  # one process: nothing runs beside it
+        yield
+        return
+    exclusive = request.node.get_closest_marker("alone") is not None
+    with run_lock(tmp_path_factory.getbasetemp().parent, exclusive=exclusive):
+        yield
 
 
 @pytest.fixture
@@ -84,3 +113,11 @@ def free_slots():
         return len(taken)
 
     return count
+
+
+@pytest.fixture(scope="session")
+def coco4_eval(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Coco4Eval]:
+    """``coco4_eval("openpose-mnv2s-coco18.onnx")``: ``streampose eval`` of that
+    ../shared model on coco4 at its default size, run once and shared by every test that
+    reads it (``tests.support.coco4``; skips without ../shared)."""
+    return cached_coco4_eval(lambda: tmp_path_factory.mktemp("coco4"))

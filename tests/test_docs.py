@@ -37,6 +37,8 @@ OTHER_TOOLS = {  # flag -> the file that defines it
     "--head": "streampose/fleet/cli.py",
     "--port": "streampose/fleet/cli.py",
     "--num-cpus": "streampose/fleet/cli.py",
+    "--dist": ".ci/run",  # pytest-xdist's, in the test command
+    "--no-loadscope-reorder": ".ci/run",
 }
 
 
@@ -60,6 +62,13 @@ def test_every_flag_the_docs_name_exists(doc: Path) -> None:
 def test_other_tools_flags_are_real() -> None:
     for flag, file in OTHER_TOOLS.items():
         assert flag in (ROOT / file).read_text(encoding="utf-8"), (flag, file)
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    """.ci/run's pytest line is the README's (plus not writing .pytest_cache)."""
+    readme = re.findall(r"python -m pytest[^\n`]*", (ROOT / "README.md").read_text("utf-8"))
+    ci = re.findall(r"^python -m pytest.*$", (ROOT / ".ci" / "run").read_text("utf-8"), re.M)
+    assert ci == [f"{readme[0]} -p no:cacheprovider"], (readme, ci)
 
 
 def test_readme_usage_block_is_the_parsers() -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -14,6 +16,7 @@ import pytest
 from streampose.cli import main
 from streampose.evaluate import METRICS
 from tests.support.cli import run_cli
+from tests.support.coco4 import Coco4Eval
 from tests.support.models import MODEL_NAME
 from tests.support.shared import shared_file
 
@@ -95,11 +98,13 @@ def test_no_detections_give_zero_and_json(tmp_path: Path, blank_images: Path) ->
 # --- the real model on coco4 ------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def coco4_metrics(tmp_path_factory: pytest.TempPathFactory) -> dict[str, float]:
-    """``streampose eval`` of the mnv2s model on coco4, metrics from ``--json``."""
+def coco4_metrics(coco4_eval: Callable[[str], Coco4Eval]) -> dict[str, float]:
+    """``streampose eval`` of the mnv2s model on coco4, metrics from ``--json`` (the run
+    tests/heads/test_real_models.py checks too: made once, ``coco4_eval``)."""
     pytest.importorskip("pycocotools", reason="pycocotools (the eval extra) computes AP")
-    ann = shared_file("eval/coco4/test_coco.json")
-    return _eval(ann.parent, ann, tmp_path_factory.mktemp("coco4") / "metrics.json")
+    outcome = coco4_eval(MODEL_NAME.name)
+    assert outcome.metrics is not None, outcome.result.stderr
+    return _checked(outcome.result, outcome.metrics)
 
 
 @pytest.mark.shared
@@ -133,7 +138,13 @@ def _eval(images: Path, ann: Path, out: Path) -> dict[str, float]:
     result = run_cli("eval", str(images), str(ann), "--model", str(model), "--json", str(out),
                      timeout=600)
     assert result.returncode == 0, result.stderr
-    metrics: dict[str, float] = json.loads(out.read_text())
+    return _checked(result, json.loads(out.read_text()))
+
+
+def _checked(result: subprocess.CompletedProcess[str],
+             metrics: dict[str, float]) -> dict[str, float]:
+    """``metrics`` (from ``--json``), once the printed table is checked to match them."""
+    assert result.returncode == 0, result.stderr
     printed = {line.split()[0]: float(line.split()[1]) for line in result.stdout.splitlines()}
     assert printed == {name: round(metrics[name], 4) for name in METRICS}
     return metrics

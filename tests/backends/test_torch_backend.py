@@ -65,6 +65,7 @@ def test_auto_backend_on_cpu(onnx_file: bool, device: str, expected: tuple) -> N
     assert choose_backend(onnx_file=onnx_file, device=device) == expected
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("device_ops", ["off", "on"])
 def test_torch_backend_in_the_pipeline(tmp_path: Path, checkpoint: Path, device_ops: str) -> None:
     """``on``: the GPU path's data flow (uint8 frames in, fp16 PAFs and peaks out) on the CPU."""

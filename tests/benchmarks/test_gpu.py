@@ -19,6 +19,7 @@ pytest.importorskip("torch", reason="the smoke run uses the torch backend")
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu.py"
 
 
+@pytest.mark.slow
 def test_gpu_benchmark_runs_as_a_cpu_smoke_test(tmp_path: Path) -> None:
     clip = make_video(tmp_path / "clip.mp4", frames=6, size=(192, 108))
     result = subprocess.run(

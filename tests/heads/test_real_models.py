@@ -5,7 +5,7 @@ and a two-stream YOLO run with a video, JSON lines and track ids."""
 from __future__ import annotations
 
 import json
-import os
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -21,9 +21,10 @@ from streampose.pose.poses import Poses
 from streampose.sources import probe_video
 from streampose.transport.messages import FRAME_CODEC, FrameHeader
 from streampose.transport.ring import SharedRing
-from tests.support.cli import run_cli
+from tests.support.cli import run_cli_pid
+from tests.support.coco4 import Coco4Eval
 from tests.support.shared import shared_file
-from tests.support.shm import SHM
+from tests.support.shm import shm_segments
 
 pytestmark = pytest.mark.shared
 
@@ -32,14 +33,15 @@ MNV2S, MNTHIN, YOLO = ("openpose-mnv2s-coco18.onnx", "openpose-mnthin-coco18.onn
 
 
 @pytest.mark.parametrize(("model", "least_ap"), [(MNV2S, 0.40), (MNTHIN, 0.58), (YOLO, 0.65)])
-def test_coco4_ap_at_the_default_size(tmp_path: Path, model: str, least_ap: float) -> None:
+def test_coco4_ap_at_the_default_size(coco4_eval: Callable[[str], Coco4Eval], model: str,
+                                      least_ap: float) -> None:
+    """``streampose eval`` on coco4 (mnv2s's run is tests/test_evaluate.py's too: made
+    once, ``coco4_eval``)."""
     pytest.importorskip("pycocotools", reason="pycocotools (the eval extra) computes AP")
-    ann = shared_file("eval/coco4/test_coco.json")
-    out = tmp_path / "metrics.json"
-    result = run_cli("eval", str(ann.parent), str(ann), "--model",
-                     str(shared_file(f"models/{model}")), "--json", str(out), timeout=600)
-    assert result.returncode == 0, result.stderr
-    metrics = json.loads(out.read_text())
+    outcome = coco4_eval(model)
+    assert outcome.result.returncode == 0, outcome.result.stderr
+    metrics = outcome.metrics
+    assert metrics is not None
     print(model, metrics)
     assert metrics["AP"] >= least_ap and metrics["images"] == 4
 
@@ -103,9 +105,9 @@ def test_two_streams_of_vtest_with_yolo_at_batch_4(tmp_path: Path) -> None:
     counts, nothing left in /dev/shm."""
     vtest, model = shared_file("media/vtest.mp4"), shared_file(f"models/{YOLO}")
     out, jsonl = tmp_path / "out_{stream}.mp4", tmp_path / "out.jsonl"
-    result = run_cli("run", str(vtest), str(vtest), "--model", str(model), "--batch", "4",
-                     "-o", str(out), "--json", str(jsonl), "--max-frames", "24",
-                     "--no-progress", timeout=900)
+    result, pid = run_cli_pid("run", str(vtest), str(vtest), "--model", str(model),
+                              "--batch", "4", "-o", str(out), "--json", str(jsonl),
+                              "--max-frames", "24", "--no-progress", timeout=900)
     assert result.returncode == 0, result.stderr
     lines = [json.loads(x) for x in jsonl.read_text().splitlines()]
     for stream in (0, 1):
@@ -116,10 +118,4 @@ def test_two_streams_of_vtest_with_yolo_at_batch_4(tmp_path: Path) -> None:
     assert people and all(len(p["keypoints"]) == 17 for p in people)
     assert {x["skeleton"] for x in lines} == {"coco17"}
     assert sum(p["id"] >= 0 for p in people) >= 0.9 * len(people)
-    assert _orphan_segments() == []
-
-
-def _orphan_segments() -> list[str]:
-    """Our shared-memory segments whose process has gone (the CLI run's, if it leaked)."""
-    names = [n for n in os.listdir(SHM) if n.startswith("sp-")]
-    return [n for n in names if not Path(f"/proc/{n.split('-')[1]}").exists()]
+    assert shm_segments(pid) == []  # the run's own (another worker's may be live)

@@ -30,7 +30,6 @@ import functools
 import os
 import selectors
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -39,6 +38,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.support.ports import free_port as free_port  # the tests' port helper, here too
 
 SYSTEM_PYTHON = Path("/usr/bin/python3")
 START_S = 60.0  # deadline for a server to be ready (generous: the machine may be loaded)
@@ -88,13 +89,6 @@ def rtsp_available() -> str | None:
     if missing:
         return f"GStreamer elements missing: {', '.join(missing)} (.ci/apt-live.sh installs them)"
     return None
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class RtspCamera:

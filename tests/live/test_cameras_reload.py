@@ -113,6 +113,7 @@ def decoded_frames(path: Path) -> int:
         return sum(1 for _ in container.decode(video=0))
 
 
+@pytest.mark.alone  # MAX_GAP_S
 def test_a_third_camera_joins_and_the_first_leaves(tmp_path: Path) -> None:
     with RtspCamera(file=VTEST) as a, RtspCamera(file=VTEST) as b, \
             RtspCamera(file=VTEST) as c:
@@ -147,6 +148,7 @@ def test_a_third_camera_joins_and_the_first_leaves(tmp_path: Path) -> None:
     assert sum(s["frames_out"] for s in summary["streams"]) == sum(map(len, walls.values()))
 
 
+@pytest.mark.alone  # MAX_GAP_S
 def test_a_freed_slot_is_reused_on_sighup_with_the_real_model(tmp_path: Path) -> None:
     if not MODEL.exists():
         pytest.skip("needs ../shared/models/openpose-mnv2s-coco18.onnx")

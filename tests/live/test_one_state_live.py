@@ -76,6 +76,7 @@ def distinct(states: list[str]) -> list[str]:
     return [s for i, s in enumerate(states) if i == 0 or s != states[i - 1]]
 
 
+@pytest.mark.alone  # IN_FLIGHT_S
 def test_console_and_mqtt_agree_through_a_reconnect(tmp_path: Path) -> None:
     broker = Mosquitto(tmp_path / "broker").start()
     subscriber = Subscriber(broker)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import socket
 from pathlib import Path
 
 import pytest
@@ -25,16 +24,14 @@ from streampose.sources import (
 from streampose.sources.probe import LIVE_DEFAULT_SIZE
 from streampose.uri import is_url
 from tests.support.media import H, W, make_pattern_video, write_image
+from tests.support.ports import free_port
 
 QUICK = LiveConfig(open_timeout_s=2.0, read_timeout_s=2.0)
 
 
 def refused_url() -> str:
     """An RTSP URL on a loopback port nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"rtsp://user:secret@127.0.0.1:{port}/cam"
+    return f"rtsp://user:secret@127.0.0.1:{free_port()}/cam"
 
 
 @pytest.mark.parametrize(

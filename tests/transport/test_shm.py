@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import multiprocessing as mp
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 from collections.abc import Callable, Iterator
 from multiprocessing import resource_tracker
@@ -48,25 +51,25 @@ def test_names_carry_the_run_prefix(make_ring: MakeRing) -> None:
     assert _ours() == [ring.name]
 
 
-def test_sweep_removes_dead_runs_and_keeps_ours(make_ring: MakeRing) -> None:
+def test_sweep_removes_dead_runs_and_keeps_ours(make_ring: MakeRing, tmp_path: Path) -> None:
+    """The dead run's entries are planted in a folder of this test's own: in /dev/shm,
+    any run started meanwhile (another xdist worker's) would sweep them first."""
     ring = make_ring(slots=1, slot_bytes=64)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    stale = [SHM / f"sem.sp-{dead.pid}-deadbeef-sem-a1b2_c3d",
-             SHM / f"sp-{dead.pid}-deadbeef-frames"]
-    alive = SHM / f"sem.sp-{os.getpid()}-deadbeef-sem-x"  # a live run's semaphore: kept
-    foreign = [SHM / f"sp-{dead.pid}-not-a-run-prefix",  # someone else's naming: left alone
-               SHM / f"sem.mp-{dead.pid}-deadbeef"]
-    for path in (*stale, alive, *foreign):
+    stale = [tmp_path / f"sem.sp-{dead.pid}-deadbeef-sem-a1b2_c3d",
+             tmp_path / f"sp-{dead.pid}-deadbeef-frames"]
+    alive = tmp_path / f"sem.sp-{os.getpid()}-deadbeef-sem-x"  # a live run's semaphore: kept
+    foreign = [tmp_path / f"sp-{dead.pid}-not-a-run-prefix",  # someone else's naming: kept
+               tmp_path / f"sem.mp-{dead.pid}-deadbeef"]
+    ours = tmp_path / ring.name  # a live run's segment: kept
+    for path in (*stale, alive, *foreign, ours):
         path.write_bytes(b"x")
-    try:
-        assert sweep_stale_segments() == [p.name for p in stale]
-        assert not any(p.exists() for p in stale)
-        assert alive.exists() and all(p.exists() for p in foreign)
-        assert (SHM / ring.name).exists()
-    finally:
-        for path in (*stale, alive, *foreign):
-            path.unlink(missing_ok=True)
+    assert sweep_stale_segments(str(tmp_path)) == [p.name for p in stale]
+    assert not any(p.exists() for p in stale)
+    assert alive.exists() and ours.exists() and all(p.exists() for p in foreign)
+    assert ring.name not in sweep_stale_segments()  # and the real /dev/shm: ours is kept
+    assert (SHM / ring.name).exists()
 
 
 def test_sweep_of_a_missing_folder_removes_nothing(tmp_path: Path) -> None:
@@ -175,27 +178,59 @@ KILLED_RUN = textwrap.dedent(
 )
 
 
+@pytest.fixture
+def aside() -> Iterator[Path]:
+    """A folder of the test's own in /dev/shm (a sweep looks at the top level only)."""
+    folder = Path(tempfile.mkdtemp(dir=SHM, prefix="test-shm-"))
+    yield folder
+    shutil.rmtree(folder)
+
+
 @pytest.mark.parametrize("end", ["kill", "exit"])
-def test_a_run_names_its_semaphores_and_a_sweep_finds_them(end: str) -> None:
+def test_a_run_names_its_semaphores_and_a_sweep_finds_them(end: str, aside: Path) -> None:
     """A run's semaphores (ring counters, queue and event locks) carry its prefix: a
     killed run's are swept like its segments; an orderly end leaves nothing. The resource
     tracker never hears of them, so it has nothing to warn about."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), *sys.path])}
-    proc = subprocess.run([sys.executable, "-c", KILLED_RUN, end], capture_output=True,
-                          text=True, env=env, timeout=60)
-    assert proc.returncode == (-9 if end == "kill" else 0), proc.stderr
-    assert proc.stderr == ""  # no "leaked semaphore" warning
-    pid, semaphore = proc.stdout.split()
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_RUN, end], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        stdout, stderr = _output_unreaped(proc)
+        pid, semaphore = stdout.split()
+        # Not reaped yet, the run counts as alive: no sweep (another xdist worker's run
+        # starting) may take what it left before it is moved to this test's own folder.
+        left = sorted(p.name for p in SHM.iterdir() if p.name.startswith(
+            (f"sp-{pid}-", f"sem.sp-{pid}-")))
+        for name in left:
+            (SHM / name).rename(aside / name)
+    finally:
+        proc.kill()
+        returncode = proc.wait(timeout=60)
+    assert returncode == (-9 if end == "kill" else 0), stderr
+    assert stderr == ""  # no "leaked semaphore" warning
     assert semaphore.startswith(f"/sp-{pid}-") and "-sem-" in semaphore
-    left = sorted(p.name for p in SHM.iterdir() if p.name.startswith(
-        (f"sp-{pid}-", f"sem.sp-{pid}-")))
     if end == "kill":
         assert f"sem.{semaphore[1:]}" in left and f"sp-{pid}-" in " ".join(left)
         assert len([n for n in left if n.startswith("sem.")]) >= 3 + 3  # ring, queue...
     else:
         assert left == []
-    assert set(sweep_stale_segments()) >= set(left)
-    assert not any((SHM / name).exists() for name in left)
+    assert set(sweep_stale_segments(str(aside))) >= set(left)
+    assert not any((aside / name).exists() or (SHM / name).exists() for name in left)
+
+
+def _output_unreaped(proc: subprocess.Popen[str]) -> tuple[str, str]:
+    """``proc``'s whole stdout and stderr (until every process holding them, the resource
+    tracker too, has ended), then wait until it has exited, without reaping it."""
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        out, err = (pool.submit(pipe.read) for pipe in (proc.stdout, proc.stderr))
+        try:
+            stdout, stderr = out.result(timeout=60), err.result(timeout=60)
+        except concurrent.futures.TimeoutError:
+            proc.kill()
+            raise
+    os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+    return stdout, stderr
+
 
 
 def test_own_run_resources_keeps_only_run_names_from_the_tracker(

@@ -62,6 +62,12 @@ class RunPlan:
         """Whether ``stream`` uses motion regions (``--motion``)."""
         return stream < len(self.motion) and self.motion[stream]
 
+    def posts_tracked(self, stream: int) -> bool:
+        """Whether render posts ``stream``'s tracked people's boxes on its board for
+        preprocess: motion regions keep them inferred, ``--interval auto`` reads their
+        speed."""
+        return self.motion_on(stream) or self.config.model.interval == "auto"
+
     @property
     def lineup(self) -> Lineup:
         """Each stream's camera at the start, and whether the cameras change

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from streampose.config.lineup import Lineup, lineup
+from streampose.planning.interval import AUTO
 from streampose.planning.layout import ProcessLayout
 from streampose.runtime.threads import ThreadBudget, ThreadPlan
 
@@ -66,7 +67,7 @@ class RunPlan:
         """Whether render posts ``stream``'s tracked people's boxes on its board for
         preprocess: motion regions keep them inferred, ``--interval auto`` reads their
         speed."""
-        return self.motion_on(stream) or self.config.model.interval == "auto"
+        return self.motion_on(stream) or self.config.model.interval == AUTO
 
     @property
     def lineup(self) -> Lineup:

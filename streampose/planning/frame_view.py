@@ -8,12 +8,16 @@ frame it makes the :class:`~streampose.planning.interval.FrameView` the
   runs on every frame of the stream (on a small grey image: cheap next to the network).
   With motion regions (``--motion``) it is the stream's region planner's own detector,
   whose boxes that planner then reuses on the frames inferred; otherwise the watch keeps
-  one. Motion pixels outside the boxes of the people render tracks are someone new,
-  when there are at least ``new_area`` of them on the small mask (one speck of noise,
-  dilated, is fewer). Each box is grown on every side by ``margin`` times its height:
-  the boxes are a frame or a few old (render runs behind preprocess), and the running
-  average background leaves a fading trail behind a walker; a new person closer than
-  that to someone tracked waits for the interval's next inferred frame.
+  one. A moving blob's box that touches none of the boxes of the people render tracks,
+  nor any blob of the stream's last inferred frame (there the network has had its look:
+  a mover it does not take for a person, a flag, a car, is not new again on every
+  frame), is someone new, when it covers at least ``NEW_AREA`` pixels of the small
+  motion mask (a speck of noise is smaller). Whole blobs, not pixels: a walker's blob is wider than
+  their keypoints' box (the silhouette, the shadow, the fading trail the running-average
+  background leaves behind them). Each tracked box is grown on every side by ``MARGIN``
+  times its height: the boxes are a frame or a few old (render runs behind
+  preprocess). A new person whose blob joins a tracked person's waits for the
+  interval's next inferred frame (at most ``interval_max`` frames).
   The tracked people's box displacement alone cannot see a person nobody tracks yet:
   that is why the detector runs even without ``--motion``.
 - **speed** (:func:`fastest`): the stream's tracked-boxes board
@@ -21,12 +25,14 @@ frame it makes the :class:`~streampose.planning.interval.FrameView` the
   ones included; two posts ``k`` frames apart are compared, each box of the later post
   with the nearest box (centres) of the earlier one, the displacement divided by the
   box's height and by ``k``; the fastest person counts. A pair farther apart than
-  ``gate`` box heights a frame is not the same person (someone came or left). The speed
-  is kept until the board is posted again.
+  ``gate`` box heights a frame is not the same person (someone came or left). Keypoint
+  boxes jitter (a keypoint found on one frame, lost on the next): the speed used is the
+  median of the last ``SMOOTH`` measures, kept until the board is posted again.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 
 import numpy as np
@@ -37,27 +43,31 @@ from streampose.transport.tracked import TrackedBoxes
 
 __all__ = ["FrameWatch", "fastest", "new_motion"]
 
-NEW_AREA = 32  # motion pixels of the small mask outside the tracked boxes: someone new
+NEW_AREA = 32  # pixels of the small motion mask: the least blob that is someone new
 MARGIN = 0.3  # a tracked box is grown on each side by this much of its height
 GATE = 0.5  # box heights a frame: a farther pair is not one person
+SMOOTH = 3  # the speed: the median of this many measures
 
 
-def new_motion(mask: np.ndarray, tracked: np.ndarray, frame_w: int, frame_h: int, *,
-               margin: float = MARGIN, new_area: int = NEW_AREA) -> bool:
-    """Whether the motion ``mask`` (small, uint8 0/255, for a ``frame_w`` x ``frame_h``
-    frame) has at least ``new_area`` pixels outside every ``tracked`` box (``(n, 4)``
-    x1, y1, x2, y2, frame pixels) grown on each side by ``margin`` times its height."""
-    outside = mask > 0
-    if int(outside.sum()) < new_area:
+def new_motion(motion: np.ndarray, tracked: np.ndarray, *, least_area: float,
+               margin: float = MARGIN) -> bool:
+    """Whether a ``motion`` box (``(m, 4)`` x1, y1, x2, y2, frame pixels, as
+    :meth:`MotionDetector.detect` gives them) of at least ``least_area`` square pixels
+    touches no ``tracked`` box grown on each side by ``margin`` times its height."""
+    motion = np.asarray(motion, np.float64).reshape(-1, 4)
+    motion = motion[(motion[:, 2] - motion[:, 0]) * (motion[:, 3] - motion[:, 1])
+                    >= least_area]
+    if not len(motion):
         return False
-    outside = outside.copy()
-    sx, sy = mask.shape[1] / frame_w, mask.shape[0] / frame_h
-    for x1, y1, x2, y2 in np.asarray(tracked, np.float64).reshape(-1, 4):
-        grow = margin * (y2 - y1)
-        c1, r1 = max(0, int((x1 - grow) * sx)), max(0, int((y1 - grow) * sy))
-        c2, r2 = int(np.ceil((x2 + grow) * sx)), int(np.ceil((y2 + grow) * sy))
-        outside[r1:r2, c1:c2] = False
-    return int(outside.sum()) >= new_area
+    tracked = np.asarray(tracked, np.float64).reshape(-1, 4)
+    if not len(tracked):
+        return True
+    grow = margin * (tracked[:, 3] - tracked[:, 1])
+    grown = tracked + np.stack([-grow, -grow, grow, grow], axis=1)
+    m, g = motion[:, None], grown[None]
+    touches = ((m[..., 0] < g[..., 2]) & (g[..., 0] < m[..., 2])
+               & (m[..., 1] < g[..., 3]) & (g[..., 1] < m[..., 3]))
+    return bool((~touches.any(axis=1)).any())
 
 
 def fastest(before: np.ndarray, after: np.ndarray, frames: int, *,
@@ -94,12 +104,24 @@ def _shift(low: np.ndarray, high: np.ndarray) -> np.ndarray:
 
 
 class _Seen:
-    """One stream's last board post read, and the speed it gave."""
+    """One stream's last board post read, and the last speeds measured."""
 
     def __init__(self) -> None:
         self.sequence = 0
         self.boxes = np.zeros((0, 4))
-        self.speed: float | None = None
+        self.speeds: deque[float] = deque(maxlen=SMOOTH)
+
+    def measure(self, sequence: int, boxes: np.ndarray) -> None:
+        """A new post: its speed against the last one."""
+        speed = fastest(self.boxes, boxes, sequence - self.sequence)
+        if speed is not None:
+            self.speeds.append(speed)
+        self.sequence, self.boxes = sequence, boxes
+
+    @property
+    def speed(self) -> float | None:
+        """The median of the last speeds (None: none measured)."""
+        return float(np.median(self.speeds)) if self.speeds else None
 
 
 class FrameWatch:
@@ -115,6 +137,7 @@ class FrameWatch:
                           for d, b in zip(given, self.boards, strict=True)]
         self._seen = [_Seen() for _ in self.boards]
         self._motion: list[np.ndarray | None] = [None] * len(self.boards)
+        self._known = [np.zeros((0, 4)) for _ in self.boards]
 
     def watches(self, stream: int) -> bool:
         return stream < len(self.boards) and self.boards[stream] is not None
@@ -124,16 +147,21 @@ class FrameWatch:
         order: its motion detector sees them all)."""
         detector, board = self.detectors[stream], self.boards[stream]
         assert detector is not None and board is not None, f"stream {stream} not watched"
-        self._motion[stream] = detector.detect(frame)
+        motion = self._motion[stream] = detector.detect(frame)
         sequence, tracked = board.latest()
         seen = self._seen[stream]
         if sequence != seen.sequence:
-            seen.speed = fastest(seen.boxes, tracked, sequence - seen.sequence)
-            seen.sequence, seen.boxes = sequence, tracked
+            seen.measure(sequence, tracked)
         mask = detector.mask
-        moved = (mask is not None and not detector.restarted
-                 and new_motion(mask, tracked, frame.shape[1], frame.shape[0]))
+        pixel = frame.shape[1] / mask.shape[1] if mask is not None else 1.0
+        moved = new_motion(motion, np.concatenate([tracked, self._known[stream]]),
+                           least_area=NEW_AREA * pixel * pixel)
         return FrameView(new_motion=moved, speed=seen.speed)
+
+    def inferred(self, stream: int) -> None:
+        """``stream``'s last frame is inferred: its blobs are no longer new."""
+        known = self._motion[stream]
+        self._known[stream] = known if known is not None else np.zeros((0, 4))
 
     def motion(self, stream: int) -> np.ndarray | None:
         """The motion boxes found on ``stream``'s last frame (None: not watched)."""
@@ -145,3 +173,4 @@ class FrameWatch:
         if detector is not None:
             detector.reset()
         self._seen[stream] = _Seen()
+        self._known[stream] = np.zeros((0, 4))

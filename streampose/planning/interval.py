@@ -80,7 +80,7 @@ class AutoIntervalPolicy:
     tracked person may move from one inferred frame to the next."""
 
     interval_max: int = 2
-    drift: float = 0.15
+    drift: float = 0.3
 
     def __post_init__(self) -> None:
         if not (isinstance(self.interval_max, int) and self.interval_max >= 0):

@@ -198,7 +198,10 @@ class PreprocessStage(Stage):
             return self.cadence.next(stream)
         with self.busy():
             view = self.watch.view(stream, frame)
-        return self.cadence.next(stream, view)
+        if not self.cadence.next(stream, view):
+            return False
+        self.watch.inferred(stream)
+        return True
 
     def _tracked(self, stream: int) -> np.ndarray:
         """The boxes of the people render tracks on ``stream`` (its latest post)."""

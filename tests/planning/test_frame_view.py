@@ -14,32 +14,28 @@ from streampose.regions.motion import MotionDetector, MotionSettings
 from streampose.transport.tracked import BOARD_LENGTH, TrackedBoxes
 
 W, H = 320, 160  # frames; the small motion mask is 160 x 80 (2 frame pixels a mask pixel)
+LEAST = 32 * 4  # NEW_AREA mask pixels, in frame pixels
+PERSON = np.array([[40.0, 20.0, 60.0, 80.0]])  # 60 px tall: grown by 18 px on each side
 
 
-def mask_with(*blobs: tuple[int, int, int, int]) -> np.ndarray:
-    """A 160 x 80 mask with 255 in each (x1, y1, x2, y2) blob (mask pixels)."""
-    mask = np.zeros((80, 160), np.uint8)
-    for x1, y1, x2, y2 in blobs:
-        mask[y1:y2, x1:x2] = 255
-    return mask
+def test_a_blob_touching_a_tracked_box_is_not_new() -> None:
+    walker = np.array([[30.0, 20.0, 90.0, 90.0]])  # wider than the keypoints: a trail
+    assert not new_motion(walker, PERSON, least_area=LEAST)
+    assert new_motion(walker, np.zeros((0, 4)), least_area=LEAST)
 
 
-def test_motion_inside_a_tracked_box_is_not_new() -> None:
-    mask = mask_with((20, 10, 30, 40))  # frame x 40..60, y 20..80
-    assert not new_motion(mask, np.array([[40.0, 20.0, 60.0, 80.0]]), W, H)
-    assert new_motion(mask, np.zeros((0, 4)), W, H)
-
-
-def test_motion_beyond_the_tracked_box_margin_is_new() -> None:
-    mask = mask_with((20, 10, 30, 40), (100, 10, 110, 40))  # someone else, far right
-    assert new_motion(mask, np.array([[40.0, 20.0, 60.0, 80.0]]), W, H)
-    edge = mask_with((12, 10, 38, 40))  # the margin: 0.3 box heights, 18 px, 9 mask px
-    assert not new_motion(edge, np.array([[40.0, 20.0, 60.0, 80.0]]), W, H)
+def test_a_blob_beyond_the_tracked_box_margin_is_new() -> None:
+    near = np.array([[75.0, 20.0, 95.0, 80.0]])  # 15 px right of the box: in the margin
+    far = np.array([[200.0, 20.0, 220.0, 80.0]])  # someone else
+    assert not new_motion(near, PERSON, least_area=LEAST)
+    assert new_motion(np.concatenate([near, far]), PERSON, least_area=LEAST)
+    assert new_motion(near + np.array([4.0, 0, 4.0, 0]), PERSON, least_area=LEAST)  # 19 px
 
 
 def test_a_speck_is_not_new_motion() -> None:
-    assert not new_motion(mask_with((100, 10, 105, 15)), np.zeros((0, 4)), W, H)  # 25 px
-    assert not new_motion(mask_with(), np.zeros((0, 4)), W, H)
+    speck = np.array([[200.0, 20.0, 210.0, 30.0]])  # 100 square px: 25 mask pixels
+    assert not new_motion(speck, np.zeros((0, 4)), least_area=LEAST)
+    assert not new_motion(np.zeros((0, 4)), np.zeros((0, 4)), least_area=LEAST)
 
 
 def test_the_fastest_tracked_box_in_box_heights_per_frame() -> None:
@@ -84,6 +80,31 @@ def test_the_watch_sees_a_newcomer_then_follows_the_board() -> None:
     view = watch.view(0, frame_with((108, 60)))
     assert not view.new_motion and view.speed == pytest.approx(0.1)  # 4 px of 40 a frame
     assert watch.motion(0) is not None and len(watch.motion(0))  # type: ignore[arg-type]
+
+
+def test_the_speed_is_the_median_of_the_last_three_measures() -> None:
+    board = TrackedBoxes(mp.get_context("spawn").Array("d", BOARD_LENGTH))
+    watch = FrameWatch(boards=[board], settings=MotionSettings(width=160))
+    box = np.array([[100.0, 60.0, 120.0, 100.0]])
+    speeds = []
+    for shift in (0, 4, 8, 20, 24, 28):  # 0.1, 0.1, 0.3 (a jump), 0.1, 0.1 a frame
+        board.write(box + np.array([shift, 0, shift, 0]))
+        speeds.append(watch.view(0, frame_with()).speed)
+    assert speeds == [None, pytest.approx(0.1), pytest.approx(0.1), pytest.approx(0.1),
+                      pytest.approx(0.1), pytest.approx(0.1)]
+
+
+def test_a_blob_the_network_already_saw_is_not_new_again() -> None:
+    """A mover nobody tracks (the network did not take it for a person) is new on the
+    frames before an inferred one, not after."""
+    board = TrackedBoxes(mp.get_context("spawn").Array("d", BOARD_LENGTH))
+    watch = FrameWatch(boards=[board], settings=MotionSettings(width=160))
+    watch.view(0, frame_with())
+    assert watch.view(0, frame_with((100, 60))).new_motion
+    assert watch.view(0, frame_with((104, 60))).new_motion  # not inferred yet
+    watch.inferred(0)
+    assert not watch.view(0, frame_with((108, 60))).new_motion
+    assert watch.view(0, frame_with((108, 60), (250, 20))).new_motion  # another one
 
 
 def test_a_stream_lends_its_own_detector() -> None:

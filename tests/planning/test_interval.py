@@ -88,7 +88,7 @@ def test_auto_a_slowdown_lengthens_one_step_per_inferred_frame() -> None:
     assert policy.step(1, 0, FrameView(speed=0.01)) == (True, 1)
     assert policy.step(1, 1, FrameView(speed=0.01)) == (False, 1)
     assert policy.step(2, 1, FrameView(speed=0.01)) == (True, 2)
-    assert policy.step(2, 2, FrameView(speed=0.06)) == (True, 1)  # cut at once
+    assert policy.step(2, 2, FrameView(speed=0.12)) == (True, 1)  # cut at once
 
 
 def test_auto_a_new_camera_starts_at_interval_0() -> None:

@@ -7,19 +7,18 @@ frame it makes the :class:`~streampose.planning.interval.FrameView` the
 - **new motion** (:func:`new_motion`): a :class:`~streampose.regions.motion.MotionDetector`
   runs on every frame of the stream (on a small grey image: cheap next to the network).
   With motion regions (``--motion``) it is the stream's region planner's own detector,
-  whose boxes that planner then reuses on the frames inferred; otherwise the watch keeps
-  one. A moving blob's box that touches none of the boxes of the people render tracks,
-  nor any blob of the stream's last inferred frame (there the network has had its look:
-  a mover it does not take for a person, a flag, a car, is not new again on every
-  frame), is someone new, when it covers at least ``NEW_AREA`` pixels of the small
-  motion mask (a speck of noise is smaller). Whole blobs, not pixels: a walker's blob is wider than
-  their keypoints' box (the silhouette, the shadow, the fading trail the running-average
-  background leaves behind them). Each tracked box is grown on every side by ``MARGIN``
-  times its height: the boxes are a frame or a few old (render runs behind
-  preprocess). A new person whose blob joins a tracked person's waits for the
+  whose boxes that planner then reuses on the frames inferred; otherwise the watch
+  keeps one (the tracked people's boxes alone cannot see a person nobody tracks yet).
+  A moving blob is someone new when it touches none of the boxes of the people render
+  tracks, nor any blob of the stream's last inferred frame (there the network has had
+  its look: a mover it does not take for a person, a car, a flag, is not new again on
+  every frame), and covers at least ``NEW_AREA`` pixels of the small motion mask (a
+  speck of noise is smaller). Whole blobs, not pixels: a walker's blob is wider than
+  their keypoints' box (the silhouette, the shadow, the fading trail the
+  running-average background leaves behind them). Each box is grown on every side by
+  ``MARGIN`` times its height: the tracked boxes are a frame or a few old (render runs
+  behind preprocess). A new person whose blob joins a tracked person's waits for the
   interval's next inferred frame (at most ``interval_max`` frames).
-  The tracked people's box displacement alone cannot see a person nobody tracks yet:
-  that is why the detector runs even without ``--motion``.
 - **speed** (:func:`fastest`): the stream's tracked-boxes board
   (:mod:`streampose.transport.tracked`) is posted by render at every frame, carried
   ones included; two posts ``k`` frames apart are compared, each box of the later post

@@ -1,7 +1,8 @@
 """Command line: ``streampose run SOURCE... [options]``, ``streampose eval IMAGES ANN.json
 [options]`` (COCO keypoint metrics), ``streampose export``, ``streampose quantize``
 (static INT8, :mod:`streampose.quantize`), ``streampose engine`` (a TensorRT engine built
-ahead of a run, :mod:`streampose.backends.tensorrt.prebuild`) and ``streampose fleet ...``
+ahead of a run, :mod:`streampose.backends.tensorrt.prebuild`), ``streampose models`` (the
+models found by name, :mod:`streampose.models.catalog`) and ``streampose fleet ...``
 (cameras on a Ray cluster, :mod:`streampose.fleet.cli`).
 
 Exit codes: 0 success; 1 unexpected internal error; 2 bad usage or configuration;
@@ -66,10 +67,32 @@ def build_parser() -> argparse.ArgumentParser:
     engine = sub.add_parser("engine", help="build a TensorRT engine into the engine cache "
                             "before a run: fp16, or int8 calibrated on your frames")
     _add_engine_arguments(engine)
+    models = sub.add_parser("models", help="list the models --model NAME finds, and "
+                            "where it looks")
+    _add_models_arguments(models)
     fleet = sub.add_parser("fleet", help="cameras on a Ray cluster: up, status, add, "
                            "remove, down (pip install \"streampose[cluster]\")")
     add_fleet_arguments(fleet)
     return parser
+
+
+def _add_models_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--models-dir", type=Path, metavar="DIR",
+                   help="folder searched first (then $STREAMPOSE_MODELS, [model].dir of "
+                   "--config, the user cache)")
+    p.add_argument("--config", type=Path, metavar="PIPELINE.toml",
+                   help="pipeline file whose [model].dir is searched")
+
+
+def models_command(args: argparse.Namespace) -> int:
+    """``streampose models``: the models found by name, and the folders searched."""
+    from streampose.models.catalog import listing
+    from streampose.models.folders import model_folders
+
+    values = load_pipeline_file(args.config) if args.config is not None else {}
+    folders = model_folders(option=args.models_dir, configured=values.get("model", {}).get("dir"))
+    print("\n".join(listing(folders)))
+    return 0
 
 
 def _add_export_arguments(p: argparse.ArgumentParser) -> None:
@@ -126,6 +149,9 @@ def _add_quantize_arguments(p: argparse.ArgumentParser) -> None:
         "quantizing (auto: try both, keep the closer to float)"))
     p.add_argument("--per-tensor", action="store_true",
                    help="one scale per weight tensor (default: per output channel)")
+    p.add_argument("--format", choices=("qdq", "qoperator"), default="qdq", help=(
+        "QDQ pairs ONNX Runtime fuses into INT8 kernels at load, or QLinear* operators "
+        "in the file (default qdq: as fast here, and the float/INT8 boundary is plain)"))
     p.add_argument("--reduce-range", action="store_true",
                    help="7-bit weights (x86 CPUs without VNNI may saturate otherwise)")
     p.add_argument("--height", type=int, metavar="H",
@@ -146,7 +172,7 @@ def quantize_command(args: argparse.Namespace) -> int:
         model=args.model, out=args.out, calibrate=tuple(args.calibrate), images=images,
         annotations=None if annotations is None else Path(annotations),
         max_drop=args.max_drop, frames=args.frames, methods=tuple(args.method),
-        per_channel=not args.per_tensor, reduce_range=args.reduce_range,
+        per_channel=not args.per_tensor, reduce_range=args.reduce_range, format=args.format,
         height=args.height, spec=args.model_spec,
         equalize={"auto": None, "on": True, "off": False}[args.equalize]))
     print("\n".join(report.lines()))
@@ -364,7 +390,18 @@ def summary_line(summary: Summary) -> str:
     mqtt = sum(s.get("mqtt_dropped", 0) for s in streams)
     return (f"streampose: {frames_in} frames in, {summary.frames_out} out, {dropped} dropped"
             f"{errors} in {summary.wall_s:.1f} s ({summary.fps:.1f} fps, {steady} fps after "
-            f"start-up); busy: {busy}" + (f"; MQTT messages dropped: {mqtt}" if mqtt else ""))
+            f"start-up); busy: {busy}" + (f"; MQTT messages dropped: {mqtt}" if mqtt else "")
+            + memory_text(summary))
+
+
+def memory_text(summary: Summary) -> str:
+    """``; memory peak: 580 MB PSS, 890 MB RSS, 9 processes`` (the whole process tree);
+    "" where it was not measured."""
+    tree = summary.extra.get("memory", {}).get("tree")
+    if not tree:
+        return ""
+    return (f"; memory peak: {tree['peak_pss_mb']:.0f} MB PSS, {tree['peak_rss_mb']:.0f} MB "
+            f"RSS, {tree['processes']} processes")
 
 
 def run_command(args: argparse.Namespace, config: PipelineConfig) -> int:
@@ -418,6 +455,9 @@ def _main(argv: list[str] | None) -> int:
         if args.command == "engine":
             _log_to_stderr(args.log_level)
             return engine_command(args)
+        if args.command == "models":
+            _log_to_stderr("WARNING")
+            return models_command(args)
         if args.command == "fleet":
             _log_to_stderr("WARNING")
             return fleet_command(args)

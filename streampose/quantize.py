@@ -14,10 +14,12 @@
    layers are left in float, one per step: each remaining group is tried on top of those
    chosen and the one that lowers the output error most is kept
    (:func:`~.models.quant_probe.compute_groups`: output decoding, output layers, first
-   layer, concat/resize, blocks of layers); each step's AP is measured.
+   layer, concat/resize, blocks of layers; when no group lowers the error by more than
+   2%, the first in that order: :func:`pick_group`); each step's AP is measured.
 4. The model, its spec sidecar (``OUT.toml``) and the report (``OUT.json``) are written;
    the report gives AP before and after, model milliseconds per frame at one thread and at
-   the machine's threads, the layers left in float and every step tried.
+   the machine's threads (float and INT8 runs taking turns in one process, so a shared
+   machine's load weighs on both alike), the layers left in float and every step tried.
 """
 
 from __future__ import annotations
@@ -41,8 +43,8 @@ from streampose.models.resolve import resolve_spec
 from streampose.models.spec import ModelSpec
 from streampose.outputs.writable import check_writable, write_file
 
-__all__ = ["QuantReport", "QuantRequest", "Trial", "calibration_frames", "quantize",
-           "sidecar_text"]
+__all__ = ["QuantReport", "QuantRequest", "Trial", "calibration_frames", "pick_group",
+           "quantize", "sidecar_text"]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,7 @@ EQUALIZED = "+equalized"  # a calibration of the equalized model (models/equaliz
 _EQUALIZED = {None: ("", EQUALIZED), False: ("",), True: (EQUALIZED,)}
 PROBE_INPUTS = 6  # calibration inputs the output error is measured on
 MAX_STEPS = 5  # groups left in float, at most, one AP measurement each
+ERROR_TIE = 0.02  # output errors closer than this (relative) do not rank groups
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,6 +70,7 @@ class QuantRequest:
     methods: tuple[str, ...] = DEFAULT_METHODS
     per_channel: bool = True
     reduce_range: bool = False
+    format: str = "qdq"  # or "qoperator" (models/quantize.py FORMATS)
     height: int | None = None
     spec: Path | None = None
     equalize: bool | None = None  # None: try the model as it is and equalized
@@ -218,17 +222,20 @@ class _Search:
     def _greedy(self, method: str, groups: dict[str, tuple[str, ...]], ap_float: float,
                 best: tuple[Path, Trial]) -> tuple[tuple[Path, Trial], list[str]]:
         """Add to the float set the group that lowers the output error most (each
-        remaining group measured on top of those chosen), measure AP, until the drop is
-        within bounds or :data:`MAX_STEPS` steps; the best AP seen is kept."""
+        remaining group measured on top of those chosen; see :func:`pick_group`), measure
+        AP, until the drop is within bounds or :data:`MAX_STEPS` steps; the best AP seen
+        is kept."""
         kept, kept_names = best, []
         names: list[str] = []
+        error = best[1].error
         for _ in range(min(MAX_STEPS, len(groups))):
             nodes = tuple(n for name in names for n in groups[name])
             trials = {name: self._try(_step([*names, name]), method, (*nodes, *group))
                       for name, group in groups.items() if name not in names}
-            names.append(min(trials, key=lambda name: trials[name].error))
+            names.append(pick_group({name: t.error for name, t in trials.items()}, error))
             path = self._path_of(_step(names))
             trial = self._measured_ap(path, _step(names))
+            error = trial.error
             if (trial.ap or 0.0) > (kept[1].ap or 0.0):
                 kept, kept_names = (path, trial), list(names)
             if self._within(trial, ap_float):
@@ -242,7 +249,8 @@ class _Search:
 
         settings = QuantSettings(method=method.removesuffix(EQUALIZED),
                                  per_channel=self.request.per_channel,
-                                 reduce_range=self.request.reduce_range, exclude=exclude)
+                                 reduce_range=self.request.reduce_range,
+                                 format=self.request.format, exclude=exclude)
         path = self._new_path(step)
         quantize_model(self._base(method), path, self.inputs, spec=self.spec,
                        settings=settings, cache=self.tmp / f"ranges-{method}.json")
@@ -294,18 +302,36 @@ class _Search:
         report = QuantReport(
             model=str(self.request.model), out=str(out), method=method,
             calibration_frames=len(self.inputs), ap_float=ap_float, ap_int8=trial.ap,
-            max_drop=self.request.max_drop, ms_float=self._ms(self.request.model),
-            ms_int8=self._ms(out), float_layers=sorted(_float_layers(path)),
-            float_groups=groups, tried=self.tried)
+            max_drop=self.request.max_drop, **self._ms(out),
+            float_layers=sorted(_float_layers(path)), float_groups=groups, tried=self.tried)
         write_file(out.with_suffix(".json"), json.dumps(report.to_json(), indent=2) + "\n",
                    "quantize report")
         return report
 
-    def _ms(self, model: Path) -> dict[str, float]:
-        from streampose.models.quant_probe import model_ms
+    def _ms(self, out: Path) -> dict[str, dict[str, float]]:
+        """``ms_float`` and ``ms_int8``: per thread count, the two models timed in turns."""
+        from streampose.models.quant_probe import models_ms
 
-        return {str(n): model_ms(model, self.timing_input, input_name=self.spec.input_name,
-                                 threads=n) for n in sorted({1, _threads()})}
+        timed = {str(n): models_ms((self.request.model, out), self.timing_input,
+                                   input_name=self.spec.input_name, threads=n)
+                 for n in sorted({1, _threads()})}
+        return {"ms_float": {n: ms[0] for n, ms in timed.items()},
+                "ms_int8": {n: ms[1] for n, ms in timed.items()}}
+
+
+def pick_group(errors: dict[str, float], current: float) -> str:
+    """The group to leave in float next, of those tried (``errors``: the output error
+    with each, in :func:`~.models.quant_probe.compute_groups` order, the usual suspects
+    first), ``current`` the error without any of them: the one with the lowest error,
+    unless that lowers it by less than :data:`ERROR_TIE` (relative): then the error
+    cannot rank them (a step of noise put blocks of the neck in float before the YOLO
+    head's output layers, at a cost in speed), and the first in order that does not
+    raise the error beyond that tolerance is taken."""
+    best = min(errors, key=lambda name: errors[name])
+    if errors[best] < current * (1 - ERROR_TIE):
+        return best
+    return next((name for name, error in errors.items()
+                 if error <= current * (1 + ERROR_TIE)), best)
 
 
 def _step(names: list[str]) -> str:

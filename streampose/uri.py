@@ -117,27 +117,36 @@ def redact(uri: str) -> str:
 
 
 _NAME_CHARS = re.compile(r"[^A-Za-z0-9_-]+")
+_URL_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")  # a URL's name keeps its host's dots
 
 
 def camera_name(uri: str) -> str:
-    """A short name for a source, safe in MQTT topics, file names and URLs.
+    """A short, readable name for a source, safe in MQTT topics, file names and URLs.
 
-    ``rtsp://user:pw@cam7.local:8554/live/main`` -> ``cam7_local-live-main``; a file
-    ``/v/entrance.mp4`` -> ``entrance``; webcam ``0`` -> ``webcam0``. Credentials, ports
-    and query strings never appear.
+    A URL: its host, its port when it has one and its path's parts, joined by ``-``
+    (``rtsp://user:pw@cam7.local:8554/live/main`` -> ``cam7.local-8554-live-main``,
+    ``rtsp://127.0.0.1:8554/cam0`` -> ``127.0.0.1-8554-cam0``); a file
+    ``/v/entrance.mp4`` -> ``entrance``; webcam ``0`` -> ``webcam0``. Other characters
+    than letters, digits, ``_``, ``-`` (and ``.`` in a URL's name) become ``_``.
+    Credentials and query strings never appear.
     """
     if is_webcam(uri):
         return "webcam" + uri.rsplit("video", 1)[-1]
     if is_url(uri):
-        try:
-            parts = urlsplit(uri)
-            host = parts.hostname or ""
-            raw = "-".join(p for p in [host.replace(".", "_"), *parts.path.split("/")] if p)
-        except ValueError:
-            raw = "camera"
-    else:
-        raw = Path(uri.rstrip("/")).stem
+        return _URL_NAME_CHARS.sub("_", _url_name(uri)).strip("._-") or "camera"
+    raw = Path(uri.rstrip("/")).stem
     return _NAME_CHARS.sub("_", raw).strip("_") or "camera"
+
+
+def _url_name(uri: str) -> str:
+    """``host-port-path-parts`` of a URL (no user, password or query); "" if malformed."""
+    try:
+        parts = urlsplit(uri)
+        port = parts.port
+    except ValueError:
+        return ""
+    pieces = [parts.hostname or "", "" if port is None else str(port), *parts.path.split("/")]
+    return "-".join(p for p in pieces if p)
 
 
 def unique_names(names: list[str]) -> tuple[str, ...]:

@@ -12,6 +12,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from streampose import cli
@@ -166,3 +168,27 @@ def test_the_status_table_leaves_out_the_counters_not_in_use(
     assert cli.unused_counters(cli.config_of(_args(*argv))) == unused
     live = cli.build_parser().parse_args(["run", "rtsp://cam/1", "--model", "m.onnx"])
     assert "reconnects" not in cli.unused_counters(cli.config_of(live))
+
+
+@pytest.mark.parametrize(("flags", "tracked"), [((), False), (("--tracking",), True)])
+def test_photos_are_not_tracked_unless_asked(tmp_path: Path, flags: tuple[str, ...],
+                                             tracked: bool) -> None:
+    clip = make_video(tmp_path / "clip.mp4", frames=4)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i, frame in enumerate(_frames(clip)):
+        cv2.imwrite(str(folder / f"{i}.png"), frame)
+    out = tmp_path / "o.jsonl"
+    result = run_cli("run", str(folder), "--model", "openpose-mnv2s-coco18.onnx", "--backend",
+                     "fake", "--json", str(out), *flags)
+    assert result.returncode == 0, result.stderr
+    people = [p for line in out.read_text().splitlines() for p in json.loads(line)["persons"]]
+    assert people and all((p["id"] >= 0) is tracked for p in people)
+
+
+def _frames(clip: Path) -> list[np.ndarray]:
+    capture = cv2.VideoCapture(str(clip))
+    frames = []
+    while (frame := capture.read()[1]) is not None:
+        frames.append(frame)
+    return frames

@@ -9,12 +9,15 @@ from streampose.uri import camera_name, check_url, unique_names
 
 
 @pytest.mark.parametrize(("uri", "name"), [
-    ("rtsp://user:secret@cam7.local:8554/live/main", "cam7_local-live-main"),
+    ("rtsp://user:secret@cam7.local:8554/live/main", "cam7.local-8554-live-main"),
+    ("rtsp://127.0.0.1:8554/cam0", "127.0.0.1-8554-cam0"),
+    ("rtsp://admin:secret@[::1]:554/a b/../c", "1-554-a_b-..-c"),
+    ("rtsp://secret@host/x", "host-x"),
     ("/videos/entrance.mp4", "entrance"),
     ("frames/", "frames"),
     ("0", "webcam0"),
     ("/dev/video2", "webcam2"),
-    ("http://10.0.0.5/stream?token=abc", "10_0_0_5-stream"),
+    ("http://10.0.0.5/stream?token=abc", "10.0.0.5-stream"),
     ("rtsp://[::1", "camera"),
     ("weird name (1).mp4", "weird_name_1"),
 ])

@@ -138,6 +138,8 @@ def _add(group: Any, opt: Option) -> None:  # an argparse argument group
 
 
 def _kind_arguments(opt: Option) -> dict[str, Any]:
+    if opt.kind == "bool" and opt.optional:  # unset: decided from the run
+        return {"action": argparse.BooleanOptionalAction}
     if opt.kind == "bool":
         return {"action": "store_false" if opt.meta.negate else "store_true"}
     if opt.kind == "tables":

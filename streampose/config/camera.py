@@ -11,7 +11,7 @@ from streampose.uri import NETWORK_SCHEMES, URL_SCHEME, check_url, is_webcam, re
 
 __all__ = ["NAME", "TRANSPORTS", "Camera", "check_camera_url"]
 
-NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")  # as streampose.uri.camera_name makes
 TRANSPORTS = ("tcp", "udp")
 _RTSP = ("rtsp", "rtsps")
 
@@ -36,7 +36,7 @@ class Camera:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not NAME.match(self.name):
             raise ConfigError(f"name = {self.name!r}: a camera name is letters, digits, "
-                              "'_' and '-' (e.g. \"door-1\")")
+                              "'_', '-' and '.' (not first; e.g. \"door-1\")")
         if not isinstance(self.url, str) or not self.url.strip():
             raise ConfigError(f"url = {_shown(self.url)}: expected a non-empty string "
                               "(rtsp://..., a video file, or a webcam index)")

@@ -10,7 +10,7 @@ pipeline tables a ``--config`` file holds (``[model]``, ``[batching]``, ``[outpu
     video = "recordings/{camera}.mp4"   # one file per camera
 
     [[camera]]
-    name = "door"                       # unique, letters, digits, '_' and '-'
+    name = "door"                       # unique: letters, digits, '_', '-', '.'
     url = "rtsp://user:pw@10.0.0.5/stream1"
     transport = "tcp"                   # RTSP only: tcp or udp
     [[camera]]
@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from streampose.config.camera import NAME, Camera, check_camera_url
+from streampose.config.camera import Camera, check_camera_url
 from streampose.config.sections import SECTIONS
 from streampose.config.toml import read_toml, resolve_path, table_values
 from streampose.errors import ConfigError
@@ -46,6 +46,7 @@ __all__ = ["CAMERA_TABLE", "Camera", "CamerasFile", "dump_cameras", "load_camera
            "redact_text"]
 
 CAMERA_TABLE = "camera"  # [[camera]]
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")  # a TOML key written without quotes
 _URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://(?!\[)[^\s'\"]+")  # not mqtt://[user:pass@]...
 
 
@@ -206,7 +207,7 @@ def _is_tables(table: str, key: str) -> bool:
 
 
 def _key(key: str) -> str:
-    return key if NAME.match(key) else _string(key)
+    return key if _BARE_KEY.match(key) else _string(key)
 
 
 def _value(value: Any) -> str:

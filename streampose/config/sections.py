@@ -26,6 +26,7 @@ from streampose.config.overrides import StreamSettings
 from streampose.config.rules import parse_line, parse_zone
 from streampose.errors import ConfigError
 from streampose.mqtt.url import parse_broker_url
+from streampose.uri import is_image_uri, is_url
 
 __all__ = [
     "RESIZE_MODES",
@@ -69,9 +70,14 @@ class ModelConfig(Section):
 
     table: ClassVar[str] = "model"
 
-    path: Path | None = option(None, flag="--model", help=(
-        "model file (ONNX) or a built-in network name (lightweight-openpose); required "
-        "here or in --config"))
+    path: Path | None = option(None, flag="--model", metavar="MODEL", help=(
+        "model file (ONNX), model name (NAME.onnx in a model folder: `streampose models` "
+        "lists them and the folders) or a built-in network name (lightweight-openpose); "
+        "required here or in --config"))
+    models_dir: Path | None = option(None, flag="--models-dir", metavar="DIR", toml=False,
+                                     help="folder searched first for --model NAME")
+    dir: Path | None = option(None, flag="", help=(
+        "folder searched for --model NAME after --models-dir and $STREAMPOSE_MODELS"))
     spec: Path | None = option(None, flag="--model-spec", metavar="SPEC.toml",
                                help="model spec TOML (default: sidecar or built-in)")
     weights: str | None = option(None, metavar="CKPT", help=(
@@ -201,9 +207,9 @@ class TrackingConfig(Section):
 
     table: ClassVar[str] = "tracking"
 
-    enabled: bool = option(True, negate="--no-tracking",
-                           help="person ids (off: id -1 everywhere)",
-                           negate_help="no tracking: person id -1 everywhere")
+    enabled: bool | None = option(None, flag="--tracking", help=(
+        "person ids stable across frames (--no-tracking gives id -1 everywhere); default: "
+        "on for videos and cameras, off when every source is images, on with event rules"))
     max_age: int = option(15, low=0, high=10_000, flag="--track-max-age",
                           help="frames a lost track is kept before its id retires")
     min_similarity: float = option(0.2, low=0.0, high=1.0, low_open=True,
@@ -396,6 +402,25 @@ class ConsoleConfig(Section):
         "most pictures per second per camera in the console (only while watched)"))
     preview_width: int = option(640, low=64, high=3840, flag="", help=(
         "width of the console's pictures (scaled down, never up)"))
+    serve_origin: str | None = option(None, metavar="ORIGIN[,ORIGIN...]", help=(
+        "other origins whose pages may open the console's WebSocket (e.g. "
+        "https://ops.example:8443 behind a proxy); the console's own origin always may"))
+    header_timeout_s: float = option(10.0, low=0.05, high=3600, flag="", help=(
+        "seconds a console connection has to send a complete request's headers"))
+    idle_timeout_s: float = option(60.0, low=0.05, high=86_400, flag="", help=(
+        "seconds a console connection may stay idle between requests"))
+    max_connections: int = option(256, low=1, high=65_536, flag="", help=(
+        "most console connections at once (beyond: the oldest waiting one is closed, or "
+        "the new one refused)"))
+    max_connections_per_address: int = option(64, low=1, high=65_536, flag="", help=(
+        "most console connections at once from one client address"))
+    max_streams: int = option(32, low=1, high=65_536, flag="", help=(
+        "most WebSocket and event-stream clients at once (beyond: 503)"))
+    max_streams_per_address: int = option(8, low=1, high=65_536, flag="", help=(
+        "most WebSocket and event-stream clients at once from one client address"))
+    fd_reserve: int = option(64, low=8, high=65_536, flag="", help=(
+        "file descriptors the console leaves free for the run's own outputs (summary, "
+        "recordings): below it, connections are shed or refused"))
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -437,7 +462,7 @@ class EventsConfig(Section):
     Coordinates are frame pixels of the camera (x right, y down). In a pipeline file the
     rules are ``[[events.line]]`` and ``[[events.zone]]`` tables (``name``, ``points`` and
     optional keys, see the README's Events section) and an ``[events.fall]`` table of
-    thresholds (empty: the defaults). Events need tracking (on by default). The rules
+    thresholds (empty: the defaults). Events need tracking (a rule turns it on). The rules
     are built and checked by :func:`streampose.events.rules_from_config` (the command
     line's config, a pipeline's validation).
     """
@@ -685,6 +710,9 @@ class PipelineConfig:
         if self.model.path is None:
             raise ConfigError("--model is required (on the command line or in --config: "
                               "[model].path)")
+        if self.tracking.enabled is None:
+            object.__setattr__(self, "tracking", dataclasses.replace(
+                self.tracking, enabled=_tracks_by_default(self.sources, self.events)))
         _check_events(self.events, self.tracking)
         object.__setattr__(self, "cameras", tuple(self.cameras))
         if self.cameras:
@@ -760,6 +788,13 @@ def _check_seats(config: PipelineConfig) -> None:
                               "added and removed while the run goes on (--max-streams, a "
                               "watched cameras file) are live cameras (rtsp://, http://, "
                               "a webcam)")
+
+
+def _tracks_by_default(sources: tuple[str, ...], events: EventsConfig) -> bool:
+    """Tracking unless every source is images (unrelated photos share no people), or
+    when event rules follow tracked people."""
+    photos = bool(sources) and all(not is_url(s) and is_image_uri(s) for s in sources)
+    return events.enabled or not photos
 
 
 def _check_events(events: EventsConfig, tracking: TrackingConfig) -> None:

@@ -49,6 +49,7 @@ __all__ = ["SCHEMA", "TOP_LEVEL", "load_pipeline_file", "read_toml", "resolve_pa
 
 TOP_LEVEL = ""  # the SCHEMA entry of keys outside any table
 SOURCES = "sources"  # the one top-level key
+MODEL_PATH = "[model].path"  # a model name there is not a path (see _is_model_name)
 
 # {table: {key: Option}}; the top level's only key, sources, has no Option (None).
 SCHEMA: dict[str, dict[str, Option | None]] = {
@@ -135,12 +136,20 @@ def _convert(file: Path, opt: Option, value: Any, base: Path) -> Any:
     if opt.meta.choices and value not in opt.meta.choices:
         raise ConfigError(f"{file}: {where} = {value!r}: must be one of "
                           f"{', '.join(map(repr, opt.meta.choices))}")
-    if opt.kind in ("path", "template"):
+    if opt.kind in ("path", "template") and not _is_model_name(opt, value, base):
         value = resolve_path(value, base)
     try:
         return opt.check(value)  # ranges; an int becomes a float, a path a Path
     except ConfigError as exc:
         raise ConfigError(f"{file}: {exc}") from None
+
+
+def _is_model_name(opt: Option, value: str, base: Path) -> bool:
+    """``[model].path`` as a model or network name (no folder, no ``.onnx``, no such file
+    beside the pipeline file) is kept as written: ``--model`` finds it by name."""
+    if opt.key != MODEL_PATH or any(sep in value for sep in ("/", "\\", os.sep)):
+        return False
+    return not value.lower().endswith(".onnx") and not (base / value).is_file()
 
 
 def _is_kind(value: Any, opt: Option) -> bool:

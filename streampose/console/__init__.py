@@ -5,6 +5,9 @@
 that copies a scaled-down picture only while watched, and forwards events);
 ``preview``: the parent side of the pictures (newest frame, JPEG on demand); ``events``:
 the parent side of the events (bounded history, thumbnails, subscribers); ``auth``: who
-may look; ``server``: the aiohttp application on its own thread; ``static/index.html``:
-the page.
+may look; ``origin``: which pages may open the WebSocket; ``gate``: who may hold a
+connection and for how long (caps, timeouts, the file descriptor reserve of ``fds``);
+``listener``: the accept loop and connection protocol that apply the gate; ``burst``:
+client-triggered log lines, once per burst; ``server``: the aiohttp application on its own
+thread; ``static/index.html``: the page.
 """

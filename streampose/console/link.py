@@ -66,15 +66,19 @@ class RingMaker(Protocol):
 class ConsoleLink:
     """The console's shared state; built in the parent, pickled into the render process.
 
-    ``sizes[i]``: stream ``i``'s picture size ``(width, height)``; ``fps``: most pictures
+    ``sizes[i]``: stream ``i``'s picture size ``(width, height)``, made for frames of
+    ``frames[i]`` (None: not known; a frame of another aspect ratio is letterboxed into
+    its picture); ``fps``: most pictures
     per second per stream; ``watch[i]``: non-zero while the parent wants pictures of
     stream ``i``; ``events``: ``(stream, record, thumbnail JPEG)`` tuples;
     ``dropped_events[i]``: events of stream ``i`` lost to a full queue.
     """
 
     def __init__(self, *, previews: list[SharedRing], sizes: list[tuple[int, int]],
-                 fps: float, ctx: Any, events_max: int = EVENTS_QUEUE) -> None:
+                 fps: float, ctx: Any, events_max: int = EVENTS_QUEUE,
+                 frames: list[tuple[int, int]] | None = None) -> None:
         self.previews, self.sizes, self.fps = previews, sizes, fps
+        self.frames = frames
         n = len(previews)
         self.watch = ctx.Array("b", n, lock=False)
         self.dropped_events = ctx.Array("q", n, lock=False)
@@ -88,7 +92,8 @@ class ConsoleLink:
         rings = [maker.ring(name=f"preview{i}", slots=PREVIEW_SLOTS, slot_bytes=w * h * 3,
                             codec=PREVIEW_CODEC, policy="drop_oldest")
                  for i, (w, h) in enumerate(sizes)]
-        return cls(previews=rings, sizes=sizes, fps=fps, ctx=maker.ctx)
+        return cls(previews=rings, sizes=sizes, fps=fps, ctx=maker.ctx,
+                   frames=list(frame_sizes))
 
     @property
     def streams(self) -> int:

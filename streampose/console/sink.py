@@ -3,9 +3,11 @@ registry, :mod:`streampose.outputs.registry`).
 
 While the parent marks the stream watched, at most ``fps`` times a second, the annotated
 frame is scaled down straight into a slot of the stream's preview ring (``drop_oldest``:
-it never waits). Events go to the parent through a bounded queue with a small JPEG
-thumbnail of their frame; when the queue is full they are dropped and counted. Nothing
-here grows with a slow viewer: the parent reads the ring at its own pace.
+it never waits); a frame of another aspect ratio than the preview was sized for (its
+source changed resolution) is letterboxed into it, never stretched. Events go to the
+parent through a bounded queue with a small JPEG thumbnail of their frame; when the
+queue is full they are dropped and counted. Nothing here grows with a slow viewer: the
+parent reads the ring at its own pace.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from streampose.console.link import ConsoleLink, PreviewHeader
 from streampose.outputs.base import FrameMeta, Sink
 from streampose.pose import Poses
 
-__all__ = ["ConsoleSink", "thumbnail"]
+__all__ = ["ConsoleSink", "fit_into", "thumbnail"]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,23 @@ def thumbnail(image: np.ndarray, width: int = THUMB_WIDTH) -> bytes:
         image = cv2.resize(image, (width, max(1, h * width // w)), interpolation=cv2.INTER_AREA)
     ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, THUMB_QUALITY])
     return data.tobytes() if ok else b""
+
+
+def fit_into(image: np.ndarray, out: np.ndarray, *, stretch: bool = False) -> None:
+    """``image`` scaled into ``out`` (BGR, any size), aspect ratio kept: centred, with
+    black bars where the aspect ratios differ; ``stretch``: to all of ``out``."""
+    height, width = out.shape[:2]
+    h, w = image.shape[:2]
+    scale = min(width / w, height / h)
+    new_w = max(1, min(width, round(w * scale)))
+    new_h = max(1, min(height, round(h * scale)))
+    if stretch or (new_w, new_h) == (width, height):
+        cv2.resize(image, (width, height), dst=out, interpolation=cv2.INTER_AREA)
+        return
+    x, y = (width - new_w) // 2, (height - new_h) // 2
+    out[...] = 0
+    out[y:y + new_h, x:x + new_w] = cv2.resize(image, (new_w, new_h),
+                                               interpolation=cv2.INTER_AREA)
 
 
 class ConsoleSink(Sink):
@@ -73,8 +92,14 @@ class ConsoleSink(Sink):
         slot, _ = got
         width, height = self.link.sizes[self.stream]
         out = ring.array(slot, (height, width, 3), np.uint8)
-        cv2.resize(image, (width, height), dst=out, interpolation=cv2.INTER_AREA)
+        fit_into(image, out, stretch=self._made_for(image))
         ring.publish(slot, PreviewHeader(meta.frame, meta.wall, height, width))
+
+    def _made_for(self, image: np.ndarray) -> bool:
+        """Whether the preview's size was made for frames of ``image``'s size (its
+        picture fills the preview, as it did at the start)."""
+        frames = self.link.frames
+        return frames is not None and frames[self.stream] == image.shape[1::-1]
 
     def write_events(self, meta: FrameMeta, events: Sequence[Any]) -> None:
         if meta.stream != self.stream or not events:

@@ -57,7 +57,7 @@ def add_fleet_arguments(fleet: argparse.ArgumentParser) -> None:
                         help="the controller's whole view as JSON (cameras, nodes, history)")
 
     add = command("add", "add a camera to the running fleet")
-    add.add_argument("name", metavar="NAME", help="camera name (letters, digits, _ and -)")
+    add.add_argument("name", metavar="NAME", help="camera name (letters, digits, _, - and .)")
     add.add_argument("--url", required=True, metavar="URL", help="rtsp://..., http(s)://...")
     add.add_argument("--transport", choices=["tcp", "udp"], help="RTSP transport")
     add.add_argument("--no-record", action="store_true",

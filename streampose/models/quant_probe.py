@@ -1,8 +1,9 @@
 """What a quantized model costs and how far its outputs stray: ONNX Runtime timings and
 output error against the float model, for ``streampose quantize``.
 
-Timings are measured in the command (a few warm runs, the median), never asserted by a
-test. The output error is the cheap stand-in for accuracy that ranks which layers to
+Timings are measured in the command (a few warm runs, then the models' runs interleaved
+so that a machine shared with other jobs slows each alike; the median), never asserted by
+a test. The output error is the cheap stand-in for accuracy that ranks which layers to
 leave in float: the mean absolute difference against the float model's outputs over the
 mean absolute float output, channel by channel, on some calibration inputs.
 """
@@ -17,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-__all__ = ["COMPUTE", "FloatReference", "compute_groups", "model_ms", "session"]
+__all__ = ["COMPUTE", "FloatReference", "compute_groups", "models_ms", "session"]
 
 WARM_RUNS = 2
-TIMED_RUNS = 5
+TIMED_RUNS = 15
 
 
 def session(model: Path, *, threads: int) -> object:
@@ -34,19 +35,23 @@ def session(model: Path, *, threads: int) -> object:
                                 providers=["CPUExecutionProvider"])
 
 
-def model_ms(model: Path, batch: np.ndarray, *, input_name: str, threads: int,
-             runs: int = TIMED_RUNS) -> float:
-    """Median milliseconds of one run of ``model`` on ``batch`` after :data:`WARM_RUNS`."""
-    runner = session(model, threads=threads)
+def models_ms(models: Sequence[Path], batch: np.ndarray, *, input_name: str, threads: int,
+              runs: int = TIMED_RUNS) -> list[float]:
+    """Median milliseconds of one run of each of ``models`` on ``batch``, after
+    :data:`WARM_RUNS` each; the timed runs take turns (model 1, 2, ..., 1, 2, ...), so
+    load from other jobs weighs on every model alike and their ratio stays fair."""
+    runners = [session(model, threads=threads) for model in models]
     feed = {input_name: batch}
-    for _ in range(WARM_RUNS):
-        runner.run(None, feed)  # type: ignore[attr-defined]
-    times = []
+    for runner in runners:
+        for _ in range(WARM_RUNS):
+            runner.run(None, feed)  # type: ignore[attr-defined]
+    times: list[list[float]] = [[] for _ in runners]
     for _ in range(runs):
-        start = time.perf_counter()
-        runner.run(None, feed)  # type: ignore[attr-defined]
-        times.append(1000 * (time.perf_counter() - start))
-    return statistics.median(times)
+        for runner, spent in zip(runners, times, strict=True):
+            start = time.perf_counter()
+            runner.run(None, feed)  # type: ignore[attr-defined]
+            spent.append(1000 * (time.perf_counter() - start))
+    return [statistics.median(spent) for spent in times]
 
 
 class FloatReference:
@@ -112,6 +117,7 @@ def compute_groups(model: Path, *, chunks: int = 6) -> dict[str, tuple[str, ...]
 
 
 COMPUTE = ("Conv", "ConvTranspose", "MatMul", "Gemm")
+SHAPE_ONLY = ("Shape", "Size")  # nodes that read their input's shape, not its values
 
 
 def _after(graph: onnx.GraphProto, op_types: tuple[str, ...]) -> list[str]:
@@ -124,7 +130,9 @@ def _after(graph: onnx.GraphProto, op_types: tuple[str, ...]) -> list[str]:
 def _output_tail(graph: onnx.GraphProto) -> tuple[list[str], list[str]]:
     """``(layers, decoding)``: the compute nodes nearest each graph output, and the other
     nodes on the way there (a YOLO head's box decoding and final concatenation, a PAF
-    model's last concat)."""
+    model's last concat). A ``Shape`` node reads only its input's shape: the walk stops
+    there (a YOLO export reshapes by the neck's output shapes; following them would put
+    the neck's activations, the largest tensors, in float)."""
     producer = {o: n for n in graph.node for o in n.output}
     layers: dict[str, None] = {}
     decoding: dict[str, None] = {}
@@ -132,7 +140,7 @@ def _output_tail(graph: onnx.GraphProto) -> tuple[list[str], list[str]]:
     seen: set[str] = set()
     while todo:
         node = producer.get(todo.pop())
-        if node is None or node.name in seen:
+        if node is None or node.name in seen or node.op_type in SHAPE_ONLY:
             continue
         seen.add(node.name)
         if node.op_type in COMPUTE:

@@ -39,36 +39,44 @@ from streampose.errors import ModelError
 from streampose.models.spec import ModelSpec
 from streampose.pose.letterbox import Letterbox, letterbox_into, plan_for_spec
 
-__all__ = ["METHODS", "FrameCalibration", "QuantSettings", "boxed_plan", "network_inputs",
-           "node_names", "quantize_model", "quantized_nodes"]
+__all__ = ["FORMATS", "METHODS", "FrameCalibration", "QuantSettings", "boxed_plan",
+           "network_inputs", "node_names", "quantize_model", "quantized_nodes"]
 
 log = logging.getLogger(__name__)
 
 METHODS = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
            "percentile": CalibrationMethod.Percentile}
+# QDQ: QuantizeLinear/DequantizeLinear pairs that ONNX Runtime fuses into QLinear* kernels
+# when it loads the model; QOperator: the QLinear* nodes written into the file.
+FORMATS = {"qdq": QuantFormat.QDQ, "qoperator": QuantFormat.QOperator}
 _Q_OPS = ("QuantizeLinear", "DequantizeLinear")
 
 
 @dataclass(frozen=True, kw_only=True)
 class QuantSettings:
     """One way to quantize: calibration method, per-channel weights, reduced range (7-bit,
-    for x86 CPUs without VNNI), and the nodes left in float."""
+    for x86 CPUs without VNNI), the model format (:data:`FORMATS`) and the nodes left in
+    float."""
 
     method: str = "minmax"
     per_channel: bool = True
     reduce_range: bool = False
+    format: str = "qdq"
     exclude: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ModelError(f"calibration method {self.method!r} (allowed: "
-                             f"{' | '.join(METHODS)})")
+        for value, allowed, what in ((self.method, METHODS, "calibration method"),
+                                     (self.format, FORMATS, "quantization format")):
+            if value not in allowed:
+                raise ModelError(f"{what} {value!r} (allowed: {' | '.join(allowed)})")
 
     def describe(self) -> str:
-        """``percentile, per-channel, 3 nodes in float``."""
+        """``percentile, per-channel, 3 nodes in float`` (``QOperator`` named when used)."""
         parts = [self.method, "per-channel" if self.per_channel else "per-tensor"]
         if self.reduce_range:
             parts.append("reduce-range")
+        if self.format != "qdq":
+            parts.append("QOperator")
         return ", ".join([*parts, f"{len(self.exclude)} nodes in float"])
 
 
@@ -134,16 +142,17 @@ class FrameCalibration(CalibrationDataReader):
 
 def quantize_model(model: Path, out: Path, inputs: Sequence[np.ndarray], *, spec: ModelSpec,
                    settings: QuantSettings, cache: Path | None = None) -> None:
-    """Write ``model`` quantized to static INT8 QDQ (uint8 activations, int8 weights) to
-    ``out``; ``cache`` keeps the calibration ranges of ``settings.method`` for the next
-    call. The source model's metadata is kept (a YOLO export's describes its spec)."""
+    """Write ``model`` quantized to static INT8 (uint8 activations, int8 weights; QDQ or
+    QOperator as ``settings.format`` says) to ``out``; ``cache`` keeps the calibration
+    ranges of ``settings.method`` for the next call. The source model's metadata is kept
+    (a YOLO export's describes its spec)."""
     reader = FrameCalibration(inputs=inputs, input_name=spec.input_name)
     with tempfile.TemporaryDirectory(prefix="streampose-quantize-") as tmp:
         source = Path(tmp) / "model.onnx"  # ORT writes MODEL-inferred.onnx beside its input
         shutil.copyfile(model, source)
         try:
             quantize_static(
-                str(source), str(out), reader, quant_format=QuantFormat.QDQ,
+                str(source), str(out), reader, quant_format=FORMATS[settings.format],
                 per_channel=settings.per_channel, reduce_range=settings.reduce_range,
                 activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                 calibrate_method=METHODS[settings.method],
@@ -184,7 +193,9 @@ def node_names(model: Path | onnx.ModelProto, op_types: Iterable[str] = ()) -> l
 def quantized_nodes(model: Path | onnx.ModelProto) -> set[str]:
     """The names of the nodes of a QDQ model every input of which is a DequantizeLinear
     output: ONNX Runtime runs them in INT8 once it fuses the pairs. A node left in float
-    keeps a float weight, so it is not among them."""
+    keeps a float weight, so it is not among them. (In a QOperator model the quantized
+    nodes are replaced by ``QLinear*`` nodes: the float ones are those that keep their
+    original op type.)"""
     graph = (onnx.load(str(model)) if isinstance(model, Path) else model).graph
     dequantized = {o for n in graph.node if n.op_type == "DequantizeLinear" for o in n.output}
     return {n.name for n in graph.node if n.op_type not in _Q_OPS

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from streampose.errors import ModelError
 from streampose.models import ARCHITECTURES, architecture_spec
+from streampose.models.folders import ModelFolder, find_model, is_model_name
 from streampose.models.onnx_meta import spec_from_onnx_metadata
 from streampose.models.spec import ModelSpec, builtin_specs
 
@@ -26,8 +27,10 @@ class ResolvedModel:
 
 
 def resolve_model(model: Path, *, spec: Path | None = None, weights: str | None = None,
-                  must_exist: bool = True) -> ResolvedModel:
-    """A built-in network (with its checkpoint) or a model file (with its spec).
+                  must_exist: bool = True,
+                  folders: tuple[ModelFolder, ...] | None = None) -> ResolvedModel:
+    """A built-in network (with its checkpoint), a model file (with its spec), or a model
+    name (``NAME.onnx`` in one of ``folders``, :mod:`streampose.models.folders`).
 
     ``must_exist`` False lets a backend that loads nothing (``fake``) take any name.
     """
@@ -38,9 +41,24 @@ def resolve_model(model: Path, *, spec: Path | None = None, weights: str | None 
             return ResolvedModel(ModelSpec.from_toml(spec), path, True)
         return ResolvedModel(ModelSpec.from_dict(architecture_spec(name), source=name), path,
                              True)
+    if folders is not None and is_model_name(name):
+        model = _by_name(Path(model), folders, must_exist=must_exist)
     if must_exist and not model.is_file():
         raise ModelError(f"model {model}: no such file")
     return ResolvedModel(resolve_spec(model, spec), model, False)
+
+
+def _by_name(model: Path, folders: tuple[ModelFolder, ...], *, must_exist: bool) -> Path:
+    """The file of model name ``model``; the name itself when no folder has it and it
+    need not exist."""
+    try:
+        path = find_model(str(model), folders)
+    except ModelError:
+        if must_exist:
+            raise
+        return model
+    log.debug("model %s: %s", model, path)
+    return path
 
 
 def resolve_network_weights(name: str, weights: str | None) -> Path | None:

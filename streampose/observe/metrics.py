@@ -103,6 +103,7 @@ class _SnapshotCollector(Collector):
         yield GaugeMetricFamily("streampose_uptime_seconds", "Seconds since the run started.",
                                 value=snap.uptime_s)
         yield from self._metrics.event_families()
+        yield from self._metrics.memory_families()
 
 
 def _stream_info(streams: Sequence[Mapping[str, Any]]) -> Metric:
@@ -176,6 +177,13 @@ def _stage_families(stages: Sequence[Mapping[str, Any]]) -> Iterator[Metric]:
 
 
 EventCounts = Callable[[], Mapping[tuple[int, str, str], int]]
+_MEMORY = (("rss", "Resident memory now, per process of the run's tree and summed (tree)."),
+           ("pss", "Proportional set size now (shared pages divided among their "
+                   "processes), per process and summed (tree)."),
+           ("peak_rss", "Peak resident memory (the kernel's VmHWM where known), per process; "
+                        "the tree's: the peak of the sampled sums."),
+           ("peak_pss", "Peak proportional set size, sampled, per process and of the tree's "
+                        "sum."))
 
 
 class RunMetrics:
@@ -194,6 +202,7 @@ class RunMetrics:
             ["stage"], registry=self.registry, buckets=STAGE_BUCKETS)
         self.event_counts: EventCounts | None = None
         self.event_drops: Callable[[], Sequence[int]] | None = None
+        self.memory: Callable[[], Sequence[Mapping[str, Any]]] | None = None
 
     def observe_latency(self, stream: int, seconds: Iterable[float]) -> None:
         child = self.frame_latency.labels(stream=str(stream))
@@ -218,6 +227,19 @@ class RunMetrics:
             for stream, n in enumerate(self.event_drops()):
                 dropped.add_metric([str(stream)], n)
             yield dropped
+
+    def memory_families(self) -> Iterator[Metric]:
+        """Each process's memory now and its peaks, and the tree's (``process="tree"``),
+        in bytes (:class:`~streampose.observe.memory.MemoryPeaks`)."""
+        if self.memory is None:
+            return
+        rows = self.memory()
+        for key, what in _MEMORY:
+            family = GaugeMetricFamily(f"streampose_memory_{key}_bytes", what,
+                                       labels=["process", "pid"])
+            for row in rows:
+                family.add_metric([str(row["process"]), str(row.get("pid", ""))], row[key])
+            yield family
 
     def exposition(self) -> bytes:
         """The registry in the Prometheus text format (what ``/metrics`` answers)."""

@@ -30,7 +30,9 @@ class FrameMeta:
     """Who a frame is: stream, source frame index, times, its name for image sources, and
     its camera's name in a run from a cameras file (``--cameras``); ``size``: the
     frame's (width, height) when it differs from the stream's frame before (the first
-    frame: from the size probed at the start), else None."""
+    frame: from the size probed at the start), else None: the source picture's, as the
+    poses sinks get are (a frame decode scaled down to ``--max-frame-size`` is drawn,
+    and so recorded, at the scaled size)."""
 
     stream: int
     frame: int

@@ -40,9 +40,10 @@ END_TIMEOUT_S = 2.0  # how long a closing sink waits to tell the caller of its l
 @dataclass(frozen=True)
 class FrameResult:
     """One frame's result: ``camera`` (its stream's name, unique in the run), ``meta``
-    (stream, frame, times), ``poses`` (tracked, in frame pixels), ``events`` (the
-    frame's, from the event rules), ``image`` (BGR ``(H, W, 3)`` uint8, with
-    ``images=True``; else None) and ``dropped`` (results of this stream dropped for a
+    (stream, frame, times), ``poses`` (tracked, in the source picture's pixels),
+    ``events`` (the frame's, from the event rules), ``image`` (BGR ``(H, W, 3)`` uint8,
+    with ``images=True``, else None: scaled down when the source's frame was larger
+    than ``--max-frame-size``) and ``dropped`` (results of this stream dropped for a
     slow caller just before this one: live cameras only)."""
 
     camera: str

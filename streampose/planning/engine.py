@@ -13,6 +13,7 @@ from streampose.config import PipelineConfig
 from streampose.errors import ConfigError, ModelError
 from streampose.heads import head_settings, make_head
 from streampose.models import ARCHITECTURES
+from streampose.models.folders import model_folders
 from streampose.models.resolve import ResolvedModel, resolve_model
 from streampose.models.spec import ModelSpec
 from streampose.pose.letterbox import Letterbox
@@ -52,8 +53,9 @@ def choose_model(config: PipelineConfig) -> Model:
                                       built_in=str(model_cfg.path) in ARCHITECTURES)
     # a list is kept when the backend runs on it (auto may have fallen back to the CPU)
     devices = devices if len(devices) > 1 and device == devices[0] else (device,)
+    folders = model_folders(option=model_cfg.models_dir, configured=model_cfg.dir)
     model = resolve_model(model_cfg.path, spec=model_cfg.spec, weights=model_cfg.weights,
-                          must_exist=backend != "fake")
+                          must_exist=backend != "fake", folders=folders)
     return Model(backend=backend, device=device, devices=devices, resolved=model)
 
 

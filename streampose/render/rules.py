@@ -33,20 +33,32 @@ class RulesAnnotator:
     def __init__(self, engine: EventEngine, *, thickness: int | None = None) -> None:
         self.engine, self.thickness = engine, thickness
 
-    def annotate(self, scene: np.ndarray, poses: Poses) -> np.ndarray:
+    def annotate(self, scene: np.ndarray, poses: Poses, *,
+                 source_scale: tuple[float, float] = (1.0, 1.0)) -> np.ndarray:
+        """The rules and ``poses`` (in ``scene``'s pixels) drawn on ``scene``;
+        ``source_scale``: ``scene``'s pixels -> the source picture's, where the rules are
+        (a frame decode scaled down)."""
         width = line_thickness(scene, self.thickness)
         scale = max(0.4, min(scene.shape[:2]) / 900)
         for detector in self.engine.detectors:
             if isinstance(detector, LineCounter):
-                _line(scene, detector, width, scale)
+                _line(scene, detector, width, scale, source_scale)
                 _anchors(scene, detector, poses, width)
             elif isinstance(detector, ZoneWatcher):
-                _zone(scene, detector, width, scale)
+                _zone(scene, detector, width, scale, source_scale)
         return scene
 
 
-def _line(scene: np.ndarray, counter: LineCounter, width: int, scale: float) -> None:
-    a, b = counter.line.a, counter.line.b
+def _on_scene(p: Point, source_scale: tuple[float, float]) -> Point:
+    """A point of the source picture in the scene's pixels (pixel centres on integers)."""
+    if source_scale == (1.0, 1.0):
+        return p
+    return ((p[0] + 0.5) / source_scale[0] - 0.5, (p[1] + 0.5) / source_scale[1] - 0.5)
+
+
+def _line(scene: np.ndarray, counter: LineCounter, width: int, scale: float,
+          source_scale: tuple[float, float]) -> None:
+    a, b = (_on_scene(p, source_scale) for p in (counter.line.a, counter.line.b))
     cv2.line(scene, _px(a), _px(b), LINE_COLOR, width, cv2.LINE_8)
     mid = ((a[0] + b[0]) / 2, (a[1] + b[1]) / 2)
     length = math.dist(a, b)
@@ -58,11 +70,13 @@ def _line(scene: np.ndarray, counter: LineCounter, width: int, scale: float) -> 
     _label(scene, text, a, LINE_COLOR, scale)
 
 
-def _zone(scene: np.ndarray, watcher: ZoneWatcher, width: int, scale: float) -> None:
-    polygon = np.array([_px(p) for p in watcher.zone.polygon], np.int32)
+def _zone(scene: np.ndarray, watcher: ZoneWatcher, width: int, scale: float,
+          source_scale: tuple[float, float]) -> None:
+    corners = [_on_scene(p, source_scale) for p in watcher.zone.polygon]
+    polygon = np.array([_px(p) for p in corners], np.int32)
     cv2.polylines(scene, [polygon], True, ZONE_COLOR, width, cv2.LINE_8)
-    _label(scene, f"{watcher.rule}: {watcher.occupancy} inside", watcher.zone.polygon[0],
-           ZONE_COLOR, scale)
+    _label(scene, f"{watcher.rule}: {watcher.occupancy} inside", corners[0], ZONE_COLOR,
+           scale)
 
 
 def _anchors(scene: np.ndarray, counter: LineCounter, poses: Poses, width: int) -> None:

@@ -3,8 +3,9 @@
 :class:`RunServices` makes the live view and every service the run's config asks for, in
 start order (they tick by phase, :class:`~streampose.services.service.Phase`): the
 summary (written when the services stop), the MQTT status (``--mqtt``: a refused login
-stops the run there), the live view, the metrics server (``--metrics-port``), the web
-console (``--serve``), the camera assigner (changing seats) and the progress callback.
+stops the run there), the live view, the process tree's memory, the metrics server
+(``--metrics-port``), the web console (``--serve``), the camera assigner (changing
+seats) and the progress callback.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from streampose.runtime.supervisor import Supervisor
 from streampose.services.cameras import CameraService
 from streampose.services.console import ConsoleService
 from streampose.services.live import LiveService, decoders_ended
+from streampose.services.memory import MemoryService
 from streampose.services.metrics import MetricsService
 from streampose.services.progress import ProgressService
 from streampose.services.service import Service, ServiceSet
@@ -49,12 +51,14 @@ class RunServices:
         live = LiveService(view=self.view, supervisor=supervisor)
         status = self._status(live)
         cameras = CameraService(assign=lambda stack: self._assign(stack, status))
+        memory = MemoryService(supervisor=supervisor, metrics=self.view.metrics)
         self.summary = SummaryService(path=plan.config.outputs.summary,
                                       uris=[s.info.uri for s in plan.sources],
                                       counters=state.counters, latency=state.latency,
-                                      view=self.view, cameras=cameras)
-        services: list[Service | None] = [self.summary, status, live, *self._servers(),
-                                          cameras, self._progress(on_progress, live)]
+                                      view=self.view, cameras=cameras, memory=memory.peaks)
+        services: list[Service | None] = [self.summary, status, live, memory,
+                                          *self._servers(), cameras,
+                                          self._progress(on_progress, live)]
         self.services = ServiceSet([s for s in services if s is not None])
 
     def _view(self) -> LiveView:

@@ -11,6 +11,7 @@ from pathlib import Path
 from streampose.errors import OutputError, StreamposeError
 from streampose.observe.counters import StreamCounters
 from streampose.observe.live import LiveView
+from streampose.observe.memory import MemoryPeaks
 from streampose.observe.stats import LatencyWindow
 from streampose.observe.summary import Summary, summarise
 from streampose.outputs.writable import write_file
@@ -25,14 +26,15 @@ log = logging.getLogger(__name__)
 
 class SummaryService(Service):
     """:meth:`finish` makes the summary (``uris``: each stream's source as shown; the
-    cameras each seat carried, from ``cameras``); ``stop`` writes it to ``path``
-    whole or not at all."""
+    cameras each seat carried, from ``cameras``; the process tree's peak memory, from
+    ``memory``); ``stop`` writes it to ``path`` whole or not at all."""
 
     def __init__(self, *, path: Path | None, uris: Sequence[str], counters: StreamCounters,
-                 latency: LatencyWindow, view: LiveView, cameras: CameraService) -> None:
+                 latency: LatencyWindow, view: LiveView, cameras: CameraService,
+                 memory: MemoryPeaks | None = None) -> None:
         self._path, self._uris = path, list(uris)
         self._counters, self._latency, self._view = counters, latency, view
-        self._cameras = cameras
+        self._cameras, self._memory = cameras, memory
         self._made: tuple[Summary, StreamposeError | None] | None = None
 
     def finish(self, result: RunResult, failure: StreamposeError | None) -> Summary:
@@ -46,6 +48,8 @@ class SummaryService(Service):
                 entry["cameras"] = names
                 entry["camera"] = names[-1] if names else ""
                 entry["by_camera"] = shares
+        if self._memory is not None and self._memory.samples:
+            summary.extra["memory"] = self._memory.to_json()
         if failure is not None:
             summary.extra["error"] = {"kind": type(failure).__name__,
                                       "message": str(failure),

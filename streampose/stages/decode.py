@@ -47,7 +47,7 @@ from streampose.runtime.channels import (
 )
 from streampose.runtime.stage import POLL_S, Stage
 from streampose.sources import Frame, ProbedSource, Source, create_source, redact
-from streampose.stages.frame_fit import FrameFit
+from streampose.stages.frame_fit import FrameFit, Placed
 from streampose.transport.messages import (
     FLAG_DETACH,
     FLAG_DROPPED_BEFORE,
@@ -65,6 +65,7 @@ log = logging.getLogger(__name__)
 
 PIPELINE_WAIT_S = 60.0  # a live source connects once every stage is open, or after this
 LIVE_EOS_WAIT_S = 5.0  # longest wait for a slot to queue a live stream's end
+NOT_FITTED = Placed((0, 0), (1.0, 1.0))  # a frame as it came: FrameHeader's defaults
 
 
 class DecodeStage(Stage):
@@ -153,16 +154,19 @@ class DecodeStage(Stage):
             self.count("decode_errors", new)
             self._damage_seen += new
 
-    def write(self, slot: int, frame: Frame, *, flags: int = 0) -> None:
-        """Copy ``frame`` into ``slot`` and publish it (``wall``: the frame's, else now)."""
+    def write(self, slot: int, frame: Frame, *, flags: int = 0,
+              placed: Placed | None = None) -> None:
+        """Copy ``frame`` into ``slot`` and publish it (``wall``: the frame's, else now);
+        ``placed``: its source picture, when FrameFit scaled or padded it."""
         image = frame.image
         self.ring.array(slot, image.shape, image.dtype)[...] = image
         wall = time.time() if frame.wall is None else frame.wall
         h, w = image.shape[:2]
+        size, scale = NOT_FITTED if placed is None else placed
         self.ring.publish(slot, FrameHeader(
             stream=self.stream, seq=self._seq, pts=frame.pts,
             time_base=self.source.info.time_base, wall=wall, width=w, height=h, flags=flags,
-            shape=image.shape, dtype="uint8"))
+            shape=image.shape, dtype="uint8", source_size=size, source_scale=scale))
         self.doorbell.release()
         self._seq += 1
         self.items += 1
@@ -239,7 +243,10 @@ class BlockingPolicy(DecodePolicy):
         if slot is None:
             return False
         with stage.busy():
-            stage.write(slot, frame if self.fit is None else self.fit(stage, frame))
+            if self.fit is None:
+                stage.write(slot, frame)
+            else:
+                stage.write(slot, self.fit(stage, frame), placed=self.fit.placed)
         stage.count("frames_in")
         return True
 
@@ -368,7 +375,8 @@ class LivePolicy(DecodePolicy):
                 stage.skip()
             else:
                 with stage.busy():
-                    stage.write(got[0], self.fit(stage, frame), flags=self._flags)
+                    stage.write(got[0], self.fit(stage, frame), flags=self._flags,
+                                placed=self.fit.placed)
                 self._flags = 0
             return True
 

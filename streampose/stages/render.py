@@ -12,6 +12,12 @@ is drawn in place in its frame-ring slot (only when an output needs pixels), eve
 writes it, the sinks that want events get the frame's events, and only then is the slot
 released: the frame ring bounds frames in flight.
 
+A frame decode scaled down to fit its slot (``--max-frame-size``,
+:class:`~streampose.stages.frame_fit.FrameFit`) is tracked, carried and drawn as it is
+in its slot, so its recording and pictures are at the scaled size; the poses the sinks
+and the event rules get are in the source picture's pixels
+(:func:`~streampose.stages.frame_fit.to_source`), and its records say the source's size.
+
 Render may be sharded by stream (:mod:`streampose.planning.layout`): each render process
 owns some streams, their results queue, their trackers and their sinks. Everything kept
 per stream here is indexed by stream, so a shard is only a matter of which streams it
@@ -42,6 +48,7 @@ from streampose.runtime.channels import (
     Wiring,
 )
 from streampose.runtime.stage import POLL_S, Stage
+from streampose.stages.frame_fit import to_source
 from streampose.stages.item_merge import ItemMerge
 from streampose.stages.render_cameras import (
     NO_MAKERS,
@@ -173,12 +180,13 @@ class RenderStage(Stage):
     def _emit(self, result: PoseResult) -> None:
         header = result.header
         state = self.states[header.stream]
-        poses = self._poses(result, state)
+        poses = self._poses(result, state)  # in the frame's pixels, as it is in its slot
         self._post(header.stream, state, poses)
+        found = to_source(poses, header)  # in the source picture's (decode scaled it down)
         meta = self._meta(header, state.name)
-        events = state.events(meta, poses)
+        events = state.events(meta, found)
         image = self._annotated(header, state, poses) if self.sinks.needs_image else None
-        self.sinks.write(meta, poses, image)
+        self.sinks.write(meta, found, image)
         del image
         if events:
             self.sinks.write_events(meta, events)
@@ -215,7 +223,7 @@ class RenderStage(Stage):
     def _annotated(self, header: FrameHeader, state: RenderCamera, poses: Poses) -> np.ndarray:
         ring, slot = header.frame
         frame = self._ring(ring).view(slot, header.frame_shape, "uint8", writable=True)
-        state.draw(frame, poses)
+        state.draw(frame, poses, source_scale=header.source_scale)
         return frame
 
     def _meta(self, header: FrameHeader, camera: str | None) -> FrameMeta:
@@ -227,8 +235,9 @@ class RenderStage(Stage):
                          size=self._new_size(header))
 
     def _new_size(self, header: FrameHeader) -> tuple[int, int] | None:
-        """The frame's (width, height) when it differs from its stream's frame before."""
-        size, last = (header.width, header.height), self.sizes[header.stream]
+        """The frame's source (width, height) when it differs from its stream's frame
+        before (a frame decode scaled down: the size it came at)."""
+        size, last = header.source, self.sizes[header.stream]
         if last is None or size == last:
             return None
         self.sizes[header.stream] = size

@@ -121,10 +121,12 @@ class RenderCamera:
         """The frame's events (none without an engine)."""
         return self.engine.update(meta, poses) if self.engine is not None else []
 
-    def draw(self, frame: np.ndarray, poses: Poses) -> None:
-        """The rules, then the poses, drawn in place on ``frame``."""
+    def draw(self, frame: np.ndarray, poses: Poses, *,
+             source_scale: tuple[float, float] = (1.0, 1.0)) -> None:
+        """The rules, then the poses (in ``frame``'s pixels), drawn in place on
+        ``frame``; ``source_scale``: its pixels -> the source's, where the rules are."""
         if self.rules is not None:
-            self.rules.annotate(frame, poses)
+            self.rules.annotate(frame, poses, source_scale=source_scale)
         for annotator in self.annotators:
             annotator.annotate(frame, poses)
 

@@ -34,7 +34,7 @@ def annotators_of(plan: RunPlan) -> Callable[[int], list[Any]]:
     ``draw`` (off: nothing drawn but blurred faces) and ``blur_faces``."""
     cfg = plan.config
     own = [cfg.settings_for(s) for s in range(plan.streams)]
-    settings = [_draw_settings(o.draw, tracking=cfg.tracking.enabled, poses=o.poses)
+    settings = [_draw_settings(o.draw, tracking=bool(cfg.tracking.enabled), poses=o.poses)
                 for o in own]
     return functools.partial(_build_annotators, settings)
 
@@ -135,5 +135,5 @@ class SeatOutputs:
 def seat_outputs(plan: RunPlan, run: RunState) -> SeatOutputs:
     cfg = plan.config
     return SeatOutputs(table=run.seats, template=camera_recordings(cfg),
-                       encoder=_encoder(plan), settings=cfg.settings, tracking=cfg.tracking.enabled,
-                       overwrite=cfg.outputs.overwrite)
+                       encoder=_encoder(plan), settings=cfg.settings,
+                       tracking=bool(cfg.tracking.enabled), overwrite=cfg.outputs.overwrite)

@@ -8,7 +8,9 @@
   *work item*: a crop of the frame (the whole frame, a tile, a region) at one scale,
   ``item`` of the frame's ``items`` (all sharing its ticket), ``crop`` its rectangle in
   the frame; its ``transform`` maps the item's network input back to frame pixels, the
-  crop's offset folded in.
+  crop's offset folded in. ``source_size``/``source_scale``: the source picture's size
+  and the factor from the frame's pixels to its pixels, when decode scaled (or padded)
+  the frame to fit its slot (:class:`~streampose.stages.frame_fit.FrameFit`).
   :data:`FLAG_PASS` marks an item that no network runs on (render still gets the frame,
   with no people).
 * :class:`PoseResult` goes from postprocess to render through a queue.
@@ -84,6 +86,10 @@ class FrameHeader:
     item: int = 0  # this work item's index among its frame's items
     items: int = 1  # how many work items the frame gave (all with the frame's ticket)
     crop: tuple[int, int, int, int] = (0, 0, 0, 0)  # the item's x, y, w, h in the frame
+    # The source picture's (width, height) when decode fitted the frame to its slot
+    # (scaled down, or padded); (0, 0): the frame is the source picture as it came.
+    source_size: tuple[int, int] = (0, 0)
+    source_scale: tuple[float, float] = (1.0, 1.0)  # frame pixels -> source pixels, x, y
 
     @property
     def eos(self) -> bool:
@@ -101,6 +107,16 @@ class FrameHeader:
         return bool(self.flags & FLAG_PASS)
 
     @property
+    def source(self) -> tuple[int, int]:
+        """The source picture's (width, height): the frame's own unless decode fitted it."""
+        return self.source_size if self.source_size != (0, 0) else (self.width, self.height)
+
+    @property
+    def rescaled(self) -> bool:
+        """True when the frame's pixels are not the source's (decode scaled it down)."""
+        return self.source_scale != (1.0, 1.0)
+
+    @property
     def frame_shape(self) -> tuple[int, int, int]:
         """Shape of the decoded BGR frame the item refers to."""
         return (self.height, self.width, 3)
@@ -110,8 +126,9 @@ class FrameCodec:
     """Packs a :class:`FrameHeader` into a fixed binary record (a ring's header codec)."""
 
     # stream, seq, pts, tb_num, tb_den, wall, width, height, flags, frame ring, frame slot,
-    # ndim, dtype code, 2 pad bytes, shape[4], transform[4], ticket, item, items, crop[4].
-    _STRUCT = struct.Struct("<qqqqqdiiiiiBB2x4q4dqii4i")
+    # ndim, dtype code, 2 pad bytes, shape[4], transform[4], ticket, item, items, crop[4],
+    # source size[2], source scale[2].
+    _STRUCT = struct.Struct("<qqqqqdiiiiiBB2x4q4dqii4i2i2d")
 
     def __init__(self) -> None:
         self._tb = (1, 1, Fraction(1, 1))  # re-used Fraction: a stream's time base rarely changes
@@ -131,17 +148,19 @@ class FrameCodec:
         self._STRUCT.pack_into(
             buf, offset, h.stream, h.seq, h.pts, tb.numerator, tb.denominator, h.wall,
             h.width, h.height, h.flags, h.frame.ring, h.frame.slot, ndim,
-            _DTYPES.index(h.dtype), *shape, *h.transform, h.ticket, h.item, h.items, *h.crop)
+            _DTYPES.index(h.dtype), *shape, *h.transform, h.ticket, h.item, h.items, *h.crop,
+            *h.source_size, *h.source_scale)
 
     def unpack_from(self, buf: memoryview, offset: int) -> FrameHeader:
         (stream, seq, pts, num, den, wall, width, height, flags, ring, slot, ndim, code,
-         s0, s1, s2, s3, sx, sy, px, py, ticket, item, items, cx, cy, cw,
-         ch) = self._STRUCT.unpack_from(buf, offset)
+         s0, s1, s2, s3, sx, sy, px, py, ticket, item, items, cx, cy, cw, ch, ow, oh,
+         ox, oy) = self._STRUCT.unpack_from(buf, offset)
         return FrameHeader(
             stream=stream, seq=seq, pts=pts, time_base=self._time_base(num, den), wall=wall,
             width=width, height=height, flags=flags, frame=FrameRef(ring, slot),
             shape=(s0, s1, s2, s3)[:ndim], dtype=_DTYPES[code], transform=(sx, sy, px, py),
-            ticket=ticket, item=item, items=items, crop=(cx, cy, cw, ch))
+            ticket=ticket, item=item, items=items, crop=(cx, cy, cw, ch),
+            source_size=(ow, oh), source_scale=(ox, oy))
 
     def _time_base(self, num: int, den: int) -> Fraction:
         entry = self._tb  # one tuple, swapped in one store: threads never see a mismatch

@@ -36,7 +36,7 @@ def test_no_help_line_says_a_flag_turns_something_off_backwards(command: str) ->
 @pytest.mark.parametrize(("flag", "says"), [
     ("--no-overwrite", "refuse to replace an existing output"),
     ("--no-ids", "draw no person ids"),
-    ("--no-tracking", "no tracking: person id -1 everywhere"),
+    ("--tracking", "person ids stable across frames (--no-tracking gives id -1"),
     ("--no-reconnect", "end a live stream that drops, don't reconnect"),
 ])
 def test_a_no_flag_s_help_says_what_the_flag_does(flag: str, says: str) -> None:
@@ -45,8 +45,7 @@ def test_a_no_flag_s_help_says_what_the_flag_does(flag: str, says: str) -> None:
 
 def test_every_negated_option_says_what_its_flag_does() -> None:
     negated = [opt for opt in cli_options() if opt.meta.negate]
-    assert {opt.flag for opt in negated} >= {"--no-overwrite", "--no-ids", "--no-tracking",
-                                             "--no-reconnect"}
+    assert {opt.flag for opt in negated} >= {"--no-overwrite", "--no-ids", "--no-reconnect"}
     assert all(opt.meta.negate_help for opt in negated)
 
 

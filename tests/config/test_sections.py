@@ -59,6 +59,13 @@ DRAWING = ("--draw-min-score", "--draw-min-keypoints")
 PROGRESS = ("--progress-every",)
 # Frames keep their real size and orientation (issue 23).
 FRAMES = ("--max-frame-size", "--no-autorotate", "--recording-resize")
+# A hostile world (issue 23): the pages that may open the console's WebSocket.
+CONSOLE = ("--serve-origin",)
+CONSOLE_LIMITS = ("header_timeout_s", "idle_timeout_s", "max_connections",
+                  "max_connections_per_address", "max_streams", "max_streams_per_address",
+                  "fd_reserve")  # [console] only
+# Models by name, tracking off for photos unless asked (issue 24).
+ISSUE_24 = ("--models-dir", "--tracking")
 TRACKER = ("--track-max-age", "--track-min-similarity", "--track-min-hits", "--track-sigma",
            "--track-min-scale", "--track-velocity-smoothing")
 
@@ -195,7 +202,7 @@ def test_today_s_flags_are_all_there_plus_the_tracker_s() -> None:
     words = (word.strip("[],") for word in _run_help().split())
     flags = {w for w in words if w.startswith("-") and w[1:2].isalpha() | (w[1:2] == "-")}
     groups = (TODAY, TRACKER, ADDED, MQTT, THREADS, CAMERAS, TILES, INTERVAL, DRAWING,
-              PROGRESS, FRAMES)
+              PROGRESS, FRAMES, CONSOLE, ISSUE_24)
     assert set().union(*groups) | {"-h", "--help"} == flags
 
 
@@ -285,7 +292,8 @@ def test_every_field_with_a_flag_is_on_the_command_line() -> None:
     assert toml_only == {("live", "max_backoff_s"), ("live", "slots"), ("live", "analyze_s"),
                          ("performance", "encoder_threads"), ("performance", "frame_slots"),
                          ("console", "preview_fps"), ("console", "preview_width"),
-                         ("events", "min_keypoints"),
+                         *(("console", name) for name in CONSOLE_LIMITS),
+                         ("events", "min_keypoints"), ("model", "dir"),
                          ("mqtt", "status_interval_s"), ("mqtt", "connect_timeout_s"),
                          ("mqtt", "max_queued"), ("mqtt", "max_backoff_s"),
                          ("performance", "drain_timeout_s"), ("threads", "inter_op"),
@@ -402,3 +410,31 @@ def test_the_python_callers_settings_are_no_option() -> None:
     assert config().caller is None and CallerConfig().buffer > 0
     with pytest.raises(ConfigError, match="buffer=0"):
         CallerConfig(buffer=0)
+
+
+# --- tracking: on for videos and cameras, off for photos (issue 24) --------------------
+
+
+@pytest.mark.parametrize(("sources", "tracks"), [
+    (("clip.mp4",), True), (("rtsp://h/cam",), True), (("0",), True),
+    (("photo.jpg",), False), (("shots/*.png",), False), (("http://h/snap.jpg",), True),
+    (("photo.jpg", "clip.mp4"), True)])
+def test_tracking_by_default_for_videos_and_cameras_not_photos(
+        sources: tuple[str, ...], tracks: bool) -> None:
+    cfg = PipelineConfig(sources=sources, model=ModelConfig(path=Path("m")))
+    assert cfg.tracking.enabled is tracks
+
+
+def test_a_folder_of_images_is_not_tracked_unless_asked(tmp_path: Path) -> None:
+    folder = str(tmp_path)
+    assert build_config({}, given_values(parse(folder, "--model", "m"))).tracking.enabled is False
+    asked = build_config({}, given_values(parse(folder, "--model", "m", "--tracking")))
+    assert asked.tracking.enabled is True
+    assert config("--no-tracking").tracking.enabled is False
+
+
+def test_event_rules_on_photos_track_but_not_against_no_tracking() -> None:
+    line = "--line", "a:0,0,100,0"
+    assert build_config({}, given_values(parse("p.jpg", "--model", "m", *line))).tracking.enabled
+    with pytest.raises(ConfigError, match="remove --no-tracking"):
+        build_config({}, given_values(parse("p.jpg", "--model", "m", "--no-tracking", *line)))

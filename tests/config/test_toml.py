@@ -357,11 +357,14 @@ def test_schema_tables_are_the_sections() -> None:
 
 
 def test_every_field_is_a_key_of_its_table() -> None:
-    """One option = one edit: a field is a pipeline-file key without anything else."""
+    """One option = one edit: a field is a pipeline-file key without anything else
+    (but ``--models-dir``, the command line's folder, searched before [model].dir)."""
     for table, section in SECTIONS.items():
-        fields = [f.name for f in dataclasses.fields(section)]
         assert all(meta_of(f) is not None for f in dataclasses.fields(section)), table
+        fields = [f.name for f in dataclasses.fields(section) if meta_of(f).toml]
         assert list(SCHEMA[table]) == fields, table
+    assert [(o.table, o.name) for s in SECTIONS.values() for o in options(s)
+            if not o.meta.toml] == [("model", "models_dir")]
 
 
 def test_today_s_keys_are_all_known() -> None:
@@ -432,3 +435,15 @@ def toml_value(value: object) -> str:
 
 def parse(argv: list[str]) -> argparse.Namespace:
     return build_parser().parse_args(argv)
+
+
+@pytest.mark.parametrize(("written", "kept"), [
+    ("openpose-mnthin-coco18", True), ("lightweight-openpose", True), ("m.onnx", False),
+    ("models/m", False)])
+def test_a_model_name_is_kept_a_path_is_resolved(tmp_path: Path, written: str,
+                                                 kept: bool) -> None:
+    file = tmp_path / "p.toml"
+    file.write_text(f'sources = ["a.mp4"]\n[model]\npath = "{written}"\ndir = "models"\n')
+    model = load_pipeline_file(file)["model"]
+    assert model["path"] == (Path(written) if kept else tmp_path / written)
+    assert model["dir"] == tmp_path / "models"

@@ -1,4 +1,4 @@
-"""/api/status: camera names, redacted sources, dropped events."""
+"""/api/status: camera names, redacted sources, dropped events; the connection limits."""
 
 from __future__ import annotations
 
@@ -6,8 +6,13 @@ import json
 import multiprocessing as mp
 from typing import Any
 
-from streampose.console.app import status_json
+import pytest
+
+from streampose.config.sections import ConsoleConfig
+from streampose.console.app import limits_of, status_json
 from streampose.console.events import EventHub
+from streampose.console.gate import Limits
+from streampose.errors import ConfigError
 from streampose.observe.counters import StreamCounters
 from streampose.observe.live import LiveView
 from streampose.observe.stats import LatencyWindow
@@ -34,3 +39,20 @@ def test_status_has_names_not_credentials(make_link: Any) -> None:
             first["items_per_frame"]) == (1, 4, 1, 4.0)
     assert status["streams"][1]["items_per_frame"] is None
     assert "hunter2" not in json.dumps(status)
+
+
+def test_the_limits_come_from_the_console_section() -> None:
+    assert limits_of(ConsoleConfig()) == Limits()  # the same defaults
+    config = ConsoleConfig(header_timeout_s=0.5, idle_timeout_s=2.0, max_connections=9,
+                           max_connections_per_address=3, max_streams=4,
+                           max_streams_per_address=1, fd_reserve=16)
+    assert limits_of(config) == Limits(header_timeout_s=0.5, idle_timeout_s=2.0,
+                                       max_connections=9, max_connections_per_address=3,
+                                       max_streams=4, max_streams_per_address=1, fd_reserve=16)
+
+
+@pytest.mark.parametrize("bad", [{"header_timeout_s": 0.0}, {"max_connections": 0},
+                                 {"fd_reserve": 2}, {"max_streams": -1}])
+def test_limits_out_of_range_are_refused(bad: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError):
+        ConsoleConfig(**bad)

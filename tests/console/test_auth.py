@@ -84,3 +84,28 @@ def test_loopback_needs_no_auth(serve: str) -> None:
 def test_empty_auth_is_refused() -> None:
     with pytest.raises(ConfigError, match="empty"):
         ConsoleConfig(serve="0.0.0.0:1", serve_auth="  ")
+
+
+@pytest.mark.parametrize("header", ["bearer s3cret", "BEARER s3cret", "Bearer  s3cret ",
+                                    "  Bearer s3cret"])
+def test_the_scheme_is_case_insensitive(header: str) -> None:
+    assert Auth.parse("s3cret").allows({"Authorization": header}, {}, {})
+
+
+def test_basic_scheme_in_any_case() -> None:
+    header = _basic("ops", "pw")["Authorization"].replace("Basic", "bASIC")
+    assert Auth.parse("ops:pw").allows({"Authorization": header}, {}, {})
+
+
+# what aiohttp's parser makes of header bytes that are not UTF-8 (kept as surrogates)
+NOT_UTF8 = b"Bearer s3cr\xff\xfe".decode("utf-8", "surrogateescape")
+
+
+@pytest.mark.parametrize("header", [NOT_UTF8, "Bearer \udcff", "Bearer \ud800",
+                                    "Basic \udcff\udcfe", "Basic ÿÿÿÿ", "Basic !!!!",
+                                    "Basic " + base64.b64encode(b"ops:\xff\xfe").decode(),
+                                    "Basic", "Bearer", ""])
+@pytest.mark.parametrize("spec", ["s3cret", "ops:pw"])
+def test_an_undecodable_header_is_refused_not_an_error(spec: str, header: str) -> None:
+    assert Auth.parse(spec).allows({"Authorization": header}, {"token": "\udcff"},
+                                   {COOKIE: "\ud800"}) is False

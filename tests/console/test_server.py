@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import socket
 import urllib.error
 import urllib.request
@@ -19,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from streampose.console.auth import Auth
 from streampose.console.events import EventHub
+from streampose.console.gate import Limits
 from streampose.console.link import ConsoleLink, PreviewHeader
 from streampose.console.preview import PreviewHub
 from streampose.console.server import EVENT_QUEUE, ConsoleServer, ConsoleState
@@ -39,12 +41,14 @@ def publish(link: ConsoleLink, stream: int, frame: int) -> None:
     ring.publish(got[0], PreviewHeader(frame, 0.0, height, width))
 
 
-def serve(link: ConsoleLink, auth: str | None = None, host: str = "127.0.0.1") -> ConsoleServer:
+def serve(link: ConsoleLink, auth: str | None = None, host: str = "127.0.0.1",
+          origins: frozenset[str] = frozenset(), **limits: Any) -> ConsoleServer:
     metrics = RunMetrics(lambda: SNAPSHOT)
     state = ConsoleState(status=lambda: {"streams": [{"camera": "a"}]},
                          metrics=metrics.exposition, previews=PreviewHub(link),
                          events=EventHub(link), fps=50.0, cameras=["a", "b"])
-    return ConsoleServer(state, host=host, port=0, auth=Auth.parse(auth))
+    return ConsoleServer(state, host=host, port=0, auth=Auth.parse(auth),
+                         limits=Limits(**limits), origins=origins)
 
 
 @pytest.fixture
@@ -53,11 +57,13 @@ def console(make_link: Any) -> Iterator[ConsoleServer]:
         yield server
 
 
-def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+def get(url: str, headers: dict[str, str] | None = None, *,
+        stream: bool = False) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers and body (only the status and headers of a ``stream``)."""
     request = urllib.request.Request(url, headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=WAIT_S) as resp:
-            return resp.status, dict(resp.headers), resp.read()
+            return resp.status, dict(resp.headers), b"" if stream else resp.read()
     except urllib.error.HTTPError as err:
         return err.code, dict(err.headers), err.read()
 
@@ -75,7 +81,7 @@ def test_every_route_refuses_without_the_token(console: ConsoleServer, path: str
 
 def test_token_in_a_header_or_once_in_the_query(console: ConsoleServer) -> None:
     status, _, body = get(console.url + "api/status", {"Authorization": "Bearer tok"})
-    assert status == 200 and json.loads(body) == {"streams": [{"camera": "a"}]}
+    assert status == 200 and json.loads(body)["streams"] == [{"camera": "a"}]
     status, headers, body = get(console.url + "?token=tok")
     assert status == 200 and b"<title>streampose console</title>" in body
     assert "streampose_token=tok" in headers["Set-Cookie"] and "HttpOnly" in headers["Set-Cookie"]
@@ -216,3 +222,128 @@ def _masked_text(text: str) -> bytes:
     mask = b"\x01\x02\x03\x04"
     masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
     return bytes([0x81, 0x80 | len(payload)]) + mask + masked
+
+
+def raw(port: int, request: bytes, *, source: str | None = None) -> bytes:
+    """Send ``request`` as it is and read until the server closes (bounded)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=WAIT_S,
+                                  source_address=(source, 0) if source else None) as sock:
+        sock.sendall(request)
+        got = b""
+        while chunk := sock.recv(65536):
+            got += chunk
+        return got
+
+
+def errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """What the log shows at the default level: warnings and errors (DEBUG may say more)."""
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER", "Bearer"])
+def test_the_auth_scheme_is_case_insensitive(console: ConsoleServer, scheme: str) -> None:
+    assert get(console.url + "api/status", {"Authorization": f"{scheme} tok"})[0] == 200
+
+
+@pytest.mark.parametrize(("spec", "header"), [
+    ("tok", b"Bearer t\xffk"), ("tok", b"bearer \xc3\x28"), ("ops:pw", b"Basic \xff\xfe=="),
+    ("ops:pw", b"Basic !!!"), ("ops:pw", b"Basic " + base64.b64encode(b"ops:\xff")),
+])
+def test_an_undecodable_authorization_is_a_401_without_a_traceback(
+        make_link: Any, caplog: pytest.LogCaptureFixture, spec: str, header: bytes) -> None:
+    with caplog.at_level(logging.DEBUG), serve(make_link(), auth=spec) as server:
+        reply = raw(server.port, b"GET /api/status HTTP/1.1\r\nHost: x\r\nAuthorization: "
+                    + header + b"\r\nConnection: close\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 401"), reply[:80]
+    assert errors(caplog) == []
+
+
+@pytest.mark.parametrize("request_bytes", [
+    b"GET /" + b"a" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 20_000 + b"\r\n\r\n",
+    b"GET / HTTP/1.1\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(500)) + b"\r\n",
+    b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 64,   # TLS to an HTTP port
+    b"GET / HTTP/1.1\r\nHost: x\r\nAuthor\xffization: x\r\n\r\n",
+])
+def test_oversized_or_malformed_requests_are_4xx_and_counted_not_logged(
+        console: ConsoleServer, caplog: pytest.LogCaptureFixture, request_bytes: bytes) -> None:
+    with caplog.at_level(logging.DEBUG):
+        for _ in range(20):
+            reply = raw(console.port, request_bytes)
+            assert reply == b"" or reply[9:10] == b"4", reply[:80]
+    assert errors(caplog) == []
+    assert console.gate.counts().get("bad_request", 0) >= 1
+
+
+def _upgrade(origin: str | None, host: str = "127.0.0.1") -> bytes:
+    key = base64.b64encode(b"0123456789abcdef").decode()
+    extra = f"Origin: {origin}\r\n" if origin else ""
+    return (f"GET /api/live HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+            f"Cookie: streampose_token=tok\r\n{extra}\r\n").encode()
+
+
+def _status_line(port: int, request: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=WAIT_S) as sock:
+        sock.sendall(request)
+        return sock.makefile("rb").readline()
+
+
+def test_a_websocket_from_another_origin_is_refused(make_link: Any) -> None:
+    with serve(make_link(), auth="tok", origins=frozenset({"https://ops.example:443"})) as server:
+        here = f"127.0.0.1:{server.port}"
+        assert b" 403 " in _status_line(server.port, _upgrade("http://evil.example", here))
+        assert b" 403 " in _status_line(server.port, _upgrade("null", here))
+        assert b" 101 " in _status_line(server.port, _upgrade(f"http://{here}", here))
+        assert b" 101 " in _status_line(server.port, _upgrade("https://ops.example", here))
+        assert b" 101 " in _status_line(server.port, _upgrade(None, here))
+        assert server.gate.counts()["refused_origin"] == 2
+
+
+def test_live_clients_are_capped_and_counted(make_link: Any) -> None:
+    with serve(make_link(), auth="tok", max_streams=3, max_streams_per_address=2) as server:
+        here = f"127.0.0.1:{server.port}"
+        held = [socket.create_connection(("127.0.0.1", server.port), timeout=WAIT_S)
+                for _ in range(3)]
+        try:
+            lines = []
+            for sock in held:
+                sock.sendall(_upgrade(None, here))
+                lines.append(sock.makefile("rb").readline())
+            assert [b" 101 " in line for line in lines] == [True, True, False]
+            assert b" 503 " in lines[2]
+            other = socket.create_connection(("127.0.0.1", server.port), timeout=WAIT_S,
+                                             source_address=("127.0.0.2", 0))
+            with other:
+                other.sendall(_upgrade(None, here))
+                assert b" 101 " in other.makefile("rb").readline()  # another address
+                assert b" 503 " in _status_line(server.port, _upgrade(None, here))  # all 3
+        finally:
+            for sock in held:
+                sock.close()
+        _, _, body = get(server.url + "metrics", {"Authorization": "Bearer tok"})
+        families = {f.name: f for f in text_string_to_metric_families(body.decode())}
+        refused = {s.labels.get("reason"): s.value
+                   for s in families["streampose_console_refused"].samples}
+        assert refused["streams"] == 2
+        wait_until(lambda: server.gate.counts()["streams"] == 0, timeout=WAIT_S,
+                   what="the live clients gone")
+        assert get(server.url + "api/events", {"Authorization": "Bearer tok"}, stream=True)[0] \
+            == 200
+
+
+def test_event_loop_errors_are_logged_once_per_burst(console: ConsoleServer,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    """What asyncio reports on the console's loop (as it did per failed accept()): one
+    line with its traceback, then a count."""
+    loop = console._loop
+    assert loop is not None
+    context = {"message": "socket.accept() out of system resource",
+               "exception": OSError(24, "Too many open files")}
+    with caplog.at_level(logging.DEBUG, logger="streampose.console"):
+        for _ in range(1000):
+            console._loop_error(loop, context)
+        console.burst.flush(everything=True)
+    lines = [r for r in caplog.records if r.name.startswith("streampose.console")]
+    assert len(lines) == 2 and lines[0].exc_info is not None and lines[1].exc_info is None
+    assert "999 more" in lines[1].getMessage()

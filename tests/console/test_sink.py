@@ -10,7 +10,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from streampose.console.sink import ConsoleSink, thumbnail
+from streampose.console.sink import ConsoleSink, fit_into, thumbnail
 from streampose.outputs.base import FrameMeta
 from streampose.pose import Poses, get_skeleton
 
@@ -117,3 +117,50 @@ def test_a_full_event_queue_drops_and_counts(make_link: Any) -> None:
 def test_thumbnail_never_scales_up() -> None:
     small = np.zeros((40, 60, 3), np.uint8)
     assert cv2.imdecode(np.frombuffer(thumbnail(small), np.uint8), 1).shape == (40, 60, 3)
+
+
+def _preview(link: Any, image: np.ndarray) -> np.ndarray:
+    """The picture ``image`` gives in stream 0's preview (160x120)."""
+    link.watch[0] = 1
+    ConsoleSink(link=link, stream=0, camera="a").write(meta(0, 0), POSES, image)
+    ring = link.previews[0]
+    slot, header = ring.acquire_read(0.0)
+    assert (header.width, header.height) == (160, 120)
+    picture = ring.view(slot, (120, 160, 3), np.uint8).copy()
+    ring.release(slot)
+    return picture
+
+
+def test_a_frame_of_another_aspect_ratio_is_letterboxed_not_stretched(make_link: Any) -> None:
+    """The preview was made for 320x240 (4:3); a 16:9 frame (its camera changed
+    resolution) fills its width, black bars above and below; a tall one, bars aside."""
+    wide = _preview(make_link(fps=1e9), np.full((180, 320, 3), 200, np.uint8))
+    assert (wide[:15] == 0).all() and (wide[-15:] == 0).all()  # 160x90, centred
+    assert (wide[15:105] == 200).all()
+    tall = _preview(make_link(fps=1e9), np.full((240, 160, 3), 90, np.uint8))
+    assert (tall[:, :40] == 0).all() and (tall[:, -40:] == 0).all()  # 80x120, centred
+    assert (tall[:, 40:120] == 90).all()
+
+
+def test_a_frame_of_the_size_the_preview_was_made_for_fills_it(make_link: Any) -> None:
+    """As before: the picture resized to the whole preview (its even rounding included)."""
+    image = np.random.default_rng(1).integers(0, 256, (241, 322, 3), np.uint8)
+    link = make_link(fps=1e9, size=(322, 241))  # preview 160x118: not quite 322:241
+    link.watch[0] = 1
+    ConsoleSink(link=link, stream=0, camera="a").write(meta(0, 0), POSES, image)
+    ring = link.previews[0]
+    slot, header = ring.acquire_read(0.0)
+    assert (header.width, header.height) == (160, 118)
+    expected = cv2.resize(image, (160, 118), interpolation=cv2.INTER_AREA)
+    assert (ring.view(slot, (118, 160, 3), np.uint8) == expected).all()
+    ring.release(slot)
+
+
+def test_fit_into_stretches_only_when_asked_or_the_aspect_is_the_same() -> None:
+    out = np.full((10, 20, 3), 9, np.uint8)
+    fit_into(np.full((5, 10, 3), 50, np.uint8), out)  # the same aspect: all of it
+    assert (out == 50).all()
+    fit_into(np.full((10, 10, 3), 70, np.uint8), out)  # square: bars aside, old ones gone
+    assert (out[:, :5] == 0).all() and (out[:, 5:15] == 70).all() and (out[:, 15:] == 0).all()
+    fit_into(np.full((10, 10, 3), 30, np.uint8), out, stretch=True)
+    assert (out == 30).all()

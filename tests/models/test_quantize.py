@@ -252,3 +252,49 @@ def test_nothing_is_written_beside_the_input_model(tiny: Path, tmp_path: Path,
                    settings=QuantSettings())
     assert given and given[0].parent not in (tiny.parent, out_dir)
     assert set(tiny.parent.iterdir()) == before
+
+
+def test_qoperator_format_writes_int8_operators(tiny: Path, tmp_path: Path) -> None:
+    from streampose.quantize import _float_layers
+
+    spec = resolve_spec(tiny)
+    out = tmp_path / "q.onnx"
+    settings = QuantSettings(format="qoperator", exclude=("head",))
+    quantize_model(tiny, out, network_inputs(frames(), spec), spec=spec, settings=settings)
+    ops = [n.op_type for n in onnx.load(str(out)).graph.node]
+    assert ops.count("QLinearConv") == 2 and ops.count("Conv") == 1
+    assert _float_layers(out) == {"head"}
+    assert "QOperator" in settings.describe() and "QOperator" not in QuantSettings().describe()
+
+
+def test_unknown_format_is_a_model_error() -> None:
+    from streampose.errors import ModelError
+
+    with pytest.raises(ModelError, match="quantization format"):
+        QuantSettings(format="qint")
+
+
+def test_command_format_option_reaches_the_model(tiny: Path, images: Path,
+                                                 tmp_path: Path) -> None:
+    out = tmp_path / "tiny-int8.onnx"
+    assert main(["quantize", str(tiny), "-o", str(out), "--calibrate", str(images),
+                 "--frames", "2", "--method", "minmax", "--format", "qoperator"]) == 0
+    assert "QLinearConv" in {n.op_type for n in onnx.load(str(out)).graph.node}
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert "QOperator" in report["tried"][0]["settings"]
+    assert set(report["ms_float"]) == set(report["ms_int8"])
+
+
+@pytest.mark.parametrize(("errors", "current", "want"), [
+    ({"output layers": 0.5, "first layer": 0.1}, 1.0, "first layer"),  # a clear winner
+    # the measured YOLO11n-pose step: differences of noise, the usual suspect first
+    ({"output layers": 0.0601, "first layer": 0.0599, "layers 35-51": 0.0598}, 0.0602,
+     "output layers"),
+    ({"output layers": 0.08, "first layer": 0.0601}, 0.06, "first layer"),  # not worse
+    ({"output layers": 0.09, "first layer": 0.08}, 0.06, "first layer"),  # all worse
+])
+def test_pick_group_ranks_by_error_unless_the_errors_are_noise(
+        errors: dict[str, float], current: float, want: str) -> None:
+    from streampose.quantize import pick_group
+
+    assert pick_group(errors, current) == want

@@ -137,6 +137,7 @@ def test_blocking_policy_is_lossless_through_a_small_ring(
     assert [h.pts for h, _ in frames] == [100 * i for i in range(12)]
     assert all(h.time_base == Fraction(1, 1000) and h.flags == 0 for h, _ in frames)
     assert all((h.width, h.height, h.shape) == (W, H, (H, W, 3)) for h, _ in frames)
+    assert all(h.source_size == (0, 0) and not h.rescaled for h, _ in frames)  # as they came
     for i, (_, image) in enumerate(frames):
         assert_close(image, pattern(i))
     assert stage.counters.get(0, "frames_in") == stage.items == 12
@@ -353,6 +354,7 @@ def test_live_policy_scales_frames_larger_than_the_slots(
     (frame, _), (eos, _) = read_all(ring)
     finish(stage, thread)
     assert (frame.width, frame.height, frame.shape) == (W, H // 2, (H // 2, W, 3))
+    assert frame.source == (2 * W, H) and frame.source_scale == (2.0, 2.0)  # what it was
     assert eos.eos
 
 
@@ -475,6 +477,7 @@ def test_a_slot_pads_a_frame_wider_than_its_buffers_allow() -> None:
     assert policy.fit(stage, Frame(image=plain, pts=0, index=0)).image is plain
     huge = np.zeros((1000, 4000, 3), np.uint8)  # scaled to fit first, then padded
     assert policy.fit(stage, Frame(image=huge, pts=0, index=0)).image.shape == (960, 1920, 3)
+    assert policy.fit.placed == ((4000, 1000), (4000 / 1920, 1000 / 480))
     assert stage.counts == ["rescaled"]
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from streampose.config import ModelConfig, OutputsConfig, PerformanceConfig, PipelineConfig
+from streampose.config.sections import EventsConfig
 from streampose.pipeline import Pipeline
 from streampose.sources.probe import probe_video
 from streampose.sources.video import stored_rotation
@@ -25,12 +26,14 @@ EACH = 4
 CENTRE = (0.5, 0.5)
 
 
-def _run(tmp_path: Path, source: Path, **performance: object) -> tuple[list[dict], dict]:
+def _run(tmp_path: Path, source: Path, events: EventsConfig | None = None,
+         **performance: object) -> tuple[list[dict], dict]:
     jsonl, summary = tmp_path / "out.jsonl", tmp_path / "summary.json"
     config = PipelineConfig(sources=(str(source),),
                             model=ModelConfig(path=MODEL_NAME, backend="fake", height=96),
                             outputs=OutputsConfig(json=jsonl, summary=summary,
                                                   video=str(tmp_path / "out.mp4")),
+                            events=events or EventsConfig(),
                             performance=PerformanceConfig(**performance))  # type: ignore[arg-type]
     Pipeline(config).run()
     assert not shm_segments()
@@ -76,12 +79,47 @@ def test_letterboxed_recording_keeps_the_first_size(tmp_path: Path) -> None:
     assert not (tmp_path / "out-part2-320x192.mp4").exists()
 
 
+def _found_at_the_square(records: list[dict], sizes: list[tuple[int, int]],
+                         centre: tuple[float, float] = CENTRE) -> None:
+    """Each record's one person at the square, in its source picture's pixels."""
+    for i, record in enumerate(records):
+        width, height = sizes[i // EACH]
+        x, y = _centre(record)
+        assert abs(x - centre[0] * width) < width / 10, (i, x)
+        assert abs(y - centre[1] * height) < height / 4, (i, y)
+
+
 def test_frames_above_max_frame_size_are_scaled_down_and_counted(tmp_path: Path) -> None:
     clip = make_resizing_ts(tmp_path / "resizing.ts", SIZES, EACH, centre=CENTRE)
     records, summary = _run(tmp_path, clip, max_frame_size="240x240")
     assert [r["frame"] for r in records] == list(range(len(SIZES) * EACH))
     assert summary["streams"][0]["rescaled"] == EACH
-    assert (records[EACH]["width"], records[EACH]["height"]) == (240, 144)  # aspect kept
+    assert (records[EACH]["width"], records[EACH]["height"]) == SIZES[1]  # the source's
+    _found_at_the_square(records, SIZES)
+    part2 = tmp_path / "out-part2-240x144.mp4"  # recorded as scaled: aspect kept
+    assert probe_video(part2)[0::2] == (EACH, 240) and probe_video(part2)[3] == 144
+
+
+def test_poses_of_scaled_frames_are_in_the_source_s_pixels(tmp_path: Path) -> None:
+    """160x96 then 320x192 with --max-frame-size 160x96: the second half is scaled to
+    160x96 (one recording), its people found where they are in 320x192; a zone in the
+    source's pixels sees them there (entered once, when the picture grows)."""
+    sizes, centre = [(160, 96), (320, 192)], (0.6, 0.5)
+    clip = make_resizing_ts(tmp_path / "growing.ts", sizes, EACH, centre=centre)
+    zone = {"name": "right", "points": [150, 40, 300, 40, 300, 180, 150, 180]}
+    events_path = tmp_path / "events.jsonl"
+    records, summary = _run(tmp_path, clip, max_frame_size="160x96",
+                            events=EventsConfig(jsonl=events_path, zone=(zone,)))
+    assert [r["frame"] for r in records] == list(range(2 * EACH))
+    stream = summary["streams"][0]
+    assert stream["rescaled"] == EACH and stream["frames_out"] == 2 * EACH
+    assert (records[EACH]["width"], records[EACH]["height"]) == sizes[1]
+    assert all("width" not in r for i, r in enumerate(records) if i != EACH)
+    _found_at_the_square(records, sizes, centre)
+    assert probe_video(tmp_path / "out.mp4")[0::2] == (2 * EACH, 160)  # all at 160x96
+    assert not (tmp_path / "out-part2-160x96.mp4").exists()
+    events = [json.loads(line) for line in events_path.read_text().splitlines()]
+    assert [(e["type"], e["frame"]) for e in events] == [("enter", EACH)]
 
 
 @pytest.mark.parametrize("rotation", [90, 270])

@@ -9,6 +9,7 @@ import logging
 import multiprocessing as mp
 import queue
 from collections.abc import Callable
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -408,3 +409,49 @@ def test_a_person_too_doubtful_to_draw_is_still_in_the_json_lines(
     assert not (recorder.images[1] == pixels(0, 1)).all()  # the same person, drawn
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert [[p["score"] for p in line["persons"]] for line in lines] == [[0.2], [0.5]]
+
+
+class PoseSink(Sink):
+    """Keeps each frame's meta and poses."""
+
+    def __init__(self) -> None:
+        self.got: list[tuple[FrameMeta, Poses]] = []
+
+    def write(self, meta: FrameMeta, poses: Poses, image: np.ndarray | None) -> None:
+        self.got.append((meta, poses))
+
+
+class Spots:
+    """An annotator that keeps the keypoints it was asked to draw."""
+
+    def __init__(self) -> None:
+        self.drawn: list[np.ndarray] = []
+
+    def annotate(self, frame: np.ndarray, poses: Poses) -> np.ndarray:
+        self.drawn.append(poses.keypoints.copy())
+        return frame
+
+
+def test_a_frame_decode_scaled_down_gives_poses_in_the_source_s_pixels(
+    frames: list[SharedRing], stage_control: StageControl
+) -> None:
+    """Decode scaled a 64x48 picture to the 32x24 slot: the sinks get its poses in
+    64x48 pixels (and the records say that size); drawing is on the slot's pixels."""
+    sink, spots = PoseSink(), Spots()
+    stage = render(frames, [sink, Recorder(frames, lambda ring: 0)], stage_control,
+                   makers=CameraMakers(annotators=lambda stream: [spots]),
+                   sizes=[(W, H), (W, H)])
+    kp = np.zeros((1, 18, 3), np.float32)
+    kp[0, 0] = (5.0, 7.0, 0.9)  # the nose, in the slot's pixels; the rest missing
+    plain = result(0, 0, lease_frame(frames[0], 0, 0)).header
+    scaled = replace(result(0, 1, lease_frame(frames[0], 0, 1)).header,
+                     source_size=(2 * W, 2 * H), source_scale=(2.0, 2.0))
+    for header in (plain, scaled):
+        feed(stage, PoseResult(header, kp, np.array([0.9], np.float32)))
+    stage.close()
+    (first, as_found), (second, in_source) = sink.got
+    assert first.size is None and second.size == (2 * W, 2 * H)
+    assert as_found.keypoints[0, 0].tolist() == pytest.approx([5.0, 7.0, 0.9])
+    assert in_source.keypoints[0, 0].tolist() == pytest.approx([10.5, 14.5, 0.9])
+    assert (in_source.keypoints[0, 1:] == 0).all()  # missing keypoints stay missing
+    assert [d[0, 0, :2].tolist() for d in spots.drawn] == [[5.0, 7.0], [5.0, 7.0]]

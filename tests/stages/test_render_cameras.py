@@ -113,7 +113,7 @@ def test_a_camera_state_draws_its_rules_under_its_poses() -> None:
         def __init__(self, name: str) -> None:
             self.name = name
 
-        def annotate(self, frame: np.ndarray, poses: Poses) -> None:
+        def annotate(self, frame: np.ndarray, poses: Poses, **_: object) -> None:
             drawn.append(self.name)
 
     state = RenderCamera(annotators=[Draws("poses")], rules=Draws("rules"))

@@ -37,6 +37,8 @@ HEADERS = [
     FrameHeader(ticket=9, item=2, items=4, crop=(120, 90, 240, 180),
                 transform=(2.67, 2.67, -320.0, -240.0)),
     FrameHeader(flags=FLAG_PASS, shape=()),  # a pass-through item: no payload
+    # a 1280x720 picture decode scaled into a 640x360 slot
+    FrameHeader(width=640, height=360, source_size=(1280, 720), source_scale=(2.0, 2.0)),
 ]  # fmt: skip
 
 
@@ -62,6 +64,16 @@ def test_frame_ref_names_ring_and_slot() -> None:
     ring, slot = ref
     assert (ring, slot) == (ref.ring, ref.slot) == (2, 9)
     assert FrameHeader().frame == FrameRef(-1, -1)  # no lease by default
+
+
+def test_the_source_size_is_the_frame_s_own_unless_decode_fitted_it() -> None:
+    plain = FrameHeader(width=640, height=360)
+    assert plain.source == (640, 360) and not plain.rescaled
+    padded = FrameHeader(width=600, height=300, source_size=(600, 100))
+    assert padded.source == (600, 100) and not padded.rescaled
+    scaled = FrameHeader(width=640, height=360, source_size=(1280, 720),
+                         source_scale=(2.0, 2.0))
+    assert scaled.source == (1280, 720) and scaled.rescaled
 
 
 def test_frame_shape_is_the_decoded_bgr_frame() -> None:

@@ -1,7 +1,8 @@
 """``--interval N``: how close are carried poses to inferred ones, and what do they cost in ids?
 
 Runs the pipeline (the real model, JSON lines) on ../shared/media/vtest.mp4 with
-``--interval 0`` and each N asked (default 1 and 2), and reports per N:
+``--interval 0`` and each N asked (default 1 and 2; ``auto`` too, with
+``--interval-max``), and reports per N:
 
 - **OKS** of each carried person (``"inferred": false``) against the interval-0 person
   on the same frame (COCO sigmas, :func:`streampose.pose.merge.oks`, the interval-0
@@ -14,9 +15,10 @@ Runs the pipeline (the real model, JSON lines) on ../shared/media/vtest.mp4 with
   :func:`benchmarks.id_stability.id_changes`, written for COCO-18 skeletons: on a COCO-17
   model's poses it pairs by an eye instead) whose id changed, against interval 0's;
 - **fps**: frames out per second over the run (the summary's; the machine is shared, so
-  compare within one run of this script).
+  compare within one run of this script), and the frames the network ran on.
 
-    python benchmarks/interval.py [--frames 200] [--intervals 1 2] [--height 480]
+    python benchmarks/interval.py [--frames 200] [--intervals 1 2 auto] [--height 480]
+        [--interval-max 2]
         [--model ../shared/models/openpose-mnthin-coco18.onnx] [--video ...vtest.mp4]
 """
 
@@ -45,17 +47,24 @@ MODEL = SHARED / "models/openpose-mnthin-coco18.onnx"
 VIDEO = SHARED / "media/vtest.mp4"
 
 
-def run(video: Path, model: Path, *, interval: int, frames: int, height: int | None,
-        out: Path) -> tuple[list[Poses], float]:
-    """The run's poses per frame (from its JSON lines) and its fps."""
+def run(video: Path, model: Path, *, interval: int | str, frames: int, height: int | None,
+        out: Path, interval_max: int = 2) -> tuple[list[Poses], float, int]:
+    """The run's poses per frame (from its JSON lines), its fps and its frames inferred."""
     jsonl = out / f"interval{interval}.jsonl"
     config = PipelineConfig(sources=(str(video),),
-                            model=ModelConfig(path=model, height=height, interval=interval),
+                            model=ModelConfig(path=model, height=height, interval=interval,
+                                              interval_max=interval_max),
                             outputs=OutputsConfig(json=jsonl),
                             performance=PerformanceConfig(max_frames=frames))
     summary = Pipeline(config).run()
     records = [json.loads(line) for line in jsonl.read_text().splitlines()]
-    return [Poses.from_json(r) for r in sorted(records, key=lambda r: r["frame"])], summary.fps
+    poses = [Poses.from_json(r) for r in sorted(records, key=lambda r: r["frame"])]
+    return poses, summary.fps, int(summary.streams[0]["frames_inferred"])
+
+
+def interval_arg(text: str) -> int | str:
+    """An --intervals value: an integer or auto."""
+    return text if text == "auto" else int(text)
 
 
 def carried_mask(poses: Poses) -> np.ndarray:
@@ -136,14 +145,17 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=MODEL)
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--frames", type=int, default=200)
-    parser.add_argument("--intervals", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--intervals", type=interval_arg, nargs="+", default=[1, 2])
+    parser.add_argument("--interval-max", type=int, default=2,
+                        help="[model].interval_max of the auto run")
     parser.add_argument("--min-oks", type=float, default=0.1,
                         help="least OKS of a greedy match (people without an id match)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         runs = {n: run(args.video, args.model, interval=n, frames=args.frames,
-                       height=args.height, out=Path(tmp)) for n in [0, *args.intervals]}
-    base, base_fps = runs[0]
+                       height=args.height, out=Path(tmp), interval_max=args.interval_max)
+                for n in [0, *args.intervals]}
+    base, base_fps, _ = runs[0]
     sigmas = keypoint_sigmas(base[0].skeleton)
     base_changed, base_matches = id_changes(base)
     print(f"{args.video.name}, {args.model.name} at --height {args.height}, "
@@ -151,12 +163,13 @@ def main() -> None:
     print(f"interval 0: {base_fps:.2f} fps, id changes {base_changed} of {base_matches} "
           "frame-to-frame matches")
     for n in args.intervals:
-        poses, fps = runs[n]
+        poses, fps, inferred = runs[n]
         scores, unmatched, people, matched = agreement(base, poses, sigmas, args.min_oks)
         changed, matches = id_changes(poses)
         q = statistics.quantiles(scores, n=4) if len(scores) > 1 else [float("nan")] * 3
         ratio = f"{changed / base_changed:.2f}x" if base_changed else "n/a: none"
-        print(f"interval {n}: {fps:.2f} fps ({fps / base_fps:.2f}x); carried people "
+        print(f"interval {n}: {fps:.2f} fps ({fps / base_fps:.2f}x), {inferred} of "
+              f"{len(poses)} frames inferred; carried people "
               f"{len(scores) + unmatched}: OKS median {q[1]:.3f} (quartiles {q[0]:.3f}, "
               f"{q[2]:.3f}), {unmatched} unmatched; recall on carried frames "
               f"{matched}/{people}; id changes {changed} of {matches} ({ratio} at "

@@ -10,6 +10,7 @@ See ARCHITECTURE.md (configuration).
 from __future__ import annotations
 
 import argparse
+import functools
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
@@ -118,6 +119,17 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _int_or_word(words: tuple[str, ...], text: str) -> int | str:
+    """An integer, or one of ``words`` (argparse type of an ``int | str`` option)."""
+    if text in words:
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        choices = " or ".join(map(repr, words))
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer or {choices}") from None
+
+
 def _add(group: Any, opt: Option) -> None:  # an argparse argument group
     assert opt.flag is not None
     names = [opt.meta.short, opt.flag] if opt.meta.short else [opt.flag]
@@ -140,6 +152,9 @@ def _kind_arguments(opt: Option) -> dict[str, Any]:
         return {"action": "append", "type": key_value, "metavar": opt.meta.metavar}
     if opt.meta.choices:
         return {"type": _TYPES[opt.kind], "choices": opt.meta.choices}
+    if opt.meta.words:
+        return {"type": functools.partial(_int_or_word, opt.meta.words),
+                "metavar": opt.meta.metavar}
     return {"type": _TYPES[opt.kind], "metavar": opt.meta.metavar or opt.name.upper()}
 
 

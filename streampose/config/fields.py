@@ -51,7 +51,8 @@ class OptionMeta:
     repeatable, one table each); ``const``: the flag takes no argument and sets this
     value (``--fall`` sets ``{}``: the fall rule with its default thresholds); for a
     ``str`` option the argument is optional and ``const`` is the value without one
-    (``--mqtt-discovery [PREFIX]``).
+    (``--mqtt-discovery [PREFIX]``). ``words``: strings an ``int | str`` option takes
+    besides its integers (``--interval auto``); the field's type is then ``int | str``.
     """
 
     help: str
@@ -69,6 +70,7 @@ class OptionMeta:
     toml: bool = True
     parse: Callable[[str], Any] | None = None
     const: Any = None
+    words: tuple[str, ...] = ()
 
 
 def option(default: Any = dataclasses.MISSING, *, help: str,
@@ -123,11 +125,16 @@ class Option:
 
     @property
     def expected(self) -> str:
-        return _EXPECTED[self.kind]
+        words = " or ".join(repr(w) for w in self.meta.words)
+        return f"{_EXPECTED[self.kind]} or {words}" if words else _EXPECTED[self.kind]
 
     def accepts(self, value: Any) -> bool:
         """Whether ``value`` has the option's type (None aside; an int is a fine float)."""
-        return _is_kind(value, self.kind)
+        return self.is_word(value) or _is_kind(value, self.kind)
+
+    def is_word(self, value: Any) -> bool:
+        """Whether ``value`` is one of the option's words (``auto``)."""
+        return isinstance(value, str) and value in self.meta.words
 
     def check(self, value: Any) -> Any:
         """``value`` if allowed (an int made a float, a str a Path); else ConfigError."""
@@ -140,6 +147,8 @@ class Option:
         if self.meta.choices and value not in self.meta.choices:
             raise ConfigError(f"{self.label}: {value!r} is not one of "
                               f"{', '.join(map(repr, self.meta.choices))}")
+        if self.is_word(value):
+            return value
         if self.kind in ("int", "float") and not self.in_range(value):
             raise ConfigError(f"{self.label}: {value!r} is outside the allowed range "
                               f"{self.interval}")
@@ -213,6 +222,8 @@ def _kind_of(hint: Any, meta: OptionMeta) -> tuple[Kind, bool]:
     optional = type(None) in args
     if optional:
         hint = next(a for a in args if a is not type(None))
+    if meta.words and str in typing.get_args(hint):  # int | str: an int, or one of its words
+        hint = next(a for a in typing.get_args(hint) if a is not str)
     base = typing.get_origin(hint) or hint
     if base not in _KINDS:
         raise TypeError(f"option type {hint!r} is not one of bool, int, float, str, Path, "

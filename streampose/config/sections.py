@@ -101,9 +101,13 @@ class ModelConfig(Section):
         "the smallest person to find, in frame pixels: picks the network input scale "
         "from the model's best range of person heights (default: the input size of "
         "--height or the spec)"))
-    interval: int = option(0, low=0, high=30, metavar="N", help=(
+    interval: int | str = option(0, low=0, high=30, metavar="N|auto", words=("auto",), help=(
         "run the network on every (N+1)th frame of each stream and carry the tracked "
-        "poses across the frames between by optical flow (0: every frame)"))
+        "poses across the frames between by optical flow (0: every frame); auto: per "
+        "stream, every frame while people move fast or motion appears outside the tracked "
+        "people, up to [model].interval_max frames carried in calm scenes"))
+    interval_max: int = option(2, low=1, high=30, metavar="N", help=(
+        "--interval auto: the most frames carried between two inferred frames"))
     backend_options: dict[str, object] = option(
         default_factory=dict, flag="--backend-option", metavar="KEY=VALUE",
         help="backend-specific option, repeatable (e.g. spin=true for onnxruntime)")

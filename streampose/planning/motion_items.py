@@ -2,8 +2,9 @@
 
 :class:`MotionItems` is preprocess's per-stream state for ``--motion``: one
 :class:`~streampose.regions.motion.RegionPlanner` per stream (its own background model,
-made on the stream's first frame), fed every frame preprocess infers, with the boxes of
-the people render tracks on that stream (read from the stream's tracked-boxes board,
+made on the stream's first frame), fed every frame preprocess infers (its detector
+every frame with ``--interval auto``: :mod:`~streampose.planning.frame_view`), with the
+boxes of the people render tracks on that stream (read from the stream's tracked-boxes board,
 :mod:`streampose.transport.tracked`; a frame or two old, which the region margin
 covers). Its plan becomes work items through the run's
 :class:`~streampose.planning.work_items.ItemPlanner`:
@@ -18,7 +19,8 @@ covers). Its plan becomes work items through the run's
   carries the people it tracked onto it (:mod:`streampose.pose.carry`).
 
 :func:`motion_streams` decides which streams use it (``--motion on``: all;
-``auto``: see its doc). Frames that ``--interval`` skips never reach a planner here.
+``auto``: see its doc). Frames that ``--interval`` skips never reach a planner here
+(with ``auto``, only its detector sees them).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import numpy as np
 
 from streampose.errors import ConfigError
 from streampose.planning.work_items import ItemPlanner, WorkItem
-from streampose.regions.motion import MotionSettings, PlanKind, RegionPlanner
+from streampose.regions.motion import MotionDetector, MotionSettings, PlanKind, RegionPlanner
 
 if TYPE_CHECKING:
     from streampose.config import PipelineConfig
@@ -104,14 +106,21 @@ class MotionItems:
         if planner is not None:
             planner.reset()
 
+    def detector(self, stream: int) -> MotionDetector | None:
+        """``stream``'s motion detector (None: no motion regions on it)."""
+        planner = self._planners[stream] if self.enabled(stream) else None
+        return planner.detector if planner is not None else None
+
     def items(self, stream: int, frame: np.ndarray, tracked: np.ndarray,
-              full: tuple[WorkItem, ...]) -> tuple[PlanKind, tuple[WorkItem, ...]]:
+              full: tuple[WorkItem, ...], motion: np.ndarray | None = None
+              ) -> tuple[PlanKind, tuple[WorkItem, ...]]:
         """The plan's kind and items for ``stream``'s next inferred ``frame``;
         ``tracked``: ``(n, 4)`` boxes of its tracked people, frame pixels; ``full``: the
-        frame's usual items (whole frame or tiles)."""
+        frame's usual items (whole frame or tiles); ``motion``: the frame's motion boxes
+        when its detector already ran on it (``--interval auto``)."""
         planner = self._planners[stream]
         assert planner is not None, f"stream {stream} does not use motion regions"
-        plan = planner.plan(frame, tracked)
+        plan = planner.plan(frame, tracked, motion)
         if plan.kind != "regions":
             return plan.kind, (full if plan.kind == "full" else ())
         height, width = frame.shape[:2]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from streampose.config.lineup import Lineup, lineup
+from streampose.planning.interval import AUTO
 from streampose.planning.layout import ProcessLayout
 from streampose.runtime.threads import ThreadBudget, ThreadPlan
 
@@ -61,6 +62,12 @@ class RunPlan:
     def motion_on(self, stream: int) -> bool:
         """Whether ``stream`` uses motion regions (``--motion``)."""
         return stream < len(self.motion) and self.motion[stream]
+
+    def posts_tracked(self, stream: int) -> bool:
+        """Whether render posts ``stream``'s tracked people's boxes on its board for
+        preprocess: motion regions keep them inferred, ``--interval auto`` reads their
+        speed."""
+        return self.motion_on(stream) or self.config.model.interval == AUTO
 
     @property
     def lineup(self) -> Lineup:

@@ -255,12 +255,15 @@ class RegionPlanner:
     def counts(self) -> RegionCounts:
         return self._counts
 
-    def plan(self, frame: np.ndarray, tracked: Boxes = ()) -> RegionPlan:
+    def plan(self, frame: np.ndarray, tracked: Boxes = (),
+             motion: np.ndarray | None = None) -> RegionPlan:
         """The plan for the next ``frame`` (every frame must pass here, in order).
         ``tracked``: ``(n, 4)`` boxes (x1, y1, x2, y2, frame pixels) of the people being
         tracked, e.g. the last result's ``Poses.person_boxes()``; empty boxes are
-        ignored."""
-        motion = self.detector.detect(frame)
+        ignored. ``motion``: the boxes :attr:`detector` already found on ``frame``
+        (``--interval auto`` feeds it every frame), None: detect them here."""
+        if motion is None:
+            motion = self.detector.detect(frame)
         h, w = frame.shape[:2]
         due = self._index % self.settings.full_every == 0 or self.detector.restarted
         self._index += 1

@@ -9,7 +9,9 @@ the planner gives none or the stream's interval skips the frame
 A stream with motion regions (``--motion``, :mod:`streampose.planning.motion_items`)
 gives, on a frame it infers, its usual items (a full pass), crops around what moves and
 around the people render tracks (read from the stream's ``tracked`` board), or, when the
-scene is still and nobody is tracked, one pass-through item.
+scene is still and nobody is tracked, one pass-through item. With ``--interval auto``
+each frame is looked at first (:mod:`streampose.planning.frame_view`: new motion, the
+tracked people's speed from the board) and the stream's cadence decides on that.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import numpy as np
 
 from streampose.observe.counters import StreamCounters
 from streampose.planning.capacity import input_slots
-from streampose.planning.interval import Cadence, IntervalPolicy
+from streampose.planning.frame_view import FrameWatch
+from streampose.planning.interval import AUTO, Cadence, IntervalPolicy, Policy, interval_policy
 from streampose.planning.motion_items import MotionItems, motion_settings
 from streampose.planning.plan import RunPlan
 from streampose.planning.work_items import ItemPlanner, WorkItem
@@ -61,22 +64,26 @@ class PreprocessStage(Stage):
     @classmethod
     def build(cls, plan: RunPlan, wiring: Wiring[Any], index: int) -> PreprocessStage:
         layout, channels = plan.processes, wiring.channels
-        mine = layout.preprocess[index]
+        mine, model = layout.preprocess[index], plan.config.model
         frames = [ring if s in mine else None for s, ring in enumerate(channels.group("frames"))]
+        motion = _motion(plan, mine, channels)
         return cls(frames=frames, doorbell=channels.at("doorbell", index),
                    inputs=channels["inputs"], processing=plan.processing,
-                   planner=plan.work, interval=IntervalPolicy(plan.config.model.interval),
+                   planner=plan.work,
+                   interval=interval_policy(model.interval, model.interval_max),
                    consumers=len(layout.infer),
                    finished=channels["preprocess_done"], peers=len(layout.preprocess),
-                   counters=wiring.run.counters, motion=_motion(plan, mine, channels),
+                   counters=wiring.run.counters, motion=motion,
+                   watch=_watch(plan, mine, channels, motion),
                    name=cls.kind if len(layout.preprocess) == 1 else f"{cls.kind}{index}")
 
     def __init__(self, *, frames: Sequence[SharedRing | None], doorbell: Any,
                  inputs: SharedRing, processing: Processing, planner: ItemPlanner,
-                 interval: IntervalPolicy | None = None, consumers: int = 1,
+                 interval: Policy | None = None, consumers: int = 1,
                  finished: Any = None, peers: int = 1,
                  counters: StreamCounters | None = None,
                  motion: tuple[MotionItems, Sequence[TrackedBoxes | None]] | None = None,
+                 watch: FrameWatch | None = None,
                  name: str = "preprocess") -> None:
         """``frames``: every stream's frame ring, None for streams of other shards;
         ``planner``: a frame size's work items; ``interval``: which frames of a stream
@@ -86,7 +93,8 @@ class PreprocessStage(Stage):
         are (None: this is the only one); ``counters``: the run's per-stream counters,
         where each frame's work items are counted (this shard writes its streams');
         ``motion``: the streams' motion regions and each stream's tracked-boxes board
-        (None: no stream uses motion regions)."""
+        (None: no stream uses motion regions); ``watch``: what each frame shows, for
+        ``--interval auto`` (None: the policy does not look)."""
         super().__init__()
         self.name = name
         self.frames, self.doorbell, self.inputs = list(frames), doorbell, inputs
@@ -100,6 +108,7 @@ class PreprocessStage(Stage):
         self.cadence = Cadence(policy=interval or IntervalPolicy(), streams=len(self.frames))
         self.motion: MotionItems | None = motion[0] if motion is not None else None
         self.boards: Sequence[TrackedBoxes | None] = motion[1] if motion is not None else ()
+        self.watch = watch
         self._ended = 0
 
     def step(self) -> bool:
@@ -114,6 +123,8 @@ class PreprocessStage(Stage):
             self._forward_eos(header)
             if header.detach:  # a camera left its seat; the stream goes on
                 self.cadence.restart(header.stream)
+                if self.watch is not None:
+                    self.watch.restart(header.stream)
                 if self.motion is not None:
                     self.motion.restart(header.stream)
                 return True
@@ -152,14 +163,15 @@ class PreprocessStage(Stage):
     def _prepare(self, slot: int, header: FrameHeader, out: int) -> None:
         """The frame's items into input slots, the first into ``out`` (waiting for a
         free slot between items is not counted as busy)."""
-        inferred = self.cadence.next(header.stream)
-        work = self.plan(header.width, header.height) if inferred else ()
         frame = self._ring(header.stream).view(slot, header.frame_shape, "uint8")
+        inferred = self._infers(header.stream, frame)
+        work = self.plan(header.width, header.height) if inferred else ()
         kind = "full"
         if inferred and self.motion is not None and self.motion.enabled(header.stream):
             with self.busy():
+                motion = self.watch.motion(header.stream) if self.watch is not None else None
                 kind, work = self.motion.items(header.stream, frame,
-                                               self._tracked(header.stream), work)
+                                               self._tracked(header.stream), work, motion)
         header = replace(header, frame=FrameRef(header.stream, slot),
                          ticket=self._next_ticket(header.stream), items=max(1, len(work)))
         if not work:
@@ -178,6 +190,18 @@ class PreprocessStage(Stage):
                                                  crop=item.crop.rect))
         self.items += 1
         self._count(header.stream, inferred=len(work), kind=kind)
+
+    def _infers(self, stream: int, frame: np.ndarray) -> bool:
+        """Whether the network runs on ``stream``'s next ``frame`` (its cadence, told
+        what the frame shows where the policy looks: ``--interval auto``)."""
+        if self.watch is None or not self.watch.watches(stream):
+            return self.cadence.next(stream)
+        with self.busy():
+            view = self.watch.view(stream, frame)
+        if not self.cadence.next(stream, view):
+            return False
+        self.watch.inferred(stream)
+        return True
 
     def _tracked(self, stream: int) -> np.ndarray:
         """The boxes of the people render tracks on ``stream`` (its latest post)."""
@@ -226,3 +250,18 @@ def _motion(plan: RunPlan, mine: Sequence[int], channels: Any
     items = MotionItems(work=plan.work, settings=motion_settings(plan.config.motion),
                         streams=streams)
     return items, boards
+
+
+def _watch(plan: RunPlan, mine: Sequence[int], channels: Any,
+           motion: tuple[MotionItems, Sequence[TrackedBoxes | None]] | None
+           ) -> FrameWatch | None:
+    """What each frame of the shard's streams shows, for ``--interval auto`` (None
+    otherwise); a stream with motion regions lends its planner's motion detector."""
+    if plan.config.model.interval != AUTO:
+        return None
+    boards = [TrackedBoxes(channels.at("tracked", s)) if s in mine else None
+              for s in range(plan.streams)]
+    detectors = [motion[0].detector(s) if motion is not None else None
+                 for s in range(plan.streams)]
+    return FrameWatch(boards=boards, settings=motion_settings(plan.config.motion),
+                      detectors=detectors)

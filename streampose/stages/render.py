@@ -112,7 +112,7 @@ class RenderStage(Stage):
                                        seats=seat_outputs(plan, run)),
                    merge=ItemMerge(get_skeleton(plan.spec.skeleton)),
                    boards=[TrackedBoxes(channels.at("tracked", s))
-                           if s in mine and plan.motion_on(s) else None
+                           if s in mine and plan.posts_tracked(s) else None
                            for s in range(plan.streams)],
                    name=cls.kind if len(layout.render) == 1 else f"{cls.kind}{index}")
 

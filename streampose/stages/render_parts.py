@@ -20,6 +20,7 @@ from streampose.events.rules import rules_from_config
 from streampose.outputs.base import Sink
 from streampose.outputs.factory import EncoderSettings
 from streampose.outputs.registry import SinkContext, camera_recordings, make_sinks
+from streampose.planning.interval import carries
 from streampose.planning.plan import RunPlan, all_stream_facts
 from streampose.planning.run_state import RunState
 from streampose.pose import get_skeleton
@@ -63,10 +64,11 @@ def tracker_of(section: TrackingConfig) -> Callable[[], Any] | None:
     return functools.partial(PoseTracker.from_config, section)
 
 
-def carry_of(interval: int, *, motion: bool = False) -> Callable[[], PoseCarry] | None:
-    """A pose carry per stream when frames are skipped (``--interval`` N > 0, or motion
-    regions, whose still frames are passed through)."""
-    return PoseCarry if interval > 0 or motion else None
+def carry_of(interval: int | str, *, motion: bool = False
+             ) -> Callable[[], PoseCarry] | None:
+    """A pose carry per stream when frames are skipped (``--interval`` N > 0 or auto, or
+    motion regions, whose still frames are passed through)."""
+    return PoseCarry if carries(interval) or motion else None
 
 
 def engines_of(plan: RunPlan) -> Callable[[int], EventEngine | None] | None:

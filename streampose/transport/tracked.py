@@ -52,6 +52,11 @@ class TrackedBoxes:
             boxes: np.ndarray = values[2:2 + 4 * count].reshape(count, 4).copy()
             return boxes
 
+    def latest(self) -> tuple[int, np.ndarray]:
+        """(:attr:`sequence`, :meth:`read`) of one post, read together."""
+        with self.array.get_lock():
+            return int(self._values()[0]), self.read()
+
     def clear(self) -> None:
         """Nobody tracked (a camera left the seat)."""
         self.write(np.zeros((0, 4)))

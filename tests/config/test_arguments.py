@@ -85,3 +85,15 @@ def test_progress_every_refuses_what_is_not_seconds(
     with pytest.raises(SystemExit):
         build_parser().parse_args(["run", "--progress-every", value])
     assert re.search(r"--progress-every: .*seconds", capsys.readouterr().err)
+
+
+def test_interval_takes_an_integer_or_auto(capsys: pytest.CaptureFixture[str]) -> None:
+    parse = build_parser().parse_args
+    assert getattr(parse(["run", "--interval", "2"]), "model.interval") == 2
+    assert getattr(parse(["run", "--interval", "auto"]), "model.interval") == "auto"
+    assert getattr(parse(["run", "--interval-max", "4"]), "model.interval_max") == 4
+    with pytest.raises(SystemExit):
+        parse(["run", "--interval", "fast"])
+    assert "--interval: 'fast' is not an integer or 'auto'" in capsys.readouterr().err
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert "[--interval N|auto]" in sub.choices["run"].format_usage()

@@ -53,7 +53,7 @@ CAMERAS = ("--cameras", "--max-streams")
 # Resolution where the people are (issue 20): the scale from the person height, tiles.
 TILES = ("--min-person-height", "--tiles", "--tile-overlap", "--tile-size", "--motion")
 # Pay for the pixels (issue 21): the network on every (N+1)th frame.
-INTERVAL = ("--interval",)
+INTERVAL = ("--interval", "--interval-max")
 # Drawing that reads at small scale (issue 20); progress lines off a terminal (issue 24).
 DRAWING = ("--draw-min-score", "--draw-min-keypoints")
 PROGRESS = ("--progress-every",)
@@ -119,6 +119,9 @@ def config(*argv: str) -> PipelineConfig:
                                     "allowed range [0, 30]"),
     (ModelConfig, {"interval": -1}, "--interval / [model].interval: -1 is outside"),
     (ModelConfig, {"interval": 1.5}, "--interval / [model].interval: 1.5 is not an integer"),
+    (ModelConfig, {"interval": "fast"}, "--interval / [model].interval: 'fast' is not an "
+                                        "integer or 'auto'"),
+    (ModelConfig, {"interval_max": 0}, "--interval-max / [model].interval_max: 0 is outside"),
     (TilesConfig, {"mode": "on"}, "--tiles / [tiles].mode: 'on' is not one of 'off', 'auto'"),
     (TilesConfig, {"overlap": -1}, "--tile-overlap / [tiles].overlap: -1 is outside the "
                                    "allowed range [0, 4096]"),

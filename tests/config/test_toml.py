@@ -172,8 +172,18 @@ reconnect = false
     assert isinstance(values["batching"]["max_wait_ms"], float)  # an integer is a fine float
 
 
+def test_the_interval_is_an_integer_or_auto(tmp_path: Path) -> None:
+    assert load_pipeline_file(write(tmp_path, "[model]\ninterval = 2\n")) == \
+        {"model": {"interval": 2}}
+    assert load_pipeline_file(write(tmp_path, '[model]\ninterval = "auto"\n')) == \
+        {"model": {"interval": "auto"}}
+
+
 @pytest.mark.parametrize(("text", "where", "expected"), [
     ('[batching]\nbatch = "4"', "[batching].batch", "an integer"),
+    ('[model]\ninterval = "fast"', "[model].interval", "an integer or 'auto'"),
+    ('[model]\ninterval = "2"', "[model].interval", "an integer or 'auto'"),
+    ("[model]\ninterval = 1.5", "[model].interval", "an integer or 'auto'"),
     ("[batching]\nbatch = 4.5", "[batching].batch", "an integer"),
     ("[batching]\nbatch = true", "[batching].batch", "an integer"),
     ("[batching]\nmax_wait_ms = true", "[batching].max_wait_ms", "a number"),

@@ -128,6 +128,19 @@ def test_planner_full_pass_at_start_then_regions_then_still() -> None:
                                           still=1)
 
 
+def test_planner_takes_the_motion_its_detector_already_found(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--interval auto`` runs the detector on every frame; the plan reuses its boxes."""
+    planner = _planner(full_every=1000)
+    planner.plan(_frame(0))
+    found = planner.detector.detect(_frame(1, (100, 100)))
+    fed: list[np.ndarray] = []
+    monkeypatch.setattr(planner.detector, "detect", fed.append)
+    plan = planner.plan(_frame(1, (100, 100)), motion=found)
+    assert plan.kind == "regions" and _contains(plan.motion[0], 100, 100)
+    assert fed == []  # the frame was not fed in twice
+
+
 def test_planner_periodic_full_pass() -> None:
     planner = _planner(full_every=10)
     kinds = [planner.plan(_frame(i)).kind for i in range(25)]

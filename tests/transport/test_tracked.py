@@ -48,3 +48,12 @@ def test_another_process_s_write_is_read_here() -> None:
 def test_a_short_array_is_refused() -> None:
     with pytest.raises(ValueError, match="needs"):
         TrackedBoxes(CTX.Array("d", 3))
+
+
+def test_latest_reads_the_sequence_and_the_boxes_of_one_post() -> None:
+    board = TrackedBoxes(CTX.Array("d", BOARD_LENGTH))
+    assert board.latest()[0] == 0
+    board.write(np.array([[1, 2, 3, 4]]))
+    sequence, boxes = board.latest()
+    assert sequence == 1
+    np.testing.assert_array_equal(boxes, [[1, 2, 3, 4]])

@@ -358,11 +358,12 @@ def progress_display(args: argparse.Namespace,
 
 def unused_counters(config: PipelineConfig) -> tuple[str, ...]:
     """The status table's counters this run never moves, left out of it: MQTT drops
-    without ``--mqtt``, events without rules, carried frames without ``--interval``,
-    reconnects without a live source."""
+    without ``--mqtt``, events without rules, carried frames without ``--interval`` or
+    ``--motion``, reconnects without a live source."""
     live = config.cameras_change or any(is_live_uri(s) for s in config.sources)
     unused = {"mqtt_dropped": config.mqtt.url is None, "events": not config.events.enabled,
-              "carried": config.model.interval == 0, "reconnects": not live}
+              "carried": config.model.interval == 0 and config.motion.mode == "off",
+              "reconnects": not live}
     return tuple(name for name, idle in unused.items() if idle)
 
 

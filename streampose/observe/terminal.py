@@ -44,6 +44,8 @@ __all__ = ["DROP_ORDER", "SHORT_STATES", "SHORT_TITLES", "StatusDisplay", "Strea
            "stage_line", "status_table"]
 
 _RATE_FIELDS = ("frames_in", "frames_out")  # shown as rates, not as counts
+# left to the summary, the metrics and the console, like the work-item counts
+_SUMMARY_ONLY = ("rescaled",)
 _STATE_STYLE = {ONLINE: "green", RECONNECTING: "yellow", OFFLINE: "red", STALLED: "red",
                 FINISHED: "blue"}
 # column key -> its full title; a counter's title is its name
@@ -83,7 +85,8 @@ def status_table(*, streams: Sequence[Mapping[str, Any]],
     keys: ``stream``, ``camera``, ``state``, ``fps_in``, ``fps_out``, the counters of
     ``FIELDS`` (but ``ITEM_FIELDS``, ``MOTION_FIELDS``), ``latency_p50``/``latency_p95``."""
     counters = [name for name in FIELDS
-                if name not in (*_RATE_FIELDS, *ITEM_FIELDS, *MOTION_FIELDS) and name not in hidden]
+                if name not in (*_RATE_FIELDS, *ITEM_FIELDS, *MOTION_FIELDS, *_SUMMARY_ONLY)
+                and name not in hidden]
     parts: list[RenderableType] = [] if header is None else [Text(header)]
     if streams:
         parts.append(StreamTable(streams=streams, counters=counters))

@@ -313,6 +313,7 @@ def _rtsp_play(port: int, mount: str, teardown: bool, rtp_bytes: int = 4000) -> 
         reader.close()
 
 
+@pytest.mark.alone  # many reconnects in a row: a CPU hog beside starves the test server
 def test_survives_many_connects_and_disconnects(camera: RtspCamera) -> None:
     def fds() -> int:
         return len(os.listdir(f"/proc/{camera.pid}/fd"))

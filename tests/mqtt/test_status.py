@@ -31,7 +31,9 @@ def test_status_and_availability_are_retained(tmp_path: Path, broker: Mosquitto)
     during = Subscriber(broker)
     try:
         clip = make_video(tmp_path / "lobby.mp4", frames=12)
-        result = subprocess.run(run_args(clip, broker.url(), "--mqtt-node", "box1"),
+        # 100 ms a frame: the run stays online over several of the live view's ticks
+        result = subprocess.run(run_args(clip, broker.url(), "--mqtt-node", "box1",
+                                         "--backend-option", "delay_ms=100"),
                                 capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, result.stderr
         during.wait_for("streampose/lobby/status",
@@ -120,8 +122,10 @@ def test_a_killed_pipeline_takes_only_its_own_availability(tmp_path: Path,
         settle(subscriber, broker)
         assert [m.text for m in subscriber.on("streampose/node/box2/availability")] == [
             "online"]
-        assert [m.text for m in subscriber.on("streampose/box2cam/availability")] == [
-            "online"]
+        # ``offline`` while it was starting (no frame yet), if a tick saw that; then
+        # online throughout, box1's death included
+        box2cam = [m.text for m in subscriber.on("streampose/box2cam/availability")]
+        assert box2cam in (["online"], ["offline", "online"]), box2cam
         assert not subscriber.on("streampose/availability")
     finally:
         for proc in procs.values():

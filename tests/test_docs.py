@@ -27,6 +27,7 @@ OTHER_TOOLS = {  # flag -> the file that defines it
     "--seconds": "benchmarks/fleet.py",
     "--trials": "benchmarks/fleet.py",
     "--kill": "benchmarks/fleet.py",
+    "--no-video": "benchmarks/recall.py",
     "--minutes": "benchmarks/soak.py",
     "--camera-restart-every": "benchmarks/soak.py",
     "--broker-restart-every": "benchmarks/soak.py",

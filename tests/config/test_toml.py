@@ -74,10 +74,11 @@ def test_shipped_pipelines_document_every_key(path: Path) -> None:
 
 def test_file_to_video_reads_the_shared_video_and_model() -> None:
     video = shared_file("media/vtest.mp4")
-    model = shared_file("models/openpose-mnv2s-coco18.onnx")
+    model = shared_file("models/yolo11n-pose.onnx")  # the wide-view configuration
     values = load_pipeline_file(PIPELINES / "file_to_video.toml")
     assert values["sources"] == [str(video)]
     assert values["model"]["path"] == model
+    assert values["model"]["min_person_height"] == 40 and values["motion"]["mode"] == "on"
     assert {"video", "json", "summary"} <= set(values["outputs"])
 
 

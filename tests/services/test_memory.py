@@ -62,6 +62,10 @@ def _rollup(pid: int) -> dict[str, int]:
             if p[0] in ("Rss:", "Pss:")}
 
 
+# alone: with a heavy test beside it (pytest-xdist on 2 cores) the summary's peak PSS came
+# out at 147 MB against the outside sampler's 253 MB once (issue 24 note): a short peak
+# between the service's samples; on a quiet machine they agree to 0.1 MB
+@pytest.mark.alone
 def test_the_summary_s_peaks_match_an_outside_sampler(tmp_path: Path) -> None:
     clip = make_video(tmp_path / "clip.mp4", frames=240, size=(320, 240))
     summary = tmp_path / "s.json"

@@ -62,9 +62,9 @@ def _rollup(pid: int) -> dict[str, int]:
             if p[0] in ("Rss:", "Pss:")}
 
 
-# alone: with a heavy test beside it (pytest-xdist on 2 cores) the summary's peak PSS came
-# out at 147 MB against the outside sampler's 253 MB once (issue 24 note): a short peak
-# between the service's samples; on a quiet machine they agree to 0.1 MB
+# alone: with a heavy test beside it (pytest-xdist on 2 cores) and a 2 s run, the summary's
+# peak PSS came out at 147 MB against the outside sampler's 253 MB once: a peak between the
+# service's few samples
 @pytest.mark.alone
 def test_the_summary_s_peaks_match_an_outside_sampler(tmp_path: Path) -> None:
     clip = make_video(tmp_path / "clip.mp4", frames=240, size=(320, 240))
@@ -72,7 +72,10 @@ def test_the_summary_s_peaks_match_an_outside_sampler(tmp_path: Path) -> None:
     run = subprocess.Popen(
         [sys.executable, "-m", "streampose", "run", str(clip), "--model",
          "openpose-mnv2s-coco18.onnx", "--backend", "fake", "--json", str(tmp_path / "o.jsonl"),
-         "--summary", str(summary)],
+         "--summary", str(summary),
+         # 25 ms a frame: 6 s or more in its steady state, a dozen of the service's
+         # samples (0.5 s apart); a 2 s run gave it 4, and one of them missed the peak
+         "--backend-option", "delay_ms=25"],
         stderr=subprocess.PIPE, text=True)
     outside = OutsideSampler(run.pid)
     outside.start()

@@ -96,5 +96,7 @@ def test_auto_with_motion_regions_shares_the_stream_s_motion_detector(tmp_path: 
         kp = np.array(r["persons"][0]["keypoints"], np.float32)
         assert abs(float(np.median(kp[kp[:, 2] > 0][:, 0])) - (16 + STEP * r["frame"])) < 8
     stream = json.loads(summary.read_text())["streams"][0]
-    assert stream["frames_regions"] >= FRAMES // 2  # mostly crops, not whole frames
+    # most inferred frames on crops, not whole frames (how many frames auto infers depends
+    # on when render's posts arrive: 11 of 24 were on crops in one loaded run)
+    assert stream["frames_regions"] >= len(inferred(records)) // 2
     assert not shm_segments()

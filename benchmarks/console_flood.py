@@ -1,6 +1,6 @@
 """Issue 23's acceptance: a run with the console survives a connection flood.
 
-Runs ``streampose run VIDEO --serve 127.0.0.1:P --serve-auth TOKEN`` (with a video, JSON
+Runs ``streampose run SOURCE --serve 127.0.0.1:P --serve-auth TOKEN`` (with a video, JSON
 lines and a summary) under ``prlimit --nofile=NOFILE`` and, once the console answers:
 
 - opens ``--slow`` connections (at ``--rate`` per second) that each send half a request
@@ -10,14 +10,20 @@ lines and a summary) under ``prlimit --nofile=NOFILE`` and, once the console ans
 - meanwhile, every ``--probe-every`` seconds, asks ``/api/status`` with the token on a new
   connection and times the answer.
 
-Every client is bounded: connections close at ``--hold-s`` at the latest, and the flood
-stops by itself. Prints the probes' latencies, how the flood's connections ended (closed
-by the server, refused, accepted), the console's own counts (``/api/status`` ``console``),
-the log lines the run wrote during the flood, and the run's exit status and outputs; exits
-1 when an acceptance check fails (probe over ``--probe-limit-s``, more than ``--max-lines``
-log lines, exit status not 0, an output or the summary missing).
+The source is a live RTSP test camera (``tests/live/rtsp_server.py`` looping the video at
+10 fps) read for ``--hold-s`` + ``--tail-s`` seconds of frames, so the run outlasts the
+flood whatever the machine's speed; ``--file`` reads the video as a file instead (it must
+then last longer than the flood: checked). Every client is bounded: connections close at
+``--hold-s`` at the latest, and the flood stops by itself.
 
-    python benchmarks/console_flood.py [--video ../shared/media/vtest.mp4] [--frames 300]
+Prints the probes' latencies, how the flood's connections ended (closed by the server,
+refused, accepted), the console's own counts (``/api/status`` ``console``), the log lines
+the run wrote during the flood, and the run's exit status and outputs; exits 1 when an
+acceptance check fails (a probe unanswered or over ``--probe-limit-s``, more than
+``--max-lines`` log lines, the run over before the flood, exit status not 0, an output or
+the summary missing).
+
+    python benchmarks/console_flood.py [--video ../shared/media/vtest.mp4] [--file]
         [--nofile 256] [--slow 2000] [--ws 500] [--rate 400] [--hold-s 20] [--caps N]
 """
 
@@ -26,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import resource
@@ -38,14 +45,17 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 VIDEO = SHARED / "media" / "vtest.mp4"
 MODEL = SHARED / "models" / "openpose-mnv2s-coco18.onnx"
 TOKEN = "flood-test-token"
+CAMERA_FPS = 10
 
 
 @dataclass
@@ -88,14 +98,21 @@ def wait_for_console(port: int, run: subprocess.Popen[bytes], timeout: float) ->
     return False
 
 
-async def slow_client(port: int, hold_until: float, ends: Counter[str]) -> None:
-    """Half a request line, then hold: how did it end?"""
+async def connect(port: int, ends: Counter[str]
+                  ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+    """A connection to the console, or None (counted as ``connect failed``)."""
     try:
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection("127.0.0.1", port), timeout=5.0)
+        return await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), timeout=5.0)
     except (OSError, asyncio.TimeoutError):
         ends["connect failed"] += 1
+        return None
+
+
+async def slow_client(port: int, hold_until: float, ends: Counter[str]) -> None:
+    """Half a request line, then hold: how did it end?"""
+    if (pair := await connect(port, ends)) is None:
         return
+    reader, writer = pair
     try:
         writer.write(b"GET / HTTP/1.1\r\n")
         left = hold_until - time.monotonic()
@@ -120,12 +137,9 @@ def upgrade(port: int, origin: str | None) -> bytes:
 async def ws_client(port: int, origin: str | None, hold_until: float,
                     ends: Counter[str]) -> None:
     """A WebSocket attempt with the token: its status, then held while accepted."""
-    try:
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection("127.0.0.1", port), timeout=5.0)
-    except (OSError, asyncio.TimeoutError):
-        ends["connect failed"] += 1
+    if (pair := await connect(port, ends)) is None:
         return
+    reader, writer = pair
     code = ""
     try:
         writer.write(upgrade(port, origin))
@@ -184,7 +198,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--video", type=Path, default=VIDEO)
     parser.add_argument("--model", default=str(MODEL))
-    parser.add_argument("--frames", type=int, default=300, help="--max-frames of the run")
+    parser.add_argument("--file", action="store_true",
+                        help="read the video as a file (default: a live RTSP test camera)")
+    parser.add_argument("--tail-s", type=float, default=20.0,
+                        help="seconds of camera frames the run reads beyond --hold-s")
     parser.add_argument("--nofile", type=int, default=256, help="the run's RLIMIT_NOFILE")
     parser.add_argument("--slow", type=int, default=2000, help="slow-header connections")
     parser.add_argument("--ws", type=int, default=500, help="WebSocket attempts")
@@ -201,36 +218,67 @@ def main() -> int:
         raise SystemExit(f"no video {args.video} (the shared data folder beside the checkout)")
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the flood's own sockets
+    with contextlib.ExitStack() as stack:
+        source = str(args.video) if args.file else stack.enter_context(camera(args)).url
+        out = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="console-flood-")))
+        return flood_run(args, source, out)
+
+
+@contextlib.contextmanager
+def camera(args: argparse.Namespace) -> Iterator[Any]:
+    """A live RTSP test camera looping the video at ``CAMERA_FPS`` (exits with one line
+    when the test server cannot run here)."""
+    sys.path.insert(0, str(ROOT))
+    from tests.live.camera import RtspCamera, rtsp_available
+
+    reason = rtsp_available()
+    if reason is not None:
+        raise SystemExit(f"console_flood: {reason} (or give --file)")
+    cam = RtspCamera(file=args.video, fps=CAMERA_FPS)
+    cam.start()
+    try:
+        yield cam
+    finally:
+        cam.close()
+
+
+def run_command(args: argparse.Namespace, source: str, port: int, out: Path) -> list[str]:
+    cmd = ["prlimit", f"--nofile={args.nofile}", sys.executable, "-m", "streampose", "run",
+           source, "--model", args.model, "--no-progress",
+           "--serve", f"127.0.0.1:{port}", "--serve-auth", TOKEN,
+           "-o", str(out / "out.mp4"), "--json", str(out / "out.jsonl"),
+           "--summary", str(out / "summary.json")]
+    if not args.file:
+        cmd += ["--max-frames", str(int(CAMERA_FPS * (args.hold_s + args.tail_s)))]
+    if args.caps is not None:
+        pipeline = out / "caps.toml"
+        pipeline.write_text(f"[console]\nmax_connections = {args.caps}\n"
+                            f"max_connections_per_address = {args.caps}\n")
+        cmd += ["--config", str(pipeline)]
+    return cmd
+
+
+def flood_run(args: argparse.Namespace, source: str, out: Path) -> int:
+    """The run under the flood; its report's exit status."""
     port = free_port()
-    with tempfile.TemporaryDirectory(prefix="console-flood-") as tmp:
-        out = Path(tmp)
-        log = out / "run.log"
-        cmd = ["prlimit", f"--nofile={args.nofile}", sys.executable, "-m", "streampose", "run",
-               str(args.video), "--model", args.model, "--max-frames", str(args.frames),
-               "--no-progress", "--serve", f"127.0.0.1:{port}", "--serve-auth", TOKEN,
-               "-o", str(out / "out.mp4"), "--json", str(out / "out.jsonl"),
-               "--summary", str(out / "summary.json")]
-        if args.caps is not None:
-            pipeline = out / "caps.toml"
-            pipeline.write_text(f"[console]\nmax_connections = {args.caps}\n"
-                                f"max_connections_per_address = {args.caps}\n")
-            cmd += ["--config", str(pipeline)]
-        with log.open("wb") as sink:
-            run = subprocess.Popen(cmd, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT)
-            try:
-                if not wait_for_console(port, run, 120.0):
-                    print("the console never answered", file=sys.stderr)
-                    return 1
-                before = lines(log)
-                result = asyncio.run(flood(port, run.pid, args))
-                during = lines(log) - before
-                after = status(port, 10.0)
-                alive = run.poll() is None
-                rc = run.wait(timeout=900)
-            finally:
-                if run.poll() is None:
-                    run.kill()
-        return report(args, result, during, after, alive, rc, out, log)
+    log = out / "run.log"
+    cmd = run_command(args, source, port, out)
+    with log.open("wb") as sink:
+        run = subprocess.Popen(cmd, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT)
+        try:
+            if not wait_for_console(port, run, 120.0):
+                print("the console never answered", file=sys.stderr)
+                return 1
+            before = lines(log)
+            result = asyncio.run(flood(port, run.pid, args))
+            during = lines(log) - before
+            after = status(port, 10.0)
+            alive = run.poll() is None
+            rc = run.wait(timeout=900)
+        finally:
+            if run.poll() is None:
+                run.kill()
+    return report(args, result, during, after, alive, rc, out, log)
 
 
 def report(args: argparse.Namespace, result: Flood, during: int, after: object,
@@ -265,6 +313,7 @@ def report(args: argparse.Namespace, result: Flood, during: int, after: object,
               f"every probe within {args.probe_limit_s} s":
                   bool(ok) and max(ok) <= args.probe_limit_s,
               f"log lines <= {args.max_lines}": during <= args.max_lines,
+              "the run outlasted the flood": alive,
               "exit status 0": rc == 0,
               "outputs and summary written": all(outputs.values())}
     for name, passed in checks.items():

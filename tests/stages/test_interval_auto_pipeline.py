@@ -13,12 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import av
 import numpy as np
 
 from streampose.config import ModelConfig, OutputsConfig, PerformanceConfig, PipelineConfig
 from streampose.config.sections import MotionConfig
 from streampose.pipeline import Pipeline
+from tests.support.media import make_square_video
 from tests.support.models import MODEL_NAME
 from tests.support.shm import shm_segments
 
@@ -29,19 +29,7 @@ STEP = 24  # the fast square, pixels a frame: 0.35 of its person's box height
 
 def _clip(path: Path, where: Callable[[int], int | None]) -> Path:
     """A dark clip with a bright square at y 40, x ``where(frame)`` (None: not there)."""
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=10)
-        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
-        for i in range(FRAMES):
-            image = np.full((H, W, 3), 20, np.uint8)
-            x = where(i)
-            if x is not None:
-                image[40:40 + SIDE, x:x + SIDE] = 250
-            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")):
-                container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
-    return path
+    return make_square_video(path, size=(W, H), frames=FRAMES, x_of=where, side=SIDE)
 
 
 def test_auto_grows_in_calm_infers_a_newcomer_and_every_fast_frame(tmp_path: Path) -> None:

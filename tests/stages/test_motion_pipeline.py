@@ -8,12 +8,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import av
 import numpy as np
 
 from streampose.config import ModelConfig, OutputsConfig, PipelineConfig
 from streampose.config.sections import MotionConfig
 from streampose.pipeline import Pipeline
+from tests.support.media import make_square_video
 from tests.support.models import MODEL_NAME
 from tests.support.shm import shm_segments
 
@@ -23,19 +23,8 @@ W, H, FRAMES, WALK = 256, 128, 36, 6
 def _clip(path: Path, *, square: bool) -> Path:
     """A dark clip; with ``square``, a bright 8x8 square at y 40 moving right 8 px a
     frame for ``WALK`` frames, then standing still."""
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=10)
-        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
-        for i in range(FRAMES):
-            image = np.full((H, W, 3), 20, np.uint8)
-            if square:
-                x = _square_x(i)
-                image[40:48, x:x + 8] = 250
-            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")):
-                container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
-    return path
+    return make_square_video(path, size=(W, H), frames=FRAMES,
+                             x_of=_square_x if square else lambda i: None)
 
 
 def _square_x(frame: int) -> int:

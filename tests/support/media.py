@@ -3,6 +3,7 @@ encoder), and reading them back."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -15,13 +16,24 @@ from streampose.sources import Frame, SourceInfo, VideoFileSource
 def make_video(path: Path, frames: int = 12, size: tuple[int, int] = (96, 64),
                fps: int = 10) -> Path:
     """A tiny H.264 clip with a bright square moving across a dark background."""
+    return make_square_video(path, size=size, frames=frames, x_of=lambda i: 8 + 4 * i,
+                             y=20, fps=fps)
+
+
+def make_square_video(path: Path, *, size: tuple[int, int], frames: int,
+                      x_of: Callable[[int], int | None], y: int = 40, side: int = 8,
+                      fps: int = 10) -> Path:
+    """A dark H.264 clip (grey 20) with a bright ``side``-pixel square (250) at row ``y``
+    and column ``x_of(frame)`` (None: no square on that frame)."""
+    width, height = size
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         for i in range(frames):
-            image = np.full((size[1], size[0], 3), 20, np.uint8)
-            x = 8 + 4 * i
-            image[20:28, x:x + 8] = 250
+            image = np.full((height, width, 3), 20, np.uint8)
+            x = x_of(i)
+            if x is not None:
+                image[y:y + side, x:x + side] = 250
             for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")):
                 container.mux(packet)
         for packet in stream.encode(None):

@@ -21,6 +21,17 @@ the frame's items; render's ticket order merges them back into one result per fr
   is cut into overlapping tiles at that scale (:func:`~streampose.pose.crops.plan_tiles`,
   ``--tile-overlap`` frame pixels); a frame that fits stays one item.
 
+Smallest to tallest (:meth:`ItemPlanner.coarse_scales`): ``--min-person-height`` picks the
+scale that puts the smallest person at the low end of the head's range of person heights
+(:data:`BEST_PERSON_PX`, a factor of 3-3.5 wide), so people taller than that range's top
+are too large at that scale (a 400 px person of a photo is 1,300 network pixels at the
+scale of a 40 px one). While the range seen so far stops short of the frame's height,
+the planner adds the whole frame at one more, coarser scale, the one that puts the
+tallest person seen so far at the range's low end (for vtest at 40 px: 3.25, then 0.94,
+about a tenth of the pixels); the merge keeps each person from the scale that sees them
+best (:mod:`streampose.stages.item_merge`). With ``--height``, or without a person
+height, one scale as before. Motion regions add the coarse whole frames too.
+
 Motion regions (:meth:`ItemPlanner.regions`): crops of a frame, each at the scale the
 whole frame would have (the people in a crop look as they would in a whole-frame pass),
 grown about their centre so that their network input is a multiple of
@@ -53,11 +64,15 @@ if TYPE_CHECKING:
     from streampose.config import PipelineConfig
     from streampose.models.spec import ModelSpec
 
-__all__ = ["BEST_PERSON_PX", "REGION_QUANTUM", "ItemPlanner", "WorkItem"]
+__all__ = ["BEST_PERSON_PX", "MAX_COARSE_SCALES", "REGION_QUANTUM", "ItemPlanner", "WorkItem"]
 
 # A motion region's network input sides are grown to multiples of this (network pixels,
 # rounded up to the model's stride), where the frame has room.
 REGION_QUANTUM = 64
+
+# The most whole-frame scales added below --min-person-height's (each covers the head's
+# range of person heights, a factor of 3-3.5: two reach from a 1% person to the frame).
+MAX_COARSE_SCALES = 3
 
 # The person heights, in network input pixels, each head finds best: (low, high).
 # Measured roughly (to be redone with benchmarks/recall.py, then moved into the model
@@ -126,9 +141,18 @@ class ItemPlanner:
                    tiles=tiles.enabled, overlap=tiles.overlap, tile_size=tiles.size)
 
     def plan(self, width: int, height: int) -> tuple[WorkItem, ...]:
-        """The items of a ``width`` x ``height`` frame (at least one)."""
-        whole = plan_for_spec(self.spec, src_w=width, src_h=height,
-                              height=self._whole_height(width, height))
+        """The items of a ``width`` x ``height`` frame (at least one): the frame at its
+        scale (whole, or tiles), then the coarser scales of :meth:`coarse_scales`."""
+        items = self._items_at(width, height, self._whole_height(width, height))
+        for scale in self.coarse_scales(height):
+            items += self._items_at(width, height, self._height_at(width, height, scale))
+        return items
+
+    def _items_at(self, width: int, height: int, letterbox_height: int | None
+                  ) -> tuple[WorkItem, ...]:
+        """The frame letterboxed with ``letterbox_height``: one item, or (tiles on, an
+        input larger than a tile's) overlapping tiles at that scale."""
+        whole = plan_for_spec(self.spec, src_w=width, src_h=height, height=letterbox_height)
         item = WorkItem(whole_frame(width, height, scale=_scale(whole)), whole)
         if not self.tiles:
             return (item,)
@@ -136,6 +160,21 @@ class ItemPlanner:
         if whole.in_w <= tile.in_w and whole.in_h <= tile.in_h:
             return (item,)
         return self._tiles(width, height, tile, _scale(whole))
+
+    def coarse_scales(self, height: int) -> tuple[float, ...]:
+        """The whole-frame scales added below ``--min-person-height``'s (see the module
+        doc): none unless a person height is asked for (and no ``--height``); else, while
+        the people the scales so far see best stop short of the frame's height, one more
+        scale that puts the tallest of them at the low end of the head's range."""
+        if self.height is not None or self.min_person_height is None:
+            return ()
+        low, high = self._best_range()
+        scales: list[float] = []
+        top = self.min_person_height * high / low
+        while top < height and len(scales) < MAX_COARSE_SCALES:
+            scales.append(low / top)
+            top *= high / low
+        return tuple(scales)
 
     def regions(self, width: int, height: int, crops: Sequence[Crop], *, limit: int
                 ) -> tuple[WorkItem, ...] | None:
@@ -152,6 +191,8 @@ class ItemPlanner:
                                                             self._quantum()), whole, tile)
             if len(items) > limit:
                 return None
+        for scale in self.coarse_scales(height):
+            items += self._items_at(width, height, self._height_at(width, height, scale))
         return tuple(items)
 
     def _quantum(self) -> int:
@@ -211,11 +252,7 @@ class ItemPlanner:
         """Network pixels per frame pixel that put ``min_person_height`` at the low end
         of the head's best range (:data:`BEST_PERSON_PX`)."""
         assert self.min_person_height is not None
-        best = BEST_PERSON_PX.get(self.spec.head)
-        if best is None:
-            raise ConfigError(f"--min-person-height: no person-height range is known for "
-                              f"{self.spec.head!r} heads (model {self.spec.name}); give "
-                              "--height instead")
+        best = self._best_range()
         size = self.tile_size or self.spec.input_height
         if best[1] > size:
             raise ConfigError(f"--tile-size / [tiles].size = {size}: {self.spec.head} heads "
@@ -223,6 +260,14 @@ class ItemPlanner:
                               "with --min-person-height give a tile at least that tall")
         return scale_for_person_height(self.min_person_height, best_px_range=best,
                                        input_height=size)
+
+    def _best_range(self) -> tuple[float, float]:
+        best = BEST_PERSON_PX.get(self.spec.head)
+        if best is None:
+            raise ConfigError(f"--min-person-height: no person-height range is known for "
+                              f"{self.spec.head!r} heads (model {self.spec.name}); give "
+                              "--height instead")
+        return best
 
     def _height_at(self, width: int, height: int, scale: float) -> int:
         """The letterbox ``height`` argument that scales a ``width`` x ``height`` image

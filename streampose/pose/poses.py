@@ -87,6 +87,13 @@ class Poses:
             boxes = np.clip(self.boxes, 0, np.array([width - 1, height - 1] * 2, np.float32))
         return Poses(kp, self.scores, self.skeleton, self.track_ids, boxes, self.inferred)
 
+    def select(self, keep: np.ndarray) -> Poses:
+        """The people where the bool ``(P,)`` ``keep`` is True, in order."""
+        boxes = None if self.boxes is None else self.boxes[keep]
+        inferred = None if self.inferred is None else self.inferred[keep]
+        return Poses(self.keypoints[keep], self.scores[keep], self.skeleton,
+                     self.track_ids[keep], boxes, inferred)
+
     def with_track_ids(self, track_ids: np.ndarray) -> Poses:
         return Poses(self.keypoints, self.scores, self.skeleton, track_ids, self.boxes,
                      self.inferred)

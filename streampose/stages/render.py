@@ -49,6 +49,7 @@ from streampose.runtime.channels import (
 )
 from streampose.runtime.stage import POLL_S, Stage
 from streampose.stages.frame_fit import to_source
+from streampose.planning.work_items import BEST_PERSON_PX
 from streampose.stages.item_merge import ItemMerge
 from streampose.stages.render_cameras import (
     NO_MAKERS,
@@ -110,7 +111,8 @@ class RenderStage(Stage):
                                                       motion=any(plan.motion)),
                                        cameras=plan.cameras if plan.lineup.named else None,
                                        seats=seat_outputs(plan, run)),
-                   merge=ItemMerge(get_skeleton(plan.spec.skeleton)),
+                   merge=ItemMerge(get_skeleton(plan.spec.skeleton),
+                                   person_px=BEST_PERSON_PX.get(plan.spec.head)),
                    boards=[TrackedBoxes(channels.at("tracked", s))
                            if s in mine and plan.posts_tracked(s) else None
                            for s in range(plan.streams)],

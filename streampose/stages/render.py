@@ -39,6 +39,7 @@ from streampose.observe.counters import StreamCounters
 from streampose.outputs.base import FrameMeta, Sink, image_id
 from streampose.planning.plan import RunPlan
 from streampose.planning.run_state import RunState
+from streampose.planning.work_items import BEST_PERSON_PX
 from streampose.pose import Poses, get_skeleton
 from streampose.runtime.channels import (
     ArraySpec,
@@ -49,7 +50,6 @@ from streampose.runtime.channels import (
 )
 from streampose.runtime.stage import POLL_S, Stage
 from streampose.stages.frame_fit import to_source
-from streampose.planning.work_items import BEST_PERSON_PX
 from streampose.stages.item_merge import ItemMerge
 from streampose.stages.render_cameras import (
     NO_MAKERS,

@@ -130,6 +130,16 @@ def _int_or_word(words: tuple[str, ...], text: str) -> int | str:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer or {choices}") from None
 
 
+def _int_or_text(text: str) -> int | str:
+    """An integer, or else the text as given (argparse type of an ``int | str`` option
+    taking a share ``N%``: the option's check says what is wrong with the text, as for a
+    pipeline file)."""
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
 def _add(group: Any, opt: Option) -> None:  # an argparse argument group
     assert opt.flag is not None
     names = [opt.meta.short, opt.flag] if opt.meta.short else [opt.flag]
@@ -152,6 +162,8 @@ def _kind_arguments(opt: Option) -> dict[str, Any]:
         return {"action": "append", "type": key_value, "metavar": opt.meta.metavar}
     if opt.meta.choices:
         return {"type": _TYPES[opt.kind], "choices": opt.meta.choices}
+    if opt.meta.percent is not None:
+        return {"type": _int_or_text, "metavar": opt.meta.metavar}
     if opt.meta.words:
         return {"type": functools.partial(_int_or_word, opt.meta.words),
                 "metavar": opt.meta.metavar}

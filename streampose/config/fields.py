@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from typing import Any, ClassVar, Literal
 
 from streampose.errors import ConfigError
 
-__all__ = ["Option", "OptionMeta", "Section", "meta_of", "option", "options"]
+__all__ = ["Option", "OptionMeta", "Section", "meta_of", "option", "options", "percent_of"]
 
 META_KEY = "streampose"
 
@@ -32,6 +33,7 @@ _EXPECTED: dict[Kind, str] = {
     "bool": "true or false", "int": "an integer", "float": "a number", "str": "a string",
     "path": "a path", "template": "a path string", "dict": "a table of KEY = value",
     "tables": "a list of tables ([[TABLE.KEY]])"}
+_PERCENT = re.compile(r"^(\d+(?:\.\d+)?)%$")  # 11%, 7.5%
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,10 @@ class OptionMeta:
     ``str`` option the argument is optional and ``const`` is the value without one
     (``--mqtt-discovery [PREFIX]``). ``words``: strings an ``int | str`` option takes
     besides its integers (``--interval auto``); the field's type is then ``int | str``.
+    ``percent``: the range, in percent, of the share an ``int | str`` option also takes
+    written ``N%`` (``--min-person-height 11%``: of the frame's height), its integers
+    keeping ``low``/``high``; what the share is of is the reader's business
+    (:func:`percent_of` reads it).
     """
 
     help: str
@@ -71,6 +77,14 @@ class OptionMeta:
     parse: Callable[[str], Any] | None = None
     const: Any = None
     words: tuple[str, ...] = ()
+    percent: tuple[float, float] | None = None
+
+
+def percent_of(value: object) -> float | None:
+    """The percentage of a share written ``N%`` (``"7.5%"`` -> 7.5); None for anything
+    else (an integer, a word, malformed text)."""
+    match = _PERCENT.match(value) if isinstance(value, str) else None
+    return float(match.group(1)) if match else None
 
 
 def option(default: Any = dataclasses.MISSING, *, help: str,
@@ -125,12 +139,29 @@ class Option:
 
     @property
     def expected(self) -> str:
-        words = " or ".join(repr(w) for w in self.meta.words)
-        return f"{_EXPECTED[self.kind]} or {words}" if words else _EXPECTED[self.kind]
+        if self.meta.percent is not None:  # both forms with their ranges
+            return f"{_EXPECTED[self.kind]} in {self.interval} or {self._percent_form}"
+        words = [repr(w) for w in self.meta.words]
+        return " or ".join([_EXPECTED[self.kind], *words])
+
+    @property
+    def percent_interval(self) -> str:
+        """``[0.5%, 100%]``: the shares a ``percent`` option takes."""
+        assert self.meta.percent is not None
+        low, high = self.meta.percent
+        return f"[{_num(low)}%, {_num(high)}%]"
+
+    @property
+    def _percent_form(self) -> str:
+        return f"a percentage N% in {self.percent_interval}"
 
     def accepts(self, value: Any) -> bool:
         """Whether ``value`` has the option's type (None aside; an int is a fine float)."""
-        return self.is_word(value) or _is_kind(value, self.kind)
+        return self.is_word(value) or self.is_percent(value) or _is_kind(value, self.kind)
+
+    def is_percent(self, value: Any) -> bool:
+        """Whether ``value`` is a share written ``N%`` that the option takes (any range)."""
+        return self.meta.percent is not None and percent_of(value) is not None
 
     def is_word(self, value: Any) -> bool:
         """Whether ``value`` is one of the option's words (``auto``)."""
@@ -149,10 +180,27 @@ class Option:
                               f"{', '.join(map(repr, self.meta.choices))}")
         if self.is_word(value):
             return value
+        if self.is_percent(value):
+            return self._check_percent(value)
         if self.kind in ("int", "float") and not self.in_range(value):
             raise ConfigError(f"{self.label}: {value!r} is outside the allowed range "
-                              f"{self.interval}")
+                              f"{self.interval}{self._or_percent()}")
         return _coerce(value, self.kind)
+
+    def _check_percent(self, value: str) -> str:
+        """``value`` (``N%``) if N is in the option's ``percent`` range; else ConfigError."""
+        share = percent_of(value)
+        assert self.meta.percent is not None and share is not None
+        low, high = self.meta.percent
+        if not low <= share <= high:
+            raise ConfigError(f"{self.label}: {value!r} is outside the allowed range "
+                              f"{self.percent_interval} (or {_EXPECTED[self.kind]} in "
+                              f"{self.interval})")
+        return value
+
+    def _or_percent(self) -> str:
+        """`` (or a percentage N% in [0.5%, 100%])`` for a ``percent`` option."""
+        return "" if self.meta.percent is None else f" (or {self._percent_form})"
 
     def in_range(self, value: float) -> bool:
         low, high, meta = self.meta.low, self.meta.high, self.meta
@@ -222,7 +270,8 @@ def _kind_of(hint: Any, meta: OptionMeta) -> tuple[Kind, bool]:
     optional = type(None) in args
     if optional:
         hint = next(a for a in args if a is not type(None))
-    if meta.words and str in typing.get_args(hint):  # int | str: an int, or one of its words
+    # int | str: an int, or one of its words, or a share N%
+    if (meta.words or meta.percent) and str in typing.get_args(hint):
         hint = next(a for a in typing.get_args(hint) if a is not str)
     base = typing.get_origin(hint) or hint
     if base not in _KINDS:

@@ -97,10 +97,13 @@ class ModelConfig(Section):
         "(OpenPose) models: 368, the input height; YOLO-pose keypoint models: 960, the "
         "long side of the image, 1.5x the 640 they were trained at); wins over "
         "[model].min_person_height"))
-    min_person_height: int | None = option(None, low=4, high=4096, metavar="PX", help=(
-        "the smallest person to find, in frame pixels: picks the network input scale "
-        "from the model's best range of person heights (default: the input size of "
-        "--height or the spec)"))
+    min_person_height: int | str | None = option(
+        None, low=4, high=4096, percent=(0.5, 100.0), metavar="PX|N%", help=(
+            "the smallest person to find: PX frame pixels (40), or N% of the frame's "
+            "height (11%, 7.5%: one value for cameras of any resolution, worked out per "
+            "frame size and rounded to whole pixels); picks the network input scale from "
+            "the model's best range of person heights (default: the input size of --height "
+            "or the spec)"))
     interval: int | str = option(0, low=0, high=30, metavar="N|auto", words=("auto",), help=(
         "run the network on every (N+1)th frame of each stream and carry the tracked "
         "poses across the frames between by optical flow (0: every frame); auto: per "

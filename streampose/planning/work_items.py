@@ -13,7 +13,8 @@ the frame's items; render's ticket order merges them back into one result per fr
 
 - the scale: ``--height`` when given (the explicit override), else the one
   ``--min-person-height`` asks for (:func:`~streampose.pose.crops.scale_for_person_height`
-  with the head's best range of person heights, :data:`BEST_PERSON_PX`), else the
+  with the head's best range of person heights, :data:`BEST_PERSON_PX`; a share ``N%``
+  of the frame's height is that many frame pixels of this size, rounded), else the
   spec's input size (today's behaviour);
 - tiles off (the default): one item, the whole frame at that scale;
 - tiles on (``--tiles auto``): a frame whose input at that scale is larger than one
@@ -56,6 +57,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from streampose.arith import round_up
+from streampose.config.fields import percent_of
 from streampose.errors import ConfigError
 from streampose.pose.crops import Crop, plan_tiles, scale_for_person_height, whole_frame
 from streampose.pose.letterbox import Letterbox, Transform, plan_for_spec
@@ -122,13 +124,14 @@ class ItemPlanner:
     """A frame size's work items (see the module doc); pure, cheap to keep per size.
 
     ``height``: ``--height``; ``min_person_height``: ``--min-person-height`` (frame
-    pixels); ``tiles``: ``--tiles auto``; ``overlap``: ``--tile-overlap`` (frame
-    pixels); ``tile_size``: ``--tile-size`` (None: the spec's input height).
+    pixels, or a share of the frame's height written ``N%``); ``tiles``: ``--tiles
+    auto``; ``overlap``: ``--tile-overlap`` (frame pixels); ``tile_size``:
+    ``--tile-size`` (None: the spec's input height).
     """
 
     spec: ModelSpec
     height: int | None = None
-    min_person_height: int | None = None
+    min_person_height: int | str | None = None
     tiles: bool = False
     overlap: int = 48
     tile_size: int | None = None
@@ -170,7 +173,7 @@ class ItemPlanner:
             return ()
         low, high = self._best_range()
         scales: list[float] = []
-        top = self.min_person_height * high / low
+        top = self.person_px(height) * high / low
         while top < height and len(scales) < MAX_COARSE_SCALES:
             scales.append(low / top)
             top *= high / low
@@ -246,19 +249,28 @@ class ItemPlanner:
         """The ``height`` argument of the whole frame's letterbox (None: the spec's)."""
         if self.height is not None or self.min_person_height is None:
             return self.height
-        return self._height_at(width, height, self.person_scale())
+        return self._height_at(width, height, self.person_scale(height))
 
-    def person_scale(self) -> float:
-        """Network pixels per frame pixel that put ``min_person_height`` at the low end
-        of the head's best range (:data:`BEST_PERSON_PX`)."""
+    def person_px(self, frame_height: int) -> int:
+        """``min_person_height`` in pixels of a frame ``frame_height`` tall: itself, or
+        its share of ``frame_height`` rounded to whole pixels (at least 1)."""
         assert self.min_person_height is not None
+        share = percent_of(self.min_person_height)
+        if share is None:
+            return int(self.min_person_height)
+        return max(1, round(frame_height * share / 100))
+
+    def person_scale(self, frame_height: int) -> float:
+        """Network pixels per frame pixel that put ``min_person_height`` (in frames
+        ``frame_height`` tall) at the low end of the head's best range
+        (:data:`BEST_PERSON_PX`)."""
         best = self._best_range()
         size = self.tile_size or self.spec.input_height
         if best[1] > size:
             raise ConfigError(f"--tile-size / [tiles].size = {size}: {self.spec.head} heads "
                               f"see people best up to {best[1]:g} network pixels tall; "
                               "with --min-person-height give a tile at least that tall")
-        return scale_for_person_height(self.min_person_height, best_px_range=best,
+        return scale_for_person_height(self.person_px(frame_height), best_px_range=best,
                                        input_height=size)
 
     def _best_range(self) -> tuple[float, float]:

@@ -97,3 +97,17 @@ def test_interval_takes_an_integer_or_auto(capsys: pytest.CaptureFixture[str]) -
     assert "--interval: 'fast' is not an integer or 'auto'" in capsys.readouterr().err
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     assert "[--interval N|auto]" in sub.choices["run"].format_usage()
+
+
+def test_the_smallest_person_takes_pixels_or_a_share_and_says_both() -> None:
+    parse = build_parser().parse_args
+    assert getattr(parse(["run", "--min-person-height", "40"]), "model.min_person_height") == 40
+    assert getattr(parse(["run", "--min-person-height", "7.5%"]),
+                   "model.min_person_height") == "7.5%"
+    # other text passes through: the option's check names what is wrong with it
+    assert getattr(parse(["run", "--min-person-height", "5px"]),
+                   "model.min_person_height") == "5px"
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert "[--min-person-height PX|N%]" in sub.choices["run"].format_usage()
+    text = _help_of("run")["--min-person-height"]
+    assert "frame pixels (40)" in text and "N%% of the frame's height (11%%" in text

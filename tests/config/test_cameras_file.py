@@ -119,6 +119,13 @@ def test_round_trip_of_one_built_in_python(tmp_path: Path) -> None:
     assert load_cameras(write(tmp_path, dump_cameras(cf))) == cf
 
 
+def test_a_share_of_the_frame_height_is_written_back(tmp_path: Path) -> None:
+    cf = load_text(tmp_path, '[model]\nmin_person_height = "11%"\n'
+                   '[[camera]]\nname = "a"\nurl = "rtsp://h/x"\n')
+    assert cf.settings["model"]["min_person_height"] == "11%"
+    assert load_cameras(write(tmp_path / "elsewhere", dump_cameras(cf))) == cf
+
+
 def test_an_empty_file_has_no_cameras(tmp_path: Path) -> None:
     cf = load_text(tmp_path, "")
     assert cf == CamerasFile() and dump_cameras(cf) == ""

@@ -29,6 +29,15 @@ def test_a_section_by_name_with_keywords_on_top() -> None:
     assert config.draw.boxes is True
 
 
+def test_the_smallest_person_is_a_keyword_in_pixels_or_a_share() -> None:
+    assert config_of("in.mp4", model="m.onnx",
+                     min_person_height="11%").model.min_person_height == "11%"
+    assert config_of("in.mp4", model="m.onnx",
+                     min_person_height=40).model.min_person_height == 40
+    with pytest.raises(ConfigError, match=r"min_person_height: '0%' is outside"):
+        config_of("in.mp4", model="m.onnx", min_person_height="0%")
+
+
 def test_every_keyword_names_one_option() -> None:
     found = keyword_options()
     assert {"max_frames", "json", "tracking", "ids", "overwrite", "model"} <= set(found)

@@ -115,6 +115,21 @@ def config(*argv: str) -> PipelineConfig:
                                             "2 is outside the allowed range [4, 4096]"),
     (ModelConfig, {"min_person_height": 40.5}, "[model].min_person_height: 40.5 is not an "
                                                "integer"),
+    (ModelConfig, {"min_person_height": "abc"}, "--min-person-height / [model]."
+     "min_person_height: 'abc' is not an integer in [4, 4096] or a percentage N% in "
+     "[0.5%, 100%]"),
+    (ModelConfig, {"min_person_height": "5px"}, "'5px' is not an integer in [4, 4096] or a "
+                                                "percentage"),
+    (ModelConfig, {"min_person_height": "-5%"}, "'-5%' is not an integer in [4, 4096] or a "
+                                                "percentage"),
+    (ModelConfig, {"min_person_height": "0%"}, "[model].min_person_height: '0%' is outside "
+                                               "the allowed range [0.5%, 100%] (or an "
+                                               "integer in [4, 4096])"),
+    (ModelConfig, {"min_person_height": "150%"}, "'150%' is outside the allowed range "
+                                                 "[0.5%, 100%]"),
+    (ModelConfig, {"min_person_height": -5}, "[model].min_person_height: -5 is outside the "
+                                             "allowed range [4, 4096] (or a percentage N% "
+                                             "in [0.5%, 100%])"),
     (ModelConfig, {"interval": 31}, "--interval / [model].interval: 31 is outside the "
                                     "allowed range [0, 30]"),
     (ModelConfig, {"interval": -1}, "--interval / [model].interval: -1 is outside"),
@@ -400,6 +415,23 @@ def test_tiles_are_off_unless_asked_for() -> None:
                    "--min-person-height", "40")
     assert (tiles.tiles.enabled, tiles.tiles.overlap, tiles.tiles.size) == (True, 32, 640)
     assert tiles.model.min_person_height == 40
+
+
+@pytest.mark.parametrize(("given", "value"), [("40", 40), ("11%", "11%"), ("7.5%", "7.5%"),
+                                              ("0.5%", "0.5%"), ("100%", "100%")])
+def test_the_smallest_person_is_pixels_or_a_share_of_the_frame(given: str,
+                                                               value: int | str) -> None:
+    assert config("--min-person-height", given).model.min_person_height == value
+
+
+@pytest.mark.parametrize("given", ["abc", "0%", "150%", "-5", "5px", "40.5", "11 %"])
+def test_a_bad_smallest_person_is_one_config_error_naming_the_forms(given: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        config("--min-person-height", given)
+    message = str(info.value)
+    shown = given if given.lstrip("-").isdigit() else repr(given)  # -5 is read as an int
+    assert message.startswith(f"--min-person-height / [model].min_person_height: {shown} ")
+    assert "\n" not in message and "[4, 4096]" in message and "[0.5%, 100%]" in message
 
 
 def test_the_python_callers_settings_are_no_option() -> None:

@@ -180,11 +180,25 @@ def test_the_interval_is_an_integer_or_auto(tmp_path: Path) -> None:
         {"model": {"interval": "auto"}}
 
 
+def test_the_smallest_person_is_pixels_or_a_share(tmp_path: Path) -> None:
+    assert load_pipeline_file(write(tmp_path, "[model]\nmin_person_height = 40\n")) == \
+        {"model": {"min_person_height": 40}}
+    assert load_pipeline_file(write(tmp_path, '[model]\nmin_person_height = "11%"\n')) == \
+        {"model": {"min_person_height": "11%"}}
+
+
 @pytest.mark.parametrize(("text", "where", "expected"), [
     ('[batching]\nbatch = "4"', "[batching].batch", "an integer"),
     ('[model]\ninterval = "fast"', "[model].interval", "an integer or 'auto'"),
     ('[model]\ninterval = "2"', "[model].interval", "an integer or 'auto'"),
     ("[model]\ninterval = 1.5", "[model].interval", "an integer or 'auto'"),
+    ('[model]\nmin_person_height = "abc"', "[model].min_person_height",
+     "an integer in [4, 4096] or a percentage N% in [0.5%, 100%]"),
+    ("[model]\nmin_person_height = 11.5", "[model].min_person_height",
+     "an integer in [4, 4096] or a percentage N% in [0.5%, 100%]"),
+    ('[model]\nmin_person_height = "150%"', "[model].min_person_height",
+     "outside the allowed range [0.5%, 100%]"),
+    ('[model]\nmin_person_height = "40"', "[model].min_person_height", "a percentage N%"),
     ("[batching]\nbatch = 4.5", "[batching].batch", "an integer"),
     ("[batching]\nbatch = true", "[batching].batch", "an integer"),
     ("[batching]\nmax_wait_ms = true", "[batching].max_wait_ms", "a number"),

@@ -32,11 +32,44 @@ def test_by_default_a_frame_is_one_item_letterboxed_as_before() -> None:
 def test_the_smallest_person_picks_the_scale_and_height_overrides_it() -> None:
     low = BEST_PERSON_PX["paf"][0]
     planner = ItemPlanner(spec=PAF, min_person_height=50)
-    assert planner.person_scale() == low / 50
+    assert planner.person_scale(360) == low / 50
     (item,) = planner.plan(480, 360)
     assert item.letterbox == plan_for_spec(PAF, src_w=480, src_h=360, height=round(360 * low / 50))
     (explicit,) = ItemPlanner(spec=PAF, min_person_height=50, height=200).plan(480, 360)
     assert explicit.letterbox.in_h == 200  # --height is the explicit override
+
+
+def test_a_share_of_the_frame_height_is_that_many_pixels_of_each_size() -> None:
+    share = ItemPlanner(spec=PAF, min_person_height="11%")
+    for (width, height), pixels in (((480, 360), 40), ((1920, 1080), 119)):
+        assert pixels == round(0.11 * height) == share.person_px(height)
+        same = ItemPlanner(spec=PAF, min_person_height=pixels)
+        assert share.person_scale(height) == same.person_scale(height)
+        assert share.plan(width, height) == same.plan(width, height)
+    # the network sees the frame's height at about the same size whatever the camera
+    # (up to the person height's rounding to whole pixels: 39.6 -> 40 at 360)
+    low = BEST_PERSON_PX["paf"][0]
+    for height in (360, 1080):
+        assert share.person_scale(height) * height == pytest.approx(low / 0.11, rel=0.013)
+
+
+def test_a_share_follows_a_frame_size_change() -> None:
+    share = ItemPlanner(spec=PAF, min_person_height="7.5%")
+    (small,) = share.plan(480, 360)  # 27 px people
+    (large,) = share.plan(1920, 1080)  # 81 px people
+    assert small.letterbox == ItemPlanner(spec=PAF, min_person_height=27).plan(480, 360)[0] \
+        .letterbox
+    assert large.letterbox == ItemPlanner(spec=PAF, min_person_height=81).plan(1920, 1080)[0] \
+        .letterbox
+    assert share.letterboxes([(480, 360), (1920, 1080)]) == {small.letterbox, large.letterbox}
+    assert share.person_px(16) == 1  # never below one pixel (0.5% of a 16 px frame too)
+
+
+def test_a_share_gives_the_same_regions_as_its_pixels() -> None:
+    crops = [Crop(x=100, y=50, w=70, h=90)]
+    share = ItemPlanner(spec=PAF, min_person_height="11%").regions(480, 360, crops, limit=4)
+    pixels = ItemPlanner(spec=PAF, min_person_height=40).regions(480, 360, crops, limit=4)
+    assert share == pixels and share is not None and len(share) == 1
 
 
 def test_a_frame_that_fits_one_tile_stays_whole() -> None:

@@ -75,6 +75,7 @@ REGION_QUANTUM = 64
 # The most whole-frame scales added below --min-person-height's (each covers the head's
 # range of person heights, a factor of 3-3.5: two reach from a 1% person to the frame).
 MAX_COARSE_SCALES = 3
+SCALE_STEP = 1.5  # a coarse scale is at least this factor below the one before
 
 # The person heights, in network input pixels, each head finds best: (low, high).
 # Measured roughly (to be redone with benchmarks/recall.py, then moved into the model
@@ -165,19 +166,21 @@ class ItemPlanner:
         return self._tiles(width, height, tile, _scale(whole))
 
     def coarse_scales(self, height: int) -> tuple[float, ...]:
-        """The whole-frame scales added below ``--min-person-height``'s (see the module
-        doc): none unless a person height is asked for (and no ``--height``); else, while
-        the people the scales so far see best stop short of the frame's height, one more
-        scale that puts the tallest of them at the low end of the head's range."""
+        """The whole-frame scales added below ``--min-person-height``'s for frames
+        ``height`` tall (see the module doc): none unless a person height is asked for
+        (and no ``--height``); else, while the tallest person the last scale sees well
+        (the range's high end at that scale) is shorter than the frame, one more scale:
+        the finest that still fits a frame-tall person in the range, but at least
+        :data:`SCALE_STEP` coarser than the last and no coarser than puts the last one's
+        tallest person at the range's low end (no gap between the scales' ranges)."""
         if self.height is not None or self.min_person_height is None:
             return ()
         low, high = self._best_range()
-        scales: list[float] = []
-        top = self.person_px(height) * high / low
-        while top < height and len(scales) < MAX_COARSE_SCALES:
-            scales.append(low / top)
-            top *= high / low
-        return tuple(scales)
+        scales = [self.person_scale(height)]
+        while high / scales[-1] < height and len(scales) <= MAX_COARSE_SCALES:
+            last = scales[-1]
+            scales.append(max(low * last / high, min(high / height, last / SCALE_STEP)))
+        return tuple(scales[1:])
 
     def regions(self, width: int, height: int, crops: Sequence[Crop], *, limit: int
                 ) -> tuple[WorkItem, ...] | None:

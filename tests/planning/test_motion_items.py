@@ -43,8 +43,10 @@ def test_first_frame_is_full_then_regions_around_the_mover_then_still() -> None:
             x, _ = _walk(i)
             assert any(item.crop.x <= x and item.crop.x + item.crop.w >= x + SIDE
                        for item in work)
-            for item in work:  # at the whole frame's scale, never above its input
+            crops, coarse = work[:-1], work[-1:]  # and the whole frame, coarser
+            for item in crops:  # at the whole frame's scale, never above its input
                 assert item.letterbox.scale_x == pytest.approx(2.0, rel=0.02)
+            assert coarse == _full(items)[1:]
     assert kinds[0] == "full" and set(kinds[1:]) == {"regions"}
     for i in range(6, 100):  # it left; its trail fades from the background
         kind, work = items.items(1, _frame(i), np.zeros((0, 4)), _full(items))

@@ -3,12 +3,20 @@ that --height or --min-person-height asks for), and the transform back to frame 
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
 from streampose.errors import ConfigError
 from streampose.models.spec import ModelSpec, builtin_specs
-from streampose.planning.work_items import BEST_PERSON_PX, REGION_QUANTUM, ItemPlanner
+from streampose.planning.work_items import (
+    BEST_PERSON_PX,
+    MAX_COARSE_SCALES,
+    REGION_QUANTUM,
+    SCALE_STEP,
+    ItemPlanner,
+)
 from streampose.pose.crops import Crop
 from streampose.pose.letterbox import input_to_frame, plan_for_spec
 
@@ -33,8 +41,9 @@ def test_the_smallest_person_picks_the_scale_and_height_overrides_it() -> None:
     low = BEST_PERSON_PX["paf"][0]
     planner = ItemPlanner(spec=PAF, min_person_height=50)
     assert planner.person_scale(360) == low / 50
-    (item,) = planner.plan(480, 360)
+    item, coarse = planner.plan(480, 360)  # and a coarser scale for taller people
     assert item.letterbox == plan_for_spec(PAF, src_w=480, src_h=360, height=round(360 * low / 50))
+    assert coarse.letterbox == plan_for_spec(PAF, src_w=480, src_h=360, height=300)
     (explicit,) = ItemPlanner(spec=PAF, min_person_height=50, height=200).plan(480, 360)
     assert explicit.letterbox.in_h == 200  # --height is the explicit override
 
@@ -55,13 +64,12 @@ def test_a_share_of_the_frame_height_is_that_many_pixels_of_each_size() -> None:
 
 def test_a_share_follows_a_frame_size_change() -> None:
     share = ItemPlanner(spec=PAF, min_person_height="7.5%")
-    (small,) = share.plan(480, 360)  # 27 px people
-    (large,) = share.plan(1920, 1080)  # 81 px people
-    assert small.letterbox == ItemPlanner(spec=PAF, min_person_height=27).plan(480, 360)[0] \
-        .letterbox
-    assert large.letterbox == ItemPlanner(spec=PAF, min_person_height=81).plan(1920, 1080)[0] \
-        .letterbox
-    assert share.letterboxes([(480, 360), (1920, 1080)]) == {small.letterbox, large.letterbox}
+    small = share.plan(480, 360)  # 27 px people
+    large = share.plan(1920, 1080)  # 81 px people
+    assert small == ItemPlanner(spec=PAF, min_person_height=27).plan(480, 360)
+    assert large == ItemPlanner(spec=PAF, min_person_height=81).plan(1920, 1080)
+    assert share.letterboxes([(480, 360), (1920, 1080)]) == {
+        item.letterbox for item in (*small, *large)}
     assert share.person_px(16) == 1  # never below one pixel (0.5% of a 16 px frame too)
 
 
@@ -69,7 +77,7 @@ def test_a_share_gives_the_same_regions_as_its_pixels() -> None:
     crops = [Crop(x=100, y=50, w=70, h=90)]
     share = ItemPlanner(spec=PAF, min_person_height="11%").regions(480, 360, crops, limit=4)
     pixels = ItemPlanner(spec=PAF, min_person_height=40).regions(480, 360, crops, limit=4)
-    assert share == pixels and share is not None and len(share) == 1
+    assert share == pixels and share is not None and len(share) == 2  # the crop, the coarse frame
 
 
 def test_a_frame_that_fits_one_tile_stays_whole() -> None:
@@ -145,11 +153,12 @@ def test_bad_tile_settings_name_the_option(planner: ItemPlanner, message: str) -
 
 def test_regions_are_crops_at_the_whole_frame_s_scale_with_quantised_inputs() -> None:
     planner = ItemPlanner(spec=PAF, min_person_height=50)  # scale 2: a 960x720 input
-    (whole,) = planner.plan(480, 360)
+    whole, coarse = planner.plan(480, 360)
     crops = [Crop(x=100, y=50, w=70, h=90), Crop(x=420, y=300, w=60, h=60)]
     items = planner.regions(480, 360, crops, limit=4)
-    assert items is not None and len(items) == 2
-    for item, asked in zip(items, crops, strict=True):
+    assert items is not None and len(items) == 3
+    assert items[2] == coarse  # the whole frame at the coarse scale, for taller people
+    for item, asked in zip(items[:2], crops, strict=True):
         lb = item.letterbox
         assert lb.scale_x == pytest.approx(whole.letterbox.scale_x, rel=0.02)
         assert lb.scale_y == pytest.approx(whole.letterbox.scale_y, rel=0.02)
@@ -198,3 +207,41 @@ def test_with_tiles_a_large_region_is_cut_into_tiles_or_given_up() -> None:
         (w, h), = tile_inputs
         assert item.letterbox.in_w <= w and item.letterbox.in_h <= h
     assert planner.regions(480, 360, [Crop(x=0, y=0, w=400, h=200)], limit=2) is None
+
+
+# --- smallest to tallest: coarser whole frames below --min-person-height's scale -------
+
+
+def test_coarser_scales_reach_the_frame_height_without_gaps() -> None:
+    low, high = BEST_PERSON_PX["keypoints"]
+    planner = ItemPlanner(spec=YOLO_LIKE, min_person_height=40, tile_size=640)  # vtest's
+    fine = planner.person_scale(360)
+    (coarse,) = planner.coarse_scales(360)
+    assert fine == low / 40 and high / fine < 360  # 40 px people sit at the range's low end
+    assert coarse == high / 360  # a frame-tall person at the range's high end ...
+    assert coarse * (high / fine) >= low  # ... and no height between the two ranges
+    items = planner.plan(480, 360)
+    assert [item.letterbox.scale_y for item in items] == [
+        pytest.approx(fine, rel=0.01), pytest.approx(coarse, rel=0.01)]
+    # a share asks the same of every frame size: 11% of 1080 is 119 px
+    share = ItemPlanner(spec=YOLO_LIKE, min_person_height="11%", tile_size=640)
+    assert share.coarse_scales(1080) == (high / 1080,)
+
+
+def test_a_small_person_height_gets_several_coarser_scales_each_a_step_apart() -> None:
+    low, high = BEST_PERSON_PX["keypoints"]
+    scales = ItemPlanner(spec=YOLO_LIKE, min_person_height=8, tile_size=640).coarse_scales(1080)
+    every = [low / 8, *scales]
+    assert len(scales) >= 2 and high / every[-1] >= 1080
+    for finer, coarser in itertools.pairwise(every):
+        assert coarser <= finer / SCALE_STEP and coarser * high / finer >= low - 1e-9
+    assert len(ItemPlanner(spec=YOLO_LIKE, min_person_height=4, tile_size=640)
+               .coarse_scales(4096)) <= MAX_COARSE_SCALES
+
+
+def test_one_scale_without_a_person_height_with_height_or_when_it_covers_the_frame() -> None:
+    assert ItemPlanner(spec=YOLO_LIKE).coarse_scales(360) == ()
+    assert ItemPlanner(spec=YOLO_LIKE, min_person_height=40, height=640).coarse_scales(360) == ()
+    covering = ItemPlanner(spec=YOLO_LIKE, min_person_height=120, tile_size=640)
+    assert covering.coarse_scales(360) == ()  # 120 px people: the range reaches 415 px
+    assert len(covering.plan(480, 360)) == 1

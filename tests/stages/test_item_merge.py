@@ -13,9 +13,9 @@ from streampose.transport.messages import FrameHeader, PoseResult
 
 def item(index: int, keypoints: list[np.ndarray], boxes: list[list[float]] | None = None,
          scores: list[float] | None = None,
-         crop: tuple[int, int, int, int] = (0, 0, 0, 0)) -> PoseResult:
+         crop: tuple[int, int, int, int] = (0, 0, 0, 0), scale: float = 1.0) -> PoseResult:
     header = FrameHeader(stream=0, seq=5, ticket=5, item=index, items=2, width=480,
-                         height=360, crop=crop)
+                         height=360, crop=crop, transform=(scale, scale, 0.0, 0.0))
     kp = np.stack(keypoints) if keypoints else np.zeros((0, 18, 3), np.float32)
     score = np.asarray(scores if scores is not None else [0.9] * len(keypoints), np.float32)
     box = None if boxes is None else np.asarray(boxes, np.float32).reshape(-1, 4)
@@ -85,3 +85,27 @@ def test_cut_means_touching_an_inner_edge_of_the_crop() -> None:
     assert cut.tolist() == [True, False, True, False]
     whole_frame = cut_by_edges(boxes, (0, 0, 0, 0), width=480, height=360, margin=3.0)
     assert not whole_frame.any()
+
+
+# --- several scales: each person from the scales that see their height well ---------
+
+RANGE = (130.0, 450.0)  # network pixels (low, high), as a keypoint head's
+
+
+def test_each_scale_keeps_the_heights_it_sees_well_and_the_merge_takes_one_of_two() -> None:
+    person = np.ones((17, 3), np.float32)
+    small = [10, 10, 30, 50]  # 40 px: 130 network px at 3.25, 50 at 1.25 (too small)
+    tall = [200, 20, 300, 320]  # 300 px: 975 at 3.25 (too tall), 375 at 1.25
+    middle = [100, 100, 150, 220]  # 120 px: 390 and 150, both in range
+    fine = item(0, [person] * 3, [small, tall, middle], [0.9, 0.95, 0.9], scale=3.25)
+    coarse = item(1, [person] * 3, [small, tall, middle], [0.9, 0.6, 0.8], scale=1.25)
+    merged = ItemMerge(COCO17, person_px=RANGE)([fine, coarse])
+    assert merged.boxes is not None and merged.scores is not None
+    assert sorted(merged.boxes.tolist()) == sorted([small, tall, middle])
+    # the tall one from the coarse scale, though the fine one (cut by the scale) scored more
+    np.testing.assert_allclose(merged.scores, [0.9, 0.9, 0.6])
+    # one scale (tiles, or no person range): nobody is dropped for their height
+    same = ItemMerge(COCO17, person_px=RANGE)([
+        item(0, [person], [tall], [0.9], scale=3.25), item(1, [person], [small], [0.9],
+                                                           scale=3.2)])
+    assert same.boxes is not None and len(same.boxes) == 2

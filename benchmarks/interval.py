@@ -18,7 +18,7 @@ Runs the pipeline (the real model, JSON lines) on ../shared/media/vtest.mp4 with
   compare within one run of this script), and the frames the network ran on.
 
     python benchmarks/interval.py [--frames 200] [--intervals 1 2 auto] [--height 480]
-        [--interval-max 2]
+        [--min-person-height PX] [--motion on] [--interval-max 2]
         [--model ../shared/models/openpose-mnthin-coco18.onnx] [--video ...vtest.mp4]
 """
 
@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.id_stability import id_changes  # noqa: E402
 from streampose.config import ModelConfig, OutputsConfig, PerformanceConfig, PipelineConfig  # noqa: E402
+from streampose.config.sections import MotionConfig  # noqa: E402
 from streampose.pipeline import Pipeline  # noqa: E402
 from streampose.pose import Poses  # noqa: E402
 from streampose.pose.merge import keypoint_sigmas, oks  # noqa: E402
@@ -48,12 +49,15 @@ VIDEO = SHARED / "media/vtest.mp4"
 
 
 def run(video: Path, model: Path, *, interval: int | str, frames: int, height: int | None,
-        out: Path, interval_max: int = 2) -> tuple[list[Poses], float, int]:
+        out: Path, interval_max: int = 2, min_person_height: int | None = None,
+        motion: str = "off") -> tuple[list[Poses], float, int]:
     """The run's poses per frame (from its JSON lines), its fps and its frames inferred."""
     jsonl = out / f"interval{interval}.jsonl"
     config = PipelineConfig(sources=(str(video),),
                             model=ModelConfig(path=model, height=height, interval=interval,
-                                              interval_max=interval_max),
+                                              interval_max=interval_max,
+                                              min_person_height=min_person_height),
+                            motion=MotionConfig(mode=motion),
                             outputs=OutputsConfig(json=jsonl),
                             performance=PerformanceConfig(max_frames=frames))
     summary = Pipeline(config).run()
@@ -143,7 +147,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--video", type=Path, default=VIDEO)
     parser.add_argument("--model", type=Path, default=MODEL)
-    parser.add_argument("--height", type=int, default=480)
+    parser.add_argument("--height", type=int, default=None,
+                        help="network input height (default 480 without --min-person-height)")
+    parser.add_argument("--min-person-height", type=int, default=None, metavar="PX")
+    parser.add_argument("--motion", choices=("off", "on"), default="off")
     parser.add_argument("--frames", type=int, default=200)
     parser.add_argument("--intervals", type=interval_arg, nargs="+", default=[1, 2])
     parser.add_argument("--interval-max", type=int, default=2,
@@ -151,14 +158,19 @@ def main() -> None:
     parser.add_argument("--min-oks", type=float, default=0.1,
                         help="least OKS of a greedy match (people without an id match)")
     args = parser.parse_args()
+    if args.height is None and args.min_person_height is None:
+        args.height = 480
     with tempfile.TemporaryDirectory() as tmp:
         runs = {n: run(args.video, args.model, interval=n, frames=args.frames,
-                       height=args.height, out=Path(tmp), interval_max=args.interval_max)
+                       height=args.height, out=Path(tmp), interval_max=args.interval_max,
+                       min_person_height=args.min_person_height, motion=args.motion)
                 for n in [0, *args.intervals]}
     base, base_fps, _ = runs[0]
     sigmas = keypoint_sigmas(base[0].skeleton)
     base_changed, base_matches = id_changes(base)
-    print(f"{args.video.name}, {args.model.name} at --height {args.height}, "
+    scale = (f"--height {args.height}" if args.height is not None
+             else f"--min-person-height {args.min_person_height}")
+    print(f"{args.video.name}, {args.model.name} at {scale}, --motion {args.motion}, "
           f"{len(base)} frames")
     print(f"interval 0: {base_fps:.2f} fps, id changes {base_changed} of {base_matches} "
           "frame-to-frame matches")

@@ -78,7 +78,8 @@ def test_file_to_video_reads_the_shared_video_and_model() -> None:
     values = load_pipeline_file(PIPELINES / "file_to_video.toml")
     assert values["sources"] == [str(video)]
     assert values["model"]["path"] == model
-    assert values["model"]["min_person_height"] == 40 and values["motion"]["mode"] == "on"
+    assert values["model"]["min_person_height"] == "11%" and values["motion"]["mode"] == "on"
+    assert values["model"]["interval"] == 3
     assert {"video", "json", "summary"} <= set(values["outputs"])
 
 

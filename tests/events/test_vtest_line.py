@@ -41,7 +41,7 @@ HAND_COUNT = {"in": 2, "out": 4}
 CONFIGS = {
     "mnthin-480": ("models/openpose-mnthin-coco18.onnx", ["--height", "480"]),
     "wide-view": ("models/yolo11n-pose.onnx",
-                  ["--min-person-height", "40", "--motion", "on", "--interval", "3"]),
+                  ["--min-person-height", "11%", "--motion", "on", "--interval", "3"]),
 }
 
 

@@ -6,18 +6,21 @@ and the network inputs their frames give. Part of
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 
 from streampose.cameras.seats import SEAT_MAX_ASPECT
 from streampose.config import PipelineConfig
 from streampose.config.sections import parse_size
 from streampose.errors import ConfigError
-from streampose.planning.work_items import ItemPlanner
+from streampose.planning.work_items import MAX_WHOLE_PIXELS, ItemPlanner
 from streampose.pose.letterbox import Letterbox
 from streampose.sources.base import SourceInfo
 from streampose.sources.live import LIVE_TIME_BASE
 from streampose.sources.probe import LIVE_DEFAULT_SIZE, ProbedSource, probe_source
 from streampose.uri import is_image_uri, redact
+
+log = logging.getLogger(__name__)
 
 __all__ = ["FILE_MIN_FRAME", "LIVE_MAX_FRAME", "bounded", "plan_streams"]
 
@@ -72,7 +75,13 @@ def _configured_max(config: PipelineConfig) -> tuple[int, int] | None:
 def _letterbox_plans(sources: tuple[ProbedSource, ...], work: ItemPlanner
                      ) -> frozenset[Letterbox]:
     """Every network input the sources' frames give (whole frames or their tiles)."""
-    return work.letterboxes({size for s in sources for size in s.planned_sizes})
+    sizes = {size for s in sources for size in s.planned_sizes}
+    for width, height in sorted(size for size in sizes if work.oversized(*size)):
+        log.warning("%dx%d frames at this person height or --height need a network input "
+                    "over %.1f megapixels: they are cut into tiles (a larger "
+                    "--min-person-height, e.g. a share such as 11%%, is cheaper)",
+                    width, height, MAX_WHOLE_PIXELS / 1e6)
+    return work.letterboxes(sizes)
 
 
 def _seat_sources(config: PipelineConfig) -> tuple[ProbedSource, ...]:

@@ -20,7 +20,10 @@ the frame's items; render's ticket order merges them back into one result per fr
 - tiles on (``--tiles auto``): a frame whose input at that scale is larger than one
   tile's (the spec's input for the frame at ``--tile-size``, default its input height)
   is cut into overlapping tiles at that scale (:func:`~streampose.pose.crops.plan_tiles`,
-  ``--tile-overlap`` frame pixels); a frame that fits stays one item.
+  ``--tile-overlap`` frame pixels); a frame that fits stays one item. A whole-frame
+  input larger than :data:`MAX_WHOLE_PIXELS` is tiled even with tiles off (the run
+  logs it once per frame size), so no person height or camera size can ask for ring
+  slots of gigabytes.
 
 Smallest to tallest (:meth:`ItemPlanner.coarse_scales`): ``--min-person-height`` picks the
 scale that puts the smallest person at the low end of the head's range of person heights
@@ -66,7 +69,8 @@ if TYPE_CHECKING:
     from streampose.config import PipelineConfig
     from streampose.models.spec import ModelSpec
 
-__all__ = ["BEST_PERSON_PX", "MAX_COARSE_SCALES", "REGION_QUANTUM", "ItemPlanner", "WorkItem"]
+__all__ = ["BEST_PERSON_PX", "MAX_COARSE_SCALES", "MAX_WHOLE_PIXELS", "REGION_QUANTUM",
+           "ItemPlanner", "WorkItem"]
 
 # A motion region's network input sides are grown to multiples of this (network pixels,
 # rounded up to the model's stride), where the frame has room.
@@ -75,6 +79,11 @@ REGION_QUANTUM = 64
 # The most whole-frame scales added below --min-person-height's (each covers the head's
 # range of person heights, a factor of 3-3.5: two reach from a 1% person to the frame).
 MAX_COARSE_SCALES = 3
+
+# The largest whole-frame network input (pixels) without --tiles: above it the frame is
+# cut into tiles anyway (a 40 px person height on a 4K camera asks for a 12480x7020
+# input, gigabytes per ring slot; tiles keep the slots at the tile's size).
+MAX_WHOLE_PIXELS = 4096 * 2304
 SCALE_STEP = 1.5  # a coarse scale is at least this factor below the one before
 
 # The person heights, in network input pixels, each head finds best: (low, high).
@@ -158,12 +167,25 @@ class ItemPlanner:
         input larger than a tile's) overlapping tiles at that scale."""
         whole = plan_for_spec(self.spec, src_w=width, src_h=height, height=letterbox_height)
         item = WorkItem(whole_frame(width, height, scale=_scale(whole)), whole)
-        if not self.tiles:
+        if not self.tiled(whole):
             return (item,)
         tile = plan_for_spec(self.spec, src_w=width, src_h=height, height=self.tile_size)
         if whole.in_w <= tile.in_w and whole.in_h <= tile.in_h:
             return (item,)
         return self._tiles(width, height, tile, _scale(whole))
+
+    def tiled(self, whole: Letterbox) -> bool:
+        """Whether a frame whose whole input is ``whole`` is cut into tiles: with
+        ``--tiles auto``, or (always) when that input is larger than
+        :data:`MAX_WHOLE_PIXELS` (a small person height on a large frame)."""
+        return self.tiles or whole.in_w * whole.in_h > MAX_WHOLE_PIXELS
+
+    def oversized(self, width: int, height: int) -> bool:
+        """Whether frames of this size are tiled only because their input is too large
+        (``--tiles`` off): the run says so once."""
+        whole = plan_for_spec(self.spec, src_w=width, src_h=height,
+                              height=self._whole_height(width, height))
+        return not self.tiles and self.tiled(whole)
 
     def coarse_scales(self, height: int) -> tuple[float, ...]:
         """The whole-frame scales added below ``--min-person-height``'s for frames
@@ -207,7 +229,7 @@ class ItemPlanner:
     def _tile_limit(self, width: int, height: int, whole: Letterbox
                     ) -> tuple[int, int] | None:
         """A tile's size in frame pixels when frames of this size are tiled, else None."""
-        if not self.tiles:
+        if not self.tiled(whole):
             return None
         tile = plan_for_spec(self.spec, src_w=width, src_h=height, height=self.tile_size)
         if whole.in_w <= tile.in_w and whole.in_h <= tile.in_h:

@@ -13,6 +13,7 @@ from streampose.models.spec import ModelSpec, builtin_specs
 from streampose.planning.work_items import (
     BEST_PERSON_PX,
     MAX_COARSE_SCALES,
+    MAX_WHOLE_PIXELS,
     REGION_QUANTUM,
     SCALE_STEP,
     ItemPlanner,
@@ -245,3 +246,16 @@ def test_one_scale_without_a_person_height_with_height_or_when_it_covers_the_fra
     covering = ItemPlanner(spec=YOLO_LIKE, min_person_height=120, tile_size=640)
     assert covering.coarse_scales(360) == ()  # 120 px people: the range reaches 415 px
     assert len(covering.plan(480, 360)) == 1
+
+
+def test_a_whole_frame_input_over_the_limit_is_tiled_even_with_tiles_off() -> None:
+    planner = ItemPlanner(spec=YOLO_LIKE, min_person_height=40, tile_size=640)
+    assert not planner.oversized(480, 360) and planner.oversized(1920, 1080)
+    items = planner.plan(3840, 2160)  # 40 px people: a 12480x7020 input
+    fine = [item for item in items if item.crop.box != (0, 0, 3840, 2160)]
+    assert len(fine) > 100 and planner.oversized(3840, 2160)
+    for item in items:  # every input fits a tile's, or is a coarse whole frame under the cap
+        lb = item.letterbox
+        assert lb.in_w * lb.in_h <= MAX_WHOLE_PIXELS
+    assert ItemPlanner(spec=YOLO_LIKE, min_person_height="11%", tile_size=640) \
+        .oversized(3840, 2160) is False

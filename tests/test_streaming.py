@@ -149,11 +149,12 @@ def test_render_shards_put_every_stream_on_the_one_queue(tmp_path: Path) -> None
 
 
 CTRL_C = """
-import os, sys, streampose
+import os, sys, time, streampose
 results = streampose.stream({video!r}, model={model!r}, backend="fake", buffer=2)
 try:
     for r in results:
         print("frame", r.frame, flush=True)
+        time.sleep(0.05)  # a caller slower than the run: the video cannot end first
 except KeyboardInterrupt:
     print("interrupted", flush=True)
     summary = results.close()

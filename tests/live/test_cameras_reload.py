@@ -30,7 +30,10 @@ from tests.support.waiting import wait_until
 pytestmark = [pytest.mark.live, pytest.mark.slow, pytest.mark.usefixtures("rtsp_vtest")]
 
 WAIT_S = 90.0  # deadline for each awaited event (a loaded machine is slow, not wrong)
-MAX_GAP_S = 1.0  # the cameras that stay: no pause longer than this while others change
+# The cameras that stay: no pause longer than this while others change (a restarted run
+# would stop them for its start-up, model load included: several seconds; 1 s was
+# exceeded by 0.1 s under stress-ng --cpu 2 on 2 cores).
+MAX_GAP_S = 3.0
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT.parent / "shared" / "models" / "openpose-mnv2s-coco18.onnx"
 

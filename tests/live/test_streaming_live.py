@@ -31,6 +31,7 @@ CALLER_S = 0.5  # the caller's time per result: five frames of the 10 fps camera
 TAKEN = 30      # results read: 15 s, in which the camera sends about 150 frames
 MAX_LAG_S = 6.0  # an unbounded queue would be about 12 s behind by the end
 STOP_S = 60.0
+SAMPLE_STOP_S = 180.0  # the sample with the real model, on a machine loaded by stress-ng
 
 
 def test_a_slow_caller_gets_recent_results_and_the_drops_counted(
@@ -68,7 +69,7 @@ def test_count_people_sample_counts_a_live_camera_until_ctrl_c(
     assert proc.stdout is not None
     line = proc.stdout.readline()  # the first count: results are flowing
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=STOP_S)
+    _, err = proc.communicate(timeout=SAMPLE_STOP_S)
     camera_name, count = line.strip().split(": ")
     assert camera_name.endswith("cam0") and int(count) >= 0, (line, err)
     assert proc.returncode == 130 and "Traceback" not in err, err

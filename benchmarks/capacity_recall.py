@@ -88,13 +88,19 @@ class CameraRecall:
     recall: float | None  # None: unknown (``unknown`` says why)
     precision: float | None
     unknown: str | None = None
+    alignment: str = ""  # the weakest scored segment's agreement vs its runner-up's
+    unaligned: int = 0  # ground-truth frames shown in segments not trusted (not scored)
     segments: list[Segment] = field(default_factory=list)
 
     def cell(self) -> str:
-        """The table's text: ``recall / precision (N GT frames)`` or why unknown."""
+        """The table's text: ``recall / precision (N GT frames; alignment ...)`` or why
+        unknown."""
         if self.recall is None or self.precision is None:
             return f"unknown: {self.unknown}"
-        return f"{self.recall:.2f} / {self.precision:.2f} ({self.frames_scored} GT frames)"
+        left = f", {self.unaligned} not aligned" if self.unaligned else ""
+        how = f"; {self.alignment}" if self.alignment else ""
+        return (f"{self.recall:.2f} / {self.precision:.2f} ({self.frames_scored} GT frames"
+                f"{left}{how})")
 
 
 def centres(poses: Sequence[Pose], rule: Rule) -> np.ndarray:
@@ -185,12 +191,22 @@ def camera_recall(out: Mapping[int, Sequence[Pose]], reference: Mapping[int, Seq
     parts = segments(seq, agree, align(seq, agree))
     showing = [s for s in parts if any(_clip(seq, t, s, clip) in truth
                                        for t in range(s.start, s.end))]
-    shown = [(seq[t], _clip(seq, t, s, clip)) for s in showing if s.trusted(trust)
+    shown = [(s.trusted(trust), seq[t], _clip(seq, t, s, clip)) for s in showing
              for t in range(s.start, s.end) if _clip(seq, t, s, clip) in truth]
-    if not shown:
+    if not any(ok for ok, _, _ in shown):
         return unknown(len(seq), _why_none(showing, trust), parts)
-    totals = total(score_frame(out[f], truth[n], rule) for f, n in shown)
-    return _known(len(seq), totals, parts)
+    totals = total(score_frame(out[f], truth[n], rule) for ok, f, n in shown if ok)
+    found = _known(len(seq), totals, parts)
+    found.alignment = _quality([s for s in showing if s.trusted(trust)], len(parts))
+    found.unaligned = sum(not ok for ok, _, _ in shown)
+    return found
+
+
+def _quality(scored: Sequence[Segment], count: int) -> str:
+    """``alignment A vs B``: the weakest scored segment's agreement and runner-up's."""
+    weakest = min(scored, key=lambda s: s.score - s.runner_up)
+    more = f" (weakest of {count} segments)" if count > 1 else ""
+    return f"alignment {weakest.score:.2f} vs {weakest.runner_up:.2f}{more}"
 
 
 def _clip(seq: Sequence[int], t: int, segment: Segment, clip: int) -> int:

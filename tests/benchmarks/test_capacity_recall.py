@@ -96,7 +96,24 @@ def test_recall_of_the_ground_truth_frames_shown() -> None:
     # seq 15 -> 40, 55 -> 80, 95 -> 0, 135 -> 40
     assert (result.frames_scored, result.people, result.hits) == (4, 16, 14)
     assert result.recall == pytest.approx(14 / 16) and result.precision == 1.0
-    assert result.cell() == "0.88 / 1.00 (4 GT frames)"
+    assert result.cell().startswith("0.88 / 1.00 (4 GT frames; alignment 1.00 vs 0.")
+
+
+def test_ground_truth_frames_of_an_untrusted_segment_are_not_scored() -> None:
+    reference = walkers(seed=4)
+    truth = {n: [Person(box=(0.0, 0.0, 480.0, 360.0))] for n in (30, 100)}
+    out = live(reference, list(range(150)), {0: 0, 140: 50})  # 10 frames: too few
+    result = camera_recall(out, reference, truth, radius=RADIUS)
+    first, second = result.segments  # neighbouring offsets tie on a few frames: +-1
+    assert first.offset == 0 and abs(second.offset - 50) <= 1 and second.start == 140
+    # seq 30 and 100 at offset 0 scored; seq 140..149 -> clip 70..79: no ground truth
+    assert (result.frames_scored, result.unaligned) == (2, 0)
+    out = live(reference, list(range(102)), {0: 0, 90: 15})  # seq 90..101 -> 105..116
+    truth[110] = truth[30]
+    result = camera_recall(out, reference, truth, radius=RADIUS, trust=Trust(min_frames=20))
+    assert (result.frames_scored, result.unaligned) == (1, 1)
+    assert "1 GT frames, 1 not aligned; alignment 1.00 vs" in result.cell()
+    assert "(weakest of 2 segments)" in result.cell()
 
 
 def test_an_ambiguous_alignment_leaves_recall_unknown() -> None:

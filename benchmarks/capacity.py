@@ -16,6 +16,15 @@ drops > 1% (``--max-lag``, ``--max-drop``; the rule: benchmarks/capacity_rule.py
 was reached first), with the aggregate frames out per second and the CPU seconds per camera
 per second at that N.
 
+Camera 0's person recall and precision (benchmarks/capacity_recall.py: how its live frames
+are matched to the clip's frames, and when that is trusted) on the ground-truth frames of
+``benchmarks/recall_gt/people.json`` that it put out **over the whole run** (start-up and
+warm-up included), by benchmarks/recall.py's matching rule, are given per trial; the clip
+frames are found by aligning camera 0's poses to the same configuration run on the whole
+clip file (``streampose run CLIP ARGS --json``, once per configuration and clip, kept in
+``--keep`` as ``reference-*.jsonl`` and reused from there). Recall is "unknown", with the
+reason, for a clip without ground truth or an alignment that is not trusted.
+
 Configurations: ``--config "NAME=ARGS"`` (repeatable; ``ARGS`` alone names itself after
 the model) and/or ``--configs FILE.toml`` with ``[[config]]`` tables (``name``, ``args``: a
 string or a list); without either, the two defaults below. Relative paths in them are
@@ -35,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import os
 import shlex
@@ -49,6 +59,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from capacity_recall import CameraRecall, camera_recall, unknown
 from capacity_rule import (
     Result,
     Scrape,
@@ -62,12 +73,16 @@ from capacity_rule import (
     stream_window,
     table,
 )
+from recall import read_poses
+from recall_match import parse_truth
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 SERVER = ROOT / "tests" / "live" / "rtsp_server.py"
 SYSTEM_PYTHON = "/usr/bin/python3"
 VTEST = SHARED / "media" / "vtest.mp4"
+GROUND_TRUTH = ROOT / "benchmarks" / "recall_gt" / "people.json"
+RADIUS = 0.02  # of the frame's long side: person centres this close agree (alignment)
 DEFAULT_CONFIGS = (
     "mnv2s=--model ../shared/models/openpose-mnv2s-coco18.onnx",
     "yolo11n-pose-960=--model ../shared/models/yolo11n-pose.onnx --height 960",
@@ -228,12 +243,56 @@ def _last_line(path: Path) -> str:
     return ""
 
 
+# -- camera 0's recall --------------------------------------------------------------------
+
+
+class Truth:
+    """The clip's ground truth and its reference poses (run on the clip file once, at the
+    first trial, and kept as ``stem-HASH.jsonl``): camera 0's recall in a trial."""
+
+    def __init__(self, clip: Path, args: str, stem: Path) -> None:
+        self.clip, self.args = clip, args
+        digest = hashlib.sha1(f"{clip}\n{args}".encode()).hexdigest()[:10]
+        self.path = stem.with_name(f"{stem.name}-{digest}.jsonl")
+        self.problem: str | None = None
+
+    def recall(self, poses: Path) -> CameraRecall | None:
+        """Camera 0's recall from a trial's JSON lines; None without them."""
+        if not poses.is_file():
+            return None
+        videos = json.loads(GROUND_TRUTH.read_text())["videos"]
+        entry = videos.get(self.clip.name)
+        if entry is None:
+            return unknown(0, f"no ground truth for {self.clip.name} in {GROUND_TRUTH.name}")
+        if not self.path.is_file() and self.problem is None:
+            self.problem = self._run_reference()
+        if self.problem is not None:
+            return unknown(0, self.problem)
+        return camera_recall(read_poses(poses), read_poses(self.path), parse_truth(entry),
+                             radius=RADIUS * max(entry["width"], entry["height"]))
+
+    def _run_reference(self) -> str | None:
+        """``streampose run CLIP ARGS --json`` on the whole file; None, or what failed."""
+        partial = self.path.with_suffix(".partial")
+        command = [sys.executable, "-m", "streampose", "run", str(self.clip),
+                   *shlex.split(self.args), "--json", str(partial), "--no-progress"]
+        print(f"capacity: reference poses: {shlex.join(command)}", file=sys.stderr,
+              flush=True)
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+        if done.returncode != 0 or not partial.is_file():
+            tail = (done.stderr.strip().splitlines() or [""])[-1][:200]
+            return f"reference run on {self.clip.name} exited {done.returncode} ({tail})"
+        partial.replace(self.path)
+        return None
+
+
 # -- the sweep -----------------------------------------------------------------------------
 
 
 def sweep(name: str, args: str, clip: Path, settings: argparse.Namespace,
           keep: Path) -> Result:
     """Cameras added one at a time until a trial does not hold (the stop rule)."""
+    truth = Truth(clip, args, keep / f"reference-{_slug(name)}-{clip.stem}")
     cameras, trials = Cameras(clip, settings.fps), list[Trial]()
     try:
         while (count := next_cameras(trials, start=settings.start,
@@ -241,6 +300,7 @@ def sweep(name: str, args: str, clip: Path, settings: argparse.Namespace,
             folder = keep / f"{_slug(name)}-{clip.stem}-{count}"
             folder.mkdir(parents=True, exist_ok=True)
             trials.append(trial(cameras.urls(count), args, folder, settings))
+            trials[-1].camera0_recall = truth.recall(folder / "poses.jsonl")
             _report(name, clip, trials[-1])
     finally:
         cameras.close()
@@ -252,9 +312,10 @@ def _report(name: str, clip: Path, t: Trial) -> None:
     lag = "-" if t.lag_p95 is None else f"{t.lag_p95:.2f}"
     cpu = "-" if t.cpu_per_camera is None else f"{t.cpu_per_camera:.2f}"
     frame = "-" if t.cpu_ms_per_frame is None else f"{t.cpu_ms_per_frame:.0f}"
+    recall = "-" if t.camera0_recall is None else t.camera0_recall.cell()
     print(f"capacity: {name} on {clip.name}, {t.cameras} camera(s): {t.fps:.1f} fps out, "
           f"lag p95 {lag} s, drops {100 * t.drop:.1f}%, CPU {cpu} s/camera/s, {frame} "
-          f"ms/frame: {t.why}",
+          f"ms/frame, camera 0 recall / precision {recall}: {t.why}",
           file=sys.stderr, flush=True)
 
 

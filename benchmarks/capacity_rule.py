@@ -26,6 +26,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from capacity_recall import CameraRecall
+
 Buckets = list[tuple[float, float]]  # (upper bound, cumulative count), ascending; inf last
 SLACK_FRAMES = 2  # frames in short of fps x seconds not counted as unread (tick rounding)
 
@@ -136,6 +138,7 @@ class Trial:
     holds: bool = False
     why: str = ""
     error: str | None = None  # the run failed or never got going
+    camera0_recall: CameraRecall | None = None  # on the clip's ground truth, whole run
 
     @property
     def fps(self) -> float:
@@ -238,23 +241,30 @@ class Result:
 
 
 def table(results: Sequence[Result]) -> str:
-    """Markdown: per configuration and clip, the cameras held and the figures at that N,
-    then the first N that did not hold, its frames out per second, CPU per frame and
+    """Markdown: per configuration and clip, the cameras held and the figures at that N
+    (camera 0's recall / precision on its ground-truth frames among them), then the first
+    N that did not hold, its frames out per second, CPU per frame, camera 0's recall and
     why."""
     lines = ["| config | clip | cameras held | fps held | lag p95 s | drops % | "
-             "CPU s / camera / s | next N: why not |",
-             "|---|---|---:|---:|---:|---:|---:|---|"]
+             "CPU s / camera / s | camera 0 recall / precision | next N: why not |",
+             "|---|---|---:|---:|---:|---:|---:|---|---|"]
     for r in results:
         best, failed = r.best, next((t for t in r.trials if not t.holds), None)
         held = f"{r.held}" + ("+" if r.held >= r.ceiling else "")
-        figures = ("- | - | - | -" if best is None else
+        figures = ("- | - | - | - | -" if best is None else
                    f"{best.fps:.1f} | {_seconds(best.lag_p95)} | {100 * best.drop:.1f} | "
-                   f"{_number(best.cpu_per_camera)}")
+                   f"{_number(best.cpu_per_camera)} | {_recall(best)}")
         why = "-" if failed is None else (
             f"{failed.cameras} ({failed.fps:.1f} fps out, CPU "
-            f"{_number(failed.cpu_ms_per_frame, 0)} ms/frame): {failed.why}")
+            f"{_number(failed.cpu_ms_per_frame, 0)} ms/frame, camera 0 recall "
+            f"{_recall(failed)}): {failed.why}")
         lines.append(f"| {r.config} | {r.clip} | {held} | {figures} | {why} |")
     return "\n".join(lines)
+
+
+def _recall(trial: Trial) -> str:
+    found = trial.camera0_recall
+    return "-" if found is None else found.cell()
 
 
 def _seconds(value: float | None) -> str:

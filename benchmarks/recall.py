@@ -201,7 +201,7 @@ def table(rows: list[Figures]) -> str:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     videos = json.loads(args.gt.read_text())["videos"]
-    rows = []
+    rows: list[Figures] = []
     for video in args.video:
         if video not in videos:
             raise SystemExit(f"{video}: not in {args.gt} (has: {', '.join(videos)})")

@@ -36,3 +36,6 @@ def test_capacity_sweep_on_one_live_camera(tmp_path: Path) -> None:
     assert trial["holds"] and trial["cameras"] == 1 and 3 < trial["seconds"] < 10
     assert trial["streams"][0]["frames_out"] > 0 and trial["cpu_s"] > 0
     assert (tmp_path / "trials" / "fake-vtest-1" / "summary.json").is_file()
+    recall = trial["camera0_recall"]  # whatever the fake poses give, or why it is unknown
+    assert recall["frames_out"] > 0 and (recall["recall"] is None) == bool(recall["unknown"])
+    assert list((tmp_path / "trials").glob("reference-fake-vtest-*.jsonl"))

@@ -12,6 +12,7 @@ import pytest
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
+from capacity_recall import CameraRecall, unknown  # noqa: E402
 from capacity_rule import (  # noqa: E402  (benchmarks/ is a script folder, not a package)
     Result,
     Scrape,
@@ -152,9 +153,14 @@ def test_trial_figures() -> None:
 
 
 def test_table_gives_the_largest_n_held_and_why_the_next_failed() -> None:
+    held, failed = trial(2), trial(3, holds=False)
+    held.camera0_recall = CameraRecall(frames_out=400, frames_scored=5, people=30, hits=27,
+                                       poses=28, ignored=1, recall=0.9, precision=1.0,
+                                       alignment="alignment 0.95 vs 0.30")
+    failed.camera0_recall = unknown(50, "no ground-truth frame among the output frames")
     results = [
         Result(config="mnv2s", args="--model m.onnx", clip="vtest.mp4", ceiling=4,
-               trials=[trial(1), trial(2), trial(3, holds=False)]),
+               trials=[trial(1), held, failed]),
         Result(config="fake", args="--backend fake", clip="vtest.mp4", ceiling=2,
                trials=[trial(1), trial(2)]),
         Result(config="slow", args="--height 960", clip="vtest_1080p_300f.mp4", ceiling=4,
@@ -162,11 +168,17 @@ def test_table_gives_the_largest_n_held_and_why_the_next_failed() -> None:
     ]
     rows = table(results).splitlines()
     assert rows[2] == ("| mnv2s | vtest.mp4 | 2 | 20.0 | 0.30 | 0.0 | 0.50 | "
-                       "3 (30.0 fps out, CPU 50 ms/frame): stream 0: lag p95 1.40 > 1 s |")
-    assert rows[3].startswith("| fake | vtest.mp4 | 2+ | 20.0 |") and rows[3].endswith("| - |")
-    assert rows[4].startswith("| slow | vtest_1080p_300f.mp4 | 0 | - | - | - | - | "
-                              "1 (10.0 fps out, CPU 50 ms/frame): ")
+                       "0.90 / 1.00 (5 GT frames; alignment 0.95 vs 0.30) | "
+                       "3 (30.0 fps out, CPU 50 ms/frame, camera 0 recall unknown: "
+                       "no ground-truth frame among the output frames): "
+                       "stream 0: lag p95 1.40 > 1 s |")
+    assert rows[3].startswith("| fake | vtest.mp4 | 2+ | 20.0 |") and rows[3].endswith(
+        "| - | - |")
+    assert rows[4].startswith("| slow | vtest_1080p_300f.mp4 | 0 | - | - | - | - | - | "
+                              "1 (10.0 fps out, CPU 50 ms/frame, camera 0 recall -): ")
     assert results[0].to_json()["cameras_held"] == 2
+    figures = results[0].to_json()["trials"][1]["camera0_recall"]
+    assert (figures["recall"], figures["precision"], figures["frames_scored"]) == (0.9, 1.0, 5)
     assert results[1].to_json()["limit_found"] is False
 
 

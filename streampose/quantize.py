@@ -10,8 +10,12 @@
    cross-layer range equalization (:mod:`~.models.equalize`); the one whose outputs
    stray least from the float model's (channel by channel) wins.
 3. With ``--eval``, COCO AP is measured (:func:`~.evaluate.evaluate`, the ``streampose
-   eval`` pipeline) before and after. While the drop exceeds ``max_drop``, groups of
-   layers are left in float, one per step: each remaining group is tried on top of those
+   eval`` pipeline) before and after. While the drop exceeds ``max_drop``, layers are
+   left in float: first the sensitivity-ranked sets
+   (:func:`~.models.quant_sensitivity.sensitive_groups`: each activation rounded alone,
+   the layers around those that cost most output error per multiply-add, in budgets of
+   4, 8, 12 and 16% of the multiply-adds), smallest first, until one is within the drop;
+   then, if none is, groups one per step: each remaining group is tried on top of those
    chosen and the one that lowers the output error most is kept
    (:func:`~.models.quant_probe.compute_groups`: output decoding, output layers, first
    layer, concat/resize, blocks of layers; when no group lowers the error by more than
@@ -19,7 +23,9 @@
 4. The model, its spec sidecar (``OUT.toml``) and the report (``OUT.json``) are written;
    the report gives AP before and after, model milliseconds per frame at one thread and at
    the machine's threads (float and INT8 runs taking turns in one process, so a shared
-   machine's load weighs on both alike), the layers left in float and every step tried.
+   machine's load weighs on both alike), ONNX Runtime's per-operator profile of both
+   models at one thread (where the INT8 model's time goes: what holds it back), the layers
+   left in float and every step tried.
 """
 
 from __future__ import annotations
@@ -54,6 +60,8 @@ _EQUALIZED = {None: ("", EQUALIZED), False: ("",), True: (EQUALIZED,)}
 PROBE_INPUTS = 6  # calibration inputs the output error is measured on
 MAX_STEPS = 5  # groups left in float, at most, one AP measurement each
 ERROR_TIE = 0.02  # output errors closer than this (relative) do not rank groups
+PROFILE_OPS = 8  # operator types printed per profile
+SENSITIVE_METHODS = 2  # calibrations the sensitivity-ranked sets are tried with
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,6 +111,7 @@ class QuantReport:
     float_layers: list[str]
     float_groups: list[str]
     tried: list[Trial] = field(default_factory=list)
+    profile: dict[str, Any] = field(default_factory=dict)  # "float", "int8": OpProfile
 
     @property
     def within_drop(self) -> bool | None:
@@ -127,7 +136,20 @@ class QuantReport:
                 f"{self.calibration_frames} calibration frames)",
                 f"AP: {ap}", f"model ms per frame: {speed}",
                 f"left in float: {', '.join(self.float_groups) or 'nothing'} "
-                f"({len(self.float_layers)} nodes)", "tried:", *rows]
+                f"({len(self.float_layers)} nodes)", *self._profile_lines(), "tried:", *rows]
+
+    def _profile_lines(self) -> list[str]:
+        """Where one run's time goes, float and INT8 (:func:`~.models.quant_probe.
+        op_profile`): the operator types that hold the INT8 model back are there."""
+        lines = []
+        for which, found in self.profile.items():
+            ops = sorted(found["by_op"].items(), key=lambda item: -item[1])[:PROFILE_OPS]
+            kernels = sum(found["by_op"].values()) or 1.0
+            lines.append(f"{which} time by operator (1 thread, ONNX Runtime profiler, "
+                         f"{found['ms']:.1f} ms a run): " + ", ".join(
+                             f"{op} x{found['count'][op]} {ms:.1f} ms ({100 * ms / kernels:.0f}%)"
+                             for op, ms in ops))
+        return lines
 
 
 def quantize(request: QuantRequest) -> QuantReport:
@@ -182,19 +204,19 @@ class _Search:
     def run(self) -> QuantReport:
         ap_float = self._ap(self.request.model)
         log.info("float model: AP %s", ap_float)
-        method = self._best_method()
-        chosen, groups = self._left_in_float(method, ap_float)
+        methods = self._ranked_methods()
+        chosen, groups, method = self._left_in_float(methods, ap_float)
         return self._finish(chosen, groups, method, ap_float)
 
     # -- steps -------------------------------------------------------------------------
 
-    def _best_method(self) -> str:
-        """The calibration (``minmax``, ``percentile+equalized``...) whose whole-model
-        quantization strays least from the float outputs."""
+    def _ranked_methods(self) -> list[str]:
+        """The calibrations (``minmax``, ``percentile+equalized``...), the one whose
+        whole-model quantization strays least from the float outputs first."""
         choices = [m + suffix for m in self.request.methods
                    for suffix in _EQUALIZED[self.request.equalize]]
         errors = {c: self._try(f"calibration {c}", c, ()).error for c in choices}
-        return min(errors, key=lambda m: errors[m])
+        return sorted(errors, key=lambda m: errors[m])
 
     def _base(self, method: str) -> Path:
         """The float model a calibration quantizes: the model, or it equalized."""
@@ -208,26 +230,63 @@ class _Search:
                      input_name=self.spec.input_name)
         return path
 
-    def _left_in_float(self, method: str, ap_float: float | None
-                       ) -> tuple[tuple[Path, Trial], list[str]]:
-        """The model kept (path, trial) and the groups left in float in it."""
+    def _left_in_float(self, methods: list[str], ap_float: float | None
+                       ) -> tuple[tuple[Path, Trial], list[str], str]:
+        """The model kept (path, trial), the groups left in float in it and its
+        calibration."""
+        method = methods[0]
         base = self._path_of(f"calibration {method}")
         best = (base, self._measured_ap(base, f"calibration {method}"))
         if ap_float is None or self._within(best[1], ap_float):
-            return best, []
+            return best, [], method
+        kept, names, method = self._sensitive(methods[:SENSITIVE_METHODS], ap_float,
+                                              (best, [], method))
+        if self._within(kept[1], ap_float):
+            return kept, names, method
         from streampose.models.quant_probe import compute_groups
 
-        return self._greedy(method, compute_groups(self.request.model), ap_float, best)
+        return (*self._greedy(method, compute_groups(self.request.model), ap_float,
+                              (kept, names)), method)
+
+    def _sensitive(self, methods: list[str], ap_float: float,
+                   best: tuple[tuple[Path, Trial], list[str], str]
+                   ) -> tuple[tuple[Path, Trial], list[str], str]:
+        """The sensitivity-ranked float sets (:func:`~.models.quant_sensitivity.
+        sensitive_groups`), smallest budget first, each with the calibrations ``methods``
+        (the whole-model output error does not tell which does best once the sensitive
+        layers are float: on a PAF network percentile won it, minmax gave 0.07-0.1 more
+        AP with the same sets), until one is within the drop; the best AP seen is kept."""
+        from streampose.models import quant_sensitivity as sensitivity
+
+        by_base = {base: sensitivity.sensitive_groups(base, self._probe_inputs(),
+                                                      input_name=self.spec.input_name,
+                                                      budgets=sensitivity.BUDGETS)
+                   for base in {self._base(m) for m in methods}}  # minmax, percentile alike
+        sets = {m: by_base[self._base(m)] for m in methods}
+        kept = best
+        for name in dict.fromkeys(n for groups in sets.values() for n in groups):
+            for method, groups in sets.items():
+                if name not in groups:
+                    continue
+                step = _step([name]) + (f" ({method})" if len(sets) > 1 else "")
+                self._try(step, method, groups[name])
+                trial = self._measured_ap(self._path_of(step), step)
+                if (trial.ap or 0.0) > (kept[0][1].ap or 0.0):
+                    kept = ((self._path_of(step), trial), [name], method)
+                if self._within(trial, ap_float):
+                    return kept
+        return kept
 
     def _greedy(self, method: str, groups: dict[str, tuple[str, ...]], ap_float: float,
-                best: tuple[Path, Trial]) -> tuple[tuple[Path, Trial], list[str]]:
+                start: tuple[tuple[Path, Trial], list[str]]
+                ) -> tuple[tuple[Path, Trial], list[str]]:
         """Add to the float set the group that lowers the output error most (each
         remaining group measured on top of those chosen; see :func:`pick_group`), measure
         AP, until the drop is within bounds or :data:`MAX_STEPS` steps; the best AP seen
-        is kept."""
-        kept, kept_names = best, []
+        (``start`` the best before) is kept."""
+        kept, kept_names = start
         names: list[str] = []
-        error = best[1].error
+        error = self._trial(f"calibration {method}").error
         for _ in range(min(MAX_STEPS, len(groups))):
             nodes = tuple(n for name in names for n in groups[name])
             trials = {name: self._try(_step([*names, name]), method, (*nodes, *group))
@@ -270,8 +329,11 @@ class _Search:
     def _path_of(self, step: str) -> Path:
         return self._paths[step]
 
+    def _trial(self, step: str) -> Trial:
+        return next(t for t in reversed(self.tried) if t.step == step)
+
     def _measured_ap(self, path: Path, step: str) -> Trial:
-        trial = next(t for t in reversed(self.tried) if t.step == step)
+        trial = self._trial(step)
         trial.ap = self._ap(path)
         log.info("%s: AP %s", step, trial.ap)
         return trial
@@ -303,10 +365,19 @@ class _Search:
             model=str(self.request.model), out=str(out), method=method,
             calibration_frames=len(self.inputs), ap_float=ap_float, ap_int8=trial.ap,
             max_drop=self.request.max_drop, **self._ms(out),
-            float_layers=sorted(_float_layers(path)), float_groups=groups, tried=self.tried)
+            float_layers=sorted(_float_layers(path)), float_groups=groups, tried=self.tried,
+            profile=self._profiles(out))
         write_file(out.with_suffix(".json"), json.dumps(report.to_json(), indent=2) + "\n",
                    "quantize report")
         return report
+
+    def _profiles(self, out: Path) -> dict[str, Any]:
+        """ONNX Runtime's per-operator profile of the float and the INT8 model."""
+        from streampose.models.quant_probe import op_profile
+
+        return {which: asdict(op_profile(model, self.timing_input, folder=self.tmp,
+                                         input_name=self.spec.input_name))
+                for which, model in (("float", self.request.model), ("INT8", out))}
 
     def _ms(self, out: Path) -> dict[str, dict[str, float]]:
         """``ms_float`` and ``ms_int8``: per thread count, the two models timed in turns."""

@@ -9,6 +9,14 @@ the widest (MobileNet v1's linear depthwise outputs reach +-300 in a few channel
 +-0.5 in most: on one scale the small channels round to nothing). ``s_c`` is
 ``(widest / r_c) ** strength``, ``r_c`` the channel's largest magnitude on the calibration
 inputs; ``strength`` 0.5 shares the spread between the activation and ``B``'s weights.
+
+The same holds through a ``Concat`` (:func:`concat_scalings`): a convolution whose output
+goes only into a channel concatenation read only by convolutions can scale its channels if
+each of those divides its weights on the same channels of the concatenation. A PAF
+network's refinement stage concatenates the previous stage's maps (+-1) beside backbone
+features (0..34): on the concatenation's one 8-bit scale the maps keep a dozen levels.
+Scaled up to the features' range, they keep all 256; depthwise readers keep one weight
+scale per channel, so their weights lose nothing (``strength`` 1 there).
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-__all__ = ["ConvPair", "conv_pairs", "equalize"]
+__all__ = ["ConcatScaling", "ConvPair", "concat_scalings", "conv_pairs", "equalize"]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +44,16 @@ class ConvPair:
     first: onnx.NodeProto
     second: onnx.NodeProto
     relu: str = ""
+
+
+@dataclass(frozen=True)
+class ConcatScaling:
+    """``first`` feeds only input ``index`` of ``concat`` (axis 1), read by ``readers``."""
+
+    first: onnx.NodeProto
+    concat: onnx.NodeProto
+    index: int
+    readers: tuple[onnx.NodeProto, ...]
 
 
 def conv_pairs(graph: onnx.GraphProto) -> list[ConvPair]:
@@ -67,9 +85,43 @@ def _pair(node: onnx.NodeProto, consumers: dict[str, list[onnx.NodeProto]],
     return ConvPair(node, after[0], relu)
 
 
+def concat_scalings(graph: onnx.GraphProto) -> list[ConcatScaling]:
+    """Every convolution whose output channels can be rescaled through a ``Concat`` (see
+    the module doc): its output goes only to a channel concatenation (axis 1) whose output
+    only convolutions read, as their data input."""
+    consumers = _consumers(graph)
+    outputs = {o.name for o in graph.output}
+    producer = {o: n for n in graph.node for o in n.output}
+    found = []
+    for concat in graph.node:
+        readers = consumers.get(concat.output[0], []) if concat.op_type == "Concat" else []
+        if not readers or _axis(concat) != 1 or concat.output[0] in outputs or \
+                any(r.op_type != "Conv" or r.input[0] != concat.output[0] for r in readers):
+            continue
+        for index, name in enumerate(concat.input):
+            first = producer.get(name)
+            if first is not None and first.op_type == "Conv" and name not in outputs and \
+                    len(consumers.get(name, [])) == 1 and list(concat.input).count(name) == 1:
+                found.append(ConcatScaling(first, concat, index, tuple(readers)))
+    return found
+
+
+def _consumers(graph: onnx.GraphProto) -> dict[str, list[onnx.NodeProto]]:
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    return consumers
+
+
+def _axis(node: onnx.NodeProto) -> int:
+    return next((a.i for a in node.attribute if a.name == "axis"), 0)
+
+
 def equalize(model: Path, out: Path, inputs: Sequence[np.ndarray], *, input_name: str,
              strength: float = 0.5) -> int:
-    """Write ``model`` equalized to ``out``; returns how many pairs were rescaled."""
+    """Write ``model`` equalized to ``out``; returns how many convolution pairs and
+    convolutions feeding a concatenation were rescaled."""
     proto = onnx.load(str(model))
     uses: dict[str, int] = {}
     for node in proto.graph.node:
@@ -77,19 +129,61 @@ def equalize(model: Path, out: Path, inputs: Sequence[np.ndarray], *, input_name
             uses[name] = uses.get(name, 0) + 1
     weights = {i.name: i for i in proto.graph.initializer if uses.get(i.name) == 1}
     pairs = [p for p in conv_pairs(proto.graph) if _scalable(p, weights)]
-    if not pairs:  # e.g. SiLU between every two convolutions (YOLO)
+    concats = [c for c in concat_scalings(proto.graph) if _concat_scalable(c, weights)]
+    if not pairs and not concats:  # e.g. SiLU between every two convolutions (YOLO)
         onnx.save(proto, str(out))
         return 0
-    ranges = _channel_ranges(proto, [p.relu or p.first.output[0] for p in pairs], inputs,
-                             input_name)
-    for pair, spread in zip(pairs, ranges, strict=True):
+    names = [p.relu or p.first.output[0] for p in pairs]
+    for concat in {c.concat.output[0]: c.concat for c in concats}.values():
+        names += [n for n in (*concat.input, concat.output[0]) if n not in names]
+    ranges = dict(zip(names, _channel_ranges(proto, names, inputs, input_name), strict=True))
+    for pair in pairs:
+        spread = ranges[pair.relu or pair.first.output[0]]
         widest = float(spread.max())
         if widest > 0:
             scale = (widest / np.maximum(spread, SMALLEST * widest)) ** strength
             _rescale(pair, scale.astype(np.float32), weights)
+    for scaling in concats:
+        widths = [len(ranges[name]) for name in scaling.concat.input]
+        _rescale_concat(scaling, ranges[scaling.concat.output[0]],
+                        sum(widths[:scaling.index]), weights, strength)
     onnx.save(proto, str(out))
-    log.info("equalized %d convolution pairs", len(pairs))
-    return len(pairs)
+    log.info("equalized %d convolution pairs and %d convolutions into a concatenation",
+             len(pairs), len(concats))
+    return len(pairs) + len(concats)
+
+
+def _concat_scalable(scaling: ConcatScaling, weights: dict[str, onnx.TensorProto]) -> bool:
+    """The first's weights (and bias) and every reader's weights are initializers used by
+    them alone, and the readers are plain or depthwise convolutions."""
+    names = [scaling.first.input[1], *scaling.first.input[2:3],
+             *(r.input[1] for r in scaling.readers)]
+    if not all(n in weights for n in names):
+        return False
+    return all(_group(r) == 1 or numpy_helper.to_array(weights[r.input[1]]).shape[1] == 1
+               for r in scaling.readers)
+
+
+def _rescale_concat(scaling: ConcatScaling, spread: np.ndarray, start: int,
+                    weights: dict[str, onnx.TensorProto], strength: float) -> None:
+    """Scale the first's output, channels ``start``... of the concatenation whose channel
+    ranges are ``spread``, towards the concatenation's widest (fully when every reader is
+    depthwise: one weight scale per channel, nothing lost). One factor for the whole
+    output: a map channel quiet on the calibration frames must not be blown up."""
+    width = numpy_helper.to_array(weights[scaling.first.input[1]]).shape[0]
+    part, widest = float(spread[start:start + width].max()), float(spread.max())
+    if widest <= 0 or part <= 0:
+        return
+    power = 1.0 if all(_group(r) != 1 for r in scaling.readers) else strength
+    scale = np.full(width, (widest / part) ** power, np.float32)
+    _scale_output(scaling.first, scale, weights)
+    for reader in scaling.readers:
+        value = numpy_helper.to_array(weights[reader.input[1]]).copy()
+        if _group(reader) == 1:
+            value[:, start:start + width] /= scale.reshape(1, -1, 1, 1)
+        else:
+            value[start:start + width] /= scale.reshape(-1, 1, 1, 1)
+        _store(weights, reader.input[1], value)
 
 
 def _scalable(pair: ConvPair, weights: dict[str, onnx.TensorProto]) -> bool:
@@ -126,14 +220,20 @@ def _channel_ranges(proto: onnx.ModelProto, names: list[str], inputs: Sequence[n
 
 
 def _rescale(pair: ConvPair, scale: np.ndarray, weights: dict[str, onnx.TensorProto]) -> None:
-    first = numpy_helper.to_array(weights[pair.first.input[1]])
-    _store(weights, pair.first.input[1], first * scale.reshape(-1, 1, 1, 1))
-    if len(pair.first.input) > 2 and pair.first.input[2]:
-        bias = numpy_helper.to_array(weights[pair.first.input[2]])
-        _store(weights, pair.first.input[2], bias * scale)
+    _scale_output(pair.first, scale, weights)
     second = numpy_helper.to_array(weights[pair.second.input[1]])
     shape = (-1, 1, 1, 1) if _group(pair.second) != 1 else (1, -1, 1, 1)
     _store(weights, pair.second.input[1], second / scale.reshape(shape))
+
+
+def _scale_output(conv: onnx.NodeProto, scale: np.ndarray,
+                  weights: dict[str, onnx.TensorProto]) -> None:
+    """Multiply ``conv``'s output channel ``c`` by ``scale[c]`` (weights and bias)."""
+    first = numpy_helper.to_array(weights[conv.input[1]])
+    _store(weights, conv.input[1], first * scale.reshape(-1, 1, 1, 1))
+    if len(conv.input) > 2 and conv.input[2]:
+        bias = numpy_helper.to_array(weights[conv.input[2]])
+        _store(weights, conv.input[2], bias * scale)
 
 
 def _store(weights: dict[str, onnx.TensorProto], name: str, value: np.ndarray) -> None:

@@ -10,28 +10,40 @@ mean absolute float output, channel by channel, on some calibration inputs.
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
 
-__all__ = ["COMPUTE", "FloatReference", "compute_groups", "models_ms", "session"]
+__all__ = ["COMPUTE", "FloatReference", "OpProfile", "compute_groups", "models_ms",
+           "op_profile", "session"]
 
 WARM_RUNS = 2
 TIMED_RUNS = 15
+PROFILED_RUNS = 3
 
 
-def session(model: Path, *, threads: int) -> object:
-    """A CPU ONNX Runtime session of ``model`` on ``threads`` intra-op threads."""
+def session(model: Path | onnx.ModelProto, *, threads: int, profile: Path | None = None
+            ) -> object:
+    """A CPU ONNX Runtime session of ``model`` on ``threads`` intra-op threads; with
+    ``profile``, ONNX Runtime's profiler on, its file named from that prefix."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.log_severity_level = 3
-    return ort.InferenceSession(str(model), sess_options=options,
+    if profile is not None:
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.enable_profiling = True
+        options.profile_file_prefix = str(profile)
+    source = str(model) if isinstance(model, Path) else model.SerializeToString()
+    return ort.InferenceSession(source, sess_options=options,
                                 providers=["CPUExecutionProvider"])
 
 
@@ -52,6 +64,55 @@ def models_ms(models: Sequence[Path], batch: np.ndarray, *, input_name: str, thr
             runner.run(None, feed)  # type: ignore[attr-defined]
             spent.append(1000 * (time.perf_counter() - start))
     return [statistics.median(spent) for spent in times]
+
+
+@dataclass(kw_only=True)
+class OpProfile:
+    """Where one run's time goes, by ONNX Runtime's profiler (one intra-op thread, nodes in
+    sequence; the median run of a few): milliseconds and node count per operator type as
+    the session runs them (after its fusions: ``QLinearConv``, ``FusedConv``...), and the
+    slowest nodes."""
+
+    ms: float
+    by_op: dict[str, float]
+    count: dict[str, int]
+    top: list[tuple[str, str, float]]
+
+
+def op_profile(model: Path, batch: np.ndarray, *, input_name: str, folder: Path,
+               runs: int = PROFILED_RUNS, top: int = 8) -> OpProfile:
+    """Profile ``runs`` runs of ``model`` on ``batch`` after a warm one (see
+    :class:`OpProfile`); the profiler's file is written in ``folder`` and removed."""
+    runner = session(model, threads=1, profile=folder / f"profile-{model.stem}")
+    feed = {input_name: batch}
+    for _ in range(runs + 1):
+        runner.run(None, feed)  # type: ignore[attr-defined]
+    path = Path(runner.end_profiling())  # type: ignore[attr-defined]
+    events = json.loads(path.read_text(encoding="utf-8"))
+    path.unlink()
+    return _summary(events, runs, top)
+
+
+def _summary(events: list[dict[str, Any]], runs: int, top: int) -> OpProfile:
+    model_runs = [e for e in events if e.get("name") == "model_run"]
+    start = model_runs[1]["ts"] if len(model_runs) > 1 else 0  # the warm run left out
+    kernels = [e for e in events if e.get("cat") == "Node" and e["ts"] >= start
+               and e.get("name", "").endswith("_kernel_time")]
+    by_op: dict[str, float] = {}
+    count: dict[str, int] = {}
+    by_node: dict[tuple[str, str], float] = {}
+    for event in kernels:
+        op, ms = event["args"]["op_name"], event["dur"] / 1000 / runs
+        by_op[op] = by_op.get(op, 0.0) + ms
+        count[op] = count.get(op, 0) + 1
+        key = (op, event["name"].removesuffix("_kernel_time"))
+        by_node[key] = by_node.get(key, 0.0) + ms
+    ordered = dict(sorted(by_op.items(), key=lambda item: -item[1]))
+    slowest = sorted(by_node.items(), key=lambda item: -item[1])[:top]
+    run_ms = statistics.median(e["dur"] for e in model_runs[1:]) / 1000 if \
+        len(model_runs) > 1 else sum(by_op.values())
+    return OpProfile(ms=run_ms, by_op=ordered, count={op: n // runs for op, n in count.items()},
+                     top=[(op, name, ms) for (op, name), ms in slowest])
 
 
 class FloatReference:

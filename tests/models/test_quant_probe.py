@@ -10,7 +10,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from streampose.models.quant_probe import compute_groups, models_ms
+from streampose.models.quant_probe import compute_groups, models_ms, op_profile
 
 
 def _shape_model(folder: Path) -> Path:
@@ -48,3 +48,12 @@ def test_models_are_timed_in_turns_one_median_each(tmp_path: Path) -> None:
     batch = np.zeros((1, 3, 8, 8), np.float32)
     got = models_ms([first, second], batch, input_name="input", threads=1, runs=3)
     assert len(got) == 2 and all(ms > 0 for ms in got)
+
+
+def test_op_profile_counts_each_operator_of_a_run(tmp_path: Path) -> None:
+    model = _shape_model(tmp_path)
+    batch = np.ones((1, 3, 8, 8), np.float32)
+    profile = op_profile(model, batch, input_name="input", folder=tmp_path, runs=2, top=3)
+    assert profile.ms > 0 and all(ms >= 0 for ms in profile.by_op.values())
+    assert sum(n for op, n in profile.count.items() if "Conv" in op) == 2  # per run
+    assert len(profile.top) == 3 and not list(tmp_path.glob("profile-*"))

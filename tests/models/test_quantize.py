@@ -298,3 +298,52 @@ def test_pick_group_ranks_by_error_unless_the_errors_are_noise(
     from streampose.quantize import pick_group
 
     assert pick_group(errors, current) == want
+
+
+def test_a_sensitivity_ranked_set_within_the_drop_ends_the_search(
+        tiny: Path, images: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """AP stand-in: 0.5 with ``conv2`` in float (it writes r2 and reads r1: every
+    sensitivity set holds it); those sets come before the greedy groups, the first that
+    fits its budget is kept and the search stops."""
+    from streampose import quantize as command
+    from streampose.models import quant_sensitivity
+
+    def ap(search: object, model: Path) -> float:
+        return 0.5 if model == tiny or "conv2" in command._float_layers(model) else 0.1
+
+    monkeypatch.setattr(command._Search, "_ap", ap)
+    monkeypatch.setattr(quant_sensitivity, "BUDGETS", (0.01, 0.9))
+    annotations = tmp_path / "ann.json"
+    annotations.write_text("{}")
+    report = command.quantize(command.QuantRequest(
+        model=tiny, out=tmp_path / "q.onnx", calibrate=(str(images),), images=str(images),
+        annotations=annotations, frames=3, methods=("minmax",), equalize=False))
+    assert report.within_drop and report.float_groups == [
+        "sensitive layers, 90% of multiply-adds"]
+    assert [t.step for t in report.tried][-1] == "float: sensitive layers, 90% of multiply-adds"
+    assert set(report.profile) == {"float", "INT8"}
+    assert report.profile["INT8"]["by_op"] and "time by operator" in "\n".join(report.lines())
+
+
+def test_sensitivity_sets_are_tried_with_the_two_closest_calibrations(
+        tiny: Path, images: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """AP stand-in: 0.5 only for a percentile model with ``conv2`` in float."""
+    from streampose import quantize as command
+    from streampose.models import quant_sensitivity
+
+    def ap(search: object, model: Path) -> float:
+        wanted = model in {command._Search._path_of(search, t.step)  # type: ignore[arg-type]
+                           for t in search.tried if "(percentile)" in t.step}  # type: ignore[attr-defined]
+        return 0.5 if model == tiny or wanted else 0.1
+
+    monkeypatch.setattr(command._Search, "_ap", ap)
+    monkeypatch.setattr(quant_sensitivity, "BUDGETS", (0.9,))
+    annotations = tmp_path / "ann.json"
+    annotations.write_text("{}")
+    report = command.quantize(command.QuantRequest(
+        model=tiny, out=tmp_path / "q.onnx", calibrate=(str(images),), images=str(images),
+        annotations=annotations, frames=3, methods=("minmax", "percentile"),
+        equalize=False))
+    steps = [t.step for t in report.tried if t.step.startswith("float: sensitive")]
+    assert steps[-1] == "float: sensitive layers, 90% of multiply-adds (percentile)"
+    assert report.within_drop and report.method == "percentile"

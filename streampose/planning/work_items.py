@@ -207,21 +207,23 @@ class ItemPlanner:
     def regions(self, width: int, height: int, crops: Sequence[Crop], *, limit: int
                 ) -> tuple[WorkItem, ...] | None:
         """The items of ``crops`` (motion regions, frame pixels) of a ``width`` x
-        ``height`` frame, each at the whole frame's scale (see the module doc); None
-        when they would be more than ``limit`` items (tiles inside large crops): the
-        caller then takes the whole frame's items."""
+        ``height`` frame, each at the whole frame's scale (see the module doc), then the
+        whole frame at the coarser scales; None when they would be more than ``limit``
+        items in all (tiles inside large crops): the caller then takes the whole frame's
+        items."""
         whole = plan_for_spec(self.spec, src_w=width, src_h=height,
                               height=self._whole_height(width, height))
         tile = self._tile_limit(width, height, whole)
         items: list[WorkItem] = []
+        coarse: list[WorkItem] = []
+        for scale in self.coarse_scales(height):
+            coarse += self._items_at(width, height, self._height_at(width, height, scale))
         for crop in crops:
             items += self._region(width, height, _quantised(crop, width, height, whole,
                                                             self._quantum()), whole, tile)
-            if len(items) > limit:
+            if len(items) + len(coarse) > limit:
                 return None
-        for scale in self.coarse_scales(height):
-            items += self._items_at(width, height, self._height_at(width, height, scale))
-        return tuple(items)
+        return (*items, *coarse)
 
     def _quantum(self) -> int:
         return round_up(REGION_QUANTUM, self.spec.stride)

@@ -13,7 +13,10 @@ covers). Its plan becomes work items through the run's
   the seat, a new frame size, regions covering most of the frame): the frame's usual
   items (the whole frame, or its tiles);
 - ``"regions"``: crops around the motion and around the tracked people, at the scale the
-  whole frame would have (:meth:`ItemPlanner.regions`); more items than
+  whole frame would have (:meth:`ItemPlanner.regions`), and the whole frame at the
+  coarser scales of ``--min-person-height`` only when something moving or tracked is
+  taller than the crops' scale sees well (a tall person walking in, or tracked); more
+  items than
   :meth:`MotionItems.limit` (tiles inside large crops) give the frame's usual items;
 - ``"still"``: no item; preprocess sends the frame through uninferred, and render
   carries the people it tracked onto it (:mod:`streampose.pose.carry`).
@@ -124,5 +127,14 @@ class MotionItems:
         if plan.kind != "regions":
             return plan.kind, (full if plan.kind == "full" else ())
         height, width = frame.shape[:2]
-        items = self.work.regions(width, height, plan.crops, limit=self.limit(width, height))
+        items = self.work.regions(width, height, plan.crops, limit=self.limit(width, height),
+                                  tallest=_tallest(plan.motion, tracked))
         return ("regions", items) if items is not None else ("full", full)
+
+
+def _tallest(motion: Sequence[tuple[int, int, int, int]], tracked: np.ndarray) -> float:
+    """The height (frame pixels) of the tallest motion box or tracked person's box."""
+    heights = [y2 - y1 for _, y1, _, y2 in motion]
+    boxes = np.asarray(tracked, np.float64).reshape(-1, 4)
+    heights += (boxes[:, 3] - boxes[:, 1]).tolist()
+    return float(max(heights, default=0.0))

@@ -204,19 +204,23 @@ class ItemPlanner:
             scales.append(max(low * last / high, min(high / height, last / SCALE_STEP)))
         return tuple(scales[1:])
 
-    def regions(self, width: int, height: int, crops: Sequence[Crop], *, limit: int
-                ) -> tuple[WorkItem, ...] | None:
+    def regions(self, width: int, height: int, crops: Sequence[Crop], *, limit: int,
+                tallest: float | None = None) -> tuple[WorkItem, ...] | None:
         """The items of ``crops`` (motion regions, frame pixels) of a ``width`` x
         ``height`` frame, each at the whole frame's scale (see the module doc), then the
-        whole frame at the coarser scales; None when they would be more than ``limit``
-        items in all (tiles inside large crops): the caller then takes the whole frame's
-        items."""
+        whole frame at the coarser scales, unless ``tallest`` (the tallest thing moving
+        or tracked, frame pixels) is no taller than the people the crops' scale sees
+        well (:meth:`fine_top`); None when they would be more than ``limit`` items in
+        all (tiles inside large crops): the caller then takes the whole frame's items."""
         whole = plan_for_spec(self.spec, src_w=width, src_h=height,
                               height=self._whole_height(width, height))
         tile = self._tile_limit(width, height, whole)
         items: list[WorkItem] = []
         coarse: list[WorkItem] = []
-        for scale in self.coarse_scales(height):
+        scales = self.coarse_scales(height)
+        if scales and tallest is not None and tallest <= self.fine_top(height):
+            scales = ()  # nothing that tall here: the crops' scale sees everyone
+        for scale in scales:
             coarse += self._items_at(width, height, self._height_at(width, height, scale))
         for crop in crops:
             items += self._region(width, height, _quantised(crop, width, height, whole,
@@ -299,6 +303,14 @@ class ItemPlanner:
                               "with --min-person-height give a tile at least that tall")
         return scale_for_person_height(self.person_px(frame_height), best_px_range=best,
                                        input_height=size)
+
+    def fine_top(self, height: int) -> float:
+        """The tallest person (frame pixels) that the whole frame's scale sees well in
+        frames ``height`` tall: the head's range top at that scale (infinite without
+        coarse scales)."""
+        if not self.coarse_scales(height):
+            return math.inf
+        return self._best_range()[1] / self.person_scale(height)
 
     def _best_range(self) -> tuple[float, float]:
         best = BEST_PERSON_PX.get(self.spec.head)

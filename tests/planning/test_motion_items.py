@@ -43,10 +43,9 @@ def test_first_frame_is_full_then_regions_around_the_mover_then_still() -> None:
             x, _ = _walk(i)
             assert any(item.crop.x <= x and item.crop.x + item.crop.w >= x + SIDE
                        for item in work)
-            crops, coarse = work[:-1], work[-1:]  # and the whole frame, coarser
-            for item in crops:  # at the whole frame's scale, never above its input
+            for item in work:  # at the whole frame's scale, never above its input (an
+                # 8 px square is not tall enough for the coarse whole frame)
                 assert item.letterbox.scale_x == pytest.approx(2.0, rel=0.02)
-            assert coarse == _full(items)[1:]
     assert kinds[0] == "full" and set(kinds[1:]) == {"regions"}
     for i in range(6, 100):  # it left; its trail fades from the background
         kind, work = items.items(1, _frame(i), np.zeros((0, 4)), _full(items))
@@ -79,6 +78,19 @@ def test_a_square_that_stops_stays_a_region_while_its_track_box_is_posted() -> N
                    for item in work)
     board.clear()
     assert items.items(1, _frame(50, stop), board.read(), _full(items))[0] == "still"
+
+
+def test_a_tall_tracked_person_brings_the_coarse_whole_frame_into_a_regions_frame() -> None:
+    items = _items(full_every=10_000)
+    coarse = _full(items)[1:]  # 50 px people at scale 2 see up to 150 px; 240 px frames
+    assert len(coarse) == 1
+    items.items(1, _frame(0), np.zeros((0, 4)), _full(items))
+    short = np.array([[100.0, 20.0, 140.0, 120.0]])  # 100 px: the crops' scale sees it
+    tall = np.array([[100.0, 20.0, 180.0, 200.0]])  # 180 px: too tall for it
+    kind, work = items.items(1, _frame(1), short, _full(items))
+    assert kind == "regions" and not set(coarse) & set(work)
+    kind, work = items.items(1, _frame(2), tall, _full(items))
+    assert kind == "regions" and work[-1:] == coarse
 
 
 def test_with_tiles_regions_fit_a_tile_s_slot_and_the_frame_s_item_limit() -> None:

@@ -259,3 +259,16 @@ def test_a_whole_frame_input_over_the_limit_is_tiled_even_with_tiles_off() -> No
         assert lb.in_w * lb.in_h <= MAX_WHOLE_PIXELS
     assert ItemPlanner(spec=YOLO_LIKE, min_person_height="11%", tile_size=640) \
         .oversized(3840, 2160) is False
+
+
+def test_regions_add_the_coarse_frame_only_when_something_tall_moves_or_is_tracked() -> None:
+    planner = ItemPlanner(spec=PAF, min_person_height=50)  # fine scale 2: sees up to 150 px
+    _, coarse = planner.plan(480, 360)
+    assert planner.fine_top(360) == 150.0
+    crops = [Crop(x=100, y=50, w=70, h=90)]
+    small = planner.regions(480, 360, crops, limit=4, tallest=90.0)
+    tall = planner.regions(480, 360, crops, limit=4, tallest=151.0)
+    assert small is not None and tall is not None
+    assert coarse not in small and len(small) == 1
+    assert tall[-1] == coarse and len(tall) == 2
+    assert ItemPlanner(spec=PAF, min_person_height=150).fine_top(360) == float("inf")

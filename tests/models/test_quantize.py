@@ -347,3 +347,21 @@ def test_sensitivity_sets_are_tried_with_the_two_closest_calibrations(
     steps = [t.step for t in report.tried if t.step.startswith("float: sensitive")]
     assert steps[-1] == "float: sensitive layers, 90% of multiply-adds (percentile)"
     assert report.within_drop and report.method == "percentile"
+
+
+def test_held_back_names_the_int8_model_s_other_operators() -> None:
+    from streampose.quantize import QuantReport
+
+    profile = {"ms": 10.0, "by_op": {"QLinearConv": 6.0, "QLinearSigmoid": 2.0,
+                                     "QLinearMul": 1.6, "Transpose": 0.4},
+               "count": {"QLinearConv": 9, "QLinearSigmoid": 8, "QLinearMul": 8,
+                         "Transpose": 2}, "top": []}
+    report = QuantReport(model="m", out="o", method="minmax", calibration_frames=1,
+                         ap_float=None, ap_int8=None, max_drop=0.02, ms_float={"1": 2.0},
+                         ms_int8={"1": 1.0}, float_layers=[], float_groups=[],
+                         profile={"INT8": profile})
+    assert [(h["op"], h["count"]) for h in report.held_back] == [
+        ("QLinearSigmoid", 8), ("QLinearMul", 8)]  # Transpose: 4%, under the 5% shown
+    assert report.to_json()["held_back"][0]["share"] == pytest.approx(0.2)
+    assert "beside its INT8 convolutions: QLinearSigmoid x8 2.0 ms (20%)" in \
+        "\n".join(report.lines())

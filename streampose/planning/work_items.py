@@ -176,9 +176,11 @@ class ItemPlanner:
 
     def tiled(self, whole: Letterbox) -> bool:
         """Whether a frame whose whole input is ``whole`` is cut into tiles: with
-        ``--tiles auto``, or (always) when that input is larger than
-        :data:`MAX_WHOLE_PIXELS` (a small person height on a large frame)."""
-        return self.tiles or whole.in_w * whole.in_h > MAX_WHOLE_PIXELS
+        ``--tiles auto``, or when a person height (not an explicit ``--height``, which
+        is taken as asked: the run refuses what does not fit its memory) asks for an
+        input larger than :data:`MAX_WHOLE_PIXELS` (a small person on a large frame)."""
+        by_person = self.height is None and self.min_person_height is not None
+        return self.tiles or (by_person and whole.in_w * whole.in_h > MAX_WHOLE_PIXELS)
 
     def oversized(self, width: int, height: int) -> bool:
         """Whether frames of this size are tiled only because their input is too large

@@ -30,7 +30,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-__all__ = ["ConcatScaling", "ConvPair", "concat_scalings", "conv_pairs", "equalize"]
+__all__ = ["ConcatScaling", "ConvPair", "concat_scalings", "consumers_of", "conv_pairs", "equalize"]
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +58,7 @@ class ConcatScaling:
 
 def conv_pairs(graph: onnx.GraphProto) -> list[ConvPair]:
     """Every convolution pair that can be rescaled (see the module doc)."""
-    consumers: dict[str, list[onnx.NodeProto]] = {}
-    for node in graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
+    consumers = consumers_of(graph)
     outputs = {o.name for o in graph.output}
     pairs = []
     for node in graph.node:
@@ -89,7 +86,7 @@ def concat_scalings(graph: onnx.GraphProto) -> list[ConcatScaling]:
     """Every convolution whose output channels can be rescaled through a ``Concat`` (see
     the module doc): its output goes only to a channel concatenation (axis 1) whose output
     only convolutions read, as their data input."""
-    consumers = _consumers(graph)
+    consumers = consumers_of(graph)
     outputs = {o.name for o in graph.output}
     producer = {o: n for n in graph.node for o in n.output}
     found = []
@@ -106,7 +103,8 @@ def concat_scalings(graph: onnx.GraphProto) -> list[ConcatScaling]:
     return found
 
 
-def _consumers(graph: onnx.GraphProto) -> dict[str, list[onnx.NodeProto]]:
+def consumers_of(graph: onnx.GraphProto) -> dict[str, list[onnx.NodeProto]]:
+    """Each tensor's readers, in graph order."""
     consumers: dict[str, list[onnx.NodeProto]] = {}
     for node in graph.node:
         for name in node.input:

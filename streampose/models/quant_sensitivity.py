@@ -28,6 +28,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from streampose.models.equalize import consumers_of
 from streampose.models.quant_probe import COMPUTE, SHAPE_ONLY, channel_error, session
 
 __all__ = ["BUDGETS", "Activation", "activations", "sensitive_groups"]
@@ -56,10 +57,7 @@ def activations(graph: onnx.GraphProto) -> list[Activation]:
     """Each compute layer's output (after a fused ReLU or Clip read by nothing else) that
     is not a graph output, with its writer (and the ReLU) and its readers but a
     concatenation (:data:`COPIES`)."""
-    consumers: dict[str, list[onnx.NodeProto]] = {}
-    for node in graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
+    consumers = consumers_of(graph)
     outputs = {o.name for o in graph.output}
     found = []
     for node in graph.node:

@@ -11,6 +11,7 @@ from onnx import helper, numpy_helper
 
 from streampose.models.equalize import concat_scalings, conv_pairs, equalize
 from tests.models.test_quantize import tiny_model
+from tests.support.onnx_files import save_graph
 
 
 def _run(path: Path, x: np.ndarray) -> np.ndarray:
@@ -90,11 +91,7 @@ def _concat_model(folder: Path) -> Path:
         [helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT, [1, 3, 8, 8])],
         [helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None)
          for n in ("out", "out2")], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    path = folder / "concat.onnx"
-    onnx.save(model, str(path))
-    return path
+    return save_graph(graph, folder / "concat.onnx")
 
 
 def test_maps_are_scaled_up_through_a_concat_to_the_features_range(tmp_path: Path) -> None:

@@ -7,10 +7,10 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from streampose.models.quant_probe import compute_groups, models_ms, op_profile
+from tests.support.onnx_files import save_graph
 
 
 def _shape_model(folder: Path) -> Path:
@@ -28,11 +28,7 @@ def _shape_model(folder: Path) -> Path:
         nodes, "shape",
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 8, 8])],
         [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 8, 8, 8])], weights)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    path = folder / "shape.onnx"
-    onnx.save(model, str(path))
-    return path
+    return save_graph(graph, folder / "shape.onnx")
 
 
 def test_output_decoding_stops_at_a_shape_read(tmp_path: Path) -> None:

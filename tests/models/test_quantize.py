@@ -24,6 +24,7 @@ from streampose.models.quantize import (
 from streampose.models.resolve import resolve_spec
 from streampose.models.spec import ModelSpec
 from streampose.pose.letterbox import letterbox_into, plan_for_spec
+from tests.support.onnx_files import save_graph
 
 SPEC = """name = "tiny"
 skeleton = "coco18"
@@ -72,10 +73,7 @@ def tiny_model(folder: Path) -> Path:
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["n", 3, "h", "w"])],
         [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["n", 57, "h", "w"])],
         [*w1, *w2, *w3])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    path = folder / "tiny.onnx"
-    onnx.save(model, str(path))
+    path = save_graph(graph, folder / "tiny.onnx")
     path.with_suffix(".toml").write_text(SPEC)
     return path
 

@@ -13,6 +13,7 @@ from tests.support.alone import run_lock
 from tests.support.coco4 import Coco4Eval, cached_coco4_eval
 from tests.support.http_server import PAYLOAD, LocalServer, refusing_url, running_server
 from tests.support.media import make_video
+from tests.support.signals import signals_restored
 
 # Marks of the tests that take seconds to minutes (real models, pipelines, live servers).
 HEAVY_MARKS = ("slow", "shared", "live", "cluster")
@@ -26,6 +27,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     heavy = {item.path for item in items
              if any(item.get_closest_marker(mark) for mark in HEAVY_MARKS)}
     items.sort(key=lambda item: item.path not in heavy)  # stable: the order is kept within
+
+
+@pytest.fixture(autouse=True)
+def _signals_as_they_were() -> Iterator[None]:
+    """Each test leaves SIGINT, SIGTERM and SIGHUP and the signal mask as it found them:
+    a child process inherits an ignored or blocked signal, and under ``-n 2`` a later
+    test's Ctrl-C would be lost (``tests.support.signals``)."""
+    with signals_restored():
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -23,6 +23,7 @@ from tests.support.media import make_video
 from tests.support.models import MODEL_NAME
 from tests.support.shared import ROOT, shared_file
 from tests.support.shm import shm_segments
+from tests.support.signals import default_interrupt
 
 STOP_S = 60.0  # a stopped run ends well before this, even on a loaded machine
 
@@ -168,7 +169,8 @@ def test_ctrl_c_without_a_main_guard_stops_the_run() -> None:
     video = shared_file("media/vtest.mp4")
     code = textwrap.dedent(CTRL_C.format(video=str(video), model=str(MODEL_NAME)))
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE,
-                            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            preexec_fn=default_interrupt)
     assert proc.stdout is not None
     for line in proc.stdout:
         if line.startswith("frame 3"):

@@ -21,6 +21,7 @@ from tests.live import camera as live
 from tests.support.models import MODEL_NAME
 from tests.support.shared import ROOT, shared_file
 from tests.support.shm import shm_segments
+from tests.support.signals import default_interrupt
 
 pytestmark = [pytest.mark.live, pytest.mark.slow, pytest.mark.usefixtures("rtsp_vtest")]
 
@@ -65,7 +66,8 @@ def test_count_people_sample_counts_a_live_camera_until_ctrl_c(
     model = shared_file(f"models/{MODEL_NAME}")
     proc = subprocess.Popen([sys.executable, str(ROOT / "samples" / "count_people.py"),
                              camera.url, "--model", str(model), "--every", "0.5"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_interrupt)
     assert proc.stdout is not None
     line = proc.stdout.readline()  # the first count: results are flowing
     proc.send_signal(signal.SIGINT)

@@ -1,6 +1,7 @@
-"""Signal dispositions and the signal mask, which a child process inherits: what a test
-leaves behind (an ignored or blocked SIGINT) must not reach the programs later tests
-start, or their Ctrl-C tests see the signal lost."""
+"""Signal dispositions and the signal mask, which a child process inherits: an ignored
+or blocked SIGINT (a suite started as a background job of a non-interactive shell
+starts with SIGINT ignored; a test may leave one behind) must not reach the programs the
+Ctrl-C tests start, or they see the signal lost."""
 
 from __future__ import annotations
 
